@@ -42,7 +42,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 protos: $(STAMP)
-	$(PY) -m pets.protogen
+	$(PY) tools/protogen.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis benchmarks/results

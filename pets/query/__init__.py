@@ -1,1 +1,39 @@
-"""(package)"""
+"""The query model: schemas, queries, compilation, evaluation and decoding.
+
+Pure core, no I/O. The flow: every party loads the same :class:`Schema`; the
+analyst's :class:`Query` is compiled into a :class:`QueryPlan` (a fixed int64
+vector layout); each holder :func:`evaluate`\\ s it on its own :class:`Table`;
+the vectors are summed secretly; the analyst :func:`decode`\\ s the sum into a
+:class:`Result` (checked against overflow). :func:`plaintext` gives the same
+answer from raw rows, for comparison.
+"""
+
+from pets.query.decode import decode, plaintext
+from pets.query.evaluate import evaluate, group_row_counts
+from pets.query.model import Aggregate, Filter, Query, parse_query, parse_where
+from pets.query.plan import Field, NumericBounds, QueryPlan, compile
+from pets.query.result import Result
+from pets.query.schema import Column, Dataset, Schema
+from pets.query.table import Table, parse_csv
+
+__all__ = [
+    "Aggregate",
+    "Column",
+    "Dataset",
+    "Field",
+    "Filter",
+    "NumericBounds",
+    "Query",
+    "QueryPlan",
+    "Result",
+    "Schema",
+    "Table",
+    "compile",
+    "decode",
+    "evaluate",
+    "group_row_counts",
+    "parse_csv",
+    "parse_query",
+    "parse_where",
+    "plaintext",
+]

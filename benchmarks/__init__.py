@@ -1,0 +1,1 @@
+"""Benchmark suites (pytest-benchmark) and the report they produce (:mod:`benchmarks.report`)."""

@@ -1,0 +1,250 @@
+"""The analyst: submit a query, follow it, fetch the aggregate shares, decode.
+
+Python API behind ``pets query``::
+
+    from pets.client import AnalystClient, load_analyst_config
+    analyst = AnalystClient(load_analyst_config("analyst.toml"))
+    outcome = asyncio.run(analyst.run(Query.parse("mean(cost) from hospitals")))
+    print(outcome.result.to_json_obj() if outcome.result else outcome.status.failure)
+
+Only the aggregate ever reaches the analyst: each server streams its share
+of the sum (or, for Paillier, the product of ciphertexts), the analyst adds
+the shares (or decrypts locally with a key that never left this process)
+and decodes the fixed-layout vector into the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import numpy as np
+
+from pets import sharing, wire
+from pets.client.config import Endpoints
+from pets.client.connect import Connector
+from pets.errors import InvalidInputError, NotReadyError, PetsError
+from pets.query import Query, QueryPlan, Result, Schema, decode
+from pets.query import compile as compile_query
+from pets.status import error_for
+from pets.v1 import aggregation_pb2 as pb
+from pets.v1 import aggregation_pb2_grpc as pb_grpc
+
+PROTOCOLS = {"additive": pb.PROTOCOL_ADDITIVE, "paillier": pb.PROTOCOL_PAILLIER}
+TERMINAL = (pb.QUERY_STATE_READY, pb.QUERY_STATE_FAILED)
+
+
+@dataclass
+class Submitted:
+    """A query the leader accepted, with what the analyst needs to decode it."""
+
+    status: pb.QueryStatus
+    plan: QueryPlan
+    private_key: Any = None  # phe.PaillierPrivateKey for Paillier queries; never sent
+
+    @property
+    def query_id(self) -> str:
+        return self.status.query_id
+
+
+@dataclass
+class Outcome:
+    """How a query ended: READY with a result, or FAILED with a reason and no numbers."""
+
+    status: pb.QueryStatus
+    result: Result | None
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None
+
+
+@dataclass(frozen=True)
+class _Aggregate:
+    header: pb.AggregateHeader
+    data: bytes
+
+
+class AnalystClient:
+    """Talks to the leader and helpers as one analyst."""
+
+    def __init__(self, endpoints: Endpoints, *, schema: Schema | None = None) -> None:
+        self.endpoints = endpoints
+        self.schema = schema or Schema.from_toml(endpoints.schema.read_text())
+        self.connector = Connector(endpoints, "analyst")
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def _channel(self, address: str) -> grpc.aio.Channel:
+        if address not in self._channels:
+            self._channels[address] = self.connector.channel(address)
+        return self._channels[address]
+
+    @property
+    def leader(self) -> pb_grpc.LeaderStub:
+        return pb_grpc.LeaderStub(self._channel(self.endpoints.leader))
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
+
+    async def _call(self, what: str, coro: Any) -> Any:
+        try:
+            return await coro
+        except grpc.aio.AioRpcError as exc:
+            raise error_for(exc, what) from None
+
+    async def submit(
+        self,
+        query: Query,
+        *,
+        protocol: str = "additive",
+        min_holders: int = 0,
+        deadline_seconds: float = 0.0,
+        close_after: int = 0,
+        max_holders: int = 0,
+        paillier_key_bits: int = 2048,
+        private_key: Any = None,
+        presentation: bytes = b"",
+        presentation_nonce: bytes = b"",
+    ) -> Submitted:
+        """Validate locally, then submit. For Paillier a fresh key pair is made here
+        unless ``private_key`` is given; only the public key travels."""
+        if protocol not in PROTOCOLS:
+            raise InvalidInputError(f"protocol must be one of {sorted(PROTOCOLS)}")
+        plan = compile_query(query, self.schema)  # fail fast, before any network
+        spec = pb.QuerySpec(
+            query_json=query.to_json(),
+            protocol=PROTOCOLS[protocol],
+            min_holders=min_holders,
+            deadline_seconds=deadline_seconds,
+            close_after=close_after,
+            max_holders=max_holders,
+        )
+        if protocol == "paillier":
+            from pets.client.paillier_analyst import prepare_key
+
+            private_key, spec.paillier_public_key = await asyncio.to_thread(
+                prepare_key, private_key, paillier_key_bits
+            )
+        request = pb.SubmitQueryRequest(
+            spec=spec, presentation=presentation, presentation_nonce=presentation_nonce
+        )
+        status = await self._call(
+            "submit query",
+            self.leader.SubmitQuery(request, metadata=self.connector.metadata, timeout=30),
+        )
+        return Submitted(status=status, plan=plan, private_key=private_key)
+
+    async def status(self, query_id: str) -> pb.QueryStatus:
+        return await self._call(
+            "query status",
+            self.leader.GetQueryStatus(pb.QueryRef(query_id=query_id),
+                                       metadata=self.connector.metadata, timeout=30),
+        )
+
+    async def close_query(self, query_id: str) -> pb.QueryStatus:
+        return await self._call(
+            "close query",
+            self.leader.CloseQuery(pb.QueryRef(query_id=query_id),
+                                   metadata=self.connector.metadata, timeout=30),
+        )
+
+    async def wait(
+        self, query_id: str, on_status: Callable[[pb.QueryStatus], None] | None = None
+    ) -> pb.QueryStatus:
+        """Follow the query's status until it is READY or FAILED."""
+        last: pb.QueryStatus | None = None
+        call = self.leader.WatchQueryStatus(
+            pb.QueryRef(query_id=query_id), metadata=self.connector.metadata
+        )
+        try:
+            async for status in call:
+                last = status
+                if on_status is not None:
+                    on_status(status)
+                if status.state in TERMINAL:
+                    return status
+        except grpc.aio.AioRpcError as exc:
+            raise error_for(exc, "watch query status") from None
+        if last is None:
+            raise NotReadyError(f"status stream for {query_id} ended without a status")
+        return await self.status(query_id)
+
+    async def _fetch_one(self, address: str, server: str, query_id: str) -> _Aggregate:
+        stub = (
+            pb_grpc.LeaderStub(self._channel(address))
+            if server == "leader"
+            else pb_grpc.HelperStub(self._channel(address))
+        )
+        header: pb.AggregateHeader | None = None
+        assembler: wire.ChunkAssembler | None = None
+        try:
+            async for chunk in stub.GetAggregate(
+                pb.QueryRef(query_id=query_id), metadata=self.connector.metadata
+            ):
+                if header is None:
+                    if not chunk.HasField("header"):
+                        raise InvalidInputError(f"{server}: aggregate stream without a header")
+                    header = chunk.header
+                    assembler = wire.ChunkAssembler(
+                        header.payload_bytes, max_bytes=header.payload_bytes
+                    )
+                assert assembler is not None
+                assembler.add(chunk.data)
+        except grpc.aio.AioRpcError as exc:
+            raise error_for(exc, f"aggregate from {server}") from None
+        if header is None or assembler is None:
+            raise InvalidInputError(f"{server}: empty aggregate stream")
+        return _Aggregate(header, bytes(assembler.finish()))
+
+    async def fetch(self, submitted: Submitted, status: pb.QueryStatus) -> Result:
+        """Fetch every server's aggregate share, combine, decode."""
+        qid = status.query_id
+        if status.state != pb.QUERY_STATE_READY:
+            raise NotReadyError(f"query {qid} is {pb.QueryState.Name(status.state)}")
+        if status.spec.protocol == pb.PROTOCOL_PAILLIER:
+            agg = await self._fetch_one(self.endpoints.leader, "leader", qid)
+            from pets.client.paillier_analyst import decrypt_aggregate
+
+            total = await asyncio.to_thread(
+                decrypt_aggregate, submitted, status, agg.data, agg.header.contributors
+            )
+            return decode(submitted.plan, total, agg.header.contributors)
+        targets = [("leader", self.endpoints.leader)] + sorted(self.endpoints.helpers.items())
+        parts = await asyncio.gather(
+            *(self._fetch_one(addr, name, qid) for name, addr in targets)
+        )
+        names = {tuple(p.header.contributor_names) for p in parts}
+        if len(names) != 1:
+            raise PetsError(f"servers disagree on the contributor set of {qid}; not decoding")
+        length = status.vector_length
+        shares = [wire.vector_from_bytes(p.data, length) for p in parts]
+        total = sharing.unshard(shares)
+        return decode(submitted.plan, total, parts[0].header.contributors)
+
+    async def run(
+        self,
+        query: Query,
+        *,
+        on_status: Callable[[pb.QueryStatus], None] | None = None,
+        **submit_options: Any,
+    ) -> Outcome:
+        """Submit, follow until the query ends, and fetch the result if there is one."""
+        start = time.perf_counter()
+        submitted = await self.submit(query, **submit_options)
+        final = await self.wait(submitted.query_id, on_status)
+        result = None
+        if final.state == pb.QUERY_STATE_READY:
+            result = await self.fetch(submitted, final)
+        return Outcome(status=final, result=result, seconds=time.perf_counter() - start)
+
+
+def total_to_ints(total: np.ndarray) -> list[int]:
+    """Signed integers of a ring vector (for display and tests)."""
+    return [int(v) for v in total.view(np.int64)]

@@ -1,0 +1,168 @@
+"""Client configuration (data-holder node and analyst), read from TOML.
+
+A holder's ``node.toml`` (relative paths are relative to the file)::
+
+    name = "hospital-01"          # must match the name in its certificate
+    schema = "schema.toml"        # the dataset schema all parties share
+    leader = "127.0.0.1:7001"
+    state_dir = "state/hospital-01"   # remembers which queries it answered
+
+    [helpers]                     # helper name -> address
+    helper-1 = "127.0.0.1:7002"
+
+    [data]                        # dataset -> local file (.csv, or .npy for vector datasets)
+    hospitals = "data/hospital-01/hospitals.csv"
+
+    [tls]
+    ca = "certs/ca.pem"
+    cert = "certs/hospital-01.pem"
+    key = "certs/hospital-01-key.pem"
+
+    [policy]                      # all optional
+    datasets = ["hospitals"]      # datasets it answers on (default: every one in [data])
+    columns = { hospitals = ["age", "sex", "prefecture", "cost"] }  # columns a query may touch
+    min_group_rows = 5            # refuse a query if a group has 1..min_group_rows-1 rows
+    protocols = ["additive", "paillier"]
+
+An analyst's ``analyst.toml`` has ``name``, ``schema``, ``leader``,
+``[helpers]`` and ``[tls]`` only.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pets.errors import ConfigError
+
+_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    ca: Path
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where the servers are and how to authenticate to them."""
+
+    name: str
+    leader: str
+    helpers: dict[str, str]
+    tls: TlsFiles | None
+    schema: Path
+
+
+@dataclass(frozen=True)
+class NodePolicy:
+    datasets: tuple[str, ...] | None = None
+    columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    min_group_rows: int = 1
+    protocols: tuple[str, ...] = ("additive", "paillier")
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    endpoints: Endpoints
+    data: dict[str, Path]
+    state_dir: Path
+    policy: NodePolicy
+
+
+def _path(base: Path, value: Any, key: str) -> Path:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key} must be a non-empty path string")
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else base / p
+
+
+def _check_keys(table: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {unknown} in {where}; allowed: {sorted(allowed)}")
+
+
+def _endpoints(data: dict[str, Any], base: Path, insecure: bool) -> Endpoints:
+    name = data.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConfigError(f"name {name!r} must match {_NAME.pattern}")
+    leader = data.get("leader")
+    if not isinstance(leader, str) or ":" not in leader:
+        raise ConfigError("leader must be the leader's HOST:PORT")
+    helpers = data.get("helpers", {})
+    if not isinstance(helpers, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and ":" in v for k, v in helpers.items()
+    ):
+        raise ConfigError("[helpers] maps each helper's name to its HOST:PORT")
+    tls = None
+    if "tls" in data:
+        t = data["tls"]
+        _check_keys(t, {"ca", "cert", "key"}, "[tls]")
+        tls = TlsFiles(*(_path(base, t.get(k), f"tls.{k}") for k in ("ca", "cert", "key")))
+    elif not insecure:
+        raise ConfigError(
+            "no [tls] section: mutual TLS is required (see `pets certs --help`), "
+            "or pass --insecure for a local experiment"
+        )
+    return Endpoints(
+        name=name,
+        leader=leader,
+        helpers=dict(helpers),
+        tls=None if insecure else tls,
+        schema=_path(base, data.get("schema"), "schema"),
+    )
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def load_analyst_config(path: Path, *, insecure: bool = False) -> Endpoints:
+    data = _read(path)
+    _check_keys(data, {"name", "schema", "leader", "helpers", "tls"}, str(path))
+    return _endpoints(data, Path(path).resolve().parent, insecure)
+
+
+def load_node_config(path: Path, *, insecure: bool = False) -> NodeConfig:
+    data = _read(path)
+    _check_keys(
+        data, {"name", "schema", "leader", "helpers", "tls", "data", "state_dir", "policy"},
+        str(path),
+    )
+    base = Path(path).resolve().parent
+    endpoints = _endpoints(data, base, insecure)
+    files = data.get("data", {})
+    if not isinstance(files, dict) or not files:
+        raise ConfigError("[data] must map at least one dataset name to a local file")
+    pol = data.get("policy", {})
+    _check_keys(pol, {"datasets", "columns", "min_group_rows", "protocols"}, "[policy]")
+    min_rows = pol.get("min_group_rows", 1)
+    if not isinstance(min_rows, int) or min_rows < 1:
+        raise ConfigError("policy.min_group_rows must be a positive integer")
+    protocols = tuple(pol.get("protocols", ("additive", "paillier")))
+    if not set(protocols) <= {"additive", "paillier"}:
+        raise ConfigError("policy.protocols may contain only 'additive' and 'paillier'")
+    datasets = pol.get("datasets")
+    policy = NodePolicy(
+        datasets=tuple(datasets) if datasets is not None else None,
+        columns={k: tuple(v) for k, v in pol.get("columns", {}).items()},
+        min_group_rows=min_rows,
+        protocols=protocols,
+    )
+    return NodeConfig(
+        endpoints=endpoints,
+        data={k: _path(base, v, f"data.{k}") for k, v in files.items()},
+        state_dir=_path(base, data.get("state_dir", f"state/{endpoints.name}"), "state_dir"),
+        policy=policy,
+    )

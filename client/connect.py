@@ -1,0 +1,54 @@
+"""Channels to the servers, authenticated with the party's own certificate."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+
+from pets import wire
+from pets.client.config import Endpoints
+from pets.errors import ConfigError
+
+CHANNEL_OPTIONS = [
+    ("grpc.max_send_message_length", wire.MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", wire.MAX_MESSAGE_BYTES),
+    ("grpc.keepalive_time_ms", 20_000),
+]
+INSECURE_IDENTITY_HEADER = "x-pets-identity"
+
+
+class Connector:
+    """Opens channels for one party (holder or analyst)."""
+
+    def __init__(self, endpoints: Endpoints, role: str) -> None:
+        self.endpoints = endpoints
+        self.role = role
+        if endpoints.tls is None:
+            self._creds = None
+            self.metadata: Sequence[tuple[str, str]] = (
+                (INSECURE_IDENTITY_HEADER, f"{role}/{endpoints.name}"),
+            )
+        else:
+            tls = endpoints.tls
+            try:
+                ca, cert, key = tls.ca.read_bytes(), tls.cert.read_bytes(), tls.key.read_bytes()
+            except FileNotFoundError as exc:
+                raise ConfigError(
+                    f"TLS file {exc.filename} does not exist (see `pets certs --help`)"
+                ) from None
+            self._creds = grpc.ssl_channel_credentials(ca, key, cert)
+            self.metadata = ()
+
+    def channel(self, address: str) -> grpc.aio.Channel:
+        if self._creds is None:
+            return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        return grpc.aio.secure_channel(address, self._creds, options=CHANNEL_OPTIONS)
+
+    def helper_address(self, name: str) -> str:
+        try:
+            return self.endpoints.helpers[name]
+        except KeyError:
+            raise ConfigError(
+                f"the leader names helper {name!r}, which is not in this config's [helpers]"
+            ) from None

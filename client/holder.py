@@ -1,0 +1,127 @@
+"""A data holder's side of the protocols: shard (or encrypt) and deliver.
+
+Additive protocol, in the order DESIGN.md prescribes:
+
+1. ``shard`` the ring vector: one fresh seed per helper, the masked vector
+   for the leader;
+2. hand each helper its seed and collect the signed receipts;
+3. stream the masked vector to the leader in ~1 MB chunks, with the
+   receipts and the SHA-256 of the payload in the header.
+
+A retry after a transient failure re-sends the *same* payload and receipts,
+which the servers treat as idempotent; a holder never re-shards a vector it
+may already have delivered (the leader would reject a different one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+
+import grpc
+import numpy as np
+
+from pets import sharing, wire
+from pets.client.connect import Connector
+from pets.errors import InvalidInputError, UnavailableError
+from pets.status import error_for
+from pets.v1 import aggregation_pb2 as pb
+from pets.v1 import aggregation_pb2_grpc as pb_grpc
+
+log = logging.getLogger("pets.client.holder")
+
+RETRY_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+class HolderClient:
+    """RPCs a holder makes: seeds to helpers, payloads to the leader."""
+
+    def __init__(self, connector: Connector) -> None:
+        self.connector = connector
+        self._leader_channel = connector.channel(connector.endpoints.leader)
+        self.leader = pb_grpc.LeaderStub(self._leader_channel)
+        self._helpers: dict[str, tuple[grpc.aio.Channel, pb_grpc.HelperStub]] = {}
+
+    async def close(self) -> None:
+        await self._leader_channel.close()
+        for channel, _ in self._helpers.values():
+            await channel.close()
+
+    def helper(self, name: str) -> pb_grpc.HelperStub:
+        if name not in self._helpers:
+            channel = self.connector.channel(self.connector.helper_address(name))
+            self._helpers[name] = (channel, pb_grpc.HelperStub(channel))
+        return self._helpers[name][1]
+
+    async def _retrying(self, what: str, deadline: float, call: object) -> object:
+        delay = 0.2
+        while True:
+            try:
+                return await call()  # type: ignore[operator]
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in RETRY_CODES or time.time() + delay > deadline:
+                    raise error_for(exc, what) from None
+                log.warning("retrying", extra={"call": what, "code": exc.code().name})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def submit_seeds(
+        self, ann: pb.QueryAnnouncement, seeds: Sequence[bytes]
+    ) -> list[pb.SeedReceipt]:
+        if len(seeds) != len(ann.helpers):
+            raise InvalidInputError("one seed per helper")
+        md = self.connector.metadata
+
+        async def one(name: str, seed: bytes) -> pb.SeedReceipt:
+            stub = self.helper(name)
+            req = pb.SeedSubmission(query_id=ann.query_id, seed=seed)
+            return await self._retrying(  # type: ignore[return-value]
+                f"seed to helper {name}", ann.deadline_unix,
+                lambda: stub.SubmitSeed(req, metadata=md, timeout=30),
+            )
+
+        return list(await asyncio.gather(*(one(n, s) for n, s in zip(ann.helpers, seeds,
+                                                                         strict=True))))
+
+    async def send_payload(
+        self,
+        query_id: str,
+        payload: bytes,
+        receipts: Sequence[pb.SeedReceipt],
+        *,
+        deadline: float,
+    ) -> pb.ContributionAck:
+        header = pb.ContributionHeader(
+            query_id=query_id,
+            payload_bytes=len(payload),
+            receipts=list(receipts),
+            payload_digest=wire.digest(payload),
+        )
+
+        async def messages() -> AsyncIterator[pb.ContributionChunk]:
+            first = True
+            for chunk in wire.chunks(payload):
+                yield pb.ContributionChunk(header=header if first else None, data=bytes(chunk))
+                first = False
+
+        return await self._retrying(  # type: ignore[return-value]
+            f"contribution to {query_id}", deadline,
+            lambda: self.leader.Contribute(messages(), metadata=self.connector.metadata,
+                                           timeout=max(30.0, len(payload) / 20e6)),
+        )
+
+    async def contribute_additive(
+        self, ann: pb.QueryAnnouncement, ring_vector: np.ndarray
+    ) -> pb.ContributionAck:
+        """Shard ``ring_vector`` (uint64) and deliver it to every server."""
+        if ring_vector.shape != (ann.vector_length,):
+            raise InvalidInputError(
+                f"query {ann.query_id} takes {ann.vector_length} values, got {ring_vector.shape}"
+            )
+        shares = sharing.shard(ring_vector, servers=1 + len(ann.helpers))
+        receipts = await self.submit_seeds(ann, shares.helper_seeds)
+        payload = wire.vector_to_bytes(shares.leader)
+        return await self.send_payload(ann.query_id, payload, receipts,
+                                       deadline=ann.deadline_unix)

@@ -1,0 +1,212 @@
+"""The data-holder node: watch the leader, decide, evaluate, contribute.
+
+``pets node`` runs :class:`Node`. It keeps a server-streaming watch on the
+leader for query announcements (reconnecting with exponential backoff when
+the leader is away), checks each query against the holder's local policy,
+evaluates it on the holder's own rows into the query's fixed-layout vector,
+and delivers it by the query's protocol. Its log says which queries it
+answered or refused and why; it never logs a value.
+
+Queries the node answered are remembered in ``state_dir/answered.json`` so a
+restarted node does not try to contribute twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import numpy as np
+
+from pets import encoding
+from pets.client.config import NodeConfig
+from pets.client.connect import Connector
+from pets.client.holder import HolderClient
+from pets.errors import ConflictError, PetsError
+from pets.query import Query, QueryPlan, Schema, Table, evaluate, group_row_counts, parse_csv
+from pets.query import compile as compile_query
+from pets.v1 import aggregation_pb2 as pb
+
+log = logging.getLogger("pets.client.node")
+
+PROTOCOL_NAMES = {pb.PROTOCOL_ADDITIVE: "additive", pb.PROTOCOL_PAILLIER: "paillier"}
+MAX_BACKOFF_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether to answer a query, and why not."""
+
+    accept: bool
+    reason: str = ""
+    plan: QueryPlan | None = None
+
+
+def load_table(schema: Schema, dataset: str, path: Path) -> Table:
+    ds = schema.dataset(dataset)
+    if path.suffix == ".npy":
+        return Table.from_vector(ds, np.load(path, allow_pickle=False))
+    return parse_csv(path.read_text(), ds)
+
+
+class Node:
+    """One data holder's long-running node."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.name = config.endpoints.name
+        self.schema = Schema.from_toml(config.endpoints.schema.read_text())
+        self.tables = {ds: load_table(self.schema, ds, p) for ds, p in config.data.items()}
+        self.connector = Connector(config.endpoints, "holder")
+        self.client = HolderClient(self.connector)
+        self._answered_file = config.state_dir / "answered.json"
+        self.answered: set[str] = self._load_answered()
+        self._tasks: set[asyncio.Task] = set()
+        self._in_flight: set[str] = set()
+
+    def _load_answered(self) -> set[str]:
+        try:
+            return set(json.loads(self._answered_file.read_text()))
+        except FileNotFoundError:
+            return set()
+
+    def _remember(self, query_id: str) -> None:
+        self.answered.add(query_id)
+        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self._answered_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(sorted(self.answered)))
+        os.replace(tmp, self._answered_file)
+
+    # -- policy ---------------------------------------------------------------
+    def decide(self, ann: pb.QueryAnnouncement) -> Decision:
+        """Apply the local policy to an announced query (no network, no values logged)."""
+        pol = self.config.policy
+        protocol = PROTOCOL_NAMES.get(ann.spec.protocol, "unknown")
+        if protocol not in pol.protocols:
+            return Decision(False, f"protocol {protocol} is not allowed by local policy")
+        try:
+            query = Query.from_json(ann.spec.query_json)
+            plan = compile_query(query, self.schema)
+        except PetsError as exc:
+            return Decision(False, f"query does not compile against the local schema: {exc}")
+        if plan.fingerprint() != ann.fingerprint:
+            return Decision(False, "query fingerprint differs: leader and node schemas disagree")
+        if query.dataset not in self.tables:
+            return Decision(False, f"no local data for dataset {query.dataset}")
+        if pol.datasets is not None and query.dataset not in pol.datasets:
+            return Decision(False, f"dataset {query.dataset} is not allowed by local policy")
+        allowed = pol.columns.get(query.dataset)
+        if allowed is not None:
+            touched = {query.column} if query.column else set()
+            touched |= set(query.columns) | set(query.group_by) | {f.column for f in query.where}
+            denied = sorted(touched - set(allowed))
+            if denied:
+                return Decision(False, f"columns {denied} are not allowed by local policy")
+        if plan.length != ann.vector_length and ann.spec.protocol == pb.PROTOCOL_ADDITIVE:
+            return Decision(False, "announced vector length does not match the query")
+        if pol.min_group_rows > 1 and not plan.is_vector:
+            counts = group_row_counts(plan, self.tables[query.dataset])
+            small = [g for g, n in counts.items() if 0 < n < pol.min_group_rows]
+            if small:
+                return Decision(
+                    False,
+                    f"{len(small)} group(s) have fewer than {pol.min_group_rows} matching rows",
+                )
+        if ann.deadline_unix <= time.time():
+            return Decision(False, "deadline already passed")
+        return Decision(True, plan=plan)
+
+    # -- contributing -----------------------------------------------------------
+    async def handle(self, ann: pb.QueryAnnouncement) -> None:
+        qid = ann.query_id
+        if qid in self.answered or qid in self._in_flight:
+            return
+        self._in_flight.add(qid)
+        try:
+            decision = self.decide(ann)
+            if not decision.accept:
+                log.info("query refused", extra={"query_id": qid, "reason": decision.reason})
+                self._remember(qid)
+                return
+            assert decision.plan is not None
+            plan = decision.plan
+            vector = await asyncio.to_thread(evaluate, plan, self.tables[plan.query.dataset])
+            if ann.spec.protocol == pb.PROTOCOL_PAILLIER:
+                from pets.client.paillier_holder import encrypt_contribution
+
+                payload = await asyncio.to_thread(encrypt_contribution, ann, plan, vector)
+                ack = await self.client.send_payload(qid, payload, [], deadline=ann.deadline_unix)
+            else:
+                ack = await self.client.contribute_additive(ann, encoding.to_ring(vector))
+            self._remember(qid)
+            log.info(
+                "query answered",
+                extra={"query_id": qid, "query": plan.query.describe(),
+                       "protocol": PROTOCOL_NAMES[ann.spec.protocol],
+                       "newly_accepted": ack.newly_accepted},
+            )
+        except ConflictError as exc:
+            self._remember(qid)
+            log.warning("query already answered", extra={"query_id": qid, "detail": str(exc)})
+        except PetsError as exc:
+            log.error("could not answer query", extra={"query_id": qid, "error": str(exc)})
+        finally:
+            self._in_flight.discard(qid)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Watch the leader until ``stop`` is set, reconnecting with backoff."""
+        backoff = 0.25
+        while not stop.is_set():
+            call = self.client.leader.WatchQueries(
+                pb.WatchQueriesRequest(include_open=True), metadata=self.connector.metadata
+            )
+            stopper = asyncio.create_task(stop.wait())
+            try:
+                log.info("watching leader", extra={"leader": self.config.endpoints.leader})
+                async for ann in _until(call, stopper):
+                    backoff = 0.25
+                    task = asyncio.create_task(self.handle(ann))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() in (grpc.StatusCode.PERMISSION_DENIED,
+                                  grpc.StatusCode.UNAUTHENTICATED):
+                    log.error("leader refused this node", extra={"detail": exc.details()})
+                log.warning(
+                    "leader unreachable, retrying",
+                    extra={"code": exc.code().name, "retry_in_s": backoff},
+                )
+            finally:
+                stopper.cancel()
+                call.cancel()
+            if stop.is_set():
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=10)
+        await self.client.close()
+        log.info("node stopped", extra={"holder": self.name})
+
+
+async def _until(call: grpc.aio.UnaryStreamCall, stopper: asyncio.Task):  # type: ignore[no-untyped-def]
+    """Iterate a server stream, ending early when ``stopper`` completes."""
+    iterator = call.__aiter__()
+    while True:
+        nxt = asyncio.ensure_future(iterator.__anext__())
+        done, _ = await asyncio.wait({nxt, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if nxt not in done:
+            nxt.cancel()
+            return
+        try:
+            yield nxt.result()
+        except StopAsyncIteration:
+            return

@@ -1,0 +1,103 @@
+"""Quick zero-knowledge metrics for ``pets bench --quick`` (a few seconds in total).
+
+Each figure is the median over repetitions of ``time.perf_counter`` timings,
+in milliseconds. ``zk_fast_vs_reference_speedup`` times Schnorr prove+verify
+on the py_ecc reference backend and on the chosen backend in the same run.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+
+def _median_ms(fn: Callable[[], object], repeat: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(samples)
+
+
+def _schnorr_ms(backend: str, repeat: int) -> float:
+    from pets.zk.group import get_group
+    from pets.zk.schnorr import DLogRelation
+
+    group = get_group(backend)
+    x = group.random_scalar()
+    public = group.mul_base(x)
+
+    def run() -> None:
+        relation = DLogRelation(public)
+        relation.verify(relation.prove(x, context=b"bench"), context=b"bench")
+
+    return _median_ms(run, repeat)
+
+
+def quick_metrics(backend: str = "coincurve") -> dict[str, float]:
+    """Timings of the main zero-knowledge operations on ``backend`` (see module docstring)."""
+    from pets.zk.credential import (
+        IssuerKey,
+        NonceRegistry,
+        create_presentation,
+        issue_to_holder,
+        verify_presentation,
+    )
+    from pets.zk.group import get_group
+    from pets.zk.pedersen import PedersenParams
+    from pets.zk.range_proof import RangeRelation
+
+    group = get_group(backend)
+    slow = backend == "py_ecc"
+    params = PedersenParams(group)
+    commitment, opening = params.commit(42)
+    relation = RangeRelation(params, commitment, 18, 149)  # 18 <= x < 150
+    proof = relation.prove(opening)
+    metrics: dict[str, float] = {}
+    metrics["schnorr_prove_verify_ms"] = _schnorr_ms(backend, 5 if slow else 200)
+    metrics["range_18_150_prove_ms"] = _median_ms(lambda: relation.prove(opening), 3 if slow else 30)
+    metrics["range_18_150_verify_ms"] = _median_ms(lambda: relation.verify(proof), 3 if slow else 30)
+    wide = RangeRelation(params, commitment, 0, (1 << 64) - 1)
+    wide_proof = wide.prove(opening)
+    metrics["range64_verify_ms"] = _median_ms(lambda: wide.verify(wide_proof), 1 if slow else 10)
+
+    clock = [1_000_000.0]
+    issuer = IssuerKey.generate()
+    holder = issue_to_holder(
+        issuer,
+        "bench/v1",
+        group.random_scalar(),
+        {"age": 42, "accreditation": 3, "purpose": "research"},
+        2_000_000,
+        group=group,
+        max_values={"age": 150, "accreditation": 10},
+    )
+    registry = NonceRegistry(lambda: clock[0])
+    predicates = ["age >= 18", "accreditation >= 2", "purpose in {public-health, research}"]
+
+    def verify_once() -> None:
+        nonce = registry.issue()
+        presentation = create_presentation(holder, predicates, nonce=nonce, context="bench")
+        start = time.perf_counter()
+        verify_presentation(
+            presentation,
+            trusted_issuers=[issuer.public_key],
+            context="bench",
+            now=clock[0],
+            nonces=registry,
+        )
+        samples.append((time.perf_counter() - start) * 1000.0)
+
+    samples: list[float] = []
+    for _ in range(1 if slow else 10):
+        verify_once()
+    metrics["presentation_3_predicates_verify_ms"] = statistics.median(samples)
+
+    reference = _schnorr_ms("py_ecc", 5) if not slow else metrics["schnorr_prove_verify_ms"]
+    fast = metrics["schnorr_prove_verify_ms"]
+    metrics["zk_fast_vs_reference_speedup"] = reference / fast if fast > 0 else 0.0
+    return metrics

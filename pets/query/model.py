@@ -1,0 +1,470 @@
+"""Queries: what an analyst asks, as data, as canonical JSON and as text.
+
+A :class:`Query` names a dataset, an :class:`Aggregate`, the column(s) it
+aggregates, filters, an optional group-by over category columns, histogram bin
+edges and clipping bounds. It is plain data: :func:`compile` (in
+:mod:`pets.query.plan`, re-exported here) checks it against a schema and fixes
+the integer vector layout every holder fills.
+
+Aggregates and their arguments:
+
+* ``count``: no column; rows matching the filters.
+* ``sum``, ``mean``, ``variance``: one numeric ``column``; values are clipped to
+  the column's bounds narrowed by ``clip`` (both optional, but together they
+  must give finite bounds).
+* ``histogram``: one ``column``. A category column gives one bin per domain
+  value. A numeric column needs ``bins``: strictly increasing edges
+  ``e0 < e1 < ... < eB`` giving bins ``[e0, e1), ..., [eB-1, eB]``; values
+  below ``e0`` are counted in the first bin and values above ``eB`` in the
+  last (clipped into the end bins, never dropped).
+* ``vector_sum``: on a table dataset, ``columns`` (numeric) giving per group
+  ``[count, sum(c1), ..., sum(ck)]``; on a vector dataset, no column: the
+  element-wise sum of the holders' vectors.
+
+Filters compare the *raw* (unclipped) values. Category filters allow ``=``,
+``!=`` and ``in`` with domain values; numeric filters allow every operator
+with numbers.
+
+The wire form is :meth:`Query.to_json` (sorted keys, compact separators,
+ASCII), so the same query gives the same bytes everywhere; the text form
+(:func:`parse_query`, :meth:`Query.describe`) is for people::
+
+    mean(cost) from hospitals where age >= 65 and sex = F group by prefecture
+    histogram(age) from hospitals bins [0, 18, 65, 110]
+    sum(kg_co2e) from supply_chain where stage in (transport, retail) clip [0, 5000]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from pets.errors import QueryError
+from pets.query._text import Token, format_number, format_scalar, number, tokenize
+
+if TYPE_CHECKING:
+    from pets.query.schema import Dataset
+
+Scalar = str | int | float
+FilterValue = Scalar | tuple[Scalar, ...]
+OPS: tuple[str, ...] = ("=", "!=", "<", "<=", ">", ">=", "in")
+
+
+class Aggregate(StrEnum):
+    """The aggregates a query can ask for."""
+
+    count = "count"
+    sum = "sum"
+    mean = "mean"
+    variance = "variance"
+    histogram = "histogram"
+    vector_sum = "vector_sum"
+
+
+def _check_scalar(value: object, what: str) -> Scalar:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise QueryError(f"{what}: value {value!r} must be a string or a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise QueryError(f"{what}: value {value!r} is not finite")
+    return value
+
+
+def _check_str(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise QueryError(f"{what} must be a string, got {value!r}")
+    return value
+
+
+def _str_tuple(value: object, what: str) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise QueryError(f"{what} must be a list of strings, got {value!r}")
+    return tuple(_check_str(v, f"{what} entry") for v in value)
+
+
+def _float_tuple(value: object, what: str) -> tuple[float, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise QueryError(f"{what} must be a list of numbers, got {value!r}")
+    out = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise QueryError(f"{what}: {v!r} is not a finite number")
+        out.append(float(v))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Filter:
+    """``column op value``; for ``in``, ``value`` is a non-empty tuple."""
+
+    column: str
+    op: str
+    value: FilterValue
+
+    def __post_init__(self) -> None:
+        _check_str(self.column, "filter column")
+        what = f"filter on column {self.column!r}"
+        if self.op == "==":
+            object.__setattr__(self, "op", "=")
+        if self.op not in OPS:
+            raise QueryError(f"{what}: operator {self.op!r} is not one of {' '.join(OPS)}")
+        if self.op == "in":
+            if isinstance(self.value, str) or not isinstance(self.value, list | tuple):
+                raise QueryError(f"{what}: 'in' takes a list of values, got {self.value!r}")
+            if not self.value:
+                raise QueryError(f"{what}: 'in' needs at least one value")
+            values = tuple(_check_scalar(v, what) for v in self.value)
+            object.__setattr__(self, "value", values)
+        else:
+            _check_scalar(self.value, what)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible form."""
+        value = list(self.value) if isinstance(self.value, tuple) else self.value
+        return {"column": self.column, "op": self.op, "value": value}
+
+    @classmethod
+    def from_dict(cls, d: object) -> Filter:
+        """Strict inverse of :meth:`to_dict`."""
+        if not isinstance(d, Mapping):
+            raise QueryError(f"a filter must be an object, got {d!r}")
+        if set(d) != {"column", "op", "value"}:
+            raise QueryError(f"a filter has exactly the keys column, op, value; got {sorted(d)}")
+        value = d["value"]
+        if isinstance(value, list):
+            value = tuple(value)
+        return cls(column=d["column"], op=d["op"], value=value)
+
+    def describe(self) -> str:
+        """Text form, e.g. ``age >= 65`` or ``prefecture in (Tokyo, Osaka)``."""
+        if isinstance(self.value, tuple):
+            inner = ", ".join(format_scalar(v) for v in self.value)
+            return f"{self.column} in ({inner})"
+        return f"{self.column} {self.op} {format_scalar(self.value)}"
+
+
+_QUERY_KEYS = ("aggregate", "bins", "clip", "column", "columns", "dataset", "group_by", "where")
+
+
+@dataclass(frozen=True)
+class Query:
+    """An aggregate query (plain data; see the module docstring).
+
+    Construction checks types only (and normalises lists to tuples, numbers in
+    ``bins``/``clip`` to float); :func:`compile` checks it against a schema.
+    """
+
+    dataset: str
+    aggregate: Aggregate
+    column: str | None = None
+    columns: tuple[str, ...] = ()
+    where: tuple[Filter, ...] = ()
+    group_by: tuple[str, ...] = ()
+    bins: tuple[float, ...] | None = None
+    clip: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        _check_str(self.dataset, "query dataset")
+        try:
+            object.__setattr__(self, "aggregate", Aggregate(self.aggregate))
+        except ValueError:
+            names = ", ".join(a.value for a in Aggregate)
+            raise QueryError(f"unknown aggregate {self.aggregate!r} (one of {names})") from None
+        if self.column is not None:
+            _check_str(self.column, "query column")
+        object.__setattr__(self, "columns", _str_tuple(self.columns, "query columns"))
+        object.__setattr__(self, "group_by", _str_tuple(self.group_by, "query group_by"))
+        if isinstance(self.where, Filter) or not isinstance(self.where, list | tuple):
+            raise QueryError(f"query where must be a list of filters, got {self.where!r}")
+        for f in self.where:
+            if not isinstance(f, Filter):
+                raise QueryError(f"query where entries must be Filter objects, got {f!r}")
+        object.__setattr__(self, "where", tuple(self.where))
+        if self.bins is not None:
+            object.__setattr__(self, "bins", _float_tuple(self.bins, "query bins"))
+        if self.clip is not None:
+            clip = _float_tuple(self.clip, "query clip")
+            if len(clip) != 2:
+                raise QueryError(f"query clip must be [lo, hi], got {list(clip)}")
+            if clip[0] > clip[1]:
+                raise QueryError(f"query clip is inverted: lo={clip[0]} > hi={clip[1]}")
+            object.__setattr__(self, "clip", clip)
+
+    # -- wire form -----------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible form with every key present (canonical)."""
+        return {
+            "aggregate": self.aggregate.value,
+            "bins": None if self.bins is None else list(self.bins),
+            "clip": None if self.clip is None else list(self.clip),
+            "column": self.column,
+            "columns": list(self.columns),
+            "dataset": self.dataset,
+            "group_by": list(self.group_by),
+            "where": [f.to_dict() for f in self.where],
+        }
+
+    @classmethod
+    def from_dict(cls, d: object) -> Query:
+        """Strict inverse of :meth:`to_dict`: unknown keys and wrong types raise."""
+        if not isinstance(d, Mapping):
+            raise QueryError(f"a query must be an object, got {type(d).__name__}")
+        unknown = set(d) - set(_QUERY_KEYS)
+        if unknown:
+            raise QueryError(f"query has unknown keys {sorted(unknown)}")
+        for key in ("dataset", "aggregate"):
+            if key not in d:
+                raise QueryError(f"query is missing {key!r}")
+        where = d.get("where", [])
+        if not isinstance(where, list):
+            raise QueryError(f"query where must be a list of filters, got {where!r}")
+        aggregate = d["aggregate"]
+        if not isinstance(aggregate, str):
+            raise QueryError(f"query aggregate must be a string, got {aggregate!r}")
+        return cls(
+            dataset=d["dataset"],
+            aggregate=aggregate,  # type: ignore[arg-type]  (converted and checked on init)
+            column=d.get("column"),
+            columns=d.get("columns", ()),
+            where=tuple(Filter.from_dict(f) for f in where),
+            group_by=d.get("group_by", ()),
+            bins=d.get("bins"),
+            clip=d.get("clip"),
+        )
+
+    def to_json(self) -> str:
+        """Canonical JSON: sorted keys, compact separators, ASCII only."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Query:
+        """Parse JSON strictly (no NaN/Infinity, no duplicate keys)."""
+        try:
+            data = json.loads(
+                text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates
+            )
+        except (ValueError, UnicodeDecodeError) as exc:
+            if isinstance(exc, QueryError):
+                raise
+            raise QueryError(f"query is not valid JSON: {exc}") from None
+        return cls.from_dict(data)
+
+    # -- text form -----------------------------------------------------------
+
+    def describe(self) -> str:
+        """One-line text form; :func:`parse_query` reads it back equal."""
+        if self.columns:
+            args = ", ".join(self.columns)
+        else:
+            args = self.column if self.column is not None else "*"
+        parts = [f"{self.aggregate.value}({args}) from {self.dataset}"]
+        if self.where:
+            parts.append("where " + " and ".join(f.describe() for f in self.where))
+        if self.group_by:
+            parts.append("group by " + ", ".join(self.group_by))
+        if self.bins is not None:
+            parts.append("bins [" + ", ".join(format_number(b) for b in self.bins) + "]")
+        if self.clip is not None:
+            parts.append("clip [" + ", ".join(format_number(b) for b in self.clip) + "]")
+        return " ".join(parts)
+
+    @classmethod
+    def parse(cls, text: str, dataset: Dataset | None = None) -> Query:
+        """Same as :func:`parse_query`."""
+        return parse_query(text, dataset)
+
+
+def _reject_constant(name: str) -> None:
+    raise QueryError(f"query JSON contains {name}; only finite numbers are allowed")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise QueryError(f"query JSON repeats the key {key!r}")
+        out[key] = value
+    return out
+
+
+# -- text parsers --------------------------------------------------------------
+
+
+class _Parser:
+    def __init__(self, text: str, dataset: Dataset | None) -> None:
+        self.text = text
+        self.tokens = tokenize(text)
+        self.i = 0
+        self.dataset = dataset
+
+    def peek(self) -> Token | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def next(self, expected: str) -> Token:
+        tok = self.peek()
+        if tok is None:
+            raise QueryError(f"query text ends where {expected} was expected: {self.text!r}")
+        self.i += 1
+        return tok
+
+    def fail(self, tok: Token, expected: str) -> QueryError:
+        return QueryError(f"expected {expected} at position {tok.pos}, found {tok.text!r}")
+
+    def punct(self, *chars: str) -> Token:
+        tok = self.next(" or ".join(repr(c) for c in chars))
+        if tok.kind != "punct" or tok.text not in chars:
+            raise self.fail(tok, " or ".join(repr(c) for c in chars))
+        return tok
+
+    def keyword(self, word: str) -> None:
+        tok = self.next(repr(word))
+        if not tok.is_word(word):
+            raise self.fail(tok, repr(word))
+
+    def name(self, what: str) -> str:
+        tok = self.next(what)
+        if tok.kind != "word" or number(tok.text) is not None:
+            raise self.fail(tok, what)
+        return tok.text
+
+    def value(self, column: str) -> Scalar:
+        tok = self.next(f"a value for {column!r}")
+        if tok.kind == "str":
+            return tok.text
+        if tok.kind != "word":
+            raise self.fail(tok, f"a value for {column!r}")
+        if self._is_category(column):
+            return tok.text
+        num = number(tok.text)
+        return tok.text if num is None else num
+
+    def _is_category(self, column: str) -> bool:
+        if self.dataset is None:
+            return False
+        return any(c.name == column and c.type == "category" for c in self.dataset.columns)
+
+    def condition(self) -> Filter:
+        column = self.name("a column name")
+        tok = self.next(f"an operator after {column!r}")
+        if tok.is_word("in"):
+            self.punct("(", "[")
+            values = [self.value(column)]
+            while (p := self.peek()) is not None and p.text == ",":
+                self.i += 1
+                values.append(self.value(column))
+            self.punct(")", "]")
+            return Filter(column, "in", tuple(values))
+        if tok.kind != "op":
+            raise self.fail(tok, f"an operator ({' '.join(OPS)}) after {column!r}")
+        return Filter(column, tok.text, self.value(column))
+
+    def conditions(self) -> tuple[Filter, ...]:
+        out = [self.condition()]
+        while (tok := self.peek()) is not None and tok.is_word("and"):
+            self.i += 1
+            out.append(self.condition())
+        return tuple(out)
+
+    def numbers(self, what: str) -> tuple[float, ...]:
+        self.punct("[", "(")
+        out = []
+        while True:
+            tok = self.next(f"a number in {what}")
+            num = number(tok.text) if tok.kind == "word" else None
+            if num is None:
+                raise self.fail(tok, f"a number in {what}")
+            out.append(float(num))
+            sep = self.punct(",", "]", ")")
+            if sep.text != ",":
+                return tuple(out)
+
+    def done(self) -> None:
+        tok = self.peek()
+        if tok is not None:
+            raise QueryError(f"unexpected {tok.text!r} at position {tok.pos}")
+
+
+def parse_where(text: str, dataset: Dataset | None = None) -> tuple[Filter, ...]:
+    """Parse ``"age >= 65 and sex = F and prefecture in (Tokyo, Osaka)"``.
+
+    Conditions are joined by ``and``; values are bare words, numbers or quoted
+    strings (``"New York"``). A bare word that spells a number becomes an int
+    or float, unless ``dataset`` is given and the column is a category (then
+    it stays a string). The empty string gives no filters.
+    """
+    parser = _Parser(text, dataset)
+    if parser.peek() is None:
+        return ()
+    out = parser.conditions()
+    parser.done()
+    return out
+
+
+def parse_query(text: str, dataset: Dataset | None = None) -> Query:
+    """Parse the text form :meth:`Query.describe` writes::
+
+    AGG(COLUMN | COL, COL... | *) from DATASET [where COND and ...]
+        [group by COL, ...] [bins [E0, E1, ...]] [clip [LO, HI]]
+    """
+    parser = _Parser(text, dataset)
+    aggregate = parser.name("an aggregate name").lower()
+    if aggregate not in set(Aggregate):
+        names = ", ".join(a.value for a in Aggregate)
+        raise QueryError(f"unknown aggregate {aggregate!r} (one of {names})")
+    parser.punct("(")
+    args: list[str] = []
+    if (tok := parser.peek()) is not None and tok.text == "*":
+        parser.i += 1
+    elif tok is not None and tok.text != ")":
+        args.append(parser.name("a column name"))
+        while (p := parser.peek()) is not None and p.text == ",":
+            parser.i += 1
+            args.append(parser.name("a column name"))
+    parser.punct(")")
+    parser.keyword("from")
+    name = parser.name("a dataset name")
+    where: tuple[Filter, ...] = ()
+    group_by: list[str] = []
+    bins = clip = None
+    if (tok := parser.peek()) is not None and tok.is_word("where"):
+        parser.i += 1
+        where = parser.conditions()
+    if (tok := parser.peek()) is not None and tok.is_word("group"):
+        parser.i += 1
+        parser.keyword("by")
+        group_by.append(parser.name("a column name"))
+        while (p := parser.peek()) is not None and p.text == ",":
+            parser.i += 1
+            group_by.append(parser.name("a column name"))
+    if (tok := parser.peek()) is not None and tok.is_word("bins"):
+        parser.i += 1
+        bins = parser.numbers("bins")
+    if (tok := parser.peek()) is not None and tok.is_word("clip"):
+        parser.i += 1
+        clip = parser.numbers("clip")
+    parser.done()
+    agg = Aggregate(aggregate)
+    many = agg == Aggregate.vector_sum
+    return Query(
+        dataset=name,
+        aggregate=agg,
+        column=None if many or not args else args[0] if len(args) == 1 else None,
+        columns=tuple(args) if many else () if len(args) <= 1 else tuple(args),
+        where=where,
+        group_by=tuple(group_by),
+        bins=bins,
+        clip=clip,  # type: ignore[arg-type]
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """Re-export :func:`compile` and :class:`QueryPlan` lazily (plan imports this module)."""
+    if name in ("compile", "QueryPlan"):
+        from pets.query import plan
+
+        return getattr(plan, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,238 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Protocol(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PROTOCOL_UNSPECIFIED: _ClassVar[Protocol]
+    PROTOCOL_ADDITIVE: _ClassVar[Protocol]
+    PROTOCOL_PAILLIER: _ClassVar[Protocol]
+
+class QueryState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    QUERY_STATE_UNSPECIFIED: _ClassVar[QueryState]
+    QUERY_STATE_OPEN: _ClassVar[QueryState]
+    QUERY_STATE_CLOSED: _ClassVar[QueryState]
+    QUERY_STATE_READY: _ClassVar[QueryState]
+    QUERY_STATE_FAILED: _ClassVar[QueryState]
+PROTOCOL_UNSPECIFIED: Protocol
+PROTOCOL_ADDITIVE: Protocol
+PROTOCOL_PAILLIER: Protocol
+QUERY_STATE_UNSPECIFIED: QueryState
+QUERY_STATE_OPEN: QueryState
+QUERY_STATE_CLOSED: QueryState
+QUERY_STATE_READY: QueryState
+QUERY_STATE_FAILED: QueryState
+
+class QuerySpec(_message.Message):
+    __slots__ = ("query_json", "protocol", "min_holders", "deadline_seconds", "close_after", "paillier_public_key", "max_holders")
+    QUERY_JSON_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    MIN_HOLDERS_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CLOSE_AFTER_FIELD_NUMBER: _ClassVar[int]
+    PAILLIER_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    MAX_HOLDERS_FIELD_NUMBER: _ClassVar[int]
+    query_json: str
+    protocol: Protocol
+    min_holders: int
+    deadline_seconds: float
+    close_after: int
+    paillier_public_key: bytes
+    max_holders: int
+    def __init__(self, query_json: _Optional[str] = ..., protocol: _Optional[_Union[Protocol, str]] = ..., min_holders: _Optional[int] = ..., deadline_seconds: _Optional[float] = ..., close_after: _Optional[int] = ..., paillier_public_key: _Optional[bytes] = ..., max_holders: _Optional[int] = ...) -> None: ...
+
+class SubmitQueryRequest(_message.Message):
+    __slots__ = ("spec", "presentation", "presentation_nonce")
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    PRESENTATION_FIELD_NUMBER: _ClassVar[int]
+    PRESENTATION_NONCE_FIELD_NUMBER: _ClassVar[int]
+    spec: QuerySpec
+    presentation: bytes
+    presentation_nonce: bytes
+    def __init__(self, spec: _Optional[_Union[QuerySpec, _Mapping]] = ..., presentation: _Optional[bytes] = ..., presentation_nonce: _Optional[bytes] = ...) -> None: ...
+
+class QueryRef(_message.Message):
+    __slots__ = ("query_id",)
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    def __init__(self, query_id: _Optional[str] = ...) -> None: ...
+
+class QueryStatus(_message.Message):
+    __slots__ = ("query_id", "state", "spec", "analyst", "contributors", "min_holders", "deadline_unix", "failure", "failure_detail", "vector_length", "proven_predicates")
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    ANALYST_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTORS_FIELD_NUMBER: _ClassVar[int]
+    MIN_HOLDERS_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_UNIX_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_DETAIL_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    PROVEN_PREDICATES_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    state: QueryState
+    spec: QuerySpec
+    analyst: str
+    contributors: int
+    min_holders: int
+    deadline_unix: float
+    failure: str
+    failure_detail: str
+    vector_length: int
+    proven_predicates: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, query_id: _Optional[str] = ..., state: _Optional[_Union[QueryState, str]] = ..., spec: _Optional[_Union[QuerySpec, _Mapping]] = ..., analyst: _Optional[str] = ..., contributors: _Optional[int] = ..., min_holders: _Optional[int] = ..., deadline_unix: _Optional[float] = ..., failure: _Optional[str] = ..., failure_detail: _Optional[str] = ..., vector_length: _Optional[int] = ..., proven_predicates: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class QueryAnnouncement(_message.Message):
+    __slots__ = ("query_id", "spec", "deadline_unix", "vector_length", "helpers", "fingerprint")
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_UNIX_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    HELPERS_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    spec: QuerySpec
+    deadline_unix: float
+    vector_length: int
+    helpers: _containers.RepeatedScalarFieldContainer[str]
+    fingerprint: bytes
+    def __init__(self, query_id: _Optional[str] = ..., spec: _Optional[_Union[QuerySpec, _Mapping]] = ..., deadline_unix: _Optional[float] = ..., vector_length: _Optional[int] = ..., helpers: _Optional[_Iterable[str]] = ..., fingerprint: _Optional[bytes] = ...) -> None: ...
+
+class WatchQueriesRequest(_message.Message):
+    __slots__ = ("include_open",)
+    INCLUDE_OPEN_FIELD_NUMBER: _ClassVar[int]
+    include_open: bool
+    def __init__(self, include_open: _Optional[bool] = ...) -> None: ...
+
+class SeedReceipt(_message.Message):
+    __slots__ = ("helper", "query_id", "holder", "seed_digest", "signature")
+    HELPER_FIELD_NUMBER: _ClassVar[int]
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    SEED_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    helper: str
+    query_id: str
+    holder: str
+    seed_digest: bytes
+    signature: bytes
+    def __init__(self, helper: _Optional[str] = ..., query_id: _Optional[str] = ..., holder: _Optional[str] = ..., seed_digest: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class SeedSubmission(_message.Message):
+    __slots__ = ("query_id", "seed")
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    seed: bytes
+    def __init__(self, query_id: _Optional[str] = ..., seed: _Optional[bytes] = ...) -> None: ...
+
+class ContributionHeader(_message.Message):
+    __slots__ = ("query_id", "payload_bytes", "receipts", "payload_digest")
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_BYTES_FIELD_NUMBER: _ClassVar[int]
+    RECEIPTS_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    payload_bytes: int
+    receipts: _containers.RepeatedCompositeFieldContainer[SeedReceipt]
+    payload_digest: bytes
+    def __init__(self, query_id: _Optional[str] = ..., payload_bytes: _Optional[int] = ..., receipts: _Optional[_Iterable[_Union[SeedReceipt, _Mapping]]] = ..., payload_digest: _Optional[bytes] = ...) -> None: ...
+
+class ContributionChunk(_message.Message):
+    __slots__ = ("header", "data")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    header: ContributionHeader
+    data: bytes
+    def __init__(self, header: _Optional[_Union[ContributionHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class ContributionAck(_message.Message):
+    __slots__ = ("query_id", "holder", "newly_accepted", "contributors")
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    NEWLY_ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTORS_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    holder: str
+    newly_accepted: bool
+    contributors: int
+    def __init__(self, query_id: _Optional[str] = ..., holder: _Optional[str] = ..., newly_accepted: _Optional[bool] = ..., contributors: _Optional[int] = ...) -> None: ...
+
+class AggregateHeader(_message.Message):
+    __slots__ = ("query_id", "server", "protocol", "contributors", "payload_bytes", "contributor_names")
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTORS_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTOR_NAMES_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    server: str
+    protocol: Protocol
+    contributors: int
+    payload_bytes: int
+    contributor_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, query_id: _Optional[str] = ..., server: _Optional[str] = ..., protocol: _Optional[_Union[Protocol, str]] = ..., contributors: _Optional[int] = ..., payload_bytes: _Optional[int] = ..., contributor_names: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class AggregateChunk(_message.Message):
+    __slots__ = ("header", "data")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    header: AggregateHeader
+    data: bytes
+    def __init__(self, header: _Optional[_Union[AggregateHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class RegisterQueryRequest(_message.Message):
+    __slots__ = ("query_id", "spec", "analyst", "vector_length", "deadline_unix", "min_holders")
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    ANALYST_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_UNIX_FIELD_NUMBER: _ClassVar[int]
+    MIN_HOLDERS_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    spec: QuerySpec
+    analyst: str
+    vector_length: int
+    deadline_unix: float
+    min_holders: int
+    def __init__(self, query_id: _Optional[str] = ..., spec: _Optional[_Union[QuerySpec, _Mapping]] = ..., analyst: _Optional[str] = ..., vector_length: _Optional[int] = ..., deadline_unix: _Optional[float] = ..., min_holders: _Optional[int] = ...) -> None: ...
+
+class RegisterQueryResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class FinalizeRequest(_message.Message):
+    __slots__ = ("query_id", "contributors")
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTORS_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    contributors: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, query_id: _Optional[str] = ..., contributors: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class FinalizeResponse(_message.Message):
+    __slots__ = ("query_id", "contributors")
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTORS_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    contributors: int
+    def __init__(self, query_id: _Optional[str] = ..., contributors: _Optional[int] = ...) -> None: ...
+
+class HelperInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class HelperInfo(_message.Message):
+    __slots__ = ("name", "receipt_public_key")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    receipt_public_key: bytes
+    def __init__(self, name: _Optional[str] = ..., receipt_public_key: _Optional[bytes] = ...) -> None: ...

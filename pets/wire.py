@@ -1,0 +1,106 @@
+"""Wire-level helpers shared by servers and clients: chunking and vectors.
+
+Large payloads (masked vectors, ciphertexts, aggregate shares) travel as
+streams of chunks of about 1 MB so that no single gRPC message is huge and a
+receiver can validate lengths as data arrives. Ring vectors are serialised
+as little-endian ``uint64`` regardless of the host's byte order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+import numpy as np
+
+from pets.errors import InvalidInputError
+
+CHUNK_BYTES = 1 << 20
+# gRPC message limit used by servers and clients: one chunk plus headers.
+MAX_MESSAGE_BYTES = CHUNK_BYTES + (64 << 10)
+RING_DTYPE = np.dtype("<u8")
+
+
+def chunks(payload: bytes | memoryview, size: int = CHUNK_BYTES) -> Iterator[memoryview]:
+    """Split ``payload`` into consecutive views of at most ``size`` bytes."""
+    view = memoryview(payload).cast("B")
+    if len(view) == 0:
+        yield view
+        return
+    for start in range(0, len(view), size):
+        yield view[start : start + size]
+
+
+def vector_to_bytes(vector: np.ndarray) -> bytes:
+    """A ring vector as little-endian ``uint64`` bytes."""
+    arr = np.asarray(vector)
+    if arr.dtype.kind != "u" or arr.itemsize != 8:
+        raise InvalidInputError(f"ring vectors must be uint64, got {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=RING_DTYPE).tobytes()
+
+
+def vector_from_bytes(data: bytes | bytearray | memoryview, length: int) -> np.ndarray:
+    """Read exactly ``length`` little-endian ``uint64`` values (a read-only view)."""
+    if len(data) != length * RING_DTYPE.itemsize:
+        raise InvalidInputError(
+            f"vector payload has {len(data)} bytes, expected {length * RING_DTYPE.itemsize} "
+            f"({length} values of 8 bytes)"
+        )
+    return np.frombuffer(data, dtype=RING_DTYPE).astype(np.uint64, copy=False)
+
+
+def digest(payload: bytes | bytearray | memoryview) -> bytes:
+    """SHA-256 of a payload: contributions are identified by it for idempotency."""
+    return hashlib.sha256(payload).digest()
+
+
+class ChunkAssembler:
+    """Collect a stream of chunks into one preallocated buffer of known size.
+
+    Rejects a stream that sends more bytes than announced (as soon as it
+    happens) or fewer (at :meth:`finish`), so a malformed or truncated stream
+    never yields a payload.
+    """
+
+    def __init__(self, expected_bytes: int, *, max_bytes: int) -> None:
+        if expected_bytes < 0 or expected_bytes > max_bytes:
+            raise InvalidInputError(
+                f"announced payload of {expected_bytes} bytes exceeds the limit of {max_bytes}"
+            )
+        self._buf = bytearray(expected_bytes)
+        self._filled = 0
+
+    def add(self, data: bytes) -> None:
+        end = self._filled + len(data)
+        if end > len(self._buf):
+            raise InvalidInputError(
+                f"stream sent more than the announced {len(self._buf)} payload bytes"
+            )
+        self._buf[self._filled : end] = data
+        self._filled = end
+
+    def finish(self) -> bytearray:
+        if self._filled != len(self._buf):
+            raise InvalidInputError(
+                f"stream ended after {self._filled} of {len(self._buf)} announced payload bytes"
+            )
+        return self._buf
+
+
+RECEIPT_DOMAIN = b"pets/v1/seed-receipt"
+
+
+def _lp(data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + data
+
+
+def receipt_message(helper: str, query_id: str, holder: str, seed_digest: bytes) -> bytes:
+    """The bytes a helper signs to acknowledge a holder's seed for one query.
+
+    Length-prefixed fields under a domain tag, so no two distinct receipts
+    share a message and a receipt cannot be replayed for another query,
+    holder or helper.
+    """
+    return RECEIPT_DOMAIN + b"".join(
+        _lp(x) for x in (helper.encode(), query_id.encode(), holder.encode(), seed_digest)
+    )

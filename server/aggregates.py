@@ -1,0 +1,51 @@
+"""Running aggregates kept by the leader: a ring sum or a ciphertext product.
+
+Both kinds have the same small interface so the leader's contribution path
+does not care which protocol a query uses: ``validate`` a payload (before
+anything is recorded), ``add`` it, and ``to_bytes``/``from_bytes`` for the
+durable copy in SQLite. Memory is one aggregate per query, independent of
+the number of holders.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol as TypingProtocol
+
+import numpy as np
+
+from pets import sharing, wire
+
+
+class RunningAggregate(TypingProtocol):
+    payload_bytes: int
+    count: int  # contributions folded in
+
+    def validate(self, payload: bytes | bytearray) -> object: ...
+
+    def add(self, parsed: object) -> None: ...
+
+    def to_bytes(self) -> bytes: ...
+
+
+class AdditiveAggregate:
+    """The leader's sum of masked ``uint64`` vectors (mod 2^64)."""
+
+    def __init__(self, length: int, data: bytes | None = None) -> None:
+        self.length = length
+        self.payload_bytes = length * wire.RING_DTYPE.itemsize
+        self.count = 0
+        if data is None:
+            self.total = np.zeros(length, dtype=np.uint64)
+        else:
+            self.total = wire.vector_from_bytes(data, length).copy()
+
+    def validate(self, payload: bytes | bytearray) -> np.ndarray:
+        return wire.vector_from_bytes(payload, self.length)
+
+    def add(self, parsed: object) -> None:
+        assert isinstance(parsed, np.ndarray)
+        sharing.aggregate(self.total, parsed)
+        self.count += 1
+
+    def to_bytes(self) -> bytes:
+        return wire.vector_to_bytes(self.total)

@@ -1,0 +1,174 @@
+"""The ``Server`` object: start-up, health, reflection, signals, graceful shutdown.
+
+Like uvicorn's ``Server``, it owns the process-level concerns so the CLI
+only parses arguments: it opens the SQLite store, builds the leader or
+helper servicer, binds the port with mutual TLS (or, with ``--insecure``,
+without), registers the standard gRPC health-checking and reflection
+services, writes the bound port to ``port_file`` if asked, and on SIGTERM or
+SIGINT stops accepting calls, lets running ones finish within a grace
+period, and closes the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from pets import wire
+from pets.query import Schema
+from pets.server.config import ServerConfig
+from pets.server.helper import Helper
+from pets.server.leader import Leader
+from pets.server.peers import HelperLink
+from pets.server.storage import AsyncStore
+from pets.v1 import aggregation_pb2 as pb
+from pets.v1 import aggregation_pb2_grpc as pb_grpc
+
+log = logging.getLogger("pets.server")
+
+SERVER_OPTIONS = [
+    ("grpc.max_send_message_length", wire.MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", wire.MAX_MESSAGE_BYTES),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+]
+GRACE_SECONDS = 5.0
+
+
+def _read(path: Path, what: str) -> bytes:
+    from pets.errors import ConfigError
+
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{what} file {path} does not exist (create it with `pets certs init` / "
+            "`pets certs issue`)"
+        ) from None
+
+
+class Server:
+    """One leader or helper process."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.port: int | None = None
+        self._server: grpc.aio.Server | None = None
+        self._store: AsyncStore | None = None
+        self._service: Leader | Helper | None = None
+        self._health = health.aio.HealthServicer() if hasattr(health, "aio") else None
+        self._stopped = asyncio.Event()
+
+    def _credentials(self) -> tuple[grpc.ServerCredentials | None, grpc.ChannelCredentials | None]:
+        tls = self.config.tls
+        if tls is None:
+            return None, None
+        ca, cert, key = (_read(p, w) for p, w in ((tls.ca, "CA"), (tls.cert, "certificate"),
+                                                   (tls.key, "key")))
+        server = grpc.ssl_server_credentials(
+            [(key, cert)], root_certificates=ca, require_client_auth=True
+        )
+        client = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key,
+                                              certificate_chain=cert)
+        return server, client
+
+    async def start(self) -> int:
+        cfg = self.config
+        server_creds, client_creds = self._credentials()
+        self._store = AsyncStore(cfg.database)
+        if cfg.role == "leader":
+            assert cfg.schema is not None
+            from pets.errors import ConfigError
+
+            try:
+                schema = Schema.from_toml(cfg.schema.read_text())
+            except FileNotFoundError:
+                raise ConfigError(f"schema file {cfg.schema} does not exist") from None
+            links = [HelperLink(h, cfg, client_creds, self._store) for h in cfg.helpers]
+            checker = None
+            if cfg.policy is not None:
+                from pets.server.credentials import PresentationChecker
+
+                checker = PresentationChecker(cfg.policy)
+            self._service = Leader(cfg, self._store, schema, links, presentation_checker=checker)
+        else:
+            self._service = Helper(cfg, self._store)
+        await self._service.start()
+
+        self._server = grpc.aio.server(options=SERVER_OPTIONS)
+        service_name = pb.DESCRIPTOR.services_by_name[
+            "Leader" if cfg.role == "leader" else "Helper"
+        ].full_name
+        if cfg.role == "leader":
+            pb_grpc.add_LeaderServicer_to_server(self._service, self._server)
+        else:
+            pb_grpc.add_HelperServicer_to_server(self._service, self._server)
+        extra_services: list[str] = []
+        if cfg.policy is not None:
+            extra_services.append(self._add_verifier())
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, self._server)
+        names = [service_name, *extra_services, health.SERVICE_NAME, reflection.SERVICE_NAME]
+        reflection.enable_server_reflection(names, self._server)
+        if server_creds is None:
+            log.warning(
+                "INSECURE MODE: no TLS, callers are not authenticated; local experiments only"
+            )
+            self.port = self._server.add_insecure_port(cfg.listen)
+        else:
+            self.port = self._server.add_secure_port(cfg.listen, server_creds)
+        if not self.port:
+            from pets.errors import ConfigError
+
+            raise ConfigError(f"could not listen on {cfg.listen}")
+        await self._server.start()
+        for name in ("", service_name, *extra_services):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._health = health_servicer
+        if cfg.port_file is not None:
+            tmp = cfg.port_file.with_suffix(".tmp")
+            tmp.write_text(f"{self.port}\n")
+            os.replace(tmp, cfg.port_file)  # atomic: readers never see half a number
+        log.info(
+            "server listening",
+            extra={"role": cfg.role, "server": cfg.name, "port": self.port,
+                   "tls": server_creds is not None},
+        )
+        return self.port
+
+    def _add_verifier(self) -> str:
+        from pets.server.credentials import add_verifier
+
+        assert isinstance(self._service, Leader) and self._server is not None
+        return add_verifier(self._server, self._service)
+
+    async def stop(self, grace: float = GRACE_SECONDS) -> None:
+        if self._health is not None:
+            await self._health.enter_graceful_shutdown()
+        if self._server is not None:
+            await self._server.stop(grace)
+        if self._service is not None:
+            await self._service.stop()
+        if self._store is not None:
+            self._store.close()
+        log.info("server stopped", extra={"server": self.config.name})
+        self._stopped.set()
+
+    async def serve(self) -> None:
+        """Start, run until SIGTERM/SIGINT, then shut down gracefully."""
+        await self.start()
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("shutdown requested", extra={"server": self.config.name})
+        await self.stop()

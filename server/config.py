@@ -1,0 +1,195 @@
+"""Server configuration, read from a TOML file (``pets serve --config``).
+
+Example for a leader (relative paths are relative to the config file)::
+
+    role = "leader"            # or "helper"
+    name = "leader"            # must match the name in this server's certificate
+    listen = "127.0.0.1:7001"  # port 0 picks a free port (see port_file)
+    state_dir = "state/leader" # SQLite database lives here
+    schema = "schema.toml"     # leader: the dataset schema all parties share
+    min_holders = 3            # server-wide floor; a query may raise it, never lower it
+
+    [tls]                      # mutual TLS (the default); omit only with --insecure
+    ca = "certs/ca.pem"
+    cert = "certs/leader.pem"
+    key = "certs/leader-key.pem"
+
+    [[helpers]]                # leader only: the helpers, in share order
+    name = "helper-1"
+    address = "127.0.0.1:7002"
+
+    [limits]                   # all optional
+    max_vector_length = 10000000
+    max_concurrent_contributions = 16
+    default_deadline_seconds = 60
+    max_deadline_seconds = 86400
+    finalize_timeout_seconds = 15
+
+    [policy]                   # leader, optional: analysts must prove attributes
+    require = "accreditation >= 2 and purpose in {public-health, research}"
+    issuer_public_key = "issuer.pub"
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pets.errors import ConfigError
+
+ROLES = ("leader", "helper")
+_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    ca: Path
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True)
+class HelperEndpoint:
+    name: str
+    address: str
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_vector_length: int = 10_000_000
+    max_concurrent_contributions: int = 16
+    default_deadline_seconds: float = 60.0
+    max_deadline_seconds: float = 86_400.0
+    finalize_timeout_seconds: float = 15.0
+
+
+@dataclass(frozen=True)
+class Policy:
+    require: str
+    issuer_public_key: Path
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    role: str
+    name: str
+    listen: str
+    state_dir: Path
+    min_holders: int
+    tls: TlsFiles | None
+    schema: Path | None = None
+    helpers: tuple[HelperEndpoint, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+    policy: Policy | None = None
+    port_file: Path | None = None
+
+    @property
+    def database(self) -> Path:
+        return self.state_dir / "pets.sqlite"
+
+
+def _path(base: Path, value: Any, key: str) -> Path:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key} must be a non-empty path string")
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else base / p
+
+
+def _check_keys(table: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {unknown} in {where}; allowed: {sorted(allowed)}")
+
+
+def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) -> ServerConfig:
+    """Validate a parsed TOML document; ``base`` anchors relative paths."""
+    _check_keys(
+        data,
+        {"role", "name", "listen", "state_dir", "schema", "min_holders", "tls", "helpers",
+         "limits", "policy", "port_file"},
+        "the server config",
+    )
+    role = data.get("role")
+    if role not in ROLES:
+        raise ConfigError(f"role must be one of {ROLES}, got {role!r}")
+    name = data.get("name", role)
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConfigError(f"name {name!r} must match {_NAME.pattern}")
+    listen = data.get("listen", "127.0.0.1:0")
+    if not isinstance(listen, str) or ":" not in listen:
+        raise ConfigError(f"listen must be HOST:PORT, got {listen!r}")
+    min_holders = data.get("min_holders", 3)
+    if not isinstance(min_holders, int) or min_holders < 1:
+        raise ConfigError(f"min_holders must be a positive integer, got {min_holders!r}")
+    tls = None
+    if "tls" in data:
+        t = data["tls"]
+        _check_keys(t, {"ca", "cert", "key"}, "[tls]")
+        tls = TlsFiles(*(_path(base, t.get(k), f"tls.{k}") for k in ("ca", "cert", "key")))
+    elif not insecure:
+        raise ConfigError(
+            "no [tls] section: mutual TLS is required (create certificates with "
+            "`pets certs init` and `pets certs issue`), or pass --insecure for a local experiment"
+        )
+    helpers = []
+    for h in data.get("helpers", []):
+        _check_keys(h, {"name", "address"}, "[[helpers]]")
+        if not isinstance(h.get("name"), str) or not _NAME.match(h["name"]):
+            raise ConfigError(f"helper name {h.get('name')!r} must match {_NAME.pattern}")
+        if not isinstance(h.get("address"), str) or ":" not in h["address"]:
+            raise ConfigError(f"helper {h['name']}: address must be HOST:PORT")
+        helpers.append(HelperEndpoint(h["name"], h["address"]))
+    if len({h.name for h in helpers}) != len(helpers):
+        raise ConfigError("helper names must be unique")
+    if role == "leader" and not helpers:
+        raise ConfigError("a leader needs at least one [[helpers]] entry")
+    if role == "helper" and helpers:
+        raise ConfigError("[[helpers]] is for the leader only")
+    schema = _path(base, data["schema"], "schema") if "schema" in data else None
+    if role == "leader" and schema is None:
+        raise ConfigError("a leader needs `schema`, the dataset schema file all parties share")
+    lim = data.get("limits", {})
+    _check_keys(lim, set(Limits.__dataclass_fields__), "[limits]")
+    try:
+        limits = Limits(**{k: type(getattr(Limits, k))(v) for k, v in lim.items()})
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"[limits]: {exc}") from None
+    if limits.max_concurrent_contributions < 1 or limits.max_vector_length < 1:
+        raise ConfigError("[limits] values must be positive")
+    policy = None
+    if "policy" in data:
+        p = data["policy"]
+        _check_keys(p, {"require", "issuer_public_key"}, "[policy]")
+        if role != "leader":
+            raise ConfigError("[policy] is for the leader only")
+        if not isinstance(p.get("require"), str):
+            raise ConfigError("policy.require must be a predicate string")
+        policy = Policy(p["require"], _path(base, p.get("issuer_public_key"), "policy.issuer_public_key"))
+    port_file = _path(base, data["port_file"], "port_file") if data.get("port_file") else None
+    return ServerConfig(
+        role=role,
+        name=name,
+        listen=listen,
+        state_dir=_path(base, data.get("state_dir", f"state/{name}"), "state_dir"),
+        min_holders=min_holders,
+        tls=None if insecure else tls,
+        schema=schema,
+        helpers=tuple(helpers),
+        limits=limits,
+        policy=policy,
+        port_file=port_file,
+    )
+
+
+def load_config(path: Path, *, insecure: bool = False) -> ServerConfig:
+    """Read and validate a server config file."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return parse_config(data, Path(path).resolve().parent, insecure=insecure)

@@ -1,0 +1,230 @@
+"""A helper: stores holders' seeds and finalises over the leader's contributor set.
+
+A helper never sees a vector. For each (query, holder) it durably stores the
+32-byte seed the holder sent, and answers with a receipt signed by its
+Ed25519 receipt key (generated on first start, kept in its database), which
+the holder forwards to the leader. When the leader closes the query it
+sends the sorted contributor set; the helper expands exactly those seeds and
+sums them in place (memory: two vectors, whatever the number of holders),
+stores the result and releases it only to the query's analyst, only with at
+least ``min_holders`` contributors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
+
+from pets import prg, sharing, wire
+from pets.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    NotReadyError,
+    ThresholdNotMetError,
+)
+from pets.identity import Role
+from pets.server.config import ServerConfig
+from pets.server.rpc import caller, require, streaming, unary
+from pets.server.storage import AsyncStore, QueryRecord
+from pets.v1 import aggregation_pb2 as pb
+from pets.v1 import aggregation_pb2_grpc as pb_grpc
+
+log = logging.getLogger("pets.server.helper")
+
+OPEN, READY = pb.QUERY_STATE_OPEN, pb.QUERY_STATE_READY
+RECEIPT_KEY_SETTING = "receipt-signing-key"
+
+
+@dataclass
+class _HelperQuery:
+    record: QueryRecord
+    lock: asyncio.Lock
+
+
+class Helper(pb_grpc.HelperServicer):
+    """The helper's gRPC servicer."""
+
+    def __init__(self, config: ServerConfig, store: AsyncStore) -> None:
+        self.config = config
+        self.store = store
+        self.queries: dict[str, _HelperQuery] = {}
+        self._insecure = config.tls is None
+        self._key: Ed25519PrivateKey | None = None
+
+    async def start(self) -> None:
+        s = self.store.store
+        raw = await self.store.run(s.get_setting, RECEIPT_KEY_SETTING)
+        if raw is None:
+            key = Ed25519PrivateKey.generate()
+            raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+            await self.store.run(s.put_setting, RECEIPT_KEY_SETTING, raw)
+        self._key = Ed25519PrivateKey.from_private_bytes(raw)
+        for rec in await self.store.run(s.load_queries):
+            self.queries[rec.id] = _HelperQuery(rec, asyncio.Lock())
+        log.info("helper started", extra={"queries": len(self.queries)})
+
+    async def stop(self) -> None:
+        return None
+
+    def _query(self, query_id: str) -> _HelperQuery:
+        q = self.queries.get(query_id)
+        if q is None:
+            raise NotFoundError(f"no query {query_id!r} registered with helper {self.config.name}")
+        return q
+
+    def _public_key(self) -> bytes:
+        assert self._key is not None
+        return self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    @unary
+    async def GetInfo(
+        self, request: pb.HelperInfoRequest, context: grpc.aio.ServicerContext
+    ) -> pb.HelperInfo:
+        require(caller(context, insecure=self._insecure), [Role.LEADER], "read helper info")
+        return pb.HelperInfo(name=self.config.name, receipt_public_key=self._public_key())
+
+    @unary
+    async def RegisterQuery(
+        self, request: pb.RegisterQueryRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RegisterQueryResponse:
+        require(caller(context, insecure=self._insecure), [Role.LEADER], "register queries")
+        if not request.query_id or request.vector_length < 1:
+            raise InvalidInputError("a query needs an id and a positive vector length")
+        if request.vector_length > self.config.limits.max_vector_length:
+            raise InvalidInputError(
+                f"vector length {request.vector_length} exceeds this helper's limit of "
+                f"{self.config.limits.max_vector_length}"
+            )
+        existing = self.queries.get(request.query_id)
+        spec = request.spec.SerializeToString()
+        if existing is not None:
+            if existing.record.spec != spec or existing.record.analyst != request.analyst:
+                raise ConflictError(f"query {request.query_id} is registered with another spec")
+            return pb.RegisterQueryResponse()
+        rec = QueryRecord(
+            id=request.query_id,
+            analyst=request.analyst,
+            spec=spec,
+            state=OPEN,
+            created=request.deadline_unix,
+            deadline=request.deadline_unix,
+            min_holders=max(request.min_holders, self.config.min_holders),
+            vector_length=request.vector_length,
+        )
+        await self.store.run(self.store.store.insert_query, rec)
+        self.queries[rec.id] = _HelperQuery(rec, asyncio.Lock())
+        log.info("query registered", extra={"query_id": rec.id, "analyst": rec.analyst})
+        return pb.RegisterQueryResponse()
+
+    @unary
+    async def SubmitSeed(
+        self, request: pb.SeedSubmission, context: grpc.aio.ServicerContext
+    ) -> pb.SeedReceipt:
+        peer = caller(context, insecure=self._insecure)
+        require(peer, [Role.HOLDER], "submit seeds")
+        if len(request.seed) != prg.SEED_BYTES:
+            raise InvalidInputError(f"a seed is exactly {prg.SEED_BYTES} bytes")
+        q = self._query(request.query_id)
+        seed = bytes(request.seed)
+        seed_digest = hashlib.sha256(seed).digest()
+        async with q.lock:
+            if q.record.state != OPEN:
+                raise NotReadyError(f"query {request.query_id} is finalised; no more seeds")
+            s = self.store.store
+            known = await self.store.run(s.seed_digest, q.record.id, peer.name)
+            if known is None:
+                await self.store.run(s.put_seed, q.record.id, peer.name, seed, seed_digest)
+                log.info("seed stored", extra={"query_id": q.record.id, "holder": peer.name})
+            elif not hmac.compare_digest(known, seed_digest):
+                raise ConflictError(
+                    f"holder {peer.name} already sent a different seed for {q.record.id}"
+                )
+        assert self._key is not None
+        message = wire.receipt_message(self.config.name, q.record.id, peer.name, seed_digest)
+        return pb.SeedReceipt(
+            helper=self.config.name,
+            query_id=q.record.id,
+            holder=peer.name,
+            seed_digest=seed_digest,
+            signature=self._key.sign(message),
+        )
+
+    @unary
+    async def Finalize(
+        self, request: pb.FinalizeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.FinalizeResponse:
+        require(caller(context, insecure=self._insecure), [Role.LEADER], "finalise queries")
+        q = self._query(request.query_id)
+        contributors = tuple(request.contributors)
+        if list(contributors) != sorted(set(contributors)):
+            raise InvalidInputError("contributors must be sorted and unique")
+        async with q.lock:
+            rec = q.record
+            if rec.state == READY:
+                if rec.contributors != contributors:
+                    raise ConflictError(f"query {rec.id} was finalised over another set")
+                return pb.FinalizeResponse(query_id=rec.id, contributors=len(contributors))
+            if len(contributors) < rec.min_holders:
+                raise ThresholdNotMetError(
+                    f"{len(contributors)} contributor(s) is below min_holders {rec.min_holders}"
+                )
+            s = self.store.store
+            stored = await self.store.run(s.seed_holders, rec.id)
+            missing = sorted(set(contributors) - stored)
+            if missing:
+                raise NotReadyError(f"no seed stored for holder(s) {missing} in {rec.id}")
+            wanted = set(contributors)
+
+            def compute() -> bytes:
+                seeds = (seed for holder, seed in s.seeds(rec.id) if holder in wanted)
+                total = sharing.aggregate_seeds(seeds, rec.vector_length)
+                return wire.vector_to_bytes(total)
+
+            data = await self.store.run(compute)
+            done = rec.with_state(READY, contributors=contributors)
+            await self.store.run(s.finish_query, done, data)
+            q.record = done
+        log.info("query finalised", extra={"query_id": rec.id, "contributors": len(contributors)})
+        return pb.FinalizeResponse(query_id=rec.id, contributors=len(contributors))
+
+    @streaming
+    async def GetAggregate(
+        self, request: pb.QueryRef, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.AggregateChunk]:
+        peer = caller(context, insecure=self._insecure)
+        require(peer, [Role.ANALYST], "read query results")
+        q = self.queries.get(request.query_id)
+        if q is None or not hmac.compare_digest(q.record.analyst.encode(), peer.name.encode()):
+            raise NotFoundError(f"no query {request.query_id!r}")
+        rec = q.record
+        if rec.state != READY:
+            raise NotReadyError(f"query {rec.id} is not finalised on helper {self.config.name}")
+        data = await self.store.run(self.store.store.get_aggregate, rec.id)
+        assert data is not None
+        header = pb.AggregateHeader(
+            query_id=rec.id,
+            server=self.config.name,
+            protocol=pb.PROTOCOL_ADDITIVE,
+            contributors=len(rec.contributors),
+            payload_bytes=len(data),
+            contributor_names=list(rec.contributors),
+        )
+        log.info("aggregate released", extra={"query_id": rec.id, "analyst": peer.name})
+        first = True
+        for chunk in wire.chunks(data):
+            yield pb.AggregateChunk(header=header if first else None, data=bytes(chunk))
+            first = False

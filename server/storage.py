@@ -1,0 +1,246 @@
+"""Durable server state in SQLite (WAL mode, ``synchronous=FULL``).
+
+One database file per server holds its queries, the per-holder records of
+who contributed (the leader: a digest of each contribution and the helpers'
+receipts; a helper: the 32-byte seeds), and one aggregate blob per query:
+the leader's running sum or product, a helper's finalised share. Nothing
+here grows with the vector length times the number of holders: the leader
+folds each contribution into the running aggregate in the same transaction
+that records it, so an acknowledged contribution is on disk and counted
+exactly once.
+
+The class is synchronous; the servers call it from one dedicated thread
+(:class:`pets.server.storage.AsyncStore`) so SQLite never blocks the event
+loop and all writes are serialised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS queries (
+    id TEXT PRIMARY KEY,
+    analyst TEXT NOT NULL,
+    spec BLOB NOT NULL,
+    state INTEGER NOT NULL,
+    created REAL NOT NULL,
+    deadline REAL NOT NULL,
+    min_holders INTEGER NOT NULL,
+    vector_length INTEGER NOT NULL,
+    failure TEXT NOT NULL DEFAULT '',
+    failure_detail TEXT NOT NULL DEFAULT '',
+    contributors TEXT NOT NULL DEFAULT '[]',
+    proven_predicates TEXT NOT NULL DEFAULT '[]',
+    fingerprint BLOB NOT NULL DEFAULT x''
+);
+CREATE TABLE IF NOT EXISTS contributions (
+    query_id TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    digest BLOB NOT NULL,
+    receipts BLOB NOT NULL,
+    PRIMARY KEY (query_id, holder)
+);
+CREATE TABLE IF NOT EXISTS seeds (
+    query_id TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    seed BLOB NOT NULL,
+    digest BLOB NOT NULL,
+    PRIMARY KEY (query_id, holder)
+);
+CREATE TABLE IF NOT EXISTS aggregates (
+    query_id TEXT PRIMARY KEY,
+    data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class QueryRecord:
+    """A query as a server stores it (no contributed values)."""
+
+    id: str
+    analyst: str
+    spec: bytes  # serialised pets.v1.QuerySpec
+    state: int
+    created: float
+    deadline: float
+    min_holders: int
+    vector_length: int
+    failure: str = ""
+    failure_detail: str = ""
+    contributors: tuple[str, ...] = ()
+    proven_predicates: tuple[str, ...] = ()
+    fingerprint: bytes = b""
+
+    def with_state(self, state: int, **changes: object) -> QueryRecord:
+        return replace(self, state=state, **changes)
+
+
+@dataclass(frozen=True)
+class ContributionRecord:
+    query_id: str
+    holder: str
+    digest: bytes
+    receipts: bytes
+
+
+class Store:
+    """Synchronous access to one server's SQLite database."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = not path.exists()
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        if fresh:
+            os.chmod(path, 0o600)  # seeds and aggregate shares live here
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- settings -----------------------------------------------------------
+    def get_setting(self, key: str) -> bytes | None:
+        row = self._db.execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def put_setting(self, key: str, value: bytes) -> None:
+        self._db.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", (key, value))
+
+    # -- queries ------------------------------------------------------------
+    def insert_query(self, q: QueryRecord) -> None:
+        self._db.execute(
+            "INSERT INTO queries VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                q.id, q.analyst, q.spec, q.state, q.created, q.deadline, q.min_holders,
+                q.vector_length, q.failure, q.failure_detail, json.dumps(list(q.contributors)),
+                json.dumps(list(q.proven_predicates)), q.fingerprint,
+            ),
+        )
+
+    def update_query(self, q: QueryRecord) -> None:
+        self._db.execute(
+            "UPDATE queries SET state=?, failure=?, failure_detail=?, contributors=? WHERE id=?",
+            (q.state, q.failure, q.failure_detail, json.dumps(list(q.contributors)), q.id),
+        )
+
+    def load_queries(self) -> list[QueryRecord]:
+        rows = self._db.execute(
+            "SELECT id, analyst, spec, state, created, deadline, min_holders, vector_length, "
+            "failure, failure_detail, contributors, proven_predicates, fingerprint "
+            "FROM queries ORDER BY created"
+        ).fetchall()
+        return [
+            QueryRecord(
+                id=r[0], analyst=r[1], spec=bytes(r[2]), state=r[3], created=r[4],
+                deadline=r[5], min_holders=r[6], vector_length=r[7], failure=r[8],
+                failure_detail=r[9], contributors=tuple(json.loads(r[10])),
+                proven_predicates=tuple(json.loads(r[11])), fingerprint=bytes(r[12]),
+            )
+            for r in rows
+        ]
+
+    # -- aggregates ---------------------------------------------------------
+    def get_aggregate(self, query_id: str) -> bytes | None:
+        row = self._db.execute(
+            "SELECT data FROM aggregates WHERE query_id=?", (query_id,)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    # -- leader: contributions ---------------------------------------------
+    def contributions(self, query_id: str) -> dict[str, bytes]:
+        rows = self._db.execute(
+            "SELECT holder, digest FROM contributions WHERE query_id=?", (query_id,)
+        )
+        return {h: bytes(d) for h, d in rows}
+
+    def commit_contributions(
+        self, records: Iterable[ContributionRecord], aggregates: dict[str, bytes]
+    ) -> None:
+        """Record contributions and the running aggregates they produced, atomically."""
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO contributions VALUES (?,?,?,?)",
+                [(r.query_id, r.holder, r.digest, r.receipts) for r in records],
+            )
+            self._db.executemany(
+                "INSERT OR REPLACE INTO aggregates VALUES (?, ?)", list(aggregates.items())
+            )
+
+    # -- helper: seeds ------------------------------------------------------
+    def seed_digest(self, query_id: str, holder: str) -> bytes | None:
+        row = self._db.execute(
+            "SELECT digest FROM seeds WHERE query_id=? AND holder=?", (query_id, holder)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def put_seed(self, query_id: str, holder: str, seed: bytes, digest: bytes) -> None:
+        self._db.execute("INSERT INTO seeds VALUES (?,?,?,?)", (query_id, holder, seed, digest))
+
+    def seeds(self, query_id: str) -> Iterator[tuple[str, bytes]]:
+        rows = self._db.execute(
+            "SELECT holder, seed FROM seeds WHERE query_id=? ORDER BY holder", (query_id,)
+        )
+        for holder, seed in rows:
+            yield holder, bytes(seed)
+
+    def seed_holders(self, query_id: str) -> set[str]:
+        rows = self._db.execute("SELECT holder FROM seeds WHERE query_id=?", (query_id,))
+        return {r[0] for r in rows}
+
+    # -- both: closing ------------------------------------------------------
+    def finish_query(self, q: QueryRecord, aggregate: bytes | None) -> None:
+        """Store a query's final state and (optionally) its final aggregate share."""
+        with self._transaction():
+            self.update_query(q)
+            if aggregate is not None:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO aggregates VALUES (?, ?)", (q.id, aggregate)
+                )
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+class AsyncStore:
+    """Runs every :class:`Store` call on one dedicated thread, off the event loop."""
+
+    def __init__(self, path: Path) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pets-sqlite")
+        self.store = self._pool.submit(Store, path).result()
+
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, fn, *args)
+
+    def close(self) -> None:
+        self._pool.submit(self.store.close).result()
+        self._pool.shutdown(wait=True)
