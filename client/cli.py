@@ -50,11 +50,11 @@ def _node(args: argparse.Namespace) -> int:
         print("WARNING: --insecure: no TLS, no authentication.", file=sys.stderr)
 
     async def main() -> None:
-        node = Node(config)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT):  # before start-up, so no signal is lost
             loop.add_signal_handler(sig, stop.set)
+        node = Node(config)
         await node.run(stop)
 
     asyncio.run(main())

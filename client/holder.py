@@ -23,9 +23,10 @@ from collections.abc import AsyncIterator, Sequence
 import grpc
 import numpy as np
 
-from pets import sharing, wire
+from pets import encoding, sharing, wire
 from pets.client.connect import Connector
-from pets.errors import InvalidInputError, UnavailableError
+from pets.errors import InvalidInputError
+from pets.query import QueryPlan
 from pets.status import error_for
 from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
@@ -125,3 +126,14 @@ class HolderClient:
         payload = wire.vector_to_bytes(shares.leader)
         return await self.send_payload(ann.query_id, payload, receipts,
                                        deadline=ann.deadline_unix)
+
+    async def contribute(
+        self, ann: pb.QueryAnnouncement, plan: QueryPlan, vector: np.ndarray
+    ) -> pb.ContributionAck:
+        """Deliver the holder's evaluated int64 ``vector`` by the query's protocol."""
+        if ann.spec.protocol == pb.PROTOCOL_PAILLIER:
+            from pets.client.paillier_holder import encrypt_contribution
+
+            payload = await asyncio.to_thread(encrypt_contribution, ann, plan, vector)
+            return await self.send_payload(ann.query_id, payload, [], deadline=ann.deadline_unix)
+        return await self.contribute_additive(ann, encoding.to_ring(vector))

@@ -25,7 +25,6 @@ from pathlib import Path
 import grpc
 import numpy as np
 
-from pets import encoding
 from pets.client.config import NodeConfig
 from pets.client.connect import Connector
 from pets.client.holder import HolderClient
@@ -138,13 +137,7 @@ class Node:
             assert decision.plan is not None
             plan = decision.plan
             vector = await asyncio.to_thread(evaluate, plan, self.tables[plan.query.dataset])
-            if ann.spec.protocol == pb.PROTOCOL_PAILLIER:
-                from pets.client.paillier_holder import encrypt_contribution
-
-                payload = await asyncio.to_thread(encrypt_contribution, ann, plan, vector)
-                ack = await self.client.send_payload(qid, payload, [], deadline=ann.deadline_unix)
-            else:
-                ack = await self.client.contribute_additive(ann, encoding.to_ring(vector))
+            ack = await self.client.contribute(ann, plan, vector)
             self._remember(qid)
             log.info(
                 "query answered",

@@ -41,12 +41,15 @@ def print_outcome(query: Query, outcome: Outcome, console: Console | None = None
         )
         return
     headers, rows = outcome.result.to_table_rows()
-    table = RichTable(title=query.describe(), caption=(
-        f"{st.contributors} holders contributed (min {st.min_holders}), "
-        f"{outcome.seconds:.2f} s"
-    ))
+    table = RichTable()
     for h in headers:
         table.add_column(h)
     for row in rows:
         table.add_row(*row)
+    console.print(query.describe(), soft_wrap=True)
     console.print(table)
+    console.print(
+        f"{st.contributors} holders contributed (min {st.min_holders}), "
+        f"{outcome.seconds:.2f} s",
+        soft_wrap=True,
+    )

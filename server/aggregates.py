@@ -14,6 +14,7 @@ from typing import Protocol as TypingProtocol
 import numpy as np
 
 from pets import sharing, wire
+from pets.errors import InvalidInputError
 
 
 class RunningAggregate(TypingProtocol):
@@ -30,8 +31,11 @@ class RunningAggregate(TypingProtocol):
 class AdditiveAggregate:
     """The leader's sum of masked ``uint64`` vectors (mod 2^64)."""
 
-    def __init__(self, length: int, data: bytes | None = None) -> None:
+    def __init__(
+        self, length: int, data: bytes | None = None, *, max_contributions: int | None = None
+    ) -> None:
         self.length = length
+        self.max_contributions = max_contributions
         self.payload_bytes = length * wire.RING_DTYPE.itemsize
         self.count = 0
         if data is None:
@@ -44,6 +48,11 @@ class AdditiveAggregate:
 
     def add(self, parsed: object) -> None:
         assert isinstance(parsed, np.ndarray)
+        if self.max_contributions is not None and self.count >= self.max_contributions:
+            raise InvalidInputError(
+                f"query already has {self.count} contributions, the most whose sum provably "
+                "fits the 64-bit ring"
+            )
         sharing.aggregate(self.total, parsed)
         self.count += 1
 

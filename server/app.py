@@ -64,8 +64,7 @@ class Server:
         self._server: grpc.aio.Server | None = None
         self._store: AsyncStore | None = None
         self._service: Leader | Helper | None = None
-        self._health = health.aio.HealthServicer() if hasattr(health, "aio") else None
-        self._stopped = asyncio.Event()
+        self._health: health.aio.HealthServicer | None = None
 
     def _credentials(self) -> tuple[grpc.ServerCredentials | None, grpc.ChannelCredentials | None]:
         tls = self.config.tls
@@ -160,15 +159,14 @@ class Server:
         if self._store is not None:
             self._store.close()
         log.info("server stopped", extra={"server": self.config.name})
-        self._stopped.set()
 
     async def serve(self) -> None:
         """Start, run until SIGTERM/SIGINT, then shut down gracefully."""
-        await self.start()
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT):  # before start-up, so no signal is lost
             loop.add_signal_handler(sig, stop.set)
+        await self.start()
         await stop.wait()
         log.info("shutdown requested", extra={"server": self.config.name})
         await self.stop()

@@ -257,6 +257,11 @@ class Leader(pb_grpc.LeaderServicer):
                 "a query may raise it, never lower it"
             )
         min_holders = max(floor, spec.min_holders)
+        if plan.max_holders() < min_holders:
+            raise InvalidInputError(
+                f"the sum of {min_holders} holders' vectors for this query may exceed the 64-bit "
+                f"ring (at most {plan.max_holders()} fit); narrow the bounds with a clip"
+            )
         limits = self.config.limits
         deadline_s = spec.deadline_seconds or limits.default_deadline_seconds
         if not (math.isfinite(deadline_s) and 0 < deadline_s <= limits.max_deadline_seconds):

@@ -29,4 +29,4 @@ def running_aggregate(
         from pets.server.paillier_aggregate import PaillierAggregate
 
         return PaillierAggregate(spec, length, data)
-    return AdditiveAggregate(length, data)
+    return AdditiveAggregate(length, data, max_contributions=plan.max_holders())

@@ -59,8 +59,12 @@ def quick_metrics(backend: str = "coincurve") -> dict[str, float]:
     proof = relation.prove(opening)
     metrics: dict[str, float] = {}
     metrics["schnorr_prove_verify_ms"] = _schnorr_ms(backend, 5 if slow else 200)
-    metrics["range_18_150_prove_ms"] = _median_ms(lambda: relation.prove(opening), 3 if slow else 30)
-    metrics["range_18_150_verify_ms"] = _median_ms(lambda: relation.verify(proof), 3 if slow else 30)
+    metrics["range_18_150_prove_ms"] = _median_ms(
+        lambda: relation.prove(opening), 3 if slow else 30
+    )
+    metrics["range_18_150_verify_ms"] = _median_ms(
+        lambda: relation.verify(proof), 3 if slow else 30
+    )
     wide = RangeRelation(params, commitment, 0, (1 << 64) - 1)
     wide_proof = wide.prove(opening)
     metrics["range64_verify_ms"] = _median_ms(lambda: wide.verify(wide_proof), 1 if slow else 10)

@@ -14,7 +14,9 @@ arithmetic with gmpy2, so its result equals ``private_key.raw_decrypt(c)``
 exactly (a test checks it). The exponents ``p - 1`` and ``q - 1`` are secret,
 so they go through ``gmpy2.powmod_sec`` (GMP's ``mpz_powm_sec``, whose timing
 and memory access do not depend on the exponent); unlike phe, which uses plain
-``powmod``. On a 2048-bit key it costs about 5% more.
+``powmod``. On a 2048-bit key that costs about 40% more (about 3.6 ms instead
+of 2.5 ms per ciphertext, some 0.15 s for a 10^4-value aggregate), a price
+worth paying once per query for a long-lived analyst key.
 """
 
 from __future__ import annotations

@@ -227,7 +227,7 @@ def save_private_key(
     """
     target = Path(path)
     text = private_key_to_json(private_key).encode("ascii")
-    directory = target.parent if str(target.parent) else Path(".")
+    directory = target.parent
     if not directory.is_dir():
         raise ConfigError(f"directory for the private key does not exist: {directory}")
     fd, tmp_name = tempfile.mkstemp(prefix=".paillier-key-", dir=directory)
@@ -271,7 +271,8 @@ def load_private_key(
                 )
             data = fh.read()
     except OSError as exc:
-        raise ConfigError(f"cannot read private key file {target}: {exc.strerror}") from None
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"cannot read private key file {target}: {reason}") from None
     try:
         _, private_key = private_key_from_json(
             data, allow_insecure_test_size=allow_insecure_test_size

@@ -192,6 +192,8 @@ def _convert(column: Column, values: object) -> np.ndarray:
     if arr.ndim != 1:
         raise InvalidInputError(f"column {column.name!r} must be 1-D, got shape {arr.shape}")
     if column.type == "category":
+        if arr.size == 0:
+            return np.zeros(0, dtype=np.int64)
         if arr.dtype.kind not in "iuUSO" or arr.dtype == np.bool_:
             raise InvalidInputError(f"column {column.name!r} takes strings or codes")
         if arr.dtype.kind in "US":

@@ -89,7 +89,9 @@ def _cmd_issue(args: argparse.Namespace) -> int:
         secret = ser.wallet_from_dict(_read_json(args.holder_key)).holder_secret
     else:
         secret, _ = holder_keygen()
-    expires_at = args.expires_at if args.expires_at is not None else int(time.time()) + args.expires_in
+    expires_at = (
+        args.expires_at if args.expires_at is not None else int(time.time()) + args.expires_in
+    )
     from pets.zk.credential import issue_to_holder
 
     holder: HolderCredential = issue_to_holder(

@@ -198,9 +198,7 @@ class IssuerKey:
         return Credential(**{**unsigned.__dict__, "signature": signature}), openings
 
 
-def holder_keygen(
-    group: Group | None = None, rng: RandomSource = DEFAULT_RNG
-) -> tuple[int, Point]:
+def holder_keygen(group: Group | None = None, rng: RandomSource = DEFAULT_RNG) -> tuple[int, Point]:
     """A holder key pair (x, X = x*G)."""
     group = get_group() if group is None else group
     x = random_scalar(rng, group.order)

@@ -33,7 +33,7 @@ from typing import Any
 from pets.errors import InvalidInputError
 from pets.zk import hash_to_curve as h2c
 from pets.zk.backends import BACKEND_NAMES, DEFAULT_BACKEND, Backend, load_backend
-from pets.zk.curve import N, POINT_BYTES, SCALAR_BYTES
+from pets.zk.curve import POINT_BYTES, SCALAR_BYTES, N
 from pets.zk.rng import DEFAULT_RNG, RandomSource, random_scalar
 
 #: Domain separation tag for the project's generators (RFC 9380 section 3.1).
@@ -197,7 +197,7 @@ class Group:
         return self.point_from_affine(*affine)
 
     def derive_generator(self, label: str | bytes) -> Point:
-        """A generator with unknown discrete log, ``hash_to_curve(label, GENERATOR_DST)``; cached."""
+        """Generator with unknown discrete log: ``hash_to_curve(label, GENERATOR_DST)``, cached."""
         key = label.encode() if isinstance(label, str) else bytes(label)
         point = self._generators.get(key)
         if point is None:
@@ -249,5 +249,7 @@ class Group:
 def get_group(backend: str = DEFAULT_BACKEND) -> Group:
     """The secp256k1 group on the named backend (``"coincurve"`` or ``"py_ecc"``); cached."""
     if backend not in BACKEND_NAMES:
-        raise InvalidInputError(f"unknown group backend {backend!r}; expected one of {BACKEND_NAMES}")
+        raise InvalidInputError(
+            f"unknown group backend {backend!r}; expected one of {BACKEND_NAMES}"
+        )
     return Group(load_backend(backend))

@@ -75,9 +75,7 @@ def expand_message_xmd(msg: bytes, dst: bytes, len_in_bytes: int) -> bytes:
     if ell > 255 or len_in_bytes > 65535:
         raise InvalidInputError("expand_message_xmd: requested output too long")
     dst_prime = _dst_prime(dst)
-    msg_prime = (
-        bytes(_R_IN_BYTES) + msg + len_in_bytes.to_bytes(2, "big") + b"\x00" + dst_prime
-    )
+    msg_prime = bytes(_R_IN_BYTES) + msg + len_in_bytes.to_bytes(2, "big") + b"\x00" + dst_prime
     b0 = hashlib.sha256(msg_prime).digest()
     b_prev = hashlib.sha256(b0 + b"\x01" + dst_prime).digest()
     out = [b_prev]

@@ -172,7 +172,9 @@ def _as_predicates(items: Iterable[Predicate | str]) -> list[Predicate]:
     return [p if isinstance(p, Predicate) else parse_predicate(p) for p in items]
 
 
-def implies(proven: Sequence[Predicate], wanted: Predicate, *, max_value: int | None = None) -> bool:
+def implies(
+    proven: Sequence[Predicate], wanted: Predicate, *, max_value: int | None = None
+) -> bool:
     """Whether the proven predicates (all on ``wanted.attribute``) imply ``wanted``.
 
     ``max_value`` is the certified upper bound of an integer attribute, if any.
@@ -193,7 +195,9 @@ def implies(proven: Sequence[Predicate], wanted: Predicate, *, max_value: int | 
         elif p.op in (EQ, IN):
             allowed = set(p.values) if allowed is None else allowed & set(p.values)
     if allowed is not None:
-        candidates = {v for v in allowed if not isinstance(v, int) or lo <= v <= (hi if hi is not None else v)}
+        candidates = {
+            v for v in allowed if not isinstance(v, int) or lo <= v <= (hi if hi is not None else v)
+        }
         return bool(candidates) and all(_holds(wanted, v) for v in candidates)
     if hi is None:
         return wanted.op == GE and lo >= wanted.values[0]  # type: ignore[operator]

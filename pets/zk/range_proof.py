@@ -18,7 +18,8 @@ proofs share one Fiat-Shamir challenge. Bounds are integers with
 0 <= hi - lo < 2^64 and lo, hi in [0, n).
 
 Wire format of :class:`RangeProof`: ``u8(k) || k * 33-byte C_i || sigma proof``
-(sigma proof = 32-byte challenge then 3 scalars per bit).
+(sigma proof = 32-byte challenge then 3 scalars per bit; for lo == hi there are
+no bits and the sigma proof is one Schnorr proof, two scalars).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pets.errors import InvalidInputError, InvalidProofError
-from pets.zk.curve import N, POINT_BYTES
+from pets.zk.curve import POINT_BYTES, N
 from pets.zk.group import Group, Point, get_group
 from pets.zk.pedersen import Opening, PedersenParams
 from pets.zk.relation import Relation
@@ -121,7 +122,8 @@ class RangeProof:
         if k > MAX_RANGE_BITS:
             raise InvalidProofError("malformed range proof: too many bits")
         end = 1 + k * POINT_BYTES
-        if len(data) != end + (1 + 3 * k) * 32:
+        scalars = 1 + 3 * k if k else 2  # lo == hi: one Schnorr proof on C - lo*H
+        if len(data) != end + scalars * 32:
             raise InvalidProofError("malformed range proof: wrong length")
         try:
             commitments = tuple(
@@ -193,7 +195,8 @@ class RangeRelation(Relation):
         group = self.params.group
         h = self.params.value_base
         commitments = tuple(
-            group.lincomb(((b, h), (r, group.generator))) for b, r in zip(bits, blindings, strict=True)
+            group.lincomb(((b, h), (r, group.generator)))
+            for b, r in zip(bits, blindings, strict=True)
         )
         statement, secrets = self._statement(commitments)
         witness = dict(zip(secrets, blindings if k else [opening.blinding], strict=True))
@@ -245,9 +248,7 @@ class RangeRelation(Relation):
             description.append(single_secret_branch(g, di))
             recomputed.append(lincomb(((z0, g), (N - c0 if c0 else 0, ci))))
             recomputed.append(lincomb(((z1, g), (N - c1 if c1 else 0, di))))
-        check_challenge(
-            self.transcript(), group, context, b"".join(description), recomputed, c
-        )
+        check_challenge(self.transcript(), group, context, b"".join(description), recomputed, c)
 
     def verify_generic(self, proof: RangeProof, *, context: bytes = b"") -> None:
         """Reference verifier through the generic sigma engine (used by tests)."""

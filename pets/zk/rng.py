@@ -40,9 +40,7 @@ class DeterministicRng:
             raise ValueError("upper bound must be positive")
         block = b""
         for half in (b"\x00", b"\x01"):
-            block += hashlib.sha256(
-                self._seed + self._counter.to_bytes(8, "big") + half
-            ).digest()
+            block += hashlib.sha256(self._seed + self._counter.to_bytes(8, "big") + half).digest()
         self._counter += 1
         return int.from_bytes(block, "big") % exclusive_upper_bound
 

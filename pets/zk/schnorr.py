@@ -27,9 +27,7 @@ class DLogRelation(Relation):
         self.secret = Secret("x")
         self.statement = DLRep(public, self.secret * self.base)
 
-    def prove(
-        self, x: int, *, context: bytes = b"", rng: RandomSource = DEFAULT_RNG
-    ) -> SigmaProof:
+    def prove(self, x: int, *, context: bytes = b"", rng: RandomSource = DEFAULT_RNG) -> SigmaProof:
         """Prover role: a proof that the caller knows x."""
         return self.statement.prove(
             {self.secret: x}, context=context, rng=rng, transcript=self.transcript()
@@ -46,9 +44,7 @@ class DLEQRelation(Relation):
         self.secret = Secret("x")
         self.statement = DLRep(public1, self.secret * base1) & DLRep(public2, self.secret * base2)
 
-    def prove(
-        self, x: int, *, context: bytes = b"", rng: RandomSource = DEFAULT_RNG
-    ) -> SigmaProof:
+    def prove(self, x: int, *, context: bytes = b"", rng: RandomSource = DEFAULT_RNG) -> SigmaProof:
         """Prover role: a proof that both logs equal the caller's x."""
         return self.statement.prove(
             {self.secret: x}, context=context, rng=rng, transcript=self.transcript()

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pets.errors import InvalidInputError, InvalidProofError
-from pets.zk.curve import N, SCALAR_BYTES
+from pets.zk.curve import SCALAR_BYTES, N
 from pets.zk.group import Point
 from pets.zk.rng import DEFAULT_RNG, RandomSource
 from pets.zk.transcript import Transcript

@@ -21,10 +21,10 @@ from pets.query import (
     Table,
     compile,
     evaluate,
+    model,
     parse_query,
     parse_where,
 )
-from pets.query import model
 
 HOSPITALS = Dataset(
     "hospitals",
@@ -331,7 +331,7 @@ def test_compile_rejects_group_by_clashing_with_result_fields() -> None:
 def test_compile_rejects_slots_beyond_64_bits() -> None:
     ds = Dataset("d", (Column("x", "float", 0, 1e9, 1000),), 10)
     compile(Query("d", Aggregate.sum, "x"), ds)  # 10 * 1e12 fits
-    with pytest.raises(QueryError, match="sum_sq\\(x\\) of one holder.*max_rows=10"):
+    with pytest.raises(QueryError, match=r"sum_sq\(x\) of one holder.*max_rows=10"):
         compile(Query("d", Aggregate.variance, "x"), ds)
 
 

@@ -55,11 +55,11 @@ class Backend(Protocol):
 def load_backend(name: str) -> Backend:
     """Instantiate a backend by name (imports lazily so py_ecc is only loaded when used)."""
     if name == "coincurve":
-        from pets.zk.backends.coincurve_backend import CoincurveBackend
+        from pets.zk.backend_coincurve import CoincurveBackend
 
         return CoincurveBackend()
     if name == "py_ecc":
-        from pets.zk.backends.py_ecc_backend import PyEccBackend
+        from pets.zk.backend_py_ecc import PyEccBackend
 
         return PyEccBackend()
     from pets.errors import InvalidInputError

@@ -1,0 +1,229 @@
+"""Identity and roles: who may call what, proven with real certificates."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from pets import identity, wire
+from pets.client.connect import Connector
+from pets.identity import Role
+from pets.query import Query
+from pets.v1 import aggregation_pb2 as pb
+from pets.v1 import aggregation_pb2_grpc as pb_grpc
+
+from .conftest import analyst, announcement, contribute, holder_client, run
+
+QUERY = Query.parse("count() from hospitals")
+
+
+def _spec() -> pb.QuerySpec:
+    return pb.QuerySpec(query_json=QUERY.to_json(), protocol=pb.PROTOCOL_ADDITIVE,
+                        deadline_seconds=60)
+
+
+async def _code(coro) -> grpc.StatusCode:  # type: ignore[no-untyped-def]
+    try:
+        await coro
+    except grpc.aio.AioRpcError as exc:
+        return exc.code()
+    return grpc.StatusCode.OK
+
+
+async def _submit(cluster) -> str:  # type: ignore[no-untyped-def]
+    client = analyst(cluster)
+    try:
+        return (await client.submit(QUERY, deadline_seconds=60)).query_id
+    finally:
+        await client.close()
+
+
+async def _status(cluster, query_id: str) -> pb.QueryStatus:  # type: ignore[no-untyped-def]
+    client = analyst(cluster)
+    try:
+        return await client.status(query_id)
+    finally:
+        await client.close()
+
+
+def _as(cluster, name: str, role: str) -> tuple[Connector, grpc.aio.Channel]:  # type: ignore[no-untyped-def]
+    conn = Connector(cluster.endpoints(name), role)
+    return conn, conn.channel(cluster.address("leader"))
+
+
+def test_holder_cannot_submit_or_read(shared_cluster) -> None:
+    cluster = shared_cluster
+    query_id = run(_submit(cluster))
+
+    async def go() -> list[grpc.StatusCode]:
+        conn, channel = _as(cluster, "org-1", "holder")
+        stub = pb_grpc.LeaderStub(channel)
+        ref = pb.QueryRef(query_id=query_id)
+        codes = [
+            await _code(stub.SubmitQuery(pb.SubmitQueryRequest(spec=_spec()))),
+            await _code(stub.GetQueryStatus(ref)),
+            await _code(stub.CloseQuery(ref)),
+            await _code(stub.GetAggregate(ref).read()),
+        ]
+        helper = pb_grpc.HelperStub(conn.channel(cluster.address("helper-1")))
+        codes.append(await _code(helper.GetAggregate(ref).read()))
+        codes.append(await _code(helper.Finalize(pb.FinalizeRequest(query_id=query_id))))
+        await channel.close()
+        return codes
+
+    assert run(go()) == [grpc.StatusCode.PERMISSION_DENIED] * 6
+    status = run(_status(cluster, query_id))
+    assert status.state == pb.QUERY_STATE_OPEN and status.contributors == 0
+
+
+def test_analyst_cannot_contribute(shared_cluster) -> None:
+    cluster = shared_cluster
+    query_id = run(_submit(cluster))
+
+    async def go() -> list[grpc.StatusCode]:
+        conn, channel = _as(cluster, "analyst", "analyst")
+        stub = pb_grpc.LeaderStub(channel)
+        payload = bytes(8)
+        header = pb.ContributionHeader(query_id=query_id, payload_bytes=8,
+                                       payload_digest=wire.digest(payload))
+        codes = [
+            await _code(stub.Contribute(iter([pb.ContributionChunk(header=header,
+                                                                   data=payload)]))),
+            await _code(stub.WatchQueries(pb.WatchQueriesRequest()).read()),
+        ]
+        helper = pb_grpc.HelperStub(conn.channel(cluster.address("helper-1")))
+        codes.append(await _code(helper.SubmitSeed(pb.SeedSubmission(query_id=query_id,
+                                                                     seed=bytes(32)))))
+        codes.append(await _code(helper.GetInfo(pb.HelperInfoRequest())))
+        await channel.close()
+        return codes
+
+    assert run(go()) == [grpc.StatusCode.PERMISSION_DENIED] * 4
+    assert run(_status(cluster, query_id)).contributors == 0
+
+
+def test_other_analyst_cannot_see_a_query(shared_cluster) -> None:
+    cluster = shared_cluster
+    query_id = run(_submit(cluster))
+
+    async def go() -> list[grpc.StatusCode]:
+        _, channel = _as(cluster, "mallory", "analyst")
+        stub = pb_grpc.LeaderStub(channel)
+        ref = pb.QueryRef(query_id=query_id)
+        codes = [await _code(stub.GetQueryStatus(ref)), await _code(stub.GetAggregate(ref).read()),
+                 await _code(stub.CloseQuery(ref))]
+        await channel.close()
+        return codes
+
+    # NOT_FOUND, not PERMISSION_DENIED: another analyst's query ids are not confirmed.
+    assert run(go()) == [grpc.StatusCode.NOT_FOUND] * 3
+    assert run(_status(cluster, query_id)).state == pb.QUERY_STATE_OPEN
+
+
+def test_holder_contributes_only_as_itself(shared_cluster) -> None:
+    """Receipts name the holder the helper saw; another holder cannot reuse them."""
+    cluster = shared_cluster
+    query_id = run(_submit(cluster))
+
+    async def go() -> grpc.StatusCode:
+        thief = holder_client(cluster, "org-2")
+        victim = holder_client(cluster, "org-1")
+        ann = await announcement(victim, query_id)
+        receipts = await victim.submit_seeds(ann, [bytes(32)])
+        payload = bytes(8 * ann.vector_length)
+        try:
+            await thief.send_payload(query_id, payload, receipts, deadline=ann.deadline_unix)
+        except Exception as exc:  # noqa: BLE001
+            return type(exc).__name__  # type: ignore[return-value]
+        finally:
+            await thief.close()
+            await victim.close()
+        return "accepted"  # type: ignore[return-value]
+
+    assert run(go()) == "InvalidInputError"
+    assert run(_status(cluster, query_id)).contributors == 0
+
+
+def test_missing_or_foreign_certificate_is_refused(shared_cluster, tmp_path) -> None:
+    cluster = shared_cluster
+    ca_pem = (cluster.certs / "ca.pem").read_bytes()
+    other = identity.create_ca("some other CA")
+    foreign = identity.issue(other, Role.ANALYST, "analyst")
+
+    async def go() -> list[grpc.StatusCode]:
+        codes = []
+        for creds in (
+            grpc.ssl_channel_credentials(root_certificates=ca_pem),
+            grpc.ssl_channel_credentials(ca_pem, foreign.key_pem, foreign.cert_pem),
+        ):
+            channel = grpc.aio.secure_channel(cluster.address("leader"), creds)
+            stub = pb_grpc.LeaderStub(channel)
+            codes.append(await _code(stub.SubmitQuery(pb.SubmitQueryRequest(spec=_spec()),
+                                                      timeout=10)))
+            await channel.close()
+        return codes
+
+    # The TLS handshake fails before any handler runs; the client sees UNAVAILABLE.
+    assert run(go()) == [grpc.StatusCode.UNAVAILABLE] * 2
+
+
+def test_insecure_mode_requires_a_claimed_identity(make_cluster) -> None:
+    cluster = make_cluster(insecure=True)
+    assert "INSECURE MODE" in cluster.tail("leader", 50)
+
+    async def go() -> list[grpc.StatusCode]:
+        channel = grpc.aio.insecure_channel(cluster.address("leader"))
+        stub = pb_grpc.LeaderStub(channel)
+        req = pb.SubmitQueryRequest(spec=_spec())
+        codes = [
+            await _code(stub.SubmitQuery(req)),
+            await _code(stub.SubmitQuery(req, metadata=(("x-pets-identity", "holder/x"),))),
+        ]
+        status = await stub.SubmitQuery(req, metadata=(("x-pets-identity", "analyst/a"),))
+        codes.append(grpc.StatusCode.OK if status.query_id else grpc.StatusCode.UNKNOWN)
+        await channel.close()
+        return codes
+
+    assert run(go()) == [
+        grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.OK,
+    ]
+
+
+def test_health_and_reflection(shared_cluster) -> None:
+    cluster = shared_cluster
+
+    async def go() -> tuple[int, set[str]]:
+        conn, channel = _as(cluster, "analyst", "analyst")
+        health = health_pb2_grpc.HealthStub(channel)
+        resp = await health.Check(health_pb2.HealthCheckRequest(service="pets.v1.Leader"))
+        refl = reflection_pb2_grpc.ServerReflectionStub(channel)
+        names: set[str] = set()
+        async for r in refl.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+        ):
+            names = {s.name for s in r.list_services_response.service}
+        await channel.close()
+        return resp.status, names
+
+    status, names = run(go())
+    assert status == health_pb2.HealthCheckResponse.SERVING
+    assert {"pets.v1.Leader", "grpc.health.v1.Health"} <= names
+
+
+@pytest.mark.parametrize("holder", ["org-1"])
+def test_logs_never_contain_seeds_or_shares(shared_cluster, holder: str) -> None:
+    cluster = shared_cluster
+    query_id = run(_submit(cluster))
+    run(contribute(cluster, holder, query_id))
+    logs = cluster.log_text()
+    assert query_id in logs  # the logs do talk about the query
+    import sqlite3
+
+    db = sqlite3.connect(cluster.workdir / "state" / "helper-1" / "pets.sqlite")
+    seeds = [bytes(s).hex() for (s,) in db.execute("SELECT seed FROM seeds")]
+    db.close()
+    assert seeds
+    for seed in seeds:
+        assert seed not in logs and seed[:16] not in logs

@@ -1,0 +1,110 @@
+"""End to end: real node processes answer every aggregate type, over mTLS."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from pets.client.localcluster import LocalCluster
+from pets.v1 import aggregation_pb2 as pb
+
+from .conftest import HOLDERS, analyst, expected, run
+
+QUERIES = [
+    "count() from hospitals where age >= 65",
+    "sum(kg_co2e) from supply_chain group by stage",
+    "mean(cost) from hospitals where age >= 40 group by sex",
+    "variance(length_of_stay) from hospitals where sex = F",
+    "histogram(age) from hospitals bins [0, 18, 65, 110]",
+    "histogram(diagnosis) from hospitals where prefecture != Tokyo",
+    "vector_sum(cost, length_of_stay) from hospitals group by sex",
+    "vector_sum() from emissions_daily",
+]
+
+
+async def _ask_all(cluster: LocalCluster, texts: list[str], **options: object) -> list:
+    from pets.query import Query
+
+    client = analyst(cluster)
+    try:
+        outcomes = []
+        for text in texts:
+            outcomes.append(
+                await client.run(Query.parse(text), close_after=HOLDERS, deadline_seconds=30,
+                                 **options)
+            )
+        return outcomes
+    finally:
+        await client.close()
+
+
+def test_every_aggregate_type_through_nodes(make_cluster) -> None:
+    cluster = make_cluster(nodes=True)
+    outcomes = run(_ask_all(cluster, QUERIES))
+    for text, outcome in zip(QUERIES, outcomes, strict=True):
+        assert outcome.status.state == pb.QUERY_STATE_READY, (text, outcome.status)
+        assert outcome.status.contributors == HOLDERS
+        assert outcome.result is not None
+        assert outcome.result.close_to(expected(cluster, text)), text
+
+
+def test_three_servers_two_helpers(make_cluster) -> None:
+    cluster = make_cluster(nodes=True, helpers=2)
+    texts = ["mean(cost) from hospitals group by prefecture", "count() from supply_chain"]
+    for text, outcome in zip(texts, run(_ask_all(cluster, texts)), strict=True):
+        assert outcome.result is not None and outcome.result.close_to(expected(cluster, text))
+
+
+def test_paillier_through_nodes_matches_additive(make_cluster) -> None:
+    """The same queries over the same data through both protocols give the same answers."""
+    cluster = make_cluster(nodes=True)
+    texts = ["mean(cost) from hospitals where age >= 65 group by sex",
+             "histogram(stage) from supply_chain", "variance(age) from hospitals"]
+    additive = run(_ask_all(cluster, texts))
+    paillier = run(_ask_all(cluster, texts, protocol="paillier", max_holders=50))
+    for text, a, p in zip(texts, additive, paillier, strict=True):
+        assert a.result is not None and p.result is not None, text
+        assert p.status.spec.protocol == pb.PROTOCOL_PAILLIER
+        assert a.result.close_to(p.result), text
+        assert p.result.close_to(expected(cluster, text)), text
+
+
+def test_cli_query_json_and_table(make_cluster, tmp_path) -> None:
+    cluster = make_cluster(nodes=True)
+    config = tmp_path / "analyst.toml"
+    tls = cluster.tls("analyst")
+    assert tls is not None
+    helpers = "\n".join(f'{h} = "{cluster.address(h)}"' for h in cluster.helper_names)
+    config.write_text(
+        f'name = "analyst"\nschema = "{cluster.schema_path}"\nleader = "{cluster.address("leader")}"\n'
+        f"[helpers]\n{helpers}\n[tls]\nca = \"{tls.ca}\"\ncert = \"{tls.cert}\"\nkey = \"{tls.key}\"\n"
+    )
+    base = [sys.executable, "-m", "pets", "query", "--config", str(config),
+            "--close-after", str(HOLDERS), "--deadline", "30"]
+    out = subprocess.run(
+        [*base, "--dataset", "hospitals", "--aggregate", "mean", "--column", "cost",
+         "--where", "age >= 65", "--group-by", "sex", "--json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["state"] == "ready" and doc["contributors"] == HOLDERS
+    assert {row["sex"] for row in doc["result"]["rows"]} == {"F", "M"}
+    text = subprocess.run(
+        [*base, "--query", "count() from hospitals group by sex"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert text.returncode == 0, text.stderr
+    assert "count" in text.stdout and "holders contributed" in text.stdout
+
+
+@pytest.mark.parametrize("flag", ["--help"])
+def test_every_command_has_help(flag: str) -> None:
+    for command in ("serve", "node", "query", "demo", "certs", "gen-data", "bench", "paillier"):
+        out = subprocess.run([sys.executable, "-m", "pets", command, flag],
+                             capture_output=True, text=True, timeout=60, check=False)
+        assert out.returncode == 0, (command, out.stderr)
+        assert "usage: pets " + command in out.stdout

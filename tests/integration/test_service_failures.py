@@ -1,0 +1,185 @@
+"""Failures: too few holders, a killed leader, a dropped stream, a dead helper."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+import grpc
+import pytest
+
+from pets import wire
+from pets.errors import NotReadyError
+from pets.query import Query
+from pets.v1 import aggregation_pb2 as pb
+
+from .conftest import analyst, announcement, contribute, expected, holder_client, run
+
+TEXT = "mean(cost) from hospitals group by sex"
+
+
+async def _submit(cluster, **options):  # type: ignore[no-untyped-def]
+    client = analyst(cluster)
+    try:
+        return await client.submit(Query.parse(TEXT), **options)
+    finally:
+        await client.close()
+
+
+async def _finish(cluster, submitted, *, close: bool = False):  # type: ignore[no-untyped-def]
+    client = analyst(cluster)
+    try:
+        if close:
+            await client.close_query(submitted.query_id)
+        status = await asyncio.wait_for(client.wait(submitted.query_id), 60)
+        result = await client.fetch(submitted, status) if status.state == 3 else None
+        return status, result
+    finally:
+        await client.close()
+
+
+async def _aggregate_codes(cluster, query_id: str) -> list[grpc.StatusCode]:  # type: ignore[no-untyped-def]
+    client = analyst(cluster)
+    codes = []
+    for name in ("leader", "helper-1"):
+        try:
+            await client._fetch_one(cluster.address(name), name, query_id)
+            codes.append(grpc.StatusCode.OK)
+        except NotReadyError:
+            codes.append(grpc.StatusCode.FAILED_PRECONDITION)
+    await client.close()
+    return codes
+
+
+def test_below_min_holders_releases_nothing(make_cluster) -> None:
+    cluster = make_cluster()
+    submitted = run(_submit(cluster, min_holders=3, deadline_seconds=2))
+    for holder in ("org-1", "org-2"):
+        run(contribute(cluster, holder, submitted.query_id))
+    status, result = run(_finish(cluster, submitted))
+    assert status.state == pb.QUERY_STATE_FAILED
+    assert status.failure == "below_min_holders"
+    assert "2 holder(s) contributed, at least 3" in status.failure_detail
+    assert result is None
+    assert run(_aggregate_codes(cluster, submitted.query_id)) == [
+        grpc.StatusCode.FAILED_PRECONDITION] * 2
+
+
+def test_leader_killed_and_restarted_loses_nothing(make_cluster) -> None:
+    cluster = make_cluster()
+    submitted = run(_submit(cluster, deadline_seconds=120, close_after=4))
+    acks = [run(contribute(cluster, h, submitted.query_id)) for h in ("org-1", "org-2")]
+    assert [a.contributors for a in acks] == [1, 2]
+    cluster.kill("leader", signal.SIGKILL)
+    cluster.restart_server("leader")
+    for h in ("org-3", "org-4"):
+        run(contribute(cluster, h, submitted.query_id))
+    status, result = run(_finish(cluster, submitted))
+    assert status.state == pb.QUERY_STATE_READY and status.contributors == 4
+    assert result is not None and result.close_to(expected(cluster, TEXT))
+
+
+def test_re_sent_contribution_after_restart_is_idempotent(make_cluster) -> None:
+    cluster = make_cluster()
+    submitted = run(_submit(cluster, deadline_seconds=120))
+
+    async def go() -> tuple[bool, bool]:
+        client = holder_client(cluster, "org-1")
+        ann = await announcement(client, submitted.query_id)
+        receipts = await client.submit_seeds(ann, [b"\x03" * 32])
+        payload = bytes(8 * ann.vector_length)
+        first = await client.send_payload(ann.query_id, payload, receipts,
+                                          deadline=ann.deadline_unix)
+        await client.close()
+        cluster.kill("leader", signal.SIGKILL)
+        cluster.restart_server("leader")
+        client = holder_client(cluster, "org-1")
+        again = await client.send_payload(ann.query_id, payload, receipts,
+                                          deadline=ann.deadline_unix)
+        await client.close()
+        return first.newly_accepted, again.newly_accepted
+
+    assert run(go()) == (True, False)
+
+
+def test_holder_disconnecting_mid_stream_is_discarded(make_cluster) -> None:
+    cluster = make_cluster()
+    submitted = run(_submit(cluster, deadline_seconds=120))
+
+    async def go() -> None:
+        client = holder_client(cluster, "org-1")
+        ann = await announcement(client, submitted.query_id)
+        receipts = await client.submit_seeds(ann, [b"\x09" * 32])
+        payload = bytes(8 * ann.vector_length)
+        header = pb.ContributionHeader(query_id=ann.query_id, payload_bytes=len(payload),
+                                       receipts=receipts, payload_digest=wire.digest(payload))
+        never = asyncio.Event()
+
+        async def messages():  # type: ignore[no-untyped-def]
+            yield pb.ContributionChunk(header=header, data=payload[:8])
+            await never.wait()
+
+        call = client.leader.Contribute(messages(), metadata=client.connector.metadata)
+        await asyncio.sleep(0.5)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        await client.close()
+
+    run(go())
+    time.sleep(0.3)
+    for h in ("org-2", "org-3"):
+        run(contribute(cluster, h, submitted.query_id))
+    status, result = run(_finish(cluster, submitted, close=True))
+    assert status.state == pb.QUERY_STATE_READY
+    assert status.contributors == 2
+    assert result is not None and result.close_to(expected(cluster, TEXT, ["org-2", "org-3"]))
+
+
+def test_helper_down_at_finalisation_fails_clearly(make_cluster) -> None:
+    cluster = make_cluster()
+    submitted = run(_submit(cluster, deadline_seconds=120))
+    for h in ("org-1", "org-2"):
+        run(contribute(cluster, h, submitted.query_id))
+    cluster.kill("helper-1", signal.SIGKILL)
+    status, result = run(_finish(cluster, submitted, close=True))
+    assert status.state == pb.QUERY_STATE_FAILED
+    assert status.failure == "helper_unavailable"
+    assert "helper-1" in status.failure_detail
+    assert result is None
+    codes = run(_aggregate_codes_leader_only(cluster, submitted.query_id))
+    assert codes == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def _aggregate_codes_leader_only(cluster, query_id: str) -> grpc.StatusCode:  # type: ignore[no-untyped-def]
+    client = analyst(cluster)
+    try:
+        await client._fetch_one(cluster.address("leader"), "leader", query_id)
+        return grpc.StatusCode.OK
+    except NotReadyError:
+        return grpc.StatusCode.FAILED_PRECONDITION
+    finally:
+        await client.close()
+
+
+def test_helper_restart_keeps_seeds(make_cluster) -> None:
+    cluster = make_cluster()
+    submitted = run(_submit(cluster, deadline_seconds=120))
+    for h in ("org-1", "org-2"):
+        run(contribute(cluster, h, submitted.query_id))
+    cluster.kill("helper-1", signal.SIGKILL)
+    cluster.restart_server("helper-1")
+    run(contribute(cluster, "org-3", submitted.query_id))
+    status, result = run(_finish(cluster, submitted, close=True))
+    assert status.state == pb.QUERY_STATE_READY and status.contributors == 3
+    assert result is not None and result.close_to(
+        expected(cluster, TEXT, ["org-1", "org-2", "org-3"]))
+
+
+def test_servers_shut_down_cleanly_on_sigterm(make_cluster) -> None:
+    cluster = make_cluster(nodes=True)
+    time.sleep(1.0)
+    codes = cluster.stop()
+    assert codes == {name: 0 for name in codes}, codes
+    assert '"server stopped"' in cluster.tail("leader", 5)

@@ -1,0 +1,87 @@
+"""The Paillier path over gRPC with TLS: phe-compatible aggregates, max_holders."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+
+from pets.paillier import ciphertexts_from_bytes, pack
+from pets.paillier_plan import layout_for
+from pets.query import Query, evaluate
+from pets.v1 import aggregation_pb2 as pb
+
+from .conftest import analyst, contribute, expected, run, tables_for
+
+TEXT = "variance(length_of_stay) from hospitals group by prefecture"
+
+
+def test_server_aggregate_decrypts_with_plain_phe(shared_cluster) -> None:
+    cluster = shared_cluster
+    holders = ["org-1", "org-2", "org-3"]
+
+    async def go():  # type: ignore[no-untyped-def]
+        client = analyst(cluster)
+        submitted = await client.submit(Query.parse(TEXT), protocol="paillier",
+                                        deadline_seconds=60, max_holders=10)
+        for h in holders:
+            await contribute(cluster, h, submitted.query_id)
+        await client.close_query(submitted.query_id)
+        status = await asyncio.wait_for(client.wait(submitted.query_id), 30)
+        agg = await client._fetch_one(cluster.address("leader"), "leader", submitted.query_id)
+        result = await client.fetch(submitted, status)
+        await client.close()
+        return submitted, status, agg, result
+
+    submitted, status, agg, result = run(go())
+    assert status.state == pb.QUERY_STATE_READY and agg.header.contributors == 3
+    private_key = submitted.private_key
+    public_key = private_key.public_key
+    # The only key material that travelled is n.
+    assert int.from_bytes(status.spec.paillier_public_key, "big") == public_key.n
+    layout = layout_for(public_key, submitted.plan, 10)
+    ciphertexts = ciphertexts_from_bytes(public_key, agg.data)
+    packed_sum = [0] * layout.num_plaintexts
+    for table in tables_for(cluster, "hospitals", holders):
+        for i, m in enumerate(pack(layout, evaluate(submitted.plan, table))):
+            packed_sum[i] += m
+    # phe alone (its own raw_decrypt) turns the server's aggregate into the packed sum.
+    assert [private_key.raw_decrypt(c) for c in ciphertexts] == packed_sum
+    assert result.close_to(expected(cluster, TEXT, holders))
+
+
+def test_paillier_refuses_more_than_max_holders(shared_cluster) -> None:
+    cluster = shared_cluster
+
+    async def go() -> list[str]:
+        client = analyst(cluster)
+        submitted = await client.submit(Query.parse("count() from hospitals"),
+                                        protocol="paillier", deadline_seconds=60, max_holders=2)
+        out = []
+        for h in ("org-1", "org-2", "org-3"):
+            try:
+                ack = await contribute(cluster, h, submitted.query_id)
+                out.append(f"ok {ack.contributors}")
+            except Exception as exc:  # noqa: BLE001
+                out.append(type(exc).__name__)
+        await client.close()
+        return out
+
+    assert run(go()) == ["ok 1", "ok 2", "InvalidInputError"]
+
+
+def test_max_holders_below_min_holders_is_refused(shared_cluster) -> None:
+    cluster = shared_cluster
+
+    async def go() -> grpc.StatusCode:
+        client = analyst(cluster)
+        try:
+            await client.submit(Query.parse("count() from hospitals"), protocol="paillier",
+                                max_holders=1)
+        except Exception as exc:  # noqa: BLE001
+            return type(exc).__name__  # type: ignore[return-value]
+        finally:
+            await client.close()
+        return "accepted"  # type: ignore[return-value]
+
+    assert run(go()) == "InvalidInputError"

@@ -1,0 +1,23 @@
+"""Fixtures for the zero-knowledge tests."""
+
+from __future__ import annotations
+
+import pytest
+from zk_helpers import BACKENDS
+
+from pets.zk.group import Group, get_group
+
+
+@pytest.fixture(params=BACKENDS)
+def group(request: pytest.FixtureRequest) -> Group:
+    return get_group(request.param)
+
+
+@pytest.fixture
+def fast() -> Group:
+    return get_group("coincurve")
+
+
+@pytest.fixture
+def ref() -> Group:
+    return get_group("py_ecc")

@@ -1,0 +1,187 @@
+"""CLI round trip: issue, present ``age >= 18`` without revealing the age, verify, tamper."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from pets.zk.cli import register
+
+
+def run(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="pets")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["credential", *argv])
+    return args.func(args)
+
+
+@pytest.fixture
+def issued(tmp_path: Path) -> Path:
+    assert (
+        run(
+            "issuer-keygen",
+            "--out",
+            str(tmp_path / "iss.key"),
+            "--public-out",
+            str(tmp_path / "iss.pub"),
+        )
+        == 0
+    )
+    assert (
+        run(
+            "issue",
+            "--issuer-key",
+            str(tmp_path / "iss.key"),
+            "--schema",
+            "researcher/v1",
+            "--attr",
+            "age=42",
+            "--attr",
+            "purpose=research",
+            "--max",
+            "age=150",
+            "--expires-in",
+            "3600",
+            "--out",
+            str(tmp_path / "wallet.json"),
+            "--credential-out",
+            str(tmp_path / "cred.json"),
+        )
+        == 0
+    )
+    return tmp_path
+
+
+def _present(d: Path, nonce: str, *preds: str) -> int:
+    args = [
+        "present",
+        "--wallet",
+        str(d / "wallet.json"),
+        "--nonce",
+        nonce,
+        "--context",
+        "q1",
+        "--out",
+        str(d / "pres.json"),
+    ]
+    for p in preds:
+        args += ["--predicate", p]
+    return run(*args)
+
+
+def _verify(d: Path, nonce: str, *extra: str) -> int:
+    return run(
+        "verify",
+        "--presentation",
+        str(d / "pres.json"),
+        "--issuer-public-key",
+        str(d / "iss.pub"),
+        "--nonce",
+        nonce,
+        "--context",
+        "q1",
+        *extra,
+    )
+
+
+def test_round_trip_hides_the_age(issued: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert stat.S_IMODE((issued / "wallet.json").stat().st_mode) == 0o600
+    assert stat.S_IMODE((issued / "iss.key").stat().st_mode) == 0o600
+    nonce = "ab" * 32
+    assert _present(issued, nonce, "age >= 18") == 0
+    doc = json.loads((issued / "pres.json").read_text())
+    assert doc["revealed"] == {}
+    assert [item["predicate"] for item in doc["predicates"]] == ["age >= 18"]
+    capsys.readouterr()
+    assert _verify(issued, nonce, "--policy", "age >= 18") == 0
+    out = capsys.readouterr().out
+    assert "presentation accepted" in out and "proven: age >= 18" in out and "42" not in out
+
+
+def test_tampered_presentation_is_rejected_clearly(
+    issued: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nonce = "cd" * 32
+    assert _present(issued, nonce, "age >= 18") == 0
+    path = issued / "pres.json"
+    path.write_text(path.read_text().replace('"age >= 18"', '"age >= 17"'))
+    capsys.readouterr()
+    assert _verify(issued, nonce) == 1
+    err = capsys.readouterr().err
+    assert "presentation rejected: proof for predicate 'age >= 17' does not verify" in err
+
+
+def test_wrong_nonce_expired_and_unmet_policy(issued: Path, capsys) -> None:
+    nonce = "ef" * 32
+    assert _present(issued, nonce, "age >= 18") == 0
+    assert _verify(issued, "00" * 32) == 1
+    assert _verify(issued, nonce, "--now", "99999999999") == 1
+    assert _verify(issued, nonce, "--policy", "purpose in {research}") == 1
+    err = capsys.readouterr().err
+    assert "different nonce" in err and "expired" in err and "does not prove" in err
+
+
+def test_bad_inputs_exit_2(issued: Path, capsys) -> None:
+    assert _present(issued, "zz", "age >= 18") == 2
+    assert _present(issued, "ab" * 32, "age >= 99") == 2
+    assert _present(issued, "ab" * 32) == 2
+    assert (
+        run(
+            "verify",
+            "--presentation",
+            str(issued / "missing.json"),
+            "--issuer-public-key",
+            str(issued / "iss.pub"),
+            "--nonce",
+            "ab" * 32,
+            "--context",
+            "q1",
+        )
+        == 2
+    )
+    assert (
+        run(
+            "issue",
+            "--issuer-key",
+            str(issued / "iss.key"),
+            "--schema",
+            "s",
+            "--attr",
+            "noequals",
+            "--out",
+            str(issued / "w2.json"),
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert err.count("pets credential:") == 5
+
+
+def test_nonce_and_holder_key_reuse(issued: Path, capsys) -> None:
+    assert run("nonce") == 0
+    assert len(bytes.fromhex(capsys.readouterr().out.strip())) == 32
+    assert (
+        run(
+            "issue",
+            "--issuer-key",
+            str(issued / "iss.key"),
+            "--schema",
+            "s2",
+            "--attr",
+            "level=3",
+            "--holder-key",
+            str(issued / "wallet.json"),
+            "--expires-at",
+            "99999999999",
+            "--out",
+            str(issued / "w2.json"),
+        )
+        == 0
+    )
+    w1 = json.loads((issued / "wallet.json").read_text())
+    w2 = json.loads((issued / "w2.json").read_text())
+    assert w1["holder_secret_key"] == w2["holder_secret_key"]
