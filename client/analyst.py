@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,11 +110,17 @@ class AnalystClient:
         max_holders: int = 0,
         paillier_key_bits: int = 2048,
         private_key: Any = None,
-        presentation: bytes = b"",
-        presentation_nonce: bytes = b"",
+        credential: Any = None,
+        predicates: Sequence[str] = (),
     ) -> Submitted:
         """Validate locally, then submit. For Paillier a fresh key pair is made here
-        unless ``private_key`` is given; only the public key travels."""
+        unless ``private_key`` is given; only the public key travels.
+
+        With ``credential`` (a :class:`pets.zk.credential.HolderCredential`) the
+        analyst proves ``predicates`` to a leader that requires it: it fetches a
+        fresh nonce from the leader's Verifier service and attaches a
+        zero-knowledge presentation bound to that nonce and to its own name.
+        """
         if protocol not in PROTOCOLS:
             raise InvalidInputError(f"protocol must be one of {sorted(PROTOCOLS)}")
         plan = compile_query(query, self.schema)  # fail fast, before any network
@@ -132,14 +138,37 @@ class AnalystClient:
             private_key, spec.paillier_public_key = await asyncio.to_thread(
                 prepare_key, private_key, paillier_key_bits
             )
-        request = pb.SubmitQueryRequest(
-            spec=spec, presentation=presentation, presentation_nonce=presentation_nonce
-        )
+        request = pb.SubmitQueryRequest(spec=spec)
+        if credential is not None:
+            request.presentation_nonce, request.presentation = await self._present(
+                credential, predicates
+            )
         status = await self._call(
             "submit query",
             self.leader.SubmitQuery(request, metadata=self.connector.metadata, timeout=30),
         )
         return Submitted(status=status, plan=plan, private_key=private_key)
+
+    async def _present(self, credential: Any, predicates: Sequence[str]) -> tuple[bytes, bytes]:
+        from pets.v1 import credential_pb2 as cpb
+        from pets.v1 import credential_pb2_grpc as cpb_grpc
+        from pets.zk.contexts import submit_query_context
+        from pets.zk.credential import create_presentation
+        from pets.zk.proto import presentation_to_proto
+
+        if not predicates:
+            raise InvalidInputError("name the predicates to prove (e.g. 'accreditation >= 2')")
+        verifier = cpb_grpc.VerifierStub(self._channel(self.endpoints.leader))
+        reply = await self._call(
+            "get nonce",
+            verifier.GetNonce(cpb.NonceRequest(context="submit-query"),
+                              metadata=self.connector.metadata, timeout=30),
+        )
+        presentation = await asyncio.to_thread(
+            create_presentation, credential, list(predicates), nonce=reply.nonce,
+            context=submit_query_context(self.endpoints.name),
+        )
+        return reply.nonce, presentation_to_proto(presentation).SerializeToString()
 
     async def status(self, query_id: str) -> pb.QueryStatus:
         return await self._call(

@@ -106,6 +106,11 @@ def _register_query(sub: argparse._SubParsersAction) -> None:
                      help="paillier: holders the packing leaves room for (default 1000)")
     opt.add_argument("--paillier-key", type=Path,
                      help="paillier: use this private key file instead of a fresh key pair")
+    opt.add_argument("--credential", type=Path,
+                     help="wallet file (pets credential issue) to prove attributes with")
+    opt.add_argument("--prove", action="append", metavar="PREDICATE",
+                     help="predicate to prove with --credential, e.g. 'accreditation >= 2' "
+                          "(repeatable)")
     opt.add_argument("--json", action="store_true", help="print machine-readable JSON")
     opt.add_argument("--insecure", action="store_true", help="no TLS (local experiments only)")
     p.set_defaults(func=_query)
@@ -165,6 +170,15 @@ def _query(args: argparse.Namespace) -> int:
         "close_after": args.close_after,
         "max_holders": args.max_holders,
     }
+    if args.credential:
+        from pets.zk import serialization as zk_files
+
+        try:
+            options["credential"] = zk_files.wallet_from_dict(
+                zk_files.loads(args.credential.read_text()))
+        except FileNotFoundError:
+            raise ConfigError(f"wallet file {args.credential} does not exist") from None
+        options["predicates"] = args.prove or []
     if args.paillier_key:
         from pets.paillier import load_private_key
 

@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pets.server.cli",  # serve
     "pets.client.cli",  # node, query, demo
     "pets.identity_cli",  # certs
+    "pets.zk.cli",  # credential
     "pets.paillier.cli",  # paillier keygen
 )
 

@@ -1,0 +1,139 @@
+"""A leader that admits only analysts proving attributes in zero knowledge."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+import pytest
+
+from pets.errors import InvalidInputError, PermissionDeniedError
+from pets.query import Query
+from pets.v1 import credential_pb2 as cpb
+from pets.v1 import credential_pb2_grpc as cpb_grpc
+from pets.zk import serialization as ser
+from pets.zk.contexts import submit_query_context, verify_context
+from pets.zk.credential import IssuerKey, create_presentation, holder_keygen, issue_to_holder
+from pets.zk.proto import presentation_to_proto
+
+from .conftest import analyst, run
+
+POLICY = "accreditation >= 2 and purpose in {public-health, research}"
+PROVE = ["accreditation >= 2", "purpose in {research}"]
+QUERY = Query.parse("count() from hospitals")
+
+
+@pytest.fixture
+def policy_cluster(make_cluster, tmp_path):  # type: ignore[no-untyped-def]
+    issuer = IssuerKey.generate()
+    pub = tmp_path / "issuer.pub"
+    pub.write_text(ser.dumps(ser.issuer_public_to_dict(issuer.public_key)))
+    extra = f'[policy]\nrequire = "{POLICY}"\nissuer_public_key = "{pub}"\n'
+    cluster = make_cluster(leader_extra_toml=extra)
+    return cluster, issuer
+
+
+def _wallet(issuer: IssuerKey, accreditation: int, *, expires_in: float = 3600):  # type: ignore[no-untyped-def]
+    secret, _ = holder_keygen()
+    return issue_to_holder(
+        issuer, "pets/analyst/v1", secret,
+        {"accreditation": accreditation, "purpose": "research"},
+        int(time.time() + expires_in), max_values={"accreditation": 10},
+    )
+
+
+async def _submit(cluster, name: str = "analyst", **options):  # type: ignore[no-untyped-def]
+    client = analyst(cluster, name)
+    try:
+        return await client.submit(QUERY, deadline_seconds=30, **options)
+    finally:
+        await client.close()
+
+
+def test_admission_needs_a_valid_presentation(policy_cluster) -> None:
+    cluster, issuer = policy_cluster
+    with pytest.raises(PermissionDeniedError, match="presentation proving"):
+        run(_submit(cluster))
+    submitted = run(_submit(cluster, credential=_wallet(issuer, 3), predicates=PROVE))
+    # The record keeps the policy's predicates, never the attribute values.
+    assert list(submitted.status.proven_predicates) == [
+        "accreditation >= 2", "purpose in {public-health, research}"]
+    with pytest.raises(InvalidInputError, match="does not satisfy"):
+        run(_submit(cluster, credential=_wallet(issuer, 1), predicates=PROVE))
+    with pytest.raises(PermissionDeniedError, match="does not prove"):
+        run(_submit(cluster, credential=_wallet(issuer, 3), predicates=["accreditation >= 1"]))
+    with pytest.raises(PermissionDeniedError, match="expired"):
+        run(_submit(cluster, credential=_wallet(issuer, 3, expires_in=-10), predicates=PROVE))
+    stranger = IssuerKey.generate()
+    with pytest.raises(PermissionDeniedError, match="not trusted"):
+        run(_submit(cluster, credential=_wallet(stranger, 3), predicates=PROVE))
+
+
+def test_presentation_cannot_be_replayed_or_lent(policy_cluster) -> None:
+    cluster, issuer = policy_cluster
+    wallet = _wallet(issuer, 5)
+
+    async def go() -> list[str]:
+        from pets.v1 import aggregation_pb2 as pb
+
+        client = analyst(cluster, "analyst")
+        nonce, presentation = await client._present(wallet, PROVE)
+        request = pb.SubmitQueryRequest(
+            spec=pb.QuerySpec(query_json=QUERY.to_json(), deadline_seconds=30),
+            presentation=presentation, presentation_nonce=nonce,
+        )
+        out = []
+        for who in ("analyst", "analyst", "mallory"):
+            c = analyst(cluster, who)
+            try:
+                await c.leader.SubmitQuery(request, metadata=c.connector.metadata)
+                out.append("accepted")
+            except grpc.aio.AioRpcError as exc:
+                out.append(exc.details() or "")
+            await c.close()
+        # A fresh nonce, but a presentation bound to another analyst's name:
+        nonce2, lent = await client._present(wallet, PROVE)
+        m = analyst(cluster, "mallory")
+        request.presentation, request.presentation_nonce = lent, nonce2
+        try:
+            await m.leader.SubmitQuery(request, metadata=m.connector.metadata)
+            out.append("accepted")
+        except grpc.aio.AioRpcError as exc:
+            out.append(exc.details() or "")
+        await m.close()
+        await client.close()
+        return out
+
+    first, replay, replay_other, lent = run(go())
+    assert first == "accepted"
+    assert "nonce" in replay
+    assert "nonce" in replay_other or "context" in replay_other
+    assert "context" in lent
+
+
+def test_verifier_service(policy_cluster) -> None:
+    cluster, issuer = policy_cluster
+    wallet = _wallet(issuer, 4)
+
+    async def go() -> tuple[cpb.VerifyResponse, cpb.VerifyResponse]:
+        client = analyst(cluster, "mallory")
+        stub = cpb_grpc.VerifierStub(client._channel(cluster.address("leader")))
+        md = client.connector.metadata
+        nonce = (await stub.GetNonce(cpb.NonceRequest(), metadata=md)).nonce
+        presentation = create_presentation(wallet, ["accreditation >= 3"], nonce=nonce,
+                                           context=verify_context("mallory"))
+        request = cpb.VerifyRequest(presentation=presentation_to_proto(presentation),
+                                    policy="accreditation >= 2")
+        ok = await stub.Verify(request, metadata=md)
+        again = await stub.Verify(request, metadata=md)
+        await client.close()
+        return ok, again
+
+    ok, again = run(go())
+    assert ok.accepted and list(ok.proven_predicates) == ["accreditation >= 2"]
+    assert not again.accepted and "nonce" in again.reason
+    assert "4" not in " ".join(ok.proven_predicates)
+
+
+def test_contexts_differ_per_purpose_and_caller() -> None:
+    assert submit_query_context("a") != verify_context("a") != verify_context("b")
