@@ -23,10 +23,10 @@ from typing import Any
 
 import grpc
 import numpy as np
-
-from pets import sharing, wire
 from pets.client.config import Endpoints
 from pets.client.connect import Connector
+
+from pets import sharing, wire
 from pets.errors import InvalidInputError, NotReadyError, PetsError
 from pets.query import Query, QueryPlan, Result, Schema, decode
 from pets.query import compile as compile_query
@@ -161,11 +161,17 @@ class AnalystClient:
         verifier = cpb_grpc.VerifierStub(self._channel(self.endpoints.leader))
         reply = await self._call(
             "get nonce",
-            verifier.GetNonce(cpb.NonceRequest(context="submit-query"),
-                              metadata=self.connector.metadata, timeout=30),
+            verifier.GetNonce(
+                cpb.NonceRequest(context="submit-query"),
+                metadata=self.connector.metadata,
+                timeout=30,
+            ),
         )
         presentation = await asyncio.to_thread(
-            create_presentation, credential, list(predicates), nonce=reply.nonce,
+            create_presentation,
+            credential,
+            list(predicates),
+            nonce=reply.nonce,
             context=submit_query_context(self.endpoints.name),
         )
         return reply.nonce, presentation_to_proto(presentation).SerializeToString()
@@ -173,15 +179,17 @@ class AnalystClient:
     async def status(self, query_id: str) -> pb.QueryStatus:
         return await self._call(
             "query status",
-            self.leader.GetQueryStatus(pb.QueryRef(query_id=query_id),
-                                       metadata=self.connector.metadata, timeout=30),
+            self.leader.GetQueryStatus(
+                pb.QueryRef(query_id=query_id), metadata=self.connector.metadata, timeout=30
+            ),
         )
 
     async def close_query(self, query_id: str) -> pb.QueryStatus:
         return await self._call(
             "close query",
-            self.leader.CloseQuery(pb.QueryRef(query_id=query_id),
-                                   metadata=self.connector.metadata, timeout=30),
+            self.leader.CloseQuery(
+                pb.QueryRef(query_id=query_id), metadata=self.connector.metadata, timeout=30
+            ),
         )
 
     async def wait(
@@ -245,10 +253,8 @@ class AnalystClient:
                 decrypt_aggregate, submitted, status, agg.data, agg.header.contributors
             )
             return decode(submitted.plan, total, agg.header.contributors)
-        targets = [("leader", self.endpoints.leader)] + sorted(self.endpoints.helpers.items())
-        parts = await asyncio.gather(
-            *(self._fetch_one(addr, name, qid) for name, addr in targets)
-        )
+        targets = [("leader", self.endpoints.leader), *sorted(self.endpoints.helpers.items())]
+        parts = await asyncio.gather(*(self._fetch_one(addr, name, qid) for name, addr in targets))
         names = {tuple(p.header.contributor_names) for p in parts}
         if len(names) != 1:
             raise PetsError(f"servers disagree on the contributor set of {qid}; not decoding")

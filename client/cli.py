@@ -33,16 +33,20 @@ def _register_node(sub: argparse._SubParsersAction) -> None:
         epilog="example: pets node --config node.toml",
     )
     p.add_argument("--config", type=Path, required=True, help="node TOML file")
-    p.add_argument("--insecure", action="store_true",
-                   help="no TLS (local experiments only; the servers must run --insecure too)")
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        help="no TLS (local experiments only; the servers must run --insecure too)",
+    )
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     p.set_defaults(func=_node)
 
 
 def _node(args: argparse.Namespace) -> int:
     from pets.client.config import load_node_config
-    from pets.logfmt import configure
     from pets.client.node import Node
+
+    from pets.logfmt import configure
 
     config = load_node_config(args.config, insecure=args.insecure)
     configure(args.log_level, config.endpoints.name, sys.stderr)
@@ -78,7 +82,8 @@ def _register_query(sub: argparse._SubParsersAction) -> None:
             "      'mean(cost) from hospitals where age >= 65 group by prefecture'\n"
             "  pets query --config analyst.toml --dataset supply_chain --aggregate sum \\\n"
             "      --column kg_co2e --group-by stage --json\n"
-            "  pets query --config analyst.toml --protocol paillier --query 'count() from hospitals'"
+            "  pets query --config analyst.toml --protocol paillier \\\n"
+            "      --query 'count() from hospitals'"
         ),
     )
     p.add_argument("--config", type=Path, required=True, help="analyst TOML file")
@@ -86,8 +91,9 @@ def _register_query(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--query", dest="text", help="query text, e.g. 'sum(cost) from hospitals'")
     src.add_argument("--query-file", type=Path, help="a JSON query file (Query.to_json format)")
     src.add_argument("--dataset")
-    src.add_argument("--aggregate",
-                     choices=("count", "sum", "mean", "variance", "histogram", "vector_sum"))
+    src.add_argument(
+        "--aggregate", choices=("count", "sum", "mean", "variance", "histogram", "vector_sum")
+    )
     src.add_argument("--column", help="the column for sum/mean/variance/histogram")
     src.add_argument("--columns", help="comma-separated columns for vector_sum")
     src.add_argument("--where", help="filters, e.g. 'age >= 65 and sex = F'")
@@ -96,21 +102,43 @@ def _register_query(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--clip", help="LO,HI clipping bounds (narrow the schema's)")
     opt = p.add_argument_group("how it runs")
     opt.add_argument("--protocol", choices=("additive", "paillier"), default="additive")
-    opt.add_argument("--min-holders", type=int, default=0,
-                     help="raise the server's floor of contributors (0: the floor)")
-    opt.add_argument("--deadline", type=float, default=0.0,
-                     help="seconds until the query closes (0: the server default)")
-    opt.add_argument("--close-after", type=int, default=0,
-                     help="close as soon as this many holders contributed")
-    opt.add_argument("--max-holders", type=int, default=0,
-                     help="paillier: holders the packing leaves room for (default 1000)")
-    opt.add_argument("--paillier-key", type=Path,
-                     help="paillier: use this private key file instead of a fresh key pair")
-    opt.add_argument("--credential", type=Path,
-                     help="wallet file (pets credential issue) to prove attributes with")
-    opt.add_argument("--prove", action="append", metavar="PREDICATE",
-                     help="predicate to prove with --credential, e.g. 'accreditation >= 2' "
-                          "(repeatable)")
+    opt.add_argument(
+        "--min-holders",
+        type=int,
+        default=0,
+        help="raise the server's floor of contributors (0: the floor)",
+    )
+    opt.add_argument(
+        "--deadline",
+        type=float,
+        default=0.0,
+        help="seconds until the query closes (0: the server default)",
+    )
+    opt.add_argument(
+        "--close-after", type=int, default=0, help="close as soon as this many holders contributed"
+    )
+    opt.add_argument(
+        "--max-holders",
+        type=int,
+        default=0,
+        help="paillier: holders the packing leaves room for (default 1000)",
+    )
+    opt.add_argument(
+        "--paillier-key",
+        type=Path,
+        help="paillier: use this private key file instead of a fresh key pair",
+    )
+    opt.add_argument(
+        "--credential",
+        type=Path,
+        help="wallet file (pets credential issue) to prove attributes with",
+    )
+    opt.add_argument(
+        "--prove",
+        action="append",
+        metavar="PREDICATE",
+        help="predicate to prove with --credential, e.g. 'accreditation >= 2' (repeatable)",
+    )
     opt.add_argument("--json", action="store_true", help="print machine-readable JSON")
     opt.add_argument("--insecure", action="store_true", help="no TLS (local experiments only)")
     p.set_defaults(func=_query)
@@ -126,7 +154,9 @@ def build_query(args: argparse.Namespace, schema: object):  # type: ignore[no-un
 
     given = [x is not None for x in (args.text, args.query_file, args.dataset)]
     if sum(given) != 1:
-        raise InvalidInputError("give the query exactly one way: --query, --query-file or --dataset")
+        raise InvalidInputError(
+            "give the query exactly one way: --query, --query-file or --dataset"
+        )
     if args.text:
         return Query.parse(args.text)
     if args.query_file:
@@ -175,7 +205,8 @@ def _query(args: argparse.Namespace) -> int:
 
         try:
             options["credential"] = zk_files.wallet_from_dict(
-                zk_files.loads(args.credential.read_text()))
+                zk_files.loads(args.credential.read_text())
+            )
         except FileNotFoundError:
             raise ConfigError(f"wallet file {args.credential} does not exist") from None
         options["predicates"] = args.prove or []
@@ -213,12 +244,16 @@ def _register_demo(sub: argparse._SubParsersAction) -> None:
             "Exits non-zero if any result differs beyond fixed-point rounding."
         ),
     )
-    p.add_argument("--json", action="store_true",
-                   help='print {"queries": [...], "seconds": ...} instead of tables')
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"queries": [...], "seconds": ...} instead of tables',
+    )
     p.add_argument("--holders", type=int, default=5, help="number of holder nodes (default 5)")
     p.add_argument("--rows", type=int, default=400, help="rows per holder (default 400)")
-    p.add_argument("--keep", type=Path,
-                   help="use this folder (kept afterwards) instead of a temporary one")
+    p.add_argument(
+        "--keep", type=Path, help="use this folder (kept afterwards) instead of a temporary one"
+    )
     p.set_defaults(func=_demo)
 
 
@@ -226,8 +261,9 @@ def _demo(args: argparse.Namespace) -> int:
     from pets.client.demo import run_demo
 
     start = time.perf_counter()
-    report = run_demo(holders=args.holders, rows=args.rows, workdir=args.keep,
-                      verbose=not args.json)
+    report = run_demo(
+        holders=args.holders, rows=args.rows, workdir=args.keep, verbose=not args.json
+    )
     report["seconds"] = round(time.perf_counter() - start, 3)
     if args.json:
         print(json.dumps(report, sort_keys=True))

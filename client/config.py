@@ -137,7 +137,8 @@ def load_analyst_config(path: Path, *, insecure: bool = False) -> Endpoints:
 def load_node_config(path: Path, *, insecure: bool = False) -> NodeConfig:
     data = _read(path)
     _check_keys(
-        data, {"name", "schema", "leader", "helpers", "tls", "data", "state_dir", "policy"},
+        data,
+        {"name", "schema", "leader", "helpers", "tls", "data", "state_dir", "policy"},
         str(path),
     )
     base = Path(path).resolve().parent

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import grpc
+from pets.client.config import Endpoints
 
 from pets import wire
-from pets.client.config import Endpoints
 from pets.errors import ConfigError
 
 CHANNEL_OPTIONS = [

@@ -17,13 +17,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table as RichTable
-
 from pets.client.analyst import AnalystClient
 from pets.client.datafiles import merge_schemas, write_data
 from pets.client.localcluster import LocalCluster
 from pets.client.node import load_table
+from rich.console import Console
+from rich.table import Table as RichTable
+
 from pets.datagen import generate
 from pets.query import Query, Result, plaintext
 from pets.query import compile as compile_query
@@ -44,8 +44,11 @@ DEMO_QUERIES: tuple[tuple[str, str, str], ...] = (
         "additive",
         "variance(length_of_stay) from hospitals where diagnosis = I",
     ),
-    ("age histogram, women", "additive", "histogram(age) from hospitals where sex = F "
-     "bins [0, 18, 40, 65, 80, 110]"),
+    (
+        "age histogram, women",
+        "additive",
+        "histogram(age) from hospitals where sex = F bins [0, 18, 40, 65, 80, 110]",
+    ),
     ("diagnoses", "additive", "histogram(diagnosis) from hospitals"),
     ("daily emissions", "additive", "vector_sum() from emissions_daily"),
     (
@@ -66,7 +69,7 @@ DEMO_QUERIES: tuple[tuple[str, str, str], ...] = (
 def _summary(result: Result | None, limit: int = 4) -> str:
     if result is None:
         return "-"
-    headers, rows = result.to_table_rows()
+    _, rows = result.to_table_rows()
     cells = ["/".join(r) for r in rows[:limit]]
     more = f" (+{len(rows) - limit} rows)" if len(rows) > limit else ""
     return "; ".join(cells) + more
@@ -101,8 +104,12 @@ async def _run_queries(cluster: LocalCluster, holders: int) -> list[dict[str, An
     async def one(name: str, protocol: str, text: str) -> dict[str, Any]:
         query = Query.parse(text)
         outcome = await analyst.run(
-            query, protocol=protocol, close_after=holders, deadline_seconds=45,
-            max_holders=max(holders, 10), paillier_key_bits=2048,
+            query,
+            protocol=protocol,
+            close_after=holders,
+            deadline_seconds=45,
+            max_holders=max(holders, 10),
+            paillier_key_bits=2048,
         )
         plan = compile_query(query, analyst.schema)
         if query.dataset not in tables:
@@ -164,7 +171,10 @@ def run_demo(
             table.add_column(col, overflow="fold")
         for q in queries:
             table.add_row(
-                q["query"], q["protocol"], _summary(q["_secure"]), _summary(q["_plain"]),
+                q["query"],
+                q["protocol"],
+                _summary(q["_secure"]),
+                _summary(q["_plain"]),
                 "[green]yes[/]" if q["match"] else "[red]NO[/]",
             )
         Console().print(table)

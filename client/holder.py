@@ -22,9 +22,9 @@ from collections.abc import AsyncIterator, Sequence
 
 import grpc
 import numpy as np
+from pets.client.connect import Connector
 
 from pets import encoding, sharing, wire
-from pets.client.connect import Connector
 from pets.errors import InvalidInputError
 from pets.query import QueryPlan
 from pets.status import error_for
@@ -79,12 +79,14 @@ class HolderClient:
             stub = self.helper(name)
             req = pb.SeedSubmission(query_id=ann.query_id, seed=seed)
             return await self._retrying(  # type: ignore[return-value]
-                f"seed to helper {name}", ann.deadline_unix,
+                f"seed to helper {name}",
+                ann.deadline_unix,
                 lambda: stub.SubmitSeed(req, metadata=md, timeout=30),
             )
 
-        return list(await asyncio.gather(*(one(n, s) for n, s in zip(ann.helpers, seeds,
-                                                                         strict=True))))
+        return list(
+            await asyncio.gather(*(one(n, s) for n, s in zip(ann.helpers, seeds, strict=True)))
+        )
 
     async def send_payload(
         self,
@@ -108,9 +110,11 @@ class HolderClient:
                 first = False
 
         return await self._retrying(  # type: ignore[return-value]
-            f"contribution to {query_id}", deadline,
-            lambda: self.leader.Contribute(messages(), metadata=self.connector.metadata,
-                                           timeout=max(30.0, len(payload) / 20e6)),
+            f"contribution to {query_id}",
+            deadline,
+            lambda: self.leader.Contribute(
+                messages(), metadata=self.connector.metadata, timeout=max(30.0, len(payload) / 20e6)
+            ),
         )
 
     async def contribute_additive(
@@ -124,8 +128,7 @@ class HolderClient:
         shares = sharing.shard(ring_vector, servers=1 + len(ann.helpers))
         receipts = await self.submit_seeds(ann, shares.helper_seeds)
         payload = wire.vector_to_bytes(shares.leader)
-        return await self.send_payload(ann.query_id, payload, receipts,
-                                       deadline=ann.deadline_unix)
+        return await self.send_payload(ann.query_id, payload, receipts, deadline=ann.deadline_unix)
 
     async def contribute(
         self, ann: pb.QueryAnnouncement, plan: QueryPlan, vector: np.ndarray

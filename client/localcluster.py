@@ -19,8 +19,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pets import identity_files
 from pets.client.config import Endpoints, TlsFiles
+
+from pets import identity_files
 from pets.errors import UnavailableError
 from pets.identity import Role
 from pets.query import Schema
@@ -39,7 +40,7 @@ class Process:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         out = self.log.open("ab")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.popen = subprocess.Popen(  # noqa: S603 - our own CLI
+        self.popen = subprocess.Popen(
             self.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
         )
         out.close()
@@ -159,8 +160,19 @@ class LocalCluster:
         port_file.unlink(missing_ok=True)
         proc = Process(
             name,
-            [sys.executable, "-m", "pets", "serve", "--role", role, "--config", str(config),
-             "--port-file", str(port_file), *self._flags()],
+            [
+                sys.executable,
+                "-m",
+                "pets",
+                "serve",
+                "--role",
+                role,
+                "--config",
+                str(config),
+                "--port-file",
+                str(port_file),
+                *self._flags(),
+            ],
             self.workdir / "logs" / f"{name}.log",
         )
         proc.start()
@@ -240,9 +252,7 @@ class LocalCluster:
             return ""
 
     def log_text(self) -> str:
-        return "\n".join(
-            p.log.read_text() for p in self.processes.values() if p.log.exists()
-        )
+        return "\n".join(p.log.read_text() for p in self.processes.values() if p.log.exists())
 
     def stop(self, timeout: float = 15.0) -> dict[str, int | None]:
         """SIGTERM every process (nodes first), wait, return the exit codes."""

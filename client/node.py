@@ -24,10 +24,10 @@ from pathlib import Path
 
 import grpc
 import numpy as np
-
 from pets.client.config import NodeConfig
 from pets.client.connect import Connector
 from pets.client.holder import HolderClient
+
 from pets.errors import ConflictError, PetsError
 from pets.query import Query, QueryPlan, Schema, Table, evaluate, group_row_counts, parse_csv
 from pets.query import compile as compile_query
@@ -141,9 +141,12 @@ class Node:
             self._remember(qid)
             log.info(
                 "query answered",
-                extra={"query_id": qid, "query": plan.query.describe(),
-                       "protocol": PROTOCOL_NAMES[ann.spec.protocol],
-                       "newly_accepted": ack.newly_accepted},
+                extra={
+                    "query_id": qid,
+                    "query": plan.query.describe(),
+                    "protocol": PROTOCOL_NAMES[ann.spec.protocol],
+                    "newly_accepted": ack.newly_accepted,
+                },
             )
         except ConflictError as exc:
             self._remember(qid)
@@ -169,8 +172,10 @@ class Node:
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
             except grpc.aio.AioRpcError as exc:
-                if exc.code() in (grpc.StatusCode.PERMISSION_DENIED,
-                                  grpc.StatusCode.UNAUTHENTICATED):
+                if exc.code() in (
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    grpc.StatusCode.UNAUTHENTICATED,
+                ):
                     log.error("leader refused this node", extra={"detail": exc.details()})
                 log.warning(
                     "leader unreachable, retrying",

@@ -22,7 +22,9 @@ def prepare_key(private_key: Any, bits: int) -> tuple[Any, bytes]:
     return private_key, public_key_to_bytes(private_key.public_key)
 
 
-def decrypt_aggregate(submitted: Any, status: pb.QueryStatus, data: bytes, contributors: int) -> list[int]:
+def decrypt_aggregate(
+    submitted: Any, status: pb.QueryStatus, data: bytes, contributors: int
+) -> list[int]:
     """Decrypt and unpack the leader's aggregate ciphertexts into exact integer sums."""
     private_key = submitted.private_key
     if private_key is None:
@@ -30,8 +32,6 @@ def decrypt_aggregate(submitted: Any, status: pb.QueryStatus, data: bytes, contr
     public_key = private_key.public_key
     if bytes(status.spec.paillier_public_key) != public_key_to_bytes(public_key):
         raise InvalidInputError("the query was submitted under another public key")
-    layout = layout_for(
-        public_key, submitted.plan, effective_max_holders(status.spec.max_holders)
-    )
+    layout = layout_for(public_key, submitted.plan, effective_max_holders(status.spec.max_holders))
     ciphertexts = ciphertexts_from_bytes(public_key, data)
     return decrypt_vector(private_key, layout, ciphertexts, contributors)

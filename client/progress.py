@@ -15,7 +15,10 @@ def describe_status(status: pb.QueryStatus, now: float | None = None) -> str:
     """One line: state, contributors against min_holders, time left."""
     state = pb.QueryState.Name(status.state).removeprefix("QUERY_STATE_").lower()
     left = max(0.0, status.deadline_unix - (time.time() if now is None else now))
-    text = f"{status.query_id}: {state}, {status.contributors} contributor(s) of {status.min_holders} needed"
+    text = (
+        f"{status.query_id}: {state}, {status.contributors} contributor(s), "
+        f"{status.min_holders} needed"
+    )
     if status.state == pb.QUERY_STATE_OPEN:
         text += f", {left:.0f} s left"
     return text
@@ -36,7 +39,9 @@ class StatusPrinter:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         if self._status is not None:

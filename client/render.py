@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pets.client.analyst import Outcome
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from pets.client.analyst import Outcome
 from pets.query import Query
 from pets.v1 import aggregation_pb2 as pb
 
@@ -49,7 +49,6 @@ def print_outcome(query: Query, outcome: Outcome, console: Console | None = None
     console.print(query.describe(), soft_wrap=True)
     console.print(table)
     console.print(
-        f"{st.contributors} holders contributed (min {st.min_holders}), "
-        f"{outcome.seconds:.2f} s",
+        f"{st.contributors} holders contributed (min {st.min_holders}), {outcome.seconds:.2f} s",
         soft_wrap=True,
     )

@@ -32,7 +32,9 @@ def effective_max_holders(requested: int, min_holders: int = 1) -> int:
     return max_holders
 
 
-def layout_for(public_key: phe.PaillierPublicKey, plan: QueryPlan, max_holders: int) -> PackingLayout:
+def layout_for(
+    public_key: phe.PaillierPublicKey, plan: QueryPlan, max_holders: int
+) -> PackingLayout:
     """The packing layout for one query under one key."""
     from pets.paillier import PackingLayout
 

@@ -20,14 +20,14 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-
-from pets import wire
-from pets.query import Schema
 from pets.server.config import ServerConfig
 from pets.server.helper import Helper
 from pets.server.leader import Leader
 from pets.server.peers import HelperLink
 from pets.server.storage import AsyncStore
+
+from pets import wire
+from pets.query import Schema
 from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
 
@@ -70,13 +70,15 @@ class Server:
         tls = self.config.tls
         if tls is None:
             return None, None
-        ca, cert, key = (_read(p, w) for p, w in ((tls.ca, "CA"), (tls.cert, "certificate"),
-                                                   (tls.key, "key")))
+        ca, cert, key = (
+            _read(p, w) for p, w in ((tls.ca, "CA"), (tls.cert, "certificate"), (tls.key, "key"))
+        )
         server = grpc.ssl_server_credentials(
             [(key, cert)], root_certificates=ca, require_client_auth=True
         )
-        client = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key,
-                                              certificate_chain=cert)
+        client = grpc.ssl_channel_credentials(
+            root_certificates=ca, private_key=key, certificate_chain=cert
+        )
         return server, client
 
     async def start(self) -> int:
@@ -138,8 +140,12 @@ class Server:
             os.replace(tmp, cfg.port_file)  # atomic: readers never see half a number
         log.info(
             "server listening",
-            extra={"role": cfg.role, "server": cfg.name, "port": self.port,
-                   "tls": server_creds is not None},
+            extra={
+                "role": cfg.role,
+                "server": cfg.name,
+                "port": self.port,
+                "tls": server_creds is not None,
+            },
         )
         return self.port
 

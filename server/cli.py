@@ -38,8 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _serve(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from pets.errors import ConfigError
     from pets.server.app import Server
+
+    from pets.errors import ConfigError
     from pets.logfmt import configure
 
     config = load_config(args.config, insecure=args.insecure)
@@ -50,8 +51,10 @@ def _serve(args: argparse.Namespace) -> int:
     if args.port_file:
         config = replace(config, port_file=args.port_file)
     if args.insecure:
-        print("WARNING: --insecure: no TLS, no authentication. Never use this with real data.",
-              file=sys.stderr)
+        print(
+            "WARNING: --insecure: no TLS, no authentication. Never use this with real data.",
+            file=sys.stderr,
+        )
     configure(args.log_level, config.name, sys.stderr)
     asyncio.run(Server(config).serve())
     return 0

@@ -108,8 +108,19 @@ def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) ->
     """Validate a parsed TOML document; ``base`` anchors relative paths."""
     _check_keys(
         data,
-        {"role", "name", "listen", "state_dir", "schema", "min_holders", "tls", "helpers",
-         "limits", "policy", "port_file"},
+        {
+            "role",
+            "name",
+            "listen",
+            "state_dir",
+            "schema",
+            "min_holders",
+            "tls",
+            "helpers",
+            "limits",
+            "policy",
+            "port_file",
+        },
         "the server config",
     )
     role = data.get("role")
@@ -167,7 +178,9 @@ def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) ->
             raise ConfigError("[policy] is for the leader only")
         if not isinstance(p.get("require"), str):
             raise ConfigError("policy.require must be a predicate string")
-        policy = Policy(p["require"], _path(base, p.get("issuer_public_key"), "policy.issuer_public_key"))
+        policy = Policy(
+            p["require"], _path(base, p.get("issuer_public_key"), "policy.issuer_public_key")
+        )
     port_file = _path(base, data["port_file"], "port_file") if data.get("port_file") else None
     return ServerConfig(
         role=role,

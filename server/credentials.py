@@ -22,11 +22,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import grpc
+from pets.server.config import Policy
+from pets.server.rpc import caller, unary
 
 from pets.errors import ConfigError, InvalidInputError, InvalidProofError, PermissionDeniedError
 from pets.identity import Peer
-from pets.server.config import Policy
-from pets.server.rpc import caller, unary
 from pets.v1 import credential_pb2 as cpb
 from pets.v1 import credential_pb2_grpc as cpb_grpc
 from pets.zk import serialization as ser
@@ -63,7 +63,7 @@ class PresentationChecker:
         try:
             msg = cpb.Presentation.FromString(data)
             presentation = presentation_from_proto(msg)
-        except Exception:  # a malformed presentation is just an invalid one  # noqa: BLE001
+        except Exception:  # a malformed presentation is just an invalid one
             raise InvalidProofError("presentation is malformed") from None
         verified = verify_presentation(
             presentation,
@@ -75,7 +75,9 @@ class PresentationChecker:
         if policy is None:
             return verified.schema_id, verified.predicate_strings
         return verified.schema_id, check_policy(
-            policy, verified.predicates, max_values=verified.max_values  # type: ignore[arg-type]
+            policy,
+            verified.predicates,
+            max_values=verified.max_values,  # type: ignore[arg-type]
         )
 
     def __call__(self, peer: Peer, presentation: bytes, nonce: bytes) -> list[str]:
@@ -112,7 +114,7 @@ class Verifier(cpb_grpc.VerifierServicer):
         if request.policy:
             try:
                 policy = parse_policy(request.policy)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise InvalidInputError(f"policy does not parse: {exc}") from None
         try:
             schema_id, proven = self.checker.verify(

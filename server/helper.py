@@ -27,6 +27,9 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     PublicFormat,
 )
+from pets.server.config import ServerConfig
+from pets.server.rpc import caller, require, streaming, unary
+from pets.server.storage import AsyncStore, QueryRecord
 
 from pets import prg, sharing, wire
 from pets.errors import (
@@ -37,9 +40,6 @@ from pets.errors import (
     ThresholdNotMetError,
 )
 from pets.identity import Role
-from pets.server.config import ServerConfig
-from pets.server.rpc import caller, require, streaming, unary
-from pets.server.storage import AsyncStore, QueryRecord
 from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
 

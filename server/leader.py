@@ -37,6 +37,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import grpc
+from pets.server import protocols
+from pets.server.aggregates import RunningAggregate
+from pets.server.config import ServerConfig
+from pets.server.peers import HelperLink
+from pets.server.rpc import caller, require, streaming, unary
+from pets.server.storage import AsyncStore, ContributionRecord, QueryRecord
 
 from pets import wire
 from pets.errors import (
@@ -50,12 +56,6 @@ from pets.errors import (
 from pets.identity import Peer, Role
 from pets.query import Query, QueryPlan, Schema
 from pets.query import compile as compile_query
-from pets.server import protocols
-from pets.server.aggregates import RunningAggregate
-from pets.server.config import ServerConfig
-from pets.server.peers import HelperLink
-from pets.server.rpc import caller, require, streaming, unary
-from pets.server.storage import AsyncStore, ContributionRecord, QueryRecord
 from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
 
@@ -101,14 +101,18 @@ class _Pending:
     digest: bytes
     receipts: bytes
     parsed: object
-    future: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    future: asyncio.Future = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 @dataclass
 class _Close:
     query_id: str
     reason: str
-    future: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    future: asyncio.Future = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 class Leader(pb_grpc.LeaderServicer):
@@ -381,8 +385,11 @@ class Leader(pb_grpc.LeaderServicer):
         )
         log.info(
             "aggregate released",
-            extra={"query_id": rt.record.id, "analyst": peer.name,
-                   "contributors": len(rt.record.contributors)},
+            extra={
+                "query_id": rt.record.id,
+                "analyst": peer.name,
+                "contributors": len(rt.record.contributors),
+            },
         )
         first = True
         for chunk in wire.chunks(data):
@@ -414,7 +421,9 @@ class Leader(pb_grpc.LeaderServicer):
 
     @unary
     async def Contribute(
-        self, request_iterator: AsyncIterator[pb.ContributionChunk], context: grpc.aio.ServicerContext
+        self,
+        request_iterator: AsyncIterator[pb.ContributionChunk],
+        context: grpc.aio.ServicerContext,
     ) -> pb.ContributionAck:
         peer = caller(context, insecure=self._insecure)
         require(peer, [Role.HOLDER], "contribute")
@@ -478,7 +487,9 @@ class Leader(pb_grpc.LeaderServicer):
 
     def _ack(self, rt: QueryRuntime, holder: str, *, newly: bool) -> pb.ContributionAck:
         return pb.ContributionAck(
-            query_id=rt.record.id, holder=holder, newly_accepted=newly,
+            query_id=rt.record.id,
+            holder=holder,
+            newly_accepted=newly,
             contributors=len(rt.holders),
         )
 
@@ -595,8 +606,11 @@ class Leader(pb_grpc.LeaderServicer):
                     rt.deadline_task.cancel()
                 log.info(
                     "query closed",
-                    extra={"query_id": rec.id, "reason": item.reason,
-                           "contributors": len(rec.contributors)},
+                    extra={
+                        "query_id": rec.id,
+                        "reason": item.reason,
+                        "contributors": len(rec.contributors),
+                    },
                 )
                 await rt.bump()
                 self._start_finalize(rt)
@@ -613,7 +627,9 @@ class Leader(pb_grpc.LeaderServicer):
         n = len(rec.contributors)
         if n < rec.min_holders:
             await self._finish(
-                rt, FAILED, "below_min_holders",
+                rt,
+                FAILED,
+                "below_min_holders",
                 f"{n} holder(s) contributed, at least {rec.min_holders} required; nothing released",
             )
             return
@@ -628,7 +644,9 @@ class Leader(pb_grpc.LeaderServicer):
                     return_exceptions=True,
                 )
                 failed = [
-                    (h, r) for h, r in zip(pending, results, strict=True) if isinstance(r, Exception)
+                    (h, r)
+                    for h, r in zip(pending, results, strict=True)
+                    if isinstance(r, Exception)
                 ]
                 pending = [h for h, _ in failed]
                 if not pending:
@@ -637,7 +655,9 @@ class Leader(pb_grpc.LeaderServicer):
                     detail = "; ".join(str(r) for _, r in failed)
                     log.error("finalisation failed", extra={"query_id": rec.id, "detail": detail})
                     await self._finish(
-                        rt, FAILED, "helper_unavailable",
+                        rt,
+                        FAILED,
+                        "helper_unavailable",
                         f"helper(s) {', '.join(h.name for h, _ in failed)} could not finalise "
                         f"within {timeout:g} s; nothing released ({detail})",
                     )
@@ -652,7 +672,11 @@ class Leader(pb_grpc.LeaderServicer):
         rt.record = rec
         log.info(
             "query finished",
-            extra={"query_id": rec.id, "state": pb.QueryState.Name(state), "failure": failure,
-                   "contributors": len(rec.contributors)},
+            extra={
+                "query_id": rec.id,
+                "state": pb.QueryState.Name(state),
+                "failure": failure,
+                "contributors": len(rec.contributors),
+            },
         )
         await rt.bump()

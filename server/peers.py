@@ -8,12 +8,12 @@ import logging
 import grpc
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-from pets import wire
-from pets.errors import InvalidInputError, UnavailableError
 from pets.server.config import HelperEndpoint, ServerConfig
 from pets.server.rpc import INSECURE_IDENTITY_HEADER
 from pets.server.storage import AsyncStore
+
+from pets import wire
+from pets.errors import InvalidInputError, UnavailableError
 from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
 

@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 import grpc
 
 from pets import errors
-from pets.status import status_for
 from pets.identity import Peer, Role, peer_from_auth_context
+from pets.status import status_for
 
 log = logging.getLogger("pets.server")
 

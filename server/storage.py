@@ -129,9 +129,19 @@ class Store:
         self._db.execute(
             "INSERT INTO queries VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
-                q.id, q.analyst, q.spec, q.state, q.created, q.deadline, q.min_holders,
-                q.vector_length, q.failure, q.failure_detail, json.dumps(list(q.contributors)),
-                json.dumps(list(q.proven_predicates)), q.fingerprint,
+                q.id,
+                q.analyst,
+                q.spec,
+                q.state,
+                q.created,
+                q.deadline,
+                q.min_holders,
+                q.vector_length,
+                q.failure,
+                q.failure_detail,
+                json.dumps(list(q.contributors)),
+                json.dumps(list(q.proven_predicates)),
+                q.fingerprint,
             ),
         )
 
@@ -149,10 +159,19 @@ class Store:
         ).fetchall()
         return [
             QueryRecord(
-                id=r[0], analyst=r[1], spec=bytes(r[2]), state=r[3], created=r[4],
-                deadline=r[5], min_holders=r[6], vector_length=r[7], failure=r[8],
-                failure_detail=r[9], contributors=tuple(json.loads(r[10])),
-                proven_predicates=tuple(json.loads(r[11])), fingerprint=bytes(r[12]),
+                id=r[0],
+                analyst=r[1],
+                spec=bytes(r[2]),
+                state=r[3],
+                created=r[4],
+                deadline=r[5],
+                min_holders=r[6],
+                vector_length=r[7],
+                failure=r[8],
+                failure_detail=r[9],
+                contributors=tuple(json.loads(r[10])),
+                proven_predicates=tuple(json.loads(r[11])),
+                fingerprint=bytes(r[12]),
             )
             for r in rows
         ]

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from pets.client.analyst import AnalystClient
 from pets.client.config import Endpoints
 from pets.client.connect import Connector
@@ -23,6 +22,7 @@ from pets.client.datafiles import merge_schemas, write_data
 from pets.client.holder import HolderClient
 from pets.client.localcluster import LocalCluster
 from pets.client.node import load_table
+
 from pets.datagen import generate
 from pets.query import Query, Table, plaintext
 from pets.query import compile as compile_query
@@ -41,8 +41,8 @@ def datasets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     h = write_data(hospitals, root)
     s = write_data(supply, root)
     holder_data = {
-        f"org-{i + 1}": {**a, **b} for i, (a, b) in enumerate(zip(h.values(), s.values(),
-                                                                    strict=True))
+        f"org-{i + 1}": {**a, **b}
+        for i, (a, b) in enumerate(zip(h.values(), s.values(), strict=True))
     }
     return {"schema": merge_schemas(hospitals.schema, supply.schema), "holder_data": holder_data}
 
@@ -125,7 +125,9 @@ async def announcement(client: HolderClient, query_id: str) -> pb.QueryAnnouncem
     raise AssertionError(f"{query_id} was never announced")
 
 
-def tables_for(cluster: LocalCluster, dataset: str, holders: list[str] | None = None) -> list[Table]:
+def tables_for(
+    cluster: LocalCluster, dataset: str, holders: list[str] | None = None
+) -> list[Table]:
     names = holders or list(cluster.holder_data)
     return [load_table(cluster.schema, dataset, cluster.holder_data[n][dataset]) for n in names]
 

@@ -6,9 +6,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from pets.client.connect import Connector
 
 from pets import identity, wire
-from pets.client.connect import Connector
 from pets.identity import Role
 from pets.query import Query
 from pets.v1 import aggregation_pb2 as pb
@@ -20,8 +20,9 @@ QUERY = Query.parse("count() from hospitals")
 
 
 def _spec() -> pb.QuerySpec:
-    return pb.QuerySpec(query_json=QUERY.to_json(), protocol=pb.PROTOCOL_ADDITIVE,
-                        deadline_seconds=60)
+    return pb.QuerySpec(
+        query_json=QUERY.to_json(), protocol=pb.PROTOCOL_ADDITIVE, deadline_seconds=60
+    )
 
 
 async def _code(coro) -> grpc.StatusCode:  # type: ignore[no-untyped-def]
@@ -86,16 +87,17 @@ def test_analyst_cannot_contribute(shared_cluster) -> None:
         conn, channel = _as(cluster, "analyst", "analyst")
         stub = pb_grpc.LeaderStub(channel)
         payload = bytes(8)
-        header = pb.ContributionHeader(query_id=query_id, payload_bytes=8,
-                                       payload_digest=wire.digest(payload))
+        header = pb.ContributionHeader(
+            query_id=query_id, payload_bytes=8, payload_digest=wire.digest(payload)
+        )
         codes = [
-            await _code(stub.Contribute(iter([pb.ContributionChunk(header=header,
-                                                                   data=payload)]))),
+            await _code(stub.Contribute(iter([pb.ContributionChunk(header=header, data=payload)]))),
             await _code(stub.WatchQueries(pb.WatchQueriesRequest()).read()),
         ]
         helper = pb_grpc.HelperStub(conn.channel(cluster.address("helper-1")))
-        codes.append(await _code(helper.SubmitSeed(pb.SeedSubmission(query_id=query_id,
-                                                                     seed=bytes(32)))))
+        codes.append(
+            await _code(helper.SubmitSeed(pb.SeedSubmission(query_id=query_id, seed=bytes(32))))
+        )
         codes.append(await _code(helper.GetInfo(pb.HelperInfoRequest())))
         await channel.close()
         return codes
@@ -112,8 +114,11 @@ def test_other_analyst_cannot_see_a_query(shared_cluster) -> None:
         _, channel = _as(cluster, "mallory", "analyst")
         stub = pb_grpc.LeaderStub(channel)
         ref = pb.QueryRef(query_id=query_id)
-        codes = [await _code(stub.GetQueryStatus(ref)), await _code(stub.GetAggregate(ref).read()),
-                 await _code(stub.CloseQuery(ref))]
+        codes = [
+            await _code(stub.GetQueryStatus(ref)),
+            await _code(stub.GetAggregate(ref).read()),
+            await _code(stub.CloseQuery(ref)),
+        ]
         await channel.close()
         return codes
 
@@ -135,7 +140,7 @@ def test_holder_contributes_only_as_itself(shared_cluster) -> None:
         payload = bytes(8 * ann.vector_length)
         try:
             await thief.send_payload(query_id, payload, receipts, deadline=ann.deadline_unix)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             return type(exc).__name__  # type: ignore[return-value]
         finally:
             await thief.close()
@@ -160,8 +165,9 @@ def test_missing_or_foreign_certificate_is_refused(shared_cluster, tmp_path) -> 
         ):
             channel = grpc.aio.secure_channel(cluster.address("leader"), creds)
             stub = pb_grpc.LeaderStub(channel)
-            codes.append(await _code(stub.SubmitQuery(pb.SubmitQueryRequest(spec=_spec()),
-                                                      timeout=10)))
+            codes.append(
+                await _code(stub.SubmitQuery(pb.SubmitQueryRequest(spec=_spec()), timeout=10))
+            )
             await channel.close()
         return codes
 
@@ -187,7 +193,9 @@ def test_insecure_mode_requires_a_claimed_identity(make_cluster) -> None:
         return codes
 
     assert run(go()) == [
-        grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.OK,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.OK,
     ]
 
 
@@ -195,7 +203,7 @@ def test_health_and_reflection(shared_cluster) -> None:
     cluster = shared_cluster
 
     async def go() -> tuple[int, set[str]]:
-        conn, channel = _as(cluster, "analyst", "analyst")
+        _, channel = _as(cluster, "analyst", "analyst")
         health = health_pb2_grpc.HealthStub(channel)
         resp = await health.Check(health_pb2.HealthCheckRequest(service="pets.v1.Leader"))
         refl = reflection_pb2_grpc.ServerReflectionStub(channel)

@@ -36,9 +36,12 @@ def policy_cluster(make_cluster, tmp_path):  # type: ignore[no-untyped-def]
 def _wallet(issuer: IssuerKey, accreditation: int, *, expires_in: float = 3600):  # type: ignore[no-untyped-def]
     secret, _ = holder_keygen()
     return issue_to_holder(
-        issuer, "pets/analyst/v1", secret,
+        issuer,
+        "pets/analyst/v1",
+        secret,
         {"accreditation": accreditation, "purpose": "research"},
-        int(time.time() + expires_in), max_values={"accreditation": 10},
+        int(time.time() + expires_in),
+        max_values={"accreditation": 10},
     )
 
 
@@ -57,7 +60,9 @@ def test_admission_needs_a_valid_presentation(policy_cluster) -> None:
     submitted = run(_submit(cluster, credential=_wallet(issuer, 3), predicates=PROVE))
     # The record keeps the policy's predicates, never the attribute values.
     assert list(submitted.status.proven_predicates) == [
-        "accreditation >= 2", "purpose in {public-health, research}"]
+        "accreditation >= 2",
+        "purpose in {public-health, research}",
+    ]
     with pytest.raises(InvalidInputError, match="does not satisfy"):
         run(_submit(cluster, credential=_wallet(issuer, 1), predicates=PROVE))
     with pytest.raises(PermissionDeniedError, match="does not prove"):
@@ -80,7 +85,8 @@ def test_presentation_cannot_be_replayed_or_lent(policy_cluster) -> None:
         nonce, presentation = await client._present(wallet, PROVE)
         request = pb.SubmitQueryRequest(
             spec=pb.QuerySpec(query_json=QUERY.to_json(), deadline_seconds=30),
-            presentation=presentation, presentation_nonce=nonce,
+            presentation=presentation,
+            presentation_nonce=nonce,
         )
         out = []
         for who in ("analyst", "analyst", "mallory"):
@@ -120,10 +126,12 @@ def test_verifier_service(policy_cluster) -> None:
         stub = cpb_grpc.VerifierStub(client._channel(cluster.address("leader")))
         md = client.connector.metadata
         nonce = (await stub.GetNonce(cpb.NonceRequest(), metadata=md)).nonce
-        presentation = create_presentation(wallet, ["accreditation >= 3"], nonce=nonce,
-                                           context=verify_context("mallory"))
-        request = cpb.VerifyRequest(presentation=presentation_to_proto(presentation),
-                                    policy="accreditation >= 2")
+        presentation = create_presentation(
+            wallet, ["accreditation >= 3"], nonce=nonce, context=verify_context("mallory")
+        )
+        request = cpb.VerifyRequest(
+            presentation=presentation_to_proto(presentation), policy="accreditation >= 2"
+        )
         ok = await stub.Verify(request, metadata=md)
         again = await stub.Verify(request, metadata=md)
         await client.close()

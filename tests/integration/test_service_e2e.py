@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-
 from pets.client.localcluster import LocalCluster
+
 from pets.v1 import aggregation_pb2 as pb
 
 from .conftest import HOLDERS, analyst, expected, run
@@ -33,8 +33,9 @@ async def _ask_all(cluster: LocalCluster, texts: list[str], **options: object) -
         outcomes = []
         for text in texts:
             outcomes.append(
-                await client.run(Query.parse(text), close_after=HOLDERS, deadline_seconds=30,
-                                 **options)
+                await client.run(
+                    Query.parse(text), close_after=HOLDERS, deadline_seconds=30, **options
+                )
             )
         return outcomes
     finally:
@@ -61,8 +62,11 @@ def test_three_servers_two_helpers(make_cluster) -> None:
 def test_paillier_through_nodes_matches_additive(make_cluster) -> None:
     """The same queries over the same data through both protocols give the same answers."""
     cluster = make_cluster(nodes=True)
-    texts = ["mean(cost) from hospitals where age >= 65 group by sex",
-             "histogram(stage) from supply_chain", "variance(age) from hospitals"]
+    texts = [
+        "mean(cost) from hospitals where age >= 65 group by sex",
+        "histogram(stage) from supply_chain",
+        "variance(age) from hospitals",
+    ]
     additive = run(_ask_all(cluster, texts))
     paillier = run(_ask_all(cluster, texts, protocol="paillier", max_holders=50))
     for text, a, p in zip(texts, additive, paillier, strict=True):
@@ -79,15 +83,41 @@ def test_cli_query_json_and_table(make_cluster, tmp_path) -> None:
     assert tls is not None
     helpers = "\n".join(f'{h} = "{cluster.address(h)}"' for h in cluster.helper_names)
     config.write_text(
-        f'name = "analyst"\nschema = "{cluster.schema_path}"\nleader = "{cluster.address("leader")}"\n'
-        f"[helpers]\n{helpers}\n[tls]\nca = \"{tls.ca}\"\ncert = \"{tls.cert}\"\nkey = \"{tls.key}\"\n"
+        f'name = "analyst"\nschema = "{cluster.schema_path}"\n'
+        f'leader = "{cluster.address("leader")}"\n'
+        f'[helpers]\n{helpers}\n[tls]\nca = "{tls.ca}"\ncert = "{tls.cert}"\nkey = "{tls.key}"\n'
     )
-    base = [sys.executable, "-m", "pets", "query", "--config", str(config),
-            "--close-after", str(HOLDERS), "--deadline", "30"]
+    base = [
+        sys.executable,
+        "-m",
+        "pets",
+        "query",
+        "--config",
+        str(config),
+        "--close-after",
+        str(HOLDERS),
+        "--deadline",
+        "30",
+    ]
     out = subprocess.run(
-        [*base, "--dataset", "hospitals", "--aggregate", "mean", "--column", "cost",
-         "--where", "age >= 65", "--group-by", "sex", "--json"],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            *base,
+            "--dataset",
+            "hospitals",
+            "--aggregate",
+            "mean",
+            "--column",
+            "cost",
+            "--where",
+            "age >= 65",
+            "--group-by",
+            "sex",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
@@ -95,7 +125,10 @@ def test_cli_query_json_and_table(make_cluster, tmp_path) -> None:
     assert {row["sex"] for row in doc["result"]["rows"]} == {"F", "M"}
     text = subprocess.run(
         [*base, "--query", "count() from hospitals group by sex"],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert text.returncode == 0, text.stderr
     assert "count" in text.stdout and "holders contributed" in text.stdout
@@ -104,7 +137,12 @@ def test_cli_query_json_and_table(make_cluster, tmp_path) -> None:
 @pytest.mark.parametrize("flag", ["--help"])
 def test_every_command_has_help(flag: str) -> None:
     for command in ("serve", "node", "query", "demo", "certs", "gen-data", "bench", "paillier"):
-        out = subprocess.run([sys.executable, "-m", "pets", command, flag],
-                             capture_output=True, text=True, timeout=60, check=False)
+        out = subprocess.run(
+            [sys.executable, "-m", "pets", command, flag],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert out.returncode == 0, (command, out.stderr)
         assert "usage: pets " + command in out.stdout

@@ -62,8 +62,10 @@ def test_below_min_holders_releases_nothing(make_cluster) -> None:
     assert status.failure == "below_min_holders"
     assert "2 holder(s) contributed, at least 3" in status.failure_detail
     assert result is None
-    assert run(_aggregate_codes(cluster, submitted.query_id)) == [
-        grpc.StatusCode.FAILED_PRECONDITION] * 2
+    assert (
+        run(_aggregate_codes(cluster, submitted.query_id))
+        == [grpc.StatusCode.FAILED_PRECONDITION] * 2
+    )
 
 
 def test_leader_killed_and_restarted_loses_nothing(make_cluster) -> None:
@@ -89,14 +91,16 @@ def test_re_sent_contribution_after_restart_is_idempotent(make_cluster) -> None:
         ann = await announcement(client, submitted.query_id)
         receipts = await client.submit_seeds(ann, [b"\x03" * 32])
         payload = bytes(8 * ann.vector_length)
-        first = await client.send_payload(ann.query_id, payload, receipts,
-                                          deadline=ann.deadline_unix)
+        first = await client.send_payload(
+            ann.query_id, payload, receipts, deadline=ann.deadline_unix
+        )
         await client.close()
         cluster.kill("leader", signal.SIGKILL)
         cluster.restart_server("leader")
         client = holder_client(cluster, "org-1")
-        again = await client.send_payload(ann.query_id, payload, receipts,
-                                          deadline=ann.deadline_unix)
+        again = await client.send_payload(
+            ann.query_id, payload, receipts, deadline=ann.deadline_unix
+        )
         await client.close()
         return first.newly_accepted, again.newly_accepted
 
@@ -112,8 +116,12 @@ def test_holder_disconnecting_mid_stream_is_discarded(make_cluster) -> None:
         ann = await announcement(client, submitted.query_id)
         receipts = await client.submit_seeds(ann, [b"\x09" * 32])
         payload = bytes(8 * ann.vector_length)
-        header = pb.ContributionHeader(query_id=ann.query_id, payload_bytes=len(payload),
-                                       receipts=receipts, payload_digest=wire.digest(payload))
+        header = pb.ContributionHeader(
+            query_id=ann.query_id,
+            payload_bytes=len(payload),
+            receipts=receipts,
+            payload_digest=wire.digest(payload),
+        )
         never = asyncio.Event()
 
         async def messages():  # type: ignore[no-untyped-def]
@@ -174,7 +182,8 @@ def test_helper_restart_keeps_seeds(make_cluster) -> None:
     status, result = run(_finish(cluster, submitted, close=True))
     assert status.state == pb.QUERY_STATE_READY and status.contributors == 3
     assert result is not None and result.close_to(
-        expected(cluster, TEXT, ["org-1", "org-2", "org-3"]))
+        expected(cluster, TEXT, ["org-1", "org-2", "org-3"])
+    )
 
 
 def test_servers_shut_down_cleanly_on_sigterm(make_cluster) -> None:

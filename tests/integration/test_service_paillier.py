@@ -22,8 +22,9 @@ def test_server_aggregate_decrypts_with_plain_phe(shared_cluster) -> None:
 
     async def go():  # type: ignore[no-untyped-def]
         client = analyst(cluster)
-        submitted = await client.submit(Query.parse(TEXT), protocol="paillier",
-                                        deadline_seconds=60, max_holders=10)
+        submitted = await client.submit(
+            Query.parse(TEXT), protocol="paillier", deadline_seconds=60, max_holders=10
+        )
         for h in holders:
             await contribute(cluster, h, submitted.query_id)
         await client.close_query(submitted.query_id)
@@ -55,14 +56,18 @@ def test_paillier_refuses_more_than_max_holders(shared_cluster) -> None:
 
     async def go() -> list[str]:
         client = analyst(cluster)
-        submitted = await client.submit(Query.parse("count() from hospitals"),
-                                        protocol="paillier", deadline_seconds=60, max_holders=2)
+        submitted = await client.submit(
+            Query.parse("count() from hospitals"),
+            protocol="paillier",
+            deadline_seconds=60,
+            max_holders=2,
+        )
         out = []
         for h in ("org-1", "org-2", "org-3"):
             try:
                 ack = await contribute(cluster, h, submitted.query_id)
                 out.append(f"ok {ack.contributors}")
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 out.append(type(exc).__name__)
         await client.close()
         return out
@@ -76,9 +81,10 @@ def test_max_holders_below_min_holders_is_refused(shared_cluster) -> None:
     async def go() -> grpc.StatusCode:
         client = analyst(cluster)
         try:
-            await client.submit(Query.parse("count() from hospitals"), protocol="paillier",
-                                max_holders=1)
-        except Exception as exc:  # noqa: BLE001
+            await client.submit(
+                Query.parse("count() from hospitals"), protocol="paillier", max_holders=1
+            )
+        except Exception as exc:
             return type(exc).__name__  # type: ignore[return-value]
         finally:
             await client.close()
