@@ -24,7 +24,7 @@ import grpc
 import numpy as np
 from pets.client.connect import Connector
 
-from pets import encoding, sharing, wire
+from pets import encoding, prg, sharing, wire
 from pets.errors import InvalidInputError
 from pets.query import QueryPlan
 from pets.status import error_for
@@ -39,8 +39,11 @@ RETRY_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 class HolderClient:
     """RPCs a holder makes: seeds to helpers, payloads to the leader."""
 
-    def __init__(self, connector: Connector) -> None:
+    def __init__(self, connector: Connector, *, seed_key: bytes | None = None) -> None:
+        """``seed_key``: a long-term 32-byte secret from which the holder derives its
+        seeds per (query, helper); without it seeds are fresh from ``os.urandom``."""
         self.connector = connector
+        self._seed_key = seed_key
         self._leader_channel = connector.channel(connector.endpoints.leader)
         self.leader = pb_grpc.LeaderStub(self._leader_channel)
         self._helpers: dict[str, tuple[grpc.aio.Channel, pb_grpc.HelperStub]] = {}
@@ -125,7 +128,13 @@ class HolderClient:
             raise InvalidInputError(
                 f"query {ann.query_id} takes {ann.vector_length} values, got {ring_vector.shape}"
             )
-        shares = sharing.shard(ring_vector, servers=1 + len(ann.helpers))
+        seeds = None
+        if self._seed_key is not None:
+            seeds = [
+                prg.derive_seed(self._seed_key, ann.query_id.encode(), name.encode())
+                for name in ann.helpers
+            ]
+        shares = sharing.shard(ring_vector, servers=1 + len(ann.helpers), seeds=seeds)
         receipts = await self.submit_seeds(ann, shares.helper_seeds)
         payload = wire.vector_to_bytes(shares.leader)
         return await self.send_payload(ann.query_id, payload, receipts, deadline=ann.deadline_unix)

@@ -28,7 +28,8 @@ from pets.client.config import NodeConfig
 from pets.client.connect import Connector
 from pets.client.holder import HolderClient
 
-from pets.errors import ConflictError, PetsError
+from pets import prg
+from pets.errors import ConfigError, ConflictError, PetsError
 from pets.query import Query, QueryPlan, Schema, Table, evaluate, group_row_counts, parse_csv
 from pets.query import compile as compile_query
 from pets.v1 import aggregation_pb2 as pb
@@ -64,11 +65,26 @@ class Node:
         self.schema = Schema.from_toml(config.endpoints.schema.read_text())
         self.tables = {ds: load_table(self.schema, ds, p) for ds, p in config.data.items()}
         self.connector = Connector(config.endpoints, "holder")
-        self.client = HolderClient(self.connector)
+        self.client = HolderClient(self.connector, seed_key=self._seed_key())
         self._answered_file = config.state_dir / "answered.json"
         self.answered: set[str] = self._load_answered()
         self._tasks: set[asyncio.Task] = set()
         self._in_flight: set[str] = set()
+
+    def _seed_key(self) -> bytes:
+        """The node's long-term seed key (``state_dir/seed.key``, mode 0600)."""
+        path = self.config.state_dir / "seed.key"
+        try:
+            key = path.read_bytes()
+        except FileNotFoundError:
+            self.config.state_dir.mkdir(parents=True, exist_ok=True)
+            key = os.urandom(prg.SEED_BYTES)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(key)
+        if len(key) != prg.SEED_BYTES:
+            raise ConfigError(f"{path} is not a {prg.SEED_BYTES}-byte seed key")
+        return key
 
     def _load_answered(self) -> set[str]:
         try:

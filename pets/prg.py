@@ -17,6 +17,8 @@ Z_2^64, which is what makes a masked share independent of the value
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from enum import StrEnum
 
@@ -42,6 +44,23 @@ DEFAULT_ALGORITHM = PrgAlgorithm.AES_256_CTR
 def new_seed() -> bytes:
     """A fresh 32-byte seed from the operating system's CSPRNG."""
     return os.urandom(SEED_BYTES)
+
+
+def derive_seed(key: bytes, *context: bytes) -> bytes:
+    """A seed derived from a long-term 32-byte secret ``key`` and a context.
+
+    HMAC-SHA256 as a PRF (RFC 2104): seeds for distinct contexts are
+    independent and unpredictable without ``key``. A data holder derives its
+    seeds for (query, helper) this way so that re-sharding the same vector
+    after a crash gives byte-identical shares, which the servers accept as a
+    re-send rather than a conflicting contribution.
+    """
+    if len(key) != SEED_BYTES:
+        raise InvalidInputError(f"seed key must be exactly {SEED_BYTES} bytes")
+    mac = hmac.new(key, b"pets/v1/holder-seed", hashlib.sha256)
+    for part in context:
+        mac.update(len(part).to_bytes(4, "big") + part)
+    return mac.digest()
 
 
 def _cipher(seed: bytes, algorithm: PrgAlgorithm) -> Cipher:

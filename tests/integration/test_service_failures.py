@@ -192,3 +192,31 @@ def test_servers_shut_down_cleanly_on_sigterm(make_cluster) -> None:
     codes = cluster.stop()
     assert codes == {name: 0 for name in codes}, codes
     assert '"server stopped"' in cluster.tail("leader", 5)
+
+
+def test_node_that_forgot_it_answered_re_sends_the_same_shares(make_cluster) -> None:
+    """A node derives its seeds from a long-term key, so re-sharding is idempotent."""
+    cluster = make_cluster(nodes=True)
+    submitted = run(_submit(cluster, deadline_seconds=120))
+
+    async def contributors() -> int:
+        client = analyst(cluster)
+        try:
+            return (await client.status(submitted.query_id)).contributors
+        finally:
+            await client.close()
+
+    deadline = time.time() + 30
+    while run(contributors()) < 4 and time.time() < deadline:
+        time.sleep(0.2)
+    assert run(contributors()) == 4
+    cluster.kill("org-1", signal.SIGKILL)
+    (cluster.workdir / "state" / "org-1" / "answered.json").unlink()
+    cluster.start_node("org-1")
+    deadline = time.time() + 30
+    while '"newly_accepted": false' not in cluster.tail("org-1", 50):
+        assert time.time() < deadline, cluster.tail("org-1", 50)
+        time.sleep(0.2)
+    assert run(contributors()) == 4
+    status, result = run(_finish(cluster, submitted, close=True))
+    assert result is not None and result.close_to(expected(cluster, TEXT))

@@ -75,3 +75,19 @@ def test_rejects_bad_output_buffer(out: np.ndarray) -> None:
 def test_rejects_unknown_algorithm() -> None:
     with pytest.raises(ValueError):
         prg.expand(b"\x00" * 32, 4, algorithm="rc4")
+
+
+def test_derived_seeds_are_deterministic_and_separated() -> None:
+    key = b"\x11" * 32
+    a = prg.derive_seed(key, b"q-1", b"helper-1")
+    assert a == prg.derive_seed(key, b"q-1", b"helper-1")
+    assert len(a) == 32
+    others = {
+        prg.derive_seed(key, b"q-2", b"helper-1"),
+        prg.derive_seed(key, b"q-1", b"helper-2"),
+        prg.derive_seed(key, b"q-1h", b"elper-1"),  # length prefixes keep these apart
+        prg.derive_seed(b"\x12" * 32, b"q-1", b"helper-1"),
+    }
+    assert a not in others and len(others) == 4
+    with pytest.raises(InvalidInputError):
+        prg.derive_seed(b"short", b"q")

@@ -1,0 +1,714 @@
+"""Service benchmarks over real processes on loopback: secure vs clear, and throughput.
+
+Everything here runs the real deployment: :class:`pets.client.localcluster.LocalCluster`
+starts ``python -m pets serve`` for the leader and one helper, with mutual TLS
+from a fresh project CA and SQLite state (WAL, ``synchronous=FULL``). Holders
+are :class:`pets.client.holder.HolderClient` objects, each with its own
+certificate, driven concurrently by asyncio in the calling process (no node
+processes: the holders hand over ring vectors directly).
+
+Two quick metrics (``pets bench --quick --only service``):
+
+``e2e_secure_vs_clear_ratio``
+    Secure sum of 10 holders' vectors of 10^6 values through leader + helper,
+    over the same 10 vectors streamed in the clear to a minimal plaintext sink,
+    both measured in the same run (interleaved rounds, best of each).
+
+    *Timed, secure*: from the moment the first holder starts contributing to
+    the moment the analyst holds the decoded sum: every holder shards its
+    vector (PRG expansion), hands its seed to the helper and gets the signed
+    receipt, streams the masked vector (~1 MB chunks) to the leader and waits
+    for the durable acknowledgement; the leader closes the query after the
+    10th contribution (``close_after``), orders the helper to finalise (the
+    helper expands the 10 seeds), marks it READY; the analyst, already
+    following the status stream, fetches both aggregate shares, adds them and
+    decodes them (:func:`pets.query.decode`).
+
+    *Timed, clear*: from the moment the first holder starts sending to the
+    moment the analyst holds the decoded sum: every holder streams its plain
+    vector (same ~1 MB chunks, same message limits, same mutual TLS with its
+    own certificate) to the sink, which adds it into a running numpy sum in
+    memory and acknowledges; the analyst then fetches the sum (one stream) and
+    decodes it the same way.
+
+    *Not timed, either side*: server start-up, certificates, generating the
+    holders' vectors (they exist before the round), submitting the query and
+    the holders learning its announcement (a node already watches the
+    leader), and connection set-up: a warm-up round connects every channel
+    first, as a long-running node keeps its channels open.
+
+``contributions_per_s``
+    Many small contributions (length-1 vectors, the size of ``count() from
+    hospitals``) from :data:`RATE_HOLDERS` concurrent holders, each its own
+    identity, into one additive query. Each is acknowledged durably after the
+    full protocol (seed to the helper with receipt, then the contribution to
+    the leader). Timed: first holder starts → last acknowledgement; the
+    holders run in :data:`RATE_PROCESSES` client processes so the client side
+    is not a single Python thread.
+
+The same building blocks (:class:`ServiceRig`, :func:`start_sink`) drive
+``benchmarks/test_bench_service.py`` and ``tests/integration/test_memory.py``.
+
+Server memory is read from ``/proc/<pid>/status`` of the server processes
+(``VmHWM``: peak resident set; ``VmRSS``: current); :func:`reset_peak` writes
+``5`` to ``/proc/<pid>/clear_refs`` so a peak can be measured per phase.
+
+This module imports ``pets.client`` and ``pets.server``; it is benchmark
+tooling, loaded only by ``pets bench`` and the benchmark suites, never by the
+core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+import numpy as np
+
+from pets import wire
+from pets.client.analyst import AnalystClient, Submitted
+from pets.client.connect import Connector
+from pets.client.holder import HolderClient
+from pets.client.localcluster import LocalCluster
+from pets.identity import Role
+from pets.query import Query, QueryPlan, Result, Schema, decode
+from pets.query import compile as compile_query
+from pets.v1 import aggregation_pb2 as pb
+
+T = TypeVar("T")
+
+E2E_HOLDERS = 10
+E2E_LENGTH = 1_000_000
+E2E_ROUNDS = 3
+RATE_HOLDERS = 200
+RATE_PROCESSES = 2
+RATE_ROUNDS = 3
+VALUE_HI = 1000  # holders' values lie in [0, VALUE_HI]; scale 1, so ring values are the same
+QUERY_DEADLINE_SECONDS = 600.0
+SMALL_DATASET = "hospitals"
+SINK_SERVICE = "pets.bench.ClearSink"
+SINK_START_SECONDS = 30.0
+
+
+def dataset_name(length: int) -> str:
+    """The schema's name for the vector dataset of ``length`` values."""
+    return f"vec_{length}"
+
+
+def bench_schema(lengths: Iterable[int] = (E2E_LENGTH,)) -> Schema:
+    """A schema with one vector dataset per length and the small ``hospitals`` table.
+
+    Vector values are integers in ``[0, VALUE_HI]`` with scale 1, so a ring
+    vector is just the values as ``uint64``. ``count() from hospitals`` has a
+    1-value layout: the "small contribution" of the throughput benchmark.
+    """
+    parts = []
+    for n in sorted(set(lengths)):
+        parts.append(
+            f'[datasets.{dataset_name(n)}]\nkind = "vector"\nlength = {n}\n'
+            f"lo = 0\nhi = {VALUE_HI}\nscale = 1\n"
+        )
+    parts.append(
+        f"[datasets.{SMALL_DATASET}]\nmax_rows = 10000\n\n"
+        f"[[datasets.{SMALL_DATASET}.columns]]\n"
+        'name = "age"\ntype = "int"\nlo = 0\nhi = 110\n'
+    )
+    return Schema.from_toml("\n".join(parts))
+
+
+def holder_vector(index: int, length: int) -> np.ndarray:
+    """Holder ``index``'s ring vector: the constant ``index % (VALUE_HI + 1)``.
+
+    Cheap to make on the fly (the memory test needs 1000 of 8 MB), and the
+    expected sum is easy to state; the masking makes every payload on the
+    wire uniformly random anyway.
+    """
+    return np.full(length, index % (VALUE_HI + 1), dtype=np.uint64)
+
+
+def random_vectors(count: int, length: int, seed: int = 0) -> list[np.ndarray]:
+    """``count`` benchmark vectors with values in ``[0, VALUE_HI]`` (test data, not secrets)."""
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, VALUE_HI + 1, length, dtype=np.uint64) for _ in range(count)]
+
+
+# --------------------------------------------------------------------------- memory
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Resident memory of one process, in MB (10^6 bytes)."""
+
+    hwm_mb: float  # peak resident set size since start or since reset_peak
+    rss_mb: float  # current resident set size
+
+
+def process_memory(pid: int) -> Memory:
+    """``VmHWM`` and ``VmRSS`` of process ``pid`` (Linux ``/proc``)."""
+    values: dict[str, float] = {}
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("VmHWM", "VmRSS"):
+                values[key] = int(rest.split()[0]) * 1024 / 1e6
+    return Memory(hwm_mb=values["VmHWM"], rss_mb=values["VmRSS"])
+
+
+def reset_peak(pid: int) -> bool:
+    """Reset ``VmHWM`` of ``pid`` to its current RSS; False when the kernel refuses."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w", encoding="ascii") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- the clear sink
+
+
+def _sink_main(argv: Sequence[str]) -> None:
+    """Entry point of the sink process: ``python -m pets.bench.service sink ...``."""
+    p = argparse.ArgumentParser(prog="python -m pets.bench.service sink")
+    p.add_argument("--ca", type=Path, required=True)
+    p.add_argument("--cert", type=Path, required=True)
+    p.add_argument("--key", type=Path, required=True)
+    args = p.parse_args(argv)
+    asyncio.run(_serve_sink(args.ca, args.cert, args.key))
+
+
+async def _serve_sink(ca: Path, cert: Path, key: Path) -> None:
+    """A minimal plaintext aggregation server: the "clear" baseline.
+
+    One generic service, no protobuf: ``Send`` (client streaming, raw bytes)
+    reassembles one little-endian ``uint64`` vector and adds it into a running
+    numpy sum; ``Take`` (server streaming) returns the sum in ~1 MB chunks and
+    resets it. Same server options and the same mutual TLS as a pets server;
+    no storage, no authentication beyond TLS, no masking.
+    """
+    from pets.server.app import SERVER_OPTIONS
+
+    state: dict[str, Any] = {"total": None, "count": 0}
+
+    async def send(request_iterator: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> bytes:
+        parts = [chunk async for chunk in request_iterator]
+        vector = np.frombuffer(b"".join(parts), dtype=wire.RING_DTYPE)
+        total = state["total"]
+        if total is None or total.shape != vector.shape:
+            total = state["total"] = np.zeros(vector.shape, dtype=np.uint64)
+            state["count"] = 0
+        np.add(total, vector, out=total)
+        state["count"] += 1
+        return str(state["count"]).encode()
+
+    async def take(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+        total = state["total"]
+        data = b"" if total is None else wire.vector_to_bytes(total)
+        state["total"], state["count"] = None, 0
+        for chunk in wire.chunks(data):
+            yield bytes(chunk)
+
+    handler = grpc.method_handlers_generic_handler(
+        SINK_SERVICE,
+        {
+            "Send": grpc.stream_unary_rpc_method_handler(send),
+            "Take": grpc.unary_stream_rpc_method_handler(take),
+        },
+    )
+    server = grpc.aio.server(options=SERVER_OPTIONS)
+    server.add_generic_rpc_handlers((handler,))
+    creds = grpc.ssl_server_credentials(
+        [(key.read_bytes(), cert.read_bytes())],
+        root_certificates=ca.read_bytes(),
+        require_client_auth=True,
+    )
+    port = server.add_secure_port("127.0.0.1:0", creds)
+    await server.start()
+    print(port, flush=True)
+    # Run until the parent closes our stdin (or dies).
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, sys.stdin.read)
+    await server.stop(1.0)
+
+
+@dataclass
+class Sink:
+    """A running sink process and its address."""
+
+    process: subprocess.Popen
+    address: str
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def start_sink(cluster: LocalCluster, cert_name: str = "leader") -> Sink:
+    """Start the clear sink with ``cert_name``'s certificate (the leader's by default)."""
+    tls = cluster.tls(cert_name)
+    if tls is None:
+        raise ValueError("the clear sink uses mutual TLS; the cluster must not be --insecure")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pets.bench.service", "sink", "--ca", str(tls.ca),
+         "--cert", str(tls.cert), "--key", str(tls.key)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()  # blocks until the port is printed (or the process dies)
+    if not line.strip().isdigit():
+        proc.kill()
+        proc.wait(5)
+        raise RuntimeError(f"clear sink did not start (got {line!r})")
+    return Sink(proc, f"127.0.0.1:{int(line)}")
+
+
+class ClearHolder:
+    """A holder of the clear baseline: its own certificate, one channel to the sink."""
+
+    def __init__(self, connector: Connector, sink: str) -> None:
+        self.connector = connector
+        self.channel = connector.channel(sink)
+        self._send = self.channel.stream_unary(f"/{SINK_SERVICE}/Send")
+        self._take = self.channel.unary_stream(f"/{SINK_SERVICE}/Take")
+
+    async def send(self, vector: np.ndarray) -> bytes:
+        """Stream ``vector`` as ~1 MB chunks of little-endian bytes, as a holder does."""
+        payload = wire.vector_to_bytes(vector)
+
+        async def messages() -> AsyncIterator[bytes]:
+            for chunk in wire.chunks(payload):
+                yield bytes(chunk)
+
+        return await self._send(  # type: ignore[no-any-return]
+            messages(), metadata=self.connector.metadata, timeout=max(30.0, len(payload) / 20e6)
+        )
+
+    async def take(self, length: int) -> np.ndarray:
+        """Fetch (and reset) the sink's running sum."""
+        assembler = wire.ChunkAssembler(length * 8, max_bytes=length * 8)
+        async for chunk in self._take(b"", metadata=self.connector.metadata, timeout=60):
+            assembler.add(chunk)
+        return wire.vector_from_bytes(bytes(assembler.finish()), length)
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+
+# --------------------------------------------------------------------------- the rig
+
+
+@dataclass
+class Round:
+    """One query the holders contribute to, as set up before a timed region."""
+
+    submitted: Submitted
+    announcement: pb.QueryAnnouncement
+
+    @property
+    def query_id(self) -> str:
+        return self.submitted.query_id
+
+    @property
+    def plan(self) -> QueryPlan:
+        return self.submitted.plan
+
+
+@dataclass
+class ServiceRig:
+    """A leader + helper deployment on loopback, an analyst and holders, one event loop.
+
+    All async work runs on one :class:`asyncio.Runner` (:meth:`run`), so gRPC
+    channels opened in one call stay usable in the next: benchmark rounds
+    reuse connected channels.
+    """
+
+    workdir: Path
+    lengths: tuple[int, ...] = (E2E_LENGTH,)
+    min_holders: int = 3
+    limits: dict[str, float | int] = field(default_factory=dict)
+    cluster: LocalCluster = field(init=False)
+    _runner: asyncio.Runner = field(init=False)
+    _analyst: AnalystClient | None = field(init=False, default=None)
+    _issued: set[str] = field(init=False, default_factory=set)
+    _clients: list[Any] = field(init=False, default_factory=list)
+    _sink: Sink | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.workdir = Path(self.workdir)
+        self.cluster = LocalCluster(
+            workdir=self.workdir,
+            schema=bench_schema(self.lengths),
+            min_holders=self.min_holders,
+            limits=dict(self.limits),
+        )
+        self._runner = asyncio.Runner()
+
+    # -- lifecycle ------------------------------------------------------------
+    def start(self) -> ServiceRig:
+        self.cluster.prepare()
+        self.cluster.start_servers()
+        return self
+
+    def close(self) -> None:
+        async def close_all() -> None:
+            for c in self._clients:
+                await c.close()
+            if self._analyst is not None:
+                await self._analyst.close()
+
+        try:
+            self.run(close_all())
+        finally:
+            self._runner.close()
+            if self._sink is not None:
+                self._sink.stop()
+            self.cluster.stop()
+
+    def __enter__(self) -> ServiceRig:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the rig's event loop and return its result."""
+        return self._runner.run(coro)
+
+    # -- parties --------------------------------------------------------------
+    def pid(self, name: str) -> int:
+        popen = self.cluster.processes[name].popen
+        assert popen is not None
+        return popen.pid
+
+    def memory(self, name: str) -> Memory:
+        return process_memory(self.pid(name))
+
+    def reset_peak(self, name: str) -> bool:
+        return reset_peak(self.pid(name))
+
+    def issue_holders(self, names: Iterable[str]) -> None:
+        """Certificates from the cluster CA for ``names`` (once per name)."""
+        for name in names:
+            if name not in self._issued:
+                self.cluster.issue(Role.HOLDER, name)
+                self._issued.add(name)
+
+    def connector(self, name: str) -> Connector:
+        return Connector(self.cluster.endpoints(name), "holder")
+
+    def holders(self, count: int, prefix: str = "holder") -> list[HolderClient]:
+        """``count`` holder clients, each with its own certificate (issued if needed)."""
+        names = [f"{prefix}-{i:05d}" for i in range(count)]
+        self.issue_holders(names)
+
+        async def make() -> list[HolderClient]:
+            return [HolderClient(self.connector(n)) for n in names]
+
+        clients = self.run(make())
+        self._clients.extend(clients)
+        return clients
+
+    @property
+    def analyst(self) -> AnalystClient:
+        if self._analyst is None:
+
+            async def make() -> AnalystClient:
+                return AnalystClient(self.cluster.endpoints("analyst"))
+
+            self._analyst = self.run(make())
+        return self._analyst
+
+    # -- rounds -----------------------------------------------------------------
+    async def open_round(
+        self, dataset: str, *, close_after: int = 0, announcer: HolderClient
+    ) -> Round:
+        """Submit ``vector_sum() from dataset`` (or ``count()`` for the small table).
+
+        ``announcer`` fetches the leader's announcement the way a node learns
+        of a query (``WatchQueries``); every holder then uses that announcement.
+        """
+        text = f"count() from {dataset}" if dataset == SMALL_DATASET else f"vector_sum() from {dataset}"
+        submitted = await self.analyst.submit(
+            Query.parse(text), deadline_seconds=QUERY_DEADLINE_SECONDS, close_after=close_after
+        )
+        return Round(submitted, await announcement(announcer, submitted.query_id))
+
+    async def finish_round(self, rnd: Round, *, close: bool = False) -> Result:
+        """Wait until READY (closing first if asked), fetch both shares, add, decode."""
+        if close:
+            await self.analyst.close_query(rnd.query_id)
+        status = await self.analyst.wait(rnd.query_id)
+        if status.state != pb.QUERY_STATE_READY:
+            raise RuntimeError(f"{rnd.query_id} ended {status.failure}: {status.failure_detail}")
+        return await self.analyst.fetch(rnd.submitted, status)
+
+    async def secure_sum(
+        self, rnd: Round, clients: Sequence[HolderClient], vectors: Sequence[np.ndarray]
+    ) -> Result:
+        """The timed secure path: every holder contributes, the analyst decodes the sum.
+
+        ``rnd`` must have been opened with ``close_after=len(clients)``, so the
+        leader closes the query on the last contribution.
+        """
+        watching = asyncio.create_task(self.analyst.wait(rnd.query_id))
+        await asyncio.gather(
+            *(c.contribute_additive(rnd.announcement, v) for c, v in zip(clients, vectors, strict=True))
+        )
+        status = await watching
+        if status.state != pb.QUERY_STATE_READY:
+            raise RuntimeError(f"{rnd.query_id} ended {status.failure}: {status.failure_detail}")
+        return await self.analyst.fetch(rnd.submitted, status)
+
+    async def contribute_all(
+        self,
+        rnd: Round,
+        clients: Sequence[HolderClient],
+        vector_for: Callable[[int], np.ndarray],
+        *,
+        concurrency: int | None = None,
+    ) -> list[pb.ContributionAck]:
+        """Every client contributes ``vector_for(i)`` (made on the fly), at most
+        ``concurrency`` at a time (all at once when None)."""
+        gate = asyncio.Semaphore(concurrency or len(clients) or 1)
+
+        async def one(i: int, client: HolderClient) -> pb.ContributionAck:
+            async with gate:
+                return await client.contribute_additive(rnd.announcement, vector_for(i))
+
+        return list(await asyncio.gather(*(one(i, c) for i, c in enumerate(clients))))
+
+    # -- the clear baseline -----------------------------------------------------
+    def sink(self) -> Sink:
+        if self._sink is None:
+            self._sink = start_sink(self.cluster)
+        return self._sink
+
+    def clear_holders(self, clients: Sequence[HolderClient]) -> list[ClearHolder]:
+        """Clear-baseline holders with the same identities (certificates) as ``clients``."""
+        address = self.sink().address
+
+        async def make() -> list[ClearHolder]:
+            return [ClearHolder(c.connector, address) for c in clients]
+
+        out = self.run(make())
+        self._clients.extend(out)
+        return out
+
+    async def clear_sum(
+        self, plan: QueryPlan, holders: Sequence[ClearHolder], vectors: Sequence[np.ndarray]
+    ) -> Result:
+        """The timed clear path: every holder streams its vector, the analyst decodes the sum."""
+        await asyncio.gather(*(h.send(v) for h, v in zip(holders, vectors, strict=True)))
+        total = await holders[0].take(plan.length)
+        return decode(plan, total, len(holders))
+
+
+async def announcement(client: HolderClient, query_id: str) -> pb.QueryAnnouncement:
+    """The leader's announcement of ``query_id``, as a watching node receives it."""
+    call = client.leader.WatchQueries(
+        pb.WatchQueriesRequest(include_open=True), metadata=client.connector.metadata
+    )
+    try:
+        async for ann in call:
+            if ann.query_id == query_id:
+                return ann
+    finally:
+        call.cancel()
+    raise RuntimeError(f"{query_id} was never announced")
+
+
+async def timed(coro: Awaitable[T]) -> tuple[float, T]:
+    """``(seconds, result)`` of awaiting ``coro``."""
+    start = time.perf_counter()
+    out = await coro
+    return time.perf_counter() - start, out
+
+
+# --------------------------------------------------------------------------- quick metrics
+
+
+def e2e_metrics(rig: ServiceRig, *, rounds: int = E2E_ROUNDS) -> dict[str, float]:
+    """Secure vs clear sum of E2E_HOLDERS vectors of E2E_LENGTH, interleaved, best of each."""
+    clients = rig.holders(E2E_HOLDERS, prefix="e2e")
+    clear = rig.clear_holders(clients)
+    vectors = random_vectors(E2E_HOLDERS, E2E_LENGTH)
+    dataset = dataset_name(E2E_LENGTH)
+    expected = np.sum(vectors, axis=0)
+
+    def secure_once() -> float:
+        rnd = rig.run(rig.open_round(dataset, close_after=E2E_HOLDERS, announcer=clients[0]))
+        seconds, result = rig.run(timed(rig.secure_sum(rnd, clients, vectors)))
+        _check_vector(result, expected)
+        return seconds
+
+    plan = compile_query(Query.parse(f"vector_sum() from {dataset}"), rig.cluster.schema)
+
+    def clear_once() -> float:
+        seconds, result = rig.run(timed(rig.clear_sum(plan, clear, vectors)))
+        _check_vector(result, expected)
+        return seconds
+
+    secure_once(), clear_once()  # warm-up: connect every channel, fault in memory
+    t_secure = t_clear = float("inf")
+    for _ in range(rounds):
+        t_secure = min(t_secure, secure_once())
+        t_clear = min(t_clear, clear_once())
+    t_decode = min(
+        _seconds(lambda: decode(plan, expected, E2E_HOLDERS)) for _ in range(3)
+    )
+    return {
+        "e2e_secure_vs_clear_ratio": t_secure / t_clear,
+        "e2e_secure_seconds": t_secure,
+        "e2e_clear_seconds": t_clear,
+        "e2e_decode_seconds": t_decode,
+    }
+
+
+def _seconds(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _check_vector(result: Result, expected: np.ndarray) -> None:
+    got = np.asarray(result.rows[0]["vector"])
+    if got.shape != expected.shape or not np.array_equal(got, expected):
+        raise RuntimeError("benchmark sum does not match the plaintext sum")
+
+
+def rate_metrics(
+    rig: ServiceRig,
+    *,
+    holders: int = RATE_HOLDERS,
+    processes: int = RATE_PROCESSES,
+    rounds: int = RATE_ROUNDS,
+) -> dict[str, float]:
+    """Durable small contributions per second from ``holders`` concurrent holders."""
+    names = [f"rate-{i:05d}" for i in range(holders)]
+    rig.issue_holders(names)
+    announcer = rig.holders(1, prefix="announcer")[0]
+    groups = [names[i::processes] for i in range(processes)]
+    ctx = multiprocessing.get_context("spawn")
+    pipes = []
+    workers = []
+    endpoints = {n: rig.cluster.endpoints(n) for n in names}
+    for group in groups:
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(
+            target=_rate_worker, args=(child, [endpoints[n] for n in group]), daemon=True
+        )
+        proc.start()
+        child.close()
+        pipes.append(parent)
+        workers.append(proc)
+    best = 0.0
+    try:
+        for r in range(rounds + 1):  # round 0 warms up: connects every channel
+            rnd = rig.run(rig.open_round(SMALL_DATASET, announcer=announcer))
+            raw = rnd.announcement.SerializeToString()
+            for pipe in pipes:
+                pipe.send(raw)
+            spans = [_recv(pipe, 120.0) for pipe in pipes]
+            rig.run(rig.finish_round(rnd, close=True))
+            if r == 0:
+                continue
+            seconds = max(end for _, end in spans) - min(start for start, _ in spans)
+            best = max(best, holders / seconds)
+    finally:
+        for pipe in pipes:
+            with contextlib.suppress(OSError):
+                pipe.send(None)
+        for proc in workers:
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()
+    return {"contributions_per_s": best, "contributions_holders": float(holders)}
+
+
+def _recv(pipe: Any, timeout: float) -> Any:
+    if not pipe.poll(timeout):
+        raise TimeoutError("a benchmark client process did not report in time")
+    out = pipe.recv()
+    if isinstance(out, BaseException):
+        raise out
+    return out
+
+
+def _rate_worker(pipe: Any, endpoints: list[Any]) -> None:
+    """Client process of the throughput benchmark: one asyncio loop, many holders.
+
+    For each announcement it receives, every holder contributes a 1-value
+    vector concurrently; it reports ``(first start, last ack)`` on the
+    system-wide monotonic clock (``perf_counter`` is ``CLOCK_MONOTONIC`` on
+    Linux, comparable across processes).
+    """
+
+    async def main() -> None:
+        clients = [HolderClient(Connector(e, "holder")) for e in endpoints]
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                raw = await loop.run_in_executor(None, pipe.recv)
+                if raw is None:
+                    return
+                ann = pb.QueryAnnouncement.FromString(raw)
+                ones = [np.ones(ann.vector_length, dtype=np.uint64) for _ in clients]
+                try:
+                    start = time.perf_counter()
+                    await asyncio.gather(
+                        *(c.contribute_additive(ann, v) for c, v in zip(clients, ones, strict=True))
+                    )
+                    pipe.send((start, time.perf_counter()))
+                except Exception as exc:  # report, do not hang the parent
+                    pipe.send(RuntimeError(f"contribution failed: {exc}"))
+        finally:
+            for c in clients:
+                await c.close()
+
+    asyncio.run(main())
+
+
+def quick_metrics() -> dict[str, float]:
+    """``e2e_secure_vs_clear_ratio`` and ``contributions_per_s`` (plus context).
+
+    One leader + one helper for both; about 20-30 s on 2 cores, most of it
+    moving 10 x 8 MB per round through TLS.
+    """
+    with tempfile.TemporaryDirectory(prefix="pets-bench-service-") as tmp:
+        with ServiceRig(Path(tmp)) as rig:
+            metrics = e2e_metrics(rig)
+            metrics.update(rate_metrics(rig))
+            for name in ("leader", "helper-1"):
+                metrics[f"{name.split('-')[0]}_peak_rss_mb"] = rig.memory(name).hwm_mb
+    return metrics
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["sink"]:
+        _sink_main(sys.argv[2:])
+    else:
+        print(quick_metrics())
