@@ -371,6 +371,11 @@ class ServiceRig:
     def start(self) -> ServiceRig:
         self.cluster.prepare()
         self.cluster.start_servers()
+
+        async def make() -> AnalystClient:
+            return AnalystClient(self.cluster.endpoints("analyst"))
+
+        self._analyst = self.run(make())
         return self
 
     def close(self) -> None:
@@ -435,11 +440,7 @@ class ServiceRig:
     @property
     def analyst(self) -> AnalystClient:
         if self._analyst is None:
-
-            async def make() -> AnalystClient:
-                return AnalystClient(self.cluster.endpoints("analyst"))
-
-            self._analyst = self.run(make())
+            raise RuntimeError("start the rig first")
         return self._analyst
 
     # -- rounds -----------------------------------------------------------------
