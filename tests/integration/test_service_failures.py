@@ -218,5 +218,5 @@ def test_node_that_forgot_it_answered_re_sends_the_same_shares(make_cluster) -> 
         assert time.time() < deadline, cluster.tail("org-1", 50)
         time.sleep(0.2)
     assert run(contributors()) == 4
-    status, result = run(_finish(cluster, submitted, close=True))
+    _, result = run(_finish(cluster, submitted, close=True))
     assert result is not None and result.close_to(expected(cluster, TEXT))
