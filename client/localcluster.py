@@ -219,6 +219,17 @@ class LocalCluster:
         for name in self.holder_data:
             self.start_node(name)
 
+    def wait_nodes_ready(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        """Block until every node logged that it is watching the leader."""
+        deadline = time.monotonic() + timeout
+        for name in self.holder_data:
+            while '"watching leader"' not in self.tail(name, 200):
+                if not self.processes[name].running:
+                    raise UnavailableError(f"node {name} exited:\n{self.tail(name)}")
+                if time.monotonic() > deadline:
+                    raise UnavailableError(f"node {name} not ready within {timeout} s")
+                time.sleep(0.05)
+
     def start(self) -> LocalCluster:
         self.prepare()
         self.start_servers()

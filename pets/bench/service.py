@@ -63,8 +63,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import multiprocessing
-import os
+import json
 import subprocess
 import sys
 import tempfile
@@ -79,6 +78,7 @@ import numpy as np
 
 from pets import wire
 from pets.client.analyst import AnalystClient, Submitted
+from pets.client.config import Endpoints, TlsFiles
 from pets.client.connect import Connector
 from pets.client.holder import HolderClient
 from pets.client.localcluster import LocalCluster
@@ -202,7 +202,9 @@ async def _serve_sink(ca: Path, cert: Path, key: Path) -> None:
 
     state: dict[str, Any] = {"total": None, "count": 0}
 
-    async def send(request_iterator: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> bytes:
+    async def send(
+        request_iterator: AsyncIterator[bytes], context: grpc.aio.ServicerContext
+    ) -> bytes:
         parts = [chunk async for chunk in request_iterator]
         vector = np.frombuffer(b"".join(parts), dtype=wire.RING_DTYPE)
         total = state["total"]
@@ -271,8 +273,18 @@ def start_sink(cluster: LocalCluster, cert_name: str = "leader") -> Sink:
     if tls is None:
         raise ValueError("the clear sink uses mutual TLS; the cluster must not be --insecure")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pets.bench.service", "sink", "--ca", str(tls.ca),
-         "--cert", str(tls.cert), "--key", str(tls.key)],
+        [
+            sys.executable,
+            "-m",
+            "pets.bench.service",
+            "sink",
+            "--ca",
+            str(tls.ca),
+            "--cert",
+            str(tls.cert),
+            "--key",
+            str(tls.key),
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -341,7 +353,7 @@ class Round:
 class ServiceRig:
     """A leader + helper deployment on loopback, an analyst and holders, one event loop.
 
-    All async work runs on one :class:`asyncio.Runner` (:meth:`run`), so gRPC
+    All async work runs on one event loop (:meth:`run`), so gRPC
     channels opened in one call stay usable in the next: benchmark rounds
     reuse connected channels.
     """
@@ -351,7 +363,7 @@ class ServiceRig:
     min_holders: int = 3
     limits: dict[str, float | int] = field(default_factory=dict)
     cluster: LocalCluster = field(init=False)
-    _runner: asyncio.Runner = field(init=False)
+    _loop: asyncio.AbstractEventLoop = field(init=False)
     _analyst: AnalystClient | None = field(init=False, default=None)
     _issued: set[str] = field(init=False, default_factory=set)
     _clients: list[Any] = field(init=False, default_factory=list)
@@ -365,7 +377,9 @@ class ServiceRig:
             min_holders=self.min_holders,
             limits=dict(self.limits),
         )
-        self._runner = asyncio.Runner()
+        # A plain loop, not asyncio.Runner: Python 3.11's Runner.run formats
+        # repr(task) (and so repr of its result) on every call.
+        self._loop = asyncio.new_event_loop()
 
     # -- lifecycle ------------------------------------------------------------
     def start(self) -> ServiceRig:
@@ -387,8 +401,9 @@ class ServiceRig:
 
         try:
             self.run(close_all())
+            self.run(self._loop.shutdown_asyncgens())
         finally:
-            self._runner.close()
+            self._loop.close()
             if self._sink is not None:
                 self._sink.stop()
             self.cluster.stop()
@@ -401,7 +416,7 @@ class ServiceRig:
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the rig's event loop and return its result."""
-        return self._runner.run(coro)
+        return self._loop.run_until_complete(coro)
 
     # -- parties --------------------------------------------------------------
     def pid(self, name: str) -> int:
@@ -452,7 +467,11 @@ class ServiceRig:
         ``announcer`` fetches the leader's announcement the way a node learns
         of a query (``WatchQueries``); every holder then uses that announcement.
         """
-        text = f"count() from {dataset}" if dataset == SMALL_DATASET else f"vector_sum() from {dataset}"
+        text = (
+            f"count() from {dataset}"
+            if dataset == SMALL_DATASET
+            else f"vector_sum() from {dataset}"
+        )
         submitted = await self.analyst.submit(
             Query.parse(text), deadline_seconds=QUERY_DEADLINE_SECONDS, close_after=close_after
         )
@@ -477,7 +496,10 @@ class ServiceRig:
         """
         watching = asyncio.create_task(self.analyst.wait(rnd.query_id))
         await asyncio.gather(
-            *(c.contribute_additive(rnd.announcement, v) for c, v in zip(clients, vectors, strict=True))
+            *(
+                c.contribute_additive(rnd.announcement, v)
+                for c, v in zip(clients, vectors, strict=True)
+            )
         )
         status = await watching
         if status.state != pb.QUERY_STATE_READY:
@@ -578,14 +600,15 @@ def e2e_metrics(rig: ServiceRig, *, rounds: int = E2E_ROUNDS) -> dict[str, float
     for _ in range(rounds):
         t_secure = min(t_secure, secure_once())
         t_clear = min(t_clear, clear_once())
-    t_decode = min(
-        _seconds(lambda: decode(plan, expected, E2E_HOLDERS)) for _ in range(3)
-    )
+    t_decode = min(_seconds(lambda: decode(plan, expected, E2E_HOLDERS)) for _ in range(3))
     return {
         "e2e_secure_vs_clear_ratio": t_secure / t_clear,
         "e2e_secure_seconds": t_secure,
         "e2e_clear_seconds": t_clear,
         "e2e_decode_seconds": t_decode,
+        # Both sides spend t_decode in pets.query.decode; without it, the ratio of
+        # what the protocols themselves cost (approximate: decode timed apart).
+        "e2e_secure_vs_clear_ratio_excl_decode": (t_secure - t_decode) / (t_clear - t_decode),
     }
 
 
@@ -608,84 +631,134 @@ def rate_metrics(
     processes: int = RATE_PROCESSES,
     rounds: int = RATE_ROUNDS,
 ) -> dict[str, float]:
-    """Durable small contributions per second from ``holders`` concurrent holders."""
+    """Durable small contributions per second from ``holders`` concurrent holders.
+
+    The holders are split over ``processes`` client processes
+    (``python -m pets.bench.service rate-worker``), each one asyncio loop.
+    Round 0 connects every channel and is not counted; each later round is a
+    fresh ``count() from hospitals`` query. Rate = holders / (earliest start
+    to latest acknowledgement over all processes); the best round counts.
+    """
     names = [f"rate-{i:05d}" for i in range(holders)]
     rig.issue_holders(names)
     announcer = rig.holders(1, prefix="announcer")[0]
-    groups = [names[i::processes] for i in range(processes)]
-    ctx = multiprocessing.get_context("spawn")
-    pipes = []
-    workers = []
-    endpoints = {n: rig.cluster.endpoints(n) for n in names}
-    for group in groups:
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(
-            target=_rate_worker, args=(child, [endpoints[n] for n in group]), daemon=True
-        )
-        proc.start()
-        child.close()
-        pipes.append(parent)
-        workers.append(proc)
+    workers = [RateWorker.start(rig.cluster, names[i::processes]) for i in range(processes)]
     best = 0.0
     try:
-        for r in range(rounds + 1):  # round 0 warms up: connects every channel
+        for r in range(rounds + 1):
             rnd = rig.run(rig.open_round(SMALL_DATASET, announcer=announcer))
-            raw = rnd.announcement.SerializeToString()
-            for pipe in pipes:
-                pipe.send(raw)
-            spans = [_recv(pipe, 120.0) for pipe in pipes]
+            for w in workers:
+                w.send(rnd.announcement)
+            spans = [w.result() for w in workers]
             rig.run(rig.finish_round(rnd, close=True))
-            if r == 0:
-                continue
-            seconds = max(end for _, end in spans) - min(start for start, _ in spans)
-            best = max(best, holders / seconds)
+            if r:
+                seconds = max(end for _, end in spans) - min(start for start, _ in spans)
+                best = max(best, holders / seconds)
     finally:
-        for pipe in pipes:
+        for w in workers:
+            w.stop()
+    return {"contributions_per_s": best}
+
+
+@dataclass
+class RateWorker:
+    """A client process of the throughput benchmark, driven over its stdin/stdout."""
+
+    process: subprocess.Popen
+
+    @classmethod
+    def start(cls, cluster: LocalCluster, names: Sequence[str]) -> RateWorker:
+        endpoints = [_endpoints_to_json(cluster.endpoints(n)) for n in names]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pets.bench.service", "rate-worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        worker = cls(proc)
+        worker._write(json.dumps(endpoints))
+        return worker
+
+    def _write(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+
+    def send(self, ann: pb.QueryAnnouncement) -> None:
+        self._write(ann.SerializeToString().hex())
+
+    def result(self) -> tuple[float, float]:
+        """``(first start, last acknowledgement)`` of the current round."""
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("a benchmark client process exited")
+        out = json.loads(line)
+        if "error" in out:
+            raise RuntimeError(f"benchmark client: {out['error']}")
+        return float(out["start"]), float(out["end"])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            assert self.process.stdin is not None
             with contextlib.suppress(OSError):
-                pipe.send(None)
-        for proc in workers:
-            proc.join(10)
-            if proc.is_alive():
-                proc.kill()
-    return {"contributions_per_s": best, "contributions_holders": float(holders)}
+                self.process.stdin.close()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
 
 
-def _recv(pipe: Any, timeout: float) -> Any:
-    if not pipe.poll(timeout):
-        raise TimeoutError("a benchmark client process did not report in time")
-    out = pipe.recv()
-    if isinstance(out, BaseException):
-        raise out
-    return out
+def _endpoints_to_json(e: Endpoints) -> dict[str, Any]:
+    assert e.tls is not None
+    return {
+        "name": e.name,
+        "leader": e.leader,
+        "helpers": e.helpers,
+        "tls": [str(e.tls.ca), str(e.tls.cert), str(e.tls.key)],
+        "schema": str(e.schema),
+    }
 
 
-def _rate_worker(pipe: Any, endpoints: list[Any]) -> None:
-    """Client process of the throughput benchmark: one asyncio loop, many holders.
+def _endpoints_from_json(d: dict[str, Any]) -> Endpoints:
+    return Endpoints(
+        name=d["name"],
+        leader=d["leader"],
+        helpers=dict(d["helpers"]),
+        tls=TlsFiles(*(Path(p) for p in d["tls"])),
+        schema=Path(d["schema"]),
+    )
 
-    For each announcement it receives, every holder contributes a 1-value
-    vector concurrently; it reports ``(first start, last ack)`` on the
-    system-wide monotonic clock (``perf_counter`` is ``CLOCK_MONOTONIC`` on
-    Linux, comparable across processes).
+
+def _rate_worker_main() -> None:
+    """Entry point of a throughput client process: one asyncio loop, many holders.
+
+    stdin: one JSON line with the holders' endpoints, then one hex-encoded
+    ``QueryAnnouncement`` per round (EOF ends the process). For each round,
+    every holder contributes a vector of ones concurrently; stdout gets one
+    JSON line ``{"start", "end"}`` on the system-wide monotonic clock
+    (``perf_counter`` is ``CLOCK_MONOTONIC`` on Linux, comparable across
+    processes).
     """
 
     async def main() -> None:
-        clients = [HolderClient(Connector(e, "holder")) for e in endpoints]
         loop = asyncio.get_running_loop()
+        endpoints = json.loads(await loop.run_in_executor(None, sys.stdin.readline))
+        clients = [HolderClient(Connector(_endpoints_from_json(e), "holder")) for e in endpoints]
         try:
-            while True:
-                raw = await loop.run_in_executor(None, pipe.recv)
-                if raw is None:
-                    return
-                ann = pb.QueryAnnouncement.FromString(raw)
+            while line := await loop.run_in_executor(None, sys.stdin.readline):
+                ann = pb.QueryAnnouncement.FromString(bytes.fromhex(line.strip()))
                 ones = [np.ones(ann.vector_length, dtype=np.uint64) for _ in clients]
                 try:
                     start = time.perf_counter()
                     await asyncio.gather(
                         *(c.contribute_additive(ann, v) for c, v in zip(clients, ones, strict=True))
                     )
-                    pipe.send((start, time.perf_counter()))
-                except Exception as exc:  # report, do not hang the parent
-                    pipe.send(RuntimeError(f"contribution failed: {exc}"))
+                    out = {"start": start, "end": time.perf_counter()}
+                except Exception as exc:  # report, never leave the parent waiting
+                    out = {"error": f"{type(exc).__name__}: {exc}"}
+                print(json.dumps(out), flush=True)
         finally:
             for c in clients:
                 await c.close()
@@ -699,17 +772,21 @@ def quick_metrics() -> dict[str, float]:
     One leader + one helper for both; about 20-30 s on 2 cores, most of it
     moving 10 x 8 MB per round through TLS.
     """
-    with tempfile.TemporaryDirectory(prefix="pets-bench-service-") as tmp:
-        with ServiceRig(Path(tmp)) as rig:
-            metrics = e2e_metrics(rig)
-            metrics.update(rate_metrics(rig))
-            for name in ("leader", "helper-1"):
-                metrics[f"{name.split('-')[0]}_peak_rss_mb"] = rig.memory(name).hwm_mb
+    with (
+        tempfile.TemporaryDirectory(prefix="pets-bench-service-") as tmp,
+        ServiceRig(Path(tmp)) as rig,
+    ):
+        metrics = e2e_metrics(rig)
+        metrics["e2e_leader_peak_rss_mb"] = rig.memory("leader").hwm_mb
+        metrics["e2e_helper_peak_rss_mb"] = rig.memory("helper-1").hwm_mb
+        metrics.update(rate_metrics(rig))
     return metrics
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["sink"]:
         _sink_main(sys.argv[2:])
+    elif sys.argv[1:2] == ["rate-worker"]:
+        _rate_worker_main()
     else:
-        print(quick_metrics())
+        print(json.dumps(quick_metrics(), indent=1, sort_keys=True))

@@ -188,7 +188,7 @@ def test_helper_restart_keeps_seeds(make_cluster) -> None:
 
 def test_servers_shut_down_cleanly_on_sigterm(make_cluster) -> None:
     cluster = make_cluster(nodes=True)
-    time.sleep(1.0)
+    cluster.wait_nodes_ready()
     codes = cluster.stop()
     assert codes == {name: 0 for name in codes}, codes
     assert '"server stopped"' in cluster.tail("leader", 5)
