@@ -31,7 +31,8 @@ test-all: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(PY) -m pytest benchmarks -q --benchmark-only --benchmark-json=benchmarks/results/latest.json -p no:randomly $(PYTEST_ARGS)
+	@mkdir -p benchmarks/results
+	$(PY) -m pytest benchmarks -q --benchmark-only --benchmark-json=benchmarks/results/latest.json $(PYTEST_ARGS)
 	$(PY) -m benchmarks.report benchmarks/results/latest.json
 
 bench-quick: $(STAMP)

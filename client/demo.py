@@ -22,7 +22,6 @@ from pets.client.datafiles import merge_schemas, write_data
 from pets.client.localcluster import LocalCluster
 from pets.client.node import load_table
 from rich.console import Console
-from rich.table import Table as RichTable
 
 from pets.datagen import generate
 from pets.query import Query, Result, plaintext
@@ -66,12 +65,18 @@ DEMO_QUERIES: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _summary(result: Result | None, limit: int = 4) -> str:
+def _summary(result: Result | None, limit: int = 3) -> str:
+    """A one-line digest of an answer: up to ``limit`` rows as ``key: field=value``."""
     if result is None:
-        return "-"
-    _, rows = result.to_table_rows()
-    cells = ["/".join(r) for r in rows[:limit]]
-    more = f" (+{len(rows) - limit} rows)" if len(rows) > limit else ""
+        return "no result"
+    headers, rows = result.to_table_rows()
+    keys = len(result.group_by) if result.fields != ("vector",) or result.group_by else 1
+    cells = []
+    for row in rows[:limit]:
+        key = "/".join(row[:keys])
+        values = " ".join(f"{h}={v}" for h, v in zip(headers[keys:], row[keys:], strict=True))
+        cells.append(f"{key}: {values}" if key else values)
+    more = f" (+{len(rows) - limit} more)" if len(rows) > limit else ""
     return "; ".join(cells) + more
 
 
@@ -166,18 +171,13 @@ def run_demo(
             tmp.cleanup()
     bad_exits = {n: c for n, c in codes.items() if c != 0}
     if verbose:
-        table = RichTable(title="secure result vs plaintext")
-        for col in ("query", "protocol", "secure", "plaintext", "match"):
-            table.add_column(col, overflow="fold")
+        out = Console()
         for q in queries:
-            table.add_row(
-                q["query"],
-                q["protocol"],
-                _summary(q["_secure"]),
-                _summary(q["_plain"]),
-                "[green]yes[/]" if q["match"] else "[red]NO[/]",
-            )
-        Console().print(table)
+            verdict = "[green]match[/]" if q["match"] else "[bold red]MISMATCH[/]"
+            out.print(f"[bold]{q['name']}[/] ({q['protocol']}, {q['seconds']:.2f} s): {verdict}")
+            out.print(f"  query     {q['query']}", soft_wrap=True)
+            out.print(f"  secure    {_summary(q['_secure'])}", soft_wrap=True)
+            out.print(f"  plaintext {_summary(q['_plain'])}", soft_wrap=True)
         if bad_exits:
             console.print(f"[red]processes exited uncleanly: {bad_exits}[/]")
     for q in queries:

@@ -76,7 +76,7 @@ from typing import Any, TypeVar
 import grpc
 import numpy as np
 
-from pets import wire
+from pets import sharing, wire
 from pets.client.analyst import AnalystClient, Submitted
 from pets.client.config import Endpoints, TlsFiles
 from pets.client.connect import Connector
@@ -481,19 +481,35 @@ class ServiceRig:
         """Wait until READY (closing first if asked), fetch both shares, add, decode."""
         if close:
             await self.analyst.close_query(rnd.query_id)
+        return await self.analyst.fetch(rnd.submitted, await self._ready(rnd))
+
+    async def _ready(self, rnd: Round) -> pb.QueryStatus:
         status = await self.analyst.wait(rnd.query_id)
         if status.state != pb.QUERY_STATE_READY:
             raise RuntimeError(f"{rnd.query_id} ended {status.failure}: {status.failure_detail}")
-        return await self.analyst.fetch(rnd.submitted, status)
+        return status
 
-    async def secure_sum(
-        self, rnd: Round, clients: Sequence[HolderClient], vectors: Sequence[np.ndarray]
-    ) -> Result:
-        """The timed secure path: every holder contributes, the analyst decodes the sum.
+    async def fetch_total(self, rnd: Round, status: pb.QueryStatus) -> np.ndarray:
+        """The analyst's fetch without the decoding: every server's share, added.
 
-        ``rnd`` must have been opened with ``close_after=len(clients)``, so the
-        leader closes the query on the last contribution.
+        What :meth:`AnalystClient.fetch` does before :func:`pets.query.decode`
+        (which builds Python objects per value and would dominate the scaling
+        study at 10^7 values).
         """
+        analyst = self.analyst
+        targets = [("leader", analyst.endpoints.leader), *sorted(analyst.endpoints.helpers.items())]
+        parts = await asyncio.gather(
+            *(analyst._fetch_one(address, name, rnd.query_id) for name, address in targets)
+        )
+        if len({tuple(p.header.contributor_names) for p in parts}) != 1:
+            raise RuntimeError(f"servers disagree on the contributor set of {rnd.query_id}")
+        return sharing.unshard(
+            [wire.vector_from_bytes(p.data, status.vector_length) for p in parts]
+        )
+
+    async def _contribute(
+        self, rnd: Round, clients: Sequence[HolderClient], vectors: Sequence[np.ndarray]
+    ) -> pb.QueryStatus:
         watching = asyncio.create_task(self.analyst.wait(rnd.query_id))
         await asyncio.gather(
             *(
@@ -504,7 +520,25 @@ class ServiceRig:
         status = await watching
         if status.state != pb.QUERY_STATE_READY:
             raise RuntimeError(f"{rnd.query_id} ended {status.failure}: {status.failure_detail}")
+        return status
+
+    async def secure_sum(
+        self, rnd: Round, clients: Sequence[HolderClient], vectors: Sequence[np.ndarray]
+    ) -> Result:
+        """The timed secure path: every holder contributes, the analyst decodes the sum.
+
+        ``rnd`` must have been opened with ``close_after=len(clients)``, so the
+        leader closes the query on the last contribution. The analyst follows
+        the status stream from the start and fetches as soon as it is READY.
+        """
+        status = await self._contribute(rnd, clients, vectors)
         return await self.analyst.fetch(rnd.submitted, status)
+
+    async def secure_total(
+        self, rnd: Round, clients: Sequence[HolderClient], vectors: Sequence[np.ndarray]
+    ) -> np.ndarray:
+        """:meth:`secure_sum` up to the analyst holding the ring sum (no decoding)."""
+        return await self.fetch_total(rnd, await self._contribute(rnd, clients, vectors))
 
     async def contribute_all(
         self,
