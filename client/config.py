@@ -31,21 +31,14 @@ An analyst's ``analyst.toml`` has ``name``, ``schema``, ``leader``,
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pets.errors import ConfigError
+from pets.tomlconfig import TlsFiles, check_keys, path_setting, read_toml, tls_setting
 
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-
-@dataclass(frozen=True)
-class TlsFiles:
-    ca: Path
-    cert: Path
-    key: Path
 
 
 @dataclass(frozen=True)
@@ -75,19 +68,6 @@ class NodeConfig:
     policy: NodePolicy
 
 
-def _path(base: Path, value: Any, key: str) -> Path:
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{key} must be a non-empty path string")
-    p = Path(value).expanduser()
-    return p if p.is_absolute() else base / p
-
-
-def _check_keys(table: dict, allowed: set[str], where: str) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ConfigError(f"unknown setting(s) {unknown} in {where}; allowed: {sorted(allowed)}")
-
-
 def _endpoints(data: dict[str, Any], base: Path, insecure: bool) -> Endpoints:
     name = data.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
@@ -100,43 +80,25 @@ def _endpoints(data: dict[str, Any], base: Path, insecure: bool) -> Endpoints:
         isinstance(k, str) and isinstance(v, str) and ":" in v for k, v in helpers.items()
     ):
         raise ConfigError("[helpers] maps each helper's name to its HOST:PORT")
-    tls = None
-    if "tls" in data:
-        t = data["tls"]
-        _check_keys(t, {"ca", "cert", "key"}, "[tls]")
-        tls = TlsFiles(*(_path(base, t.get(k), f"tls.{k}") for k in ("ca", "cert", "key")))
-    elif not insecure:
-        raise ConfigError(
-            "no [tls] section: mutual TLS is required (see `pets certs --help`), "
-            "or pass --insecure for a local experiment"
-        )
+    tls = tls_setting(data, base, insecure=insecure)
     return Endpoints(
         name=name,
         leader=leader,
         helpers=dict(helpers),
-        tls=None if insecure else tls,
-        schema=_path(base, data.get("schema"), "schema"),
+        tls=tls,
+        schema=path_setting(base, data.get("schema"), "schema"),
     )
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-
-
 def load_analyst_config(path: Path, *, insecure: bool = False) -> Endpoints:
-    data = _read(path)
-    _check_keys(data, {"name", "schema", "leader", "helpers", "tls"}, str(path))
+    data = read_toml(path)
+    check_keys(data, {"name", "schema", "leader", "helpers", "tls"}, str(path))
     return _endpoints(data, Path(path).resolve().parent, insecure)
 
 
 def load_node_config(path: Path, *, insecure: bool = False) -> NodeConfig:
-    data = _read(path)
-    _check_keys(
+    data = read_toml(path)
+    check_keys(
         data,
         {"name", "schema", "leader", "helpers", "tls", "data", "state_dir", "policy"},
         str(path),
@@ -147,7 +109,7 @@ def load_node_config(path: Path, *, insecure: bool = False) -> NodeConfig:
     if not isinstance(files, dict) or not files:
         raise ConfigError("[data] must map at least one dataset name to a local file")
     pol = data.get("policy", {})
-    _check_keys(pol, {"datasets", "columns", "min_group_rows", "protocols"}, "[policy]")
+    check_keys(pol, {"datasets", "columns", "min_group_rows", "protocols"}, "[policy]")
     min_rows = pol.get("min_group_rows", 1)
     if not isinstance(min_rows, int) or min_rows < 1:
         raise ConfigError("policy.min_group_rows must be a positive integer")
@@ -163,7 +125,7 @@ def load_node_config(path: Path, *, insecure: bool = False) -> NodeConfig:
     )
     return NodeConfig(
         endpoints=endpoints,
-        data={k: _path(base, v, f"data.{k}") for k, v in files.items()},
-        state_dir=_path(base, data.get("state_dir", f"state/{endpoints.name}"), "state_dir"),
+        data={k: path_setting(base, v, f"data.{k}") for k, v in files.items()},
+        state_dir=path_setting(base, data.get("state_dir", f"state/{endpoints.name}"), "state_dir"),
         policy=policy,
     )

@@ -19,12 +19,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pets.client.config import Endpoints, TlsFiles
+from pets.client.config import Endpoints
 
 from pets import identity_files
 from pets.errors import UnavailableError
 from pets.identity import Role
 from pets.query import Schema
+from pets.tomlconfig import TlsFiles
 
 START_TIMEOUT_SECONDS = 30.0
 

@@ -33,22 +33,15 @@ Example for a leader (relative paths are relative to the config file)::
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pets.errors import ConfigError
+from pets.tomlconfig import TlsFiles, check_keys, path_setting, read_toml, tls_setting
 
 ROLES = ("leader", "helper")
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-
-@dataclass(frozen=True)
-class TlsFiles:
-    ca: Path
-    cert: Path
-    key: Path
 
 
 @dataclass(frozen=True)
@@ -91,22 +84,9 @@ class ServerConfig:
         return self.state_dir / "pets.sqlite"
 
 
-def _path(base: Path, value: Any, key: str) -> Path:
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{key} must be a non-empty path string")
-    p = Path(value).expanduser()
-    return p if p.is_absolute() else base / p
-
-
-def _check_keys(table: dict, allowed: set[str], where: str) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ConfigError(f"unknown setting(s) {unknown} in {where}; allowed: {sorted(allowed)}")
-
-
 def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) -> ServerConfig:
     """Validate a parsed TOML document; ``base`` anchors relative paths."""
-    _check_keys(
+    check_keys(
         data,
         {
             "role",
@@ -135,19 +115,10 @@ def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) ->
     min_holders = data.get("min_holders", 3)
     if not isinstance(min_holders, int) or min_holders < 1:
         raise ConfigError(f"min_holders must be a positive integer, got {min_holders!r}")
-    tls = None
-    if "tls" in data:
-        t = data["tls"]
-        _check_keys(t, {"ca", "cert", "key"}, "[tls]")
-        tls = TlsFiles(*(_path(base, t.get(k), f"tls.{k}") for k in ("ca", "cert", "key")))
-    elif not insecure:
-        raise ConfigError(
-            "no [tls] section: mutual TLS is required (create certificates with "
-            "`pets certs init` and `pets certs issue`), or pass --insecure for a local experiment"
-        )
+    tls = tls_setting(data, base, insecure=insecure)
     helpers = []
     for h in data.get("helpers", []):
-        _check_keys(h, {"name", "address"}, "[[helpers]]")
+        check_keys(h, {"name", "address"}, "[[helpers]]")
         if not isinstance(h.get("name"), str) or not _NAME.match(h["name"]):
             raise ConfigError(f"helper name {h.get('name')!r} must match {_NAME.pattern}")
         if not isinstance(h.get("address"), str) or ":" not in h["address"]:
@@ -159,11 +130,11 @@ def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) ->
         raise ConfigError("a leader needs at least one [[helpers]] entry")
     if role == "helper" and helpers:
         raise ConfigError("[[helpers]] is for the leader only")
-    schema = _path(base, data["schema"], "schema") if "schema" in data else None
+    schema = path_setting(base, data["schema"], "schema") if "schema" in data else None
     if role == "leader" and schema is None:
         raise ConfigError("a leader needs `schema`, the dataset schema file all parties share")
     lim = data.get("limits", {})
-    _check_keys(lim, set(Limits.__dataclass_fields__), "[limits]")
+    check_keys(lim, set(Limits.__dataclass_fields__), "[limits]")
     try:
         limits = Limits(**{k: type(getattr(Limits, k))(v) for k, v in lim.items()})
     except (TypeError, ValueError) as exc:
@@ -173,22 +144,24 @@ def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) ->
     policy = None
     if "policy" in data:
         p = data["policy"]
-        _check_keys(p, {"require", "issuer_public_key"}, "[policy]")
+        check_keys(p, {"require", "issuer_public_key"}, "[policy]")
         if role != "leader":
             raise ConfigError("[policy] is for the leader only")
         if not isinstance(p.get("require"), str):
             raise ConfigError("policy.require must be a predicate string")
         policy = Policy(
-            p["require"], _path(base, p.get("issuer_public_key"), "policy.issuer_public_key")
+            p["require"], path_setting(base, p.get("issuer_public_key"), "policy.issuer_public_key")
         )
-    port_file = _path(base, data["port_file"], "port_file") if data.get("port_file") else None
+    port_file = (
+        path_setting(base, data["port_file"], "port_file") if data.get("port_file") else None
+    )
     return ServerConfig(
         role=role,
         name=name,
         listen=listen,
-        state_dir=_path(base, data.get("state_dir", f"state/{name}"), "state_dir"),
+        state_dir=path_setting(base, data.get("state_dir", f"state/{name}"), "state_dir"),
         min_holders=min_holders,
-        tls=None if insecure else tls,
+        tls=tls,
         schema=schema,
         helpers=tuple(helpers),
         limits=limits,
@@ -199,10 +172,5 @@ def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) ->
 
 def load_config(path: Path, *, insecure: bool = False) -> ServerConfig:
     """Read and validate a server config file."""
-    try:
-        data = tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    data = read_toml(path)
     return parse_config(data, Path(path).resolve().parent, insecure=insecure)

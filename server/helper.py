@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 from pets.server.config import ServerConfig
-from pets.server.rpc import caller, require, streaming, unary
+from pets.server.rpc import aggregate_chunks, caller, require, streaming, unary
 from pets.server.storage import AsyncStore, QueryRecord
 
 from pets import prg, sharing, wire
@@ -224,7 +224,5 @@ class Helper(pb_grpc.HelperServicer):
             contributor_names=list(rec.contributors),
         )
         log.info("aggregate released", extra={"query_id": rec.id, "analyst": peer.name})
-        first = True
-        for chunk in wire.chunks(data):
-            yield pb.AggregateChunk(header=header if first else None, data=bytes(chunk))
-            first = False
+        for chunk in aggregate_chunks(header, data):
+            yield chunk

@@ -41,7 +41,7 @@ from pets.server import protocols
 from pets.server.aggregates import RunningAggregate
 from pets.server.config import ServerConfig
 from pets.server.peers import HelperLink
-from pets.server.rpc import caller, require, streaming, unary
+from pets.server.rpc import aggregate_chunks, caller, require, streaming, unary
 from pets.server.storage import AsyncStore, ContributionRecord, QueryRecord
 
 from pets import wire
@@ -391,10 +391,8 @@ class Leader(pb_grpc.LeaderServicer):
                 "contributors": len(rt.record.contributors),
             },
         )
-        first = True
-        for chunk in wire.chunks(data):
-            yield pb.AggregateChunk(header=header if first else None, data=bytes(chunk))
-            first = False
+        for chunk in aggregate_chunks(header, data):
+            yield chunk
 
     # -- holders ----------------------------------------------------------------
     @streaming

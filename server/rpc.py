@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import grpc
 
-from pets import errors
+from pets import errors, wire
 from pets.identity import Peer, Role, peer_from_auth_context
 from pets.status import status_for
+from pets.v1 import aggregation_pb2 as pb
 
 log = logging.getLogger("pets.server")
 
@@ -90,3 +91,9 @@ def require(peer: Peer, roles: Iterable[Role], action: str) -> None:
         raise errors.PermissionDeniedError(
             f"{peer.role.value} {peer.name!r} may not {action}; only a {names} may"
         )
+
+
+def aggregate_chunks(header: pb.AggregateHeader, data: bytes) -> Iterator[pb.AggregateChunk]:
+    """An aggregate share as a stream: the header with the first chunk, then data."""
+    for i, chunk in enumerate(wire.chunks(data)):
+        yield pb.AggregateChunk(header=header if i == 0 else None, data=bytes(chunk))

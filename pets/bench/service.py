@@ -510,17 +510,14 @@ class ServiceRig:
     async def _contribute(
         self, rnd: Round, clients: Sequence[HolderClient], vectors: Sequence[np.ndarray]
     ) -> pb.QueryStatus:
-        watching = asyncio.create_task(self.analyst.wait(rnd.query_id))
+        watching = asyncio.create_task(self._ready(rnd))
         await asyncio.gather(
             *(
                 c.contribute_additive(rnd.announcement, v)
                 for c, v in zip(clients, vectors, strict=True)
             )
         )
-        status = await watching
-        if status.state != pb.QUERY_STATE_READY:
-            raise RuntimeError(f"{rnd.query_id} ended {status.failure}: {status.failure_detail}")
-        return status
+        return await watching
 
     async def secure_sum(
         self, rnd: Round, clients: Sequence[HolderClient], vectors: Sequence[np.ndarray]
@@ -540,23 +537,34 @@ class ServiceRig:
         """:meth:`secure_sum` up to the analyst holding the ring sum (no decoding)."""
         return await self.fetch_total(rnd, await self._contribute(rnd, clients, vectors))
 
-    async def contribute_all(
+    async def contribute_as(
         self,
         rnd: Round,
-        clients: Sequence[HolderClient],
+        names: Sequence[str],
         vector_for: Callable[[int], np.ndarray],
         *,
-        concurrency: int | None = None,
-    ) -> list[pb.ContributionAck]:
-        """Every client contributes ``vector_for(i)`` (made on the fly), at most
-        ``concurrency`` at a time (all at once when None)."""
-        gate = asyncio.Semaphore(concurrency or len(clients) or 1)
+        concurrency: int,
+    ) -> int:
+        """Holder ``names[i]`` contributes ``vector_for(i)``, at most ``concurrency`` at once.
 
-        async def one(i: int, client: HolderClient) -> pb.ContributionAck:
+        Each holder connects with its own certificate (issue them first with
+        :meth:`issue_holders`), contributes, and disconnects; its vector is
+        made just before and dropped just after, so the client side holds at
+        most ``concurrency`` vectors and connections at a time. Returns the
+        number of newly accepted contributions.
+        """
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(i: int, name: str) -> bool:
             async with gate:
-                return await client.contribute_additive(rnd.announcement, vector_for(i))
+                client = HolderClient(self.connector(name))
+                try:
+                    ack = await client.contribute_additive(rnd.announcement, vector_for(i))
+                finally:
+                    await client.close()
+                return ack.newly_accepted
 
-        return list(await asyncio.gather(*(one(i, c) for i, c in enumerate(clients))))
+        return sum(await asyncio.gather(*(one(i, n) for i, n in enumerate(names))))
 
     # -- the clear baseline -----------------------------------------------------
     def sink(self) -> Sink:
