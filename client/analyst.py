@@ -23,10 +23,10 @@ from typing import Any
 
 import grpc
 import numpy as np
-from pets.client.config import Endpoints
-from pets.client.connect import Connector
 
 from pets import sharing, wire
+from pets.client.config import Endpoints
+from pets.client.connect import Connector
 from pets.errors import InvalidInputError, NotReadyError, PetsError
 from pets.query import Query, QueryPlan, Result, Schema, decode
 from pets.query import compile as compile_query
@@ -79,14 +79,19 @@ class AnalystClient:
         self.connector = Connector(endpoints, "analyst")
         self._channels: dict[str, grpc.aio.Channel] = {}
 
-    def _channel(self, address: str) -> grpc.aio.Channel:
-        if address not in self._channels:
-            self._channels[address] = self.connector.channel(address)
-        return self._channels[address]
+    def _channel(self, server: str) -> grpc.aio.Channel:
+        """The channel to ``server``: "leader" or a helper's name."""
+        if server not in self._channels:
+            self._channels[server] = (
+                self.connector.leader_channel()
+                if server == "leader"
+                else self.connector.helper_channel(server)
+            )
+        return self._channels[server]
 
     @property
     def leader(self) -> pb_grpc.LeaderStub:
-        return pb_grpc.LeaderStub(self._channel(self.endpoints.leader))
+        return pb_grpc.LeaderStub(self._channel("leader"))
 
     async def close(self) -> None:
         for channel in self._channels.values():
@@ -158,7 +163,7 @@ class AnalystClient:
 
         if not predicates:
             raise InvalidInputError("name the predicates to prove (e.g. 'accreditation >= 2')")
-        verifier = cpb_grpc.VerifierStub(self._channel(self.endpoints.leader))
+        verifier = cpb_grpc.VerifierStub(self._channel("leader"))
         reply = await self._call(
             "get nonce",
             verifier.GetNonce(
@@ -213,11 +218,14 @@ class AnalystClient:
             raise NotReadyError(f"status stream for {query_id} ended without a status")
         return await self.status(query_id)
 
-    async def _fetch_one(self, address: str, server: str, query_id: str) -> _Aggregate:
+    async def _fetch_one(
+        self, server: str, query_id: str, expected_bytes: int | None = None
+    ) -> _Aggregate:
+        """One server's aggregate share; refuses a stream of any other size than expected."""
         stub = (
-            pb_grpc.LeaderStub(self._channel(address))
+            pb_grpc.LeaderStub(self._channel(server))
             if server == "leader"
-            else pb_grpc.HelperStub(self._channel(address))
+            else pb_grpc.HelperStub(self._channel(server))
         )
         header: pb.AggregateHeader | None = None
         assembler: wire.ChunkAssembler | None = None
@@ -229,9 +237,12 @@ class AnalystClient:
                     if not chunk.HasField("header"):
                         raise InvalidInputError(f"{server}: aggregate stream without a header")
                     header = chunk.header
-                    assembler = wire.ChunkAssembler(
-                        header.payload_bytes, max_bytes=header.payload_bytes
-                    )
+                    if expected_bytes is not None and header.payload_bytes != expected_bytes:
+                        raise InvalidInputError(
+                            f"{server} announces an aggregate of {header.payload_bytes} bytes, "
+                            f"expected {expected_bytes}"
+                        )
+                    assembler = wire.ChunkAssembler(header.payload_bytes)
                 assert assembler is not None
                 assembler.add(chunk.data)
         except grpc.aio.AioRpcError as exc:
@@ -246,15 +257,25 @@ class AnalystClient:
         if status.state != pb.QUERY_STATE_READY:
             raise NotReadyError(f"query {qid} is {pb.QueryState.Name(status.state)}")
         if status.spec.protocol == pb.PROTOCOL_PAILLIER:
-            agg = await self._fetch_one(self.endpoints.leader, "leader", qid)
+            # One ciphertext is twice the modulus' size.
+            width = 2 * len(status.spec.paillier_public_key)
+            agg = await self._fetch_one("leader", qid, status.vector_length * width)
             from pets.client.paillier_analyst import decrypt_aggregate
 
             total = await asyncio.to_thread(
                 decrypt_aggregate, submitted, status, agg.data, agg.header.contributors
             )
             return decode(submitted.plan, total, agg.header.contributors)
-        targets = [("leader", self.endpoints.leader), *sorted(self.endpoints.helpers.items())]
-        parts = await asyncio.gather(*(self._fetch_one(addr, name, qid) for name, addr in targets))
+        missing = [h for h in status.helpers if h not in self.endpoints.helpers]
+        if missing or not status.helpers:
+            raise InvalidInputError(
+                f"query {qid} has shares on helper(s) {list(status.helpers)}; this analyst's "
+                f"[helpers] lacks {missing or 'all of them'}"
+            )
+        size = status.vector_length * wire.RING_DTYPE.itemsize
+        parts = await asyncio.gather(
+            *(self._fetch_one(server, qid, size) for server in ["leader", *status.helpers])
+        )
         names = {tuple(p.header.contributor_names) for p in parts}
         if len(names) != 1:
             raise PetsError(f"servers disagree on the contributor set of {qid}; not decoding")

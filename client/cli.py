@@ -45,7 +45,6 @@ def _register_node(sub: argparse._SubParsersAction) -> None:
 def _node(args: argparse.Namespace) -> int:
     from pets.client.config import load_node_config
     from pets.client.node import Node
-
     from pets.logfmt import configure
 
     config = load_node_config(args.config, insecure=args.insecure)
@@ -166,10 +165,13 @@ def build_query(args: argparse.Namespace, schema: object):  # type: ignore[no-un
             raise ConfigError(f"query file {args.query_file} does not exist") from None
     if not args.aggregate:
         raise InvalidInputError("--aggregate is required with --dataset")
-    clip = None
-    if args.clip:
-        lo, hi = (float(x) for x in _csv(args.clip))
-        clip = (lo, hi)
+    try:
+        clip = tuple(float(x) for x in _csv(args.clip)) if args.clip else None
+        bins = [float(b) for b in _csv(args.bins)] if args.bins else None
+    except ValueError:
+        raise InvalidInputError("--clip and --bins take comma-separated numbers") from None
+    if clip is not None and len(clip) != 2:
+        raise InvalidInputError("--clip takes two numbers: LO,HI")
     return Query.from_dict(
         {
             "dataset": args.dataset,
@@ -178,7 +180,7 @@ def build_query(args: argparse.Namespace, schema: object):  # type: ignore[no-un
             **({"columns": list(_csv(args.columns))} if args.columns else {}),
             **({"where": [f.to_dict() for f in parse_where(args.where)]} if args.where else {}),
             **({"group_by": list(_csv(args.group_by))} if args.group_by else {}),
-            **({"bins": [float(b) for b in _csv(args.bins)]} if args.bins else {}),
+            **({"bins": bins} if bins else {}),
             **({"clip": list(clip)} if clip else {}),
         }
     )

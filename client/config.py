@@ -5,6 +5,7 @@ A holder's ``node.toml`` (relative paths are relative to the file)::
     name = "hospital-01"          # must match the name in its certificate
     schema = "schema.toml"        # the dataset schema all parties share
     leader = "127.0.0.1:7001"
+    leader_name = "leader"        # optional: the name in the leader's certificate
     state_dir = "state/hospital-01"   # remembers which queries it answered
 
     [helpers]                     # helper name -> address
@@ -50,6 +51,7 @@ class Endpoints:
     helpers: dict[str, str]
     tls: TlsFiles | None
     schema: Path
+    leader_name: str = "leader"
 
 
 @dataclass(frozen=True)
@@ -81,9 +83,13 @@ def _endpoints(data: dict[str, Any], base: Path, insecure: bool) -> Endpoints:
     ):
         raise ConfigError("[helpers] maps each helper's name to its HOST:PORT")
     tls = tls_setting(data, base, insecure=insecure)
+    leader_name = data.get("leader_name", "leader")
+    if not isinstance(leader_name, str) or not _NAME.match(leader_name):
+        raise ConfigError(f"leader_name {leader_name!r} must match {_NAME.pattern}")
     return Endpoints(
         name=name,
         leader=leader,
+        leader_name=leader_name,
         helpers=dict(helpers),
         tls=tls,
         schema=path_setting(base, data.get("schema"), "schema"),
@@ -92,7 +98,7 @@ def _endpoints(data: dict[str, Any], base: Path, insecure: bool) -> Endpoints:
 
 def load_analyst_config(path: Path, *, insecure: bool = False) -> Endpoints:
     data = read_toml(path)
-    check_keys(data, {"name", "schema", "leader", "helpers", "tls"}, str(path))
+    check_keys(data, {"name", "schema", "leader", "leader_name", "helpers", "tls"}, str(path))
     return _endpoints(data, Path(path).resolve().parent, insecure)
 
 
@@ -100,7 +106,17 @@ def load_node_config(path: Path, *, insecure: bool = False) -> NodeConfig:
     data = read_toml(path)
     check_keys(
         data,
-        {"name", "schema", "leader", "helpers", "tls", "data", "state_dir", "policy"},
+        {
+            "name",
+            "schema",
+            "leader",
+            "leader_name",
+            "helpers",
+            "tls",
+            "data",
+            "state_dir",
+            "policy",
+        },
         str(path),
     )
     base = Path(path).resolve().parent

@@ -5,17 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import grpc
-from pets.client.config import Endpoints
 
 from pets import wire
+from pets.client.config import Endpoints
 from pets.errors import ConfigError
+from pets.identity import server_dns_name
+from pets.wire import INSECURE_IDENTITY_HEADER
 
 CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", wire.MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", wire.MAX_MESSAGE_BYTES),
     ("grpc.keepalive_time_ms", 20_000),
 ]
-INSECURE_IDENTITY_HEADER = "x-pets-identity"
 
 
 class Connector:
@@ -40,10 +41,23 @@ class Connector:
             self._creds = grpc.ssl_channel_credentials(ca, key, cert)
             self.metadata = ()
 
-    def channel(self, address: str) -> grpc.aio.Channel:
+    def channel(self, address: str, role: str, name: str) -> grpc.aio.Channel:
+        """A channel to the ``role`` server called ``name`` at ``address``.
+
+        With TLS the server's certificate must carry ``<name>.<role>.pets``
+        (see :func:`pets.identity.server_dns_name`), so the handshake proves
+        which server answered.
+        """
         if self._creds is None:
             return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
-        return grpc.aio.secure_channel(address, self._creds, options=CHANNEL_OPTIONS)
+        pin = ("grpc.ssl_target_name_override", server_dns_name(role, name))
+        return grpc.aio.secure_channel(address, self._creds, options=[*CHANNEL_OPTIONS, pin])
+
+    def leader_channel(self) -> grpc.aio.Channel:
+        return self.channel(self.endpoints.leader, "leader", self.endpoints.leader_name)
+
+    def helper_channel(self, name: str) -> grpc.aio.Channel:
+        return self.channel(self.helper_address(name), "helper", name)
 
     def helper_address(self, name: str) -> str:
         try:

@@ -22,9 +22,9 @@ from collections.abc import AsyncIterator, Sequence
 
 import grpc
 import numpy as np
-from pets.client.connect import Connector
 
 from pets import encoding, prg, sharing, wire
+from pets.client.connect import Connector
 from pets.errors import InvalidInputError
 from pets.query import QueryPlan
 from pets.status import error_for
@@ -44,7 +44,7 @@ class HolderClient:
         seeds per (query, helper); without it seeds are fresh from ``os.urandom``."""
         self.connector = connector
         self._seed_key = seed_key
-        self._leader_channel = connector.channel(connector.endpoints.leader)
+        self._leader_channel = connector.leader_channel()
         self.leader = pb_grpc.LeaderStub(self._leader_channel)
         self._helpers: dict[str, tuple[grpc.aio.Channel, pb_grpc.HelperStub]] = {}
 
@@ -55,7 +55,7 @@ class HolderClient:
 
     def helper(self, name: str) -> pb_grpc.HelperStub:
         if name not in self._helpers:
-            channel = self.connector.channel(self.connector.helper_address(name))
+            channel = self.connector.helper_channel(name)
             self._helpers[name] = (channel, pb_grpc.HelperStub(channel))
         return self._helpers[name][1]
 
@@ -128,11 +128,24 @@ class HolderClient:
             raise InvalidInputError(
                 f"query {ann.query_id} takes {ann.vector_length} values, got {ring_vector.shape}"
             )
+        if len(set(ann.helpers)) != len(ann.helpers) or not ann.helpers:
+            raise InvalidInputError("the announcement must name distinct helpers")
         seeds = None
         if self._seed_key is not None:
+            # Bound to everything that identifies this sharing, including the vector:
+            # re-sharding the same vector gives the same shares (an idempotent re-send),
+            # while any other query, helper slot or vector gets independent masks.
+            x_digest = wire.digest(wire.vector_to_bytes(ring_vector))
             seeds = [
-                prg.derive_seed(self._seed_key, ann.query_id.encode(), name.encode())
-                for name in ann.helpers
+                prg.derive_seed(
+                    self._seed_key,
+                    ann.query_id.encode(),
+                    bytes(ann.fingerprint),
+                    i.to_bytes(4, "big"),
+                    name.encode(),
+                    x_digest,
+                )
+                for i, name in enumerate(ann.helpers)
             ]
         shares = sharing.shard(ring_vector, servers=1 + len(ann.helpers), seeds=seeds)
         receipts = await self.submit_seeds(ann, shares.helper_seeds)

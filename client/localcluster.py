@@ -19,9 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pets.client.config import Endpoints
-
 from pets import identity_files
+from pets.client.config import Endpoints
 from pets.errors import UnavailableError
 from pets.identity import Role
 from pets.query import Schema

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import grpc
 import numpy as np
+
+from pets import prg
 from pets.client.config import NodeConfig
 from pets.client.connect import Connector
 from pets.client.holder import HolderClient
-
-from pets import prg
 from pets.errors import ConfigError, ConflictError, PetsError
 from pets.query import Query, QueryPlan, Schema, Table, evaluate, group_row_counts, parse_csv
 from pets.query import compile as compile_query
@@ -109,8 +109,8 @@ class Node:
         try:
             query = Query.from_json(ann.spec.query_json)
             plan = compile_query(query, self.schema)
-        except PetsError as exc:
-            return Decision(False, f"query does not compile against the local schema: {exc}")
+        except (PetsError, ValueError, TypeError, KeyError, RecursionError) as exc:
+            return Decision(False, f"query does not compile against the local schema: {exc!s:.200}")
         if plan.fingerprint() != ann.fingerprint:
             return Decision(False, "query fingerprint differs: leader and node schemas disagree")
         if query.dataset not in self.tables:
@@ -124,8 +124,16 @@ class Node:
             denied = sorted(touched - set(allowed))
             if denied:
                 return Decision(False, f"columns {denied} are not allowed by local policy")
-        if plan.length != ann.vector_length and ann.spec.protocol == pb.PROTOCOL_ADDITIVE:
-            return Decision(False, "announced vector length does not match the query")
+        if ann.spec.protocol == pb.PROTOCOL_ADDITIVE:
+            if plan.length != ann.vector_length:
+                return Decision(False, "announced vector length does not match the query")
+            configured = set(self.config.endpoints.helpers)
+            if len(set(ann.helpers)) != len(ann.helpers) or set(ann.helpers) != configured:
+                # Sharing among fewer (or repeated) helpers than configured would
+                # weaken the one-honest-server guarantee this node relies on.
+                return Decision(
+                    False, f"announced helpers {list(ann.helpers)} differ from the configured set"
+                )
         if pol.min_group_rows > 1 and not plan.is_vector:
             counts = group_row_counts(plan, self.tables[query.dataset])
             small = [g for g, n in counts.items() if 0 < n < pol.min_group_rows]
@@ -169,6 +177,8 @@ class Node:
             log.warning("query already answered", extra={"query_id": qid, "detail": str(exc)})
         except PetsError as exc:
             log.error("could not answer query", extra={"query_id": qid, "error": str(exc)})
+        except Exception:
+            log.exception("unexpected error answering query", extra={"query_id": qid})
         finally:
             self._in_flight.discard(qid)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pets.client.analyst import Outcome
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from pets.client.analyst import Outcome
 from pets.query import Query
 from pets.v1 import aggregation_pb2 as pb
 

@@ -72,6 +72,7 @@ __all__ = [
     "parse_identity_uri",
     "peer_from_auth_context",
     "peer_identity",
+    "server_dns_name",
     "validate_name",
     "verify_identity",
 ]
@@ -352,6 +353,27 @@ def _host_san(host: str) -> x509.GeneralName:
     return x509.DNSName(host.rstrip(".").lower())
 
 
+SERVER_DNS_SUFFIX = "pets"
+
+
+def server_dns_name(role: Role | str, name: str) -> str:
+    """The DNS name ``<name>.<role>.pets`` in every leader or helper certificate.
+
+    Clients pin it (``grpc.ssl_target_name_override``) so the TLS handshake
+    proves they reach *that* server in *that* role, not merely some server of
+    the project: a holder handing seed 1 to helper-1 cannot be redirected to
+    helper-2 or the leader. Server names must therefore be DNS labels.
+    """
+    role = _role(role)
+    if not role.is_server:
+        raise InvalidInputError(f"role {role.value} has no server name")
+    if not _DNS_LABEL_RE.fullmatch(name):
+        raise InvalidInputError(
+            f"server name {name!r} must be a DNS label (letters, digits, inner hyphens)"
+        )
+    return f"{name}.{role.value}.{SERVER_DNS_SUFFIX}".lower()
+
+
 def issue(
     ca: CA,
     role: Role | str,
@@ -386,6 +408,9 @@ def issue(
     if hosts and not role.is_server:
         raise InvalidInputError(f"role {role.value} is a client role and takes no hosts")
     host_sans = list(dict.fromkeys(_host_san(h) for h in hosts))
+    if role.is_server:
+        pinned = x509.DNSName(server_dns_name(role, name))
+        host_sans = [pinned, *(h for h in host_sans if h != pinned)]
 
     key = _new_key()
     not_after = min(t + _dt.timedelta(days=valid_days), ca_cert.not_valid_after_utc)

@@ -4,7 +4,7 @@ Log calls pass fields with ``extra={...}``; :class:`JsonFormatter` emits them
 next to time, level, logger, party and message. No field ever carries a
 contributed value, a seed, a key or an aggregate; the integration tests
 read the servers' and nodes' logs to check that. Setting up handlers is left
-to the programs (``pets.server.logs``, ``pets.client.logs``).
+to the programs, through :func:`configure` (``pets serve``, ``pets node``).
 """
 
 from __future__ import annotations

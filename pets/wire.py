@@ -16,6 +16,8 @@ import numpy as np
 from pets.errors import InvalidInputError
 
 CHUNK_BYTES = 1 << 20
+# --insecure mode only: the metadata header in which a client *claims* "role/name".
+INSECURE_IDENTITY_HEADER = "x-pets-identity"
 # gRPC message limit used by servers and clients: one chunk plus headers.
 MAX_MESSAGE_BYTES = CHUNK_BYTES + (64 << 10)
 RING_DTYPE = np.dtype("<u8")
@@ -62,11 +64,10 @@ class ChunkAssembler:
     never yields a payload.
     """
 
-    def __init__(self, expected_bytes: int, *, max_bytes: int) -> None:
-        if expected_bytes < 0 or expected_bytes > max_bytes:
-            raise InvalidInputError(
-                f"announced payload of {expected_bytes} bytes exceeds the limit of {max_bytes}"
-            )
+    def __init__(self, expected_bytes: int) -> None:
+        """``expected_bytes`` must already be checked against the receiver's limits."""
+        if expected_bytes < 0:
+            raise InvalidInputError("payload size must not be negative")
         self._buf = bytearray(expected_bytes)
         self._filled = 0
 

@@ -20,20 +20,24 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+
+from pets import wire
+from pets.errors import ConfigError
+from pets.query import Schema
 from pets.server.config import ServerConfig
 from pets.server.helper import Helper
 from pets.server.leader import Leader
 from pets.server.peers import HelperLink
 from pets.server.storage import AsyncStore
-
-from pets import wire
-from pets.query import Schema
 from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
 
 log = logging.getLogger("pets.server")
 
 SERVER_OPTIONS = [
+    # Without this, grpc sets SO_REUSEPORT and a second server on the same port
+    # would silently share (and split) the traffic instead of failing to start.
+    ("grpc.so_reuseport", 0),
     ("grpc.max_send_message_length", wire.MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", wire.MAX_MESSAGE_BYTES),
     ("grpc.keepalive_time_ms", 30_000),
@@ -44,8 +48,6 @@ GRACE_SECONDS = 5.0
 
 
 def _read(path: Path, what: str) -> bytes:
-    from pets.errors import ConfigError
-
     try:
         return path.read_bytes()
     except FileNotFoundError:
@@ -87,8 +89,6 @@ class Server:
         self._store = AsyncStore(cfg.database)
         if cfg.role == "leader":
             assert cfg.schema is not None
-            from pets.errors import ConfigError
-
             try:
                 schema = Schema.from_toml(cfg.schema.read_text())
             except FileNotFoundError:
@@ -119,17 +119,16 @@ class Server:
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, self._server)
         names = [service_name, *extra_services, health.SERVICE_NAME, reflection.SERVICE_NAME]
         reflection.enable_server_reflection(names, self._server)
-        if server_creds is None:
-            log.warning(
-                "INSECURE MODE: no TLS, callers are not authenticated; local experiments only"
-            )
-            self.port = self._server.add_insecure_port(cfg.listen)
-        else:
-            self.port = self._server.add_secure_port(cfg.listen, server_creds)
-        if not self.port:
-            from pets.errors import ConfigError
-
-            raise ConfigError(f"could not listen on {cfg.listen}")
+        try:
+            if server_creds is None:
+                log.warning(
+                    "INSECURE MODE: no TLS, callers are not authenticated; local experiments only"
+                )
+                self.port = self._server.add_insecure_port(cfg.listen)
+            else:
+                self.port = self._server.add_secure_port(cfg.listen, server_creds)
+        except RuntimeError as exc:  # grpc raises this when the address cannot be bound
+            raise ConfigError(f"could not listen on {cfg.listen}: {exc}") from None
         await self._server.start()
         for name in ("", service_name, *extra_services):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -158,6 +157,8 @@ class Server:
     async def stop(self, grace: float = GRACE_SECONDS) -> None:
         if self._health is not None:
             await self._health.enter_graceful_shutdown()
+        if isinstance(self._service, Leader):
+            self._service.begin_shutdown()  # end watch streams so in-flight calls can finish
         if self._server is not None:
             await self._server.stop(grace)
         if self._service is not None:

@@ -38,10 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _serve(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from pets.server.app import Server
-
     from pets.errors import ConfigError
     from pets.logfmt import configure
+    from pets.server.app import Server
 
     config = load_config(args.config, insecure=args.insecure)
     if args.role and args.role != config.role:

@@ -18,12 +18,14 @@ Example for a leader (relative paths are relative to the config file)::
     name = "helper-1"
     address = "127.0.0.1:7002"
 
-    [limits]                   # all optional
-    max_vector_length = 10000000
-    max_concurrent_contributions = 16
+    [limits]                   # all optional; these are the defaults
+    max_vector_length = 10000000        # values (or ciphertexts) per contribution
+    max_concurrent_contributions = 16   # streams being received at once (memory bound)
+    max_open_queries_per_analyst = 32
     default_deadline_seconds = 60
     max_deadline_seconds = 86400
-    finalize_timeout_seconds = 15
+    finalize_timeout_seconds = 30       # how long helpers get to finalise
+    contribution_timeout_seconds = 300  # a stalled contribution stream is dropped
 
     [policy]                   # leader, optional: analysts must prove attributes
     require = "accreditation >= 2 and purpose in {public-health, research}"
@@ -54,9 +56,32 @@ class HelperEndpoint:
 class Limits:
     max_vector_length: int = 10_000_000
     max_concurrent_contributions: int = 16
+    max_open_queries_per_analyst: int = 32
     default_deadline_seconds: float = 60.0
     max_deadline_seconds: float = 86_400.0
-    finalize_timeout_seconds: float = 15.0
+    finalize_timeout_seconds: float = 30.0
+    contribution_timeout_seconds: float = 300.0
+
+    def __post_init__(self) -> None:
+        for name, kind in (
+            ("max_vector_length", int),
+            ("max_concurrent_contributions", int),
+            ("max_open_queries_per_analyst", int),
+            ("default_deadline_seconds", float),
+            ("max_deadline_seconds", float),
+            ("finalize_timeout_seconds", float),
+            ("contribution_timeout_seconds", float),
+        ):
+            value = getattr(self, name)
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            if kind is int:
+                ok = ok and isinstance(value, int)
+            if not ok or not 0 < value < float("inf"):
+                raise ConfigError(
+                    f"limits.{name} must be a positive {kind.__name__}, got {value!r}"
+                )
+        if self.default_deadline_seconds > self.max_deadline_seconds:
+            raise ConfigError("limits.default_deadline_seconds exceeds max_deadline_seconds")
 
 
 @dataclass(frozen=True)
@@ -135,12 +160,7 @@ def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) ->
         raise ConfigError("a leader needs `schema`, the dataset schema file all parties share")
     lim = data.get("limits", {})
     check_keys(lim, set(Limits.__dataclass_fields__), "[limits]")
-    try:
-        limits = Limits(**{k: type(getattr(Limits, k))(v) for k, v in lim.items()})
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"[limits]: {exc}") from None
-    if limits.max_concurrent_contributions < 1 or limits.max_vector_length < 1:
-        raise ConfigError("[limits] values must be positive")
+    limits = Limits(**lim)
     policy = None
     if "policy" in data:
         p = data["policy"]

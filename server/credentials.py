@@ -16,17 +16,18 @@ never the attribute values.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import grpc
-from pets.server.config import Policy
-from pets.server.rpc import caller, unary
 
 from pets.errors import ConfigError, InvalidInputError, InvalidProofError, PermissionDeniedError
 from pets.identity import Peer
+from pets.server.config import Policy
+from pets.server.rpc import caller, unary
 from pets.v1 import credential_pb2 as cpb
 from pets.v1 import credential_pb2_grpc as cpb_grpc
 from pets.zk import serialization as ser
@@ -59,12 +60,23 @@ class PresentationChecker:
         self.clock = clock
         self.nonces = NonceRegistry(clock, NONCE_TTL_SECONDS)
 
-    def verify(self, data: bytes, context: str, policy: object | None) -> tuple[str, list[str]]:
+    def verify(
+        self,
+        data: bytes,
+        context: str,
+        policy: object | None,
+        *,
+        expected_nonce: bytes | None = None,
+    ) -> tuple[str, list[str]]:
         try:
             msg = cpb.Presentation.FromString(data)
             presentation = presentation_from_proto(msg)
         except Exception:  # a malformed presentation is just an invalid one
             raise InvalidProofError("presentation is malformed") from None
+        if expected_nonce is not None and not hmac.compare_digest(
+            presentation.nonce, expected_nonce
+        ):
+            raise InvalidProofError("presentation is bound to another nonce than the one sent")
         verified = verify_presentation(
             presentation,
             trusted_issuers=self.trusted,
@@ -86,7 +98,9 @@ class PresentationChecker:
             raise PermissionDeniedError(
                 f"this leader admits queries only with a presentation proving: {self.policy}"
             )
-        _, proven = self.verify(presentation, submit_query_context(peer.name), self.policy)
+        _, proven = self.verify(
+            presentation, submit_query_context(peer.name), self.policy, expected_nonce=nonce
+        )
         log.info("analyst admitted", extra={"analyst": peer.name, "proven_predicates": proven})
         return proven
 

@@ -16,6 +16,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -27,9 +28,6 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     PublicFormat,
 )
-from pets.server.config import ServerConfig
-from pets.server.rpc import aggregate_chunks, caller, require, streaming, unary
-from pets.server.storage import AsyncStore, QueryRecord
 
 from pets import prg, sharing, wire
 from pets.errors import (
@@ -40,12 +38,15 @@ from pets.errors import (
     ThresholdNotMetError,
 )
 from pets.identity import Role
+from pets.server.config import ServerConfig
+from pets.server.rpc import aggregate_chunks, caller, require, streaming, unary
+from pets.server.storage import AsyncStore, QueryRecord
 from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
 
 log = logging.getLogger("pets.server.helper")
 
-OPEN, READY = pb.QUERY_STATE_OPEN, pb.QUERY_STATE_READY
+OPEN, READY, FAILED = pb.QUERY_STATE_OPEN, pb.QUERY_STATE_READY, pb.QUERY_STATE_FAILED
 RECEIPT_KEY_SETTING = "receipt-signing-key"
 
 
@@ -120,7 +121,7 @@ class Helper(pb_grpc.HelperServicer):
             analyst=request.analyst,
             spec=spec,
             state=OPEN,
-            created=request.deadline_unix,
+            created=time.time(),
             deadline=request.deadline_unix,
             min_holders=max(request.min_holders, self.config.min_holders),
             vector_length=request.vector_length,
@@ -169,11 +170,15 @@ class Helper(pb_grpc.HelperServicer):
     ) -> pb.FinalizeResponse:
         require(caller(context, insecure=self._insecure), [Role.LEADER], "finalise queries")
         q = self._query(request.query_id)
+        if request.abort:
+            return await self._abort(q)
         contributors = tuple(request.contributors)
         if list(contributors) != sorted(set(contributors)):
             raise InvalidInputError("contributors must be sorted and unique")
         async with q.lock:
             rec = q.record
+            if rec.state == FAILED:
+                raise NotReadyError(f"query {rec.id} was aborted by the leader")
             if rec.state == READY:
                 if rec.contributors != contributors:
                     raise ConflictError(f"query {rec.id} was finalised over another set")
@@ -188,18 +193,31 @@ class Helper(pb_grpc.HelperServicer):
             if missing:
                 raise NotReadyError(f"no seed stored for holder(s) {missing} in {rec.id}")
             wanted = set(contributors)
+            stored_seeds = await self.store.run(lambda: list(s.seeds(rec.id)))
+            seeds = [seed for holder, seed in stored_seeds if holder in wanted]
 
             def compute() -> bytes:
-                seeds = (seed for holder, seed in s.seeds(rec.id) if holder in wanted)
-                total = sharing.aggregate_seeds(seeds, rec.vector_length)
-                return wire.vector_to_bytes(total)
+                return wire.vector_to_bytes(sharing.aggregate_seeds(seeds, rec.vector_length))
 
-            data = await self.store.run(compute)
+            # Expanding seeds is CPU work: off the event loop and off the SQLite thread.
+            data = await asyncio.to_thread(compute)
             done = rec.with_state(READY, contributors=contributors)
             await self.store.run(s.finish_query, done, data)
             q.record = done
         log.info("query finalised", extra={"query_id": rec.id, "contributors": len(contributors)})
         return pb.FinalizeResponse(query_id=rec.id, contributors=len(contributors))
+
+    async def _abort(self, q: _HelperQuery) -> pb.FinalizeResponse:
+        async with q.lock:
+            rec = q.record
+            if rec.state == READY:
+                raise ConflictError(f"query {rec.id} is already finalised")
+            if rec.state != FAILED:
+                failed = rec.with_state(FAILED, failure="aborted_by_leader")
+                await self.store.run(self.store.store.finish_query, failed, None, True)
+                q.record = failed
+                log.info("query aborted; seeds deleted", extra={"query_id": rec.id})
+        return pb.FinalizeResponse(query_id=rec.id)
 
     @streaming
     async def GetAggregate(

@@ -15,12 +15,16 @@ Flow of one query (DESIGN.md, "Two aggregation protocols"):
    analyst closes it) the leader fixes the contributor set, orders every
    helper to finalise over exactly that set, and marks the query READY, or
    FAILED when fewer than ``min_holders`` contributed or a helper could not
-   finalise. Only READY queries release aggregates, only to their analyst.
+   finalise (the helpers are then told to drop their seeds). Only READY
+   queries release aggregates, only to their analyst.
 
 All state changes that touch contributions go through one commit loop, so
 contributions and closing are serialised without locks; the loop commits
 whatever contributions are waiting in one transaction (group commit), which
-keeps the cost of ``synchronous=FULL`` per batch, not per holder.
+keeps the cost of ``synchronous=FULL`` per batch, not per holder. The loop
+never dies: a failure fails the batch it was working on, not the server.
+Callers await their item's future through ``asyncio.shield``, so a caller
+that goes away (a cancelled RPC) never cancels work the loop is doing.
 """
 
 from __future__ import annotations
@@ -35,14 +39,9 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
-from pets.server import protocols
-from pets.server.aggregates import RunningAggregate
-from pets.server.config import ServerConfig
-from pets.server.peers import HelperLink
-from pets.server.rpc import aggregate_chunks, caller, require, streaming, unary
-from pets.server.storage import AsyncStore, ContributionRecord, QueryRecord
 
 from pets import wire
 from pets.errors import (
@@ -56,6 +55,12 @@ from pets.errors import (
 from pets.identity import Peer, Role
 from pets.query import Query, QueryPlan, Schema
 from pets.query import compile as compile_query
+from pets.server import protocols
+from pets.server.aggregates import RunningAggregate
+from pets.server.config import ServerConfig
+from pets.server.peers import HelperLink
+from pets.server.rpc import aggregate_chunks, caller, require, streaming, unary
+from pets.server.storage import AsyncStore, ContributionRecord, QueryRecord
 from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
 
@@ -70,26 +75,47 @@ OPEN, CLOSED, READY, FAILED = (
 TERMINAL = (READY, FAILED)
 STATUS_HEARTBEAT_SECONDS = 1.0
 MAX_BATCH = 512
+WATCHER_QUEUE = 1024
+
+
+def _settle(future: asyncio.Future, result: Any = None, error: BaseException | None = None) -> None:
+    """Resolve ``future`` unless it already is (its caller may have gone away)."""
+    if future.done():
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
 
 
 @dataclass
 class QueryRuntime:
-    """A query's in-memory state on the leader."""
+    """A query's in-memory state on the leader.
+
+    ``aggregate`` and ``holders`` exist only while the query is OPEN or
+    CLOSED; a finished query keeps just its record (its aggregate share is
+    read from SQLite when released). ``holders`` lists *committed*
+    contributions only.
+    """
 
     record: QueryRecord
     spec: pb.QuerySpec
-    plan: QueryPlan
-    aggregate: RunningAggregate
+    plan: QueryPlan | None
+    aggregate: RunningAggregate | None = None
     holders: dict[str, bytes] = field(default_factory=dict)
+    in_flight: set[str] = field(default_factory=set)
     version: int = 0
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
-    finalizing: asyncio.Task | None = None
     deadline_task: asyncio.Task | None = None
 
     async def bump(self) -> None:
         async with self.changed:
             self.version += 1
             self.changed.notify_all()
+
+
+def _future() -> asyncio.Future:
+    return asyncio.get_running_loop().create_future()
 
 
 @dataclass
@@ -101,18 +127,14 @@ class _Pending:
     digest: bytes
     receipts: bytes
     parsed: object
-    future: asyncio.Future = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+    future: asyncio.Future = field(default_factory=_future)
 
 
 @dataclass
 class _Close:
     query_id: str
     reason: str
-    future: asyncio.Future = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+    future: asyncio.Future = field(default_factory=_future)
 
 
 class Leader(pb_grpc.LeaderServicer):
@@ -136,58 +158,89 @@ class Leader(pb_grpc.LeaderServicer):
         self._check_presentation = presentation_checker
         self.queries: dict[str, QueryRuntime] = {}
         self._queue: asyncio.Queue[_Pending | _Close] = asyncio.Queue()
-        self._watchers: set[asyncio.Queue[pb.QueryAnnouncement]] = set()
+        self._watchers: set[asyncio.Queue[pb.QueryAnnouncement | None]] = set()
         self._slots = asyncio.Semaphore(config.limits.max_concurrent_contributions)
         self._tasks: set[asyncio.Task] = set()
         self._commit_task: asyncio.Task | None = None
         self._insecure = config.tls is None
+        self._stopping = False
 
     # -- lifecycle ------------------------------------------------------------
     async def start(self) -> None:
         """Load every query from SQLite and resume the open and closing ones."""
         records = await self.store.run(self.store.store.load_queries)
+        resumed: list[QueryRuntime] = []
         for rec in records:
             spec = pb.QuerySpec.FromString(rec.spec)
-            plan = compile_query(Query.from_json(spec.query_json), self.schema)
-            agg = protocols.running_aggregate(spec, rec.vector_length, plan)
-            rt = QueryRuntime(record=rec, spec=spec, plan=plan, aggregate=agg)
-            if rec.state in (OPEN, CLOSED):
-                data = await self.store.run(self.store.store.get_aggregate, rec.id)
-                if data is not None:
-                    rt.aggregate = protocols.running_aggregate(spec, rec.vector_length, plan, data)
-                rt.holders = await self.store.run(self.store.store.contributions, rec.id)
-                rt.aggregate.count = len(rt.holders)
+            rt = QueryRuntime(record=rec, spec=spec, plan=None)
             self.queries[rec.id] = rt
+            if rec.state in TERMINAL:
+                continue
+            try:
+                rt.plan = compile_query(Query.from_json(spec.query_json), self.schema)
+                await self._reload(rt)
+            except PetsError as exc:
+                # The schema changed under an unfinished query: it cannot be finished.
+                rt.record = rec.with_state(
+                    FAILED, failure="schema_changed", failure_detail=f"query no longer valid: {exc}"
+                )
+                await self.store.run(self.store.store.finish_query, rt.record, None, True)
+                continue
+            resumed.append(rt)
         self._commit_task = asyncio.create_task(self._commit_loop(), name="leader-commit")
-        resumed = 0
-        for rt in self.queries.values():
+        self._commit_task.add_done_callback(self._commit_loop_ended)
+        for rt in resumed:
             if rt.record.state == OPEN:
                 self._schedule_deadline(rt)
-                resumed += 1
-            elif rt.record.state == CLOSED:
+            else:
                 self._start_finalize(rt)
-                resumed += 1
-        log.info("leader started", extra={"queries": len(self.queries), "resumed": resumed})
+        log.info("leader started", extra={"queries": len(self.queries), "resumed": len(resumed)})
+
+    def begin_shutdown(self) -> None:
+        """End the long-lived streams so a graceful stop need not wait for them."""
+        self._stopping = True
+        for watcher in self._watchers:
+            with contextlib.suppress(asyncio.QueueFull):
+                watcher.put_nowait(None)
+        for rt in self.queries.values():
+            self._spawn(rt.bump(), "wake-status-watchers")
 
     async def stop(self) -> None:
-        for task in [*self._tasks, self._commit_task]:
+        self.begin_shutdown()
+        tasks = [*self._tasks, self._commit_task]
+        tasks += [rt.deadline_task for rt in self.queries.values()]
+        for task in tasks:
             if task is not None:
                 task.cancel()
-        for rt in self.queries.values():
-            for task in (rt.deadline_task, rt.finalizing):
-                if task is not None:
-                    task.cancel()
-        for watcher in self._watchers:
-            watcher.put_nowait(None)  # type: ignore[arg-type]
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*(t for t in tasks if t is not None), return_exceptions=True)
         for helper in self.helpers:
             await helper.close()
 
-    def _spawn(self, coro: object, name: str) -> asyncio.Task:
-        task = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task:
+        task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
         return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "background task failed",
+                extra={"task": task.get_name(), "error": repr(task.exception())},
+            )
+
+    def _commit_loop_ended(self, task: asyncio.Task) -> None:
+        if not self._stopping:
+            log.critical("commit loop ended; the leader cannot accept contributions")
+
+    async def _reload(self, rt: QueryRuntime) -> None:
+        """Rebuild a query's aggregate and committed holders from SQLite."""
+        assert rt.plan is not None
+        data = await self.store.run(self.store.store.get_aggregate, rt.record.id)
+        rt.aggregate = protocols.running_aggregate(rt.spec, rt.record.vector_length, rt.plan, data)
+        rt.holders = await self.store.run(self.store.store.contributions, rt.record.id)
+        rt.aggregate.count = len(rt.holders)
 
     # -- queries ----------------------------------------------------------------
     def _runtime(self, query_id: str) -> QueryRuntime:
@@ -204,6 +257,11 @@ class Leader(pb_grpc.LeaderServicer):
             raise NotFoundError(f"no query {query_id!r}")
         return rt
 
+    def _helper_names(self, spec: pb.QuerySpec) -> list[str]:
+        if spec.protocol != pb.PROTOCOL_ADDITIVE:
+            return []
+        return [h.name for h in self.helpers]
+
     def status(self, rt: QueryRuntime) -> pb.QueryStatus:
         r = rt.record
         return pb.QueryStatus(
@@ -211,13 +269,14 @@ class Leader(pb_grpc.LeaderServicer):
             state=r.state,
             spec=rt.spec,
             analyst=r.analyst,
-            contributors=len(r.contributors) if r.state != OPEN else len(rt.holders),
+            contributors=len(rt.holders) if r.state == OPEN else len(r.contributors),
             min_holders=r.min_holders,
             deadline_unix=r.deadline,
             failure=r.failure,
             failure_detail=r.failure_detail,
             vector_length=r.vector_length,
             proven_predicates=list(r.proven_predicates),
+            helpers=self._helper_names(rt.spec),
         )
 
     def announcement(self, rt: QueryRuntime) -> pb.QueryAnnouncement:
@@ -226,11 +285,18 @@ class Leader(pb_grpc.LeaderServicer):
             spec=rt.spec,
             deadline_unix=rt.record.deadline,
             vector_length=rt.record.vector_length,
-            helpers=[h.name for h in self.helpers]
-            if rt.spec.protocol == pb.PROTOCOL_ADDITIVE
-            else [],
+            helpers=self._helper_names(rt.spec),
             fingerprint=rt.record.fingerprint,
         )
+
+    def _parse_query(self, spec: pb.QuerySpec) -> tuple[Query, QueryPlan]:
+        try:
+            query = Query.from_json(spec.query_json)
+        except PetsError:
+            raise
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:
+            raise InvalidInputError(f"query_json is not a valid query: {exc!s:.200}") from None
+        return query, compile_query(query, self.schema)
 
     @unary
     async def SubmitQuery(
@@ -247,13 +313,7 @@ class Leader(pb_grpc.LeaderServicer):
         spec.CopyFrom(request.spec)
         if spec.protocol == pb.PROTOCOL_UNSPECIFIED:
             spec.protocol = pb.PROTOCOL_ADDITIVE
-        try:
-            query = Query.from_json(spec.query_json)
-        except (ValueError, TypeError, KeyError) as exc:
-            if isinstance(exc, PetsError):
-                raise
-            raise InvalidInputError(f"query_json is not a valid query: {exc}") from None
-        plan = compile_query(query, self.schema)
+        query, plan = self._parse_query(spec)
         floor = self.config.min_holders
         if spec.min_holders and spec.min_holders < floor:
             raise InvalidInputError(
@@ -261,7 +321,12 @@ class Leader(pb_grpc.LeaderServicer):
                 "a query may raise it, never lower it"
             )
         min_holders = max(floor, spec.min_holders)
-        if plan.max_holders() < min_holders:
+        if spec.close_after and spec.close_after < min_holders:
+            raise InvalidInputError(
+                f"close_after {spec.close_after} is below min_holders {min_holders}: the query "
+                "would close too early to ever be released"
+            )
+        if spec.protocol == pb.PROTOCOL_ADDITIVE and plan.max_holders() < min_holders:
             raise InvalidInputError(
                 f"the sum of {min_holders} holders' vectors for this query may exceed the 64-bit "
                 f"ring (at most {plan.max_holders()} fit); narrow the bounds with a clip"
@@ -277,6 +342,16 @@ class Leader(pb_grpc.LeaderServicer):
             raise InvalidInputError(
                 f"query needs vectors of {vector_length} values; this server accepts at most "
                 f"{limits.max_vector_length}"
+            )
+        open_queries = sum(
+            1
+            for rt in self.queries.values()
+            if rt.record.analyst == peer.name and rt.record.state not in TERMINAL
+        )
+        if open_queries >= limits.max_open_queries_per_analyst:
+            raise NotReadyError(
+                f"analyst {peer.name} already has {open_queries} unfinished queries "
+                f"(limit {limits.max_open_queries_per_analyst}); wait for one to finish"
             )
         now = self.clock()
         record = QueryRecord(
@@ -312,7 +387,7 @@ class Leader(pb_grpc.LeaderServicer):
         self._schedule_deadline(rt)
         ann = self.announcement(rt)
         for watcher in list(self._watchers):
-            watcher.put_nowait(ann)
+            self._notify(watcher, ann)
         log.info(
             "query accepted",
             extra={
@@ -343,7 +418,7 @@ class Leader(pb_grpc.LeaderServicer):
         while True:
             seen = rt.version
             yield self.status(rt)
-            if rt.record.state in TERMINAL:
+            if rt.record.state in TERMINAL or self._stopping:
                 return
             async with rt.changed:
                 with contextlib.suppress(TimeoutError):
@@ -395,27 +470,35 @@ class Leader(pb_grpc.LeaderServicer):
             yield chunk
 
     # -- holders ----------------------------------------------------------------
+    def _notify(
+        self, watcher: asyncio.Queue[pb.QueryAnnouncement | None], ann: pb.QueryAnnouncement
+    ) -> None:
+        try:
+            watcher.put_nowait(ann)
+        except asyncio.QueueFull:  # a watcher that does not read is dropped
+            self._watchers.discard(watcher)
+
     @streaming
     async def WatchQueries(
         self, request: pb.WatchQueriesRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.QueryAnnouncement]:
         peer = caller(context, insecure=self._insecure)
         require(peer, [Role.HOLDER], "watch for queries")
-        queue: asyncio.Queue[pb.QueryAnnouncement | None] = asyncio.Queue()
-        self._watchers.add(queue)  # type: ignore[arg-type]
+        queue: asyncio.Queue[pb.QueryAnnouncement | None] = asyncio.Queue(WATCHER_QUEUE)
+        self._watchers.add(queue)
         log.info("holder watching", extra={"holder": peer.name})
         try:
             if request.include_open:
                 for rt in list(self.queries.values()):
                     if rt.record.state == OPEN:
                         yield self.announcement(rt)
-            while True:
+            while queue in self._watchers and not self._stopping:
                 ann = await queue.get()
                 if ann is None:  # server shutting down
                     return
                 yield ann
         finally:
-            self._watchers.discard(queue)  # type: ignore[arg-type]
+            self._watchers.discard(queue)
 
     @unary
     async def Contribute(
@@ -434,9 +517,10 @@ class Leader(pb_grpc.LeaderServicer):
             raise InvalidInputError("the first message of a contribution must carry its header")
         header = first.header
         rt = self._runtime(header.query_id)
-        if rt.record.state != OPEN:
+        aggregate = rt.aggregate
+        if rt.record.state != OPEN or aggregate is None:
             raise NotReadyError(f"query {header.query_id} is no longer accepting contributions")
-        expected = rt.aggregate.payload_bytes
+        expected = aggregate.payload_bytes
         if header.payload_bytes != expected:
             raise InvalidInputError(
                 f"contribution announces {header.payload_bytes} bytes; query "
@@ -446,34 +530,49 @@ class Leader(pb_grpc.LeaderServicer):
             raise InvalidInputError("payload_digest must be the 32-byte SHA-256 of the payload")
         known = rt.holders.get(peer.name)
         if known is not None:
-            # Decide on the announced digest without reading the payload again.
+            # Committed already: decide on the announced digest without the payload.
             if hmac.compare_digest(known, bytes(header.payload_digest)):
                 return self._ack(rt, peer.name, newly=False)
             raise ConflictError(
                 f"holder {peer.name} already contributed a different vector to {rt.record.id}"
             )
-        receipts = await self._check_receipts(rt, header, peer.name)
-        async with self._slots:
-            assembler = wire.ChunkAssembler(expected, max_bytes=expected)
-            if first.data:
-                assembler.add(first.data)
-            async for msg in stream:
-                if msg.HasField("header"):
-                    raise InvalidInputError("only the first message may carry a header")
-                assembler.add(msg.data)
-            payload = assembler.finish()
-            if not hmac.compare_digest(wire.digest(payload), bytes(header.payload_digest)):
-                raise InvalidInputError("payload does not match its announced SHA-256 digest")
-            parsed = rt.aggregate.validate(payload)
-            pending = _Pending(
-                query_id=rt.record.id,
-                holder=peer.name,
-                digest=bytes(header.payload_digest),
-                receipts=receipts,
-                parsed=parsed,
+        if peer.name in rt.in_flight:
+            raise UnavailableError(
+                f"a contribution from {peer.name} to {rt.record.id} is already in progress"
             )
-            await self._queue.put(pending)
-            newly = await pending.future
+        receipts = await self._check_receipts(rt, header, peer.name)
+        rt.in_flight.add(peer.name)
+        try:
+            async with self._slots:
+                async with asyncio.timeout(self.config.limits.contribution_timeout_seconds):
+                    assembler = wire.ChunkAssembler(expected)
+                    if first.data:
+                        assembler.add(first.data)
+                    async for msg in stream:
+                        if msg.HasField("header"):
+                            raise InvalidInputError("only the first message may carry a header")
+                        assembler.add(msg.data)
+                    payload = assembler.finish()
+                if not hmac.compare_digest(wire.digest(payload), bytes(header.payload_digest)):
+                    raise InvalidInputError("payload does not match its announced SHA-256 digest")
+                parsed = await asyncio.to_thread(aggregate.validate, payload)
+                del payload
+                pending = _Pending(
+                    query_id=rt.record.id,
+                    holder=peer.name,
+                    digest=bytes(header.payload_digest),
+                    receipts=receipts,
+                    parsed=parsed,
+                )
+                await self._queue.put(pending)
+                newly = await asyncio.shield(pending.future)
+        except TimeoutError:
+            raise UnavailableError(
+                f"contribution stream stalled for over "
+                f"{self.config.limits.contribution_timeout_seconds:g} s"
+            ) from None
+        finally:
+            rt.in_flight.discard(peer.name)
         log.info(
             "contribution accepted" if newly else "contribution already recorded",
             extra={"query_id": rt.record.id, "holder": peer.name, "contributors": len(rt.holders)},
@@ -515,67 +614,91 @@ class Leader(pb_grpc.LeaderServicer):
             batch = [await self._queue.get()]
             while not self._queue.empty() and len(batch) < MAX_BATCH:
                 batch.append(self._queue.get_nowait())
-            contributions: list[_Pending] = []
-            for item in batch:
-                if isinstance(item, _Pending):
-                    contributions.append(item)
-                    continue
+            try:
+                contributions: list[_Pending] = []
+                for item in batch:
+                    if isinstance(item, _Pending):
+                        contributions.append(item)
+                        continue
+                    await self._commit_contributions(contributions)
+                    contributions = []
+                    await self._apply_close(item)
                 await self._commit_contributions(contributions)
-                contributions = []
-                await self._apply_close(item)
-            await self._commit_contributions(contributions)
+            except Exception:  # keep serving; fail only this batch
+                log.exception("commit loop error; failing the batch")
+                for item in batch:
+                    _settle(item.future, error=UnavailableError("internal error; retry"))
+                    if isinstance(item, _Pending):
+                        with contextlib.suppress(Exception):
+                            await self._reload(self.queries[item.query_id])
 
     async def _commit_contributions(self, items: list[_Pending]) -> None:
         if not items:
             return
-        accepted: list[_Pending] = []
+        staged: dict[tuple[str, str], _Pending] = {}
+        followers: list[tuple[_Pending, _Pending]] = []
         touched: dict[str, QueryRuntime] = {}
         for item in items:
             rt = self.queries[item.query_id]
-            if rt.record.state != OPEN:
-                item.future.set_exception(
-                    NotReadyError(f"query {item.query_id} closed before the contribution landed")
+            if rt.record.state != OPEN or rt.aggregate is None:
+                _settle(
+                    item.future,
+                    error=NotReadyError(
+                        f"query {item.query_id} closed before the contribution landed"
+                    ),
                 )
                 continue
+            key = (item.query_id, item.holder)
             known = rt.holders.get(item.holder)
-            if known is not None:
-                if hmac.compare_digest(known, item.digest):
-                    item.future.set_result(False)
-                else:
-                    item.future.set_exception(
-                        ConflictError(
+            first = staged.get(key)
+            if known is not None or first is not None:
+                same = hmac.compare_digest(known or first.digest, item.digest)  # type: ignore[union-attr]
+                if not same:
+                    _settle(
+                        item.future,
+                        error=ConflictError(
                             f"holder {item.holder} already contributed a different vector "
                             f"to {item.query_id}"
-                        )
+                        ),
                     )
+                elif known is not None:
+                    _settle(item.future, False)
+                else:
+                    followers.append((item, first))  # type: ignore[arg-type]
                 continue
             try:
-                rt.aggregate.add(item.parsed)
-            except PetsError as exc:  # e.g. a Paillier query already at max_holders
-                item.future.set_exception(exc)
+                await asyncio.to_thread(rt.aggregate.add, item.parsed)
+            except PetsError as exc:  # e.g. a query already at its max_holders
+                _settle(item.future, error=exc)
                 continue
-            rt.holders[item.holder] = item.digest
-            accepted.append(item)
+            staged[key] = item
             touched[rt.record.id] = rt
-        if not accepted:
-            return
-        records = [ContributionRecord(i.query_id, i.holder, i.digest, i.receipts) for i in accepted]
-        blobs = {qid: rt.aggregate.to_bytes() for qid, rt in touched.items()}
-        try:
-            await self.store.run(self.store.store.commit_contributions, records, blobs)
-        except Exception:
-            log.exception("could not persist contributions; reloading state")
-            for qid, rt in touched.items():
-                data = await self.store.run(self.store.store.get_aggregate, qid)
-                rt.aggregate = protocols.running_aggregate(
-                    rt.spec, rt.record.vector_length, rt.plan, data
-                )
-                rt.holders = await self.store.run(self.store.store.contributions, qid)
-            for item in accepted:
-                item.future.set_exception(UnavailableError("could not store the contribution"))
-            return
-        for item in accepted:
-            item.future.set_result(True)
+        if staged:
+            records = [
+                ContributionRecord(i.query_id, i.holder, i.digest, i.receipts)
+                for i in staged.values()
+            ]
+            blobs = {
+                qid: await asyncio.to_thread(rt.aggregate.to_bytes)  # type: ignore[union-attr]
+                for qid, rt in touched.items()
+            }
+            try:
+                await self.store.run(self.store.store.commit_contributions, records, blobs)
+            except Exception:
+                log.exception("could not persist contributions; reloading state")
+                for rt in touched.values():
+                    await self._reload(rt)
+                failure = UnavailableError("could not store the contribution; retry")
+                for item in staged.values():
+                    _settle(item.future, error=failure)
+                for item, _ in followers:
+                    _settle(item.future, error=failure)
+                return
+            for item in staged.values():
+                self.queries[item.query_id].holders[item.holder] = item.digest
+                _settle(item.future, True)
+        for item, _ in followers:
+            _settle(item.future, False)
         for rt in touched.values():
             await rt.bump()
 
@@ -591,42 +714,37 @@ class Leader(pb_grpc.LeaderServicer):
         """Fix the contributor set of an open query (no-op if already closed)."""
         item = _Close(query_id, reason)
         await self._queue.put(item)
-        await item.future
+        await asyncio.shield(item.future)
 
     async def _apply_close(self, item: _Close) -> None:
         rt = self.queries[item.query_id]
-        try:
-            if rt.record.state == OPEN:
-                rec = rt.record.with_state(CLOSED, contributors=tuple(sorted(rt.holders)))
-                await self.store.run(self.store.store.update_query, rec)
-                rt.record = rec
-                if rt.deadline_task is not None and rt.deadline_task is not asyncio.current_task():
-                    rt.deadline_task.cancel()
-                log.info(
-                    "query closed",
-                    extra={
-                        "query_id": rec.id,
-                        "reason": item.reason,
-                        "contributors": len(rec.contributors),
-                    },
-                )
-                await rt.bump()
-                self._start_finalize(rt)
-            item.future.set_result(None)
-        except Exception as exc:  # keep the loop alive; report to the caller
-            log.exception("could not close query %s", item.query_id)
-            item.future.set_exception(exc)
+        if rt.record.state == OPEN:
+            rec = rt.record.with_state(CLOSED, contributors=tuple(sorted(rt.holders)))
+            await self.store.run(self.store.store.update_query, rec)
+            rt.record = rec
+            if rt.deadline_task is not None and not rt.deadline_task.done():
+                rt.deadline_task.cancel()  # safe: its close() awaits a shielded future
+            log.info(
+                "query closed",
+                extra={
+                    "query_id": rec.id,
+                    "reason": item.reason,
+                    "contributors": len(rec.contributors),
+                },
+            )
+            await rt.bump()
+            self._start_finalize(rt)
+        _settle(item.future)
 
     def _start_finalize(self, rt: QueryRuntime) -> None:
-        rt.finalizing = self._spawn(self._finalize(rt), f"finalize-{rt.record.id}")
+        self._spawn(self._finalize(rt), f"finalize-{rt.record.id}")
 
     async def _finalize(self, rt: QueryRuntime) -> None:
         rec = rt.record
         n = len(rec.contributors)
         if n < rec.min_holders:
-            await self._finish(
+            await self._fail(
                 rt,
-                FAILED,
                 "below_min_holders",
                 f"{n} holder(s) contributed, at least {rec.min_holders} required; nothing released",
             )
@@ -637,37 +755,53 @@ class Leader(pb_grpc.LeaderServicer):
             pending = list(self.helpers)
             delay = 0.2
             while pending:
+                left = max(0.5, give_up - time.monotonic())
                 results = await asyncio.gather(
-                    *(h.finalize(rec.id, list(rec.contributors), timeout=5.0) for h in pending),
+                    *(h.finalize(rec.id, list(rec.contributors), timeout=left) for h in pending),
                     return_exceptions=True,
                 )
                 failed = [
                     (h, r)
                     for h, r in zip(pending, results, strict=True)
-                    if isinstance(r, Exception)
+                    if isinstance(r, BaseException)
                 ]
-                pending = [h for h, _ in failed]
-                if not pending:
-                    break
-                if time.monotonic() + delay > give_up:
-                    detail = "; ".join(str(r) for _, r in failed)
-                    log.error("finalisation failed", extra={"query_id": rec.id, "detail": detail})
-                    await self._finish(
+                pending = [h for h, r in failed if isinstance(r, UnavailableError)]
+                fatal = [(h, r) for h, r in failed if not isinstance(r, UnavailableError)]
+                if fatal or (pending and time.monotonic() + delay > give_up):
+                    for h, r in failed:
+                        log.error(
+                            "finalisation failed",
+                            extra={"query_id": rec.id, "helper": h.name, "error": str(r)},
+                        )
+                    names = ", ".join(h.name for h, _ in failed)
+                    reason = "helper_unavailable" if not fatal else "helper_refused"
+                    await self._fail(
                         rt,
-                        FAILED,
-                        "helper_unavailable",
-                        f"helper(s) {', '.join(h.name for h, _ in failed)} could not finalise "
-                        f"within {timeout:g} s; nothing released ({detail})",
+                        reason,
+                        f"helper(s) {names} could not finalise within {timeout:g} s; "
+                        "nothing released",
                     )
                     return
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                if pending:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
         await self._finish(rt, READY, "", "")
+
+    async def _fail(self, rt: QueryRuntime, failure: str, detail: str) -> None:
+        await self._finish(rt, FAILED, failure, detail)
+        if rt.spec.protocol == pb.PROTOCOL_ADDITIVE:
+            # Best effort: helpers drop the seeds of a query that will never be released.
+            await asyncio.gather(
+                *(h.abort(rt.record.id) for h in self.helpers), return_exceptions=True
+            )
 
     async def _finish(self, rt: QueryRuntime, state: int, failure: str, detail: str) -> None:
         rec = rt.record.with_state(state, failure=failure, failure_detail=detail)
-        await self.store.run(self.store.store.finish_query, rec, None)
+        # A failed query's running aggregate is deleted: it will never be released.
+        await self.store.run(self.store.store.finish_query, rec, None, state == FAILED)
         rt.record = rec
+        rt.aggregate = None  # the share lives on in SQLite; free the memory
+        rt.holders = {}
         log.info(
             "query finished",
             extra={

@@ -8,14 +8,16 @@ import logging
 import grpc
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from pets.server.config import HelperEndpoint, ServerConfig
-from pets.server.rpc import INSECURE_IDENTITY_HEADER
-from pets.server.storage import AsyncStore
 
 from pets import wire
 from pets.errors import InvalidInputError, UnavailableError
+from pets.identity import server_dns_name
+from pets.server.config import HelperEndpoint, ServerConfig
+from pets.server.storage import AsyncStore
+from pets.status import error_for
 from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
+from pets.wire import INSECURE_IDENTITY_HEADER
 
 log = logging.getLogger("pets.server.leader")
 
@@ -26,12 +28,14 @@ CHANNEL_OPTIONS = [
 ]
 
 
-def client_channel(
-    address: str, config: ServerConfig, credentials: grpc.ChannelCredentials | None
+def helper_channel(
+    endpoint: HelperEndpoint, credentials: grpc.ChannelCredentials | None
 ) -> grpc.aio.Channel:
+    """A channel to one helper; with TLS its certificate must name that helper."""
     if credentials is None:
-        return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
-    return grpc.aio.secure_channel(address, credentials, options=CHANNEL_OPTIONS)
+        return grpc.aio.insecure_channel(endpoint.address, options=CHANNEL_OPTIONS)
+    pin = ("grpc.ssl_target_name_override", server_dns_name("helper", endpoint.name))
+    return grpc.aio.secure_channel(endpoint.address, credentials, options=[*CHANNEL_OPTIONS, pin])
 
 
 class HelperLink:
@@ -46,7 +50,7 @@ class HelperLink:
     ) -> None:
         self.name = endpoint.name
         self.address = endpoint.address
-        self._channel = client_channel(endpoint.address, config, credentials)
+        self._channel = helper_channel(endpoint, credentials)
         self._stub = pb_grpc.HelperStub(self._channel)
         self._metadata = (
             ((INSECURE_IDENTITY_HEADER, f"leader/{config.name}"),) if credentials is None else ()
@@ -59,15 +63,14 @@ class HelperLink:
         await self._channel.close()
 
     async def _call(self, method: str, request: object, timeout: float) -> object:
+        """Call the helper; failures come back as the matching pets error
+        (UnavailableError only for UNAVAILABLE / DEADLINE_EXCEEDED, which are retried)."""
         try:
             return await getattr(self._stub, method)(
                 request, timeout=timeout, metadata=self._metadata
             )
         except grpc.aio.AioRpcError as exc:
-            raise UnavailableError(
-                f"helper {self.name} ({self.address}) failed {method}: "
-                f"{exc.code().name}: {exc.details()}"
-            ) from None
+            raise error_for(exc, f"helper {self.name} {method}") from None
 
     async def receipt_key(self) -> Ed25519PublicKey:
         """The helper's receipt-signing key: cached in memory and in SQLite."""
@@ -111,3 +114,7 @@ class HelperLink:
         await self._call(
             "Finalize", pb.FinalizeRequest(query_id=query_id, contributors=contributors), timeout
         )
+
+    async def abort(self, query_id: str) -> None:
+        """Tell the helper the query failed: it drops the seeds and releases nothing."""
+        await self._call("Finalize", pb.FinalizeRequest(query_id=query_id, abort=True), 10.0)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pets.server.aggregates import AdditiveAggregate, RunningAggregate
-
 from pets.errors import InvalidInputError
 from pets.query import QueryPlan
+from pets.server.aggregates import AdditiveAggregate, RunningAggregate
 from pets.v1 import aggregation_pb2 as pb
 
 

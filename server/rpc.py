@@ -17,13 +17,13 @@ from typing import Any, TypeVar
 import grpc
 
 from pets import errors, wire
-from pets.identity import Peer, Role, peer_from_auth_context
+from pets.identity import Peer, Role, peer_from_auth_context, validate_name
 from pets.status import status_for
 from pets.v1 import aggregation_pb2 as pb
+from pets.wire import INSECURE_IDENTITY_HEADER
 
 log = logging.getLogger("pets.server")
 
-INSECURE_IDENTITY_HEADER = "x-pets-identity"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -75,8 +75,8 @@ def caller(context: grpc.aio.ServicerContext, *, insecure: bool) -> Peer:
         if key == INSECURE_IDENTITY_HEADER:
             role, _, name = str(value).partition("/")
             try:
-                return Peer(role=Role(role), name=name)
-            except ValueError:
+                return Peer(role=Role(role), name=validate_name(name))
+            except (ValueError, errors.PetsError):
                 break
     raise errors.AuthenticationError(
         f"no identity: in --insecure mode clients send the {INSECURE_IDENTITY_HEADER} header"

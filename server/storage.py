@@ -225,14 +225,19 @@ class Store:
         return {r[0] for r in rows}
 
     # -- both: closing ------------------------------------------------------
-    def finish_query(self, q: QueryRecord, aggregate: bytes | None) -> None:
-        """Store a query's final state and (optionally) its final aggregate share."""
+    def finish_query(self, q: QueryRecord, aggregate: bytes | None, drop: bool = False) -> None:
+        """Store a query's final state, in one transaction with its aggregate share:
+        ``aggregate`` replaces it, ``drop`` deletes it. Seeds are deleted either way
+        (a helper's finalised share or a failed query no longer needs them)."""
         with self._transaction():
             self.update_query(q)
             if aggregate is not None:
                 self._db.execute(
                     "INSERT OR REPLACE INTO aggregates VALUES (?, ?)", (q.id, aggregate)
                 )
+            elif drop:
+                self._db.execute("DELETE FROM aggregates WHERE query_id=?", (q.id,))
+            self._db.execute("DELETE FROM seeds WHERE query_id=?", (q.id,))
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
@@ -246,7 +251,15 @@ class _Transaction:
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *_: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is not None:
+            self._db.execute("ROLLBACK")
+            return
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error:
+            if self._db.in_transaction:  # leave the connection usable
+                self._db.execute("ROLLBACK")
+            raise
 
 
 class AsyncStore:

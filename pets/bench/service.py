@@ -37,6 +37,12 @@ Two quick metrics (``pets bench --quick --only service``):
     leader), and connection set-up: a warm-up round connects every channel
     first, as a long-running node keeps its channels open.
 
+    Context keys: ``e2e_secure_seconds``, ``e2e_clear_seconds``,
+    ``e2e_decode_seconds`` (:func:`pets.query.decode` of the 10^6-value sum,
+    timed apart; both sides pay it) and
+    ``e2e_secure_vs_clear_ratio_excl_decode`` = (secure - decode) / (clear -
+    decode), what the protocols themselves cost relative to each other.
+
 ``contributions_per_s``
     Many small contributions (length-1 vectors, the size of ``count() from
     hospitals``) from :data:`RATE_HOLDERS` concurrent holders, each its own
@@ -63,6 +69,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import subprocess
 import sys
@@ -86,12 +93,13 @@ from pets.identity import Role
 from pets.query import Query, QueryPlan, Result, Schema, decode
 from pets.query import compile as compile_query
 from pets.v1 import aggregation_pb2 as pb
+from pets.v1 import aggregation_pb2_grpc as pb_grpc
 
 T = TypeVar("T")
 
 E2E_HOLDERS = 10
 E2E_LENGTH = 1_000_000
-E2E_ROUNDS = 3
+E2E_ROUNDS = 5
 RATE_HOLDERS = 200
 RATE_PROCESSES = 2
 RATE_ROUNDS = 3
@@ -303,7 +311,8 @@ class ClearHolder:
 
     def __init__(self, connector: Connector, sink: str) -> None:
         self.connector = connector
-        self.channel = connector.channel(sink)
+        # The sink presents the leader's certificate, so it is pinned like the leader.
+        self.channel = connector.channel(sink, "leader", connector.endpoints.leader_name)
         self._send = self.channel.stream_unary(f"/{SINK_SERVICE}/Send")
         self._take = self.channel.unary_stream(f"/{SINK_SERVICE}/Take")
 
@@ -321,10 +330,10 @@ class ClearHolder:
 
     async def take(self, length: int) -> np.ndarray:
         """Fetch (and reset) the sink's running sum."""
-        assembler = wire.ChunkAssembler(length * 8, max_bytes=length * 8)
-        async for chunk in self._take(b"", metadata=self.connector.metadata, timeout=60):
-            assembler.add(chunk)
-        return wire.vector_from_bytes(bytes(assembler.finish()), length)
+        parts = [
+            chunk async for chunk in self._take(b"", metadata=self.connector.metadata, timeout=60)
+        ]
+        return wire.vector_from_bytes(b"".join(parts), length)
 
     async def close(self) -> None:
         await self.channel.close()
@@ -368,6 +377,9 @@ class ServiceRig:
     _issued: set[str] = field(init=False, default_factory=set)
     _clients: list[Any] = field(init=False, default_factory=list)
     _sink: Sink | None = field(init=False, default=None)
+    _fetch_channels: dict[str, tuple[Connector, grpc.aio.Channel]] = field(
+        init=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir)
@@ -396,6 +408,8 @@ class ServiceRig:
         async def close_all() -> None:
             for c in self._clients:
                 await c.close()
+            for _, channel in self._fetch_channels.values():
+                await channel.close()
             if self._analyst is not None:
                 await self._analyst.close()
 
@@ -481,9 +495,10 @@ class ServiceRig:
         """Wait until READY (closing first if asked), fetch both shares, add, decode."""
         if close:
             await self.analyst.close_query(rnd.query_id)
-        return await self.analyst.fetch(rnd.submitted, await self._ready(rnd))
+        return await self.analyst.fetch(rnd.submitted, await self.wait_ready(rnd))
 
-    async def _ready(self, rnd: Round) -> pb.QueryStatus:
+    async def wait_ready(self, rnd: Round) -> pb.QueryStatus:
+        """Follow the query until it ends; its status if READY, else RuntimeError."""
         status = await self.analyst.wait(rnd.query_id)
         if status.state != pb.QUERY_STATE_READY:
             raise RuntimeError(f"{rnd.query_id} ended {status.failure}: {status.failure_detail}")
@@ -494,23 +509,39 @@ class ServiceRig:
 
         What :meth:`AnalystClient.fetch` does before :func:`pets.query.decode`
         (which builds Python objects per value and would dominate the scaling
-        study at 10^7 values).
+        study at 10^7 values), over the analyst's own certificate.
         """
-        analyst = self.analyst
-        targets = [("leader", analyst.endpoints.leader), *sorted(analyst.endpoints.helpers.items())]
-        parts = await asyncio.gather(
-            *(analyst._fetch_one(address, name, rnd.query_id) for name, address in targets)
-        )
-        if len({tuple(p.header.contributor_names) for p in parts}) != 1:
+        servers = ["leader", *sorted(self.cluster.helper_names)]
+        parts = await asyncio.gather(*(self._fetch_share(s, rnd.query_id) for s in servers))
+        if len({names for names, _ in parts}) != 1:
             raise RuntimeError(f"servers disagree on the contributor set of {rnd.query_id}")
-        return sharing.unshard(
-            [wire.vector_from_bytes(p.data, status.vector_length) for p in parts]
-        )
+        return sharing.unshard([wire.vector_from_bytes(d, status.vector_length) for _, d in parts])
+
+    async def _fetch_share(self, server: str, query_id: str) -> tuple[tuple[str, ...], bytes]:
+        if server not in self._fetch_channels:
+            connector = Connector(self.cluster.endpoints("analyst"), "analyst")
+            self._fetch_channels[server] = (
+                connector,
+                connector.leader_channel()
+                if server == "leader"
+                else connector.helper_channel(server),
+            )
+        connector, channel = self._fetch_channels[server]
+        stub = pb_grpc.LeaderStub(channel) if server == "leader" else pb_grpc.HelperStub(channel)
+        names: tuple[str, ...] = ()
+        data: list[bytes] = []
+        async for chunk in stub.GetAggregate(
+            pb.QueryRef(query_id=query_id), metadata=connector.metadata, timeout=120
+        ):
+            if chunk.HasField("header"):
+                names = tuple(chunk.header.contributor_names)
+            data.append(chunk.data)
+        return names, b"".join(data)
 
     async def _contribute(
         self, rnd: Round, clients: Sequence[HolderClient], vectors: Sequence[np.ndarray]
     ) -> pb.QueryStatus:
-        watching = asyncio.create_task(self._ready(rnd))
+        watching = asyncio.create_task(self.wait_ready(rnd))
         await asyncio.gather(
             *(
                 c.contribute_additive(rnd.announcement, v)
@@ -753,24 +784,24 @@ class RateWorker:
 
 
 def _endpoints_to_json(e: Endpoints) -> dict[str, Any]:
-    assert e.tls is not None
-    return {
-        "name": e.name,
-        "leader": e.leader,
-        "helpers": e.helpers,
-        "tls": [str(e.tls.ca), str(e.tls.cert), str(e.tls.key)],
-        "schema": str(e.schema),
-    }
+    """``e`` as JSON for a client process (paths as strings, TLS files as a list)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(e):
+        value = getattr(e, f.name)
+        if isinstance(value, TlsFiles):
+            value = [str(value.ca), str(value.cert), str(value.key)]
+        elif isinstance(value, Path):
+            value = str(value)
+        out[f.name] = value
+    return out
 
 
 def _endpoints_from_json(d: dict[str, Any]) -> Endpoints:
-    return Endpoints(
-        name=d["name"],
-        leader=d["leader"],
-        helpers=dict(d["helpers"]),
-        tls=TlsFiles(*(Path(p) for p in d["tls"])),
-        schema=Path(d["schema"]),
-    )
+    fields = dict(d)
+    if fields.get("tls") is not None:
+        fields["tls"] = TlsFiles(*(Path(p) for p in fields["tls"]))
+    fields["schema"] = Path(fields["schema"])
+    return Endpoints(**fields)
 
 
 def _rate_worker_main() -> None:
@@ -811,8 +842,9 @@ def _rate_worker_main() -> None:
 def quick_metrics() -> dict[str, float]:
     """``e2e_secure_vs_clear_ratio`` and ``contributions_per_s`` (plus context).
 
-    One leader + one helper for both; about 20-30 s on 2 cores, most of it
-    moving 10 x 8 MB per round through TLS.
+    One leader + one helper for both; about 15 s on 2 cores (start-up and
+    certificates ~3 s, 2 x 6 e2e rounds ~8 s, 4 throughput rounds ~3 s).
+    ``e2e_*_peak_rss_mb`` are the servers' VmHWM after the e2e rounds.
     """
     with (
         tempfile.TemporaryDirectory(prefix="pets-bench-service-") as tmp,

@@ -64,7 +64,7 @@ class QueryRef(_message.Message):
     def __init__(self, query_id: _Optional[str] = ...) -> None: ...
 
 class QueryStatus(_message.Message):
-    __slots__ = ("query_id", "state", "spec", "analyst", "contributors", "min_holders", "deadline_unix", "failure", "failure_detail", "vector_length", "proven_predicates")
+    __slots__ = ("query_id", "state", "spec", "analyst", "contributors", "min_holders", "deadline_unix", "failure", "failure_detail", "vector_length", "proven_predicates", "helpers")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
@@ -76,6 +76,7 @@ class QueryStatus(_message.Message):
     FAILURE_DETAIL_FIELD_NUMBER: _ClassVar[int]
     VECTOR_LENGTH_FIELD_NUMBER: _ClassVar[int]
     PROVEN_PREDICATES_FIELD_NUMBER: _ClassVar[int]
+    HELPERS_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     state: QueryState
     spec: QuerySpec
@@ -87,7 +88,8 @@ class QueryStatus(_message.Message):
     failure_detail: str
     vector_length: int
     proven_predicates: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, query_id: _Optional[str] = ..., state: _Optional[_Union[QueryState, str]] = ..., spec: _Optional[_Union[QuerySpec, _Mapping]] = ..., analyst: _Optional[str] = ..., contributors: _Optional[int] = ..., min_holders: _Optional[int] = ..., deadline_unix: _Optional[float] = ..., failure: _Optional[str] = ..., failure_detail: _Optional[str] = ..., vector_length: _Optional[int] = ..., proven_predicates: _Optional[_Iterable[str]] = ...) -> None: ...
+    helpers: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, query_id: _Optional[str] = ..., state: _Optional[_Union[QueryState, str]] = ..., spec: _Optional[_Union[QuerySpec, _Mapping]] = ..., analyst: _Optional[str] = ..., contributors: _Optional[int] = ..., min_holders: _Optional[int] = ..., deadline_unix: _Optional[float] = ..., failure: _Optional[str] = ..., failure_detail: _Optional[str] = ..., vector_length: _Optional[int] = ..., proven_predicates: _Optional[_Iterable[str]] = ..., helpers: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class QueryAnnouncement(_message.Message):
     __slots__ = ("query_id", "spec", "deadline_unix", "vector_length", "helpers", "fingerprint")
@@ -210,12 +212,14 @@ class RegisterQueryResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class FinalizeRequest(_message.Message):
-    __slots__ = ("query_id", "contributors")
+    __slots__ = ("query_id", "contributors", "abort")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     CONTRIBUTORS_FIELD_NUMBER: _ClassVar[int]
+    ABORT_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     contributors: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, query_id: _Optional[str] = ..., contributors: _Optional[_Iterable[str]] = ...) -> None: ...
+    abort: bool
+    def __init__(self, query_id: _Optional[str] = ..., contributors: _Optional[_Iterable[str]] = ..., abort: _Optional[bool] = ...) -> None: ...
 
 class FinalizeResponse(_message.Message):
     __slots__ = ("query_id", "contributors")

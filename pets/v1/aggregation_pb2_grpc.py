@@ -431,7 +431,7 @@ class HelperServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Finalize(self, request, context):
-        """Leader: sum exactly these contributors' seeds.
+        """Leader: sum exactly these contributors' seeds (or, with abort, drop them).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from pets.client.analyst import AnalystClient
 from pets.client.config import Endpoints
 from pets.client.connect import Connector
@@ -22,7 +23,6 @@ from pets.client.datafiles import merge_schemas, write_data
 from pets.client.holder import HolderClient
 from pets.client.localcluster import LocalCluster
 from pets.client.node import load_table
-
 from pets.datagen import generate
 from pets.query import Query, Table, plaintext
 from pets.query import compile as compile_query

@@ -40,23 +40,55 @@ def test_examples_local_walkthrough(tmp_path: Path) -> None:
         text = cfg.read_text().replace("7001", str(leader)).replace("7002", str(helper))
         cfg.write_text(text)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    setup = subprocess.run(["bash", "setup.sh"], cwd=work, env=env, capture_output=True,
-                           text=True, timeout=120, check=False)
+    setup = subprocess.run(
+        ["bash", "setup.sh"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert setup.returncode == 0, setup.stderr
     pets = [sys.executable, "-m", "pets"]
-    procs = [subprocess.Popen([*pets, "serve", "--config", "helper.toml"], cwd=work,
-                              stderr=subprocess.DEVNULL)]
+    procs = [
+        subprocess.Popen(
+            [*pets, "serve", "--config", "helper.toml"], cwd=work, stderr=subprocess.DEVNULL
+        )
+    ]
     _wait_listening(helper)
-    procs.append(subprocess.Popen([*pets, "serve", "--config", "leader.toml"], cwd=work,
-                                  stderr=subprocess.DEVNULL))
+    procs.append(
+        subprocess.Popen(
+            [*pets, "serve", "--config", "leader.toml"], cwd=work, stderr=subprocess.DEVNULL
+        )
+    )
     _wait_listening(leader)
-    procs += [subprocess.Popen([*pets, "node", "--config", f"node-0{i}.toml"], cwd=work,
-                               stderr=subprocess.DEVNULL) for i in (1, 2, 3)]
+    procs += [
+        subprocess.Popen(
+            [*pets, "node", "--config", f"node-0{i}.toml"], cwd=work, stderr=subprocess.DEVNULL
+        )
+        for i in (1, 2, 3)
+    ]
     try:
         out = subprocess.run(
-            [*pets, "query", "--config", "analyst.toml", "--close-after", "3", "--deadline", "60",
-             "--json", "--query", "mean(cost) from hospitals group by sex"],
-            cwd=work, capture_output=True, text=True, timeout=120, check=False,
+            [
+                *pets,
+                "query",
+                "--config",
+                "analyst.toml",
+                "--close-after",
+                "3",
+                "--deadline",
+                "60",
+                "--json",
+                "--query",
+                "mean(cost) from hospitals group by sex",
+            ],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
         assert out.returncode == 0, out.stderr
         doc = json.loads(out.stdout)

@@ -57,7 +57,7 @@ def _run(tmp_path: Path, holders: int, length: int) -> dict[str, float]:
 
         async def finish() -> np.ndarray:
             await rig.analyst.close_query(rnd.query_id)
-            return await rig.fetch_total(rnd, await rig._ready(rnd))
+            return await rig.fetch_total(rnd, await rig.wait_ready(rnd))
 
         total = rig.run(finish())
         expected = sum(i % 1001 for i in range(holders))
@@ -84,14 +84,17 @@ def test_leader_memory_is_independent_of_holders(tmp_path: Path) -> None:
     facts = _run(tmp_path, holders, length)
     vector_mb = length * 8 / MB
     growth = facts["leader_peak_mb"] - facts["leader_before_mb"]
-    # In flight at once: CONCURRENCY payloads (+ the running sum and its stored copy).
-    assert growth < (2 * CONCURRENCY + 4) * vector_mb + 16, facts
+    # In flight at once: CONCURRENCY payloads, each received, parsed and queued
+    # (a few copies), plus the running sum and its serialised copy; allocator slack.
+    assert growth < (4 * CONCURRENCY + 8) * vector_mb + 32, facts
     assert growth < facts["sent_mb"] / 4, facts
-    assert facts["helper_db_mb"] < 1, facts
+    # Seeds are 32 bytes; the WAL (one page or two per seed commit, recycled at
+    # each checkpoint) dominates, and it is bounded by the checkpoint size.
+    assert facts["helper_db_mb"] < 10, facts
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1200)
+@pytest.mark.timeout(600)
 def test_thousand_holders_million_values(tmp_path: Path) -> None:
     """1000 holders x 10^6 values (8 GB in all) into one additive query."""
     facts = _run(tmp_path, 1000, 10**6)

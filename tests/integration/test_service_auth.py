@@ -6,9 +6,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from pets.client.connect import Connector
 
 from pets import identity, wire
+from pets.client.connect import Connector
 from pets.identity import Role
 from pets.query import Query
 from pets.v1 import aggregation_pb2 as pb
@@ -51,7 +51,7 @@ async def _status(cluster, query_id: str) -> pb.QueryStatus:  # type: ignore[no-
 
 def _as(cluster, name: str, role: str) -> tuple[Connector, grpc.aio.Channel]:  # type: ignore[no-untyped-def]
     conn = Connector(cluster.endpoints(name), role)
-    return conn, conn.channel(cluster.address("leader"))
+    return conn, conn.leader_channel()
 
 
 def test_holder_cannot_submit_or_read(shared_cluster) -> None:
@@ -68,7 +68,7 @@ def test_holder_cannot_submit_or_read(shared_cluster) -> None:
             await _code(stub.CloseQuery(ref)),
             await _code(stub.GetAggregate(ref).read()),
         ]
-        helper = pb_grpc.HelperStub(conn.channel(cluster.address("helper-1")))
+        helper = pb_grpc.HelperStub(conn.helper_channel("helper-1"))
         codes.append(await _code(helper.GetAggregate(ref).read()))
         codes.append(await _code(helper.Finalize(pb.FinalizeRequest(query_id=query_id))))
         await channel.close()
@@ -94,7 +94,7 @@ def test_analyst_cannot_contribute(shared_cluster) -> None:
             await _code(stub.Contribute(iter([pb.ContributionChunk(header=header, data=payload)]))),
             await _code(stub.WatchQueries(pb.WatchQueriesRequest()).read()),
         ]
-        helper = pb_grpc.HelperStub(conn.channel(cluster.address("helper-1")))
+        helper = pb_grpc.HelperStub(conn.helper_channel("helper-1"))
         codes.append(
             await _code(helper.SubmitSeed(pb.SeedSubmission(query_id=query_id, seed=bytes(32))))
         )
@@ -235,3 +235,61 @@ def test_logs_never_contain_seeds_or_shares(shared_cluster, holder: str) -> None
     assert seeds
     for seed in seeds:
         assert seed not in logs and seed[:16] not in logs
+
+
+def test_clients_pin_the_server_they_meant(shared_cluster) -> None:
+    """A channel to helper-2 that reaches helper-1 (or the leader) fails the handshake."""
+    cluster = shared_cluster
+    conn = Connector(cluster.endpoints("org-1"), "holder")
+
+    async def go() -> list[grpc.StatusCode]:
+        codes = []
+        for address, role, name in (
+            (cluster.address("helper-1"), "helper", "helper-2"),
+            (cluster.address("leader"), "helper", "helper-1"),
+            (cluster.address("helper-1"), "helper", "helper-1"),
+        ):
+            channel = conn.channel(address, role, name)
+            stub = pb_grpc.HelperStub(channel)
+            codes.append(
+                await _code(
+                    stub.SubmitSeed(
+                        pb.SeedSubmission(query_id="q-none", seed=bytes(32)), timeout=10
+                    )
+                )
+            )
+            await channel.close()
+        return codes
+
+    assert run(go()) == [
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.NOT_FOUND,
+    ]
+
+
+def test_node_refuses_announcements_that_weaken_sharing(shared_cluster) -> None:
+    from pets.client.config import load_node_config
+    from pets.client.node import Node
+
+    cluster = shared_cluster
+    query_id = run(_submit(cluster))
+
+    async def go() -> list[str]:
+        client = holder_client(cluster, "org-1")
+        ann = await announcement(client, query_id)
+        await client.close()
+        node = Node(load_node_config(cluster.node_config("org-1")))
+        reasons = [node.decide(ann).reason]
+        for helpers in (["helper-1", "helper-1"], [], ["helper-9"]):
+            bad = pb.QueryAnnouncement()
+            bad.CopyFrom(ann)
+            del bad.helpers[:]
+            bad.helpers.extend(helpers)
+            reasons.append(node.decide(bad).reason)
+        await node.client.close()
+        return reasons
+
+    ok, *refused = run(go())
+    assert ok == ""
+    assert all("differ from the configured set" in r for r in refused), refused

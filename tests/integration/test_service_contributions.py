@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import grpc
+import pytest
 
 from pets import wire
+from pets.errors import InvalidInputError
 from pets.query import Query
 from pets.v1 import aggregation_pb2 as pb
 
@@ -235,3 +237,9 @@ def test_query_validation(shared_cluster) -> None:
     assert "nope" in results[1]
     assert "sex" in results[2]
     assert "floor" in results[3]
+
+
+def test_close_after_below_min_holders_is_refused(shared_cluster) -> None:
+    cluster = shared_cluster
+    with pytest.raises(InvalidInputError, match="close_after"):
+        run(_submit(cluster, close_after=1))

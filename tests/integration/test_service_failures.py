@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
 
@@ -44,7 +45,7 @@ async def _aggregate_codes(cluster, query_id: str) -> list[grpc.StatusCode]:  # 
     codes = []
     for name in ("leader", "helper-1"):
         try:
-            await client._fetch_one(cluster.address(name), name, query_id)
+            await client._fetch_one(name, query_id)
             codes.append(grpc.StatusCode.OK)
         except NotReadyError:
             codes.append(grpc.StatusCode.FAILED_PRECONDITION)
@@ -163,7 +164,7 @@ def test_helper_down_at_finalisation_fails_clearly(make_cluster) -> None:
 async def _aggregate_codes_leader_only(cluster, query_id: str) -> grpc.StatusCode:  # type: ignore[no-untyped-def]
     client = analyst(cluster)
     try:
-        await client._fetch_one(cluster.address("leader"), "leader", query_id)
+        await client._fetch_one("leader", query_id)
         return grpc.StatusCode.OK
     except NotReadyError:
         return grpc.StatusCode.FAILED_PRECONDITION
@@ -220,3 +221,113 @@ def test_node_that_forgot_it_answered_re_sends_the_same_shares(make_cluster) -> 
     assert run(contributors()) == 4
     _, result = run(_finish(cluster, submitted, close=True))
     assert result is not None and result.close_to(expected(cluster, TEXT))
+
+
+def test_deadline_close_leaves_the_leader_serving(make_cluster) -> None:
+    """Regression: a deadline-triggered close once killed the leader's commit loop."""
+    cluster = make_cluster()
+    first = run(_submit(cluster, deadline_seconds=0.5))
+    status, _ = run(_finish(cluster, first))
+    assert status.state == pb.QUERY_STATE_FAILED
+    second = run(_submit(cluster, deadline_seconds=60))
+    for h in ("org-1", "org-2"):
+        run(contribute(cluster, h, second.query_id))
+    status, result = run(_finish(cluster, second, close=True))
+    assert status.state == pb.QUERY_STATE_READY and result is not None
+
+
+def test_cancelled_contribution_leaves_the_leader_serving(make_cluster) -> None:
+    """Regression: a holder cancelling mid-commit once killed the commit loop."""
+    from pets import encoding, sharing
+    from pets.query import compile as compile_query
+    from pets.query import evaluate
+
+    from .conftest import tables_for
+
+    cluster = make_cluster()
+    submitted = run(_submit(cluster, deadline_seconds=60))
+
+    async def cancel_one() -> None:
+        client = holder_client(cluster, "org-1")
+        ann = await announcement(client, submitted.query_id)
+        plan = compile_query(Query.from_json(ann.spec.query_json), cluster.schema)
+        x = encoding.to_ring(evaluate(plan, tables_for(cluster, "hospitals", ["org-1"])[0]))
+        seed = b"\x04" * 32
+        receipts = await client.submit_seeds(ann, [seed])
+        payload = wire.vector_to_bytes(sharing.shard(x, 2, seeds=[seed]).leader)
+        header = pb.ContributionHeader(
+            query_id=ann.query_id,
+            payload_bytes=len(payload),
+            receipts=receipts,
+            payload_digest=wire.digest(payload),
+        )
+        for timeout in (0.001, 0.01, 0.05):
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                await client.leader.Contribute(
+                    iter([pb.ContributionChunk(header=header, data=payload)]),
+                    metadata=client.connector.metadata,
+                    timeout=timeout,
+                )
+        await client.close()
+
+    run(cancel_one())
+    for h in ("org-2", "org-3"):
+        run(contribute(cluster, h, submitted.query_id))
+    status, result = run(_finish(cluster, submitted, close=True))
+    assert status.state == pb.QUERY_STATE_READY and result is not None
+    # org-1 counts if (and only if) one of its cancelled attempts was committed.
+    landed = ["org-1"] if status.contributors == 3 else []
+    assert result.close_to(expected(cluster, TEXT, [*landed, "org-2", "org-3"]))
+
+
+def test_failed_query_drops_helper_seeds(make_cluster) -> None:
+    import sqlite3
+
+    cluster = make_cluster()
+    submitted = run(_submit(cluster, min_holders=3, deadline_seconds=60))
+    run(contribute(cluster, "org-1", submitted.query_id))
+    db_path = cluster.workdir / "state" / "helper-1" / "pets.sqlite"
+
+    def seeds() -> int:
+        db = sqlite3.connect(db_path)
+        try:
+            return db.execute(
+                "SELECT COUNT(*) FROM seeds WHERE query_id=?", (submitted.query_id,)
+            ).fetchone()[0]
+        finally:
+            db.close()
+
+    assert seeds() == 1
+    status, _ = run(_finish(cluster, submitted, close=True))
+    assert status.failure == "below_min_holders"
+    deadline = time.time() + 10
+    while seeds() and time.time() < deadline:
+        time.sleep(0.1)
+    assert seeds() == 0
+
+
+def test_port_in_use_is_a_clear_error(make_cluster) -> None:
+    import subprocess
+    import sys
+
+    cluster = make_cluster()
+    config = cluster.workdir / "config" / "helper-1.toml"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pets",
+            "serve",
+            "--config",
+            str(config),
+            "--listen",
+            cluster.address("helper-1"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 1
+    assert "could not listen on" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -29,7 +29,7 @@ def test_server_aggregate_decrypts_with_plain_phe(shared_cluster) -> None:
             await contribute(cluster, h, submitted.query_id)
         await client.close_query(submitted.query_id)
         status = await asyncio.wait_for(client.wait(submitted.query_id), 30)
-        agg = await client._fetch_one(cluster.address("leader"), "leader", submitted.query_id)
+        agg = await client._fetch_one("leader", submitted.query_id)
         result = await client.fetch(submitted, status)
         await client.close()
         return submitted, status, agg, result

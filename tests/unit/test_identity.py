@@ -153,7 +153,8 @@ def test_server_roles_get_server_auth_and_hosts(ca: CA, role: Role) -> None:
     cert = _cert(issue(ca, role, "srv", now=T0).cert_pem)
     assert _eku(cert) == {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
     san = _san(cert)
-    assert san.get_values_for_type(x509.DNSName) == ["localhost"]
+    # The pinned server name first, then the default hosts.
+    assert san.get_values_for_type(x509.DNSName) == [f"srv.{role.value}.pets", "localhost"]
     assert san.get_values_for_type(x509.IPAddress) == [
         ipaddress.ip_address("127.0.0.1"),
         ipaddress.ip_address("::1"),
@@ -175,13 +176,13 @@ def test_client_roles_get_client_auth_only(ca: CA, role: Role) -> None:
 def test_issue_custom_hosts(ca: CA) -> None:
     hosts = ["agg1.example.org", "10.0.0.7", "[fd00::1]", "AGG1.example.org."]
     san = _san(_cert(issue(ca, "helper", "h1", hosts=hosts, now=T0).cert_pem))
-    assert san.get_values_for_type(x509.DNSName) == ["agg1.example.org"]
+    assert san.get_values_for_type(x509.DNSName) == ["h1.helper.pets", "agg1.example.org"]
     assert san.get_values_for_type(x509.IPAddress) == [
         ipaddress.ip_address("10.0.0.7"),
         ipaddress.ip_address("fd00::1"),
     ]
     san = _san(_cert(issue(ca, "helper", "h1", hosts=[], now=T0).cert_pem))
-    assert san.get_values_for_type(x509.DNSName) == []
+    assert san.get_values_for_type(x509.DNSName) == ["h1.helper.pets"]  # only the pinned name
 
 
 @pytest.mark.parametrize("host", ["", "bad host", "-x.org", "a..b", "x/y", "a" * 64 + ".org"])
@@ -466,7 +467,7 @@ def test_cli_init_and_issue(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert f"wrote {tmp_path / 'h1.pem'}" in out
     assert f"wrote {tmp_path / 'h1-key.pem'}" in out
     san = _san(_cert((tmp_path / "h1.pem").read_bytes()))
-    assert san.get_values_for_type(x509.DNSName) == ["h.example.org"]
+    assert san.get_values_for_type(x509.DNSName) == ["h1.helper.pets", "h.example.org"]
     assert san.get_values_for_type(x509.UniformResourceIdentifier) == ["pets://helper/h1"]
 
 
@@ -484,3 +485,14 @@ def test_cli_errors_propagate_as_config_error(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="pets certs init"):
         args.func(args)
+
+
+def test_server_dns_name_is_pinned_and_validated(ca: CA) -> None:
+    from pets.identity import server_dns_name
+
+    assert server_dns_name(Role.HELPER, "helper-1") == "helper-1.helper.pets"
+    for bad in ("a_b", "a.b", "-x"):
+        with pytest.raises(InvalidInputError, match="DNS label"):
+            issue(ca, Role.HELPER, bad, now=T0)
+    with pytest.raises(InvalidInputError):
+        server_dns_name(Role.HOLDER, "org")
