@@ -94,7 +94,7 @@ class HolderClient:
     async def send_payload(
         self,
         query_id: str,
-        payload: bytes,
+        payload: bytes | memoryview,
         receipts: Sequence[pb.SeedReceipt],
         *,
         deadline: float,
@@ -135,7 +135,7 @@ class HolderClient:
             # Bound to everything that identifies this sharing, including the vector:
             # re-sharding the same vector gives the same shares (an idempotent re-send),
             # while any other query, helper slot or vector gets independent masks.
-            x_digest = wire.digest(wire.vector_to_bytes(ring_vector))
+            x_digest = wire.digest(wire.vector_view(ring_vector))
             seeds = [
                 prg.derive_seed(
                     self._seed_key,
@@ -149,7 +149,7 @@ class HolderClient:
             ]
         shares = sharing.shard(ring_vector, servers=1 + len(ann.helpers), seeds=seeds)
         receipts = await self.submit_seeds(ann, shares.helper_seeds)
-        payload = wire.vector_to_bytes(shares.leader)
+        payload = wire.vector_view(shares.leader)
         return await self.send_payload(ann.query_id, payload, receipts, deadline=ann.deadline_unix)
 
     async def contribute(

@@ -38,6 +38,7 @@ Every key is **ECDSA P-256** signed with SHA-256: gRPC's TLS stack
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -571,4 +572,9 @@ def peer_from_auth_context(auth_context: Mapping[str, Iterable[bytes]]) -> Peer:
     pem = _first(auth_context.get("x509_pem_cert"))
     if not pem:
         raise AuthenticationError("no client certificate presented")
-    return peer_identity(pem)
+    return _cached_peer_identity(bytes(pem))
+
+
+# Servers identify the caller on every RPC; parsing X.509 each time costs more
+# than a small contribution. Certificates are immutable bytes, so cache by value.
+_cached_peer_identity = functools.lru_cache(maxsize=4096)(lambda pem: peer_identity(pem))

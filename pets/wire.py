@@ -41,6 +41,14 @@ def vector_to_bytes(vector: np.ndarray) -> bytes:
     return np.ascontiguousarray(arr, dtype=RING_DTYPE).tobytes()
 
 
+def vector_view(vector: np.ndarray) -> memoryview | bytes:
+    """A ring vector's little-endian bytes without copying where the host allows."""
+    arr = np.asarray(vector)
+    if arr.dtype == RING_DTYPE and arr.flags.c_contiguous:
+        return memoryview(arr).cast("B")
+    return vector_to_bytes(arr)
+
+
 def vector_from_bytes(data: bytes | bytearray | memoryview, length: int) -> np.ndarray:
     """Read exactly ``length`` little-endian ``uint64`` values (a read-only view)."""
     if len(data) != length * RING_DTYPE.itemsize:
@@ -70,6 +78,7 @@ class ChunkAssembler:
             raise InvalidInputError("payload size must not be negative")
         self._buf = bytearray(expected_bytes)
         self._filled = 0
+        self._sha256 = hashlib.sha256()
 
     def add(self, data: bytes) -> None:
         end = self._filled + len(data)
@@ -78,7 +87,12 @@ class ChunkAssembler:
                 f"stream sent more than the announced {len(self._buf)} payload bytes"
             )
         self._buf[self._filled : end] = data
+        self._sha256.update(data)  # hashed while hot in cache, as it arrives
         self._filled = end
+
+    def digest(self) -> bytes:
+        """SHA-256 of the bytes received so far (of the payload, after :meth:`finish`)."""
+        return self._sha256.digest()
 
     def finish(self) -> bytearray:
         if self._filled != len(self._buf):

@@ -9,6 +9,7 @@ the number of holders.
 
 from __future__ import annotations
 
+import sys
 from typing import Protocol as TypingProtocol
 
 import numpy as np
@@ -56,5 +57,10 @@ class AdditiveAggregate:
         sharing.aggregate(self.total, parsed)
         self.count += 1
 
-    def to_bytes(self) -> bytes:
+    def to_bytes(self) -> bytes | memoryview:
+        """The running sum as little-endian bytes; on a little-endian host a
+        zero-copy view (valid until the next ``add``: the leader writes it
+        before folding in anything else)."""
+        if sys.byteorder == "little":
+            return memoryview(self.total).cast("B")
         return wire.vector_to_bytes(self.total)

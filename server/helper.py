@@ -18,7 +18,7 @@ import hmac
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -36,6 +36,7 @@ from pets.errors import (
     NotFoundError,
     NotReadyError,
     ThresholdNotMetError,
+    UnavailableError,
 )
 from pets.identity import Role
 from pets.server.config import ServerConfig
@@ -54,6 +55,18 @@ RECEIPT_KEY_SETTING = "receipt-signing-key"
 class _HelperQuery:
     record: QueryRecord
     lock: asyncio.Lock
+    # Seed digests per holder: committed, and pending (being group-committed).
+    digests: dict[str, bytes] = field(default_factory=dict)
+    pending: dict[str, tuple[bytes, asyncio.Future]] = field(default_factory=dict)
+
+
+@dataclass
+class _SeedWrite:
+    query: _HelperQuery
+    holder: str
+    seed: bytes
+    digest: bytes
+    future: asyncio.Future
 
 
 class Helper(pb_grpc.HelperServicer):
@@ -65,6 +78,8 @@ class Helper(pb_grpc.HelperServicer):
         self.queries: dict[str, _HelperQuery] = {}
         self._insecure = config.tls is None
         self._key: Ed25519PrivateKey | None = None
+        self._seed_queue: asyncio.Queue[_SeedWrite] = asyncio.Queue()
+        self._writer: asyncio.Task | None = None
 
     async def start(self) -> None:
         s = self.store.store
@@ -75,11 +90,42 @@ class Helper(pb_grpc.HelperServicer):
             await self.store.run(s.put_setting, RECEIPT_KEY_SETTING, raw)
         self._key = Ed25519PrivateKey.from_private_bytes(raw)
         for rec in await self.store.run(s.load_queries):
-            self.queries[rec.id] = _HelperQuery(rec, asyncio.Lock())
+            q = _HelperQuery(rec, asyncio.Lock())
+            if rec.state == OPEN:
+                q.digests = await self.store.run(s.seed_digests, rec.id)
+            self.queries[rec.id] = q
+        self._writer = asyncio.create_task(self._seed_writer(), name="helper-seed-writer")
         log.info("helper started", extra={"queries": len(self.queries)})
 
     async def stop(self) -> None:
-        return None
+        if self._writer is not None:
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+
+    async def _seed_writer(self) -> None:
+        """Group commit: every seed waiting is stored in one transaction (one fsync)."""
+        while True:
+            batch = [await self._seed_queue.get()]
+            while not self._seed_queue.empty():
+                batch.append(self._seed_queue.get_nowait())
+            rows = [(w.query.record.id, w.holder, w.seed, w.digest) for w in batch]
+            try:
+                stored = await self.store.run(self.store.store.put_seeds, rows)
+                error: Exception | None = None
+            except Exception:
+                log.exception("could not store seeds")
+                stored, error = [False] * len(batch), UnavailableError("could not store the seed")
+            for w, ok in zip(batch, stored, strict=True):
+                w.query.pending.pop(w.holder, None)
+                if ok:
+                    w.query.digests[w.holder] = w.digest
+                if not w.future.done():
+                    if ok:
+                        w.future.set_result(None)
+                    else:
+                        w.future.set_exception(
+                            error or NotReadyError(f"query {w.query.record.id} is finalised")
+                        )
 
     def _query(self, query_id: str) -> _HelperQuery:
         q = self.queries.get(query_id)
@@ -142,18 +188,23 @@ class Helper(pb_grpc.HelperServicer):
         q = self._query(request.query_id)
         seed = bytes(request.seed)
         seed_digest = hashlib.sha256(seed).digest()
-        async with q.lock:
+        known = q.digests.get(peer.name)
+        if known is None:
             if q.record.state != OPEN:
                 raise NotReadyError(f"query {request.query_id} is finalised; no more seeds")
-            s = self.store.store
-            known = await self.store.run(s.seed_digest, q.record.id, peer.name)
-            if known is None:
-                await self.store.run(s.put_seed, q.record.id, peer.name, seed, seed_digest)
-                log.info("seed stored", extra={"query_id": q.record.id, "holder": peer.name})
-            elif not hmac.compare_digest(known, seed_digest):
-                raise ConflictError(
-                    f"holder {peer.name} already sent a different seed for {q.record.id}"
-                )
+            pending = q.pending.get(peer.name)
+            if pending is None:
+                future = asyncio.get_running_loop().create_future()
+                q.pending[peer.name] = (seed_digest, future)
+                await self._seed_queue.put(_SeedWrite(q, peer.name, seed, seed_digest, future))
+            else:
+                known, future = pending
+            await asyncio.shield(future)  # durable before any receipt is signed
+            log.debug("seed stored", extra={"query_id": q.record.id, "holder": peer.name})
+        if known is not None and not hmac.compare_digest(known, seed_digest):
+            raise ConflictError(
+                f"holder {peer.name} already sent a different seed for {q.record.id}"
+            )
         assert self._key is not None
         message = wire.receipt_message(self.config.name, q.record.id, peer.name, seed_digest)
         return pb.SeedReceipt(
@@ -204,6 +255,7 @@ class Helper(pb_grpc.HelperServicer):
             done = rec.with_state(READY, contributors=contributors)
             await self.store.run(s.finish_query, done, data)
             q.record = done
+            q.digests.clear()
         log.info("query finalised", extra={"query_id": rec.id, "contributors": len(contributors)})
         return pb.FinalizeResponse(query_id=rec.id, contributors=len(contributors))
 
@@ -216,6 +268,7 @@ class Helper(pb_grpc.HelperServicer):
                 failed = rec.with_state(FAILED, failure="aborted_by_leader")
                 await self.store.run(self.store.store.finish_query, failed, None, True)
                 q.record = failed
+                q.digests.clear()
                 log.info("query aborted; seeds deleted", extra={"query_id": rec.id})
         return pb.FinalizeResponse(query_id=rec.id)
 

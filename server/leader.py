@@ -553,7 +553,7 @@ class Leader(pb_grpc.LeaderServicer):
                             raise InvalidInputError("only the first message may carry a header")
                         assembler.add(msg.data)
                     payload = assembler.finish()
-                if not hmac.compare_digest(wire.digest(payload), bytes(header.payload_digest)):
+                if not hmac.compare_digest(assembler.digest(), bytes(header.payload_digest)):
                     raise InvalidInputError("payload does not match its announced SHA-256 digest")
                 parsed = await asyncio.to_thread(aggregate.validate, payload)
                 del payload

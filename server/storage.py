@@ -2,12 +2,19 @@
 
 One database file per server holds its queries, the per-holder records of
 who contributed (the leader: a digest of each contribution and the helpers'
-receipts; a helper: the 32-byte seeds), and one aggregate blob per query:
-the leader's running sum or product, a helper's finalised share. Nothing
-here grows with the vector length times the number of holders: the leader
-folds each contribution into the running aggregate in the same transaction
-that records it, so an acknowledged contribution is on disk and counted
-exactly once.
+receipts; a helper: the 32-byte seeds). Nothing here grows with the vector
+length times the number of holders.
+
+Aggregates (the leader's running sum or product, up to 80 MB and rewritten
+on every commit; a helper's finalised share) are not SQLite blobs but files,
+one per generation, ``aggregates/<query>.<gen>``:
+a commit first writes and ``fdatasync``s generation g+1, then records the
+contributions together with "current generation = g+1" in one SQLite
+transaction. A crash before that transaction leaves generation g current
+(the orphan file is ignored and removed), a crash after it leaves g+1: an
+acknowledged contribution is on disk and counted exactly once either way,
+and each commit costs one sequential file write instead of rewriting the
+blob page by page through the WAL.
 
 The class is synchronous; the servers call it from one dedicated thread
 (:class:`pets.server.storage.AsyncStore`) so SQLite never blocks the event
@@ -27,6 +34,8 @@ from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
+
+OPEN_STATE = 1  # pets.v1.QUERY_STATE_OPEN (kept numeric: storage does not import the wire code)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queries (
@@ -58,9 +67,9 @@ CREATE TABLE IF NOT EXISTS seeds (
     digest BLOB NOT NULL,
     PRIMARY KEY (query_id, holder)
 );
-CREATE TABLE IF NOT EXISTS aggregates (
+CREATE TABLE IF NOT EXISTS aggregate_files (
     query_id TEXT PRIMARY KEY,
-    data BLOB NOT NULL
+    generation INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS settings (
     key TEXT PRIMARY KEY,
@@ -107,7 +116,9 @@ class Store:
         fresh = not path.exists()
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         if fresh:
-            os.chmod(path, 0o600)  # seeds and aggregate shares live here
+            os.chmod(path, 0o600)  # seeds live here
+        self._files = path.parent / "aggregates"
+        self._files.mkdir(mode=0o700, exist_ok=True)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=5000")
@@ -178,10 +189,46 @@ class Store:
 
     # -- aggregates ---------------------------------------------------------
     def get_aggregate(self, query_id: str) -> bytes | None:
+        """The query's current aggregate (running or final), or None."""
+        generation = self._generation(query_id)
+        if generation is None:
+            return None
+        return self._file(query_id, generation).read_bytes()
+
+    def _generation(self, query_id: str) -> int | None:
         row = self._db.execute(
-            "SELECT data FROM aggregates WHERE query_id=?", (query_id,)
+            "SELECT generation FROM aggregate_files WHERE query_id=?", (query_id,)
         ).fetchone()
-        return None if row is None else bytes(row[0])
+        return None if row is None else int(row[0])
+
+    def _file(self, query_id: str, generation: int) -> Path:
+        return self._files / f"{query_id}.{generation}"
+
+    def _write_durably(self, path: Path, data: bytes | memoryview) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+        dir_fd = os.open(self._files, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # the new directory entry is durable too
+        finally:
+            os.close(dir_fd)
+
+    def _write_next(self, query_id: str, data: bytes | memoryview) -> int:
+        """Write the next generation's file durably; it is current once recorded."""
+        generation = (self._generation(query_id) or 0) + 1
+        self._write_durably(self._file(query_id, generation), data)
+        return generation
+
+    def _remove_files(self, query_id: str, keep: int | None = None) -> None:
+        for path in self._files.glob(f"{query_id}.*"):
+            if keep is None or path.name != f"{query_id}.{keep}":
+                path.unlink(missing_ok=True)
 
     # -- leader: contributions ---------------------------------------------
     def contributions(self, query_id: str) -> dict[str, bytes]:
@@ -191,17 +238,22 @@ class Store:
         return {h: bytes(d) for h, d in rows}
 
     def commit_contributions(
-        self, records: Iterable[ContributionRecord], aggregates: dict[str, bytes]
+        self, records: Iterable[ContributionRecord], aggregates: dict[str, bytes | memoryview]
     ) -> None:
-        """Record contributions and the running aggregates they produced, atomically."""
+        """Record contributions and the running aggregates they produced, atomically
+        (see the module docstring for the generation protocol)."""
+        generations = {qid: self._write_next(qid, data) for qid, data in aggregates.items()}
         with self._transaction():
             self._db.executemany(
                 "INSERT INTO contributions VALUES (?,?,?,?)",
                 [(r.query_id, r.holder, r.digest, r.receipts) for r in records],
             )
             self._db.executemany(
-                "INSERT OR REPLACE INTO aggregates VALUES (?, ?)", list(aggregates.items())
+                "INSERT OR REPLACE INTO aggregate_files VALUES (?, ?)",
+                list(generations.items()),
             )
+        for query_id, generation in generations.items():
+            self._remove_files(query_id, keep=generation)
 
     # -- helper: seeds ------------------------------------------------------
     def seed_digest(self, query_id: str, holder: str) -> bytes | None:
@@ -212,6 +264,26 @@ class Store:
 
     def put_seed(self, query_id: str, holder: str, seed: bytes, digest: bytes) -> None:
         self._db.execute("INSERT INTO seeds VALUES (?,?,?,?)", (query_id, holder, seed, digest))
+
+    def put_seeds(self, rows: list[tuple[str, str, bytes, bytes]]) -> list[bool]:
+        """Store many seeds in one transaction (group commit); a seed is stored only
+        while its query is still open. Returns, per row, whether it was stored."""
+        stored = []
+        with self._transaction():
+            for query_id, holder, seed, digest in rows:
+                cur = self._db.execute(
+                    "INSERT OR IGNORE INTO seeds SELECT ?,?,?,? "
+                    "WHERE EXISTS (SELECT 1 FROM queries WHERE id=? AND state=?)",
+                    (query_id, holder, seed, digest, query_id, OPEN_STATE),
+                )
+                stored.append(cur.rowcount == 1)
+        return stored
+
+    def seed_digests(self, query_id: str) -> dict[str, bytes]:
+        rows = self._db.execute(
+            "SELECT holder, digest FROM seeds WHERE query_id=?", (query_id,)
+        )
+        return {h: bytes(d) for h, d in rows}
 
     def seeds(self, query_id: str) -> Iterator[tuple[str, bytes]]:
         rows = self._db.execute(
@@ -229,15 +301,20 @@ class Store:
         """Store a query's final state, in one transaction with its aggregate share:
         ``aggregate`` replaces it, ``drop`` deletes it. Seeds are deleted either way
         (a helper's finalised share or a failed query no longer needs them)."""
+        generation = None if aggregate is None else self._write_next(q.id, aggregate)
         with self._transaction():
             self.update_query(q)
-            if aggregate is not None:
+            if generation is not None:
                 self._db.execute(
-                    "INSERT OR REPLACE INTO aggregates VALUES (?, ?)", (q.id, aggregate)
+                    "INSERT OR REPLACE INTO aggregate_files VALUES (?, ?)", (q.id, generation)
                 )
             elif drop:
-                self._db.execute("DELETE FROM aggregates WHERE query_id=?", (q.id,))
+                self._db.execute("DELETE FROM aggregate_files WHERE query_id=?", (q.id,))
             self._db.execute("DELETE FROM seeds WHERE query_id=?", (q.id,))
+        if generation is not None:
+            self._remove_files(q.id, keep=generation)
+        elif drop:
+            self._remove_files(q.id)
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
