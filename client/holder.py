@@ -19,6 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import grpc
 import numpy as np
@@ -34,6 +35,17 @@ from pets.v1 import aggregation_pb2_grpc as pb_grpc
 log = logging.getLogger("pets.client.holder")
 
 RETRY_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+# Vectors at least this large are sharded and hashed in a worker thread.
+OFFLOAD_VALUES = 1 << 15
+
+
+async def _offload(fn: Any, arg: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn(arg, ...)`` in a worker thread when ``arg`` is large."""
+    if getattr(arg, "nbytes", len(arg)) >= OFFLOAD_VALUES * 8:
+        return await asyncio.to_thread(fn, arg, *args, **kwargs)
+    return fn(arg, *args, **kwargs)
 
 
 class HolderClient:
@@ -130,12 +142,11 @@ class HolderClient:
             )
         if len(set(ann.helpers)) != len(ann.helpers) or not ann.helpers:
             raise InvalidInputError("the announcement must name distinct helpers")
-        seeds = None
         if self._seed_key is not None:
             # Bound to everything that identifies this sharing, including the vector:
             # re-sharding the same vector gives the same shares (an idempotent re-send),
             # while any other query, helper slot or vector gets independent masks.
-            x_digest = wire.digest(wire.vector_view(ring_vector))
+            x_digest = await _offload(wire.digest, wire.vector_view(ring_vector))
             seeds = [
                 prg.derive_seed(
                     self._seed_key,
@@ -147,10 +158,20 @@ class HolderClient:
                 )
                 for i, name in enumerate(ann.helpers)
             ]
-        shares = sharing.shard(ring_vector, servers=1 + len(ann.helpers), seeds=seeds)
-        receipts = await self.submit_seeds(ann, shares.helper_seeds)
+        else:
+            seeds = [prg.new_seed() for _ in ann.helpers]
+        # The helpers need only their seeds: hand them over while the leader's
+        # share is computed (off the event loop), then send it with the receipts.
+        receipts = asyncio.ensure_future(self.submit_seeds(ann, seeds))
+        try:
+            shares = await _offload(sharing.shard, ring_vector, 1 + len(ann.helpers), seeds=seeds)
+        except BaseException:
+            receipts.cancel()
+            raise
         payload = wire.vector_view(shares.leader)
-        return await self.send_payload(ann.query_id, payload, receipts, deadline=ann.deadline_unix)
+        return await self.send_payload(
+            ann.query_id, payload, await receipts, deadline=ann.deadline_unix
+        )
 
     async def contribute(
         self, ann: pb.QueryAnnouncement, plan: QueryPlan, vector: np.ndarray

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import grpc
+import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
@@ -58,6 +59,11 @@ class _HelperQuery:
     # Seed digests per holder: committed, and pending (being group-committed).
     digests: dict[str, bytes] = field(default_factory=dict)
     pending: dict[str, tuple[bytes, asyncio.Future]] = field(default_factory=dict)
+    # Running sum of the expansions of stored seeds (memory only; rebuilt from the
+    # seeds if lost), so finalising costs a correction, not one expansion per holder.
+    running: np.ndarray | None = None
+    included: set[str] = field(default_factory=set)
+    sum_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 @dataclass
@@ -79,7 +85,9 @@ class Helper(pb_grpc.HelperServicer):
         self._insecure = config.tls is None
         self._key: Ed25519PrivateKey | None = None
         self._seed_queue: asyncio.Queue[_SeedWrite] = asyncio.Queue()
+        self._expand_queue: asyncio.Queue[tuple[_HelperQuery, str, bytes]] = asyncio.Queue()
         self._writer: asyncio.Task | None = None
+        self._expander: asyncio.Task | None = None
 
     async def start(self) -> None:
         s = self.store.store
@@ -95,12 +103,35 @@ class Helper(pb_grpc.HelperServicer):
                 q.digests = await self.store.run(s.seed_digests, rec.id)
             self.queries[rec.id] = q
         self._writer = asyncio.create_task(self._seed_writer(), name="helper-seed-writer")
+        self._expander = asyncio.create_task(self._seed_expander(), name="helper-expander")
         log.info("helper started", extra={"queries": len(self.queries)})
 
     async def stop(self) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
-            await asyncio.gather(self._writer, return_exceptions=True)
+        tasks = [t for t in (self._writer, self._expander) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _seed_expander(self) -> None:
+        """Fold stored seeds into their query's running sum, in a worker thread."""
+        while True:
+            batch = [await self._expand_queue.get()]
+            while not self._expand_queue.empty():
+                batch.append(self._expand_queue.get_nowait())
+            by_query: dict[str, list[tuple[str, bytes]]] = {}
+            queries: dict[str, _HelperQuery] = {}
+            for q, holder, seed in batch:
+                by_query.setdefault(q.record.id, []).append((holder, seed))
+                queries[q.record.id] = q
+            for qid, items in by_query.items():
+                q = queries[qid]
+                async with q.sum_lock:
+                    if q.record.state != OPEN:
+                        continue
+                    try:
+                        await asyncio.to_thread(_fold, q, items, 1)
+                    except Exception:  # finalisation recomputes whatever is missing
+                        log.exception("could not fold seeds", extra={"query_id": qid})
 
     async def _seed_writer(self) -> None:
         """Group commit: every seed waiting is stored in one transaction (one fsync)."""
@@ -119,6 +150,7 @@ class Helper(pb_grpc.HelperServicer):
                 w.query.pending.pop(w.holder, None)
                 if ok:
                     w.query.digests[w.holder] = w.digest
+                    self._expand_queue.put_nowait((w.query, w.holder, w.seed))
                 if not w.future.done():
                     if ok:
                         w.future.set_result(None)
@@ -239,19 +271,25 @@ class Helper(pb_grpc.HelperServicer):
                     f"{len(contributors)} contributor(s) is below min_holders {rec.min_holders}"
                 )
             s = self.store.store
-            stored = await self.store.run(s.seed_holders, rec.id)
-            missing = sorted(set(contributors) - stored)
+            stored_seeds = dict(await self.store.run(lambda: list(s.seeds(rec.id))))
+            missing = sorted(set(contributors) - set(stored_seeds))
             if missing:
                 raise NotReadyError(f"no seed stored for holder(s) {missing} in {rec.id}")
             wanted = set(contributors)
-            stored_seeds = await self.store.run(lambda: list(s.seeds(rec.id)))
-            seeds = [seed for holder, seed in stored_seeds if holder in wanted]
+            async with q.sum_lock:
+                # The running sum covers q.included; correct it to exactly `wanted`.
+                add = [(h, stored_seeds[h]) for h in sorted(wanted - q.included)]
+                remove = [(h, stored_seeds[h]) for h in sorted(q.included - wanted)]
 
-            def compute() -> bytes:
-                return wire.vector_to_bytes(sharing.aggregate_seeds(seeds, rec.vector_length))
+                def compute() -> bytes:
+                    _fold(q, add, 1)
+                    _fold(q, remove, -1)
+                    assert q.running is not None and q.included == wanted
+                    return wire.vector_to_bytes(q.running)
 
-            # Expanding seeds is CPU work: off the event loop and off the SQLite thread.
-            data = await asyncio.to_thread(compute)
+                # Expanding seeds is CPU work: off the event loop and the SQLite thread.
+                data = await asyncio.to_thread(compute)
+                q.running, q.included = None, set()
             done = rec.with_state(READY, contributors=contributors)
             await self.store.run(s.finish_query, done, data)
             q.record = done
@@ -269,6 +307,7 @@ class Helper(pb_grpc.HelperServicer):
                 await self.store.run(self.store.store.finish_query, failed, None, True)
                 q.record = failed
                 q.digests.clear()
+                q.running, q.included = None, set()
                 log.info("query aborted; seeds deleted", extra={"query_id": rec.id})
         return pb.FinalizeResponse(query_id=rec.id)
 
@@ -297,3 +336,18 @@ class Helper(pb_grpc.HelperServicer):
         log.info("aggregate released", extra={"query_id": rec.id, "analyst": peer.name})
         for chunk in aggregate_chunks(header, data):
             yield chunk
+
+
+def _fold(q: _HelperQuery, items: list[tuple[str, bytes]], sign: int) -> None:
+    """Add (``sign=1``) or subtract (``-1``) seed expansions into ``q.running``,
+    skipping holders already in (or already out of) the sum."""
+    if q.running is None:
+        q.running = np.zeros(q.record.vector_length, dtype=np.uint64)
+    todo = [(h, seed) for h, seed in items if (h in q.included) != (sign == 1)]
+    sharing.aggregate_seeds(
+        (seed for _, seed in todo), q.record.vector_length, q.running, sign=sign
+    )
+    if sign == 1:
+        q.included.update(h for h, _ in todo)
+    else:
+        q.included.difference_update(h for h, _ in todo)

@@ -253,7 +253,7 @@ class Store:
                 list(generations.items()),
             )
         for query_id, generation in generations.items():
-            self._remove_files(query_id, keep=generation)
+            self._file(query_id, generation - 1).unlink(missing_ok=True)
 
     # -- helper: seeds ------------------------------------------------------
     def seed_digest(self, query_id: str, holder: str) -> bytes | None:
@@ -280,9 +280,7 @@ class Store:
         return stored
 
     def seed_digests(self, query_id: str) -> dict[str, bytes]:
-        rows = self._db.execute(
-            "SELECT holder, digest FROM seeds WHERE query_id=?", (query_id,)
-        )
+        rows = self._db.execute("SELECT holder, digest FROM seeds WHERE query_id=?", (query_id,))
         return {h: bytes(d) for h, d in rows}
 
     def seeds(self, query_id: str) -> Iterator[tuple[str, bytes]]:

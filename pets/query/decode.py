@@ -26,7 +26,15 @@ from typing import Any
 
 import numpy as np
 
-from pets.encoding import INT64_MAX, INT64_MIN, RING_MODULUS, check_sum, clip, from_ring
+from pets.encoding import (
+    FLOAT_EXACT_MAX,
+    INT64_MAX,
+    INT64_MIN,
+    RING_MODULUS,
+    check_sum,
+    clip,
+    from_ring,
+)
 from pets.errors import InvalidInputError, OverflowDetectedError
 from pets.query.evaluate import bin_index, check_table, group_index, row_mask
 from pets.query.model import Aggregate
@@ -115,7 +123,9 @@ def _decode_vector(plan: QueryPlan, slots: np.ndarray, contributors: int) -> lis
     if bad.size:
         i = int(bad[0])
         _check(f"[{i}]", int(slots[i]), contributors, b.lo_fixed, b.hi_fixed)
-    return [v / b.scale for v in slots.tolist()]
+    if slots.size and int(np.abs(slots).max()) > FLOAT_EXACT_MAX:
+        return [v / b.scale for v in slots.tolist()]  # exact int division, slow path
+    return (slots / b.scale).tolist()  # exact: every slot fits a float64 mantissa
 
 
 def _row(plan: QueryPlan, group: tuple[str, ...], values: list[int]) -> dict[str, Any]:
@@ -151,9 +161,7 @@ def _row(plan: QueryPlan, group: tuple[str, ...], values: list[int]) -> dict[str
 
 
 def _result(plan: QueryPlan, rows: list[dict[str, Any]], contributors: int) -> Result:
-    if plan.is_vector:
-        labels = tuple(f"[{i}]" for i in range(plan.width))
-    elif plan.query.aggregate == Aggregate.vector_sum:
+    if plan.query.aggregate == Aggregate.vector_sum and not plan.is_vector:
         labels = tuple(f"sum({b.column})" for b in plan.bounds)
     else:
         labels = ()

@@ -32,9 +32,9 @@ class Result:
     """A decoded (or plaintext) query answer; see the module docstring.
 
     ``labels`` names the elements of a ``vector`` field (``sum(c)`` per column
-    of a table, ``[i]`` per element of a vector dataset). ``term_error`` and
-    ``term_magnitude`` (one per aggregated column, or one for all elements of
-    a vector dataset) feed :meth:`close_to`.
+    of a table; empty for a vector dataset, whose elements are simply indexed).
+    ``term_error`` and ``term_magnitude`` (one per aggregated column, or one
+    for all elements of a vector dataset) feed :meth:`close_to`.
     """
 
     aggregate: Aggregate
