@@ -176,11 +176,24 @@ def _rows(data: Mapping[str, Any]) -> list[Row]:
     return rows
 
 
+def _ratio_to(row: Row, base: Row, stat: Stat) -> float | None:
+    ref = getattr(base, stat)
+    if ref <= 0:
+        return None
+    ratio = getattr(row, stat) / ref
+    if row.elements and base.elements and row.elements != base.elements:
+        ratio *= base.elements / row.elements  # per-element times
+    return ratio
+
+
 def build_groups(data: Mapping[str, Any], *, stat: Stat = "mean") -> list[Group]:
     """Group the benchmarks and compute each row's ratio to its group's baseline.
 
     ``ratio = row.<stat> / baseline.<stat>``, so 2.0 means twice as slow as the
-    baseline. A group without a marked baseline has no ratios; a group with
+    baseline. When both cases declare how many ``elements`` they process and
+    those differ (a slow baseline timed on a subset), the ratio compares time
+    per element instead, so it stays "how many times slower per value". A
+    group without a marked baseline has no ratios; a group with
     several uses the first and says so in ``warnings``. Groups are sorted by
     name (ungrouped last).
     """
@@ -203,11 +216,7 @@ def build_groups(data: Mapping[str, Any], *, stat: Stat = "mean") -> list[Group]
             others = ", ".join(r.name for r in bases[1:])
             warnings.append(f"several baselines marked; using {base.name}, ignoring {others}")
         if base is not None:
-            ref = getattr(base, stat)
-            rows = [
-                replace(r, ratio=getattr(r, stat) / ref if ref > 0 else None, baseline=r is base)
-                for r in rows
-            ]
+            rows = [replace(r, ratio=_ratio_to(r, base, stat), baseline=r is base) for r in rows]
         rows.sort(key=lambda r: (not r.baseline, r.mean))
         groups.append(
             Group(
@@ -275,7 +284,11 @@ def _ratio(row: Row) -> str:
 
 def _caption(group: Group) -> str:
     """What the compact headers leave out: the time unit and the ratio's statistic."""
-    ratio = f"ratio = {group.stat} / baseline {group.stat}" if group.baseline else "no baseline"
+    ratio = (
+        f"ratio = {group.stat} / baseline {group.stat} (per element where sizes differ)"
+        if group.baseline
+        else "no baseline"
+    )
     return f"Times in {group.unit[0]}; {ratio}"
 
 

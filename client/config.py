@@ -96,6 +96,10 @@ def _endpoints(data: dict[str, Any], base: Path, insecure: bool) -> Endpoints:
     )
 
 
+def _str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
 def load_analyst_config(path: Path, *, insecure: bool = False) -> Endpoints:
     data = read_toml(path)
     check_keys(data, {"name", "schema", "leader", "leader_name", "helpers", "tls"}, str(path))
@@ -133,9 +137,14 @@ def load_node_config(path: Path, *, insecure: bool = False) -> NodeConfig:
     if not set(protocols) <= {"additive", "paillier"}:
         raise ConfigError("policy.protocols may contain only 'additive' and 'paillier'")
     datasets = pol.get("datasets")
+    if datasets is not None and not _str_list(datasets):
+        raise ConfigError("policy.datasets must be a list of dataset names")
+    columns = pol.get("columns", {})
+    if not isinstance(columns, dict) or not all(_str_list(v) for v in columns.values()):
+        raise ConfigError("policy.columns maps each dataset to a list of column names")
     policy = NodePolicy(
         datasets=tuple(datasets) if datasets is not None else None,
-        columns={k: tuple(v) for k, v in pol.get("columns", {}).items()},
+        columns={k: tuple(v) for k, v in columns.items()},
         min_group_rows=min_rows,
         protocols=protocols,
     )

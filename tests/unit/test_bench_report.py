@@ -182,7 +182,7 @@ def test_several_baselines_warn(results: dict[str, Any]) -> None:
 def test_markdown_table(results: dict[str, Any]) -> None:
     md = render_markdown(build_groups(results))
     assert "## prg" in md
-    assert "Times in ms; ratio = mean / baseline mean." in md
+    assert "Times in ms; ratio = mean / baseline mean (per element where sizes differ)." in md
     assert "| name | mean | median | stddev | ops/s | elements/s | ratio |" in md
     assert (
         "| test_prg_chacha (baseline) | 4.000 | 5.000 | 0.000 | 250.00 | 250.00 M | 1.00× |" in md
@@ -195,7 +195,7 @@ def test_markdown_table(results: dict[str, Any]) -> None:
 
 def test_text_fallback(results: dict[str, Any]) -> None:
     text = render_text(build_groups(results))
-    assert "prg (Times in ms; ratio = mean / baseline mean)" in text
+    assert "prg (Times in ms; ratio = mean / baseline mean (per element where sizes differ))" in text
     assert "0.50×" in text
 
 
@@ -338,3 +338,13 @@ def test_duplicate_names_use_full_node_ids() -> None:
         "benchmarks/test_y.py::test_add",
     ]
     assert [r.ratio for r in group.rows] == pytest.approx([1.0, 2.0])
+
+
+def test_ratio_is_per_element_when_sizes_differ() -> None:
+    from benchmarks.report import Row, _ratio_to
+
+    base = Row("g", "naive", "naive", 1.0, 1.0, 1.0, 0.0, 1.0, 1, elements=100)
+    fast = Row("g", "packed", "packed", 2.0, 2.0, 2.0, 0.0, 0.5, 1, elements=10_000)
+    same = Row("g", "other", "other", 2.0, 2.0, 2.0, 0.0, 0.5, 1, elements=100)
+    assert _ratio_to(fast, base, "mean") == pytest.approx(0.02)  # 50x faster per value
+    assert _ratio_to(same, base, "mean") == pytest.approx(2.0)
