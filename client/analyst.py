@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-import numpy as np
 
 from pets import sharing, wire
 from pets.client.config import Endpoints
@@ -299,8 +298,3 @@ class AnalystClient:
         if final.state == pb.QUERY_STATE_READY:
             result = await self.fetch(submitted, final)
         return Outcome(status=final, result=result, seconds=time.perf_counter() - start)
-
-
-def total_to_ints(total: np.ndarray) -> list[int]:
-    """Signed integers of a ring vector (for display and tests)."""
-    return [int(v) for v in total.view(np.int64)]

@@ -256,14 +256,6 @@ class Store:
             self._file(query_id, generation - 1).unlink(missing_ok=True)
 
     # -- helper: seeds ------------------------------------------------------
-    def seed_digest(self, query_id: str, holder: str) -> bytes | None:
-        row = self._db.execute(
-            "SELECT digest FROM seeds WHERE query_id=? AND holder=?", (query_id, holder)
-        ).fetchone()
-        return None if row is None else bytes(row[0])
-
-    def put_seed(self, query_id: str, holder: str, seed: bytes, digest: bytes) -> None:
-        self._db.execute("INSERT INTO seeds VALUES (?,?,?,?)", (query_id, holder, seed, digest))
 
     def put_seeds(self, rows: list[tuple[str, str, bytes, bytes]]) -> list[bool]:
         """Store many seeds in one transaction (group commit); a seed is stored only
@@ -289,10 +281,6 @@ class Store:
         )
         for holder, seed in rows:
             yield holder, bytes(seed)
-
-    def seed_holders(self, query_id: str) -> set[str]:
-        rows = self._db.execute("SELECT holder FROM seeds WHERE query_id=?", (query_id,))
-        return {r[0] for r in rows}
 
     # -- both: closing ------------------------------------------------------
     def finish_query(self, q: QueryRecord, aggregate: bytes | None, drop: bool = False) -> None:

@@ -1,0 +1,87 @@
+"""Server storage: the aggregate generation protocol, seeds, transactions."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from pets.server.storage import ContributionRecord, QueryRecord, Store
+
+OPEN, READY, FAILED = 1, 3, 4
+
+
+def _query(store: Store, qid: str = "q-1", state: int = OPEN) -> QueryRecord:
+    rec = QueryRecord(qid, "analyst", b"spec", state, 1.0, 2.0, 2, 4)
+    store.insert_query(rec)
+    return rec
+
+
+def _files(tmp_path: Path) -> list[str]:
+    return sorted(p.name for p in (tmp_path / "aggregates").iterdir())
+
+
+def test_each_commit_makes_one_current_generation(tmp_path: Path) -> None:
+    store = Store(tmp_path / "pets.sqlite")
+    _query(store)
+    store.commit_contributions([ContributionRecord("q-1", "a", b"d" * 32, b"")], {"q-1": b"one"})
+    assert store.get_aggregate("q-1") == b"one"
+    store.commit_contributions(
+        [ContributionRecord("q-1", "b", b"e" * 32, b"")], {"q-1": memoryview(b"two")}
+    )
+    assert store.get_aggregate("q-1") == b"two"
+    assert _files(tmp_path) == ["q-1.2"]
+    assert store.contributions("q-1") == {"a": b"d" * 32, "b": b"e" * 32}
+    assert os.stat(tmp_path / "aggregates" / "q-1.2").st_mode & 0o077 == 0
+
+
+def test_a_crash_before_the_transaction_leaves_the_old_generation(tmp_path: Path) -> None:
+    store = Store(tmp_path / "pets.sqlite")
+    _query(store)
+    store.commit_contributions([ContributionRecord("q-1", "a", b"d" * 32, b"")], {"q-1": b"one"})
+    # The next generation's file was written, then the process died before the commit.
+    (tmp_path / "aggregates" / "q-1.2").write_bytes(b"half-done")
+    store.close()
+    store = Store(tmp_path / "pets.sqlite")
+    assert store.get_aggregate("q-1") == b"one"
+    assert store.contributions("q-1") == {"a": b"d" * 32}
+    store.commit_contributions([ContributionRecord("q-1", "b", b"e" * 32, b"")], {"q-1": b"two"})
+    assert store.get_aggregate("q-1") == b"two"
+
+
+def test_a_failed_transaction_records_nothing(tmp_path: Path) -> None:
+    store = Store(tmp_path / "pets.sqlite")
+    _query(store)
+    store.commit_contributions([ContributionRecord("q-1", "a", b"d" * 32, b"")], {"q-1": b"one"})
+    with pytest.raises(sqlite3.IntegrityError):  # same holder twice: primary key
+        store.commit_contributions(
+            [ContributionRecord("q-1", "a", b"x" * 32, b"")], {"q-1": b"bad"}
+        )
+    assert store.get_aggregate("q-1") == b"one"
+    assert store.contributions("q-1") == {"a": b"d" * 32}
+
+
+def test_seeds_only_for_open_queries_and_dropped_when_finished(tmp_path: Path) -> None:
+    store = Store(tmp_path / "pets.sqlite")
+    rec = _query(store)
+    _query(store, "q-done", READY)
+    stored = store.put_seeds(
+        [("q-1", "a", b"s" * 32, b"d" * 32), ("q-done", "a", b"s" * 32, b"d" * 32)]
+    )
+    assert stored == [True, False]
+    assert store.seed_digests("q-1") == {"a": b"d" * 32}
+    store.finish_query(rec.with_state(READY), b"final share")
+    assert store.get_aggregate("q-1") == b"final share"
+    assert list(store.seeds("q-1")) == []
+
+
+def test_dropping_a_failed_query_removes_its_aggregate(tmp_path: Path) -> None:
+    store = Store(tmp_path / "pets.sqlite")
+    rec = _query(store)
+    store.commit_contributions([ContributionRecord("q-1", "a", b"d" * 32, b"")], {"q-1": b"one"})
+    store.finish_query(rec.with_state(FAILED), None, drop=True)
+    assert store.get_aggregate("q-1") is None
+    assert _files(tmp_path) == []
+    assert store.load_queries()[0].state == FAILED
