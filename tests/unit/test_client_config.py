@@ -31,7 +31,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 def test_valid_node_config_resolves_paths(tmp_path: Path) -> None:
-    cfg = load_node_config(_write(tmp_path, BASE + '[policy]\nmin_group_rows = 5\n'))
+    cfg = load_node_config(_write(tmp_path, BASE + "[policy]\nmin_group_rows = 5\n"))
     assert cfg.endpoints.name == "org-1"
     assert cfg.endpoints.leader_name == "leader"
     assert cfg.data["hospitals"] == tmp_path / "h.csv"
@@ -42,10 +42,10 @@ def test_valid_node_config_resolves_paths(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ("[policy]\ndatasets = \"hospitals\"\n", "policy.datasets"),
-        ("[policy]\ncolumns = { hospitals = \"age\" }\n", "policy.columns"),
+        ('[policy]\ndatasets = "hospitals"\n', "policy.datasets"),
+        ('[policy]\ncolumns = { hospitals = "age" }\n', "policy.columns"),
         ("[policy]\nmin_group_rows = 0\n", "min_group_rows"),
-        ("[policy]\nprotocols = [\"smoke-signals\"]\n", "protocols"),
+        ('[policy]\nprotocols = ["smoke-signals"]\n', "protocols"),
         ("[policy]\nfavourite_colour = 1\n", "favourite_colour"),
     ],
 )

@@ -67,5 +67,7 @@ def test_bad_server_configs(tmp_path: Path, text: str, message: str) -> None:
 
 
 def test_insecure_drops_tls(tmp_path: Path) -> None:
-    assert _load(tmp_path, LEADER.split("[tls]")[0] + LEADER.split("key.pem\"")[1],
-                 insecure=True).tls is None
+    assert (
+        _load(tmp_path, LEADER.split("[tls]")[0] + LEADER.split('key.pem"')[1], insecure=True).tls
+        is None
+    )
