@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import grpc
@@ -118,11 +118,10 @@ class HolderClient:
             payload_digest=wire.digest(payload),
         )
 
-        async def messages() -> AsyncIterator[pb.ContributionChunk]:
-            first = True
-            for chunk in wire.chunks(payload):
-                yield pb.ContributionChunk(header=header if first else None, data=bytes(chunk))
-                first = False
+        def messages() -> Iterator[pb.ContributionChunk]:
+            # A plain generator: chunks are made one at a time as gRPC sends them.
+            for i, chunk in enumerate(wire.chunks(payload)):
+                yield pb.ContributionChunk(header=header if i == 0 else None, data=bytes(chunk))
 
         return await self._retrying(  # type: ignore[return-value]
             f"contribution to {query_id}",

@@ -50,6 +50,8 @@ log = logging.getLogger("pets.server.helper")
 
 OPEN, READY, FAILED = pb.QUERY_STATE_OPEN, pb.QUERY_STATE_READY, pb.QUERY_STATE_FAILED
 RECEIPT_KEY_SETTING = "receipt-signing-key"
+# Folding at least this many values of seed expansions runs in a worker thread.
+OFFLOAD_VALUES = 1 << 15
 
 
 @dataclass
@@ -129,7 +131,10 @@ class Helper(pb_grpc.HelperServicer):
                     if q.record.state != OPEN:
                         continue
                     try:
-                        await asyncio.to_thread(_fold, q, items, 1)
+                        if q.record.vector_length * len(items) >= OFFLOAD_VALUES:
+                            await asyncio.to_thread(_fold, q, items, 1)
+                        else:  # a handful of short vectors: cheaper than a thread hop
+                            _fold(q, items, 1)
                     except Exception:  # finalisation recomputes whatever is missing
                         log.exception("could not fold seeds", extra={"query_id": qid})
 

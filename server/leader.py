@@ -584,7 +584,9 @@ class Leader(pb_grpc.LeaderServicer):
             ) from None
         finally:
             rt.in_flight.discard(peer.name)
-        log.info(
+        # Per-contribution lines are debug-level: at thousands per second they would
+        # cost more than the contribution; "query closed" logs the count.
+        log.debug(
             "contribution accepted" if newly else "contribution already recorded",
             extra={"query_id": rt.record.id, "holder": peer.name, "contributors": len(rt.holders)},
         )
