@@ -146,3 +146,109 @@ def test_every_command_has_help(flag: str) -> None:
         )
         assert out.returncode == 0, (command, out.stderr)
         assert "usage: pets " + command in out.stdout
+
+
+def test_nodes_reconnect_after_the_leader_restarts(make_cluster) -> None:
+    """Nodes keep watching through a leader crash and answer queries submitted after it."""
+    import signal
+
+    cluster = make_cluster(nodes=True)
+    cluster.wait_nodes_ready()
+    cluster.kill("leader", signal.SIGKILL)
+    cluster.restart_server("leader")
+    outcome = run(_ask_all(cluster, ["count() from hospitals where sex = M"]))[0]
+    assert outcome.status.state == pb.QUERY_STATE_READY
+    assert outcome.status.contributors == HOLDERS
+    assert "leader unreachable, retrying" in cluster.tail("org-1", 100)
+
+
+def test_cli_query_below_min_holders_prints_no_numbers(make_cluster, tmp_path) -> None:
+    cluster = make_cluster()  # no nodes: nobody will contribute
+    tls = cluster.tls("analyst")
+    assert tls is not None
+    config = tmp_path / "analyst.toml"
+    config.write_text(
+        f'name = "analyst"\nschema = "{cluster.schema_path}"\n'
+        f'leader = "{cluster.address("leader")}"\n'
+        f'[helpers]\nhelper-1 = "{cluster.address("helper-1")}"\n'
+        f'[tls]\nca = "{tls.ca}"\ncert = "{tls.cert}"\nkey = "{tls.key}"\n'
+    )
+    base = [
+        sys.executable,
+        "-m",
+        "pets",
+        "query",
+        "--config",
+        str(config),
+        "--deadline",
+        "1",
+        "--query",
+        "count() from hospitals",
+    ]
+    text = subprocess.run(base, capture_output=True, text=True, timeout=60, check=False)
+    assert text.returncode == 3
+    assert "no result" in text.stdout and "below_min_holders" in text.stdout
+    doc = json.loads(
+        subprocess.run(
+            [*base, "--json"], capture_output=True, text=True, timeout=60, check=False
+        ).stdout
+    )
+    assert doc["state"] == "failed" and doc["failure"] == "below_min_holders"
+    assert "result" not in doc
+
+
+def test_demo_json(tmp_path) -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pets",
+            "demo",
+            "--json",
+            "--holders",
+            "3",
+            "--rows",
+            "120",
+            "--keep",
+            str(tmp_path / "demo"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    doc = json.loads(out.stdout)
+    assert doc["seconds"] < 60
+    assert len(doc["queries"]) >= 6
+    assert all(q["match"] for q in doc["queries"])
+    assert {q["protocol"] for q in doc["queries"]} == {"additive", "paillier"}
+    for q in doc["queries"]:
+        assert {"name", "protocol", "secure", "plaintext", "match"} <= set(q)
+
+
+def test_gen_data_writes_schema_and_files(tmp_path) -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pets",
+            "gen-data",
+            "--kind",
+            "supply_chain",
+            "--holders",
+            "2",
+            "--rows",
+            "50",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "schema.toml").exists()
+    assert (tmp_path / "supplier-01" / "supply_chain.csv").exists()
+    assert (tmp_path / "supplier-02" / "emissions_daily.npy").exists()
