@@ -6,14 +6,15 @@ receipts; a helper: the 32-byte seeds). Nothing here grows with the vector
 length times the number of holders.
 
 Aggregates (the leader's running sum or product, up to 80 MB and rewritten
-on every commit; a helper's finalised share) are not SQLite blobs but files,
-one per generation, ``aggregates/<query>.<gen>``:
-a commit first writes and ``fdatasync``s generation g+1, then records the
-contributions together with "current generation = g+1" in one SQLite
-transaction. A crash before that transaction leaves generation g current
-(the orphan file is ignored and removed), a crash after it leaves g+1: an
-acknowledged contribution is on disk and counted exactly once either way,
-and each commit costs one sequential file write instead of rewriting the
+on every commit; a helper's finalised share) are not SQLite blobs but files
+in two alternating slots, ``aggregates/<query>.<generation % 2>``: a commit
+first writes and ``fdatasync``s generation g+1 into the slot that does *not*
+hold the current generation g, then records the contributions together with
+"current generation = g+1" in one SQLite transaction. A crash before that
+transaction leaves generation g current and intact (the half-written slot is
+simply overwritten next time), a crash after it leaves g+1: an acknowledged
+contribution is on disk and counted exactly once either way. Each commit
+costs one sequential write into an existing file instead of rewriting the
 blob page by page through the WAL.
 
 The class is synchronous; the servers call it from one dedicated thread
@@ -202,22 +203,26 @@ class Store:
         return None if row is None else int(row[0])
 
     def _file(self, query_id: str, generation: int) -> Path:
-        return self._files / f"{query_id}.{generation}"
+        return self._files / f"{query_id}.{generation % 2}"
 
     def _write_durably(self, path: Path, data: bytes | memoryview) -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        created = not path.exists()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
         try:
-            view = memoryview(data)
+            view = memoryview(data).cast("B")
+            size = len(view)
             while view:
                 view = view[os.write(fd, view) :]
+            os.ftruncate(fd, size)  # a no-op when the slot already had this size
             os.fdatasync(fd)
         finally:
             os.close(fd)
-        dir_fd = os.open(self._files, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)  # the new directory entry is durable too
-        finally:
-            os.close(dir_fd)
+        if created:  # a new directory entry must be durable too
+            dir_fd = os.open(self._files, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
 
     def _write_next(self, query_id: str, data: bytes | memoryview) -> int:
         """Write the next generation's file durably; it is current once recorded."""
@@ -225,10 +230,9 @@ class Store:
         self._write_durably(self._file(query_id, generation), data)
         return generation
 
-    def _remove_files(self, query_id: str, keep: int | None = None) -> None:
-        for path in self._files.glob(f"{query_id}.*"):
-            if keep is None or path.name != f"{query_id}.{keep}":
-                path.unlink(missing_ok=True)
+    def _remove_files(self, query_id: str) -> None:
+        for generation in (0, 1):
+            self._file(query_id, generation).unlink(missing_ok=True)
 
     # -- leader: contributions ---------------------------------------------
     def contributions(self, query_id: str) -> dict[str, bytes]:
@@ -252,8 +256,7 @@ class Store:
                 "INSERT OR REPLACE INTO aggregate_files VALUES (?, ?)",
                 list(generations.items()),
             )
-        for query_id, generation in generations.items():
-            self._file(query_id, generation - 1).unlink(missing_ok=True)
+
 
     # -- helper: seeds ------------------------------------------------------
 
@@ -298,7 +301,7 @@ class Store:
                 self._db.execute("DELETE FROM aggregate_files WHERE query_id=?", (q.id,))
             self._db.execute("DELETE FROM seeds WHERE query_id=?", (q.id,))
         if generation is not None:
-            self._remove_files(q.id, keep=generation)
+            self._file(q.id, generation - 1).unlink(missing_ok=True)  # the spare slot
         elif drop:
             self._remove_files(q.id)
 

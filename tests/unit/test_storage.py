@@ -32,17 +32,19 @@ def test_each_commit_makes_one_current_generation(tmp_path: Path) -> None:
         [ContributionRecord("q-1", "b", b"e" * 32, b"")], {"q-1": memoryview(b"two")}
     )
     assert store.get_aggregate("q-1") == b"two"
-    assert _files(tmp_path) == ["q-1.2"]
-    assert store.contributions("q-1") == {"a": b"d" * 32, "b": b"e" * 32}
-    assert os.stat(tmp_path / "aggregates" / "q-1.2").st_mode & 0o077 == 0
+    assert _files(tmp_path) == ["q-1.0", "q-1.1"]  # two alternating slots
+    store.commit_contributions([ContributionRecord("q-1", "c", b"f" * 32, b"")], {"q-1": b"3"})
+    assert store.get_aggregate("q-1") == b"3"  # a shorter payload truncates the slot
+    assert store.contributions("q-1") == {"a": b"d" * 32, "b": b"e" * 32, "c": b"f" * 32}
+    assert os.stat(tmp_path / "aggregates" / "q-1.0").st_mode & 0o077 == 0
 
 
 def test_a_crash_before_the_transaction_leaves_the_old_generation(tmp_path: Path) -> None:
     store = Store(tmp_path / "pets.sqlite")
     _query(store)
     store.commit_contributions([ContributionRecord("q-1", "a", b"d" * 32, b"")], {"q-1": b"one"})
-    # The next generation's file was written, then the process died before the commit.
-    (tmp_path / "aggregates" / "q-1.2").write_bytes(b"half-done")
+    # The next generation's slot was being written when the process died.
+    (tmp_path / "aggregates" / "q-1.0").write_bytes(b"half-done")
     store.close()
     store = Store(tmp_path / "pets.sqlite")
     assert store.get_aggregate("q-1") == b"one"
