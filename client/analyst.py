@@ -162,6 +162,10 @@ class AnalystClient:
 
         if not predicates:
             raise InvalidInputError("name the predicates to prove (e.g. 'accreditation >= 2')")
+        predicates = list(predicates)
+        if "subject" in getattr(credential, "values", {}) and "reveal subject" not in predicates:
+            # Leaders check that the credential was issued to this analyst's name.
+            predicates.append("reveal subject")
         verifier = cpb_grpc.VerifierStub(self._channel("leader"))
         reply = await self._call(
             "get nonce",

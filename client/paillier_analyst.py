@@ -32,6 +32,8 @@ def decrypt_aggregate(
     public_key = private_key.public_key
     if bytes(status.spec.paillier_public_key) != public_key_to_bytes(public_key):
         raise InvalidInputError("the query was submitted under another public key")
-    layout = layout_for(public_key, submitted.plan, effective_max_holders(status.spec.max_holders))
+    layout = layout_for(
+        public_key, submitted.plan, effective_max_holders(submitted.plan, status.spec.max_holders)
+    )
     ciphertexts = ciphertexts_from_bytes(public_key, data)
     return decrypt_vector(private_key, layout, ciphertexts, contributors)

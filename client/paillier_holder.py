@@ -9,14 +9,11 @@ from pets.paillier_plan import effective_max_holders, layout_for
 from pets.query import QueryPlan
 from pets.v1 import aggregation_pb2 as pb
 
-# Vectors with at least this many ciphertexts are encrypted on a process pool.
-PARALLEL_CIPHERTEXTS = 64
-
 
 def encrypt_contribution(ann: pb.QueryAnnouncement, plan: QueryPlan, vector: np.ndarray) -> bytes:
     """The ciphertext payload for ``vector`` (the holder's int64 query vector)."""
     public_key = public_key_from_bytes(bytes(ann.spec.paillier_public_key))
-    layout = layout_for(public_key, plan, effective_max_holders(ann.spec.max_holders))
-    processes = None if layout.num_plaintexts >= PARALLEL_CIPHERTEXTS else 1
-    ciphertexts = encrypt_vector(public_key, layout, vector, processes=processes)
+    layout = layout_for(public_key, plan, effective_max_holders(plan, ann.spec.max_holders))
+    # encrypt_vector decides itself when a vector is large enough for a process pool.
+    ciphertexts = encrypt_vector(public_key, layout, vector)
     return ciphertexts_to_bytes(public_key, ciphertexts)

@@ -21,9 +21,22 @@ if TYPE_CHECKING:
 DEFAULT_MAX_HOLDERS = 1000
 
 
-def effective_max_holders(requested: int, min_holders: int = 1) -> int:
-    """``requested`` or the default; never below the query's ``min_holders``."""
-    max_holders = requested or DEFAULT_MAX_HOLDERS
+def effective_max_holders(plan: QueryPlan, requested: int, min_holders: int = 1) -> int:
+    """The most holders a Paillier query takes: ``requested``, or by default
+    the smaller of :data:`DEFAULT_MAX_HOLDERS` and what the plan can decode.
+
+    Decoding checks every sum against the 64-bit range that its clipped terms
+    allow (:func:`pets.query.decode`), so a query is never accepted for more
+    holders than that check can prove exact (``plan.max_holders()``), nor for
+    fewer than its ``min_holders``.
+    """
+    decodable = plan.max_holders()
+    max_holders = requested or min(DEFAULT_MAX_HOLDERS, decodable)
+    if max_holders > decodable:
+        raise InvalidInputError(
+            f"max_holders {max_holders} exceeds the {decodable} holders whose sums this query "
+            "can decode exactly; lower max_holders or narrow the bounds with a clip"
+        )
     if max_holders < min_holders:
         raise InvalidInputError(
             f"max_holders {max_holders} is below min_holders {min_holders}: the query could "

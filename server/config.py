@@ -88,6 +88,11 @@ class Limits:
 class Policy:
     require: str
     issuer_public_key: Path
+    # The credential must reveal this attribute, equal to the analyst's certificate
+    # name, so a credential cannot be lent to another analyst.
+    subject_attribute: str = "subject"
+    # If set, only credentials of this schema are accepted.
+    schema_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -164,13 +169,23 @@ def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) ->
     policy = None
     if "policy" in data:
         p = data["policy"]
-        check_keys(p, {"require", "issuer_public_key"}, "[policy]")
+        allowed = {"require", "issuer_public_key", "subject_attribute", "schema_id"}
+        check_keys(p, allowed, "[policy]")
         if role != "leader":
             raise ConfigError("[policy] is for the leader only")
         if not isinstance(p.get("require"), str):
             raise ConfigError("policy.require must be a predicate string")
+        subject = p.get("subject_attribute", "subject")
+        schema_id = p.get("schema_id")
+        if not isinstance(subject, str) or not subject:
+            raise ConfigError("policy.subject_attribute must be an attribute name")
+        if schema_id is not None and not isinstance(schema_id, str):
+            raise ConfigError("policy.schema_id must be a string")
         policy = Policy(
-            p["require"], path_setting(base, p.get("issuer_public_key"), "policy.issuer_public_key")
+            p["require"],
+            path_setting(base, p.get("issuer_public_key"), "policy.issuer_public_key"),
+            subject_attribute=subject,
+            schema_id=schema_id,
         )
     port_file = (
         path_setting(base, data["port_file"], "port_file") if data.get("port_file") else None

@@ -24,7 +24,15 @@ from pathlib import Path
 
 import grpc
 
-from pets.errors import ConfigError, InvalidInputError, InvalidProofError, PermissionDeniedError
+from pets.errors import (
+    ConfigError,
+    CredentialError,
+    InvalidInputError,
+    InvalidProofError,
+    NotReadyError,
+    PermissionDeniedError,
+    PetsError,
+)
 from pets.identity import Peer
 from pets.server.config import Policy
 from pets.server.rpc import caller, unary
@@ -32,13 +40,15 @@ from pets.v1 import credential_pb2 as cpb
 from pets.v1 import credential_pb2_grpc as cpb_grpc
 from pets.zk import serialization as ser
 from pets.zk.contexts import submit_query_context, verify_context
-from pets.zk.credential import NonceRegistry, verify_presentation
+from pets.zk.credential import NonceRegistry, VerifiedPresentation, verify_presentation
 from pets.zk.policy import check_policy, parse_policy
 from pets.zk.proto import presentation_from_proto
 
 log = logging.getLogger("pets.server.credentials")
 
 NONCE_TTL_SECONDS = 300.0
+MAX_NONCES_PER_CALLER = 16
+MAX_PREDICATES = 32
 
 
 def load_issuer_key(path: Path) -> bytes:
@@ -56,6 +66,8 @@ class PresentationChecker:
 
     def __init__(self, policy: Policy, *, clock: Callable[[], float] = time.time) -> None:
         self.policy = parse_policy(policy.require)
+        self.subject_attribute = policy.subject_attribute
+        self.schema_id = policy.schema_id
         self.trusted = [load_issuer_key(policy.issuer_public_key)]
         self.clock = clock
         self.nonces = NonceRegistry(clock, NONCE_TTL_SECONDS)
@@ -67,40 +79,64 @@ class PresentationChecker:
         policy: object | None,
         *,
         expected_nonce: bytes | None = None,
-    ) -> tuple[str, list[str]]:
+    ) -> VerifiedPresentation:
+        """Verify a serialised presentation; returns what it proves.
+
+        Malformed or oversized input raises the same :class:`InvalidProofError`
+        as a wrong proof. The nonce is checked cheaply before any proof is
+        verified, and consumed only when everything (policy included) holds.
+        """
         try:
             msg = cpb.Presentation.FromString(data)
             presentation = presentation_from_proto(msg)
         except Exception:  # a malformed presentation is just an invalid one
             raise InvalidProofError("presentation is malformed") from None
+        if len(presentation.predicates) > MAX_PREDICATES:
+            raise InvalidProofError(f"a presentation proves at most {MAX_PREDICATES} predicates")
         if expected_nonce is not None and not hmac.compare_digest(
             presentation.nonce, expected_nonce
         ):
             raise InvalidProofError("presentation is bound to another nonce than the one sent")
-        verified = verify_presentation(
-            presentation,
-            trusted_issuers=self.trusted,
-            context=context,
-            now=self.clock(),
-            nonces=self.nonces,
-        )
-        if policy is None:
-            return verified.schema_id, verified.predicate_strings
-        return verified.schema_id, check_policy(
-            policy,
-            verified.predicates,
-            max_values=verified.max_values,  # type: ignore[arg-type]
-        )
+        if not self.nonces.is_live(presentation.nonce):
+            raise CredentialError("nonce is unknown, expired or already used")
+        try:
+            verified = verify_presentation(
+                presentation,
+                trusted_issuers=self.trusted,
+                context=context,
+                now=self.clock(),
+                expected_nonce=presentation.nonce,
+            )
+            if self.schema_id is not None and verified.schema_id != self.schema_id:
+                raise CredentialError("credential is not of the schema this leader accepts")
+            if policy is not None:
+                check_policy(policy, verified.predicates, max_values=verified.max_values)  # type: ignore[arg-type]
+        except PetsError:
+            raise
+        except Exception:  # e.g. out-of-range numbers deep in a crafted credential
+            raise InvalidProofError("presentation is malformed") from None
+        self.nonces.consume(presentation.nonce)  # single use, and only once it all holds
+        return verified
 
     def __call__(self, peer: Peer, presentation: bytes, nonce: bytes) -> list[str]:
         """The leader's admission check for ``SubmitQuery``; returns proven predicates."""
         if not presentation:
             raise PermissionDeniedError(
-                f"this leader admits queries only with a presentation proving: {self.policy}"
+                f"this leader admits queries only with a presentation proving: {self.policy} "
+                f"(and revealing {self.subject_attribute})"
             )
-        _, proven = self.verify(
+        verified = self.verify(
             presentation, submit_query_context(peer.name), self.policy, expected_nonce=nonce
         )
+        subject = verified.revealed.get(self.subject_attribute)
+        if not isinstance(subject, str) or not hmac.compare_digest(
+            subject.encode(), peer.name.encode()
+        ):
+            raise CredentialError(
+                f"the credential must reveal {self.subject_attribute!r} equal to the analyst's "
+                "certificate name; it was not issued to this analyst"
+            )
+        proven = [str(p) for p in self.policy.predicates]
         log.info("analyst admitted", extra={"analyst": peer.name, "proven_predicates": proven})
         return proven
 
@@ -111,12 +147,24 @@ class Verifier(cpb_grpc.VerifierServicer):
     def __init__(self, checker: PresentationChecker, *, insecure: bool) -> None:
         self.checker = checker
         self._insecure = insecure
+        # Nonces handed out per caller (their expiry times): one caller cannot
+        # flood the registry and evict everybody else's nonces.
+        self._issued: dict[str, list[float]] = {}
 
     @unary
     async def GetNonce(
         self, request: cpb.NonceRequest, context: grpc.aio.ServicerContext
     ) -> cpb.NonceResponse:
-        caller(context, insecure=self._insecure)
+        peer = caller(context, insecure=self._insecure)
+        now = time.monotonic()
+        issued = [t for t in self._issued.get(peer.name, []) if t > now]
+        if len(issued) >= MAX_NONCES_PER_CALLER:
+            raise NotReadyError(
+                f"{peer.name} already holds {len(issued)} unused nonces; use one or wait "
+                f"up to {NONCE_TTL_SECONDS:g} s"
+            )
+        issued.append(now + NONCE_TTL_SECONDS)
+        self._issued[peer.name] = issued
         return cpb.NonceResponse(nonce=self.checker.nonces.issue(), ttl_seconds=NONCE_TTL_SECONDS)
 
     @unary
@@ -131,12 +179,19 @@ class Verifier(cpb_grpc.VerifierServicer):
             except Exception as exc:
                 raise InvalidInputError(f"policy does not parse: {exc}") from None
         try:
-            schema_id, proven = self.checker.verify(
+            verified = self.checker.verify(
                 request.presentation.SerializeToString(), verify_context(peer.name), policy
             )
         except InvalidProofError as exc:
             return cpb.VerifyResponse(accepted=False, reason=str(exc))
-        return cpb.VerifyResponse(accepted=True, proven_predicates=proven, schema_id=schema_id)
+        proven = (
+            [str(p) for p in policy.predicates]
+            if policy is not None
+            else verified.predicate_strings
+        )
+        return cpb.VerifyResponse(
+            accepted=True, proven_predicates=proven, schema_id=verified.schema_id
+        )
 
 
 def add_verifier(server: grpc.aio.Server, leader: object) -> str:

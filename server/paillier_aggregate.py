@@ -8,9 +8,10 @@ query's ``max_holders``, the headroom the packing left in each slot.
 
 from __future__ import annotations
 
+import gmpy2
+
 from pets.errors import InvalidInputError
 from pets.paillier import (
-    aggregate,
     ciphertext_width,
     ciphertexts_from_bytes,
     ciphertexts_to_bytes,
@@ -26,38 +27,48 @@ def paillier_vector_length(spec: pb.QuerySpec, plan: QueryPlan, min_holders: int
     if not spec.paillier_public_key:
         raise InvalidInputError("a Paillier query needs the analyst's paillier_public_key")
     public_key = public_key_from_bytes(bytes(spec.paillier_public_key))
-    max_holders = effective_max_holders(spec.max_holders, min_holders)
+    max_holders = effective_max_holders(plan, spec.max_holders, min_holders)
     return layout_for(public_key, plan, max_holders).num_plaintexts
 
 
 class PaillierAggregate:
-    def __init__(self, spec: pb.QuerySpec, length: int, data: bytes | None = None) -> None:
+    """Index-wise product of validated ciphertexts (mod n^2), with a holder cap."""
+
+    def __init__(
+        self, spec: pb.QuerySpec, length: int, plan: QueryPlan, data: bytes | None = None
+    ) -> None:
         self.public_key = public_key_from_bytes(bytes(spec.paillier_public_key))
+        self._n2 = gmpy2.mpz(self.public_key.n) ** 2
         self.length = length
-        self.max_holders = effective_max_holders(spec.max_holders)
+        self.max_holders = effective_max_holders(plan, spec.max_holders)
         self.payload_bytes = length * ciphertext_width(self.public_key)
-        self.ciphertexts: list[int] | None = None
+        self.ciphertexts: list[gmpy2.mpz] | None = None
         self.count = 0
         if data is not None:
-            self.ciphertexts = ciphertexts_from_bytes(self.public_key, data)
-            if len(self.ciphertexts) != length:
-                raise InvalidInputError("stored Paillier aggregate has the wrong length")
+            self.ciphertexts = [gmpy2.mpz(c) for c in self.validate(data)]
 
     def validate(self, payload: bytes | bytearray) -> list[int]:
+        """Parse and check every ciphertext (range and coprimality) exactly once."""
         cts = ciphertexts_from_bytes(self.public_key, bytes(payload))
         if len(cts) != self.length:
             raise InvalidInputError(f"expected {self.length} ciphertexts, got {len(cts)}")
         return cts
 
     def add(self, parsed: object) -> None:
+        """Fold ciphertexts that :meth:`validate` returned."""
         if self.count >= self.max_holders:
             raise InvalidInputError(
                 f"query already has max_holders={self.max_holders} contributions; more could "
                 "carry between packed slots"
             )
-        self.ciphertexts = aggregate(self.public_key, self.ciphertexts, parsed)  # type: ignore[arg-type]
+        cts = [gmpy2.mpz(c) for c in parsed]  # type: ignore[attr-defined]
+        if self.ciphertexts is None:
+            self.ciphertexts = cts
+        else:
+            n2 = self._n2
+            self.ciphertexts = [a * b % n2 for a, b in zip(self.ciphertexts, cts, strict=True)]
         self.count += 1
 
     def to_bytes(self) -> bytes:
         assert self.ciphertexts is not None
-        return ciphertexts_to_bytes(self.public_key, self.ciphertexts)
+        return ciphertexts_to_bytes(self.public_key, [int(c) for c in self.ciphertexts])

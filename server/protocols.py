@@ -28,5 +28,5 @@ def running_aggregate(
     if spec.protocol == pb.PROTOCOL_PAILLIER:
         from pets.server.paillier_aggregate import PaillierAggregate
 
-        return PaillierAggregate(spec, length, data)
+        return PaillierAggregate(spec, length, plan, data)
     return AdditiveAggregate(length, data, max_contributions=plan.max_holders())

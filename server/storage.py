@@ -257,7 +257,6 @@ class Store:
                 list(generations.items()),
             )
 
-
     # -- helper: seeds ------------------------------------------------------
 
     def put_seeds(self, rows: list[tuple[str, str, bytes, bytes]]) -> list[bool]:

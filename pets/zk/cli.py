@@ -52,6 +52,7 @@ def _read_json(path: str) -> Any:
 def _write(path: str, text: str, *, secret: bool = False) -> None:
     if secret:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # also when the file existed with wider permissions
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
     else:
@@ -59,7 +60,7 @@ def _write(path: str, text: str, *, secret: bool = False) -> None:
 
 
 def _parse_value(text: str) -> int | str:
-    return int(text) if text.isdigit() else text
+    return int(text) if text.isascii() and text.isdigit() else text
 
 
 def _pairs(items: list[str] | None, what: str) -> dict[str, str]:

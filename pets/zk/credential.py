@@ -358,6 +358,12 @@ class NonceRegistry:
             self._purge(now)
         return nonce
 
+    def is_live(self, nonce: bytes) -> bool:
+        """Whether ``nonce`` was issued, is unexpired and unused (a cheap pre-check)."""
+        with self._lock:
+            expiry = self._live.get(bytes(nonce))
+            return expiry is not None and expiry > self._clock()
+
     def consume(self, nonce: bytes) -> None:
         """Mark ``nonce`` used; CredentialError if unknown, expired or already used."""
         with self._lock:

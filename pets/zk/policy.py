@@ -82,6 +82,8 @@ class Predicate:
             raise InvalidInputError("ordering predicates need non-negative integer bounds")
         if self.op == RANGE and self.values[0] > self.values[1]:  # type: ignore[operator]
             raise InvalidInputError("empty range in predicate")
+        if self.op == IN:  # canonical: sorted, no duplicates (str() feeds proof contexts)
+            object.__setattr__(self, "values", tuple(sorted(set(self.values), key=_sort_key)))
 
     def __str__(self) -> str:
         a = self.attribute
@@ -182,6 +184,8 @@ def implies(
     facts = [p for p in proven if p.attribute == wanted.attribute]
     if wanted.op == REVEAL:
         return any(p.op == REVEAL for p in facts)
+    if not facts and max_value is None:
+        return False  # nothing is known about an attribute the credential may not have
     lo, hi = 0, max_value
     allowed: set[Value] | None = None
     for p in facts:

@@ -33,13 +33,15 @@ def policy_cluster(make_cluster, tmp_path):  # type: ignore[no-untyped-def]
     return cluster, issuer
 
 
-def _wallet(issuer: IssuerKey, accreditation: int, *, expires_in: float = 3600):  # type: ignore[no-untyped-def]
+def _wallet(
+    issuer: IssuerKey, accreditation: int, *, expires_in: float = 3600, subject: str = "analyst"
+):  # type: ignore[no-untyped-def]
     secret, _ = holder_keygen()
     return issue_to_holder(
         issuer,
         "pets/analyst/v1",
         secret,
-        {"accreditation": accreditation, "purpose": "research"},
+        {"accreditation": accreditation, "purpose": "research", "subject": subject},
         int(time.time() + expires_in),
         max_values={"accreditation": 10},
     )
@@ -145,3 +147,79 @@ def test_verifier_service(policy_cluster) -> None:
 
 def test_contexts_differ_per_purpose_and_caller() -> None:
     assert submit_query_context("a") != verify_context("a") != verify_context("b")
+
+
+def test_credential_cannot_be_lent_to_another_analyst(policy_cluster) -> None:
+    """Mallory holds Alice's whole wallet (secret key included) and still is refused."""
+    cluster, issuer = policy_cluster
+    alices = _wallet(issuer, 5, subject="analyst")
+    with pytest.raises(PermissionDeniedError, match="not issued to this analyst"):
+        run(_submit(cluster, "mallory", credential=alices, predicates=PROVE))
+    # Without the subject attribute at all, the presentation cannot satisfy the leader.
+    secret, _ = holder_keygen()
+    anonymous = issue_to_holder(
+        issuer,
+        "pets/analyst/v1",
+        secret,
+        {"accreditation": 5, "purpose": "research"},
+        int(time.time() + 3600),
+        max_values={"accreditation": 10},
+    )
+    with pytest.raises(PermissionDeniedError, match="subject"):
+        run(_submit(cluster, credential=anonymous, predicates=PROVE))
+
+
+def test_nonce_quota_per_caller(policy_cluster) -> None:
+    cluster, _ = policy_cluster
+
+    async def go() -> list[str]:
+        client = analyst(cluster, "mallory")
+        stub = cpb_grpc.VerifierStub(client._channel("leader"))
+        md = client.connector.metadata
+        out = []
+        for _ in range(20):
+            try:
+                await stub.GetNonce(cpb.NonceRequest(), metadata=md)
+                out.append("ok")
+            except grpc.aio.AioRpcError as exc:
+                out.append(exc.code().name)
+        # Another caller is unaffected.
+        other = analyst(cluster, "analyst")
+        other_stub = cpb_grpc.VerifierStub(other._channel("leader"))
+        await other_stub.GetNonce(cpb.NonceRequest(), metadata=other.connector.metadata)
+        await client.close()
+        await other.close()
+        return out
+
+    out = run(go())
+    assert out[:16] == ["ok"] * 16 and set(out[16:]) == {"FAILED_PRECONDITION"}
+
+
+def test_malformed_presentation_is_an_invalid_proof(policy_cluster) -> None:
+    cluster, issuer = policy_cluster
+
+    async def go() -> list[str]:
+        from pets.v1 import aggregation_pb2 as pb
+
+        client = analyst(cluster)
+        nonce, good = await client._present(_wallet(issuer, 5), PROVE)
+        msg = cpb.Presentation.FromString(good)
+        for attr in msg.credential.attributes:
+            attr.max_value = str(1 << 300)  # a number no credential can hold
+        bad_inputs = [b"\x00garbage", msg.SerializeToString()]
+        out = []
+        for data in bad_inputs:
+            request = pb.SubmitQueryRequest(
+                spec=pb.QuerySpec(query_json=QUERY.to_json(), deadline_seconds=30),
+                presentation=data,
+                presentation_nonce=nonce,
+            )
+            try:
+                await client.leader.SubmitQuery(request, metadata=client.connector.metadata)
+                out.append("accepted")
+            except grpc.aio.AioRpcError as exc:
+                out.append(exc.code().name)
+        await client.close()
+        return out
+
+    assert run(go()) == ["PERMISSION_DENIED", "PERMISSION_DENIED"]

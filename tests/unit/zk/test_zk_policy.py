@@ -107,3 +107,20 @@ def test_predicate_validation() -> None:
         Predicate("a", "~", (1,))
     with pytest.raises(InvalidInputError):
         Predicate("a", ">=", ())
+
+
+def test_nothing_is_implied_about_an_attribute_without_facts() -> None:
+    from pets.zk.policy import Predicate, implies, parse_predicate
+
+    wanted = parse_predicate("clearance >= 0")
+    assert not implies([], wanted)  # the credential may not have the attribute at all
+    assert implies([], wanted, max_value=10)  # a certified integer attribute: trivially true
+    assert isinstance(wanted, Predicate)
+
+
+def test_set_predicates_are_canonical_however_built() -> None:
+    from pets.zk.policy import IN, Predicate, parse_predicate
+
+    built = Predicate("purpose", IN, ("research", "public-health", "research"))
+    assert str(built) == str(parse_predicate("purpose in {research, public-health}"))
+    assert built.values == ("public-health", "research")
