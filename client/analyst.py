@@ -142,6 +142,12 @@ class AnalystClient:
             private_key, spec.paillier_public_key = await asyncio.to_thread(
                 prepare_key, private_key, paillier_key_bits
             )
+            if self.endpoints.tls is not None:
+                # Holders encrypt only to a key that an analyst of the project signed.
+                from pets.signing import sign_spec
+
+                tls = self.endpoints.tls
+                sign_spec(spec, tls.cert.read_bytes(), tls.key.read_bytes())
         request = pb.SubmitQueryRequest(spec=spec)
         if credential is not None:
             request.presentation_nonce, request.presentation = await self._present(

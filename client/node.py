@@ -32,6 +32,7 @@ from pets.client.holder import HolderClient
 from pets.errors import ConfigError, ConflictError, PetsError
 from pets.query import Query, QueryPlan, Schema, Table, evaluate, group_row_counts, parse_csv
 from pets.query import compile as compile_query
+from pets.signing import verify_spec
 from pets.v1 import aggregation_pb2 as pb
 
 log = logging.getLogger("pets.client.node")
@@ -65,6 +66,8 @@ class Node:
         self.schema = Schema.from_toml(config.endpoints.schema.read_text())
         self.tables = {ds: load_table(self.schema, ds, p) for ds, p in config.data.items()}
         self.connector = Connector(config.endpoints, "holder")
+        tls = config.endpoints.tls
+        self._ca_pem = tls.ca.read_bytes() if tls is not None else None
         self.client = HolderClient(self.connector, seed_key=self._seed_key())
         self._answered_file = config.state_dir / "answered.json"
         self.answered: set[str] = self._load_answered()
@@ -142,6 +145,12 @@ class Node:
                     False,
                     f"{len(small)} group(s) have fewer than {pol.min_group_rows} matching rows",
                 )
+        if ann.spec.protocol == pb.PROTOCOL_PAILLIER and self._ca_pem is not None:
+            try:
+                verify_spec(ann.spec, self._ca_pem)
+            except PetsError as exc:
+                # Encrypting to a key no analyst signed could hand our data to the leader.
+                return Decision(False, f"Paillier key not vouched for by an analyst: {exc}")
         if ann.deadline_unix <= time.time():
             return Decision(False, "deadline already passed")
         return Decision(True, plan=plan)

@@ -99,7 +99,10 @@ class Server:
                 from pets.server.credentials import PresentationChecker
 
                 checker = PresentationChecker(cfg.policy)
-            self._service = Leader(cfg, self._store, schema, links, presentation_checker=checker)
+            ca_pem = _read(cfg.tls.ca, "CA") if cfg.tls is not None else None
+            self._service = Leader(
+                cfg, self._store, schema, links, presentation_checker=checker, ca_pem=ca_pem
+            )
         else:
             self._service = Helper(cfg, self._store)
         await self._service.start()

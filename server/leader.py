@@ -61,6 +61,7 @@ from pets.server.config import ServerConfig
 from pets.server.peers import HelperLink
 from pets.server.rpc import aggregate_chunks, caller, require, streaming, unary
 from pets.server.storage import AsyncStore, ContributionRecord, QueryRecord
+from pets.signing import verify_spec
 from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
 
@@ -157,6 +158,7 @@ class Leader(pb_grpc.LeaderServicer):
         helpers: list[HelperLink],
         *,
         presentation_checker: Callable[[Peer, bytes, bytes], list[str]] | None = None,
+        ca_pem: bytes | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -172,6 +174,7 @@ class Leader(pb_grpc.LeaderServicer):
         self._tasks: set[asyncio.Task] = set()
         self._commit_task: asyncio.Task | None = None
         self._insecure = config.tls is None
+        self._ca_pem = ca_pem
         self._stopping = False
 
     # -- lifecycle ------------------------------------------------------------
@@ -346,7 +349,12 @@ class Leader(pb_grpc.LeaderServicer):
             raise InvalidInputError(
                 f"deadline_seconds must be in (0, {limits.max_deadline_seconds}], got {deadline_s}"
             )
-        vector_length = protocols.vector_length(spec, plan, min_holders)
+        vector_length = protocols.vector_length(spec, plan, min_holders)  # validates the key
+        if spec.protocol == pb.PROTOCOL_PAILLIER and not self._insecure:
+            # Holders will check this too; refusing here gives the analyst a clear error.
+            signed_by = verify_spec(spec, self._ca_pem)
+            if signed_by != peer:
+                raise InvalidInputError("the query must be signed by the analyst submitting it")
         if vector_length > limits.max_vector_length:
             raise InvalidInputError(
                 f"query needs vectors of {vector_length} values; this server accepts at most "

@@ -30,7 +30,7 @@ QUERY_STATE_READY: QueryState
 QUERY_STATE_FAILED: QueryState
 
 class QuerySpec(_message.Message):
-    __slots__ = ("query_json", "protocol", "min_holders", "deadline_seconds", "close_after", "paillier_public_key", "max_holders")
+    __slots__ = ("query_json", "protocol", "min_holders", "deadline_seconds", "close_after", "paillier_public_key", "max_holders", "analyst_certificate", "analyst_signature")
     QUERY_JSON_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     MIN_HOLDERS_FIELD_NUMBER: _ClassVar[int]
@@ -38,6 +38,8 @@ class QuerySpec(_message.Message):
     CLOSE_AFTER_FIELD_NUMBER: _ClassVar[int]
     PAILLIER_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     MAX_HOLDERS_FIELD_NUMBER: _ClassVar[int]
+    ANALYST_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    ANALYST_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     query_json: str
     protocol: Protocol
     min_holders: int
@@ -45,7 +47,9 @@ class QuerySpec(_message.Message):
     close_after: int
     paillier_public_key: bytes
     max_holders: int
-    def __init__(self, query_json: _Optional[str] = ..., protocol: _Optional[_Union[Protocol, str]] = ..., min_holders: _Optional[int] = ..., deadline_seconds: _Optional[float] = ..., close_after: _Optional[int] = ..., paillier_public_key: _Optional[bytes] = ..., max_holders: _Optional[int] = ...) -> None: ...
+    analyst_certificate: bytes
+    analyst_signature: bytes
+    def __init__(self, query_json: _Optional[str] = ..., protocol: _Optional[_Union[Protocol, str]] = ..., min_holders: _Optional[int] = ..., deadline_seconds: _Optional[float] = ..., close_after: _Optional[int] = ..., paillier_public_key: _Optional[bytes] = ..., max_holders: _Optional[int] = ..., analyst_certificate: _Optional[bytes] = ..., analyst_signature: _Optional[bytes] = ...) -> None: ...
 
 class SubmitQueryRequest(_message.Message):
     __slots__ = ("spec", "presentation", "presentation_nonce")

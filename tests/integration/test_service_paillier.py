@@ -91,3 +91,81 @@ def test_max_holders_below_min_holders_is_refused(shared_cluster) -> None:
         return "accepted"  # type: ignore[return-value]
 
     assert run(go()) == "InvalidInputError"
+
+
+def test_paillier_queries_must_be_signed_by_their_analyst(shared_cluster) -> None:
+    from pets import identity_files
+    from pets.signing import sign_spec
+
+    cluster = shared_cluster
+
+    async def go() -> list[str]:
+        client = analyst(cluster)
+        good = await client.submit(
+            Query.parse("count() from hospitals"),
+            protocol="paillier",
+            deadline_seconds=60,
+            max_holders=10,
+        )
+        spec = pb.QuerySpec()
+        spec.CopyFrom(good.status.spec)
+        out = []
+        unsigned = pb.QuerySpec()
+        unsigned.CopyFrom(spec)
+        unsigned.ClearField("analyst_signature")
+        mallorys = pb.QuerySpec()
+        mallorys.CopyFrom(spec)
+        certs = cluster.certs
+        sign_spec(
+            mallorys,
+            identity_files.cert_path(certs, "mallory").read_bytes(),
+            identity_files.key_path(certs, "mallory").read_bytes(),
+        )
+        for s in (unsigned, mallorys):
+            try:
+                await client.leader.SubmitQuery(
+                    pb.SubmitQueryRequest(spec=s), metadata=client.connector.metadata
+                )
+                out.append("accepted")
+            except grpc.aio.AioRpcError as exc:
+                out.append(exc.code().name)
+        await client.close()
+        return out
+
+    assert run(go()) == ["PERMISSION_DENIED", "INVALID_ARGUMENT"]
+
+
+def test_node_refuses_a_key_the_leader_swapped(shared_cluster) -> None:
+    from pets.client.config import load_node_config
+    from pets.client.node import Node
+    from pets.paillier import generate_keypair, public_key_to_bytes
+
+    from .conftest import announcement, holder_client
+
+    cluster = shared_cluster
+
+    async def go() -> tuple[str, str]:
+        client = analyst(cluster)
+        submitted = await client.submit(
+            Query.parse("count() from hospitals"),
+            protocol="paillier",
+            deadline_seconds=60,
+            max_holders=10,
+        )
+        await client.close()
+        holder = holder_client(cluster, "org-1")
+        ann = await announcement(holder, submitted.query_id)
+        await holder.close()
+        node = Node(load_node_config(cluster.node_config("org-1")))
+        honest = node.decide(ann).reason
+        swapped = pb.QueryAnnouncement()
+        swapped.CopyFrom(ann)
+        leaders_key, _ = generate_keypair(2048)
+        swapped.spec.paillier_public_key = public_key_to_bytes(leaders_key)
+        reason = node.decide(swapped).reason
+        await node.client.close()
+        return honest, reason
+
+    honest, swapped = run(go())
+    assert honest == ""
+    assert "not vouched for" in swapped
