@@ -306,7 +306,7 @@ class Leader(pb_grpc.LeaderServicer):
             query = Query.from_json(spec.query_json)
         except PetsError:
             raise
-        except (ValueError, TypeError, KeyError, RecursionError) as exc:
+        except (ValueError, TypeError, KeyError, RecursionError, OverflowError) as exc:
             raise InvalidInputError(f"query_json is not a valid query: {exc!s:.200}") from None
         return query, compile_query(query, self.schema)
 

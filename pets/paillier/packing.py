@@ -25,9 +25,12 @@ values, against tens of milliseconds for a single 2048-bit encryption.
 
 What unpacking can and cannot detect (:class:`OverflowDetectedError`):
 
-* detected: a slot sum above ``contributors * span`` (e.g. more holders than
-  ``max_holders`` were aggregated, a holder packed an out-of-range value big
-  enough to push its slot over the bound, or a carry from the slot below);
+* detected: a slot sum above ``contributors * span`` for the contributor
+  count the caller reports (e.g. a holder packed an out-of-range value big
+  enough to push its slot over the bound, or a carry from the slot below that
+  lands above the bound). Whether "more holders than ``max_holders``" is caught
+  depends on that count being right: the leader enforces the cap and reports
+  the count; a wrong count can hide carries;
   a non-zero unused slot in the last plaintext; a plaintext with bits set at or
   above ``packed_bits``. A corrupted ciphertext, a ciphertext under another key
   or a plaintext that wrapped around ``n`` decrypts to an essentially random

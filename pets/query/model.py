@@ -65,11 +65,16 @@ class Aggregate(StrEnum):
     vector_sum = "vector_sum"
 
 
+_EXACT_MAX = 1 << 53  # numbers beyond this are not exact (or not even finite) as floats
+
+
 def _check_scalar(value: object, what: str) -> Scalar:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise QueryError(f"{what}: value {value!r} must be a string or a number")
     if isinstance(value, float) and not math.isfinite(value):
         raise QueryError(f"{what}: value {value!r} is not finite")
+    if isinstance(value, int) and abs(value) > _EXACT_MAX:
+        raise QueryError(f"{what}: integer {str(value)[:20]}... is too large (at most 2^53)")
     return value
 
 
@@ -90,8 +95,10 @@ def _float_tuple(value: object, what: str) -> tuple[float, ...]:
         raise QueryError(f"{what} must be a list of numbers, got {value!r}")
     out = []
     for v in value:
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        if isinstance(v, bool) or not isinstance(v, int | float):
             raise QueryError(f"{what}: {v!r} is not a finite number")
+        if (isinstance(v, int) and abs(v) > _EXACT_MAX) or not math.isfinite(v):
+            raise QueryError(f"{what}: {str(v)[:20]} is not a finite number of at most 2^53")
         out.append(float(v))
     return tuple(out)
 

@@ -89,7 +89,7 @@ def _check_bounds(lo: float | None, hi: float | None, scale: int, what: str) -> 
     if lo is not None and hi is not None and lo > hi:
         raise SchemaError(f"{what}: bounds are inverted (lo={lo} > hi={hi})")
     for bound in (lo, hi):
-        if bound is not None and abs(round(bound * scale)) > FLOAT_EXACT_MAX:
+        if bound is not None and not abs(bound * scale) <= FLOAT_EXACT_MAX:  # inf and NaN too
             raise SchemaError(
                 f"{what}: bound {bound} times scale {scale} exceeds 2^53; "
                 "lower the scale or the bounds"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -114,9 +115,9 @@ def parse_csv(text: str, dataset: Dataset) -> Table:
         raise InvalidInputError(
             f"dataset {dataset.name!r} is a vector dataset; load it with Table.from_vector"
         )
-    rows = list(csv.reader(io.StringIO(text)))
-    while rows and not any(cell.strip() for cell in rows[-1]):
-        rows.pop()
+    text = text.removeprefix("\ufeff")  # a byte-order mark some spreadsheets write
+    # Blank lines carry no row anywhere in the file (not only at its end).
+    rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
     if not rows:
         raise InvalidInputError(f"CSV for {dataset.name!r} is empty; a header row is required")
     header = [h.strip() for h in rows[0]]
@@ -147,24 +148,36 @@ def _check_names(dataset: Dataset, names: list[str]) -> None:
             raise InvalidInputError(f"column {name!r} of dataset {dataset.name!r} is missing")
 
 
+_NON_FINITE = re.compile(r"[+-]?(inf|infinity|nan)", re.ASCII | re.IGNORECASE)
+_INT_CELL = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_FLOAT_CELL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
+
+
 def _parse_cells(column: Column, raw: tuple[str, ...]) -> np.ndarray:
     stripped = [cell.strip() for cell in raw]
     if column.type == "category":
         return _codes(column, np.asarray(stripped, dtype=object))
     parse = int if column.type == "int" else float
+    pattern = _INT_CELL if column.type == "int" else _FLOAT_CELL
     try:
-        return np.array([parse(c) for c in stripped], dtype=np.float64)
+        # ASCII digits only: Python would also read "1_000" or Arabic-Indic digits.
+        if all(pattern.fullmatch(c) for c in stripped):
+            return np.array([parse(c) for c in stripped], dtype=np.float64)
     except (ValueError, OverflowError):
         pass
     kind = "an integer" if column.type == "int" else "a number"
     for i, cell in enumerate(stripped, start=1):
-        try:
-            float(parse(cell))
-        except (ValueError, OverflowError):
+        if pattern.fullmatch(cell):
+            try:
+                float(parse(cell))
+                continue
+            except (ValueError, OverflowError):
+                pass
+        if _NON_FINITE.fullmatch(cell):
+            problem = "is missing or not finite"
+        else:
             problem = "is empty" if not cell else f"is not {kind}"
-            raise InvalidInputError(
-                f"CSV row {i}, column {column.name!r}: value {problem}"
-            ) from None
+        raise InvalidInputError(f"CSV row {i}, column {column.name!r}: value {problem}")
     raise InvalidInputError(f"column {column.name!r}: values could not be read")  # pragma: no cover
 
 

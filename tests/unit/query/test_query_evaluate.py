@@ -174,3 +174,15 @@ def test_evaluation_is_vectorised() -> None:
     vec = evaluate(plan, table)
     assert time.perf_counter() - start < 2.0
     assert int(vec[0] + vec[3]) == int((table.values("age") >= 65).sum())
+
+
+def test_csv_bom_blank_lines_and_non_ascii_digits() -> None:
+    from pets.errors import InvalidInputError
+    from pets.query import Column, Dataset, parse_csv
+
+    ds = Dataset("d", (Column("x", "int", 0, 100_000, 1, ()),), max_rows=10)
+    table = parse_csv("\ufeffx\n1\n\n2\n\n", ds)
+    assert len(table) == 2
+    for bad in ("x\n1_000\n", "x\n\u0663\u0660\n"):  # 1_000 and Arabic-Indic 30
+        with pytest.raises(InvalidInputError, match="row 1"):
+            parse_csv(bad, ds)

@@ -421,3 +421,20 @@ def test_fingerprint() -> None:
     assert _plan(text.replace("65", "66")).fingerprint() != fp
     wider = Dataset(HOSPITALS.name, HOSPITALS.columns, 2000)
     assert compile(parse_query(text), wider).fingerprint() != fp
+
+
+def test_huge_integers_are_query_errors_not_crashes() -> None:
+    from pets.errors import QueryError
+    from pets.query import Query
+
+    huge = 10**400
+    with pytest.raises(QueryError, match="2\\^53"):
+        Query.from_dict({"dataset": "h", "aggregate": "sum", "column": "x", "clip": [0, huge]})
+    with pytest.raises(QueryError, match="too large"):
+        Query.from_dict(
+            {
+                "dataset": "h",
+                "aggregate": "count",
+                "where": [{"column": "x", "op": ">", "value": huge}],
+            }
+        )
