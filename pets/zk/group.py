@@ -237,6 +237,18 @@ class Group:
                 rest.append((k, raw, enc))
         return Point(self, self.backend.lincomb(base % N, rest))
 
+    def lincomb_secret(self, terms: Iterable[tuple[int, Point]]) -> Point:
+        """sum(k_i * P_i) for *secret* scalars (the prover's nonces and blindings).
+
+        :meth:`lincomb` is fast because libsecp256k1 computes ``a*G + b*P`` with
+        a variable-time double multiplication; timing would then depend on the
+        scalars. Here every term is a separate constant-time multiplication
+        (``from_valid_secret`` for G, ``multiply`` otherwise) and only the
+        products are added. Callers pass uniformly random scalars, which are
+        zero with negligible probability (a zero term is skipped).
+        """
+        return self.sum(k * point for k, point in terms if k % N)
+
     def sum(self, points: Iterable[Point]) -> Point:
         """Sum of points (repeats allowed) in one backend call."""
         return Point(self, self.backend.sum([p._raw for p in points if p._raw is not None]))

@@ -194,9 +194,11 @@ class RangeRelation(Relation):
             blindings = [(opening.blinding - weighted) % N, *rest]
         group = self.params.group
         h = self.params.value_base
+        # Constant-time in the bits: compute r*G and r*G + H for every bit and keep
+        # one, so neither the scalar multiplication nor the addition depends on b.
         commitments = tuple(
-            group.lincomb(((b, h), (r, group.generator)))
-            for b, r in zip(bits, blindings, strict=True)
+            (base, group.sum((base, h)))[b]
+            for b, base in ((b, group.mul_base(r)) for b, r in zip(bits, blindings, strict=True))
         )
         statement, secrets = self._statement(commitments)
         witness = dict(zip(secrets, blindings if k else [opening.blinding], strict=True))

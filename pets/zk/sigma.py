@@ -376,23 +376,27 @@ def _start_transcript(root: _Scope, context: bytes, transcript: Transcript | Non
 
 
 def _satisfied(scope: _Scope, witness: Mapping[Secret, int], choice: dict[int, int]) -> bool:
-    """Whether the witness satisfies ``scope``; records the true branch of every Or."""
+    """Whether the witness satisfies ``scope``; records the true branch of every Or.
+
+    Works the same whatever the witness: every equation and every branch is
+    evaluated with constant-time multiplications (no early exit), so the time
+    a proof takes does not reveal which branch is true (e.g. a committed bit).
+    """
     if any(s not in witness for s in scope.secrets):
         return False
     values = [witness[s] % N for s in scope.secrets]
+    ok = True
     for item in scope.items:
         if isinstance(item, _Rep):
             group = item.lhs.group
-            if group.lincomb((values[i], base) for i, base in item.terms) != item.lhs:
-                return False
+            lhs = group.lincomb_secret((values[i], base) for i, base in item.terms)
+            ok &= lhs == item.lhs
         else:
-            for j, branch in enumerate(item.branches):
-                if _satisfied(branch, witness, choice):
-                    choice[id(item)] = j
-                    break
-            else:
-                return False
-    return True
+            holds = [_satisfied(branch, witness, choice) for branch in item.branches]
+            if any(holds):
+                choice[id(item)] = holds.index(True)
+            ok &= any(holds)
+    return ok
 
 
 def _random_scalar(rng: RandomSource) -> int:
@@ -412,7 +416,7 @@ def _commit(
     for item in scope.items:
         if isinstance(item, _Rep):
             group = item.lhs.group
-            commitments.append(group.lincomb((nonces[i], base) for i, base in item.terms))
+            commitments.append(group.lincomb_secret((nonces[i], base) for i, base in item.terms))
         else:
             real = choice[id(item)]
             branch_states: list = []

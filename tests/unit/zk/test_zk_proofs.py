@@ -407,3 +407,35 @@ def test_proof_vectors_reject_at_named_step() -> None:
                 reject,
                 message,
             )
+
+
+def _count_group_calls(value: int) -> dict[str, int]:
+    from pets.zk.group import Group, get_group
+    from pets.zk.pedersen import PedersenParams
+    from pets.zk.range_proof import RangeRelation
+
+    params = PedersenParams(get_group("coincurve"))
+    calls = {"lincomb": 0, "lincomb_secret": 0, "mul_base": 0, "sum": 0}
+    originals = {name: getattr(Group, name) for name in calls}
+
+    def counting(name: str):  # type: ignore[no-untyped-def]
+        def wrapper(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            calls[name] += 1
+            return originals[name](self, *args, **kwargs)
+
+        return wrapper
+
+    try:
+        for name in calls:
+            setattr(Group, name, counting(name))
+        commitment, opening = params.commit(value)
+        RangeRelation(params, commitment, 0, 2**16 - 1).prove(opening, context=b"t")
+    finally:
+        for name, fn in originals.items():
+            setattr(Group, name, fn)
+    return calls
+
+
+def test_prover_work_does_not_depend_on_the_committed_bits() -> None:
+    """Count the group operations (not time, which is noisy) a range proof makes."""
+    assert _count_group_calls(0) == _count_group_calls(2**16 - 1)
