@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import grpc
@@ -26,7 +26,7 @@ import numpy as np
 
 from pets import encoding, prg, sharing, wire
 from pets.client.connect import Connector
-from pets.errors import InvalidInputError
+from pets.errors import InvalidInputError, PetsError
 from pets.query import QueryPlan
 from pets.status import error_for
 from pets.v1 import aggregation_pb2 as pb
@@ -107,29 +107,53 @@ class HolderClient:
         self,
         query_id: str,
         payload: bytes | memoryview,
-        receipts: Sequence[pb.SeedReceipt],
+        receipts: Sequence[pb.SeedReceipt] | asyncio.Future,
         *,
         deadline: float,
     ) -> pb.ContributionAck:
-        header = pb.ContributionHeader(
-            query_id=query_id,
-            payload_bytes=len(payload),
-            receipts=list(receipts),
-            payload_digest=wire.digest(payload),
-        )
+        """Stream ``payload`` to the leader with the helpers' ``receipts``.
 
-        def messages() -> Iterator[pb.ContributionChunk]:
-            # A plain generator: chunks are made one at a time as gRPC sends them.
+        ``receipts`` may still be on their way (a future): a payload of more
+        than one chunk is then streamed at once and the receipts follow in the
+        last message, so the helpers' acknowledgements overlap the upload. A
+        small payload waits for them and goes as a single message.
+        """
+        payload = memoryview(payload).cast("B")
+        digest = wire.digest(payload)
+        if isinstance(receipts, asyncio.Future) and len(payload) <= wire.CHUNK_BYTES:
+            receipts = await receipts
+
+        def header(with_receipts: Sequence[pb.SeedReceipt]) -> pb.ContributionHeader:
+            return pb.ContributionHeader(
+                query_id=query_id,
+                payload_bytes=len(payload),
+                receipts=list(with_receipts),
+                payload_digest=digest,
+            )
+
+        def data(first: pb.ContributionHeader) -> Iterator[pb.ContributionChunk]:
+            # Chunks are made one at a time, as gRPC sends them.
             for i, chunk in enumerate(wire.chunks(payload)):
-                yield pb.ContributionChunk(header=header if i == 0 else None, data=bytes(chunk))
+                yield pb.ContributionChunk(header=first if i == 0 else None, data=bytes(chunk))
 
-        return await self._retrying(  # type: ignore[return-value]
-            f"contribution to {query_id}",
-            deadline,
-            lambda: self.leader.Contribute(
-                messages(), metadata=self.connector.metadata, timeout=max(30.0, len(payload) / 20e6)
-            ),
-        )
+        async def data_then_receipts(
+            pending: asyncio.Future,
+        ) -> AsyncIterator[pb.ContributionChunk]:
+            for message in data(header(())):
+                yield message
+            yield pb.ContributionChunk(receipts=list(await pending))
+
+        def call() -> Any:
+            if isinstance(receipts, asyncio.Future) and not receipts.done():
+                stream: Any = data_then_receipts(receipts)
+            else:  # known already (or by now, on a retry): in the header
+                known = receipts.result() if isinstance(receipts, asyncio.Future) else receipts
+                stream = data(header(known))
+            return self.leader.Contribute(
+                stream, metadata=self.connector.metadata, timeout=max(30.0, len(payload) / 20e6)
+            )
+
+        return await self._retrying(f"contribution to {query_id}", deadline, call)  # type: ignore[return-value]
 
     async def contribute_additive(
         self, ann: pb.QueryAnnouncement, ring_vector: np.ndarray
@@ -164,13 +188,18 @@ class HolderClient:
         receipts = asyncio.ensure_future(self.submit_seeds(ann, seeds))
         try:
             shares = await _offload(sharing.shard, ring_vector, 1 + len(ann.helpers), seeds=seeds)
-        except BaseException:
-            receipts.cancel()
-            raise
-        payload = wire.vector_view(shares.leader)
-        return await self.send_payload(
-            ann.query_id, payload, await receipts, deadline=ann.deadline_unix
-        )
+            payload = wire.vector_view(shares.leader)
+            try:
+                return await self.send_payload(
+                    ann.query_id, payload, receipts, deadline=ann.deadline_unix
+                )
+            except PetsError:
+                if receipts.done() and not receipts.cancelled() and receipts.exception():
+                    raise receipts.exception() from None  # the real cause: a helper refused
+                raise
+        finally:
+            if not receipts.done():
+                receipts.cancel()
 
     async def contribute(
         self, ann: pb.QueryAnnouncement, plan: QueryPlan, vector: np.ndarray

@@ -147,6 +147,13 @@ class _Close:
     future: asyncio.Future = field(default_factory=_future)
 
 
+def _receipts_record(receipts: list[pb.SeedReceipt]) -> bytes:
+    """What the leader stores of a contribution's receipts (no secrets in them)."""
+    return json.dumps(
+        [{"helper": r.helper, "seed_digest": r.seed_digest.hex()} for r in receipts]
+    ).encode()
+
+
 class Leader(pb_grpc.LeaderServicer):
     """The leader's gRPC servicer and the query lifecycle it drives."""
 
@@ -557,7 +564,9 @@ class Leader(pb_grpc.LeaderServicer):
             raise UnavailableError(
                 f"a contribution from {peer.name} to {rt.record.id} is already in progress"
             )
-        receipts = await self._check_receipts(rt, header, peer.name)
+        receipts = list(header.receipts)
+        if receipts:  # in the header: check before reading the payload
+            await self._check_receipts(rt, receipts, peer.name)
         rt.in_flight.add(peer.name)
         try:
             async with self._slots:
@@ -568,19 +577,26 @@ class Leader(pb_grpc.LeaderServicer):
                     async for msg in stream:
                         if msg.HasField("header"):
                             raise InvalidInputError("only the first message may carry a header")
+                        if msg.receipts:  # receipts that followed the data
+                            if receipts:
+                                raise InvalidInputError("receipts were sent twice")
+                            receipts = list(msg.receipts)
+                            await self._check_receipts(rt, receipts, peer.name)
                         # Copy and hash each chunk in a worker thread when large, so
                         # the event loop keeps serving the other holders' streams.
                         await _maybe_offload(len(msg.data), assembler.add, msg.data)
                     payload = assembler.finish()
                 if not hmac.compare_digest(assembler.digest(), bytes(header.payload_digest)):
                     raise InvalidInputError("payload does not match its announced SHA-256 digest")
+                if not receipts:
+                    await self._check_receipts(rt, receipts, peer.name)  # raises unless none due
                 parsed = await _maybe_offload(expected, aggregate.validate, payload)
                 del payload
                 pending = _Pending(
                     query_id=rt.record.id,
                     holder=peer.name,
                     digest=bytes(header.payload_digest),
-                    receipts=receipts,
+                    receipts=_receipts_record(receipts),
                     parsed=parsed,
                 )
                 await self._queue.put(pending)
@@ -612,22 +628,20 @@ class Leader(pb_grpc.LeaderServicer):
         )
 
     async def _check_receipts(
-        self, rt: QueryRuntime, header: pb.ContributionHeader, holder: str
-    ) -> bytes:
+        self, rt: QueryRuntime, receipts: list[pb.SeedReceipt], holder: str
+    ) -> None:
+        """One valid receipt per helper, in order (none for Paillier), or raise."""
         if rt.spec.protocol != pb.PROTOCOL_ADDITIVE:
-            if header.receipts:
+            if receipts:
                 raise InvalidInputError("receipts are only part of additive contributions")
-            return b""
-        if len(header.receipts) != len(self.helpers):
+            return
+        if len(receipts) != len(self.helpers):
             raise InvalidInputError(
                 f"expected one seed receipt from each of the {len(self.helpers)} helpers, "
-                f"got {len(header.receipts)}"
+                f"got {len(receipts)}"
             )
-        for helper, receipt in zip(self.helpers, header.receipts, strict=True):
+        for helper, receipt in zip(self.helpers, receipts, strict=True):
             await helper.verify_receipt(receipt, rt.record.id, holder)
-        return json.dumps(
-            [{"helper": r.helper, "seed_digest": r.seed_digest.hex()} for r in header.receipts]
-        ).encode()
 
     # -- the commit loop ----------------------------------------------------------
     async def _commit_loop(self) -> None:

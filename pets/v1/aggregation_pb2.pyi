@@ -152,12 +152,14 @@ class ContributionHeader(_message.Message):
     def __init__(self, query_id: _Optional[str] = ..., payload_bytes: _Optional[int] = ..., receipts: _Optional[_Iterable[_Union[SeedReceipt, _Mapping]]] = ..., payload_digest: _Optional[bytes] = ...) -> None: ...
 
 class ContributionChunk(_message.Message):
-    __slots__ = ("header", "data")
+    __slots__ = ("header", "data", "receipts")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    RECEIPTS_FIELD_NUMBER: _ClassVar[int]
     header: ContributionHeader
     data: bytes
-    def __init__(self, header: _Optional[_Union[ContributionHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+    receipts: _containers.RepeatedCompositeFieldContainer[SeedReceipt]
+    def __init__(self, header: _Optional[_Union[ContributionHeader, _Mapping]] = ..., data: _Optional[bytes] = ..., receipts: _Optional[_Iterable[_Union[SeedReceipt, _Mapping]]] = ...) -> None: ...
 
 class ContributionAck(_message.Message):
     __slots__ = ("query_id", "holder", "newly_accepted", "contributors")
