@@ -26,7 +26,7 @@ import numpy as np
 
 from pets import encoding, prg, sharing, wire
 from pets.client.connect import Connector
-from pets.errors import InvalidInputError, PetsError
+from pets.errors import InvalidInputError, NotFoundError, PetsError
 from pets.query import QueryPlan
 from pets.status import error_for
 from pets.v1 import aggregation_pb2 as pb
@@ -82,6 +82,21 @@ class HolderClient:
                 log.warning("retrying", extra={"call": what, "code": exc.code().name})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    async def announcement(self, query_id: str) -> pb.QueryAnnouncement:
+        """The leader's announcement of one open query (what a watching node gets)."""
+        call = self.leader.WatchQueries(
+            pb.WatchQueriesRequest(include_open=True), metadata=self.connector.metadata
+        )
+        try:
+            async for ann in call:
+                if ann.query_id == query_id:
+                    return ann
+        except grpc.aio.AioRpcError as exc:
+            raise error_for(exc, "watch queries") from None
+        finally:
+            call.cancel()
+        raise NotFoundError(f"query {query_id} was not announced (closed, or unknown)")
 
     async def submit_seeds(
         self, ann: pb.QueryAnnouncement, seeds: Sequence[bytes]

@@ -236,6 +236,17 @@ class LocalCluster:
         self.start_nodes()
         return self
 
+    def write_analyst_config(self, path: Path, name: str = "analyst") -> Path:
+        """An ``analyst.toml`` for ``pets query`` against this cluster."""
+        helpers = "\n".join(f'{h} = "{self.address(h)}"' for h in self.helper_names)
+        text = (
+            f'name = "{name}"\nschema = "{self.schema_path}"\n'
+            f'leader = "{self.address("leader")}"\n\n[helpers]\n{helpers}\n\n'
+            f"{self._tls_toml(name)}"
+        )
+        path.write_text(text)
+        return path
+
     def endpoints(self, name: str = "analyst") -> Endpoints:
         """Connection settings for an analyst (or any client) of this cluster."""
         return Endpoints(

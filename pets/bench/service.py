@@ -489,7 +489,7 @@ class ServiceRig:
         submitted = await self.analyst.submit(
             Query.parse(text), deadline_seconds=QUERY_DEADLINE_SECONDS, close_after=close_after
         )
-        return Round(submitted, await announcement(announcer, submitted.query_id))
+        return Round(submitted, await announcer.announcement(submitted.query_id))
 
     async def finish_round(self, rnd: Round, *, close: bool = False) -> Result:
         """Wait until READY (closing first if asked), fetch both shares, add, decode."""
@@ -621,20 +621,6 @@ class ServiceRig:
         await asyncio.gather(*(h.send(v) for h, v in zip(holders, vectors, strict=True)))
         total = await holders[0].take(plan.length)
         return decode(plan, total, len(holders))
-
-
-async def announcement(client: HolderClient, query_id: str) -> pb.QueryAnnouncement:
-    """The leader's announcement of ``query_id``, as a watching node receives it."""
-    call = client.leader.WatchQueries(
-        pb.WatchQueriesRequest(include_open=True), metadata=client.connector.metadata
-    )
-    try:
-        async for ann in call:
-            if ann.query_id == query_id:
-                return ann
-    finally:
-        call.cancel()
-    raise RuntimeError(f"{query_id} was never announced")
 
 
 async def timed(coro: Awaitable[T]) -> tuple[float, T]:

@@ -112,17 +112,7 @@ def endpoints(cluster: LocalCluster, name: str) -> Endpoints:
 
 
 async def announcement(client: HolderClient, query_id: str) -> pb.QueryAnnouncement:
-    """The leader's announcement of ``query_id``, as a watching node would get it."""
-    call = client.leader.WatchQueries(
-        pb.WatchQueriesRequest(include_open=True), metadata=client.connector.metadata
-    )
-    try:
-        async for ann in call:
-            if ann.query_id == query_id:
-                return ann
-    finally:
-        call.cancel()
-    raise AssertionError(f"{query_id} was never announced")
+    return await client.announcement(query_id)
 
 
 def tables_for(

@@ -78,15 +78,7 @@ def test_paillier_through_nodes_matches_additive(make_cluster) -> None:
 
 def test_cli_query_json_and_table(make_cluster, tmp_path) -> None:
     cluster = make_cluster(nodes=True)
-    config = tmp_path / "analyst.toml"
-    tls = cluster.tls("analyst")
-    assert tls is not None
-    helpers = "\n".join(f'{h} = "{cluster.address(h)}"' for h in cluster.helper_names)
-    config.write_text(
-        f'name = "analyst"\nschema = "{cluster.schema_path}"\n'
-        f'leader = "{cluster.address("leader")}"\n'
-        f'[helpers]\n{helpers}\n[tls]\nca = "{tls.ca}"\ncert = "{tls.cert}"\nkey = "{tls.key}"\n'
-    )
+    config = cluster.write_analyst_config(tmp_path / "analyst.toml")
     base = [
         sys.executable,
         "-m",
@@ -164,15 +156,7 @@ def test_nodes_reconnect_after_the_leader_restarts(make_cluster) -> None:
 
 def test_cli_query_below_min_holders_prints_no_numbers(make_cluster, tmp_path) -> None:
     cluster = make_cluster()  # no nodes: nobody will contribute
-    tls = cluster.tls("analyst")
-    assert tls is not None
-    config = tmp_path / "analyst.toml"
-    config.write_text(
-        f'name = "analyst"\nschema = "{cluster.schema_path}"\n'
-        f'leader = "{cluster.address("leader")}"\n'
-        f'[helpers]\nhelper-1 = "{cluster.address("helper-1")}"\n'
-        f'[tls]\nca = "{tls.ca}"\ncert = "{tls.cert}"\nkey = "{tls.key}"\n'
-    )
+    config = cluster.write_analyst_config(tmp_path / "analyst.toml")
     base = [
         sys.executable,
         "-m",
