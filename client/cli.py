@@ -82,14 +82,16 @@ def _register_query(sub: argparse._SubParsersAction) -> None:
             "  pets query --config analyst.toml --dataset supply_chain --aggregate sum \\\n"
             "      --column kg_co2e --group-by stage --json\n"
             "  pets query --config analyst.toml --protocol paillier \\\n"
-            "      --query 'count() from hospitals'"
+            "      --query 'count() from hospitals'\n\n"
+            "exit status: 0 with a result; 3 when the query ended without one (for example\n"
+            "fewer holders than min_holders contributed); 1 on an error."
         ),
     )
     p.add_argument("--config", type=Path, required=True, help="analyst TOML file")
     src = p.add_argument_group("the query")
     src.add_argument("--query", dest="text", help="query text, e.g. 'sum(cost) from hospitals'")
     src.add_argument("--query-file", type=Path, help="a JSON query file (Query.to_json format)")
-    src.add_argument("--dataset")
+    src.add_argument("--dataset", help="the dataset to query (with --aggregate and friends)")
     src.add_argument(
         "--aggregate", choices=("count", "sum", "mean", "variance", "histogram", "vector_sum")
     )
@@ -100,7 +102,13 @@ def _register_query(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--bins", help="comma-separated histogram bin edges")
     src.add_argument("--clip", help="LO,HI clipping bounds (narrow the schema's)")
     opt = p.add_argument_group("how it runs")
-    opt.add_argument("--protocol", choices=("additive", "paillier"), default="additive")
+    opt.add_argument(
+        "--protocol",
+        choices=("additive", "paillier"),
+        default="additive",
+        help="additive secret sharing over leader and helpers (default), or Paillier "
+        "with a key pair made here (the leader alone aggregates)",
+    )
     opt.add_argument(
         "--min-holders",
         type=int,
@@ -120,7 +128,8 @@ def _register_query(sub: argparse._SubParsersAction) -> None:
         "--max-holders",
         type=int,
         default=0,
-        help="paillier: holders the packing leaves room for (default 1000)",
+        help="paillier: holders the packing leaves room for (default: 1000, or fewer "
+        "when the query's sums could not be decoded exactly for that many)",
     )
     opt.add_argument(
         "--paillier-key",
