@@ -181,7 +181,26 @@ def _run(handler: Any) -> Any:
 def register(subparsers: Any) -> None:
     """Add the ``credential`` command (with its subcommands) to an argparse subparsers object."""
     cred = subparsers.add_parser(
-        "credential", help="attribute credentials: issue, present and verify zero-knowledge proofs"
+        "credential",
+        help="attribute credentials: issue, present and verify zero-knowledge proofs",
+        description=(
+            "An issuer signs commitments to a holder's attributes; the holder proves "
+            "predicates over them (age >= 18, purpose in {research}, ...) to a verifier "
+            "without revealing the values. For analysts of a leader with a [policy], issue "
+            "the credential with --attr subject=<analyst certificate name>: the leader "
+            "checks that the credential was issued to the analyst presenting it."
+        ),
+        epilog=(
+            "round trip:\n"
+            "  pets credential issuer-keygen --out issuer.key --public-out issuer.pub\n"
+            "  pets credential issue --issuer-key issuer.key --schema person/v1 \\\n"
+            "      --attr age=42 --max age=150 --expires-in 86400 --out wallet.json\n"
+            "  pets credential present --wallet wallet.json --nonce HEX --context demo \\\n"
+            "      --predicate 'age >= 18' --out presentation.json\n"
+            "  pets credential verify --presentation presentation.json \\\n"
+            "      --issuer-public-key issuer.pub --nonce HEX --context demo"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = cred.add_subparsers(dest="credential_command", required=True)
 
