@@ -564,11 +564,11 @@ class Leader(pb_grpc.LeaderServicer):
             raise UnavailableError(
                 f"a contribution from {peer.name} to {rt.record.id} is already in progress"
             )
-        receipts = list(header.receipts)
-        if receipts:  # in the header: check before reading the payload
-            await self._check_receipts(rt, receipts, peer.name)
-        rt.in_flight.add(peer.name)
+        rt.in_flight.add(peer.name)  # before any await: one stream per holder at a time
         try:
+            receipts = list(header.receipts)
+            if receipts:  # in the header: check before reading the payload
+                await self._check_receipts(rt, receipts, peer.name)
             async with self._slots:
                 async with asyncio.timeout(self.config.limits.contribution_timeout_seconds):
                     assembler = wire.ChunkAssembler(expected)
