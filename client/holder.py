@@ -1,16 +1,20 @@
 """A data holder's side of the protocols: shard (or encrypt) and deliver.
 
-Additive protocol, in the order DESIGN.md prescribes:
+Additive protocol (DESIGN.md):
 
-1. ``shard`` the ring vector: one fresh seed per helper, the masked vector
-   for the leader;
-2. hand each helper its seed and collect the signed receipts;
-3. stream the masked vector to the leader in ~1 MB chunks, with the
-   receipts and the SHA-256 of the payload in the header.
+1. derive one seed per helper (from the node's long-term key, the query, the
+   helper slot and the vector itself; or fresh from ``os.urandom``);
+2. hand each helper its seed, which answers with a signed receipt once the
+   seed is durable, while the leader's share ``x - sum(PRG(seed))`` is
+   computed off the event loop;
+3. stream the masked vector to the leader in ~1 MB chunks with the SHA-256
+   of the payload in the header and the receipts in the header (small
+   payloads) or in the last message (large ones, so the helpers'
+   acknowledgements overlap the upload).
 
 A retry after a transient failure re-sends the *same* payload and receipts,
-which the servers treat as idempotent; a holder never re-shards a vector it
-may already have delivered (the leader would reject a different one).
+which the servers treat as idempotent; with derived seeds even a restarted
+node re-shards the same vector into the same shares.
 """
 
 from __future__ import annotations
