@@ -90,6 +90,7 @@ class Helper(pb_grpc.HelperServicer):
         self._expand_queue: asyncio.Queue[tuple[_HelperQuery, str, bytes]] = asyncio.Queue()
         self._writer: asyncio.Task | None = None
         self._expander: asyncio.Task | None = None
+        self._sweeper: asyncio.Task | None = None
 
     async def start(self) -> None:
         s = self.store.store
@@ -105,14 +106,31 @@ class Helper(pb_grpc.HelperServicer):
                 q.digests = await self.store.run(s.seed_digests, rec.id)
             self.queries[rec.id] = q
         self._writer = asyncio.create_task(self._seed_writer(), name="helper-seed-writer")
+        self._sweeper = asyncio.create_task(self._expire_seeds(), name="helper-seed-expiry")
         self._expander = asyncio.create_task(self._seed_expander(), name="helper-expander")
         log.info("helper started", extra={"queries": len(self.queries)})
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._writer, self._expander) if t is not None]
+        tasks = [t for t in (self._writer, self._expander, self._sweeper) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _expire_seeds(self) -> None:
+        """Delete the seeds of queries the leader never finalised nor aborted.
+
+        A query still OPEN ``seed_retention_seconds`` after its deadline is
+        one whose leader lost track of it; its seeds would otherwise be kept
+        forever. It is aborted locally (FAILED, seeds deleted, nothing released).
+        """
+        retention = self.config.limits.seed_retention_seconds
+        while True:
+            await asyncio.sleep(min(60.0, max(0.5, retention / 4)))
+            now = time.time()
+            for q in list(self.queries.values()):
+                if q.record.state == OPEN and q.record.deadline + retention < now:
+                    await self._abort(q, reason="expired")
+                    log.warning("seeds expired", extra={"query_id": q.record.id})
 
     async def _seed_expander(self) -> None:
         """Fold stored seeds into their query's running sum, in a worker thread."""
@@ -302,13 +320,15 @@ class Helper(pb_grpc.HelperServicer):
         log.info("query finalised", extra={"query_id": rec.id, "contributors": len(contributors)})
         return pb.FinalizeResponse(query_id=rec.id, contributors=len(contributors))
 
-    async def _abort(self, q: _HelperQuery) -> pb.FinalizeResponse:
+    async def _abort(
+        self, q: _HelperQuery, reason: str = "aborted_by_leader"
+    ) -> pb.FinalizeResponse:
         async with q.lock:
             rec = q.record
             if rec.state == READY:
                 raise ConflictError(f"query {rec.id} is already finalised")
             if rec.state != FAILED:
-                failed = rec.with_state(FAILED, failure="aborted_by_leader")
+                failed = rec.with_state(FAILED, failure=reason)
                 await self.store.run(self.store.store.finish_query, failed, None, True)
                 q.record = failed
                 q.digests.clear()

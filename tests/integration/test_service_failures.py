@@ -331,3 +331,23 @@ def test_port_in_use_is_a_clear_error(make_cluster) -> None:
     assert out.returncode == 1
     assert "could not listen on" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_helper_expires_seeds_of_queries_never_finalised(make_cluster) -> None:
+    import sqlite3
+
+    cluster = make_cluster(limits={"finalize_timeout_seconds": 3, "seed_retention_seconds": 1})
+    submitted = run(_submit(cluster, deadline_seconds=1))
+    run(contribute(cluster, "org-1", submitted.query_id))
+    cluster.kill("leader", signal.SIGKILL)  # the leader will never finalise nor abort
+    db_path = cluster.workdir / "state" / "helper-1" / "pets.sqlite"
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        db = sqlite3.connect(db_path)
+        left = db.execute("SELECT COUNT(*) FROM seeds").fetchone()[0]
+        db.close()
+        if left == 0:
+            break
+        time.sleep(0.2)
+    assert left == 0
+    assert '"seeds expired"' in cluster.tail("helper-1", 50)
