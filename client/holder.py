@@ -162,13 +162,23 @@ class HolderClient:
                 yield message
             yield pb.ContributionChunk(receipts=list(await pending))
 
-        def call() -> Any:
-            if isinstance(receipts, asyncio.Future) and not receipts.done():
-                stream: Any = data_then_receipts(receipts)
-            else:  # known already (or by now, on a retry): in the header
+        attempts = 0
+
+        async def call() -> Any:
+            nonlocal attempts
+            attempts += 1
+            pending = isinstance(receipts, asyncio.Future) and not receipts.done()
+            if pending and attempts > 1:
+                # Overlap only once: a retry waits for the helpers rather than
+                # uploading the whole vector again while they are slow or down.
+                await receipts
+                pending = False
+            if pending:
+                stream: Any = data_then_receipts(receipts)  # type: ignore[arg-type]
+            else:
                 known = receipts.result() if isinstance(receipts, asyncio.Future) else receipts
                 stream = data(header(known))
-            return self.leader.Contribute(
+            return await self.leader.Contribute(
                 stream, metadata=self.connector.metadata, timeout=max(30.0, len(payload) / 20e6)
             )
 

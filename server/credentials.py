@@ -16,6 +16,8 @@ never the attribute values.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import logging
 import time
@@ -99,6 +101,10 @@ class PresentationChecker:
             raise InvalidProofError("presentation is bound to another nonce than the one sent")
         if not self.nonces.is_live(presentation.nonce):
             raise CredentialError("nonce is unknown, expired or already used")
+        # Single use from here on, whatever the outcome: a failing presentation
+        # cannot be re-sent to make the verifier work again on the same nonce.
+        with contextlib.suppress(CredentialError):
+            self.nonces.consume(presentation.nonce)
         try:
             verified = verify_presentation(
                 presentation,
@@ -115,7 +121,6 @@ class PresentationChecker:
             raise
         except Exception:  # e.g. out-of-range numbers deep in a crafted credential
             raise InvalidProofError("presentation is malformed") from None
-        self.nonces.consume(presentation.nonce)  # single use, and only once it all holds
         return verified
 
     def __call__(self, peer: Peer, presentation: bytes, nonce: bytes) -> list[str]:
@@ -147,25 +152,26 @@ class Verifier(cpb_grpc.VerifierServicer):
     def __init__(self, checker: PresentationChecker, *, insecure: bool) -> None:
         self.checker = checker
         self._insecure = insecure
-        # Nonces handed out per caller (their expiry times): one caller cannot
-        # flood the registry and evict everybody else's nonces.
-        self._issued: dict[str, list[float]] = {}
+        # Unused nonces handed out per caller: one caller cannot flood the registry
+        # and evict everybody else's nonces. Used or expired ones stop counting.
+        self._issued: dict[str, list[bytes]] = {}
 
     @unary
     async def GetNonce(
         self, request: cpb.NonceRequest, context: grpc.aio.ServicerContext
     ) -> cpb.NonceResponse:
         peer = caller(context, insecure=self._insecure)
-        now = time.monotonic()
-        issued = [t for t in self._issued.get(peer.name, []) if t > now]
-        if len(issued) >= MAX_NONCES_PER_CALLER:
+        registry = self.checker.nonces
+        live = [n for n in self._issued.pop(peer.name, []) if registry.is_live(n)]
+        if len(live) >= MAX_NONCES_PER_CALLER:
+            self._issued[peer.name] = live
             raise NotReadyError(
-                f"{peer.name} already holds {len(issued)} unused nonces; use one or wait "
+                f"{peer.name} already holds {len(live)} unused nonces; use one or wait "
                 f"up to {NONCE_TTL_SECONDS:g} s"
             )
-        issued.append(now + NONCE_TTL_SECONDS)
-        self._issued[peer.name] = issued
-        return cpb.NonceResponse(nonce=self.checker.nonces.issue(), ttl_seconds=NONCE_TTL_SECONDS)
+        nonce = registry.issue()
+        self._issued[peer.name] = [*live, nonce]
+        return cpb.NonceResponse(nonce=nonce, ttl_seconds=NONCE_TTL_SECONDS)
 
     @unary
     async def Verify(
@@ -179,8 +185,11 @@ class Verifier(cpb_grpc.VerifierServicer):
             except Exception as exc:
                 raise InvalidInputError(f"policy does not parse: {exc}") from None
         try:
-            verified = self.checker.verify(
-                request.presentation.SerializeToString(), verify_context(peer.name), policy
+            verified = await asyncio.to_thread(
+                self.checker.verify,
+                request.presentation.SerializeToString(),
+                verify_context(peer.name),
+                policy,
             )
         except InvalidProofError as exc:
             return cpb.VerifyResponse(accepted=False, reason=str(exc))

@@ -42,7 +42,7 @@ from pets.errors import (
 from pets.identity import Role
 from pets.server.config import ServerConfig
 from pets.server.rpc import aggregate_chunks, caller, require, streaming, unary
-from pets.server.storage import AsyncStore, QueryRecord
+from pets.server.storage import QUERY_ID, AsyncStore, QueryRecord
 from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
 
@@ -66,6 +66,9 @@ class _HelperQuery:
     running: np.ndarray | None = None
     included: set[str] = field(default_factory=set)
     sum_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    closing: bool = False  # finalisation started: no more folding
+    finalizing: asyncio.Future | None = None
+    finalizing_set: tuple[str, ...] = ()
 
 
 @dataclass
@@ -129,8 +132,11 @@ class Helper(pb_grpc.HelperServicer):
             now = time.time()
             for q in list(self.queries.values()):
                 if q.record.state == OPEN and q.record.deadline + retention < now:
-                    await self._abort(q, reason="expired")
-                    log.warning("seeds expired", extra={"query_id": q.record.id})
+                    try:
+                        await self._abort(q, reason="expired")
+                        log.warning("seeds expired", extra={"query_id": q.record.id})
+                    except Exception:  # e.g. finalised meanwhile; try the rest
+                        log.exception("could not expire seeds", extra={"query_id": q.record.id})
 
     async def _seed_expander(self) -> None:
         """Fold stored seeds into their query's running sum, in a worker thread."""
@@ -146,7 +152,7 @@ class Helper(pb_grpc.HelperServicer):
             for qid, items in by_query.items():
                 q = queries[qid]
                 async with q.sum_lock:
-                    if q.record.state != OPEN:
+                    if q.record.state != OPEN or q.closing:
                         continue
                     try:
                         if q.record.vector_length * len(items) >= OFFLOAD_VALUES:
@@ -204,8 +210,8 @@ class Helper(pb_grpc.HelperServicer):
         self, request: pb.RegisterQueryRequest, context: grpc.aio.ServicerContext
     ) -> pb.RegisterQueryResponse:
         require(caller(context, insecure=self._insecure), [Role.LEADER], "register queries")
-        if not request.query_id or request.vector_length < 1:
-            raise InvalidInputError("a query needs an id and a positive vector length")
+        if not QUERY_ID.fullmatch(request.query_id) or request.vector_length < 1:
+            raise InvalidInputError("a query needs a well-formed id and a positive vector length")
         if request.vector_length > self.config.limits.max_vector_length:
             raise InvalidInputError(
                 f"vector length {request.vector_length} exceeds this helper's limit of "
@@ -289,44 +295,66 @@ class Helper(pb_grpc.HelperServicer):
                 if rec.contributors != contributors:
                     raise ConflictError(f"query {rec.id} was finalised over another set")
                 return pb.FinalizeResponse(query_id=rec.id, contributors=len(contributors))
-            if len(contributors) < rec.min_holders:
-                raise ThresholdNotMetError(
-                    f"{len(contributors)} contributor(s) is below min_holders {rec.min_holders}"
+            if q.finalizing is None or (q.finalizing.done() and q.finalizing.exception()):
+                if len(contributors) < rec.min_holders:
+                    raise ThresholdNotMetError(
+                        f"{len(contributors)} contributor(s) is below min_holders {rec.min_holders}"
+                    )
+                # One finalisation per query, owned by the helper: a caller that gives
+                # up (a cancelled RPC) never interrupts it, and a retry joins it.
+                q.finalizing = asyncio.ensure_future(self._finalize(q, contributors))
+                q.finalizing_set = contributors
+            elif q.finalizing_set != contributors:
+                raise ConflictError(f"query {rec.id} is being finalised over another set")
+            task = q.finalizing
+        await asyncio.shield(task)
+        return pb.FinalizeResponse(query_id=rec.id, contributors=len(contributors))
+
+    async def _finalize(self, q: _HelperQuery, contributors: tuple[str, ...]) -> None:
+        rec = q.record
+        s = self.store.store
+        stored_seeds = dict(await self.store.run(lambda: list(s.seeds(rec.id))))
+        missing = sorted(set(contributors) - set(stored_seeds))
+        if missing:
+            raise NotReadyError(f"no seed stored for holder(s) {missing} in {rec.id}")
+        wanted = set(contributors)
+        async with q.sum_lock:
+            q.closing = True  # the expander leaves this query alone from now on
+            add = [(h, stored_seeds[h]) for h in sorted(wanted - q.included)]
+            remove = [(h, stored_seeds[h]) for h in sorted(q.included - wanted)]
+            running = q.running
+            included = set(q.included)
+
+            def compute() -> bytes:
+                # Correct a private copy: the shared state changes only once this is done.
+                total = (
+                    np.zeros(rec.vector_length, dtype=np.uint64)
+                    if running is None
+                    else running.copy()
                 )
-            s = self.store.store
-            stored_seeds = dict(await self.store.run(lambda: list(s.seeds(rec.id))))
-            missing = sorted(set(contributors) - set(stored_seeds))
-            if missing:
-                raise NotReadyError(f"no seed stored for holder(s) {missing} in {rec.id}")
-            wanted = set(contributors)
-            async with q.sum_lock:
-                # The running sum covers q.included; correct it to exactly `wanted`.
-                add = [(h, stored_seeds[h]) for h in sorted(wanted - q.included)]
-                remove = [(h, stored_seeds[h]) for h in sorted(q.included - wanted)]
+                sharing.aggregate_seeds((seed for _, seed in add), rec.vector_length, total)
+                sharing.aggregate_seeds(
+                    (seed for _, seed in remove), rec.vector_length, total, sign=-1
+                )
+                assert included | {h for h, _ in add} == wanted | {h for h, _ in remove}
+                return wire.vector_to_bytes(total)
 
-                def compute() -> bytes:
-                    _fold(q, add, 1)
-                    _fold(q, remove, -1)
-                    assert q.running is not None and q.included == wanted
-                    return wire.vector_to_bytes(q.running)
-
-                # Expanding seeds is CPU work: off the event loop and the SQLite thread.
-                data = await asyncio.to_thread(compute)
-                q.running, q.included = None, set()
+            # Expanding seeds is CPU work: off the event loop and the SQLite thread.
+            data = await asyncio.to_thread(compute)
             done = rec.with_state(READY, contributors=contributors)
             await self.store.run(s.finish_query, done, data)
             q.record = done
+            q.running, q.included = None, set()
             q.digests.clear()
         log.info("query finalised", extra={"query_id": rec.id, "contributors": len(contributors)})
-        return pb.FinalizeResponse(query_id=rec.id, contributors=len(contributors))
 
     async def _abort(
         self, q: _HelperQuery, reason: str = "aborted_by_leader"
     ) -> pb.FinalizeResponse:
         async with q.lock:
             rec = q.record
-            if rec.state == READY:
-                raise ConflictError(f"query {rec.id} is already finalised")
+            if rec.state == READY or (q.finalizing is not None and not q.finalizing.done()):
+                raise ConflictError(f"query {rec.id} is already finalised (or being finalised)")
             if rec.state != FAILED:
                 failed = rec.with_state(FAILED, failure=reason)
                 await self.store.run(self.store.store.finish_query, failed, None, True)

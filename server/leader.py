@@ -183,6 +183,7 @@ class Leader(pb_grpc.LeaderServicer):
         self._insecure = config.tls is None
         self._ca_pem = ca_pem
         self._stopping = False
+        self._submitting: dict[str, int] = {}
 
     # -- lifecycle ------------------------------------------------------------
     async def start(self) -> None:
@@ -198,10 +199,14 @@ class Leader(pb_grpc.LeaderServicer):
             try:
                 rt.plan = compile_query(Query.from_json(spec.query_json), self.schema)
                 await self._reload(rt)
-            except PetsError as exc:
-                # The schema changed under an unfinished query: it cannot be finished.
+            except Exception as exc:
+                # The schema changed under an unfinished query, or its state is damaged
+                # (e.g. an aggregate file lost to a crash): it cannot be finished.
+                log.error("cannot resume query", extra={"query_id": rec.id, "error": repr(exc)})
                 rt.record = rec.with_state(
-                    FAILED, failure="schema_changed", failure_detail=f"query no longer valid: {exc}"
+                    FAILED,
+                    failure="cannot_resume",
+                    failure_detail="the query's saved state could not be resumed",
                 )
                 await self.store.run(self.store.store.finish_query, rt.record, None, True)
                 continue
@@ -325,8 +330,12 @@ class Leader(pb_grpc.LeaderServicer):
         require(peer, [Role.ANALYST], "submit queries")
         proven: list[str] = []
         if self._check_presentation is not None:
-            proven = self._check_presentation(
-                peer, bytes(request.presentation), bytes(request.presentation_nonce)
+            # Proof verification is CPU work: keep the event loop serving others.
+            proven = await asyncio.to_thread(
+                self._check_presentation,
+                peer,
+                bytes(request.presentation),
+                bytes(request.presentation_nonce),
             )
         spec = pb.QuerySpec()
         spec.CopyFrom(request.spec)
@@ -367,7 +376,7 @@ class Leader(pb_grpc.LeaderServicer):
                 f"query needs vectors of {vector_length} values; this server accepts at most "
                 f"{limits.max_vector_length}"
             )
-        open_queries = sum(
+        open_queries = self._submitting.get(peer.name, 0) + sum(
             1
             for rt in self.queries.values()
             if rt.record.analyst == peer.name and rt.record.state not in TERMINAL
@@ -377,6 +386,28 @@ class Leader(pb_grpc.LeaderServicer):
                 f"analyst {peer.name} already has {open_queries} unfinished queries "
                 f"(limit {limits.max_open_queries_per_analyst}); wait for one to finish"
             )
+        # Reserved before the first await, so concurrent submissions count too.
+        self._submitting[peer.name] = self._submitting.get(peer.name, 0) + 1
+        try:
+            return await self._accept_query(
+                peer, spec, query, plan, min_holders, deadline_s, vector_length, proven
+            )
+        finally:
+            self._submitting[peer.name] -= 1
+            if not self._submitting[peer.name]:
+                del self._submitting[peer.name]
+
+    async def _accept_query(
+        self,
+        peer: Peer,
+        spec: pb.QuerySpec,
+        query: Query,
+        plan: QueryPlan,
+        min_holders: int,
+        deadline_s: float,
+        vector_length: int,
+        proven: list[str],
+    ) -> pb.QueryStatus:
         now = self.clock()
         record = QueryRecord(
             id="q-" + secrets.token_hex(8),
@@ -663,9 +694,10 @@ class Leader(pb_grpc.LeaderServicer):
                 log.exception("commit loop error; failing the batch")
                 for item in batch:
                     _settle(item.future, error=UnavailableError("internal error; retry"))
-                    if isinstance(item, _Pending):
+                    rt = self.queries.get(item.query_id)
+                    if isinstance(item, _Pending) and rt and rt.record.state not in TERMINAL:
                         with contextlib.suppress(Exception):
-                            await self._reload(self.queries[item.query_id])
+                            await self._reload(rt)
 
     async def _commit_contributions(self, items: list[_Pending]) -> None:
         if not items:

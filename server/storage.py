@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -34,8 +35,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
+from pets.errors import InvalidInputError
+
 T = TypeVar("T")
 
+# Query ids as the leader makes them; anything else is refused before it can name a file.
+QUERY_ID = re.compile(r"q-[0-9a-f]{16}")
 OPEN_STATE = 1  # pets.v1.QUERY_STATE_OPEN (kept numeric: storage does not import the wire code)
 
 _SCHEMA = """
@@ -203,10 +208,11 @@ class Store:
         return None if row is None else int(row[0])
 
     def _file(self, query_id: str, generation: int) -> Path:
+        if not QUERY_ID.fullmatch(query_id):  # never let an id name a path elsewhere
+            raise InvalidInputError(f"malformed query id {query_id[:40]!r}")
         return self._files / f"{query_id}.{generation % 2}"
 
     def _write_durably(self, path: Path, data: bytes | memoryview) -> None:
-        created = not path.exists()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
         try:
             view = memoryview(data).cast("B")
@@ -217,12 +223,11 @@ class Store:
             os.fdatasync(fd)
         finally:
             os.close(fd)
-        if created:  # a new directory entry must be durable too
-            dir_fd = os.open(self._files, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+        dir_fd = os.open(self._files, os.O_RDONLY)  # the directory entry is durable too
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
     def _write_next(self, query_id: str, data: bytes | memoryview) -> int:
         """Write the next generation's file durably; it is current once recorded."""
@@ -299,10 +304,12 @@ class Store:
             elif drop:
                 self._db.execute("DELETE FROM aggregate_files WHERE query_id=?", (q.id,))
             self._db.execute("DELETE FROM seeds WHERE query_id=?", (q.id,))
-        if generation is not None:
-            self._file(q.id, generation - 1).unlink(missing_ok=True)  # the spare slot
-        elif drop:
+        if drop:
             self._remove_files(q.id)
+        else:  # finished: the spare slot (the previous generation) is no longer needed
+            current = generation if generation is not None else self._generation(q.id)
+            if current is not None:
+                self._file(q.id, current - 1).unlink(missing_ok=True)
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)

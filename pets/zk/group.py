@@ -244,10 +244,17 @@ class Group:
         a variable-time double multiplication; timing would then depend on the
         scalars. Here every term is a separate constant-time multiplication
         (``from_valid_secret`` for G, ``multiply`` otherwise) and only the
-        products are added. Callers pass uniformly random scalars, which are
-        zero with negligible probability (a zero term is skipped).
+        products are added. A zero scalar (an attribute of 0, say) must not
+        be cheaper than any other, so every term is computed as
+        ``(k + 1) * P - P``: one multiplication and two additions, whatever k.
         """
-        return self.sum(k * point for k, point in terms if k % N)
+        parts: list[Point] = []
+        for k, point in terms:
+            k1 = (k + 1) % N
+            if k1:  # k = N - 1 exactly: (k + 1) * P is the identity
+                parts.append(k1 * point)
+            parts.append(-point)
+        return self.sum(parts)
 
     def sum(self, points: Iterable[Point]) -> Point:
         """Sum of points (repeats allowed) in one backend call."""

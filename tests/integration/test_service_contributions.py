@@ -243,3 +243,24 @@ def test_close_after_below_min_holders_is_refused(shared_cluster) -> None:
     cluster = shared_cluster
     with pytest.raises(InvalidInputError, match="close_after"):
         run(_submit(cluster, close_after=1))
+
+
+def test_open_query_limit_holds_under_concurrent_submissions(make_cluster) -> None:
+    import asyncio
+
+    cluster = make_cluster(
+        limits={"finalize_timeout_seconds": 3, "max_open_queries_per_analyst": 2}
+    )
+
+    async def go() -> list[str]:
+        client = analyst(cluster)
+        results = await asyncio.gather(
+            *(client.submit(QUERY, deadline_seconds=60) for _ in range(10)),
+            return_exceptions=True,
+        )
+        await client.close()
+        return [type(r).__name__ for r in results]
+
+    outcomes = run(go())
+    assert outcomes.count("Submitted") == 2, outcomes
+    assert set(outcomes) == {"Submitted", "NotReadyError"}

@@ -223,3 +223,32 @@ def test_malformed_presentation_is_an_invalid_proof(policy_cluster) -> None:
         return out
 
     assert run(go()) == ["PERMISSION_DENIED", "PERMISSION_DENIED"]
+
+
+def test_a_failed_presentation_burns_its_nonce(policy_cluster) -> None:
+    cluster, issuer = policy_cluster
+
+    async def go() -> list[str]:
+        from pets.v1 import aggregation_pb2 as pb
+
+        client = analyst(cluster)
+        # Proves too little for the policy: verified, then refused.
+        nonce, weak = await client._present(_wallet(issuer, 5), ["accreditation >= 1"])
+        request = pb.SubmitQueryRequest(
+            spec=pb.QuerySpec(query_json=QUERY.to_json(), deadline_seconds=30),
+            presentation=weak,
+            presentation_nonce=nonce,
+        )
+        out = []
+        for _ in range(2):
+            try:
+                await client.leader.SubmitQuery(request, metadata=client.connector.metadata)
+                out.append("accepted")
+            except grpc.aio.AioRpcError as exc:
+                out.append(exc.details() or "")
+        await client.close()
+        return out
+
+    first, second = run(go())
+    assert "does not prove" in first
+    assert "nonce" in second  # the second try is refused before any proof is checked

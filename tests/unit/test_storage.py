@@ -11,9 +11,10 @@ import pytest
 from pets.server.storage import ContributionRecord, QueryRecord, Store
 
 OPEN, READY, FAILED = 1, 3, 4
+Q1, QDONE = "q-0000000000000001", "q-00000000000000d0"
 
 
-def _query(store: Store, qid: str = "q-1", state: int = OPEN) -> QueryRecord:
+def _query(store: Store, qid: str = Q1, state: int = OPEN) -> QueryRecord:
     rec = QueryRecord(qid, "analyst", b"spec", state, 1.0, 2.0, 2, 4)
     store.insert_query(rec)
     return rec
@@ -26,64 +27,85 @@ def _files(tmp_path: Path) -> list[str]:
 def test_each_commit_makes_one_current_generation(tmp_path: Path) -> None:
     store = Store(tmp_path / "pets.sqlite")
     _query(store)
-    store.commit_contributions([ContributionRecord("q-1", "a", b"d" * 32, b"")], {"q-1": b"one"})
-    assert store.get_aggregate("q-1") == b"one"
+    store.commit_contributions([ContributionRecord(Q1, "a", b"d" * 32, b"")], {Q1: b"one"})
+    assert store.get_aggregate(Q1) == b"one"
     store.commit_contributions(
-        [ContributionRecord("q-1", "b", b"e" * 32, b"")], {"q-1": memoryview(b"two")}
+        [ContributionRecord(Q1, "b", b"e" * 32, b"")], {Q1: memoryview(b"two")}
     )
-    assert store.get_aggregate("q-1") == b"two"
-    assert _files(tmp_path) == ["q-1.0", "q-1.1"]  # two alternating slots
-    store.commit_contributions([ContributionRecord("q-1", "c", b"f" * 32, b"")], {"q-1": b"3"})
-    assert store.get_aggregate("q-1") == b"3"  # a shorter payload truncates the slot
-    assert store.contributions("q-1") == {"a": b"d" * 32, "b": b"e" * 32, "c": b"f" * 32}
-    assert os.stat(tmp_path / "aggregates" / "q-1.0").st_mode & 0o077 == 0
+    assert store.get_aggregate(Q1) == b"two"
+    assert _files(tmp_path) == [f"{Q1}.0", f"{Q1}.1"]  # two alternating slots
+    store.commit_contributions([ContributionRecord(Q1, "c", b"f" * 32, b"")], {Q1: b"3"})
+    assert store.get_aggregate(Q1) == b"3"  # a shorter payload truncates the slot
+    assert store.contributions(Q1) == {"a": b"d" * 32, "b": b"e" * 32, "c": b"f" * 32}
+    assert os.stat(tmp_path / "aggregates" / f"{Q1}.0").st_mode & 0o077 == 0
 
 
 def test_a_crash_before_the_transaction_leaves_the_old_generation(tmp_path: Path) -> None:
     store = Store(tmp_path / "pets.sqlite")
     _query(store)
-    store.commit_contributions([ContributionRecord("q-1", "a", b"d" * 32, b"")], {"q-1": b"one"})
+    store.commit_contributions([ContributionRecord(Q1, "a", b"d" * 32, b"")], {Q1: b"one"})
     # The next generation's slot was being written when the process died.
-    (tmp_path / "aggregates" / "q-1.0").write_bytes(b"half-done")
+    (tmp_path / "aggregates" / f"{Q1}.0").write_bytes(b"half-done")
     store.close()
     store = Store(tmp_path / "pets.sqlite")
-    assert store.get_aggregate("q-1") == b"one"
-    assert store.contributions("q-1") == {"a": b"d" * 32}
-    store.commit_contributions([ContributionRecord("q-1", "b", b"e" * 32, b"")], {"q-1": b"two"})
-    assert store.get_aggregate("q-1") == b"two"
+    assert store.get_aggregate(Q1) == b"one"
+    assert store.contributions(Q1) == {"a": b"d" * 32}
+    store.commit_contributions([ContributionRecord(Q1, "b", b"e" * 32, b"")], {Q1: b"two"})
+    assert store.get_aggregate(Q1) == b"two"
 
 
 def test_a_failed_transaction_records_nothing(tmp_path: Path) -> None:
     store = Store(tmp_path / "pets.sqlite")
     _query(store)
-    store.commit_contributions([ContributionRecord("q-1", "a", b"d" * 32, b"")], {"q-1": b"one"})
+    store.commit_contributions([ContributionRecord(Q1, "a", b"d" * 32, b"")], {Q1: b"one"})
     with pytest.raises(sqlite3.IntegrityError):  # same holder twice: primary key
-        store.commit_contributions(
-            [ContributionRecord("q-1", "a", b"x" * 32, b"")], {"q-1": b"bad"}
-        )
-    assert store.get_aggregate("q-1") == b"one"
-    assert store.contributions("q-1") == {"a": b"d" * 32}
+        store.commit_contributions([ContributionRecord(Q1, "a", b"x" * 32, b"")], {Q1: b"bad"})
+    assert store.get_aggregate(Q1) == b"one"
+    assert store.contributions(Q1) == {"a": b"d" * 32}
 
 
 def test_seeds_only_for_open_queries_and_dropped_when_finished(tmp_path: Path) -> None:
     store = Store(tmp_path / "pets.sqlite")
     rec = _query(store)
-    _query(store, "q-done", READY)
-    stored = store.put_seeds(
-        [("q-1", "a", b"s" * 32, b"d" * 32), ("q-done", "a", b"s" * 32, b"d" * 32)]
-    )
+    _query(store, QDONE, READY)
+    stored = store.put_seeds([(Q1, "a", b"s" * 32, b"d" * 32), (QDONE, "a", b"s" * 32, b"d" * 32)])
     assert stored == [True, False]
-    assert store.seed_digests("q-1") == {"a": b"d" * 32}
+    assert store.seed_digests(Q1) == {"a": b"d" * 32}
     store.finish_query(rec.with_state(READY), b"final share")
-    assert store.get_aggregate("q-1") == b"final share"
-    assert list(store.seeds("q-1")) == []
+    assert store.get_aggregate(Q1) == b"final share"
+    assert list(store.seeds(Q1)) == []
 
 
 def test_dropping_a_failed_query_removes_its_aggregate(tmp_path: Path) -> None:
     store = Store(tmp_path / "pets.sqlite")
     rec = _query(store)
-    store.commit_contributions([ContributionRecord("q-1", "a", b"d" * 32, b"")], {"q-1": b"one"})
+    store.commit_contributions([ContributionRecord(Q1, "a", b"d" * 32, b"")], {Q1: b"one"})
     store.finish_query(rec.with_state(FAILED), None, drop=True)
-    assert store.get_aggregate("q-1") is None
+    assert store.get_aggregate(Q1) is None
     assert _files(tmp_path) == []
     assert store.load_queries()[0].state == FAILED
+
+
+def test_query_ids_cannot_name_paths(tmp_path: Path) -> None:
+    from pets.errors import InvalidInputError
+
+    store = Store(tmp_path / "pets.sqlite")
+    victim = tmp_path / "victim.log.0"
+    victim.write_text("keep me")
+    rec = QueryRecord("../victim.log", "a", b"", OPEN, 1.0, 2.0, 2, 4)
+    store.insert_query(rec)
+    with pytest.raises(InvalidInputError, match="malformed query id"):
+        store.finish_query(rec.with_state(FAILED), None, drop=True)
+    assert victim.read_text() == "keep me"
+
+
+def test_finished_query_keeps_one_slot(tmp_path: Path) -> None:
+    store = Store(tmp_path / "pets.sqlite")
+    rec = _query(store)
+    for i, holder in enumerate("ab"):
+        store.commit_contributions(
+            [ContributionRecord(Q1, holder, bytes([i]) * 32, b"")], {Q1: bytes([i]) * 8}
+        )
+    store.finish_query(rec.with_state(READY), None)
+    assert _files(tmp_path) == [f"{Q1}.0"]
+    assert store.get_aggregate(Q1) == bytes([1]) * 8
