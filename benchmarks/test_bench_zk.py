@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import pytest
 
+from pets.bench.zk import PRESENTATION_PREDICATES, bench_credential
 from pets.zk.credential import (
-    IssuerKey,
     create_presentation,
-    issue_to_holder,
     verify_presentation,
 )
 from pets.zk.group import get_group
@@ -89,20 +88,11 @@ def test_membership_prove_verify(benchmark, backend: str) -> None:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_presentation_verify(benchmark, backend: str) -> None:
     group = get_group(backend)
-    issuer = IssuerKey.generate()
-    holder = issue_to_holder(
-        issuer,
-        "bench/v1",
-        group.random_scalar(),
-        {"age": 42, "accreditation": 3, "purpose": "research"},
-        2_000_000_000,
-        group=group,
-        max_values={"age": 150, "accreditation": 10},
-    )
+    issuer, holder = bench_credential(group, expires_at=2_000_000_000)
     nonce = b"\x01" * 32
     presentation = create_presentation(
         holder,
-        ["age >= 18", "accreditation >= 2", "purpose in {public-health, research}"],
+        list(PRESENTATION_PREDICATES),
         nonce=nonce,
         context="bench",
     )

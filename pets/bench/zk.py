@@ -11,6 +11,29 @@ import statistics
 import time
 from collections.abc import Callable
 
+PRESENTATION_PREDICATES = (
+    "age >= 18",
+    "accreditation >= 2",
+    "purpose in {public-health, research}",
+)
+
+
+def bench_credential(group: object, *, expires_at: int) -> tuple[object, object]:
+    """The issuer and the holder credential every presentation benchmark uses."""
+    from pets.zk.credential import IssuerKey, issue_to_holder
+
+    issuer = IssuerKey.generate()
+    holder = issue_to_holder(
+        issuer,
+        "bench/v1",
+        group.random_scalar(),  # type: ignore[attr-defined]
+        {"age": 42, "accreditation": 3, "purpose": "research"},
+        expires_at,
+        group=group,  # type: ignore[arg-type]
+        max_values={"age": 150, "accreditation": 10},
+    )
+    return issuer, holder
+
 
 def _median_ms(fn: Callable[[], object], repeat: int, warmup: int = 1) -> float:
     for _ in range(warmup):
@@ -41,10 +64,8 @@ def _schnorr_ms(backend: str, repeat: int) -> float:
 def quick_metrics(backend: str = "coincurve") -> dict[str, float]:
     """Timings of the main zero-knowledge operations on ``backend`` (see module docstring)."""
     from pets.zk.credential import (
-        IssuerKey,
         NonceRegistry,
         create_presentation,
-        issue_to_holder,
         verify_presentation,
     )
     from pets.zk.group import get_group
@@ -70,18 +91,9 @@ def quick_metrics(backend: str = "coincurve") -> dict[str, float]:
     metrics["range64_verify_ms"] = _median_ms(lambda: wide.verify(wide_proof), 1 if slow else 10)
 
     clock = [1_000_000.0]
-    issuer = IssuerKey.generate()
-    holder = issue_to_holder(
-        issuer,
-        "bench/v1",
-        group.random_scalar(),
-        {"age": 42, "accreditation": 3, "purpose": "research"},
-        2_000_000,
-        group=group,
-        max_values={"age": 150, "accreditation": 10},
-    )
+    issuer, holder = bench_credential(group, expires_at=2_000_000)
     registry = NonceRegistry(lambda: clock[0])
-    predicates = ["age >= 18", "accreditation >= 2", "purpose in {public-health, research}"]
+    predicates = list(PRESENTATION_PREDICATES)
 
     def verify_once() -> None:
         nonce = registry.issue()
