@@ -31,6 +31,7 @@ import numpy as np
 from pets import encoding, prg, sharing, wire
 from pets.client.connect import Connector
 from pets.errors import InvalidInputError, NotFoundError, PetsError
+from pets.offload import offload
 from pets.query import QueryPlan
 from pets.status import error_for
 from pets.v1 import aggregation_pb2 as pb
@@ -39,17 +40,6 @@ from pets.v1 import aggregation_pb2_grpc as pb_grpc
 log = logging.getLogger("pets.client.holder")
 
 RETRY_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
-
-
-# Vectors at least this large are sharded and hashed in a worker thread.
-OFFLOAD_VALUES = 1 << 15
-
-
-async def _offload(fn: Any, arg: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run ``fn(arg, ...)`` in a worker thread when ``arg`` is large."""
-    if getattr(arg, "nbytes", len(arg)) >= OFFLOAD_VALUES * 8:
-        return await asyncio.to_thread(fn, arg, *args, **kwargs)
-    return fn(arg, *args, **kwargs)
 
 
 class HolderClient:
@@ -198,7 +188,7 @@ class HolderClient:
             # Bound to everything that identifies this sharing, including the vector:
             # re-sharding the same vector gives the same shares (an idempotent re-send),
             # while any other query, helper slot or vector gets independent masks.
-            x_digest = await _offload(wire.digest, wire.vector_view(ring_vector))
+            x_digest = await offload(ring_vector.nbytes, wire.digest, wire.vector_view(ring_vector))
             seeds = [
                 prg.derive_seed(
                     self._seed_key,
@@ -216,7 +206,9 @@ class HolderClient:
         # share is computed (off the event loop), then send it with the receipts.
         receipts = asyncio.ensure_future(self.submit_seeds(ann, seeds))
         try:
-            shares = await _offload(sharing.shard, ring_vector, 1 + len(ann.helpers), seeds=seeds)
+            shares = await offload(
+                ring_vector.nbytes, sharing.shard, ring_vector, 1 + len(ann.helpers), seeds=seeds
+            )
             payload = wire.vector_view(shares.leader)
             try:
                 return await self.send_payload(

@@ -40,6 +40,7 @@ from pets.errors import (
     UnavailableError,
 )
 from pets.identity import Role
+from pets.offload import offload
 from pets.server.config import ServerConfig
 from pets.server.rpc import aggregate_chunks, caller, require, streaming, unary
 from pets.server.storage import QUERY_ID, AsyncStore, QueryRecord
@@ -50,8 +51,6 @@ log = logging.getLogger("pets.server.helper")
 
 OPEN, READY, FAILED = pb.QUERY_STATE_OPEN, pb.QUERY_STATE_READY, pb.QUERY_STATE_FAILED
 RECEIPT_KEY_SETTING = "receipt-signing-key"
-# Folding at least this many values of seed expansions runs in a worker thread.
-OFFLOAD_VALUES = 1 << 15
 
 
 @dataclass
@@ -155,10 +154,7 @@ class Helper(pb_grpc.HelperServicer):
                     if q.record.state != OPEN or q.closing:
                         continue
                     try:
-                        if q.record.vector_length * len(items) >= OFFLOAD_VALUES:
-                            await asyncio.to_thread(_fold, q, items, 1)
-                        else:  # a handful of short vectors: cheaper than a thread hop
-                            _fold(q, items, 1)
+                        await offload(8 * q.record.vector_length * len(items), _fold, q, items)
                     except Exception:  # finalisation recomputes whatever is missing
                         log.exception("could not fold seeds", extra={"query_id": qid})
 
@@ -391,16 +387,10 @@ class Helper(pb_grpc.HelperServicer):
             yield chunk
 
 
-def _fold(q: _HelperQuery, items: list[tuple[str, bytes]], sign: int) -> None:
-    """Add (``sign=1``) or subtract (``-1``) seed expansions into ``q.running``,
-    skipping holders already in (or already out of) the sum."""
+def _fold(q: _HelperQuery, items: list[tuple[str, bytes]]) -> None:
+    """Add the seed expansions of holders not yet in ``q.running`` to it."""
     if q.running is None:
         q.running = np.zeros(q.record.vector_length, dtype=np.uint64)
-    todo = [(h, seed) for h, seed in items if (h in q.included) != (sign == 1)]
-    sharing.aggregate_seeds(
-        (seed for _, seed in todo), q.record.vector_length, q.running, sign=sign
-    )
-    if sign == 1:
-        q.included.update(h for h, _ in todo)
-    else:
-        q.included.difference_update(h for h, _ in todo)
+    todo = [(h, seed) for h, seed in items if h not in q.included]
+    sharing.aggregate_seeds((seed for _, seed in todo), q.record.vector_length, q.running)
+    q.included.update(h for h, _ in todo)

@@ -53,6 +53,7 @@ from pets.errors import (
     UnavailableError,
 )
 from pets.identity import Peer, Role
+from pets.offload import offload
 from pets.query import Query, QueryPlan, Schema
 from pets.query import compile as compile_query
 from pets.server import protocols
@@ -77,15 +78,6 @@ TERMINAL = (READY, FAILED)
 STATUS_HEARTBEAT_SECONDS = 1.0
 MAX_BATCH = 512
 WATCHER_QUEUE = 1024
-# Work on payloads at least this large runs in a worker thread, off the event
-# loop; below it the hand-off would cost more than the work.
-OFFLOAD_BYTES = 128 << 10
-
-
-async def _maybe_offload(size: int, fn: Callable[..., Any], *args: Any) -> Any:
-    if size >= OFFLOAD_BYTES:
-        return await asyncio.to_thread(fn, *args)
-    return fn(*args)
 
 
 def _settle(future: asyncio.Future, result: Any = None, error: BaseException | None = None) -> None:
@@ -604,7 +596,7 @@ class Leader(pb_grpc.LeaderServicer):
                 async with asyncio.timeout(self.config.limits.contribution_timeout_seconds):
                     assembler = wire.ChunkAssembler(expected)
                     if first.data:
-                        await _maybe_offload(len(first.data), assembler.add, first.data)
+                        await offload(len(first.data), assembler.add, first.data)
                     async for msg in stream:
                         if msg.HasField("header"):
                             raise InvalidInputError("only the first message may carry a header")
@@ -615,13 +607,13 @@ class Leader(pb_grpc.LeaderServicer):
                             await self._check_receipts(rt, receipts, peer.name)
                         # Copy and hash each chunk in a worker thread when large, so
                         # the event loop keeps serving the other holders' streams.
-                        await _maybe_offload(len(msg.data), assembler.add, msg.data)
+                        await offload(len(msg.data), assembler.add, msg.data)
                     payload = assembler.finish()
                 if not hmac.compare_digest(assembler.digest(), bytes(header.payload_digest)):
                     raise InvalidInputError("payload does not match its announced SHA-256 digest")
                 if not receipts:
                     await self._check_receipts(rt, receipts, peer.name)  # raises unless none due
-                parsed = await _maybe_offload(expected, aggregate.validate, payload)
+                parsed = await offload(expected, aggregate.validate, payload)
                 del payload
                 pending = _Pending(
                     query_id=rt.record.id,
@@ -734,7 +726,7 @@ class Leader(pb_grpc.LeaderServicer):
                     followers.append((item, first))  # type: ignore[arg-type]
                 continue
             try:
-                await _maybe_offload(rt.aggregate.payload_bytes, rt.aggregate.add, item.parsed)
+                await offload(rt.aggregate.payload_bytes, rt.aggregate.add, item.parsed)
             except PetsError as exc:  # e.g. a query already at its max_holders
                 _settle(item.future, error=exc)
                 continue
@@ -746,7 +738,7 @@ class Leader(pb_grpc.LeaderServicer):
                 for i in staged.values()
             ]
             blobs = {
-                qid: await _maybe_offload(
+                qid: await offload(
                     rt.aggregate.payload_bytes,  # type: ignore[union-attr]
                     rt.aggregate.to_bytes,  # type: ignore[union-attr]
                 )

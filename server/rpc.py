@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 
@@ -23,9 +23,6 @@ from pets.v1 import aggregation_pb2 as pb
 from pets.wire import INSECURE_IDENTITY_HEADER
 
 log = logging.getLogger("pets.server")
-
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def unary(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
