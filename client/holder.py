@@ -1,20 +1,20 @@
 """A data holder's side of the protocols: shard (or encrypt) and deliver.
 
-Additive protocol (DESIGN.md):
+Additive protocol (DESIGN.md, with the sealed-seed relay of :mod:`pets.seal`):
 
 1. derive one seed per helper (from the node's long-term key, the query, the
    helper slot and the vector itself; or fresh from ``os.urandom``);
-2. hand each helper its seed, which answers with a signed receipt once the
-   seed is durable, while the leader's share ``x - sum(PRG(seed))`` is
-   computed off the event loop;
-3. stream the masked vector to the leader in ~1 MB chunks with the SHA-256
-   of the payload in the header and the receipts in the header (small
-   payloads) or in the last message (large ones, so the helpers'
-   acknowledgements overlap the upload).
+2. compute the leader's share ``x - sum(PRG(seed))`` off the event loop, and
+   seal each seed to its helper's seal key (announced by the leader, signed
+   by the helper, checked here against the project CA), signing each sealed
+   seed with the holder's certificate key;
+3. stream the masked vector to the leader in ~1 MB chunks, the sealed seeds
+   and the contribution digest in the header: one call, no connection to any
+   helper.
 
-A retry after a transient failure re-sends the *same* payload and receipts,
-which the servers treat as idempotent; with derived seeds even a restarted
-node re-shards the same vector into the same shares.
+A retry after a transient failure re-sends the *same* messages, which the
+leader treats as idempotent; with derived seeds even a restarted node
+re-shards the same vector into the same shares and the same digest.
 """
 
 from __future__ import annotations
@@ -22,15 +22,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import grpc
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric import ec, x25519
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from pets import encoding, prg, sharing, wire
+from pets import encoding, prg, seal, sharing, wire
 from pets.client.connect import Connector
-from pets.errors import InvalidInputError, NotFoundError, PetsError
+from pets.errors import InvalidInputError, InvalidProofError, NotFoundError
 from pets.offload import offload
 from pets.query import QueryPlan
 from pets.status import error_for
@@ -43,7 +45,7 @@ RETRY_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 class HolderClient:
-    """RPCs a holder makes: seeds to helpers, payloads to the leader."""
+    """RPCs a holder makes: everything goes to the leader."""
 
     def __init__(self, connector: Connector, *, seed_key: bytes | None = None) -> None:
         """``seed_key``: a long-term 32-byte secret from which the holder derives its
@@ -52,18 +54,24 @@ class HolderClient:
         self._seed_key = seed_key
         self._leader_channel = connector.leader_channel()
         self.leader = pb_grpc.LeaderStub(self._leader_channel)
-        self._helpers: dict[str, tuple[grpc.aio.Channel, pb_grpc.HelperStub]] = {}
+        tls = connector.endpoints.tls
+        self._ca_pem: bytes | None = None
+        self._signing_key: ec.EllipticCurvePrivateKey | None = None
+        if tls is not None:
+            self._ca_pem = tls.ca.read_bytes()
+            key = load_pem_private_key(tls.key.read_bytes(), password=None)
+            if not isinstance(key, ec.EllipticCurvePrivateKey):
+                raise InvalidInputError("the holder's key must be an ECDSA key from `pets certs`")
+            self._signing_key = key
+        # Helper seal keys already checked, by the announced statement's bytes.
+        self._checked_keys: dict[bytes, x25519.X25519PublicKey] = {}
+
+    @property
+    def name(self) -> str:
+        return self.connector.endpoints.name
 
     async def close(self) -> None:
         await self._leader_channel.close()
-        for channel, _ in self._helpers.values():
-            await channel.close()
-
-    def helper(self, name: str) -> pb_grpc.HelperStub:
-        if name not in self._helpers:
-            channel = self.connector.helper_channel(name)
-            self._helpers[name] = (channel, pb_grpc.HelperStub(channel))
-        return self._helpers[name][1]
 
     async def _retrying(self, what: str, deadline: float, call: object) -> object:
         delay = 0.2
@@ -92,84 +100,89 @@ class HolderClient:
             call.cancel()
         raise NotFoundError(f"query {query_id} was not announced (closed, or unknown)")
 
-    async def submit_seeds(
-        self, ann: pb.QueryAnnouncement, seeds: Sequence[bytes]
-    ) -> list[pb.SeedReceipt]:
-        if len(seeds) != len(ann.helpers):
-            raise InvalidInputError("one seed per helper")
-        md = self.connector.metadata
+    def helper_keys(self, ann: pb.QueryAnnouncement) -> list[x25519.X25519PublicKey]:
+        """The announced helpers' seal keys, each checked to come from that helper.
 
-        async def one(name: str, seed: bytes) -> pb.SeedReceipt:
-            stub = self.helper(name)
-            req = pb.SeedSubmission(query_id=ann.query_id, seed=seed)
-            return await self._retrying(  # type: ignore[return-value]
-                f"seed to helper {name}",
-                ann.deadline_unix,
-                lambda: stub.SubmitSeed(req, metadata=md, timeout=30),
+        With TLS every key must be signed by the certificate of the helper it
+        is announced for, from this holder's project CA: the leader relays the
+        keys and must not be able to slip in one of its own. In ``--insecure``
+        mode nothing is authenticated and unsigned keys are taken as they come.
+        """
+        if [k.helper for k in ann.helper_keys] != list(ann.helpers):
+            raise InvalidProofError(
+                f"the announcement of {ann.query_id} does not carry one seal key per helper "
+                f"{list(ann.helpers)}"
             )
+        keys = []
+        for statement in ann.helper_keys:
+            raw = statement.SerializeToString()
+            key = self._checked_keys.get(raw)
+            if key is None:
+                if self._ca_pem is None:
+                    key = seal.load_public_key(bytes(statement.seal_public_key))
+                else:
+                    key = seal.verify_helper_key(
+                        statement.helper,
+                        bytes(statement.seal_public_key),
+                        bytes(statement.certificate),
+                        bytes(statement.signature),
+                        self._ca_pem,
+                    )
+                self._checked_keys[raw] = key
+            keys.append(key)
+        return keys
 
-        return list(
-            await asyncio.gather(*(one(n, s) for n, s in zip(ann.helpers, seeds, strict=True)))
-        )
+    def seal_seeds(self, ann: pb.QueryAnnouncement, seeds: Sequence[bytes]) -> list[pb.SealedSeed]:
+        """Each seed sealed to its helper and signed by this holder."""
+        keys = self.helper_keys(ann)
+        if len(seeds) != len(keys):
+            raise InvalidInputError("one seed per helper")
+        out = []
+        for helper, key, seed in zip(ann.helpers, keys, seeds, strict=True):
+            context = seal.SeedContext(ann.query_id, bytes(ann.fingerprint), self.name, helper)
+            sealed = seal.seal(seed, key, context)
+            signature = (
+                b""
+                if self._signing_key is None
+                else seal.sign_sealed(context, sealed, self._signing_key)
+            )
+            out.append(pb.SealedSeed(helper=helper, sealed=sealed, signature=signature))
+        return out
 
     async def send_payload(
         self,
         query_id: str,
         payload: bytes | memoryview,
-        receipts: Sequence[pb.SeedReceipt] | asyncio.Future,
+        digest: bytes,
+        sealed_seeds: Sequence[pb.SealedSeed] = (),
         *,
         deadline: float,
     ) -> pb.ContributionAck:
-        """Stream ``payload`` to the leader with the helpers' ``receipts``.
-
-        ``receipts`` may still be on their way (a future): a payload of more
-        than one chunk is then streamed at once and the receipts follow in the
-        last message, so the helpers' acknowledgements overlap the upload. A
-        small payload waits for them and goes as a single message.
-        """
+        """Stream ``payload`` to the leader, ``digest`` and ``sealed_seeds`` in the header."""
         payload = memoryview(payload).cast("B")
-        digest = wire.digest(payload)
-        if isinstance(receipts, asyncio.Future) and len(payload) <= wire.CHUNK_BYTES:
-            receipts = await receipts
+        header = pb.ContributionHeader(
+            query_id=query_id,
+            payload_bytes=len(payload),
+            contribution_digest=digest,
+            sealed_seeds=list(sealed_seeds),
+        )
 
-        def header(with_receipts: Sequence[pb.SeedReceipt]) -> pb.ContributionHeader:
-            return pb.ContributionHeader(
-                query_id=query_id,
-                payload_bytes=len(payload),
-                receipts=list(with_receipts),
-                payload_digest=digest,
-            )
-
-        def data(first: pb.ContributionHeader) -> Iterator[pb.ContributionChunk]:
-            # Chunks are made one at a time, as gRPC sends them.
+        def messages() -> Iterator[pb.ContributionChunk]:
+            # Chunks are made one at a time, as gRPC sends them; a retry starts over.
             for i, chunk in enumerate(wire.chunks(payload)):
-                yield pb.ContributionChunk(header=first if i == 0 else None, data=bytes(chunk))
-
-        async def data_then_receipts(
-            pending: asyncio.Future,
-        ) -> AsyncIterator[pb.ContributionChunk]:
-            for message in data(header(())):
-                yield message
-            yield pb.ContributionChunk(receipts=list(await pending))
-
-        attempts = 0
+                yield pb.ContributionChunk(header=header if i == 0 else None, data=bytes(chunk))
 
         async def call() -> Any:
-            nonlocal attempts
-            attempts += 1
-            pending = isinstance(receipts, asyncio.Future) and not receipts.done()
-            if pending and attempts > 1:
-                # Overlap only once: a retry waits for the helpers rather than
-                # uploading the whole vector again while they are slow or down.
-                await receipts
-                pending = False
-            if pending:
-                stream: Any = data_then_receipts(receipts)  # type: ignore[arg-type]
-            else:
-                known = receipts.result() if isinstance(receipts, asyncio.Future) else receipts
-                stream = data(header(known))
+            if len(payload) <= wire.CHUNK_BYTES:  # one message: the cheaper unary call
+                return await self.leader.ContributeOne(
+                    pb.ContributionChunk(header=header, data=bytes(payload)),
+                    metadata=self.connector.metadata,
+                    timeout=30.0,
+                )
             return await self.leader.Contribute(
-                stream, metadata=self.connector.metadata, timeout=max(30.0, len(payload) / 20e6)
+                messages(),
+                metadata=self.connector.metadata,
+                timeout=max(30.0, len(payload) / 20e6),
             )
 
         return await self._retrying(f"contribution to {query_id}", deadline, call)  # type: ignore[return-value]
@@ -177,7 +190,7 @@ class HolderClient:
     async def contribute_additive(
         self, ann: pb.QueryAnnouncement, ring_vector: np.ndarray
     ) -> pb.ContributionAck:
-        """Shard ``ring_vector`` (uint64) and deliver it to every server."""
+        """Shard ``ring_vector`` (uint64) and deliver it, seeds sealed, to the leader."""
         if ring_vector.shape != (ann.vector_length,):
             raise InvalidInputError(
                 f"query {ann.query_id} takes {ann.vector_length} values, got {ring_vector.shape}"
@@ -202,25 +215,17 @@ class HolderClient:
             ]
         else:
             seeds = [prg.new_seed() for _ in ann.helpers]
-        # The helpers need only their seeds: hand them over while the leader's
-        # share is computed (off the event loop), then send it with the receipts.
-        receipts = asyncio.ensure_future(self.submit_seeds(ann, seeds))
-        try:
-            shares = await offload(
-                ring_vector.nbytes, sharing.shard, ring_vector, 1 + len(ann.helpers), seeds=seeds
-            )
-            payload = wire.vector_view(shares.leader)
-            try:
-                return await self.send_payload(
-                    ann.query_id, payload, receipts, deadline=ann.deadline_unix
-                )
-            except PetsError:
-                if receipts.done() and not receipts.cancelled() and receipts.exception():
-                    raise receipts.exception() from None  # the real cause: a helper refused
-                raise
-        finally:
-            if not receipts.done():
-                receipts.cancel()
+        sealed = self.seal_seeds(ann, seeds)  # before any PRG work: a bad key fails fast
+        shares = await offload(
+            ring_vector.nbytes, sharing.shard, ring_vector, 1 + len(ann.helpers), seeds=seeds
+        )
+        return await self.send_payload(
+            ann.query_id,
+            wire.vector_view(shares.leader),
+            seal.contribution_digest(ann.query_id, seeds),
+            sealed,
+            deadline=ann.deadline_unix,
+        )
 
     async def contribute(
         self, ann: pb.QueryAnnouncement, plan: QueryPlan, vector: np.ndarray
@@ -230,5 +235,8 @@ class HolderClient:
             from pets.client.paillier_holder import encrypt_contribution
 
             payload = await asyncio.to_thread(encrypt_contribution, ann, plan, vector)
-            return await self.send_payload(ann.query_id, payload, [], deadline=ann.deadline_unix)
+            digest = await offload(len(payload), wire.digest, payload)
+            return await self.send_payload(
+                ann.query_id, payload, digest, deadline=ann.deadline_unix
+            )
         return await self.contribute_additive(ann, encoding.to_ring(vector))

@@ -60,7 +60,7 @@ def vector_from_bytes(data: bytes | bytearray | memoryview, length: int) -> np.n
 
 
 def digest(payload: bytes | bytearray | memoryview) -> bytes:
-    """SHA-256 of a payload: contributions are identified by it for idempotency."""
+    """SHA-256 of a payload (Paillier contributions are identified by it)."""
     return hashlib.sha256(payload).digest()
 
 
@@ -69,16 +69,17 @@ class ChunkAssembler:
 
     Rejects a stream that sends more bytes than announced (as soon as it
     happens) or fewer (at :meth:`finish`), so a malformed or truncated stream
-    never yields a payload.
+    never yields a payload. With ``sha256=True`` it also hashes the bytes as
+    they arrive (while they are hot in cache).
     """
 
-    def __init__(self, expected_bytes: int) -> None:
+    def __init__(self, expected_bytes: int, *, sha256: bool = False) -> None:
         """``expected_bytes`` must already be checked against the receiver's limits."""
         if expected_bytes < 0:
             raise InvalidInputError("payload size must not be negative")
         self._buf = bytearray(expected_bytes)
         self._filled = 0
-        self._sha256 = hashlib.sha256()
+        self._sha256 = hashlib.sha256() if sha256 else None
 
     def add(self, data: bytes) -> None:
         end = self._filled + len(data)
@@ -87,11 +88,14 @@ class ChunkAssembler:
                 f"stream sent more than the announced {len(self._buf)} payload bytes"
             )
         self._buf[self._filled : end] = data
-        self._sha256.update(data)  # hashed while hot in cache, as it arrives
+        if self._sha256 is not None:
+            self._sha256.update(data)
         self._filled = end
 
     def digest(self) -> bytes:
         """SHA-256 of the bytes received so far (of the payload, after :meth:`finish`)."""
+        if self._sha256 is None:
+            raise InvalidInputError("this assembler was made without sha256=True")
         return self._sha256.digest()
 
     def finish(self) -> bytearray:
@@ -102,20 +106,53 @@ class ChunkAssembler:
         return self._buf
 
 
-RECEIPT_DOMAIN = b"pets/v1/seed-receipt"
+class ChunkCollector:
+    """Like :class:`ChunkAssembler`, but keeps the chunks as received: no copy.
+
+    For a receiver that only reads the payload once, chunk by chunk (the
+    leader adding a masked vector into its running sum): the same length
+    checks, without assembling one contiguous buffer.
+    """
+
+    def __init__(self, expected_bytes: int) -> None:
+        if expected_bytes < 0:
+            raise InvalidInputError("payload size must not be negative")
+        self._expected = expected_bytes
+        self._parts: list[bytes] = []
+        self._filled = 0
+
+    def add(self, data: bytes) -> None:
+        end = self._filled + len(data)
+        if end > self._expected:
+            raise InvalidInputError(
+                f"stream sent more than the announced {self._expected} payload bytes"
+            )
+        if data:
+            self._parts.append(data)
+        self._filled = end
+
+    def finish(self) -> list[bytes]:
+        if self._filled != self._expected:
+            raise InvalidInputError(
+                f"stream ended after {self._filled} of {self._expected} announced payload bytes"
+            )
+        return self._parts
 
 
-def _lp(data: bytes) -> bytes:
+def length_prefixed(data: bytes) -> bytes:
+    """``data`` behind its 4-byte big-endian length."""
     return len(data).to_bytes(4, "big") + data
 
 
-def receipt_message(helper: str, query_id: str, holder: str, seed_digest: bytes) -> bytes:
-    """The bytes a helper signs to acknowledge a holder's seed for one query.
-
-    Length-prefixed fields under a domain tag, so no two distinct receipts
-    share a message and a receipt cannot be replayed for another query,
-    holder or helper.
-    """
-    return RECEIPT_DOMAIN + b"".join(
-        _lp(x) for x in (helper.encode(), query_id.encode(), holder.encode(), seed_digest)
-    )
+def split_length_prefixed(data: bytes) -> list[bytes]:
+    """The parts of a concatenation of :func:`length_prefixed` items."""
+    parts, view, at = [], memoryview(data), 0
+    while at < len(view):
+        if at + 4 > len(view):
+            raise InvalidInputError("truncated length prefix")
+        n = int.from_bytes(view[at : at + 4], "big")
+        if at + 4 + n > len(view):
+            raise InvalidInputError("length prefix runs past the end of the data")
+        parts.append(bytes(view[at + 4 : at + 4 + n]))
+        at += 4 + n
+    return parts

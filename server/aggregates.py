@@ -22,7 +22,7 @@ class RunningAggregate(TypingProtocol):
     payload_bytes: int
     count: int  # contributions folded in
 
-    def validate(self, payload: bytes | bytearray) -> object: ...
+    def validate(self, payload: bytes | bytearray | list[bytes]) -> object: ...
 
     def add(self, parsed: object) -> None: ...
 
@@ -44,17 +44,34 @@ class AdditiveAggregate:
         else:
             self.total = wire.vector_from_bytes(data, length).copy()
 
-    def validate(self, payload: bytes | bytearray) -> np.ndarray:
-        return wire.vector_from_bytes(payload, self.length)
+    def validate(self, payload: bytes | bytearray | list[bytes]) -> list[np.ndarray]:
+        """The payload as ``uint64`` views, one per received chunk (no copy).
+
+        Chunks whose sizes are not whole values (legal, if odd, on the wire)
+        are joined first.
+        """
+        parts = payload if isinstance(payload, list) else [payload]
+        if sum(len(p) for p in parts) != self.payload_bytes:
+            raise InvalidInputError(
+                f"vector payload has {sum(len(p) for p in parts)} bytes, expected "
+                f"{self.payload_bytes} ({self.length} values of 8 bytes)"
+            )
+        if any(len(p) % wire.RING_DTYPE.itemsize for p in parts):
+            parts = [b"".join(parts)]
+        return [np.frombuffer(p, dtype=wire.RING_DTYPE) for p in parts]
 
     def add(self, parsed: object) -> None:
-        assert isinstance(parsed, np.ndarray)
+        assert isinstance(parsed, list)
         if self.max_contributions is not None and self.count >= self.max_contributions:
             raise InvalidInputError(
                 f"query already has {self.count} contributions, the most whose sum provably "
                 "fits the 64-bit ring"
             )
-        sharing.aggregate(self.total, parsed)
+        at = 0
+        for part in parsed:
+            end = at + part.shape[0]
+            sharing.aggregate(self.total[at:end], part)
+            at = end
         self.count += 1
 
     def to_bytes(self) -> bytes | memoryview:

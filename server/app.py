@@ -93,7 +93,7 @@ class Server:
                 schema = Schema.from_toml(cfg.schema.read_text())
             except FileNotFoundError:
                 raise ConfigError(f"schema file {cfg.schema} does not exist") from None
-            links = [HelperLink(h, cfg, client_creds, self._store) for h in cfg.helpers]
+            links = [HelperLink(h, cfg, client_creds) for h in cfg.helpers]
             checker = None
             if cfg.policy is not None:
                 from pets.server.credentials import PresentationChecker

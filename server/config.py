@@ -26,8 +26,6 @@ Example for a leader (relative paths are relative to the config file)::
     max_deadline_seconds = 86400
     finalize_timeout_seconds = 30       # how long helpers get to finalise
     contribution_timeout_seconds = 300  # a stalled contribution stream is dropped
-    seed_retention_seconds = 86400      # helper: seeds of a query never finalised are
-                                        # deleted this long after its deadline
 
     [policy]                   # leader, optional: analysts must prove attributes
     require = "accreditation >= 2 and purpose in {public-health, research}"
@@ -63,7 +61,6 @@ class Limits:
     max_deadline_seconds: float = 86_400.0
     finalize_timeout_seconds: float = 30.0
     contribution_timeout_seconds: float = 300.0
-    seed_retention_seconds: float = 86_400.0
 
     def __post_init__(self) -> None:
         for name, kind in (
@@ -74,7 +71,6 @@ class Limits:
             ("max_deadline_seconds", float),
             ("finalize_timeout_seconds", float),
             ("contribution_timeout_seconds", float),
-            ("seed_retention_seconds", float),
         ):
             value = getattr(self, name)
             ok = isinstance(value, int | float) and not isinstance(value, bool)

@@ -5,18 +5,23 @@ Flow of one query (DESIGN.md, "Two aggregation protocols"):
 1. An analyst submits a query; the leader validates it against the shared
    schema, registers it with every helper (additive protocol) and announces
    it to the holders watching.
-2. A holder hands each helper its seed and gets signed receipts back, then
-   streams its masked vector (or its Paillier ciphertexts) to the leader with
-   those receipts. The leader checks lengths, digest and receipts, then folds
-   the payload into the running aggregate *in the same SQLite transaction*
-   that records the holder; only then does it acknowledge. A contribution the
-   leader accepted is therefore complete on every server.
+2. A holder seals one seed to each helper (:mod:`pets.seal`: HPKE to the
+   helper's seal key, signed with the holder's certificate key) and streams
+   its masked vector (or its Paillier ciphertexts) to the leader with the
+   sealed seeds in the header: one call per contribution, no connection to
+   any helper. The leader checks lengths and the holder's signatures, then
+   folds the payload into the running aggregate and records the holder with
+   its sealed seeds *in the same SQLite transaction*; only then does it
+   acknowledge. A contribution the leader accepted is therefore durable with
+   everything every helper will need.
 3. At the deadline (or once ``close_after`` holders contributed, or when the
-   analyst closes it) the leader fixes the contributor set, orders every
-   helper to finalise over exactly that set, and marks the query READY, or
-   FAILED when fewer than ``min_holders`` contributed or a helper could not
-   finalise (the helpers are then told to drop their seeds). Only READY
-   queries release aggregates, only to their analyst.
+   analyst closes it) the leader fixes the contributor set and streams every
+   helper exactly that set, each contributor with its certificate and the
+   seed sealed to that helper; the helpers check and open them and sum.
+   The leader marks the query READY, or FAILED when fewer than
+   ``min_holders`` contributed or a helper could not finalise (the helpers
+   are then told the query failed). Only READY queries release aggregates,
+   only to their analyst.
 
 All state changes that touch contributions go through one commit loop, so
 contributions and closing are serialised without locks; the loop commits
@@ -31,8 +36,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
-import json
 import logging
 import math
 import secrets
@@ -43,7 +48,7 @@ from typing import Any
 
 import grpc
 
-from pets import wire
+from pets import seal, wire
 from pets.errors import (
     ConflictError,
     InvalidInputError,
@@ -60,7 +65,7 @@ from pets.server import protocols
 from pets.server.aggregates import RunningAggregate
 from pets.server.config import ServerConfig
 from pets.server.peers import HelperLink
-from pets.server.rpc import aggregate_chunks, caller, require, streaming, unary
+from pets.server.rpc import aggregate_chunks, caller, caller_certificate, require, streaming, unary
 from pets.server.storage import AsyncStore, ContributionRecord, QueryRecord
 from pets.signing import verify_spec
 from pets.v1 import aggregation_pb2 as pb
@@ -127,7 +132,7 @@ class _Pending:
     query_id: str
     holder: str
     digest: bytes
-    receipts: bytes
+    sealed: bytes  # serialised pb.SealedContribution (empty for Paillier)
     parsed: object
     future: asyncio.Future = field(default_factory=_future)
 
@@ -139,11 +144,19 @@ class _Close:
     future: asyncio.Future = field(default_factory=_future)
 
 
-def _receipts_record(receipts: list[pb.SeedReceipt]) -> bytes:
-    """What the leader stores of a contribution's receipts (no secrets in them)."""
-    return json.dumps(
-        [{"helper": r.helper, "seed_digest": r.seed_digest.hex()} for r in receipts]
-    ).encode()
+def pack_helper_keys(keys: list[pb.HelperKey]) -> bytes:
+    """The helpers' seal keys of one query, as the leader stores them."""
+    return b"".join(wire.length_prefixed(k.SerializeToString()) for k in keys)
+
+
+def unpack_helper_keys(data: bytes) -> list[pb.HelperKey]:
+    return [pb.HelperKey.FromString(part) for part in wire.split_length_prefixed(data)]
+
+
+@functools.lru_cache(maxsize=4096)
+def _certificate_key(cert: bytes) -> object:
+    """A holder certificate's public key, parsed once per certificate."""
+    return seal.certificate_key(cert)
 
 
 class Leader(pb_grpc.LeaderServicer):
@@ -303,6 +316,7 @@ class Leader(pb_grpc.LeaderServicer):
             vector_length=rt.record.vector_length,
             helpers=self._helper_names(rt.spec),
             fingerprint=rt.record.fingerprint,
+            helper_keys=unpack_helper_keys(rt.record.helper_keys),
         )
 
     def _parse_query(self, spec: pb.QuerySpec) -> tuple[Query, QueryPlan]:
@@ -401,8 +415,22 @@ class Leader(pb_grpc.LeaderServicer):
         proven: list[str],
     ) -> pb.QueryStatus:
         now = self.clock()
+        query_id = "q-" + secrets.token_hex(8)
+        fingerprint = plan.fingerprint()
+        keys: list[pb.HelperKey] = []
+        if spec.protocol == pb.PROTOCOL_ADDITIVE:
+            register = pb.RegisterQueryRequest(
+                query_id=query_id,
+                spec=spec,
+                analyst=peer.name,
+                vector_length=vector_length,
+                deadline_unix=now + deadline_s,
+                min_holders=min_holders,
+                fingerprint=fingerprint,
+            )
+            keys = list(await asyncio.gather(*(h.register(register) for h in self.helpers)))
         record = QueryRecord(
-            id="q-" + secrets.token_hex(8),
+            id=query_id,
             analyst=peer.name,
             spec=spec.SerializeToString(),
             state=OPEN,
@@ -411,18 +439,9 @@ class Leader(pb_grpc.LeaderServicer):
             min_holders=min_holders,
             vector_length=vector_length,
             proven_predicates=tuple(proven),
-            fingerprint=plan.fingerprint(),
+            fingerprint=fingerprint,
+            helper_keys=pack_helper_keys(keys),
         )
-        if spec.protocol == pb.PROTOCOL_ADDITIVE:
-            register = pb.RegisterQueryRequest(
-                query_id=record.id,
-                spec=spec,
-                analyst=record.analyst,
-                vector_length=vector_length,
-                deadline_unix=record.deadline,
-                min_holders=min_holders,
-            )
-            await asyncio.gather(*(h.register(register) for h in self.helpers))
         await self.store.run(self.store.store.insert_query, record)
         rt = QueryRuntime(
             record=record,
@@ -553,6 +572,22 @@ class Leader(pb_grpc.LeaderServicer):
         request_iterator: AsyncIterator[pb.ContributionChunk],
         context: grpc.aio.ServicerContext,
     ) -> pb.ContributionAck:
+        return await self._contribute(request_iterator, context)
+
+    @unary
+    async def ContributeOne(
+        self, request: pb.ContributionChunk, context: grpc.aio.ServicerContext
+    ) -> pb.ContributionAck:
+        async def one() -> AsyncIterator[pb.ContributionChunk]:
+            yield request
+
+        return await self._contribute(one(), context)
+
+    async def _contribute(
+        self,
+        request_iterator: AsyncIterator[pb.ContributionChunk],
+        context: grpc.aio.ServicerContext,
+    ) -> pb.ContributionAck:
         peer = caller(context, insecure=self._insecure)
         require(peer, [Role.HOLDER], "contribute")
         stream = request_iterator.__aiter__()
@@ -573,12 +608,13 @@ class Leader(pb_grpc.LeaderServicer):
                 f"contribution announces {header.payload_bytes} bytes; query "
                 f"{header.query_id} takes exactly {expected}"
             )
-        if len(header.payload_digest) != 32:
-            raise InvalidInputError("payload_digest must be the 32-byte SHA-256 of the payload")
+        if len(header.contribution_digest) != 32:
+            raise InvalidInputError("contribution_digest must be 32 bytes")
+        digest = bytes(header.contribution_digest)
         known = rt.holders.get(peer.name)
         if known is not None:
             # Committed already: decide on the announced digest without the payload.
-            if hmac.compare_digest(known, bytes(header.payload_digest)):
+            if hmac.compare_digest(known, digest):
                 return self._ack(rt, peer.name, newly=False)
             raise ConflictError(
                 f"holder {peer.name} already contributed a different vector to {rt.record.id}"
@@ -587,39 +623,26 @@ class Leader(pb_grpc.LeaderServicer):
             raise UnavailableError(
                 f"a contribution from {peer.name} to {rt.record.id} is already in progress"
             )
+        additive = rt.spec.protocol == pb.PROTOCOL_ADDITIVE
+        # Small, in the header: checked before a byte of the payload is read.
+        sealed = self._check_sealed_seeds(rt, header, peer, context)
         rt.in_flight.add(peer.name)  # before any await: one stream per holder at a time
         try:
-            receipts = list(header.receipts)
-            if receipts:  # in the header: check before reading the payload
-                await self._check_receipts(rt, receipts, peer.name)
             async with self._slots:
                 async with asyncio.timeout(self.config.limits.contribution_timeout_seconds):
-                    assembler = wire.ChunkAssembler(expected)
-                    if first.data:
-                        await offload(len(first.data), assembler.add, first.data)
-                    async for msg in stream:
-                        if msg.HasField("header"):
-                            raise InvalidInputError("only the first message may carry a header")
-                        if msg.receipts:  # receipts that followed the data
-                            if receipts:
-                                raise InvalidInputError("receipts were sent twice")
-                            receipts = list(msg.receipts)
-                            await self._check_receipts(rt, receipts, peer.name)
-                        # Copy and hash each chunk in a worker thread when large, so
-                        # the event loop keeps serving the other holders' streams.
-                        await offload(len(msg.data), assembler.add, msg.data)
-                    payload = assembler.finish()
-                if not hmac.compare_digest(assembler.digest(), bytes(header.payload_digest)):
-                    raise InvalidInputError("payload does not match its announced SHA-256 digest")
-                if not receipts:
-                    await self._check_receipts(rt, receipts, peer.name)  # raises unless none due
-                parsed = await offload(expected, aggregate.validate, payload)
+                    payload = await self._receive(first, stream, expected, additive, digest)
+                # Additive: zero-copy views, cheap. Paillier: parses big integers.
+                parsed = (
+                    aggregate.validate(payload)
+                    if additive
+                    else await offload(expected, aggregate.validate, payload)
+                )
                 del payload
                 pending = _Pending(
                     query_id=rt.record.id,
                     holder=peer.name,
-                    digest=bytes(header.payload_digest),
-                    receipts=_receipts_record(receipts),
+                    digest=digest,
+                    sealed=sealed,
                     parsed=parsed,
                 )
                 await self._queue.put(pending)
@@ -642,6 +665,87 @@ class Leader(pb_grpc.LeaderServicer):
             self._spawn(self.close(rt.record.id, f"{close_after} holders contributed"), "close")
         return self._ack(rt, peer.name, newly=newly)
 
+    async def _receive(
+        self,
+        first: pb.ContributionChunk,
+        stream: AsyncIterator[pb.ContributionChunk],
+        expected: int,
+        additive: bool,
+        digest: bytes,
+    ) -> bytes | bytearray | list[bytes]:
+        """The payload of a contribution stream, length-checked as it arrives.
+
+        Additive: the chunks as received (the running sum reads each once, so
+        nothing is copied). Paillier: one buffer, hashed as it fills and checked
+        against the announced SHA-256, which identifies Paillier contributions.
+        """
+        sink: wire.ChunkCollector | wire.ChunkAssembler = (
+            wire.ChunkCollector(expected)
+            if additive
+            else wire.ChunkAssembler(expected, sha256=True)
+        )
+        data = first.data
+        while True:
+            if data:
+                if additive:
+                    sink.add(data)
+                else:  # copy and hash large chunks off the event loop
+                    await offload(len(data), sink.add, data)
+            msg = await anext(stream, None)
+            if msg is None:
+                break
+            if msg.HasField("header"):
+                raise InvalidInputError("only the first message may carry a header")
+            data = msg.data  # one copy out of the message, not one per access
+        payload = sink.finish()
+        if isinstance(sink, wire.ChunkAssembler) and not hmac.compare_digest(
+            sink.digest(), digest
+        ):
+            raise InvalidInputError("payload does not match its announced SHA-256 digest")
+        return payload
+
+    def _check_sealed_seeds(
+        self,
+        rt: QueryRuntime,
+        header: pb.ContributionHeader,
+        peer: Peer,
+        context: grpc.aio.ServicerContext,
+    ) -> bytes:
+        """One sealed seed per helper, in order, each signed by the caller; what to store.
+
+        The leader cannot open the seeds (they are sealed to the helpers) but it
+        checks the holder's signatures now, so a contribution the helpers would
+        refuse at finalisation is refused here instead. Returns the serialised
+        :class:`pb.SealedContribution` (holder, certificate, seeds); empty for
+        Paillier, which has no helpers.
+        """
+        seeds = header.sealed_seeds
+        if rt.spec.protocol != pb.PROTOCOL_ADDITIVE:
+            if seeds:
+                raise InvalidInputError("sealed seeds are only part of additive contributions")
+            return b""
+        if [s.helper for s in seeds] != [h.name for h in self.helpers]:
+            raise InvalidInputError(
+                f"expected one sealed seed for each of the helpers "
+                f"{[h.name for h in self.helpers]}, in that order; got {[s.helper for s in seeds]}"
+            )
+        for s in seeds:
+            if len(s.sealed) != seal.SEALED_BYTES:
+                raise InvalidInputError(
+                    f"the seed sealed to helper {s.helper} has {len(s.sealed)} bytes, "
+                    f"expected {seal.SEALED_BYTES}"
+                )
+        certificate = b""
+        if not self._insecure:
+            certificate = caller_certificate(context)
+            key = _certificate_key(certificate)
+            for s in seeds:
+                ctx = seal.SeedContext(rt.record.id, rt.record.fingerprint, peer.name, s.helper)
+                seal.verify_sealed(ctx, bytes(s.sealed), bytes(s.signature), key)  # type: ignore[arg-type]
+        return pb.SealedContribution(
+            holder=peer.name, certificate=certificate, seeds=list(seeds)
+        ).SerializeToString()
+
     def _ack(self, rt: QueryRuntime, holder: str, *, newly: bool) -> pb.ContributionAck:
         return pb.ContributionAck(
             query_id=rt.record.id,
@@ -649,22 +753,6 @@ class Leader(pb_grpc.LeaderServicer):
             newly_accepted=newly,
             contributors=len(rt.holders),
         )
-
-    async def _check_receipts(
-        self, rt: QueryRuntime, receipts: list[pb.SeedReceipt], holder: str
-    ) -> None:
-        """One valid receipt per helper, in order (none for Paillier), or raise."""
-        if rt.spec.protocol != pb.PROTOCOL_ADDITIVE:
-            if receipts:
-                raise InvalidInputError("receipts are only part of additive contributions")
-            return
-        if len(receipts) != len(self.helpers):
-            raise InvalidInputError(
-                f"expected one seed receipt from each of the {len(self.helpers)} helpers, "
-                f"got {len(receipts)}"
-            )
-        for helper, receipt in zip(self.helpers, receipts, strict=True):
-            await helper.verify_receipt(receipt, rt.record.id, holder)
 
     # -- the commit loop ----------------------------------------------------------
     async def _commit_loop(self) -> None:
@@ -734,7 +822,7 @@ class Leader(pb_grpc.LeaderServicer):
             touched[rt.record.id] = rt
         if staged:
             records = [
-                ContributionRecord(i.query_id, i.holder, i.digest, i.receipts)
+                ContributionRecord(i.query_id, i.holder, i.digest, i.sealed)
                 for i in staged.values()
             ]
             blobs = {
@@ -814,12 +902,15 @@ class Leader(pb_grpc.LeaderServicer):
         if rt.spec.protocol == pb.PROTOCOL_ADDITIVE:
             timeout = self.config.limits.finalize_timeout_seconds
             give_up = time.monotonic() + timeout
+            sealed = await self.store.run(
+                self.store.store.sealed_contributions, rec.id, rec.contributors
+            )
             pending = list(self.helpers)
             delay = 0.2
             while pending:
                 left = max(0.5, give_up - time.monotonic())
                 results = await asyncio.gather(
-                    *(h.finalize(rec.id, list(rec.contributors), timeout=left) for h in pending),
+                    *(h.finalize(rec.id, sealed, timeout=left) for h in pending),
                     return_exceptions=True,
                 )
                 failed = [
@@ -852,7 +943,7 @@ class Leader(pb_grpc.LeaderServicer):
     async def _fail(self, rt: QueryRuntime, failure: str, detail: str) -> None:
         await self._finish(rt, FAILED, failure, detail)
         if rt.spec.protocol == pb.PROTOCOL_ADDITIVE:
-            # Best effort: helpers drop the seeds of a query that will never be released.
+            # Best effort: helpers learn the query will never be released.
             await asyncio.gather(
                 *(h.abort(rt.record.id) for h in self.helpers), return_exceptions=True
             )

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections.abc import Iterator, Sequence
 
 import grpc
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from pets import wire
-from pets.errors import InvalidInputError, UnavailableError
+from pets.errors import UnavailableError
 from pets.identity import server_dns_name
 from pets.server.config import HelperEndpoint, ServerConfig
-from pets.server.storage import AsyncStore
 from pets.status import error_for
 from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
@@ -21,6 +18,7 @@ from pets.wire import INSECURE_IDENTITY_HEADER
 
 log = logging.getLogger("pets.server.leader")
 
+FINALIZE_BATCH = 256  # contributors per FinalizeMessage (~200 kB)
 CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", wire.MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", wire.MAX_MESSAGE_BYTES),
@@ -39,14 +37,13 @@ def helper_channel(
 
 
 class HelperLink:
-    """One helper as seen by the leader: RPCs plus the helper's receipt key."""
+    """One helper as seen by the leader: its RPCs and its current seal key."""
 
     def __init__(
         self,
         endpoint: HelperEndpoint,
         config: ServerConfig,
         credentials: grpc.ChannelCredentials | None,
-        store: AsyncStore,
     ) -> None:
         self.name = endpoint.name
         self.address = endpoint.address
@@ -55,9 +52,9 @@ class HelperLink:
         self._metadata = (
             ((INSECURE_IDENTITY_HEADER, f"leader/{config.name}"),) if credentials is None else ()
         )
-        self._store = store
-        self._key: Ed25519PublicKey | None = None
-        self._key_lock = asyncio.Lock()
+        # The helper's seal key as it last told us (GetInfo or RegisterQuery): what
+        # the leader announces. Holders check the helper's signature on it.
+        self.seal_key: pb.HelperKey | None = None
 
     async def close(self) -> None:
         await self._channel.close()
@@ -72,49 +69,51 @@ class HelperLink:
         except grpc.aio.AioRpcError as exc:
             raise error_for(exc, f"helper {self.name} {method}") from None
 
-    async def receipt_key(self) -> Ed25519PublicKey:
-        """The helper's receipt-signing key: cached in memory and in SQLite."""
-        async with self._key_lock:
-            if self._key is None:
-                setting = f"helper-receipt-key/{self.name}"
-                raw = await self._store.run(self._store.store.get_setting, setting)
-                if raw is None:
-                    info = await self._call("GetInfo", pb.HelperInfoRequest(), 10.0)
-                    if info.name != self.name:
-                        raise UnavailableError(
-                            f"server at {self.address} says it is {info.name!r}, "
-                            f"configured as {self.name!r}"
-                        )
-                    raw = bytes(info.receipt_public_key)
-                    await self._store.run(self._store.store.put_setting, setting, raw)
-                self._key = Ed25519PublicKey.from_public_bytes(raw)
-            return self._key
-
-    async def verify_receipt(self, receipt: pb.SeedReceipt, query_id: str, holder: str) -> None:
-        if receipt.helper != self.name or receipt.query_id != query_id or receipt.holder != holder:
-            raise InvalidInputError(
-                f"receipt from helper {self.name} does not name this query, holder and helper"
+    def _learn(self, key: pb.HelperKey) -> pb.HelperKey:
+        if key.helper != self.name:
+            raise UnavailableError(
+                f"server at {self.address} vouches for a key as {key.helper!r}, "
+                f"configured as {self.name!r}"
             )
-        if len(receipt.seed_digest) != 32:
-            raise InvalidInputError(f"receipt from helper {self.name} has a malformed seed digest")
-        message = wire.receipt_message(self.name, query_id, holder, bytes(receipt.seed_digest))
-        key = await self.receipt_key()
-        try:
-            key.verify(bytes(receipt.signature), message)
-        except InvalidSignature:
-            raise InvalidInputError(
-                f"receipt from helper {self.name} has an invalid signature"
-            ) from None
+        self.seal_key = key
+        return key
 
-    async def register(self, request: pb.RegisterQueryRequest) -> None:
-        await self.receipt_key()
-        await self._call("RegisterQuery", request, 10.0)
+    async def refresh_key(self, timeout: float = 10.0) -> pb.HelperKey:
+        """Ask the helper for its seal key (GetInfo)."""
+        info = await self._call("GetInfo", pb.HelperInfoRequest(), timeout)
+        if info.name != self.name:
+            raise UnavailableError(
+                f"server at {self.address} says it is {info.name!r}, configured as {self.name!r}"
+            )
+        return self._learn(info.seal_key)
 
-    async def finalize(self, query_id: str, contributors: list[str], timeout: float) -> None:
-        await self._call(
-            "Finalize", pb.FinalizeRequest(query_id=query_id, contributors=contributors), timeout
-        )
+    async def register(self, request: pb.RegisterQueryRequest) -> pb.HelperKey:
+        """Register a query; returns the seal key holders must seal this helper's seeds to."""
+        response = await self._call("RegisterQuery", request, 10.0)
+        return self._learn(response.seal_key)
+
+    async def finalize(self, query_id: str, contributions: Sequence[bytes], timeout: float) -> None:
+        """Stream the contributor set: each holder with only this helper's sealed seed."""
+
+        def messages() -> Iterator[pb.FinalizeMessage]:
+            yield pb.FinalizeMessage(
+                header=pb.FinalizeHeader(query_id=query_id, contributors=len(contributions))
+            )
+            for start in range(0, len(contributions), FINALIZE_BATCH):
+                batch = []
+                for raw in contributions[start : start + FINALIZE_BATCH]:
+                    stored = pb.SealedContribution.FromString(raw)
+                    mine = [s for s in stored.seeds if s.helper == self.name]
+                    batch.append(
+                        pb.SealedContribution(
+                            holder=stored.holder, certificate=stored.certificate, seeds=mine
+                        )
+                    )
+                yield pb.FinalizeMessage(contributions=batch)
+
+        await self._call("Finalize", messages(), timeout)
 
     async def abort(self, query_id: str) -> None:
-        """Tell the helper the query failed: it drops the seeds and releases nothing."""
-        await self._call("Finalize", pb.FinalizeRequest(query_id=query_id, abort=True), 10.0)
+        """Tell the helper the query failed: it releases nothing for it."""
+        header = pb.FinalizeHeader(query_id=query_id, abort=True)
+        await self._call("Finalize", iter([pb.FinalizeMessage(header=header)]), 10.0)

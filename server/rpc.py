@@ -80,6 +80,13 @@ def caller(context: grpc.aio.ServicerContext, *, insecure: bool) -> Peer:
     )
 
 
+def caller_certificate(context: grpc.aio.ServicerContext) -> bytes:
+    """The caller's certificate (PEM) as the TLS handshake verified it."""
+    for value in context.auth_context().get("x509_pem_cert") or ():
+        return bytes(value)
+    raise errors.AuthenticationError("no client certificate presented")
+
+
 def require(peer: Peer, roles: Iterable[Role], action: str) -> None:
     """Raise PermissionDeniedError unless ``peer`` has one of ``roles``."""
     allowed = tuple(roles)

@@ -1,9 +1,11 @@
 """Durable server state in SQLite (WAL mode, ``synchronous=FULL``).
 
-One database file per server holds its queries, the per-holder records of
-who contributed (the leader: a digest of each contribution and the helpers'
-receipts; a helper: the 32-byte seeds). Nothing here grows with the vector
-length times the number of holders.
+One database file per server holds its queries and, on the leader, the
+per-holder records of who contributed: a digest identifying each
+contribution and the holder's seeds sealed to the helpers (with the
+holder's certificate), relayed to the helpers at finalisation. A helper
+stores only its queries and its seal key. Nothing here grows with the
+vector length times the number of holders.
 
 Aggregates (the leader's running sum or product, up to 80 MB and rewritten
 on every commit; a helper's finalised share) are not SQLite blobs but files
@@ -29,19 +31,21 @@ import json
 import os
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
-from pets.errors import InvalidInputError
+from pets.errors import ConfigError, InvalidInputError
 
 T = TypeVar("T")
 
 # Query ids as the leader makes them; anything else is refused before it can name a file.
 QUERY_ID = re.compile(r"q-[0-9a-f]{16}")
-OPEN_STATE = 1  # pets.v1.QUERY_STATE_OPEN (kept numeric: storage does not import the wire code)
+# Bumped whenever the tables change; a database of another version is refused
+# with a clear error rather than misread (there is no migration yet).
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queries (
@@ -57,20 +61,14 @@ CREATE TABLE IF NOT EXISTS queries (
     failure_detail TEXT NOT NULL DEFAULT '',
     contributors TEXT NOT NULL DEFAULT '[]',
     proven_predicates TEXT NOT NULL DEFAULT '[]',
-    fingerprint BLOB NOT NULL DEFAULT x''
+    fingerprint BLOB NOT NULL DEFAULT x'',
+    helper_keys BLOB NOT NULL DEFAULT x''
 );
 CREATE TABLE IF NOT EXISTS contributions (
     query_id TEXT NOT NULL,
     holder TEXT NOT NULL,
     digest BLOB NOT NULL,
-    receipts BLOB NOT NULL,
-    PRIMARY KEY (query_id, holder)
-);
-CREATE TABLE IF NOT EXISTS seeds (
-    query_id TEXT NOT NULL,
-    holder TEXT NOT NULL,
-    seed BLOB NOT NULL,
-    digest BLOB NOT NULL,
+    sealed BLOB NOT NULL,
     PRIMARY KEY (query_id, holder)
 );
 CREATE TABLE IF NOT EXISTS aggregate_files (
@@ -101,6 +99,7 @@ class QueryRecord:
     contributors: tuple[str, ...] = ()
     proven_predicates: tuple[str, ...] = ()
     fingerprint: bytes = b""
+    helper_keys: bytes = b""  # leader, additive: the helpers' seal keys as announced
 
     def with_state(self, state: int, **changes: object) -> QueryRecord:
         return replace(self, state=state, **changes)
@@ -111,7 +110,7 @@ class ContributionRecord:
     query_id: str
     holder: str
     digest: bytes
-    receipts: bytes
+    sealed: bytes  # serialised pets.v1.SealedContribution (empty for Paillier)
 
 
 class Store:
@@ -122,13 +121,23 @@ class Store:
         fresh = not path.exists()
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         if fresh:
-            os.chmod(path, 0o600)  # seeds live here
+            os.chmod(path, 0o600)  # a helper's seal key lives here
         self._files = path.parent / "aggregates"
         self._files.mkdir(mode=0o700, exist_ok=True)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=5000")
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        has_tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if has_tables and version != SCHEMA_VERSION:
+            self._db.close()
+            raise ConfigError(
+                f"{path} was written by another version of pets (schema {version}, this one "
+                f"reads {SCHEMA_VERSION}); finish its queries with that version or start "
+                "with a fresh state directory"
+            )
         self._db.executescript(_SCHEMA)
+        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
         self._db.close()
@@ -144,7 +153,7 @@ class Store:
     # -- queries ------------------------------------------------------------
     def insert_query(self, q: QueryRecord) -> None:
         self._db.execute(
-            "INSERT INTO queries VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO queries VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 q.id,
                 q.analyst,
@@ -159,6 +168,7 @@ class Store:
                 json.dumps(list(q.contributors)),
                 json.dumps(list(q.proven_predicates)),
                 q.fingerprint,
+                q.helper_keys,
             ),
         )
 
@@ -171,7 +181,7 @@ class Store:
     def load_queries(self) -> list[QueryRecord]:
         rows = self._db.execute(
             "SELECT id, analyst, spec, state, created, deadline, min_holders, vector_length, "
-            "failure, failure_detail, contributors, proven_predicates, fingerprint "
+            "failure, failure_detail, contributors, proven_predicates, fingerprint, helper_keys "
             "FROM queries ORDER BY created"
         ).fetchall()
         return [
@@ -189,6 +199,7 @@ class Store:
                 contributors=tuple(json.loads(r[10])),
                 proven_predicates=tuple(json.loads(r[11])),
                 fingerprint=bytes(r[12]),
+                helper_keys=bytes(r[13]),
             )
             for r in rows
         ]
@@ -255,45 +266,26 @@ class Store:
         with self._transaction():
             self._db.executemany(
                 "INSERT INTO contributions VALUES (?,?,?,?)",
-                [(r.query_id, r.holder, r.digest, r.receipts) for r in records],
+                [(r.query_id, r.holder, r.digest, r.sealed) for r in records],
             )
             self._db.executemany(
                 "INSERT OR REPLACE INTO aggregate_files VALUES (?, ?)",
                 list(generations.items()),
             )
 
-    # -- helper: seeds ------------------------------------------------------
-
-    def put_seeds(self, rows: list[tuple[str, str, bytes, bytes]]) -> list[bool]:
-        """Store many seeds in one transaction (group commit); a seed is stored only
-        while its query is still open. Returns, per row, whether it was stored."""
-        stored = []
-        with self._transaction():
-            for query_id, holder, seed, digest in rows:
-                cur = self._db.execute(
-                    "INSERT OR IGNORE INTO seeds SELECT ?,?,?,? "
-                    "WHERE EXISTS (SELECT 1 FROM queries WHERE id=? AND state=?)",
-                    (query_id, holder, seed, digest, query_id, OPEN_STATE),
-                )
-                stored.append(cur.rowcount == 1)
-        return stored
-
-    def seed_digests(self, query_id: str) -> dict[str, bytes]:
-        rows = self._db.execute("SELECT holder, digest FROM seeds WHERE query_id=?", (query_id,))
-        return {h: bytes(d) for h, d in rows}
-
-    def seeds(self, query_id: str) -> Iterator[tuple[str, bytes]]:
-        rows = self._db.execute(
-            "SELECT holder, seed FROM seeds WHERE query_id=? ORDER BY holder", (query_id,)
+    def sealed_contributions(self, query_id: str, holders: Iterable[str]) -> list[bytes]:
+        """The stored sealed seeds of ``holders`` (in that order); KeyError if one is missing."""
+        rows = dict(
+            self._db.execute(
+                "SELECT holder, sealed FROM contributions WHERE query_id=?", (query_id,)
+            ).fetchall()
         )
-        for holder, seed in rows:
-            yield holder, bytes(seed)
+        return [bytes(rows[h]) for h in holders]
 
     # -- both: closing ------------------------------------------------------
     def finish_query(self, q: QueryRecord, aggregate: bytes | None, drop: bool = False) -> None:
         """Store a query's final state, in one transaction with its aggregate share:
-        ``aggregate`` replaces it, ``drop`` deletes it. Seeds are deleted either way
-        (a helper's finalised share or a failed query no longer needs them)."""
+        ``aggregate`` replaces it, ``drop`` deletes it."""
         generation = None if aggregate is None else self._write_next(q.id, aggregate)
         with self._transaction():
             self.update_query(q)
@@ -303,7 +295,6 @@ class Store:
                 )
             elif drop:
                 self._db.execute("DELETE FROM aggregate_files WHERE query_id=?", (q.id,))
-            self._db.execute("DELETE FROM seeds WHERE query_id=?", (q.id,))
         if drop:
             self._remove_files(q.id)
         else:  # finished: the spare slot (the previous generation) is no longer needed

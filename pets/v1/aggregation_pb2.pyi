@@ -96,20 +96,22 @@ class QueryStatus(_message.Message):
     def __init__(self, query_id: _Optional[str] = ..., state: _Optional[_Union[QueryState, str]] = ..., spec: _Optional[_Union[QuerySpec, _Mapping]] = ..., analyst: _Optional[str] = ..., contributors: _Optional[int] = ..., min_holders: _Optional[int] = ..., deadline_unix: _Optional[float] = ..., failure: _Optional[str] = ..., failure_detail: _Optional[str] = ..., vector_length: _Optional[int] = ..., proven_predicates: _Optional[_Iterable[str]] = ..., helpers: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class QueryAnnouncement(_message.Message):
-    __slots__ = ("query_id", "spec", "deadline_unix", "vector_length", "helpers", "fingerprint")
+    __slots__ = ("query_id", "spec", "deadline_unix", "vector_length", "helpers", "fingerprint", "helper_keys")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_UNIX_FIELD_NUMBER: _ClassVar[int]
     VECTOR_LENGTH_FIELD_NUMBER: _ClassVar[int]
     HELPERS_FIELD_NUMBER: _ClassVar[int]
     FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    HELPER_KEYS_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     spec: QuerySpec
     deadline_unix: float
     vector_length: int
     helpers: _containers.RepeatedScalarFieldContainer[str]
     fingerprint: bytes
-    def __init__(self, query_id: _Optional[str] = ..., spec: _Optional[_Union[QuerySpec, _Mapping]] = ..., deadline_unix: _Optional[float] = ..., vector_length: _Optional[int] = ..., helpers: _Optional[_Iterable[str]] = ..., fingerprint: _Optional[bytes] = ...) -> None: ...
+    helper_keys: _containers.RepeatedCompositeFieldContainer[HelperKey]
+    def __init__(self, query_id: _Optional[str] = ..., spec: _Optional[_Union[QuerySpec, _Mapping]] = ..., deadline_unix: _Optional[float] = ..., vector_length: _Optional[int] = ..., helpers: _Optional[_Iterable[str]] = ..., fingerprint: _Optional[bytes] = ..., helper_keys: _Optional[_Iterable[_Union[HelperKey, _Mapping]]] = ...) -> None: ...
 
 class WatchQueriesRequest(_message.Message):
     __slots__ = ("include_open",)
@@ -117,49 +119,47 @@ class WatchQueriesRequest(_message.Message):
     include_open: bool
     def __init__(self, include_open: _Optional[bool] = ...) -> None: ...
 
-class SeedReceipt(_message.Message):
-    __slots__ = ("helper", "query_id", "holder", "seed_digest", "signature")
+class SealedSeed(_message.Message):
+    __slots__ = ("helper", "sealed", "signature")
     HELPER_FIELD_NUMBER: _ClassVar[int]
-    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
-    HOLDER_FIELD_NUMBER: _ClassVar[int]
-    SEED_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SEALED_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     helper: str
-    query_id: str
-    holder: str
-    seed_digest: bytes
+    sealed: bytes
     signature: bytes
-    def __init__(self, helper: _Optional[str] = ..., query_id: _Optional[str] = ..., holder: _Optional[str] = ..., seed_digest: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+    def __init__(self, helper: _Optional[str] = ..., sealed: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
-class SeedSubmission(_message.Message):
-    __slots__ = ("query_id", "seed")
-    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
-    SEED_FIELD_NUMBER: _ClassVar[int]
-    query_id: str
-    seed: bytes
-    def __init__(self, query_id: _Optional[str] = ..., seed: _Optional[bytes] = ...) -> None: ...
+class HelperKey(_message.Message):
+    __slots__ = ("helper", "seal_public_key", "certificate", "signature")
+    HELPER_FIELD_NUMBER: _ClassVar[int]
+    SEAL_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    helper: str
+    seal_public_key: bytes
+    certificate: bytes
+    signature: bytes
+    def __init__(self, helper: _Optional[str] = ..., seal_public_key: _Optional[bytes] = ..., certificate: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class ContributionHeader(_message.Message):
-    __slots__ = ("query_id", "payload_bytes", "receipts", "payload_digest")
+    __slots__ = ("query_id", "payload_bytes", "contribution_digest", "sealed_seeds")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_BYTES_FIELD_NUMBER: _ClassVar[int]
-    RECEIPTS_FIELD_NUMBER: _ClassVar[int]
-    PAYLOAD_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTION_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SEALED_SEEDS_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     payload_bytes: int
-    receipts: _containers.RepeatedCompositeFieldContainer[SeedReceipt]
-    payload_digest: bytes
-    def __init__(self, query_id: _Optional[str] = ..., payload_bytes: _Optional[int] = ..., receipts: _Optional[_Iterable[_Union[SeedReceipt, _Mapping]]] = ..., payload_digest: _Optional[bytes] = ...) -> None: ...
+    contribution_digest: bytes
+    sealed_seeds: _containers.RepeatedCompositeFieldContainer[SealedSeed]
+    def __init__(self, query_id: _Optional[str] = ..., payload_bytes: _Optional[int] = ..., contribution_digest: _Optional[bytes] = ..., sealed_seeds: _Optional[_Iterable[_Union[SealedSeed, _Mapping]]] = ...) -> None: ...
 
 class ContributionChunk(_message.Message):
-    __slots__ = ("header", "data", "receipts")
+    __slots__ = ("header", "data")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
-    RECEIPTS_FIELD_NUMBER: _ClassVar[int]
     header: ContributionHeader
     data: bytes
-    receipts: _containers.RepeatedCompositeFieldContainer[SeedReceipt]
-    def __init__(self, header: _Optional[_Union[ContributionHeader, _Mapping]] = ..., data: _Optional[bytes] = ..., receipts: _Optional[_Iterable[_Union[SeedReceipt, _Mapping]]] = ...) -> None: ...
+    def __init__(self, header: _Optional[_Union[ContributionHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class ContributionAck(_message.Message):
     __slots__ = ("query_id", "holder", "newly_accepted", "contributors")
@@ -198,34 +198,56 @@ class AggregateChunk(_message.Message):
     def __init__(self, header: _Optional[_Union[AggregateHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class RegisterQueryRequest(_message.Message):
-    __slots__ = ("query_id", "spec", "analyst", "vector_length", "deadline_unix", "min_holders")
+    __slots__ = ("query_id", "spec", "analyst", "vector_length", "deadline_unix", "min_holders", "fingerprint")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     ANALYST_FIELD_NUMBER: _ClassVar[int]
     VECTOR_LENGTH_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_UNIX_FIELD_NUMBER: _ClassVar[int]
     MIN_HOLDERS_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     spec: QuerySpec
     analyst: str
     vector_length: int
     deadline_unix: float
     min_holders: int
-    def __init__(self, query_id: _Optional[str] = ..., spec: _Optional[_Union[QuerySpec, _Mapping]] = ..., analyst: _Optional[str] = ..., vector_length: _Optional[int] = ..., deadline_unix: _Optional[float] = ..., min_holders: _Optional[int] = ...) -> None: ...
+    fingerprint: bytes
+    def __init__(self, query_id: _Optional[str] = ..., spec: _Optional[_Union[QuerySpec, _Mapping]] = ..., analyst: _Optional[str] = ..., vector_length: _Optional[int] = ..., deadline_unix: _Optional[float] = ..., min_holders: _Optional[int] = ..., fingerprint: _Optional[bytes] = ...) -> None: ...
 
 class RegisterQueryResponse(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("seal_key",)
+    SEAL_KEY_FIELD_NUMBER: _ClassVar[int]
+    seal_key: HelperKey
+    def __init__(self, seal_key: _Optional[_Union[HelperKey, _Mapping]] = ...) -> None: ...
 
-class FinalizeRequest(_message.Message):
+class FinalizeHeader(_message.Message):
     __slots__ = ("query_id", "contributors", "abort")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     CONTRIBUTORS_FIELD_NUMBER: _ClassVar[int]
     ABORT_FIELD_NUMBER: _ClassVar[int]
     query_id: str
-    contributors: _containers.RepeatedScalarFieldContainer[str]
+    contributors: int
     abort: bool
-    def __init__(self, query_id: _Optional[str] = ..., contributors: _Optional[_Iterable[str]] = ..., abort: _Optional[bool] = ...) -> None: ...
+    def __init__(self, query_id: _Optional[str] = ..., contributors: _Optional[int] = ..., abort: _Optional[bool] = ...) -> None: ...
+
+class SealedContribution(_message.Message):
+    __slots__ = ("holder", "certificate", "seeds")
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    SEEDS_FIELD_NUMBER: _ClassVar[int]
+    holder: str
+    certificate: bytes
+    seeds: _containers.RepeatedCompositeFieldContainer[SealedSeed]
+    def __init__(self, holder: _Optional[str] = ..., certificate: _Optional[bytes] = ..., seeds: _Optional[_Iterable[_Union[SealedSeed, _Mapping]]] = ...) -> None: ...
+
+class FinalizeMessage(_message.Message):
+    __slots__ = ("header", "contributions")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTIONS_FIELD_NUMBER: _ClassVar[int]
+    header: FinalizeHeader
+    contributions: _containers.RepeatedCompositeFieldContainer[SealedContribution]
+    def __init__(self, header: _Optional[_Union[FinalizeHeader, _Mapping]] = ..., contributions: _Optional[_Iterable[_Union[SealedContribution, _Mapping]]] = ...) -> None: ...
 
 class FinalizeResponse(_message.Message):
     __slots__ = ("query_id", "contributors")
@@ -240,9 +262,9 @@ class HelperInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class HelperInfo(_message.Message):
-    __slots__ = ("name", "receipt_public_key")
+    __slots__ = ("name", "seal_key")
     NAME_FIELD_NUMBER: _ClassVar[int]
-    RECEIPT_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    SEAL_KEY_FIELD_NUMBER: _ClassVar[int]
     name: str
-    receipt_public_key: bytes
-    def __init__(self, name: _Optional[str] = ..., receipt_public_key: _Optional[bytes] = ...) -> None: ...
+    seal_key: HelperKey
+    def __init__(self, name: _Optional[str] = ..., seal_key: _Optional[_Union[HelperKey, _Mapping]] = ...) -> None: ...

@@ -71,6 +71,11 @@ class LeaderStub:
                 request_serializer=pets_dot_v1_dot_aggregation__pb2.ContributionChunk.SerializeToString,
                 response_deserializer=pets_dot_v1_dot_aggregation__pb2.ContributionAck.FromString,
                 _registered_method=True)
+        self.ContributeOne = channel.unary_unary(
+                '/pets.v1.Leader/ContributeOne',
+                request_serializer=pets_dot_v1_dot_aggregation__pb2.ContributionChunk.SerializeToString,
+                response_deserializer=pets_dot_v1_dot_aggregation__pb2.ContributionAck.FromString,
+                _registered_method=True)
 
 
 class LeaderServicer:
@@ -121,7 +126,17 @@ class LeaderServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Contribute(self, request_iterator, context):
-        """Holder: the masked vector (or ciphertexts) for one query.
+        """Holder: the masked vector (or ciphertexts) for one query, with its
+        helpers' sealed seeds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ContributeOne(self, request, context):
+        """Holder: a contribution that fits in one message (header and all the
+        data). Same checks and answer as a one-message Contribute stream, at the
+        lower per-call cost of a unary call (many small contributions).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -162,6 +177,11 @@ def add_LeaderServicer_to_server(servicer, server):
             ),
             'Contribute': grpc.stream_unary_rpc_method_handler(
                     servicer.Contribute,
+                    request_deserializer=pets_dot_v1_dot_aggregation__pb2.ContributionChunk.FromString,
+                    response_serializer=pets_dot_v1_dot_aggregation__pb2.ContributionAck.SerializeToString,
+            ),
+            'ContributeOne': grpc.unary_unary_rpc_method_handler(
+                    servicer.ContributeOne,
                     request_deserializer=pets_dot_v1_dot_aggregation__pb2.ContributionChunk.FromString,
                     response_serializer=pets_dot_v1_dot_aggregation__pb2.ContributionAck.SerializeToString,
             ),
@@ -367,9 +387,37 @@ class Leader:
             metadata,
             _registered_method=True)
 
+    @staticmethod
+    def ContributeOne(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pets.v1.Leader/ContributeOne',
+            pets_dot_v1_dot_aggregation__pb2.ContributionChunk.SerializeToString,
+            pets_dot_v1_dot_aggregation__pb2.ContributionAck.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
 
 class HelperStub:
-    """A helper: seeds from holders, finalisation ordered by the leader.
+    """A helper: registered queries and finalisation, both driven by the leader.
+    Holders never call a helper: their seeds reach it sealed, through the leader.
     """
 
     def __init__(self, channel):
@@ -388,14 +436,9 @@ class HelperStub:
                 request_serializer=pets_dot_v1_dot_aggregation__pb2.RegisterQueryRequest.SerializeToString,
                 response_deserializer=pets_dot_v1_dot_aggregation__pb2.RegisterQueryResponse.FromString,
                 _registered_method=True)
-        self.SubmitSeed = channel.unary_unary(
-                '/pets.v1.Helper/SubmitSeed',
-                request_serializer=pets_dot_v1_dot_aggregation__pb2.SeedSubmission.SerializeToString,
-                response_deserializer=pets_dot_v1_dot_aggregation__pb2.SeedReceipt.FromString,
-                _registered_method=True)
-        self.Finalize = channel.unary_unary(
+        self.Finalize = channel.stream_unary(
                 '/pets.v1.Helper/Finalize',
-                request_serializer=pets_dot_v1_dot_aggregation__pb2.FinalizeRequest.SerializeToString,
+                request_serializer=pets_dot_v1_dot_aggregation__pb2.FinalizeMessage.SerializeToString,
                 response_deserializer=pets_dot_v1_dot_aggregation__pb2.FinalizeResponse.FromString,
                 _registered_method=True)
         self.GetAggregate = channel.unary_stream(
@@ -406,32 +449,27 @@ class HelperStub:
 
 
 class HelperServicer:
-    """A helper: seeds from holders, finalisation ordered by the leader.
+    """A helper: registered queries and finalisation, both driven by the leader.
+    Holders never call a helper: their seeds reach it sealed, through the leader.
     """
 
     def GetInfo(self, request, context):
-        """Leader: the helper's name and receipt key.
+        """Leader: the helper's name and seal key.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RegisterQuery(self, request, context):
-        """Leader: a new query to accept seeds for.
+        """Leader: a new query it will finalise later.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def SubmitSeed(self, request, context):
-        """Holder: its seed for one query; answered with a signed receipt once durable.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def Finalize(self, request, context):
-        """Leader: sum exactly these contributors' seeds (or, with abort, drop them).
+    def Finalize(self, request_iterator, context):
+        """Leader: open and sum exactly these contributors' sealed seeds (or, with
+        abort, mark the query failed).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -457,14 +495,9 @@ def add_HelperServicer_to_server(servicer, server):
                     request_deserializer=pets_dot_v1_dot_aggregation__pb2.RegisterQueryRequest.FromString,
                     response_serializer=pets_dot_v1_dot_aggregation__pb2.RegisterQueryResponse.SerializeToString,
             ),
-            'SubmitSeed': grpc.unary_unary_rpc_method_handler(
-                    servicer.SubmitSeed,
-                    request_deserializer=pets_dot_v1_dot_aggregation__pb2.SeedSubmission.FromString,
-                    response_serializer=pets_dot_v1_dot_aggregation__pb2.SeedReceipt.SerializeToString,
-            ),
-            'Finalize': grpc.unary_unary_rpc_method_handler(
+            'Finalize': grpc.stream_unary_rpc_method_handler(
                     servicer.Finalize,
-                    request_deserializer=pets_dot_v1_dot_aggregation__pb2.FinalizeRequest.FromString,
+                    request_deserializer=pets_dot_v1_dot_aggregation__pb2.FinalizeMessage.FromString,
                     response_serializer=pets_dot_v1_dot_aggregation__pb2.FinalizeResponse.SerializeToString,
             ),
             'GetAggregate': grpc.unary_stream_rpc_method_handler(
@@ -481,7 +514,8 @@ def add_HelperServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Helper:
-    """A helper: seeds from holders, finalisation ordered by the leader.
+    """A helper: registered queries and finalisation, both driven by the leader.
+    Holders never call a helper: their seeds reach it sealed, through the leader.
     """
 
     @staticmethod
@@ -539,7 +573,7 @@ class Helper:
             _registered_method=True)
 
     @staticmethod
-    def SubmitSeed(request,
+    def Finalize(request_iterator,
             target,
             options=(),
             channel_credentials=None,
@@ -549,38 +583,11 @@ class Helper:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/pets.v1.Helper/SubmitSeed',
-            pets_dot_v1_dot_aggregation__pb2.SeedSubmission.SerializeToString,
-            pets_dot_v1_dot_aggregation__pb2.SeedReceipt.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def Finalize(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
+        return grpc.experimental.stream_unary(
+            request_iterator,
             target,
             '/pets.v1.Helper/Finalize',
-            pets_dot_v1_dot_aggregation__pb2.FinalizeRequest.SerializeToString,
+            pets_dot_v1_dot_aggregation__pb2.FinalizeMessage.SerializeToString,
             pets_dot_v1_dot_aggregation__pb2.FinalizeResponse.FromString,
             options,
             channel_credentials,

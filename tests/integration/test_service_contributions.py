@@ -5,10 +5,11 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from pets import wire
+from pets import seal, wire
 from pets.errors import InvalidInputError
 from pets.query import Query
 from pets.v1 import aggregation_pb2 as pb
+from pets.v1 import aggregation_pb2_grpc as pb_grpc
 
 from .conftest import analyst, announcement, contribute, holder_client, run
 
@@ -48,19 +49,30 @@ def test_malformed_contributions(shared_cluster) -> None:
     async def go() -> list[tuple[str, grpc.StatusCode, str]]:
         client = holder_client(cluster, "org-1")
         ann = await announcement(client, query_id)
-        receipts = await client.submit_seeds(ann, [b"\x07" * 32])
+        seeds = [b"\x07" * 32]
+        sealed = client.seal_seeds(ann, seeds)
         good = bytes(8 * ann.vector_length)
 
         def header(**kw) -> pb.ContributionHeader:  # type: ignore[no-untyped-def]
             fields = {
                 "query_id": query_id,
                 "payload_bytes": len(good),
-                "receipts": receipts,
-                "payload_digest": wire.digest(good),
+                "sealed_seeds": sealed,
+                "contribution_digest": seal.contribution_digest(query_id, seeds),
             }
             fields.update(kw)
             return pb.ContributionHeader(**fields)
 
+        def seeds_with(**kw) -> list[pb.SealedSeed]:  # type: ignore[no-untyped-def]
+            s = pb.SealedSeed()
+            s.CopyFrom(sealed[0])
+            for k, v in kw.items():
+                setattr(s, k, v)
+            return [s]
+
+        other = holder_client(cluster, "org-4")
+        other_holders_seed = other.seal_seeds(ann, seeds)  # signed by org-4, for org-4
+        await other.close()
         cases = {
             "empty stream": [],
             "no header": [pb.ContributionChunk(data=good)],
@@ -73,26 +85,27 @@ def test_malformed_contributions(shared_cluster) -> None:
                 pb.ContributionChunk(header=header(), data=good[:8]),
                 pb.ContributionChunk(header=header(), data=good[8:]),
             ],
-            "digest mismatch": [
-                pb.ContributionChunk(header=header(payload_digest=bytes(32)), data=good)
+            "short digest": [
+                pb.ContributionChunk(header=header(contribution_digest=b"x"), data=good)
             ],
-            "short digest": [pb.ContributionChunk(header=header(payload_digest=b"x"), data=good)],
-            "no receipts": [pb.ContributionChunk(header=header(receipts=[]), data=good)],
-            "forged receipt": [
+            "no sealed seeds": [pb.ContributionChunk(header=header(sealed_seeds=[]), data=good)],
+            "seed for an unknown helper": [
                 pb.ContributionChunk(
-                    header=header(
-                        receipts=[
-                            pb.SeedReceipt(
-                                helper=receipts[0].helper,
-                                query_id=query_id,
-                                holder="org-1",
-                                seed_digest=receipts[0].seed_digest,
-                                signature=bytes(64),
-                            )
-                        ]
-                    ),
-                    data=good,
+                    header=header(sealed_seeds=seeds_with(helper="helper-9")), data=good
                 )
+            ],
+            "short sealed seed": [
+                pb.ContributionChunk(
+                    header=header(sealed_seeds=seeds_with(sealed=b"x" * 10)), data=good
+                )
+            ],
+            "forged signature": [
+                pb.ContributionChunk(
+                    header=header(sealed_seeds=seeds_with(signature=bytes(70))), data=good
+                )
+            ],
+            "another holder's sealed seed": [
+                pb.ContributionChunk(header=header(sealed_seeds=other_holders_seed), data=good)
             ],
             "unknown query": [pb.ContributionChunk(header=header(query_id="q-nope"), data=good)],
         }
@@ -105,11 +118,12 @@ def test_malformed_contributions(shared_cluster) -> None:
 
     results = run(go())
     for name, code, details in results:
-        want = (
-            grpc.StatusCode.NOT_FOUND
-            if name == "unknown query"
-            else (grpc.StatusCode.INVALID_ARGUMENT)
-        )
+        want = {
+            "unknown query": grpc.StatusCode.NOT_FOUND,
+            # Well-formed, but not signed by the caller: a proof that does not verify.
+            "forged signature": grpc.StatusCode.PERMISSION_DENIED,
+            "another holder's sealed seed": grpc.StatusCode.PERMISSION_DENIED,
+        }.get(name, grpc.StatusCode.INVALID_ARGUMENT)
         assert code == want, (name, code, details)
         assert details, name
     assert run(_contributors(cluster, query_id)) == 0
@@ -126,7 +140,7 @@ def test_oversized_message_is_refused_by_grpc(shared_cluster) -> None:
         client = holder_client(cluster, "org-2")
         big = bytes(wire.MAX_MESSAGE_BYTES + 1)
         header = pb.ContributionHeader(
-            query_id=query_id, payload_bytes=len(big), payload_digest=wire.digest(big)
+            query_id=query_id, payload_bytes=len(big), contribution_digest=wire.digest(big)
         )
         code, _ = await _send(client, [pb.ContributionChunk(header=header, data=big)])
         await client.close()
@@ -136,48 +150,35 @@ def test_oversized_message_is_refused_by_grpc(shared_cluster) -> None:
     assert run(_contributors(cluster, query_id)) == 0
 
 
-def test_bad_seeds_are_refused(shared_cluster) -> None:
+def test_holders_never_reach_a_helper(shared_cluster) -> None:
+    """Seeds travel sealed through the leader: a holder has no business with a helper."""
     cluster = shared_cluster
     query_id = run(_submit(cluster))
 
     async def go() -> list[grpc.StatusCode]:
         client = holder_client(cluster, "org-3")
-        helper = client.helper("helper-1")
+        channel = client.connector.helper_channel("helper-1")
+        stub = pb_grpc.HelperStub(channel)
         md = client.connector.metadata
+        header = pb.FinalizeHeader(query_id=query_id)
+        calls = [
+            stub.GetInfo(pb.HelperInfoRequest(), metadata=md),
+            stub.Finalize(iter([pb.FinalizeMessage(header=header)]), metadata=md),
+            stub.GetAggregate(pb.QueryRef(query_id=query_id), metadata=md).read(),
+        ]
         codes = []
-        for req in (
-            pb.SeedSubmission(query_id=query_id, seed=b"short"),
-            pb.SeedSubmission(query_id="q-unknown", seed=bytes(32)),
-        ):
+        for call in calls:
             try:
-                await helper.SubmitSeed(req, metadata=md)
+                await call
                 codes.append(grpc.StatusCode.OK)
             except grpc.aio.AioRpcError as exc:
                 codes.append(exc.code())
-        # Same seed twice: the same receipt. A different seed: refused.
-        first = await helper.SubmitSeed(
-            pb.SeedSubmission(query_id=query_id, seed=b"\x01" * 32), metadata=md
-        )
-        again = await helper.SubmitSeed(
-            pb.SeedSubmission(query_id=query_id, seed=b"\x01" * 32), metadata=md
-        )
-        codes.append(grpc.StatusCode.OK if first == again else grpc.StatusCode.UNKNOWN)
-        try:
-            await helper.SubmitSeed(
-                pb.SeedSubmission(query_id=query_id, seed=b"\x02" * 32), metadata=md
-            )
-            codes.append(grpc.StatusCode.OK)
-        except grpc.aio.AioRpcError as exc:
-            codes.append(exc.code())
+        await channel.close()
         await client.close()
         return codes
 
-    assert run(go()) == [
-        grpc.StatusCode.INVALID_ARGUMENT,
-        grpc.StatusCode.NOT_FOUND,
-        grpc.StatusCode.OK,
-        grpc.StatusCode.ALREADY_EXISTS,
-    ]
+    assert run(go()) == [grpc.StatusCode.PERMISSION_DENIED] * 3
+    assert run(_contributors(cluster, query_id)) == 0
 
 
 def test_duplicate_contributions(shared_cluster) -> None:
@@ -187,15 +188,26 @@ def test_duplicate_contributions(shared_cluster) -> None:
     async def go() -> tuple[bool, bool, str]:
         client = holder_client(cluster, "org-4")
         ann = await announcement(client, query_id)
-        receipts = await client.submit_seeds(ann, [b"\x05" * 32])
+        seeds = [b"\x05" * 32]
+        sealed = client.seal_seeds(ann, seeds)
+        digest = seal.contribution_digest(query_id, seeds)
         payload = bytes(range(256)) * (8 * ann.vector_length // 256) + bytes(
             8 * ann.vector_length % 256
         )
-        first = await client.send_payload(query_id, payload, receipts, deadline=ann.deadline_unix)
-        again = await client.send_payload(query_id, payload, receipts, deadline=ann.deadline_unix)
-        other = payload[:-1] + b"\x01"
+        deadline = ann.deadline_unix
+        first = await client.send_payload(query_id, payload, digest, sealed, deadline=deadline)
+        # The same contribution again, even sealed afresh: recognised by its seeds.
+        resealed = client.seal_seeds(ann, seeds)
+        again = await client.send_payload(query_id, payload, digest, resealed, deadline=deadline)
+        other_seeds = [b"\x06" * 32]
         try:
-            await client.send_payload(query_id, other, receipts, deadline=ann.deadline_unix)
+            await client.send_payload(
+                query_id,
+                payload,
+                seal.contribution_digest(query_id, other_seeds),
+                client.seal_seeds(ann, other_seeds),
+                deadline=deadline,
+            )
             verdict = "accepted"
         except Exception as exc:
             verdict = type(exc).__name__

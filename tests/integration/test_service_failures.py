@@ -10,7 +10,7 @@ import time
 import grpc
 import pytest
 
-from pets import wire
+from pets import seal, wire
 from pets.errors import NotReadyError
 from pets.query import Query
 from pets.v1 import aggregation_pb2 as pb
@@ -90,17 +90,18 @@ def test_re_sent_contribution_after_restart_is_idempotent(make_cluster) -> None:
     async def go() -> tuple[bool, bool]:
         client = holder_client(cluster, "org-1")
         ann = await announcement(client, submitted.query_id)
-        receipts = await client.submit_seeds(ann, [b"\x03" * 32])
+        seeds = [b"\x03" * 32]
+        digest = seal.contribution_digest(ann.query_id, seeds)
         payload = bytes(8 * ann.vector_length)
         first = await client.send_payload(
-            ann.query_id, payload, receipts, deadline=ann.deadline_unix
+            ann.query_id, payload, digest, client.seal_seeds(ann, seeds), deadline=ann.deadline_unix
         )
         await client.close()
         cluster.kill("leader", signal.SIGKILL)
         cluster.restart_server("leader")
         client = holder_client(cluster, "org-1")
         again = await client.send_payload(
-            ann.query_id, payload, receipts, deadline=ann.deadline_unix
+            ann.query_id, payload, digest, client.seal_seeds(ann, seeds), deadline=ann.deadline_unix
         )
         await client.close()
         return first.newly_accepted, again.newly_accepted
@@ -115,13 +116,13 @@ def test_holder_disconnecting_mid_stream_is_discarded(make_cluster) -> None:
     async def go() -> None:
         client = holder_client(cluster, "org-1")
         ann = await announcement(client, submitted.query_id)
-        receipts = await client.submit_seeds(ann, [b"\x09" * 32])
+        seeds = [b"\x09" * 32]
         payload = bytes(8 * ann.vector_length)
         header = pb.ContributionHeader(
             query_id=ann.query_id,
             payload_bytes=len(payload),
-            receipts=receipts,
-            payload_digest=wire.digest(payload),
+            sealed_seeds=client.seal_seeds(ann, seeds),
+            contribution_digest=seal.contribution_digest(ann.query_id, seeds),
         )
         never = asyncio.Event()
 
@@ -253,13 +254,12 @@ def test_cancelled_contribution_leaves_the_leader_serving(make_cluster) -> None:
         plan = compile_query(Query.from_json(ann.spec.query_json), cluster.schema)
         x = encoding.to_ring(evaluate(plan, tables_for(cluster, "hospitals", ["org-1"])[0]))
         seed = b"\x04" * 32
-        receipts = await client.submit_seeds(ann, [seed])
         payload = wire.vector_to_bytes(sharing.shard(x, 2, seeds=[seed]).leader)
         header = pb.ContributionHeader(
             query_id=ann.query_id,
             payload_bytes=len(payload),
-            receipts=receipts,
-            payload_digest=wire.digest(payload),
+            sealed_seeds=client.seal_seeds(ann, [seed]),
+            contribution_digest=seal.contribution_digest(ann.query_id, [seed]),
         )
         for timeout in (0.001, 0.01, 0.05):
             with contextlib.suppress(grpc.aio.AioRpcError):
@@ -280,7 +280,7 @@ def test_cancelled_contribution_leaves_the_leader_serving(make_cluster) -> None:
     assert result.close_to(expected(cluster, TEXT, [*landed, "org-2", "org-3"]))
 
 
-def test_failed_query_drops_helper_seeds(make_cluster) -> None:
+def test_failed_query_is_aborted_on_the_helper(make_cluster) -> None:
     import sqlite3
 
     cluster = make_cluster()
@@ -288,22 +288,26 @@ def test_failed_query_drops_helper_seeds(make_cluster) -> None:
     run(contribute(cluster, "org-1", submitted.query_id))
     db_path = cluster.workdir / "state" / "helper-1" / "pets.sqlite"
 
-    def seeds() -> int:
+    def helper_state() -> int:
         db = sqlite3.connect(db_path)
         try:
             return db.execute(
-                "SELECT COUNT(*) FROM seeds WHERE query_id=?", (submitted.query_id,)
+                "SELECT state FROM queries WHERE id=?", (submitted.query_id,)
             ).fetchone()[0]
         finally:
             db.close()
 
-    assert seeds() == 1
+    assert helper_state() == pb.QUERY_STATE_OPEN
     status, _ = run(_finish(cluster, submitted, close=True))
     assert status.failure == "below_min_holders"
     deadline = time.time() + 10
-    while seeds() and time.time() < deadline:
+    while helper_state() != pb.QUERY_STATE_FAILED and time.time() < deadline:
         time.sleep(0.1)
-    assert seeds() == 0
+    assert helper_state() == pb.QUERY_STATE_FAILED
+    # The helper releases nothing for it, even to its analyst.
+    assert not list(
+        (cluster.workdir / "state" / "helper-1" / "aggregates").glob(f"{submitted.query_id}.*")
+    )
 
 
 def test_port_in_use_is_a_clear_error(make_cluster) -> None:
@@ -331,23 +335,3 @@ def test_port_in_use_is_a_clear_error(make_cluster) -> None:
     assert out.returncode == 1
     assert "could not listen on" in out.stderr
     assert "Traceback" not in out.stderr
-
-
-def test_helper_expires_seeds_of_queries_never_finalised(make_cluster) -> None:
-    import sqlite3
-
-    cluster = make_cluster(limits={"finalize_timeout_seconds": 3, "seed_retention_seconds": 1})
-    submitted = run(_submit(cluster, deadline_seconds=1))
-    run(contribute(cluster, "org-1", submitted.query_id))
-    cluster.kill("leader", signal.SIGKILL)  # the leader will never finalise nor abort
-    db_path = cluster.workdir / "state" / "helper-1" / "pets.sqlite"
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        db = sqlite3.connect(db_path)
-        left = db.execute("SELECT COUNT(*) FROM seeds").fetchone()[0]
-        db.close()
-        if left == 0:
-            break
-        time.sleep(0.2)
-    assert left == 0
-    assert '"seeds expired"' in cluster.tail("helper-1", 50)

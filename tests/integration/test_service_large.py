@@ -1,4 +1,4 @@
-"""Vectors larger than one chunk: streamed while the helpers acknowledge."""
+"""Vectors larger than one chunk: streamed in chunks, summed exactly (odd chunk sizes too)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ scale = 1000
 """
 
 
-def test_multi_chunk_contributions_with_trailing_receipts(tmp_path) -> None:
+def test_multi_chunk_contributions(tmp_path) -> None:
     cluster = LocalCluster(
         workdir=tmp_path,
         schema=Schema.from_toml(SCHEMA),

@@ -1,4 +1,4 @@
-"""Server storage: the aggregate generation protocol, seeds, transactions."""
+"""Server storage: the aggregate generation protocol, sealed seeds, transactions, versions."""
 
 from __future__ import annotations
 
@@ -64,16 +64,33 @@ def test_a_failed_transaction_records_nothing(tmp_path: Path) -> None:
     assert store.contributions(Q1) == {"a": b"d" * 32}
 
 
-def test_seeds_only_for_open_queries_and_dropped_when_finished(tmp_path: Path) -> None:
+def test_sealed_seeds_come_back_in_the_order_asked(tmp_path: Path) -> None:
     store = Store(tmp_path / "pets.sqlite")
-    rec = _query(store)
-    _query(store, QDONE, READY)
-    stored = store.put_seeds([(Q1, "a", b"s" * 32, b"d" * 32), (QDONE, "a", b"s" * 32, b"d" * 32)])
-    assert stored == [True, False]
-    assert store.seed_digests(Q1) == {"a": b"d" * 32}
-    store.finish_query(rec.with_state(READY), b"final share")
-    assert store.get_aggregate(Q1) == b"final share"
-    assert list(store.seeds(Q1)) == []
+    _query(store)
+    store.commit_contributions(
+        [
+            ContributionRecord(Q1, "b", b"e" * 32, b"sealed-b"),
+            ContributionRecord(Q1, "a", b"d" * 32, b"sealed-a"),
+        ],
+        {Q1: b"sum"},
+    )
+    assert store.sealed_contributions(Q1, ["a", "b"]) == [b"sealed-a", b"sealed-b"]
+    with pytest.raises(KeyError):
+        store.sealed_contributions(Q1, ["a", "c"])
+
+
+def test_a_database_of_another_schema_version_is_refused(tmp_path: Path) -> None:
+    from pets.errors import ConfigError
+
+    store = Store(tmp_path / "pets.sqlite")
+    _query(store)
+    store.close()
+    db = sqlite3.connect(tmp_path / "pets.sqlite")
+    db.execute("PRAGMA user_version=1")
+    db.close()
+    with pytest.raises(ConfigError, match="another version of pets"):
+        Store(tmp_path / "pets.sqlite")
+    Store(tmp_path / "fresh" / "pets.sqlite").close()  # a new database is fine
 
 
 def test_dropping_a_failed_query_removes_its_aggregate(tmp_path: Path) -> None:

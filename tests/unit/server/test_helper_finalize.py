@@ -1,8 +1,9 @@
-"""The helper's finalisation survives cancelled and retried Finalize calls.
+"""The helper opens exactly the sealed seeds it is given, and nothing it should refuse.
 
-These tests drive the real ``Helper`` servicer and its SQLite store in this
+The servicer tests drive the real ``Helper`` and its SQLite store in this
 process, with the ``--insecure`` identity header standing in for a client
 certificate (the integration tests cover the same flows over mutual TLS).
+The :func:`sum_sealed_seeds` tests use real certificates from a test CA.
 """
 
 from __future__ import annotations
@@ -10,18 +11,25 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import numpy as np
+import pytest
+from cryptography.hazmat.primitives.asymmetric import x25519
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from pets import sharing, wire
+from pets import identity, seal, sharing, wire
+from pets.errors import InvalidInputError, InvalidProofError
+from pets.identity import Role
 from pets.server.config import Limits, ServerConfig
-from pets.server.helper import Helper
-from pets.server.storage import AsyncStore
+from pets.server.helper import Helper, sum_sealed_seeds
+from pets.server.storage import AsyncStore, QueryRecord
 from pets.v1 import aggregation_pb2 as pb
 
 LENGTH = 1_000_000
 QID = "q-00000000000000aa"
+FINGERPRINT = b"\x0f" * 32
 
 
 class Aborted(Exception):
@@ -41,7 +49,21 @@ class Context:
         raise Aborted(f"{code}: {message}")
 
 
-async def _helper_with_seeds(tmp_path: Path, holders: int) -> tuple[Helper, AsyncStore, dict]:
+async def _stream(messages: Iterable[pb.FinalizeMessage]) -> AsyncIterator[pb.FinalizeMessage]:
+    for m in messages:
+        yield m
+
+
+def _finalize_messages(
+    items: list[pb.SealedContribution], *, query_id: str = QID, announced: int | None = None
+) -> list[pb.FinalizeMessage]:
+    header = pb.FinalizeHeader(
+        query_id=query_id, contributors=len(items) if announced is None else announced
+    )
+    return [pb.FinalizeMessage(header=header), pb.FinalizeMessage(contributions=items)]
+
+
+async def _helper(tmp_path: Path) -> tuple[Helper, AsyncStore, x25519.X25519PublicKey]:
     config = ServerConfig(
         role="helper",
         name="helper-1",
@@ -54,8 +76,7 @@ async def _helper_with_seeds(tmp_path: Path, holders: int) -> tuple[Helper, Asyn
     store = AsyncStore(config.database)
     helper = Helper(config, store)
     await helper.start()
-    leader = Context("leader/leader")
-    await helper.RegisterQuery(
+    response = await helper.RegisterQuery(
         pb.RegisterQueryRequest(
             query_id=QID,
             spec=pb.QuerySpec(query_json="{}"),
@@ -63,45 +84,72 @@ async def _helper_with_seeds(tmp_path: Path, holders: int) -> tuple[Helper, Asyn
             vector_length=LENGTH,
             deadline_unix=time.time() + 3600,
             min_holders=1,
+            fingerprint=FINGERPRINT,
         ),
-        leader,
+        Context("leader/leader"),
     )
-    seeds = {}
+    return helper, store, seal.load_public_key(response.seal_key.seal_public_key)
+
+
+def _sealed_items(
+    key: x25519.X25519PublicKey, holders: int
+) -> tuple[list[pb.SealedContribution], list[bytes]]:
+    items, seeds = [], []
     for i in range(holders):
         name = f"h{i:03d}"
-        seeds[name] = os.urandom(32)
-        await helper.SubmitSeed(
-            pb.SeedSubmission(query_id=QID, seed=seeds[name]), Context(f"holder/{name}")
+        seed = os.urandom(32)
+        ctx = seal.SeedContext(QID, FINGERPRINT, name, "helper-1")
+        items.append(
+            pb.SealedContribution(
+                holder=name,
+                seeds=[pb.SealedSeed(helper="helper-1", sealed=seal.seal(seed, key, ctx))],
+            )
         )
-    return helper, store, seeds
+        seeds.append(seed)
+    return items, seeds
+
+
+def test_the_helper_vouches_for_its_seal_key_across_restarts(tmp_path: Path) -> None:
+    async def go() -> tuple[bytes, bytes]:
+        helper, store, key = await _helper(tmp_path)
+        await helper.stop()
+        store.close()
+        again = AsyncStore(tmp_path / "pets.sqlite")
+        restarted = Helper(helper.config, again)
+        await restarted.start()
+        info = await restarted.GetInfo(pb.HelperInfoRequest(), Context("leader/leader"))
+        again.close()
+        return seal.public_bytes(key), bytes(info.seal_key.seal_public_key)
+
+    first, second = asyncio.run(go())
+    assert first == second and len(first) == 32
 
 
 def test_cancelled_finalize_then_retries_give_the_right_share(tmp_path: Path) -> None:
     async def go() -> tuple[bool, int]:
-        helper, store, seeds = await _helper_with_seeds(tmp_path, 40)
-        q = helper.queries[QID]
-        for _ in range(200):  # let the expander fold what arrived, then forget it
-            if len(q.included) == len(seeds):
-                break
-            await asyncio.sleep(0.02)
-        async with q.sum_lock:
-            q.running, q.included = None, set()  # as after a restart: all must be expanded
-        request = pb.FinalizeRequest(query_id=QID, contributors=sorted(seeds))
+        helper, store, key = await _helper(tmp_path)
+        items, seeds = _sealed_items(key, 40)
         leader = Context("leader/leader")
-        first = asyncio.ensure_future(helper.Finalize(request, leader))
+
+        def call() -> asyncio.Future:
+            return asyncio.ensure_future(
+                helper.Finalize(_stream(_finalize_messages(items)), leader)
+            )
+
+        first = call()
         await asyncio.sleep(0.01)
         first.cancel()  # the leader's deadline passed: gRPC cancels the handler
         for _ in range(50):  # the leader retries with short deadlines
-            attempt = asyncio.ensure_future(helper.Finalize(request, leader))
+            attempt = call()
             try:
                 await asyncio.wait_for(asyncio.shield(attempt), 0.05)
                 break
             except TimeoutError:
                 attempt.cancel()
         else:
-            await helper.Finalize(request, leader)
+            await call()
         got = wire.vector_from_bytes(store.store.get_aggregate(QID), LENGTH)
-        want = sharing.aggregate_seeds(seeds.values(), LENGTH)
+        want = sharing.aggregate_seeds(seeds, LENGTH)
         state = helper.queries[QID].record.state
         await helper.stop()
         store.close()
@@ -112,30 +160,160 @@ def test_cancelled_finalize_then_retries_give_the_right_share(tmp_path: Path) ->
     assert correct
 
 
-def test_late_seeds_do_not_leave_a_running_sum_behind(tmp_path: Path) -> None:
-    async def go() -> tuple[bool, object]:
-        helper, store, seeds = await _helper_with_seeds(tmp_path, 3)
-        leader = Context("leader/leader")
-        request = pb.FinalizeRequest(query_id=QID, contributors=sorted(seeds))
-        finalizing = asyncio.ensure_future(helper.Finalize(request, leader))
-        late = [
-            asyncio.ensure_future(
-                helper.SubmitSeed(
-                    pb.SeedSubmission(query_id=QID, seed=os.urandom(32)), Context(f"holder/late{i}")
-                )
-            )
-            for i in range(3)
-        ]
-        await finalizing
-        await asyncio.gather(*late, return_exceptions=True)
-        await asyncio.sleep(0.2)  # let the expander run
-        q = helper.queries[QID]
-        ready = q.record.state == pb.QUERY_STATE_READY
-        running = q.running
+@pytest.mark.parametrize(
+    "mangle, error",
+    [
+        (lambda items: list(reversed(items)), "sorted and unique"),
+        (lambda items: items[:1] + items[:1] + items[2:], "sorted and unique"),
+        (lambda items: items[:-1], "announced 3 contributors, sent 2"),
+        (lambda items: [*items, items[-1]], "more than the announced"),
+    ],
+)
+def test_malformed_finalisation_is_refused_and_changes_nothing(
+    tmp_path: Path, mangle: object, error: str
+) -> None:
+    async def go() -> tuple[str, int]:
+        helper, store, key = await _helper(tmp_path)
+        items, _ = _sealed_items(key, 3)
+        messages = _finalize_messages(mangle(items), announced=3)  # type: ignore[operator]
+        try:
+            await helper.Finalize(_stream(messages), Context("leader/leader"))
+            outcome = "accepted"
+        except Aborted as exc:
+            outcome = str(exc)
+        state = helper.queries[QID].record.state
         await helper.stop()
         store.close()
-        return ready, running
+        return outcome, state
 
-    ready, running = asyncio.run(go())
-    assert ready
-    assert running is None
+    outcome, state = asyncio.run(go())
+    assert "INVALID_ARGUMENT" in outcome and error in outcome
+    assert state == pb.QUERY_STATE_OPEN
+
+
+def test_only_the_leader_finalises(tmp_path: Path) -> None:
+    async def go() -> str:
+        helper, store, key = await _helper(tmp_path)
+        items, _ = _sealed_items(key, 2)
+        try:
+            await helper.Finalize(_stream(_finalize_messages(items)), Context("holder/h000"))
+            outcome = "accepted"
+        except Aborted as exc:
+            outcome = str(exc)
+        await helper.stop()
+        store.close()
+        return outcome
+
+    assert "PERMISSION_DENIED" in asyncio.run(go())
+
+
+# --------------------------------------------------------------------------- with certificates
+
+
+@pytest.fixture(scope="module")
+def ca() -> identity.CA:
+    return identity.create_ca("helper test CA")
+
+
+@pytest.fixture(scope="module")
+def holders(ca: identity.CA) -> dict[str, identity.Identity]:
+    return {name: identity.issue(ca, Role.HOLDER, name) for name in ("h1", "h2", "h3")}
+
+
+SMALL = 16
+RECORD = QueryRecord(
+    id=QID,
+    analyst="alice",
+    spec=b"",
+    state=pb.QUERY_STATE_OPEN,
+    created=0.0,
+    deadline=0.0,
+    min_holders=1,
+    vector_length=SMALL,
+    fingerprint=FINGERPRINT,
+)
+SEAL_KEY = x25519.X25519PrivateKey.from_private_bytes(bytes(range(32)))
+
+
+def _signed(
+    who: identity.Identity,
+    holder: str,
+    seed: bytes,
+    *,
+    context: seal.SeedContext | None = None,
+    helper: str = "helper-1",
+) -> pb.SealedContribution:
+    ctx = context or seal.SeedContext(QID, FINGERPRINT, holder, helper)
+    sealed = seal.seal(seed, SEAL_KEY.public_key(), ctx)
+    key = load_pem_private_key(who.key_pem, password=None)
+    signature = seal.sign_sealed(ctx, sealed, key)  # type: ignore[arg-type]
+    return pb.SealedContribution(
+        holder=holder,
+        certificate=who.cert_pem,
+        seeds=[pb.SealedSeed(helper=helper, sealed=sealed, signature=signature)],
+    )
+
+
+def _sum(ca: identity.CA, items: list[pb.SealedContribution]) -> np.ndarray:
+    data = sum_sealed_seeds(RECORD, items, "helper-1", SEAL_KEY, ca.cert_pem)
+    return wire.vector_from_bytes(data, SMALL)
+
+
+def test_signed_seeds_of_real_holders_are_summed(
+    ca: identity.CA, holders: dict[str, identity.Identity]
+) -> None:
+    seeds = [bytes([i]) * 32 for i in range(3)]
+    items = [_signed(holders[n], n, s) for n, s in zip(("h1", "h2", "h3"), seeds, strict=True)]
+    assert np.array_equal(_sum(ca, items), sharing.aggregate_seeds(seeds, SMALL))
+
+
+def test_what_a_leader_could_forge_is_refused(
+    ca: identity.CA, holders: dict[str, identity.Identity]
+) -> None:
+    seed = b"\x01" * 32
+    leader = identity.issue(ca, Role.LEADER, "leader")
+    other_ca = identity.create_ca("not the project CA")
+    outsider = identity.issue(other_ca, Role.HOLDER, "h1")
+    cases = {
+        # The leader invents a holder with its own certificate.
+        "leader as holder": _signed(leader, "h1", seed),
+        # A holder certificate from another CA.
+        "foreign CA": _signed(outsider, "h1", seed),
+        # h1's signed seed passed off as h2's, with h2's certificate.
+        "another holder's seed": pb.SealedContribution(
+            holder="h2",
+            certificate=holders["h2"].cert_pem,
+            seeds=_signed(holders["h1"], "h1", seed).seeds,
+        ),
+        # h2's seed with h1's certificate: the certificate does not name h2.
+        "certificate of another holder": pb.SealedContribution(
+            holder="h2",
+            certificate=holders["h1"].cert_pem,
+            seeds=_signed(holders["h2"], "h2", seed).seeds,
+        ),
+        # A seed h1 sealed for another query, replayed.
+        "replayed from another query": _signed(
+            holders["h1"],
+            "h1",
+            seed,
+            context=seal.SeedContext("q-00000000000000bb", FINGERPRINT, "h1", "helper-1"),
+        ),
+    }
+    for name, item in cases.items():
+        with pytest.raises(InvalidProofError):
+            _sum(ca, [item])
+            pytest.fail(name)
+
+
+def test_seed_for_another_helper_or_tampered_is_refused(
+    ca: identity.CA, holders: dict[str, identity.Identity]
+) -> None:
+    seed = b"\x02" * 32
+    with pytest.raises(InvalidInputError, match="sealed to helper-1"):
+        _sum(ca, [_signed(holders["h1"], "h1", seed, helper="helper-2")])
+    item = _signed(holders["h1"], "h1", seed)
+    tampered = bytearray(item.seeds[0].sealed)
+    tampered[-1] ^= 1
+    item.seeds[0].sealed = bytes(tampered)
+    with pytest.raises(InvalidProofError, match="not signed"):
+        _sum(ca, [item])
