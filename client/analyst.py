@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+import numpy as np
 
-from pets import sharing, wire
+from pets import wire
 from pets.client.config import Endpoints
 from pets.client.connect import Connector
 from pets.errors import InvalidInputError, NotReadyError, PetsError
@@ -66,7 +67,7 @@ class Outcome:
 @dataclass(frozen=True)
 class _Aggregate:
     header: pb.AggregateHeader
-    data: bytes
+    data: bytes | bytearray
 
 
 class AnalystClient:
@@ -227,19 +228,30 @@ class AnalystClient:
             raise NotReadyError(f"status stream for {query_id} ended without a status")
         return await self.status(query_id)
 
-    async def _fetch_one(
-        self, server: str, query_id: str, expected_bytes: int | None = None
-    ) -> _Aggregate:
-        """One server's aggregate share; refuses a stream of any other size than expected."""
-        stub = (
-            pb_grpc.LeaderStub(self._channel(server))
-            if server == "leader"
-            else pb_grpc.HelperStub(self._channel(server))
+    async def _aggregate_stream(
+        self,
+        server: str,
+        query_id: str,
+        expected_bytes: int | None,
+        consume: Callable[[pb.AggregateHeader], Callable[[memoryview | bytes], None]],
+    ) -> pb.AggregateHeader:
+        """Read one server's aggregate share, chunk by chunk.
+
+        ``consume(header)`` returns the function that takes each chunk's data;
+        the header is checked first (present, and of ``expected_bytes`` when
+        given). GetAggregate is called with pets.wire's decoder, so the data
+        is not copied out of the messages (same method and wire format as the
+        generated stub).
+        """
+        get_aggregate = self._channel(server).unary_stream(
+            f"/pets.v1.{'Leader' if server == 'leader' else 'Helper'}/GetAggregate",
+            request_serializer=pb.QueryRef.SerializeToString,
+            response_deserializer=wire.decode_aggregate_chunk,
         )
         header: pb.AggregateHeader | None = None
-        assembler: wire.ChunkAssembler | None = None
+        take: Callable[[memoryview | bytes], None] | None = None
         try:
-            async for chunk in stub.GetAggregate(
+            async for chunk in get_aggregate(
                 pb.QueryRef(query_id=query_id), metadata=self.connector.metadata
             ):
                 if header is None:
@@ -251,14 +263,51 @@ class AnalystClient:
                             f"{server} announces an aggregate of {header.payload_bytes} bytes, "
                             f"expected {expected_bytes}"
                         )
-                    assembler = wire.ChunkAssembler(header.payload_bytes)
-                assert assembler is not None
-                assembler.add(chunk.data)
+                    take = consume(header)
+                assert take is not None
+                take(chunk.data)
         except grpc.aio.AioRpcError as exc:
             raise error_for(exc, f"aggregate from {server}") from None
-        if header is None or assembler is None:
+        if header is None:
             raise InvalidInputError(f"{server}: empty aggregate stream")
-        return _Aggregate(header, bytes(assembler.finish()))
+        return header
+
+    async def _fetch_one(
+        self, server: str, query_id: str, expected_bytes: int | None = None
+    ) -> _Aggregate:
+        """One server's aggregate share; refuses a stream of any other size than expected."""
+        assembler: wire.ChunkAssembler | None = None
+
+        def consume(header: pb.AggregateHeader) -> Callable[[memoryview | bytes], None]:
+            nonlocal assembler
+            assembler = wire.ChunkAssembler(header.payload_bytes)
+            return assembler.add
+
+        header = await self._aggregate_stream(server, query_id, expected_bytes, consume)
+        assert assembler is not None
+        return _Aggregate(header, assembler.finish())
+
+    async def _fetch_sum(
+        self, servers: list[str], query_id: str, length: int
+    ) -> tuple[np.ndarray, list[pb.AggregateHeader]]:
+        """Every server's additive share, added as the chunks arrive (:func:`sharing.unshard`
+        without holding the shares: one vector in memory, not one per server)."""
+        total = np.zeros(length, dtype=np.uint64)
+        size = length * wire.RING_DTYPE.itemsize
+        adders: list[wire.RingAdder] = []
+
+        async def one(server: str) -> pb.AggregateHeader:
+            def make(header: pb.AggregateHeader) -> Callable[[memoryview | bytes], None]:
+                adder = wire.RingAdder(total)
+                adders.append(adder)
+                return adder.add
+
+            return await self._aggregate_stream(server, query_id, size, make)
+
+        headers = list(await asyncio.gather(*(one(s) for s in servers)))
+        for adder in adders:
+            adder.finish()
+        return total, headers
 
     async def fetch(self, submitted: Submitted, status: pb.QueryStatus) -> Result:
         """Fetch every server's aggregate share, combine, decode."""
@@ -281,17 +330,12 @@ class AnalystClient:
                 f"query {qid} has shares on helper(s) {list(status.helpers)}; this analyst's "
                 f"[helpers] lacks {missing or 'all of them'}"
             )
-        size = status.vector_length * wire.RING_DTYPE.itemsize
-        parts = await asyncio.gather(
-            *(self._fetch_one(server, qid, size) for server in ["leader", *status.helpers])
-        )
-        names = {tuple(p.header.contributor_names) for p in parts}
+        servers = ["leader", *status.helpers]
+        total, headers = await self._fetch_sum(servers, qid, status.vector_length)
+        names = {tuple(h.contributor_names) for h in headers}
         if len(names) != 1:
             raise PetsError(f"servers disagree on the contributor set of {qid}; not decoding")
-        length = status.vector_length
-        shares = [wire.vector_from_bytes(p.data, length) for p in parts]
-        total = sharing.unshard(shares)
-        return decode(submitted.plan, total, parts[0].header.contributors)
+        return decode(submitted.plan, total, headers[0].contributors)
 
     async def run(
         self,

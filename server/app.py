@@ -28,9 +28,9 @@ from pets.server.config import ServerConfig
 from pets.server.helper import Helper
 from pets.server.leader import Leader
 from pets.server.peers import HelperLink
+from pets.server.rpc import add_service
 from pets.server.storage import AsyncStore
 from pets.v1 import aggregation_pb2 as pb
-from pets.v1 import aggregation_pb2_grpc as pb_grpc
 
 log = logging.getLogger("pets.server")
 
@@ -112,9 +112,17 @@ class Server:
             "Leader" if cfg.role == "leader" else "Helper"
         ].full_name
         if cfg.role == "leader":
-            pb_grpc.add_LeaderServicer_to_server(self._service, self._server)
+            # Contribution chunks are read without copying their data (pets.wire).
+            decode = wire.decode_contribution_chunk
+            add_service(
+                self._server,
+                self._service,
+                "Leader",
+                request_decoders={"Contribute": decode, "ContributeOne": decode},
+                encoded_responses=["GetAggregate"],
+            )
         else:
-            pb_grpc.add_HelperServicer_to_server(self._service, self._server)
+            add_service(self._server, self._service, "Helper", encoded_responses=["GetAggregate"])
         extra_services: list[str] = []
         if cfg.policy is not None:
             extra_services.append(self._add_verifier())

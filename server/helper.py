@@ -24,7 +24,7 @@ import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 import numpy as np
@@ -42,6 +42,7 @@ from pets.errors import (
     InvalidInputError,
     NotFoundError,
     NotReadyError,
+    PetsError,
     ThresholdNotMetError,
 )
 from pets.identity import Role
@@ -63,6 +64,13 @@ class _HelperQuery:
     lock: asyncio.Lock
     finalizing: asyncio.Future | None = None
     finalizing_set: tuple[str, ...] = ()
+    # Prepared early (Prepare), memory only: the sum of the seeds opened so far
+    # and, per holder, the sealed bytes and seed it came from. Lost on restart;
+    # Finalize then does all the work itself.
+    running: np.ndarray | None = None
+    opened: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
+    sum_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    closing: bool = False  # finalisation started: Prepare leaves the query alone
 
 
 class Helper(pb_grpc.HelperServicer):
@@ -160,13 +168,10 @@ class Helper(pb_grpc.HelperServicer):
         log.info("query registered", extra={"query_id": rec.id, "analyst": rec.analyst})
         return response
 
-    @unary
-    async def Finalize(
-        self,
-        request_iterator: AsyncIterator[pb.FinalizeMessage],
-        context: grpc.aio.ServicerContext,
-    ) -> pb.FinalizeResponse:
-        require(caller(context, insecure=self._insecure), [Role.LEADER], "finalise queries")
+    async def _read(
+        self, request_iterator: AsyncIterator[pb.FinalizeMessage]
+    ) -> tuple[pb.FinalizeHeader, list[pb.SealedContribution]]:
+        """The header and the contributors of a Prepare or Finalize stream, checked."""
         stream = request_iterator.__aiter__()
         try:
             first = await stream.__anext__()
@@ -175,9 +180,6 @@ class Helper(pb_grpc.HelperServicer):
         if not first.HasField("header"):
             raise InvalidInputError("the first finalisation message must carry its header")
         header = first.header
-        q = self._query(header.query_id)
-        if header.abort:
-            return await self._abort(q)
         items = list(first.contributions)
         async for msg in stream:
             if msg.HasField("header"):
@@ -191,9 +193,57 @@ class Helper(pb_grpc.HelperServicer):
             raise InvalidInputError(
                 f"finalisation announced {header.contributors} contributors, sent {len(items)}"
             )
-        contributors = tuple(c.holder for c in items)
-        if list(contributors) != sorted(set(contributors)):
+        holders = [c.holder for c in items]
+        if holders != sorted(set(holders)):
             raise InvalidInputError("contributors must be sorted and unique")
+        return header, items
+
+    @unary
+    async def Prepare(
+        self,
+        request_iterator: AsyncIterator[pb.FinalizeMessage],
+        context: grpc.aio.ServicerContext,
+    ) -> pb.FinalizeResponse:
+        """Open and sum committed contributors' seeds before the set is fixed.
+
+        Advisory: a seed that does not check out is skipped here (Finalize
+        will refuse it, naming the holder), and nothing is stored; the
+        running sum only spares Finalize the expansions.
+        """
+        require(caller(context, insecure=self._insecure), [Role.LEADER], "prepare queries")
+        header, items = await self._read(request_iterator)
+        q = self._query(header.query_id)
+        assert self._seal_key is not None
+        async with q.sum_lock:
+            if q.closing or q.record.state != OPEN:
+                return pb.FinalizeResponse(query_id=q.record.id)
+            todo = [i for i in items if i.holder not in q.opened]
+            if todo:
+                q.running = await asyncio.to_thread(
+                    prepare_sealed_seeds,
+                    q.record,
+                    todo,
+                    self.config.name,
+                    self._seal_key,
+                    self._ca_pem,
+                    q.running,
+                    q.opened,
+                    insecure=self._insecure,
+                )
+            return pb.FinalizeResponse(query_id=q.record.id, contributors=len(q.opened))
+
+    @unary
+    async def Finalize(
+        self,
+        request_iterator: AsyncIterator[pb.FinalizeMessage],
+        context: grpc.aio.ServicerContext,
+    ) -> pb.FinalizeResponse:
+        require(caller(context, insecure=self._insecure), [Role.LEADER], "finalise queries")
+        header, items = await self._read(request_iterator)
+        q = self._query(header.query_id)
+        if header.abort:
+            return await self._abort(q)
+        contributors = tuple(c.holder for c in items)
         async with q.lock:
             rec = q.record
             if rec.state == FAILED:
@@ -220,21 +270,28 @@ class Helper(pb_grpc.HelperServicer):
     async def _finalize(self, q: _HelperQuery, items: Sequence[pb.SealedContribution]) -> None:
         rec = q.record
         assert self._seal_key is not None
-        # Checking certificates and signatures, opening and expanding seeds is CPU
-        # work: off the event loop and the SQLite thread, as one job.
-        data = await asyncio.to_thread(
-            sum_sealed_seeds,
-            rec,
-            items,
-            self.config.name,
-            self._seal_key,
-            self._ca_pem,
-            insecure=self._insecure,
-        )
-        contributors = tuple(c.holder for c in items)
-        done = rec.with_state(READY, contributors=contributors)
-        await self.store.run(self.store.store.finish_query, done, data)
-        q.record = done
+        async with q.sum_lock:
+            q.closing = True  # Prepare leaves this query alone from now on
+            running, opened = q.running, dict(q.opened)
+            # Checking certificates and signatures, opening and expanding seeds is
+            # CPU work: off the event loop and the SQLite thread, as one job. It
+            # works on a copy: the prepared sum is left as it was if this fails.
+            data = await asyncio.to_thread(
+                sum_sealed_seeds,
+                rec,
+                items,
+                self.config.name,
+                self._seal_key,
+                self._ca_pem,
+                insecure=self._insecure,
+                running=running,
+                opened=opened,
+            )
+            contributors = tuple(c.holder for c in items)
+            done = rec.with_state(READY, contributors=contributors)
+            await self.store.run(self.store.store.finish_query, done, data)
+            q.record = done
+            q.running, q.opened = None, {}
         log.info("query finalised", extra={"query_id": rec.id, "contributors": len(contributors)})
 
     async def _abort(
@@ -248,6 +305,7 @@ class Helper(pb_grpc.HelperServicer):
                 failed = rec.with_state(FAILED, failure=reason)
                 await self.store.run(self.store.store.finish_query, failed, None, True)
                 q.record = failed
+                q.running, q.opened = None, {}
                 log.info("query aborted", extra={"query_id": rec.id})
         return pb.FinalizeResponse(query_id=rec.id)
 
@@ -278,6 +336,70 @@ class Helper(pb_grpc.HelperServicer):
             yield chunk
 
 
+def open_contribution(
+    rec: QueryRecord,
+    item: pb.SealedContribution,
+    helper: str,
+    seal_key: x25519.X25519PrivateKey,
+    ca_pem: bytes | None,
+    keys: dict[bytes, object],
+    *,
+    insecure: bool = False,
+) -> tuple[bytes, bytes]:
+    """``(sealed bytes, seed)`` of one contributor, checked.
+
+    The item must carry exactly one seed, for ``helper``; with TLS its
+    certificate must be a holder certificate of the CA naming the holder,
+    whose key signed the sealed seed. ``keys`` caches checked certificates.
+    Raises InvalidProofError (naming the holder) or InvalidInputError.
+    """
+    if len(item.seeds) != 1 or item.seeds[0].helper != helper:
+        raise InvalidInputError(
+            f"contributor {item.holder} must come with exactly one seed, sealed to {helper}"
+        )
+    sealed = bytes(item.seeds[0].sealed)
+    context = seal.SeedContext(rec.id, rec.fingerprint, item.holder, helper)
+    if not insecure:
+        cert = bytes(item.certificate)
+        key = keys.get(cert)
+        if key is None:
+            seal.check_party(cert, ca_pem, Role.HOLDER, item.holder)
+            key = keys[cert] = seal.certificate_key(cert)
+        seal.verify_sealed(context, sealed, bytes(item.seeds[0].signature), key)  # type: ignore[arg-type]
+    return sealed, seal.open_sealed(sealed, seal_key, context)
+
+
+def prepare_sealed_seeds(
+    rec: QueryRecord,
+    items: Sequence[pb.SealedContribution],
+    helper: str,
+    seal_key: x25519.X25519PrivateKey,
+    ca_pem: bytes | None,
+    running: np.ndarray | None,
+    opened: dict[str, tuple[bytes, bytes]],
+    *,
+    insecure: bool = False,
+) -> np.ndarray:
+    """Add the seeds of ``items`` that check out to ``running``; record them in ``opened``.
+
+    Items that fail are skipped (Finalize refuses them with the reason).
+    Returns the running sum (allocated on first use).
+    """
+    total = np.zeros(rec.vector_length, dtype=np.uint64) if running is None else running
+    scratch = np.empty(rec.vector_length, dtype=np.uint64)
+    keys: dict[bytes, object] = {}
+    for item in items:
+        try:
+            sealed, seed = open_contribution(
+                rec, item, helper, seal_key, ca_pem, keys, insecure=insecure
+            )
+        except PetsError:
+            continue
+        np.add(total, prg.expand(seed, rec.vector_length, scratch), out=total)
+        opened[item.holder] = (sealed, seed)
+    return total
+
+
 def sum_sealed_seeds(
     rec: QueryRecord,
     items: Sequence[pb.SealedContribution],
@@ -286,31 +408,38 @@ def sum_sealed_seeds(
     ca_pem: bytes | None,
     *,
     insecure: bool = False,
-) -> bytes:
-    """Check, open, expand and add every contributor's seed; the helper's share.
+    running: np.ndarray | None = None,
+    opened: dict[str, tuple[bytes, bytes]] | None = None,
+) -> bytes | memoryview:
+    """The helper's share: the sum of the expansions of exactly ``items``' seeds.
 
-    Each item must carry exactly one seed, for ``helper``; with TLS its
-    certificate must be a holder certificate of the CA naming the holder,
-    whose key signed the sealed seed. Raises InvalidProofError (naming the
-    holder) or InvalidInputError on the first item that fails.
+    Starts from a copy of ``running``, the prepared sum of the seeds in
+    ``opened``: a holder prepared with the same sealed bytes is already in it;
+    any other item is checked and opened (:func:`open_contribution`, raising
+    on the first that fails) and added; a prepared holder outside ``items``
+    (or prepared with other sealed bytes) is subtracted again.
     """
-    total = np.zeros(rec.vector_length, dtype=np.uint64)
+    opened = opened or {}
+    total = np.zeros(rec.vector_length, dtype=np.uint64) if running is None else running.copy()
     scratch = np.empty(rec.vector_length, dtype=np.uint64)
-    checked: dict[bytes, object] = {}  # certificate -> its key, checked once per finalisation
+    keys: dict[bytes, object] = {}
+    wanted: dict[str, bytes] = {}
     for item in items:
-        if len(item.seeds) != 1 or item.seeds[0].helper != helper:
-            raise InvalidInputError(
-                f"contributor {item.holder} must come with exactly one seed, sealed to {helper}"
-            )
-        sealed = item.seeds[0]
-        context = seal.SeedContext(rec.id, rec.fingerprint, item.holder, helper)
-        if not insecure:
-            cert = bytes(item.certificate)
-            key = checked.get(cert)
-            if key is None:
-                seal.check_party(cert, ca_pem, Role.HOLDER, item.holder)
-                key = checked[cert] = seal.certificate_key(cert)
-            seal.verify_sealed(context, bytes(sealed.sealed), bytes(sealed.signature), key)  # type: ignore[arg-type]
-        seed = seal.open_sealed(bytes(sealed.sealed), seal_key, context)
+        prepared = opened.get(item.holder)
+        if (
+            prepared is not None
+            and len(item.seeds) == 1
+            and item.seeds[0].helper == helper
+            and hmac.compare_digest(prepared[0], bytes(item.seeds[0].sealed))
+        ):
+            wanted[item.holder] = prepared[0]  # already in the prepared sum
+            continue
+        sealed, seed = open_contribution(
+            rec, item, helper, seal_key, ca_pem, keys, insecure=insecure
+        )
+        wanted[item.holder] = sealed
         np.add(total, prg.expand(seed, rec.vector_length, scratch), out=total)
-    return wire.vector_to_bytes(total)
+    for holder, (sealed, seed) in opened.items():
+        if wanted.get(holder) != sealed:
+            np.subtract(total, prg.expand(seed, rec.vector_length, scratch), out=total)
+    return wire.vector_view(total)  # no copy on a little-endian host

@@ -42,7 +42,7 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,7 +65,14 @@ from pets.server import protocols
 from pets.server.aggregates import RunningAggregate
 from pets.server.config import ServerConfig
 from pets.server.peers import HelperLink
-from pets.server.rpc import aggregate_chunks, caller, caller_certificate, require, streaming, unary
+from pets.server.rpc import (
+    aggregate_chunks,
+    caller,
+    caller_and_certificate,
+    require,
+    streaming,
+    unary,
+)
 from pets.server.storage import AsyncStore, ContributionRecord, QueryRecord
 from pets.signing import verify_spec
 from pets.v1 import aggregation_pb2 as pb
@@ -82,6 +89,9 @@ OPEN, CLOSED, READY, FAILED = (
 TERMINAL = (READY, FAILED)
 STATUS_HEARTBEAT_SECONDS = 1.0
 MAX_BATCH = 512
+# Queries with vectors at least this long have their seeds prepared on the
+# helpers as contributions commit (one expansion costs more than the call).
+PREPARE_MIN_VALUES = 1 << 16
 WATCHER_QUEUE = 1024
 
 
@@ -132,8 +142,12 @@ class _Pending:
     query_id: str
     holder: str
     digest: bytes
-    sealed: bytes  # serialised pb.SealedContribution (empty for Paillier)
     parsed: object
+    # Additive: the holder's sealed seeds and certificate, checked in the commit
+    # batch (signatures) and stored as a serialised pb.SealedContribution.
+    seeds: list[pb.SealedSeed] | None
+    certificate: bytes
+    sealed: bytes = b""
     future: asyncio.Future = field(default_factory=_future)
 
 
@@ -157,6 +171,39 @@ def unpack_helper_keys(data: bytes) -> list[pb.HelperKey]:
 def _certificate_key(cert: bytes) -> object:
     """A holder certificate's public key, parsed once per certificate."""
     return seal.certificate_key(cert)
+
+
+def _seal_records(
+    items: list[_Pending], fingerprints: dict[str, bytes], insecure: bool
+) -> list[bytes | PetsError]:
+    """Check each additive item's signatures; its stored record, or the error.
+
+    Runs in a worker thread. Every sealed seed must be signed by the key of
+    the certificate the holder connected with, for this query, this holder
+    and that helper (:mod:`pets.seal`). Paillier items pass through (b"").
+    """
+    out: list[bytes | PetsError] = []
+    for item in items:
+        if item.seeds is None:
+            out.append(b"")
+            continue
+        try:
+            if not insecure:
+                key = _certificate_key(item.certificate)
+                for s in item.seeds:
+                    ctx = seal.SeedContext(
+                        item.query_id, fingerprints[item.query_id], item.holder, s.helper
+                    )
+                    seal.verify_sealed(ctx, bytes(s.sealed), bytes(s.signature), key)  # type: ignore[arg-type]
+        except PetsError as exc:
+            out.append(exc)
+            continue
+        out.append(
+            pb.SealedContribution(
+                holder=item.holder, certificate=item.certificate, seeds=item.seeds
+            ).SerializeToString()
+        )
+    return out
 
 
 class Leader(pb_grpc.LeaderServicer):
@@ -572,29 +619,28 @@ class Leader(pb_grpc.LeaderServicer):
         request_iterator: AsyncIterator[pb.ContributionChunk],
         context: grpc.aio.ServicerContext,
     ) -> pb.ContributionAck:
-        return await self._contribute(request_iterator, context)
-
-    @unary
-    async def ContributeOne(
-        self, request: pb.ContributionChunk, context: grpc.aio.ServicerContext
-    ) -> pb.ContributionAck:
-        async def one() -> AsyncIterator[pb.ContributionChunk]:
-            yield request
-
-        return await self._contribute(one(), context)
-
-    async def _contribute(
-        self,
-        request_iterator: AsyncIterator[pb.ContributionChunk],
-        context: grpc.aio.ServicerContext,
-    ) -> pb.ContributionAck:
-        peer = caller(context, insecure=self._insecure)
-        require(peer, [Role.HOLDER], "contribute")
         stream = request_iterator.__aiter__()
         try:
             first = await stream.__anext__()
         except StopAsyncIteration:
             raise InvalidInputError("empty contribution stream: expected a header") from None
+        return await self._contribute(first, stream, context)
+
+    @unary
+    async def ContributeOne(
+        self, request: pb.ContributionChunk, context: grpc.aio.ServicerContext
+    ) -> pb.ContributionAck:
+        return await self._contribute(request, None, context)
+
+    async def _contribute(
+        self,
+        first: pb.ContributionChunk,
+        stream: AsyncIterator[pb.ContributionChunk] | None,
+        context: grpc.aio.ServicerContext,
+    ) -> pb.ContributionAck:
+        """One contribution: ``first`` carries the header; ``stream`` the rest (if any)."""
+        peer, certificate = caller_and_certificate(context, insecure=self._insecure)
+        require(peer, [Role.HOLDER], "contribute")
         if not first.HasField("header"):
             raise InvalidInputError("the first message of a contribution must carry its header")
         header = first.header
@@ -624,29 +670,19 @@ class Leader(pb_grpc.LeaderServicer):
                 f"a contribution from {peer.name} to {rt.record.id} is already in progress"
             )
         additive = rt.spec.protocol == pb.PROTOCOL_ADDITIVE
-        # Small, in the header: checked before a byte of the payload is read.
-        sealed = self._check_sealed_seeds(rt, header, peer, context)
+        # Small, in the header: checked before a byte of the payload is read (the
+        # signatures are checked with the commit batch, off the event loop).
+        seeds = self._check_sealed_seeds(rt, header)
         rt.in_flight.add(peer.name)  # before any await: one stream per holder at a time
         try:
-            async with self._slots:
-                async with asyncio.timeout(self.config.limits.contribution_timeout_seconds):
-                    payload = await self._receive(first, stream, expected, additive, digest)
-                # Additive: zero-copy views, cheap. Paillier: parses big integers.
-                parsed = (
-                    aggregate.validate(payload)
-                    if additive
-                    else await offload(expected, aggregate.validate, payload)
-                )
-                del payload
-                pending = _Pending(
-                    query_id=rt.record.id,
-                    holder=peer.name,
-                    digest=digest,
-                    sealed=sealed,
-                    parsed=parsed,
-                )
-                await self._queue.put(pending)
-                newly = await asyncio.shield(pending.future)
+            if stream is None:  # the whole contribution is in hand: no stream slot needed
+                payload = await self._receive(first, None, expected, additive, digest)
+                newly = await self._stage(rt, peer, payload, digest, seeds, certificate)
+            else:
+                async with self._slots:
+                    async with asyncio.timeout(self.config.limits.contribution_timeout_seconds):
+                        payload = await self._receive(first, stream, expected, additive, digest)
+                    newly = await self._stage(rt, peer, payload, digest, seeds, certificate)
         except TimeoutError:
             raise UnavailableError(
                 f"contribution stream stalled for over "
@@ -665,10 +701,39 @@ class Leader(pb_grpc.LeaderServicer):
             self._spawn(self.close(rt.record.id, f"{close_after} holders contributed"), "close")
         return self._ack(rt, peer.name, newly=newly)
 
+    async def _stage(
+        self,
+        rt: QueryRuntime,
+        peer: Peer,
+        payload: bytes | bytearray | list[bytes],
+        digest: bytes,
+        seeds: list[pb.SealedSeed] | None,
+        certificate: bytes,
+    ) -> bool:
+        """Validate a received payload and hand it to the commit loop; True once newly
+        committed, False if the same contribution was already recorded."""
+        aggregate = rt.aggregate
+        assert aggregate is not None
+        if seeds is not None:  # additive: zero-copy views of the received chunks
+            parsed = aggregate.validate(payload)
+        else:  # Paillier: parses and checks big integers
+            parsed = await offload(aggregate.payload_bytes, aggregate.validate, payload)
+        del payload
+        pending = _Pending(
+            query_id=rt.record.id,
+            holder=peer.name,
+            digest=digest,
+            parsed=parsed,
+            seeds=seeds,
+            certificate=certificate,
+        )
+        self._queue.put_nowait(pending)  # unbounded: never waits
+        return await asyncio.shield(pending.future)  # type: ignore[no-any-return]
+
     async def _receive(
         self,
         first: pb.ContributionChunk,
-        stream: AsyncIterator[pb.ContributionChunk],
+        stream: AsyncIterator[pb.ContributionChunk] | None,
         expected: int,
         additive: bool,
         digest: bytes,
@@ -691,39 +756,32 @@ class Leader(pb_grpc.LeaderServicer):
                     sink.add(data)
                 else:  # copy and hash large chunks off the event loop
                     await offload(len(data), sink.add, data)
-            msg = await anext(stream, None)
+            msg = None if stream is None else await anext(stream, None)
             if msg is None:
                 break
             if msg.HasField("header"):
                 raise InvalidInputError("only the first message may carry a header")
             data = msg.data  # one copy out of the message, not one per access
         payload = sink.finish()
-        if isinstance(sink, wire.ChunkAssembler) and not hmac.compare_digest(
-            sink.digest(), digest
-        ):
+        if isinstance(sink, wire.ChunkAssembler) and not hmac.compare_digest(sink.digest(), digest):
             raise InvalidInputError("payload does not match its announced SHA-256 digest")
         return payload
 
     def _check_sealed_seeds(
-        self,
-        rt: QueryRuntime,
-        header: pb.ContributionHeader,
-        peer: Peer,
-        context: grpc.aio.ServicerContext,
-    ) -> bytes:
-        """One sealed seed per helper, in order, each signed by the caller; what to store.
+        self, rt: QueryRuntime, header: pb.ContributionHeader
+    ) -> list[pb.SealedSeed] | None:
+        """One sealed seed per helper, in order, of the right size (None for Paillier).
 
-        The leader cannot open the seeds (they are sealed to the helpers) but it
-        checks the holder's signatures now, so a contribution the helpers would
-        refuse at finalisation is refused here instead. Returns the serialised
-        :class:`pb.SealedContribution` (holder, certificate, seeds); empty for
-        Paillier, which has no helpers.
+        The leader cannot open the seeds (they are sealed to the helpers); the
+        holder's signatures on them are checked with the commit batch
+        (:func:`_seal_records`), so a contribution the helpers would refuse
+        at finalisation is refused before it is acknowledged.
         """
         seeds = header.sealed_seeds
         if rt.spec.protocol != pb.PROTOCOL_ADDITIVE:
             if seeds:
                 raise InvalidInputError("sealed seeds are only part of additive contributions")
-            return b""
+            return None
         if [s.helper for s in seeds] != [h.name for h in self.helpers]:
             raise InvalidInputError(
                 f"expected one sealed seed for each of the helpers "
@@ -735,16 +793,7 @@ class Leader(pb_grpc.LeaderServicer):
                     f"the seed sealed to helper {s.helper} has {len(s.sealed)} bytes, "
                     f"expected {seal.SEALED_BYTES}"
                 )
-        certificate = b""
-        if not self._insecure:
-            certificate = caller_certificate(context)
-            key = _certificate_key(certificate)
-            for s in seeds:
-                ctx = seal.SeedContext(rt.record.id, rt.record.fingerprint, peer.name, s.helper)
-                seal.verify_sealed(ctx, bytes(s.sealed), bytes(s.signature), key)  # type: ignore[arg-type]
-        return pb.SealedContribution(
-            holder=peer.name, certificate=certificate, seeds=list(seeds)
-        ).SerializeToString()
+        return list(seeds)
 
     def _ack(self, rt: QueryRuntime, holder: str, *, newly: bool) -> pb.ContributionAck:
         return pb.ContributionAck(
@@ -782,6 +831,19 @@ class Leader(pb_grpc.LeaderServicer):
     async def _commit_contributions(self, items: list[_Pending]) -> None:
         if not items:
             return
+        if any(i.seeds is not None for i in items):
+            # ECDSA verification releases the GIL: in a worker thread the whole batch
+            # is checked beside the event loop, which keeps serving other calls.
+            fingerprints = {i.query_id: self.queries[i.query_id].record.fingerprint for i in items}
+            checked = await asyncio.to_thread(_seal_records, items, fingerprints, self._insecure)
+            kept = []
+            for item, result in zip(items, checked, strict=True):
+                if isinstance(result, PetsError):
+                    _settle(item.future, error=result)
+                else:
+                    item.sealed = result
+                    kept.append(item)
+            items = kept
         staged: dict[tuple[str, str], _Pending] = {}
         followers: list[tuple[_Pending, _Pending]] = []
         touched: dict[str, QueryRuntime] = {}
@@ -847,10 +909,44 @@ class Leader(pb_grpc.LeaderServicer):
             for item in staged.values():
                 self.queries[item.query_id].holders[item.holder] = item.digest
                 _settle(item.future, True)
+            self._prepare_helpers(touched, staged.values())
         for item, _ in followers:
             _settle(item.future, False)
         for rt in touched.values():
             await rt.bump()
+
+    def _prepare_helpers(
+        self, touched: dict[str, QueryRuntime], committed: Iterable[_Pending]
+    ) -> None:
+        """Pass just-committed sealed seeds of long-vector queries to the helpers.
+
+        Advisory (``Helper.Prepare``): the helpers open and expand them now,
+        while other holders are still uploading, so finalising after the
+        close is a correction instead of one expansion per holder. Short
+        vectors skip it: their expansion costs less than the extra call.
+        """
+        for qid, rt in touched.items():
+            if (
+                rt.spec.protocol != pb.PROTOCOL_ADDITIVE
+                or rt.record.vector_length < PREPARE_MIN_VALUES
+                or not self.helpers
+            ):
+                continue
+            batch = sorted((i for i in committed if i.query_id == qid), key=lambda i: i.holder)
+            if batch:
+                self._spawn(self._prepare(qid, [i.sealed for i in batch]), f"prepare-{qid}")
+
+    async def _prepare(self, query_id: str, sealed: list[bytes]) -> None:
+        results = await asyncio.gather(
+            *(h.prepare(query_id, sealed, timeout=30.0) for h in self.helpers),
+            return_exceptions=True,
+        )
+        for helper, result in zip(self.helpers, results, strict=True):
+            if isinstance(result, BaseException):  # finalising will do the work instead
+                log.debug(
+                    "prepare failed",
+                    extra={"query_id": query_id, "helper": helper.name, "error": str(result)},
+                )
 
     # -- closing and finalisation -------------------------------------------------
     def _schedule_deadline(self, rt: QueryRuntime) -> None:

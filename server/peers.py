@@ -92,26 +92,34 @@ class HelperLink:
         response = await self._call("RegisterQuery", request, 10.0)
         return self._learn(response.seal_key)
 
-    async def finalize(self, query_id: str, contributions: Sequence[bytes], timeout: float) -> None:
-        """Stream the contributor set: each holder with only this helper's sealed seed."""
-
-        def messages() -> Iterator[pb.FinalizeMessage]:
-            yield pb.FinalizeMessage(
-                header=pb.FinalizeHeader(query_id=query_id, contributors=len(contributions))
-            )
-            for start in range(0, len(contributions), FINALIZE_BATCH):
-                batch = []
-                for raw in contributions[start : start + FINALIZE_BATCH]:
-                    stored = pb.SealedContribution.FromString(raw)
-                    mine = [s for s in stored.seeds if s.helper == self.name]
-                    batch.append(
-                        pb.SealedContribution(
-                            holder=stored.holder, certificate=stored.certificate, seeds=mine
-                        )
+    def _messages(
+        self, query_id: str, contributions: Sequence[bytes]
+    ) -> Iterator[pb.FinalizeMessage]:
+        """A header, then the contributors in batches: each holder with only this
+        helper's sealed seed (``contributions`` are stored SealedContributions,
+        sorted by holder)."""
+        yield pb.FinalizeMessage(
+            header=pb.FinalizeHeader(query_id=query_id, contributors=len(contributions))
+        )
+        for start in range(0, len(contributions), FINALIZE_BATCH):
+            batch = []
+            for raw in contributions[start : start + FINALIZE_BATCH]:
+                stored = pb.SealedContribution.FromString(raw)
+                mine = [s for s in stored.seeds if s.helper == self.name]
+                batch.append(
+                    pb.SealedContribution(
+                        holder=stored.holder, certificate=stored.certificate, seeds=mine
                     )
-                yield pb.FinalizeMessage(contributions=batch)
+                )
+            yield pb.FinalizeMessage(contributions=batch)
 
-        await self._call("Finalize", messages(), timeout)
+    async def prepare(self, query_id: str, contributions: Sequence[bytes], timeout: float) -> None:
+        """Hand the helper contributions committed so far, to open and sum early."""
+        await self._call("Prepare", self._messages(query_id, contributions), timeout)
+
+    async def finalize(self, query_id: str, contributions: Sequence[bytes], timeout: float) -> None:
+        """Stream the fixed contributor set; the helper sums exactly these seeds."""
+        await self._call("Finalize", self._messages(query_id, contributions), timeout)
 
     async def abort(self, query_id: str) -> None:
         """Tell the helper the query failed: it releases nothing for it."""

@@ -25,6 +25,50 @@ from pets.wire import INSECURE_IDENTITY_HEADER
 log = logging.getLogger("pets.server")
 
 
+_HANDLER_KINDS = {
+    (False, False): grpc.unary_unary_rpc_method_handler,
+    (True, False): grpc.stream_unary_rpc_method_handler,
+    (False, True): grpc.unary_stream_rpc_method_handler,
+    (True, True): grpc.stream_stream_rpc_method_handler,
+}
+
+
+def add_service(
+    server: grpc.aio.Server,
+    servicer: object,
+    service: str,
+    *,
+    request_decoders: dict[str, Callable[[bytes], object]] | None = None,
+    encoded_responses: Iterable[str] = (),
+) -> None:
+    """Register ``servicer`` for the ``pets.v1`` service ``service``.
+
+    What the generated ``add_<Service>Servicer_to_server`` does, built from
+    the service descriptor, except that ``request_decoders`` may replace a
+    method's request parser (the leader reads contribution chunks with
+    :func:`pets.wire.decode_contribution_chunk`, which does not copy the data)
+    and the methods in ``encoded_responses`` yield messages already encoded
+    (:func:`pets.wire.encode_chunk`), passed to gRPC as they are.
+    """
+    encoded = set(encoded_responses)
+    descriptor = pb.DESCRIPTOR.services_by_name[service]
+    decoders = request_decoders or {}
+    handlers = {}
+    for method in descriptor.methods:
+        request = getattr(pb, method.input_type.name)
+        response = getattr(pb, method.output_type.name)
+        kind = _HANDLER_KINDS[(method.client_streaming, method.server_streaming)]
+        handlers[method.name] = kind(
+            getattr(servicer, method.name),
+            request_deserializer=decoders.get(method.name, request.FromString),
+            response_serializer=None if method.name in encoded else response.SerializeToString,
+        )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(descriptor.full_name, handlers),)
+    )
+    server.add_registered_method_handlers(descriptor.full_name, handlers)
+
+
 def unary(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     """Wrap a unary-response servicer method (unary or client-streaming request)."""
 
@@ -80,11 +124,21 @@ def caller(context: grpc.aio.ServicerContext, *, insecure: bool) -> Peer:
     )
 
 
-def caller_certificate(context: grpc.aio.ServicerContext) -> bytes:
-    """The caller's certificate (PEM) as the TLS handshake verified it."""
-    for value in context.auth_context().get("x509_pem_cert") or ():
-        return bytes(value)
-    raise errors.AuthenticationError("no client certificate presented")
+def caller_and_certificate(
+    context: grpc.aio.ServicerContext, *, insecure: bool
+) -> tuple[Peer, bytes]:
+    """:func:`caller` and the certificate (PEM) the TLS handshake verified.
+
+    One look at the auth context for both; the certificate is ``b""`` in
+    ``--insecure`` mode, where there is none.
+    """
+    if insecure:
+        return caller(context, insecure=True), b""
+    auth = context.auth_context()
+    peer = peer_from_auth_context(auth)
+    for value in auth.get("x509_pem_cert") or ():
+        return peer, bytes(value)
+    raise errors.AuthenticationError("no client certificate presented")  # pragma: no cover
 
 
 def require(peer: Peer, roles: Iterable[Role], action: str) -> None:
@@ -97,7 +151,9 @@ def require(peer: Peer, roles: Iterable[Role], action: str) -> None:
         )
 
 
-def aggregate_chunks(header: pb.AggregateHeader, data: bytes) -> Iterator[pb.AggregateChunk]:
-    """An aggregate share as a stream: the header with the first chunk, then data."""
+def aggregate_chunks(header: pb.AggregateHeader, data: bytes) -> Iterator[bytes]:
+    """An aggregate share as a stream of encoded ``AggregateChunk`` messages: the
+    header with the first chunk, then data (:func:`pets.wire.encode_chunk`; the
+    servers register ``GetAggregate`` with a pass-through serializer)."""
     for i, chunk in enumerate(wire.chunks(data)):
-        yield pb.AggregateChunk(header=header if i == 0 else None, data=bytes(chunk))
+        yield wire.encode_chunk(header if i == 0 else None, chunk)

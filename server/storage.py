@@ -283,7 +283,9 @@ class Store:
         return [bytes(rows[h]) for h in holders]
 
     # -- both: closing ------------------------------------------------------
-    def finish_query(self, q: QueryRecord, aggregate: bytes | None, drop: bool = False) -> None:
+    def finish_query(
+        self, q: QueryRecord, aggregate: bytes | memoryview | None, drop: bool = False
+    ) -> None:
         """Store a query's final state, in one transaction with its aggregate share:
         ``aggregate`` replaces it, ``drop`` deletes it."""
         generation = None if aggregate is None else self._write_next(q.id, aggregate)

@@ -436,6 +436,11 @@ class HelperStub:
                 request_serializer=pets_dot_v1_dot_aggregation__pb2.RegisterQueryRequest.SerializeToString,
                 response_deserializer=pets_dot_v1_dot_aggregation__pb2.RegisterQueryResponse.FromString,
                 _registered_method=True)
+        self.Prepare = channel.stream_unary(
+                '/pets.v1.Helper/Prepare',
+                request_serializer=pets_dot_v1_dot_aggregation__pb2.FinalizeMessage.SerializeToString,
+                response_deserializer=pets_dot_v1_dot_aggregation__pb2.FinalizeResponse.FromString,
+                _registered_method=True)
         self.Finalize = channel.stream_unary(
                 '/pets.v1.Helper/Finalize',
                 request_serializer=pets_dot_v1_dot_aggregation__pb2.FinalizeMessage.SerializeToString,
@@ -462,6 +467,16 @@ class HelperServicer:
 
     def RegisterQuery(self, request, context):
         """Leader: a new query it will finalise later.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Prepare(self, request_iterator, context):
+        """Leader, optional: contributions committed so far (the set is not fixed
+        yet), so the helper can check, open and sum their seeds early and
+        finalising has less left to do. Same messages as Finalize (abort unused).
+        Finalize alone is always enough: it sends the whole set again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -494,6 +509,11 @@ def add_HelperServicer_to_server(servicer, server):
                     servicer.RegisterQuery,
                     request_deserializer=pets_dot_v1_dot_aggregation__pb2.RegisterQueryRequest.FromString,
                     response_serializer=pets_dot_v1_dot_aggregation__pb2.RegisterQueryResponse.SerializeToString,
+            ),
+            'Prepare': grpc.stream_unary_rpc_method_handler(
+                    servicer.Prepare,
+                    request_deserializer=pets_dot_v1_dot_aggregation__pb2.FinalizeMessage.FromString,
+                    response_serializer=pets_dot_v1_dot_aggregation__pb2.FinalizeResponse.SerializeToString,
             ),
             'Finalize': grpc.stream_unary_rpc_method_handler(
                     servicer.Finalize,
@@ -562,6 +582,33 @@ class Helper:
             '/pets.v1.Helper/RegisterQuery',
             pets_dot_v1_dot_aggregation__pb2.RegisterQueryRequest.SerializeToString,
             pets_dot_v1_dot_aggregation__pb2.RegisterQueryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Prepare(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/pets.v1.Helper/Prepare',
+            pets_dot_v1_dot_aggregation__pb2.FinalizeMessage.SerializeToString,
+            pets_dot_v1_dot_aggregation__pb2.FinalizeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,6 +42,14 @@ async def _send(client, messages: list[pb.ContributionChunk]) -> tuple[grpc.Stat
     return grpc.StatusCode.OK, ""
 
 
+async def _send_one(client, message: pb.ContributionChunk) -> tuple[grpc.StatusCode, str]:  # type: ignore[no-untyped-def]
+    try:
+        await client.leader.ContributeOne(message, metadata=client.connector.metadata, timeout=20)
+    except grpc.aio.AioRpcError as exc:
+        return exc.code(), exc.details() or ""
+    return grpc.StatusCode.OK, ""
+
+
 def test_malformed_contributions(shared_cluster) -> None:
     cluster = shared_cluster
     query_id = run(_submit(cluster))
@@ -113,6 +121,9 @@ def test_malformed_contributions(shared_cluster) -> None:
         for name, messages in cases.items():
             code, details = await _send(client, messages)
             out.append((name, code, details))
+            if len(messages) == 1:  # the same single message through the unary call
+                code, details = await _send_one(client, messages[0])
+                out.append((f"{name} (ContributeOne)", code, details))
         await client.close()
         return out
 
@@ -123,7 +134,7 @@ def test_malformed_contributions(shared_cluster) -> None:
             # Well-formed, but not signed by the caller: a proof that does not verify.
             "forged signature": grpc.StatusCode.PERMISSION_DENIED,
             "another holder's sealed seed": grpc.StatusCode.PERMISSION_DENIED,
-        }.get(name, grpc.StatusCode.INVALID_ARGUMENT)
+        }.get(name.removesuffix(" (ContributeOne)"), grpc.StatusCode.INVALID_ARGUMENT)
         assert code == want, (name, code, details)
         assert details, name
     assert run(_contributors(cluster, query_id)) == 0

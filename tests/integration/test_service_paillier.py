@@ -169,3 +169,54 @@ def test_node_refuses_a_key_the_leader_swapped(shared_cluster) -> None:
     honest, swapped = run(go())
     assert honest == ""
     assert "not vouched for" in swapped
+
+
+def test_paillier_payload_must_match_its_digest(shared_cluster) -> None:
+    """Paillier contributions are identified by the payload's SHA-256, which the leader checks."""
+    from pets import wire
+    from pets.client.paillier_holder import encrypt_contribution
+    from pets.query import compile as compile_query
+
+    from .conftest import announcement, holder_client
+
+    cluster = shared_cluster
+
+    async def go() -> list[str]:
+        client = analyst(cluster)
+        submitted = await client.submit(
+            Query.parse("count() from hospitals"), protocol="paillier", deadline_seconds=60
+        )
+        holder = holder_client(cluster, "org-1")
+        ann = await announcement(holder, submitted.query_id)
+        plan = compile_query(Query.from_json(ann.spec.query_json), cluster.schema)
+        table = tables_for(cluster, "hospitals", ["org-1"])[0]
+        payload = await asyncio.to_thread(encrypt_contribution, ann, plan, evaluate(plan, table))
+        header = pb.ContributionHeader(
+            query_id=ann.query_id, payload_bytes=len(payload), contribution_digest=bytes(32)
+        )
+        message = pb.ContributionChunk(header=header, data=payload)
+        md = holder.connector.metadata
+        out = []
+        for call in (  # one after the other: a call starts when it is made
+            lambda: holder.leader.ContributeOne(message, metadata=md),
+            lambda: holder.leader.Contribute(iter([message]), metadata=md),
+        ):
+            try:
+                await call()
+                out.append("accepted")
+            except grpc.aio.AioRpcError as exc:
+                out.append(f"{exc.code().name}: {exc.details()}")
+        # With the right digest the same payload is accepted.
+        ack = await holder.send_payload(
+            ann.query_id, payload, wire.digest(payload), deadline=ann.deadline_unix
+        )
+        out.append(f"ok {ack.contributors}")
+        await holder.close()
+        await client.close()
+        return out
+
+    results = run(go())
+    assert (
+        results[:2] == ["INVALID_ARGUMENT: payload does not match its announced SHA-256 digest"] * 2
+    )
+    assert results[2] == "ok 1"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -23,7 +25,7 @@ def test_any_chunking_adds_the_same_vector(values: list[int], cuts: list[int]) -
     vector = np.array(values, dtype=np.uint64)
     payload = wire.vector_to_bytes(vector)
     bounds = [0, *sorted(cuts), len(payload)]
-    chunks = [payload[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    chunks = [payload[a:b] for a, b in itertools.pairwise(bounds) if b > a]
     agg = AdditiveAggregate(LENGTH)
     agg.add(agg.validate(chunks))
     agg.add(agg.validate(payload))
