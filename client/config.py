@@ -9,7 +9,9 @@ A holder's ``node.toml`` (relative paths are relative to the file)::
     state_dir = "state/hospital-01"   # remembers which queries it answered
 
     [helpers]                     # helper name -> address
-    helper-1 = "127.0.0.1:7002"
+    helper-1 = "127.0.0.1:7002"   # a holder only checks that each query is shared among
+                                  # exactly these helpers; it never connects to them (its
+                                  # seeds reach them sealed, through the leader)
 
     [data]                        # dataset -> local file (.csv, or .npy for vector datasets)
     hospitals = "data/hospital-01/hospitals.csv"
@@ -26,7 +28,7 @@ A holder's ``node.toml`` (relative paths are relative to the file)::
     protocols = ["additive", "paillier"]
 
 An analyst's ``analyst.toml`` has ``name``, ``schema``, ``leader``,
-``[helpers]`` and ``[tls]`` only.
+``[helpers]`` (whose addresses it fetches shares from) and ``[tls]`` only.
 """
 
 from __future__ import annotations
