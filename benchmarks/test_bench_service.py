@@ -12,10 +12,13 @@ Group ``service-e2e`` (10 holders x 10^6 values, same session, same holders)
     (~1 MB chunks, mutual TLS, same server options) to a plaintext sink
     process that adds them into a numpy sum; the analyst fetches the sum and
     decodes it. ``test_e2e_secure``: first holder starts contributing (shard,
-    seed to the helper with receipt, masked vector to the leader, durable ack)
-    → the analyst holds the decoded sum (leader closes after the 10th
-    contribution, helper finalises, the analyst fetches both shares, adds,
-    decodes). See :mod:`pets.bench.service` for exactly what is timed.
+    seal and sign the helper's seed, masked vector and sealed seed to the
+    leader, durable ack) → the analyst holds the decoded sum (leader closes
+    after the 10th contribution, helper finalises, the analyst fetches both
+    shares, adds, decodes). See :mod:`pets.bench.service` for exactly what
+    is timed. The two cases run one after the other, so their ratio here
+    moves more between runs than the quick metric's, whose rounds are
+    interleaved.
 
 Scaling (``extra_info["scaling"]``, one chart per series in the report)
     ``service-scaling-holders``: 10, 100, 1000 holders at d = 10^3.

@@ -16,8 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="run an aggregation server (leader or helper)",
         description=(
             "Run a gRPC aggregation server. The leader accepts queries from analysts and "
-            "contributions from holders; helpers hold seeds and finalise when the leader "
-            "says so. Mutual TLS is on by default; see `pets certs --help`. Logs are JSON "
+            "contributions from holders (with their seeds for the helpers, sealed); helpers "
+            "open and sum those seeds when the leader closes a query. Mutual TLS is on by default; see `pets certs --help`. Logs are JSON "
             "lines on stderr and never contain contributed values, seeds or keys."
         ),
         epilog="example: pets serve --role leader --config leader.toml",

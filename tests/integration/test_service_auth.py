@@ -13,7 +13,7 @@ from pets.query import Query
 from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
 
-from .conftest import analyst, announcement, holder_client, run
+from .conftest import analyst, announcement, contribute, holder_client, run
 
 QUERY = Query.parse("count() from hospitals")
 
@@ -205,6 +205,34 @@ def test_insecure_mode_requires_a_claimed_identity(make_cluster) -> None:
         grpc.StatusCode.PERMISSION_DENIED,
         grpc.StatusCode.OK,
     ]
+
+
+def test_insecure_mode_still_seals_seeds_end_to_end(make_cluster) -> None:
+    """Without TLS nothing is signed, but the seeds still travel sealed and the sum is right."""
+    from .conftest import expected
+
+    cluster = make_cluster(insecure=True)
+    text = "sum(cost) from hospitals group by sex"
+
+    async def go():  # type: ignore[no-untyped-def]
+        client = analyst(cluster)
+        submitted = await client.submit(Query.parse(text), deadline_seconds=60)
+        holder = holder_client(cluster, "org-1")
+        ann = await announcement(holder, submitted.query_id)
+        await holder.close()
+        for h in ("org-1", "org-2"):
+            await contribute(cluster, h, submitted.query_id)
+        await client.close_query(submitted.query_id)
+        status = await client.wait(submitted.query_id)
+        result = await client.fetch(submitted, status)
+        await client.close()
+        return ann, status, result
+
+    ann, status, result = run(go())
+    assert [k.helper for k in ann.helper_keys] == ["helper-1"]
+    assert not ann.helper_keys[0].signature  # nobody has a certificate to sign with
+    assert status.state == pb.QUERY_STATE_READY
+    assert result.close_to(expected(cluster, text, ["org-1", "org-2"]))
 
 
 def test_health_and_reflection(shared_cluster) -> None:
