@@ -17,8 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Run a gRPC aggregation server. The leader accepts queries from analysts and "
             "contributions from holders (with their seeds for the helpers, sealed); helpers "
-            "open and sum those seeds when the leader closes a query. Mutual TLS is on by default; see `pets certs --help`. Logs are JSON "
-            "lines on stderr and never contain contributed values, seeds or keys."
+            "check those seeds before the leader commits a contribution and sum them when "
+            "it closes the query. Mutual TLS is on by default; see `pets certs --help`. "
+            "Logs are JSON lines on stderr and never contain contributed values, seeds or keys."
         ),
         epilog="example: pets serve --role leader --config leader.toml",
     )

@@ -64,13 +64,11 @@ class _HelperQuery:
     lock: asyncio.Lock
     finalizing: asyncio.Future | None = None
     finalizing_set: tuple[str, ...] = ()
-    # Prepared early (Prepare), memory only: the sum of the seeds opened so far
-    # and, per holder, the sealed bytes and seed it came from. Lost on restart;
-    # Finalize then does all the work itself.
-    running: np.ndarray | None = None
-    opened: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
-    sum_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    closing: bool = False  # finalisation started: Prepare leaves the query alone
+    # Seeds accepted by Prepare, memory only: holder -> (sealed bytes, seed).
+    # Finalize uses them without checking again; after a restart they are gone
+    # and Finalize checks and opens what the leader sends.
+    accepted: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
+    closing: bool = False  # finalisation started (or aborted): Prepare refuses
 
 
 class Helper(pb_grpc.HelperServicer):
@@ -203,34 +201,45 @@ class Helper(pb_grpc.HelperServicer):
         self,
         request_iterator: AsyncIterator[pb.FinalizeMessage],
         context: grpc.aio.ServicerContext,
-    ) -> pb.FinalizeResponse:
-        """Open and sum committed contributors' seeds before the set is fixed.
+    ) -> pb.PrepareResponse:
+        """Check and open the seeds of contributions the leader is about to commit.
 
-        Advisory: a seed that does not check out is skipped here (Finalize
-        will refuse it, naming the holder), and nothing is stored; the
-        running sum only spares Finalize the expansions.
+        Each holder's certificate (against the project CA) and signature are
+        checked and its seed opened; accepted seeds are kept (in memory) for
+        Finalize, refused holders are named with the reason. The leader
+        commits only what every helper accepted.
         """
         require(caller(context, insecure=self._insecure), [Role.LEADER], "prepare queries")
         header, items = await self._read(request_iterator)
         q = self._query(header.query_id)
+        # The work belongs to the helper, not to this call: a caller that gives up
+        # never leaves the accepted seeds half-updated.
+        refused = await asyncio.shield(asyncio.ensure_future(self._prepare(q, items)))
+        return pb.PrepareResponse(
+            query_id=q.record.id,
+            refused=[pb.Refusal(holder=h, reason=r) for h, r in refused],
+        )
+
+    async def _prepare(
+        self, q: _HelperQuery, items: Sequence[pb.SealedContribution]
+    ) -> list[tuple[str, str]]:
         assert self._seal_key is not None
-        async with q.sum_lock:
-            if q.closing or q.record.state != OPEN:
-                return pb.FinalizeResponse(query_id=q.record.id)
-            todo = [i for i in items if i.holder not in q.opened]
-            if todo:
-                q.running = await asyncio.to_thread(
-                    prepare_sealed_seeds,
-                    q.record,
-                    todo,
-                    self.config.name,
-                    self._seal_key,
-                    self._ca_pem,
-                    q.running,
-                    q.opened,
-                    insecure=self._insecure,
-                )
-            return pb.FinalizeResponse(query_id=q.record.id, contributors=len(q.opened))
+        if q.closing or q.record.state != OPEN:
+            raise NotReadyError(f"query {q.record.id} is no longer accepting contributions")
+        todo = [i for i in items if not _same_seed(q.accepted.get(i.holder), i, self.config.name)]
+        accepted, refused = await asyncio.to_thread(
+            check_sealed_seeds,
+            q.record,
+            todo,
+            self.config.name,
+            self._seal_key,
+            self._ca_pem,
+            insecure=self._insecure,
+        )
+        if q.closing:  # finalisation began meanwhile: it has its own copy; keep it simple
+            raise NotReadyError(f"query {q.record.id} is no longer accepting contributions")
+        q.accepted.update(accepted)
+        return refused
 
     @unary
     async def Finalize(
@@ -270,28 +279,24 @@ class Helper(pb_grpc.HelperServicer):
     async def _finalize(self, q: _HelperQuery, items: Sequence[pb.SealedContribution]) -> None:
         rec = q.record
         assert self._seal_key is not None
-        async with q.sum_lock:
-            q.closing = True  # Prepare leaves this query alone from now on
-            running, opened = q.running, dict(q.opened)
-            # Checking certificates and signatures, opening and expanding seeds is
-            # CPU work: off the event loop and the SQLite thread, as one job. It
-            # works on a copy: the prepared sum is left as it was if this fails.
-            data = await asyncio.to_thread(
-                sum_sealed_seeds,
-                rec,
-                items,
-                self.config.name,
-                self._seal_key,
-                self._ca_pem,
-                insecure=self._insecure,
-                running=running,
-                opened=opened,
-            )
-            contributors = tuple(c.holder for c in items)
-            done = rec.with_state(READY, contributors=contributors)
-            await self.store.run(self.store.store.finish_query, done, data)
-            q.record = done
-            q.running, q.opened = None, {}
+        q.closing = True  # no more Prepare: the set is fixed
+        # Checking what Prepare did not see, opening and expanding seeds is CPU
+        # work: off the event loop and the SQLite thread, as one job.
+        data = await asyncio.to_thread(
+            sum_sealed_seeds,
+            rec,
+            items,
+            self.config.name,
+            self._seal_key,
+            self._ca_pem,
+            insecure=self._insecure,
+            accepted=dict(q.accepted),
+        )
+        contributors = tuple(c.holder for c in items)
+        done = rec.with_state(READY, contributors=contributors)
+        await self.store.run(self.store.store.finish_query, done, data)
+        q.record = done
+        q.accepted = {}
         log.info("query finalised", extra={"query_id": rec.id, "contributors": len(contributors)})
 
     async def _abort(
@@ -302,10 +307,11 @@ class Helper(pb_grpc.HelperServicer):
             if rec.state == READY or (q.finalizing is not None and not q.finalizing.done()):
                 raise ConflictError(f"query {rec.id} is already finalised (or being finalised)")
             if rec.state != FAILED:
+                q.closing = True
                 failed = rec.with_state(FAILED, failure=reason)
                 await self.store.run(self.store.store.finish_query, failed, None, True)
                 q.record = failed
-                q.running, q.opened = None, {}
+                q.accepted = {}
                 log.info("query aborted", extra={"query_id": rec.id})
         return pb.FinalizeResponse(query_id=rec.id)
 
@@ -336,6 +342,18 @@ class Helper(pb_grpc.HelperServicer):
             yield chunk
 
 
+def _same_seed(
+    accepted: tuple[bytes, bytes] | None, item: pb.SealedContribution, helper: str
+) -> bool:
+    """Whether ``item`` carries exactly the sealed seed already accepted for its holder."""
+    return (
+        accepted is not None
+        and len(item.seeds) == 1
+        and item.seeds[0].helper == helper
+        and hmac.compare_digest(accepted[0], bytes(item.seeds[0].sealed))
+    )
+
+
 def open_contribution(
     rec: QueryRecord,
     item: pb.SealedContribution,
@@ -349,9 +367,11 @@ def open_contribution(
     """``(sealed bytes, seed)`` of one contributor, checked.
 
     The item must carry exactly one seed, for ``helper``; with TLS its
-    certificate must be a holder certificate of the CA naming the holder,
-    whose key signed the sealed seed. ``keys`` caches checked certificates.
-    Raises InvalidProofError (naming the holder) or InvalidInputError.
+    certificate must be a holder certificate of the CA naming this holder
+    (checked for every item: one certificate never stands for two names),
+    whose key signed the sealed seed. ``keys`` caches the parsed key of
+    each certificate. Raises InvalidProofError (naming the holder) or
+    InvalidInputError.
     """
     if len(item.seeds) != 1 or item.seeds[0].helper != helper:
         raise InvalidInputError(
@@ -361,43 +381,35 @@ def open_contribution(
     context = seal.SeedContext(rec.id, rec.fingerprint, item.holder, helper)
     if not insecure:
         cert = bytes(item.certificate)
+        seal.check_party(cert, ca_pem, Role.HOLDER, item.holder)
         key = keys.get(cert)
         if key is None:
-            seal.check_party(cert, ca_pem, Role.HOLDER, item.holder)
             key = keys[cert] = seal.certificate_key(cert)
         seal.verify_sealed(context, sealed, bytes(item.seeds[0].signature), key)  # type: ignore[arg-type]
     return sealed, seal.open_sealed(sealed, seal_key, context)
 
 
-def prepare_sealed_seeds(
+def check_sealed_seeds(
     rec: QueryRecord,
     items: Sequence[pb.SealedContribution],
     helper: str,
     seal_key: x25519.X25519PrivateKey,
     ca_pem: bytes | None,
-    running: np.ndarray | None,
-    opened: dict[str, tuple[bytes, bytes]],
     *,
     insecure: bool = False,
-) -> np.ndarray:
-    """Add the seeds of ``items`` that check out to ``running``; record them in ``opened``.
-
-    Items that fail are skipped (Finalize refuses them with the reason).
-    Returns the running sum (allocated on first use).
-    """
-    total = np.zeros(rec.vector_length, dtype=np.uint64) if running is None else running
-    scratch = np.empty(rec.vector_length, dtype=np.uint64)
+) -> tuple[dict[str, tuple[bytes, bytes]], list[tuple[str, str]]]:
+    """Check and open every item: ``({holder: (sealed, seed)}, [(holder, reason)])``."""
+    accepted: dict[str, tuple[bytes, bytes]] = {}
+    refused: list[tuple[str, str]] = []
     keys: dict[bytes, object] = {}
     for item in items:
         try:
-            sealed, seed = open_contribution(
+            accepted[item.holder] = open_contribution(
                 rec, item, helper, seal_key, ca_pem, keys, insecure=insecure
             )
-        except PetsError:
-            continue
-        np.add(total, prg.expand(seed, rec.vector_length, scratch), out=total)
-        opened[item.holder] = (sealed, seed)
-    return total
+        except PetsError as exc:
+            refused.append((item.holder, str(exc)))
+    return accepted, refused
 
 
 def sum_sealed_seeds(
@@ -408,38 +420,27 @@ def sum_sealed_seeds(
     ca_pem: bytes | None,
     *,
     insecure: bool = False,
-    running: np.ndarray | None = None,
-    opened: dict[str, tuple[bytes, bytes]] | None = None,
+    accepted: dict[str, tuple[bytes, bytes]] | None = None,
 ) -> bytes | memoryview:
     """The helper's share: the sum of the expansions of exactly ``items``' seeds.
 
-    Starts from a copy of ``running``, the prepared sum of the seeds in
-    ``opened``: a holder prepared with the same sealed bytes is already in it;
-    any other item is checked and opened (:func:`open_contribution`, raising
-    on the first that fails) and added; a prepared holder outside ``items``
-    (or prepared with other sealed bytes) is subtracted again.
+    A holder whose exact sealed seed Prepare already accepted (``accepted``)
+    is not checked again; any other item is checked and opened
+    (:func:`open_contribution`, raising on the first that fails). Memory:
+    the sum and one scratch vector, whatever the number of holders.
     """
-    opened = opened or {}
-    total = np.zeros(rec.vector_length, dtype=np.uint64) if running is None else running.copy()
+    accepted = accepted or {}
+    total = np.zeros(rec.vector_length, dtype=np.uint64)
     scratch = np.empty(rec.vector_length, dtype=np.uint64)
     keys: dict[bytes, object] = {}
-    wanted: dict[str, bytes] = {}
     for item in items:
-        prepared = opened.get(item.holder)
-        if (
-            prepared is not None
-            and len(item.seeds) == 1
-            and item.seeds[0].helper == helper
-            and hmac.compare_digest(prepared[0], bytes(item.seeds[0].sealed))
-        ):
-            wanted[item.holder] = prepared[0]  # already in the prepared sum
-            continue
-        sealed, seed = open_contribution(
-            rec, item, helper, seal_key, ca_pem, keys, insecure=insecure
-        )
-        wanted[item.holder] = sealed
+        known = accepted.get(item.holder)
+        if _same_seed(known, item, helper):
+            assert known is not None
+            seed = known[1]
+        else:
+            _, seed = open_contribution(
+                rec, item, helper, seal_key, ca_pem, keys, insecure=insecure
+            )
         np.add(total, prg.expand(seed, rec.vector_length, scratch), out=total)
-    for holder, (sealed, seed) in opened.items():
-        if wanted.get(holder) != sealed:
-            np.subtract(total, prg.expand(seed, rec.vector_length, scratch), out=total)
     return wire.vector_view(total)  # no copy on a little-endian host

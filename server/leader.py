@@ -36,13 +36,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import hmac
 import logging
 import math
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +51,7 @@ from pets import seal, wire
 from pets.errors import (
     ConflictError,
     InvalidInputError,
+    InvalidProofError,
     NotFoundError,
     NotReadyError,
     PetsError,
@@ -89,9 +89,6 @@ OPEN, CLOSED, READY, FAILED = (
 TERMINAL = (READY, FAILED)
 STATUS_HEARTBEAT_SECONDS = 1.0
 MAX_BATCH = 512
-# Queries with vectors at least this long have their seeds prepared on the
-# helpers as contributions commit (one expansion costs more than the call).
-PREPARE_MIN_VALUES = 1 << 16
 WATCHER_QUEUE = 1024
 
 
@@ -147,7 +144,8 @@ class _Pending:
     # batch (signatures) and stored as a serialised pb.SealedContribution.
     seeds: list[pb.SealedSeed] | None
     certificate: bytes
-    sealed: bytes = b""
+    record: pb.SealedContribution | None = None  # what the helpers check, and
+    sealed: bytes = b""  # serialised: what the leader stores
     future: asyncio.Future = field(default_factory=_future)
 
 
@@ -165,45 +163,6 @@ def pack_helper_keys(keys: list[pb.HelperKey]) -> bytes:
 
 def unpack_helper_keys(data: bytes) -> list[pb.HelperKey]:
     return [pb.HelperKey.FromString(part) for part in wire.split_length_prefixed(data)]
-
-
-@functools.lru_cache(maxsize=4096)
-def _certificate_key(cert: bytes) -> object:
-    """A holder certificate's public key, parsed once per certificate."""
-    return seal.certificate_key(cert)
-
-
-def _seal_records(
-    items: list[_Pending], fingerprints: dict[str, bytes], insecure: bool
-) -> list[bytes | PetsError]:
-    """Check each additive item's signatures; its stored record, or the error.
-
-    Runs in a worker thread. Every sealed seed must be signed by the key of
-    the certificate the holder connected with, for this query, this holder
-    and that helper (:mod:`pets.seal`). Paillier items pass through (b"").
-    """
-    out: list[bytes | PetsError] = []
-    for item in items:
-        if item.seeds is None:
-            out.append(b"")
-            continue
-        try:
-            if not insecure:
-                key = _certificate_key(item.certificate)
-                for s in item.seeds:
-                    ctx = seal.SeedContext(
-                        item.query_id, fingerprints[item.query_id], item.holder, s.helper
-                    )
-                    seal.verify_sealed(ctx, bytes(s.sealed), bytes(s.signature), key)  # type: ignore[arg-type]
-        except PetsError as exc:
-            out.append(exc)
-            continue
-        out.append(
-            pb.SealedContribution(
-                holder=item.holder, certificate=item.certificate, seeds=item.seeds
-            ).SerializeToString()
-        )
-    return out
 
 
 class Leader(pb_grpc.LeaderServicer):
@@ -772,10 +731,9 @@ class Leader(pb_grpc.LeaderServicer):
     ) -> list[pb.SealedSeed] | None:
         """One sealed seed per helper, in order, of the right size (None for Paillier).
 
-        The leader cannot open the seeds (they are sealed to the helpers); the
-        holder's signatures on them are checked with the commit batch
-        (:func:`_seal_records`), so a contribution the helpers would refuse
-        at finalisation is refused before it is acknowledged.
+        The leader cannot open the seeds (they are sealed to the helpers): the
+        helpers check the holder's certificate and signatures and open them
+        before the batch commits (:meth:`_prepare_with_helpers`).
         """
         seeds = header.sealed_seeds
         if rt.spec.protocol != pb.PROTOCOL_ADDITIVE:
@@ -832,18 +790,7 @@ class Leader(pb_grpc.LeaderServicer):
         if not items:
             return
         if any(i.seeds is not None for i in items):
-            # ECDSA verification releases the GIL: in a worker thread the whole batch
-            # is checked beside the event loop, which keeps serving other calls.
-            fingerprints = {i.query_id: self.queries[i.query_id].record.fingerprint for i in items}
-            checked = await asyncio.to_thread(_seal_records, items, fingerprints, self._insecure)
-            kept = []
-            for item, result in zip(items, checked, strict=True):
-                if isinstance(result, PetsError):
-                    _settle(item.future, error=result)
-                else:
-                    item.sealed = result
-                    kept.append(item)
-            items = kept
+            items = await self._prepare_with_helpers(items)
         staged: dict[tuple[str, str], _Pending] = {}
         followers: list[tuple[_Pending, _Pending]] = []
         touched: dict[str, QueryRuntime] = {}
@@ -909,44 +856,81 @@ class Leader(pb_grpc.LeaderServicer):
             for item in staged.values():
                 self.queries[item.query_id].holders[item.holder] = item.digest
                 _settle(item.future, True)
-            self._prepare_helpers(touched, staged.values())
         for item, _ in followers:
             _settle(item.future, False)
         for rt in touched.values():
             await rt.bump()
 
-    def _prepare_helpers(
-        self, touched: dict[str, QueryRuntime], committed: Iterable[_Pending]
-    ) -> None:
-        """Pass just-committed sealed seeds of long-vector queries to the helpers.
+    async def _prepare_with_helpers(self, items: list[_Pending]) -> list[_Pending]:
+        """Have every helper check and open the batch's sealed seeds; keep what all accept.
 
-        Advisory (``Helper.Prepare``): the helpers open and expand them now,
-        while other holders are still uploading, so finalising after the
-        close is a correction instead of one expansion per holder. Short
-        vectors skip it: their expansion costs less than the extra call.
+        A contribution is committed only once each helper has checked the
+        holder's certificate and signature and opened its seed (``Prepare``),
+        so an accepted contribution is complete everywhere: no holder can make
+        a query fail at finalisation with a seed that does not open. Refused
+        contributions fail with the helper's reason; if a helper cannot be
+        reached, the batch's additive contributions fail as unavailable (the
+        holders retry). One call per helper and query per commit batch.
         """
-        for qid, rt in touched.items():
-            if (
-                rt.spec.protocol != pb.PROTOCOL_ADDITIVE
-                or rt.record.vector_length < PREPARE_MIN_VALUES
-                or not self.helpers
-            ):
+        groups: dict[str, dict[str, _Pending]] = {}
+        for item in items:
+            if item.seeds is None:
                 continue
-            batch = sorted((i for i in committed if i.query_id == qid), key=lambda i: i.holder)
-            if batch:
-                self._spawn(self._prepare(qid, [i.sealed for i in batch]), f"prepare-{qid}")
+            rt = self.queries[item.query_id]
+            item.record = pb.SealedContribution(
+                holder=item.holder, certificate=item.certificate, seeds=item.seeds
+            )
+            item.sealed = item.record.SerializeToString()
+            if rt.record.state == OPEN and item.holder not in rt.holders:
+                groups.setdefault(item.query_id, {}).setdefault(item.holder, item)
+        verdicts = await asyncio.gather(
+            *(self._prepare(qid, list(group.values())) for qid, group in groups.items())
+        )
+        refused = {
+            (qid, holder): error
+            for qid, errors in zip(groups, verdicts, strict=True)
+            for holder, error in errors.items()
+        }
+        kept = []
+        for item in items:
+            error = refused.get((item.query_id, item.holder))
+            if error is None:
+                kept.append(item)
+            else:
+                _settle(item.future, error=error)
+        return kept
 
-    async def _prepare(self, query_id: str, sealed: list[bytes]) -> None:
-        results = await asyncio.gather(
-            *(h.prepare(query_id, sealed, timeout=30.0) for h in self.helpers),
+    async def _prepare(self, query_id: str, group: list[_Pending]) -> dict[str, PetsError]:
+        """Prepare one query's contributions on every helper; the refused ones, with why."""
+        group = sorted(group, key=lambda i: i.holder)
+        records = [i.record for i in group]
+        timeout = self.config.limits.finalize_timeout_seconds
+        outcomes = await asyncio.gather(
+            *(h.prepare(query_id, records, timeout=timeout) for h in self.helpers),
             return_exceptions=True,
         )
-        for helper, result in zip(self.helpers, results, strict=True):
-            if isinstance(result, BaseException):  # finalising will do the work instead
-                log.debug(
-                    "prepare failed",
-                    extra={"query_id": query_id, "helper": helper.name, "error": str(result)},
+        errors: dict[str, PetsError] = {}
+        for helper, outcome in zip(self.helpers, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                if isinstance(outcome, NotReadyError):
+                    failure: PetsError = outcome
+                else:
+                    log.warning(
+                        "helper could not check contributions",
+                        extra={"query_id": query_id, "helper": helper.name, "error": str(outcome)},
+                    )
+                    failure = UnavailableError(
+                        f"helper {helper.name} could not check the contribution; retry"
+                    )
+                for item in group:
+                    errors.setdefault(item.holder, failure)
+                continue
+            for refusal in outcome.refused:
+                errors.setdefault(
+                    refusal.holder,
+                    InvalidProofError(f"helper {helper.name} refused the seed: {refusal.reason}"),
                 )
+        return errors
 
     # -- closing and finalisation -------------------------------------------------
     def _schedule_deadline(self, rt: QueryRuntime) -> None:
@@ -1022,14 +1006,14 @@ class Leader(pb_grpc.LeaderServicer):
                             "finalisation failed",
                             extra={"query_id": rec.id, "helper": h.name, "error": str(r)},
                         )
-                    names = ", ".join(h.name for h, _ in failed)
-                    reason = "helper_unavailable" if not fatal else "helper_refused"
-                    await self._fail(
-                        rt,
-                        reason,
-                        f"helper(s) {names} could not finalise within {timeout:g} s; "
-                        "nothing released",
-                    )
+                    if fatal:
+                        reason = "helper_refused"
+                        detail = "; ".join(f"helper {h.name} refused: {r}" for h, r in fatal)
+                    else:
+                        reason = "helper_unavailable"
+                        names = ", ".join(h.name for h, _ in failed)
+                        detail = f"helper(s) {names} could not finalise within {timeout:g} s"
+                    await self._fail(rt, reason, f"{detail}; nothing released")
                     return
                 if pending:
                     await asyncio.sleep(delay)

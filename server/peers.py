@@ -93,18 +93,18 @@ class HelperLink:
         return self._learn(response.seal_key)
 
     def _messages(
-        self, query_id: str, contributions: Sequence[bytes]
+        self, query_id: str, contributions: Sequence[pb.SealedContribution | bytes]
     ) -> Iterator[pb.FinalizeMessage]:
-        """A header, then the contributors in batches: each holder with only this
-        helper's sealed seed (``contributions`` are stored SealedContributions,
-        sorted by holder)."""
+        """A header, then the contributors in batches, each holder with only this
+        helper's sealed seed. ``contributions`` (messages, or stored serialised
+        ones) must be sorted by holder."""
         yield pb.FinalizeMessage(
             header=pb.FinalizeHeader(query_id=query_id, contributors=len(contributions))
         )
         for start in range(0, len(contributions), FINALIZE_BATCH):
             batch = []
-            for raw in contributions[start : start + FINALIZE_BATCH]:
-                stored = pb.SealedContribution.FromString(raw)
+            for c in contributions[start : start + FINALIZE_BATCH]:
+                stored = pb.SealedContribution.FromString(c) if isinstance(c, bytes) else c
                 mine = [s for s in stored.seeds if s.helper == self.name]
                 batch.append(
                     pb.SealedContribution(
@@ -113,9 +113,13 @@ class HelperLink:
                 )
             yield pb.FinalizeMessage(contributions=batch)
 
-    async def prepare(self, query_id: str, contributions: Sequence[bytes], timeout: float) -> None:
-        """Hand the helper contributions committed so far, to open and sum early."""
-        await self._call("Prepare", self._messages(query_id, contributions), timeout)
+    async def prepare(
+        self, query_id: str, contributions: Sequence[pb.SealedContribution], timeout: float
+    ) -> pb.PrepareResponse:
+        """Have the helper check and open these contributors' seeds; its verdicts."""
+        return await self._call(  # type: ignore[return-value]
+            "Prepare", self._messages(query_id, contributions), timeout
+        )
 
     async def finalize(self, query_id: str, contributions: Sequence[bytes], timeout: float) -> None:
         """Stream the fixed contributor set; the helper sums exactly these seeds."""

@@ -287,10 +287,13 @@ class Store:
         self, q: QueryRecord, aggregate: bytes | memoryview | None, drop: bool = False
     ) -> None:
         """Store a query's final state, in one transaction with its aggregate share:
-        ``aggregate`` replaces it, ``drop`` deletes it."""
+        ``aggregate`` replaces it, ``drop`` deletes it. Sealed seeds are cleared."""
         generation = None if aggregate is None else self._write_next(q.id, aggregate)
         with self._transaction():
             self.update_query(q)
+            # The helpers have what they need (or the query failed): the leader keeps
+            # who contributed and the digests, not the sealed seeds.
+            self._db.execute("UPDATE contributions SET sealed=x'' WHERE query_id=?", (q.id,))
             if generation is not None:
                 self._db.execute(
                     "INSERT OR REPLACE INTO aggregate_files VALUES (?, ?)", (q.id, generation)

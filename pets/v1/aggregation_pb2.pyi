@@ -257,6 +257,22 @@ class FinalizeResponse(_message.Message):
     contributors: int
     def __init__(self, query_id: _Optional[str] = ..., contributors: _Optional[int] = ...) -> None: ...
 
+class PrepareResponse(_message.Message):
+    __slots__ = ("query_id", "refused")
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    refused: _containers.RepeatedCompositeFieldContainer[Refusal]
+    def __init__(self, query_id: _Optional[str] = ..., refused: _Optional[_Iterable[_Union[Refusal, _Mapping]]] = ...) -> None: ...
+
+class Refusal(_message.Message):
+    __slots__ = ("holder", "reason")
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    holder: str
+    reason: str
+    def __init__(self, holder: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
 class HelperInfoRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -439,7 +439,7 @@ class HelperStub:
         self.Prepare = channel.stream_unary(
                 '/pets.v1.Helper/Prepare',
                 request_serializer=pets_dot_v1_dot_aggregation__pb2.FinalizeMessage.SerializeToString,
-                response_deserializer=pets_dot_v1_dot_aggregation__pb2.FinalizeResponse.FromString,
+                response_deserializer=pets_dot_v1_dot_aggregation__pb2.PrepareResponse.FromString,
                 _registered_method=True)
         self.Finalize = channel.stream_unary(
                 '/pets.v1.Helper/Finalize',
@@ -473,10 +473,11 @@ class HelperServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Prepare(self, request_iterator, context):
-        """Leader, optional: contributions committed so far (the set is not fixed
-        yet), so the helper can check, open and sum their seeds early and
-        finalising has less left to do. Same messages as Finalize (abort unused).
-        Finalize alone is always enough: it sends the whole set again.
+        """Leader, before it commits contributions: the helper checks each
+        holder's certificate and signature and opens its sealed seed, keeps the
+        seeds it accepts, and names those it refuses; the leader commits only
+        contributions every helper accepted, so an accepted contribution is
+        complete everywhere. Same messages as Finalize (abort unused).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -513,7 +514,7 @@ def add_HelperServicer_to_server(servicer, server):
             'Prepare': grpc.stream_unary_rpc_method_handler(
                     servicer.Prepare,
                     request_deserializer=pets_dot_v1_dot_aggregation__pb2.FinalizeMessage.FromString,
-                    response_serializer=pets_dot_v1_dot_aggregation__pb2.FinalizeResponse.SerializeToString,
+                    response_serializer=pets_dot_v1_dot_aggregation__pb2.PrepareResponse.SerializeToString,
             ),
             'Finalize': grpc.stream_unary_rpc_method_handler(
                     servicer.Finalize,
@@ -608,7 +609,7 @@ class Helper:
             target,
             '/pets.v1.Helper/Prepare',
             pets_dot_v1_dot_aggregation__pb2.FinalizeMessage.SerializeToString,
-            pets_dot_v1_dot_aggregation__pb2.FinalizeResponse.FromString,
+            pets_dot_v1_dot_aggregation__pb2.PrepareResponse.FromString,
             options,
             channel_credentials,
             insecure,

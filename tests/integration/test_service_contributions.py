@@ -287,3 +287,51 @@ def test_open_query_limit_holds_under_concurrent_submissions(make_cluster) -> No
     outcomes = run(go())
     assert outcomes.count("Submitted") == 2, outcomes
     assert set(outcomes) == {"Submitted", "NotReadyError"}
+
+
+def test_a_seed_that_does_not_open_is_refused_before_it_counts(make_cluster) -> None:
+    """A holder that signs a sealed seed the helper cannot open is refused at once;
+    the query still completes with the others (nothing for it to break later)."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from .conftest import expected
+
+    cluster = make_cluster()
+    text = "sum(cost) from hospitals group by sex"
+
+    async def go():  # type: ignore[no-untyped-def]
+        client = analyst(cluster)
+        submitted = await client.submit(Query.parse(text), deadline_seconds=60)
+        qid = submitted.query_id
+        cheat = holder_client(cluster, "org-3")
+        ann = await announcement(cheat, qid)
+        ctx = seal.SeedContext(qid, bytes(ann.fingerprint), "org-3", "helper-1")
+        garbage = bytes(range(seal.SEALED_BYTES))  # well-formed size, opens to nothing
+        key = load_pem_private_key(cluster.tls("org-3").key.read_bytes(), password=None)
+        sealed = pb.SealedSeed(
+            helper="helper-1", sealed=garbage, signature=seal.sign_sealed(ctx, garbage, key)
+        )
+        try:
+            await cheat.send_payload(
+                qid,
+                bytes(8 * ann.vector_length),
+                bytes(32),
+                [sealed],
+                deadline=ann.deadline_unix,
+            )
+            verdict = "accepted"
+        except Exception as exc:
+            verdict = f"{type(exc).__name__}: {exc}"
+        await cheat.close()
+        for h in ("org-1", "org-2"):
+            await contribute(cluster, h, qid)
+        await client.close_query(qid)
+        status = await client.wait(qid)
+        result = await client.fetch(submitted, status)
+        await client.close()
+        return verdict, status, result
+
+    verdict, status, result = run(go())
+    assert verdict.startswith("PermissionDeniedError") and "does not open" in verdict
+    assert status.state == pb.QUERY_STATE_READY and status.contributors == 2
+    assert result.close_to(expected(cluster, text, ["org-1", "org-2"]))

@@ -28,6 +28,14 @@ async def _submit(cluster, **options):  # type: ignore[no-untyped-def]
         await client.close()
 
 
+async def _status(cluster, query_id: str) -> pb.QueryStatus:  # type: ignore[no-untyped-def]
+    client = analyst(cluster)
+    try:
+        return await client.status(query_id)
+    finally:
+        await client.close()
+
+
 async def _finish(cluster, submitted, *, close: bool = False):  # type: ignore[no-untyped-def]
     client = analyst(cluster)
     try:
@@ -162,6 +170,32 @@ def test_helper_down_at_finalisation_fails_clearly(make_cluster) -> None:
     assert codes == grpc.StatusCode.FAILED_PRECONDITION
 
 
+def test_helper_down_while_holders_contribute(make_cluster) -> None:
+    """Nothing is committed that the helper has not checked: while it is down the
+    leader answers UNAVAILABLE and counts nothing; the holder's retries go through
+    once it is back."""
+    cluster = make_cluster()
+    submitted = run(_submit(cluster, deadline_seconds=120))
+    run(contribute(cluster, "org-1", submitted.query_id))
+    cluster.kill("helper-1", signal.SIGKILL)
+
+    async def go() -> tuple[int, pb.ContributionAck]:
+        contributing = asyncio.create_task(contribute(cluster, "org-2", submitted.query_id))
+        await asyncio.sleep(2.0)  # the holder is retrying against UNAVAILABLE meanwhile
+        assert not contributing.done()
+        counted = (await _status(cluster, submitted.query_id)).contributors
+        await asyncio.to_thread(cluster.restart_server, "helper-1")
+        return counted, await asyncio.wait_for(contributing, 60)
+
+    counted, ack = run(go())
+    assert counted == 1
+    assert ack.newly_accepted and ack.contributors == 2
+    assert "helper could not check contributions" in cluster.tail("leader", 200)
+    status, result = run(_finish(cluster, submitted, close=True))
+    assert status.state == pb.QUERY_STATE_READY and status.contributors == 2
+    assert result is not None and result.close_to(expected(cluster, TEXT, ["org-1", "org-2"]))
+
+
 async def _aggregate_codes_leader_only(cluster, query_id: str) -> grpc.StatusCode:  # type: ignore[no-untyped-def]
     client = analyst(cluster)
     try:
@@ -173,7 +207,9 @@ async def _aggregate_codes_leader_only(cluster, query_id: str) -> grpc.StatusCod
         await client.close()
 
 
-def test_helper_restart_keeps_seeds(make_cluster) -> None:
+def test_helper_restart_loses_nothing(make_cluster) -> None:
+    """The helper keeps accepted seeds in memory only; after a restart it checks and
+    opens the sealed copies the leader stored, and the sum is still right."""
     cluster = make_cluster()
     submitted = run(_submit(cluster, deadline_seconds=120))
     for h in ("org-1", "org-2"):

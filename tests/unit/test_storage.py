@@ -77,6 +77,10 @@ def test_sealed_seeds_come_back_in_the_order_asked(tmp_path: Path) -> None:
     assert store.sealed_contributions(Q1, ["a", "b"]) == [b"sealed-a", b"sealed-b"]
     with pytest.raises(KeyError):
         store.sealed_contributions(Q1, ["a", "c"])
+    # Once the query is finished the sealed seeds are gone; who and the digests stay.
+    store.finish_query(QueryRecord(Q1, "analyst", b"spec", READY, 1.0, 2.0, 2, 4), b"final")
+    assert store.sealed_contributions(Q1, ["a", "b"]) == [b"", b""]
+    assert store.contributions(Q1) == {"a": b"d" * 32, "b": b"e" * 32}
 
 
 def test_a_database_of_another_schema_version_is_refused(tmp_path: Path) -> None:

@@ -317,3 +317,80 @@ def test_seed_for_another_helper_or_tampered_is_refused(
     item.seeds[0].sealed = bytes(tampered)
     with pytest.raises(InvalidProofError, match="not signed"):
         _sum(ca, [item])
+
+
+def test_one_certificate_never_stands_for_two_holders(
+    ca: identity.CA, holders: dict[str, identity.Identity]
+) -> None:
+    """A leader colluding with h1 cannot list h1's signed seeds under other names."""
+    seed = b"\x03" * 32
+    genuine = _signed(holders["h1"], "h1", seed)
+    # Signed by h1's key for the name "h2" (h1 helps the leader), with h1's certificate.
+    ctx = seal.SeedContext(QID, FINGERPRINT, "h2", "helper-1")
+    sealed = seal.seal(seed, SEAL_KEY.public_key(), ctx)
+    key = load_pem_private_key(holders["h1"].key_pem, password=None)
+    alias = pb.SealedContribution(
+        holder="h2",
+        certificate=holders["h1"].cert_pem,
+        seeds=[
+            pb.SealedSeed(
+                helper="helper-1",
+                sealed=sealed,
+                signature=seal.sign_sealed(ctx, sealed, key),  # type: ignore[arg-type]
+            )
+        ],
+    )
+    with pytest.raises(InvalidProofError, match="names pets://holder/h1, not holder h2"):
+        _sum(ca, [genuine, alias])
+
+
+def test_prepare_names_what_it_refuses_and_keeps_what_it_accepts(
+    ca: identity.CA, holders: dict[str, identity.Identity]
+) -> None:
+    from pets.server.helper import check_sealed_seeds
+
+    good = _signed(holders["h1"], "h1", b"\x04" * 32)
+    forged = _signed(holders["h2"], "h2", b"\x05" * 32)
+    forged.seeds[0].sealed = bytes(seal.SEALED_BYTES)  # signature no longer matches
+    accepted, refused = check_sealed_seeds(
+        RECORD, [good, forged], "helper-1", SEAL_KEY, ca.cert_pem
+    )
+    assert set(accepted) == {"h1"} and accepted["h1"][1] == b"\x04" * 32
+    assert [h for h, _ in refused] == ["h2"] and "not signed" in refused[0][1]
+    # Finalize uses the accepted seed as is, and checks anything else.
+    data = sum_sealed_seeds(RECORD, [good], "helper-1", SEAL_KEY, ca.cert_pem, accepted=accepted)
+    want = sharing.aggregate_seeds([b"\x04" * 32], SMALL)
+    assert np.array_equal(wire.vector_from_bytes(bytes(data), SMALL), want)
+
+
+def test_prepare_then_finalize_through_the_servicer(tmp_path: Path) -> None:
+    """Prepare keeps accepted seeds; Finalize sums the fixed set; Prepare after it is refused."""
+
+    async def go() -> tuple[list[str], bool, str]:
+        helper, store, key = await _helper(tmp_path)
+        items, seeds = _sealed_items(key, 4)
+        bad = pb.SealedContribution(
+            holder="h999",
+            seeds=[pb.SealedSeed(helper="helper-1", sealed=bytes(seal.SEALED_BYTES))],
+        )
+        leader = Context("leader/leader")
+        verdict = await helper.Prepare(_stream(_finalize_messages([*items, bad])), leader)
+        refused = [r.holder for r in verdict.refused]
+        assert set(helper.queries[QID].accepted) == {i.holder for i in items}
+        # The final set leaves one prepared holder out: it must not be in the sum.
+        await helper.Finalize(_stream(_finalize_messages(items[:3])), leader)
+        got = wire.vector_from_bytes(store.store.get_aggregate(QID), LENGTH)
+        correct = bool(np.array_equal(got, sharing.aggregate_seeds(seeds[:3], LENGTH)))
+        try:
+            await helper.Prepare(_stream(_finalize_messages(items)), leader)
+            late = "accepted"
+        except Aborted as exc:
+            late = str(exc)
+        await helper.stop()
+        store.close()
+        return refused, correct, late
+
+    refused, correct, late = asyncio.run(go())
+    assert refused == ["h999"]
+    assert correct
+    assert "FAILED_PRECONDITION" in late and "no longer accepting" in late
