@@ -525,6 +525,36 @@ def verify_identity(ca_pem: bytes, cert_pem: bytes, *, now: _dt.datetime | None 
     return _peer_from_cert(leaf)
 
 
+@functools.lru_cache(maxsize=4096)
+def _verified_once(ca_pem: bytes, cert_pem: bytes) -> tuple[Peer, _dt.datetime, _dt.datetime]:
+    """The peer a certificate names and the window in which both it and the CA are
+    valid, once its chain verified."""
+    try:
+        leaf, root = _load_cert(cert_pem), _load_cert(ca_pem)
+    except InvalidInputError as exc:
+        raise AuthenticationError(str(exc)) from None
+    start = max(leaf.not_valid_before_utc, root.not_valid_before_utc)
+    end = min(leaf.not_valid_after_utc, root.not_valid_after_utc)
+    # The chain is checked at a moment both are valid; the caller checks its own time.
+    return verify_identity(ca_pem, cert_pem, now=start), start, end
+
+
+def verify_identity_cached(
+    ca_pem: bytes, cert_pem: bytes, *, now: _dt.datetime | None = None
+) -> Peer:
+    """:func:`verify_identity`, with the chain check remembered per (CA, certificate).
+
+    For servers that check the same holders' certificates on every query: the
+    signature chain of immutable certificate bytes is verified once, the
+    validity period on every call (against ``now``). Failures are not cached.
+    """
+    peer, not_before, not_after = _verified_once(bytes(ca_pem), bytes(cert_pem))
+    t = _utcnow(now)
+    if not not_before <= t <= not_after:
+        raise AuthenticationError("certificate is outside its validity period")
+    return peer
+
+
 def _first(values: Iterable[bytes] | bytes | str | None) -> bytes | None:
     """First value of one auth-context property (grpc gives lists of bytes)."""
     if values is None:

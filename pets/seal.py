@@ -51,7 +51,7 @@ from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from pets.errors import InvalidInputError, InvalidProofError
-from pets.identity import Peer, Role, peer_identity, verify_identity
+from pets.identity import Peer, Role, peer_identity, verify_identity_cached
 from pets.prg import SEED_BYTES
 
 SUITE = Suite(KEM.X25519, KDF.HKDF_SHA256, AEAD.AES_128_GCM)
@@ -171,7 +171,7 @@ def certificate_key(cert_pem_or_der: bytes) -> ec.EllipticCurvePublicKey:
 def check_party(cert: bytes, ca_pem: bytes | None, role: Role, name: str) -> Peer:
     """The party ``cert`` names, checked against the CA (when given), ``role`` and ``name``."""
     try:
-        peer = peer_identity(cert) if ca_pem is None else verify_identity(ca_pem, _pem(cert))
+        peer = peer_identity(cert) if ca_pem is None else verify_identity_cached(ca_pem, _pem(cert))
     except Exception:
         raise InvalidProofError(
             f"the certificate of {role.value} {name} is not from this CA"

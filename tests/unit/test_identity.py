@@ -36,6 +36,7 @@ from pets.identity import (
     peer_identity,
     validate_name,
     verify_identity,
+    verify_identity_cached,
 )
 from pets.identity_cli import register
 from pets.identity_files import init_ca, issue_to_dir, load_ca_from_dir, load_tls_material
@@ -496,3 +497,20 @@ def test_server_dns_name_is_pinned_and_validated(ca: CA) -> None:
             issue(ca, Role.HELPER, bad, now=T0)
     with pytest.raises(InvalidInputError):
         server_dns_name(Role.HOLDER, "org")
+
+
+def test_cached_verification_still_checks_the_clock_and_the_ca(ca: CA) -> None:
+    holder = issue(ca, Role.HOLDER, "h-cached", now=T0)
+    at = T0 + dt.timedelta(days=1)
+    assert verify_identity_cached(ca.cert_pem, holder.cert_pem, now=at) == Peer(
+        Role.HOLDER, "h-cached"
+    )
+    again = verify_identity_cached(ca.cert_pem, holder.cert_pem, now=at)  # from the cache
+    assert again.name == "h-cached"
+    with pytest.raises(AuthenticationError, match="validity period"):
+        verify_identity_cached(ca.cert_pem, holder.cert_pem, now=T0 + dt.timedelta(days=4000))
+    with pytest.raises(AuthenticationError, match="validity period"):
+        verify_identity_cached(ca.cert_pem, holder.cert_pem, now=T0 - dt.timedelta(days=2))
+    other = create_ca(now=T0)
+    with pytest.raises(AuthenticationError):
+        verify_identity_cached(other.cert_pem, holder.cert_pem, now=at)
