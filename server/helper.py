@@ -1,20 +1,29 @@
-"""A helper: opens and sums the sealed seeds of the contributor set the leader fixed.
+"""A helper: checks and opens holders' sealed seeds, and sums those the leader fixed.
 
 A helper never sees a vector, and no holder connects to it: each holder seals
 its seed to this helper's X25519 seal key and signs it (:mod:`pets.seal`),
-and the leader keeps the sealed seed with the contribution. When the query
-closes the leader streams the helper the contributor set, each contributor
-with its certificate and its sealed seed. The helper checks every
-certificate against the project CA and every holder's signature (so the
-leader cannot invent contributors), opens each seed, expands and sums them
-in place (memory: two vectors, whatever the number of holders), stores the
-result and releases it only to the query's analyst, only with at least
-``min_holders`` contributors. A seed that does not verify or open fails the
-finalisation with the holder named: nothing is released.
+and sends it with its masked vector to the leader, which cannot open it.
 
-The seal key is generated on first start and kept in the helper's database;
-the helper vouches for it with its certificate key (:class:`pets.v1.HelperKey`),
-so the leader, which relays it to holders, cannot swap in a key of its own.
+* **Prepare**, before the leader commits a batch of contributions: for each
+  contributor the helper checks its certificate against the project CA (it
+  must name that holder: the leader cannot invent contributors, nor list one
+  holder under several names) and the holder's signature, and opens the
+  seed. It keeps the seeds it accepts, in memory, and names those it
+  refuses; the leader commits only what every helper accepted, so a
+  contribution the leader acknowledged is complete everywhere.
+* **Finalize**, once the query closed: the leader streams the fixed
+  contributor set with each contributor's certificate and sealed seed (from
+  its SQLite file). Seeds accepted earlier are used as they are; any other
+  (say, after this helper restarted) is checked and opened now. The helper
+  expands and sums them in place (the sum and one scratch vector, whatever
+  the number of holders), stores the result and releases it only to the
+  query's analyst, only with at least ``min_holders`` contributors.
+
+Per open query the helper holds the accepted seeds (about 110 bytes per
+contributor), nothing on disk. The seal key is generated on first start and
+kept in the helper's database; the helper vouches for it with its
+certificate key (:class:`pets.v1.HelperKey`), so the leader, which relays it
+to holders, cannot swap in a key of its own.
 """
 
 from __future__ import annotations

@@ -9,11 +9,12 @@ Flow of one query (DESIGN.md, "Two aggregation protocols"):
    helper's seal key, signed with the holder's certificate key) and streams
    its masked vector (or its Paillier ciphertexts) to the leader with the
    sealed seeds in the header: one call per contribution, no connection to
-   any helper. The leader checks lengths and the holder's signatures, then
-   folds the payload into the running aggregate and records the holder with
-   its sealed seeds *in the same SQLite transaction*; only then does it
-   acknowledge. A contribution the leader accepted is therefore durable with
-   everything every helper will need.
+   any helper. The leader checks lengths; the helpers check the holder's
+   certificate and signatures and open the seeds (``Prepare``, one call per
+   helper for a whole commit batch). Only then does the leader fold the
+   payload into the running aggregate and record the holder with its sealed
+   seeds *in the same SQLite transaction*, and acknowledge. A contribution
+   the leader accepted is therefore complete everywhere.
 3. At the deadline (or once ``close_after`` holders contributed, or when the
    analyst closes it) the leader fixes the contributor set and streams every
    helper exactly that set, each contributor with its certificate and the

@@ -136,7 +136,9 @@ class LeaderServicer:
     def ContributeOne(self, request, context):
         """Holder: a contribution that fits in one message (header and all the
         data). Same checks and answer as a one-message Contribute stream, at the
-        lower per-call cost of a unary call (many small contributions).
+        lower per-call cost of a unary call (many small contributions); it takes
+        no stream slot, since the whole message (at most the gRPC message limit)
+        is already in hand.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
