@@ -540,17 +540,23 @@ def _verified_once(ca_pem: bytes, cert_pem: bytes) -> tuple[Peer, _dt.datetime, 
 
 
 def verify_identity_cached(
-    ca_pem: bytes, cert_pem: bytes, *, now: _dt.datetime | None = None
+    ca_pem: bytes,
+    cert_pem: bytes,
+    *,
+    now: _dt.datetime | None = None,
+    during: tuple[_dt.datetime, _dt.datetime] | None = None,
 ) -> Peer:
     """:func:`verify_identity`, with the chain check remembered per (CA, certificate).
 
     For servers that check the same holders' certificates on every query: the
     signature chain of immutable certificate bytes is verified once, the
-    validity period on every call (against ``now``). Failures are not cached.
+    validity period on every call: at ``now``, or, with ``during=(start,
+    end)``, at some moment of that span (a certificate that was valid when
+    its holder contributed stays good for that query). Failures are not cached.
     """
     peer, not_before, not_after = _verified_once(bytes(ca_pem), bytes(cert_pem))
-    t = _utcnow(now)
-    if not not_before <= t <= not_after:
+    start, end = during if during is not None else (_utcnow(now), _utcnow(now))
+    if not_after < start or end < not_before:
         raise AuthenticationError("certificate is outside its validity period")
     return peer
 

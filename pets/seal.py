@@ -42,6 +42,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -50,7 +51,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, x25519
 from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from pets.errors import InvalidInputError, InvalidProofError
+from pets.errors import AuthenticationError, InvalidInputError, InvalidProofError
 from pets.identity import Peer, Role, peer_identity, verify_identity_cached
 from pets.prg import SEED_BYTES
 
@@ -168,10 +169,33 @@ def certificate_key(cert_pem_or_der: bytes) -> ec.EllipticCurvePublicKey:
     return key
 
 
-def check_party(cert: bytes, ca_pem: bytes | None, role: Role, name: str) -> Peer:
-    """The party ``cert`` names, checked against the CA (when given), ``role`` and ``name``."""
+def check_party(
+    cert: bytes,
+    ca_pem: bytes | None,
+    role: Role,
+    name: str,
+    *,
+    during: tuple[datetime, datetime] | None = None,
+) -> Peer:
+    """The party ``cert`` names, checked against the CA (when given), ``role`` and ``name``.
+
+    Valid now, or at some moment of ``during`` (see
+    :func:`pets.identity.verify_identity_cached`).
+    """
     try:
-        peer = peer_identity(cert) if ca_pem is None else verify_identity_cached(ca_pem, _pem(cert))
+        peer = (
+            peer_identity(cert)
+            if ca_pem is None
+            else verify_identity_cached(ca_pem, _pem(cert), during=during)
+        )
+    except AuthenticationError as exc:
+        if "validity period" in str(exc):
+            raise InvalidProofError(
+                f"the certificate of {role.value} {name} is expired or not yet valid"
+            ) from None
+        raise InvalidProofError(
+            f"the certificate of {role.value} {name} is not from this CA"
+        ) from None
     except Exception:
         raise InvalidProofError(
             f"the certificate of {role.value} {name} is not from this CA"

@@ -19,7 +19,7 @@ and sends it with its masked vector to the leader, which cannot open it.
   the number of holders), stores the result and releases it only to the
   query's analyst, only with at least ``min_holders`` contributors.
 
-Per open query the helper holds the accepted seeds (about 110 bytes per
+Per open query the helper holds the accepted seeds (about 300 bytes per
 contributor), nothing on disk. The seal key is generated on first start and
 kept in the helper's database; the helper vouches for it with its
 certificate key (:class:`pets.v1.HelperKey`), so the leader, which relays it
@@ -34,6 +34,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import grpc
 import numpy as np
@@ -227,6 +228,7 @@ class Helper(pb_grpc.HelperServicer):
         return pb.PrepareResponse(
             query_id=q.record.id,
             refused=[pb.Refusal(holder=h, reason=r) for h, r in refused],
+            accepted=len(items) - len(refused),
         )
 
     async def _prepare(
@@ -372,6 +374,7 @@ def open_contribution(
     keys: dict[bytes, object],
     *,
     insecure: bool = False,
+    during: tuple[datetime, datetime] | None = None,
 ) -> tuple[bytes, bytes]:
     """``(sealed bytes, seed)`` of one contributor, checked.
 
@@ -390,7 +393,7 @@ def open_contribution(
     context = seal.SeedContext(rec.id, rec.fingerprint, item.holder, helper)
     if not insecure:
         cert = bytes(item.certificate)
-        seal.check_party(cert, ca_pem, Role.HOLDER, item.holder)
+        seal.check_party(cert, ca_pem, Role.HOLDER, item.holder, during=during)
         key = keys.get(cert)
         if key is None:
             key = keys[cert] = seal.certificate_key(cert)
@@ -435,10 +438,15 @@ def sum_sealed_seeds(
 
     A holder whose exact sealed seed Prepare already accepted (``accepted``)
     is not checked again; any other item is checked and opened
-    (:func:`open_contribution`, raising on the first that fails). Memory:
-    the sum and one scratch vector, whatever the number of holders.
+    (:func:`open_contribution`, raising on the first that fails), its
+    certificate counted valid if it was at any time while the query was open:
+    a holder whose certificate expired after it contributed still counts.
+    Memory: the sum and one scratch vector, whatever the number of holders.
     """
     accepted = accepted or {}
+    now = datetime.now(UTC)
+    opened_at = datetime.fromtimestamp(rec.created, UTC)
+    during = (min(opened_at, now), min(datetime.fromtimestamp(rec.deadline, UTC), now))
     total = np.zeros(rec.vector_length, dtype=np.uint64)
     scratch = np.empty(rec.vector_length, dtype=np.uint64)
     keys: dict[bytes, object] = {}
@@ -449,7 +457,7 @@ def sum_sealed_seeds(
             seed = known[1]
         else:
             _, seed = open_contribution(
-                rec, item, helper, seal_key, ca_pem, keys, insecure=insecure
+                rec, item, helper, seal_key, ca_pem, keys, insecure=insecure, during=during
             )
         np.add(total, prg.expand(seed, rec.vector_length, scratch), out=total)
     return wire.vector_view(total)  # no copy on a little-endian host

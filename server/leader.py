@@ -90,6 +90,9 @@ OPEN, CLOSED, READY, FAILED = (
 TERMINAL = (READY, FAILED)
 STATUS_HEARTBEAT_SECONDS = 1.0
 MAX_BATCH = 512
+# How long a helper gets to check one batch of contributions (Prepare); a
+# contribution it has not checked by then fails as unavailable and is retried.
+PREPARE_TIMEOUT_SECONDS = 10.0
 WATCHER_QUEUE = 1024
 
 
@@ -141,8 +144,8 @@ class _Pending:
     holder: str
     digest: bytes
     parsed: object
-    # Additive: the holder's sealed seeds and certificate, checked in the commit
-    # batch (signatures) and stored as a serialised pb.SealedContribution.
+    # Additive: the holder's sealed seeds and certificate, checked by the helpers
+    # (Prepare) before the commit, stored as a serialised pb.SealedContribution.
     seeds: list[pb.SealedSeed] | None
     certificate: bytes
     record: pb.SealedContribution | None = None  # what the helpers check, and
@@ -192,6 +195,8 @@ class Leader(pb_grpc.LeaderServicer):
         self._slots = asyncio.Semaphore(config.limits.max_concurrent_contributions)
         self._tasks: set[asyncio.Task] = set()
         self._commit_task: asyncio.Task | None = None
+        self._prepare_queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._prepare_task: asyncio.Task | None = None
         self._insecure = config.tls is None
         self._ca_pem = ca_pem
         self._stopping = False
@@ -225,6 +230,8 @@ class Leader(pb_grpc.LeaderServicer):
             resumed.append(rt)
         self._commit_task = asyncio.create_task(self._commit_loop(), name="leader-commit")
         self._commit_task.add_done_callback(self._commit_loop_ended)
+        self._prepare_task = asyncio.create_task(self._prepare_loop(), name="leader-prepare")
+        self._prepare_task.add_done_callback(self._commit_loop_ended)
         for rt in resumed:
             if rt.record.state == OPEN:
                 self._schedule_deadline(rt)
@@ -243,7 +250,7 @@ class Leader(pb_grpc.LeaderServicer):
 
     async def stop(self) -> None:
         self.begin_shutdown()
-        tasks = [*self._tasks, self._commit_task]
+        tasks = [*self._tasks, self._commit_task, self._prepare_task]
         tasks += [rt.deadline_task for rt in self.queries.values()]
         for task in tasks:
             if task is not None:
@@ -268,7 +275,10 @@ class Leader(pb_grpc.LeaderServicer):
 
     def _commit_loop_ended(self, task: asyncio.Task) -> None:
         if not self._stopping:
-            log.critical("commit loop ended; the leader cannot accept contributions")
+            log.critical(
+                "contribution loop ended; the leader cannot accept contributions",
+                extra={"task": task.get_name()},
+            )
 
     async def _reload(self, rt: QueryRuntime) -> None:
         """Rebuild a query's aggregate and committed holders from SQLite."""
@@ -631,7 +641,7 @@ class Leader(pb_grpc.LeaderServicer):
             )
         additive = rt.spec.protocol == pb.PROTOCOL_ADDITIVE
         # Small, in the header: checked before a byte of the payload is read (the
-        # signatures are checked with the commit batch, off the event loop).
+        # helpers check certificates and signatures before the commit).
         seeds = self._check_sealed_seeds(rt, header)
         rt.in_flight.add(peer.name)  # before any await: one stream per holder at a time
         try:
@@ -687,7 +697,9 @@ class Leader(pb_grpc.LeaderServicer):
             seeds=seeds,
             certificate=certificate,
         )
-        self._queue.put_nowait(pending)  # unbounded: never waits
+        # Unbounded queues: never wait. Additive contributions go through the
+        # helpers' check first (the prepare loop), then to the commit loop.
+        (self._queue if seeds is None else self._prepare_queue).put_nowait(pending)
         return await asyncio.shield(pending.future)  # type: ignore[no-any-return]
 
     async def _receive(
@@ -790,8 +802,6 @@ class Leader(pb_grpc.LeaderServicer):
     async def _commit_contributions(self, items: list[_Pending]) -> None:
         if not items:
             return
-        if any(i.seeds is not None for i in items):
-            items = await self._prepare_with_helpers(items)
         staged: dict[tuple[str, str], _Pending] = {}
         followers: list[tuple[_Pending, _Pending]] = []
         touched: dict[str, QueryRuntime] = {}
@@ -862,6 +872,27 @@ class Leader(pb_grpc.LeaderServicer):
         for rt in touched.values():
             await rt.bump()
 
+    async def _prepare_loop(self) -> None:
+        """Additive contributions, a batch at a time: the helpers' check, then the commit.
+
+        Apart from the commit loop, so closing queries and Paillier
+        contributions never wait on a slow helper; each helper gets at most
+        :data:`PREPARE_TIMEOUT_SECONDS` per batch.
+        """
+        while True:
+            batch = [await self._prepare_queue.get()]
+            while not self._prepare_queue.empty() and len(batch) < MAX_BATCH:
+                batch.append(self._prepare_queue.get_nowait())
+            try:
+                kept = await self._prepare_with_helpers(batch)
+            except Exception:  # keep serving; fail only this batch
+                log.exception("prepare loop error; failing the batch")
+                for item in batch:
+                    _settle(item.future, error=UnavailableError("internal error; retry"))
+                continue
+            for item in kept:
+                self._queue.put_nowait(item)
+
     async def _prepare_with_helpers(self, items: list[_Pending]) -> list[_Pending]:
         """Have every helper check and open the batch's sealed seeds; keep what all accept.
 
@@ -905,7 +936,7 @@ class Leader(pb_grpc.LeaderServicer):
         """Prepare one query's contributions on every helper; the refused ones, with why."""
         group = sorted(group, key=lambda i: i.holder)
         records = [i.record for i in group]
-        timeout = self.config.limits.finalize_timeout_seconds
+        timeout = min(PREPARE_TIMEOUT_SECONDS, self.config.limits.finalize_timeout_seconds)
         outcomes = await asyncio.gather(
             *(h.prepare(query_id, records, timeout=timeout) for h in self.helpers),
             return_exceptions=True,
@@ -925,6 +956,21 @@ class Leader(pb_grpc.LeaderServicer):
                     )
                 for item in group:
                     errors.setdefault(item.holder, failure)
+                continue
+            if outcome.query_id != query_id or outcome.accepted + len(outcome.refused) != len(
+                group
+            ):
+                # Not a verdict on every contribution (e.g. a helper of another version):
+                # commit nothing it may not have accepted.
+                log.warning(
+                    "helper gave no verdict on every contribution",
+                    extra={"query_id": query_id, "helper": helper.name},
+                )
+                for item in group:
+                    errors.setdefault(
+                        item.holder,
+                        UnavailableError(f"helper {helper.name} gave no verdict; retry"),
+                    )
                 continue
             for refusal in outcome.refused:
                 errors.setdefault(

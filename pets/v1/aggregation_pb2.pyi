@@ -258,12 +258,14 @@ class FinalizeResponse(_message.Message):
     def __init__(self, query_id: _Optional[str] = ..., contributors: _Optional[int] = ...) -> None: ...
 
 class PrepareResponse(_message.Message):
-    __slots__ = ("query_id", "refused")
+    __slots__ = ("query_id", "refused", "accepted")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     REFUSED_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     refused: _containers.RepeatedCompositeFieldContainer[Refusal]
-    def __init__(self, query_id: _Optional[str] = ..., refused: _Optional[_Iterable[_Union[Refusal, _Mapping]]] = ...) -> None: ...
+    accepted: int
+    def __init__(self, query_id: _Optional[str] = ..., refused: _Optional[_Iterable[_Union[Refusal, _Mapping]]] = ..., accepted: _Optional[int] = ...) -> None: ...
 
 class Refusal(_message.Message):
     __slots__ = ("holder", "reason")

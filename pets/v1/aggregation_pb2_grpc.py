@@ -418,7 +418,8 @@ class Leader:
 
 
 class HelperStub:
-    """A helper: registered queries and finalisation, both driven by the leader.
+    """A helper: registered queries, checks before commits, and finalisation, all
+    driven by the leader.
     Holders never call a helper: their seeds reach it sealed, through the leader.
     """
 
@@ -456,7 +457,8 @@ class HelperStub:
 
 
 class HelperServicer:
-    """A helper: registered queries and finalisation, both driven by the leader.
+    """A helper: registered queries, checks before commits, and finalisation, all
+    driven by the leader.
     Holders never call a helper: their seeds reach it sealed, through the leader.
     """
 
@@ -537,7 +539,8 @@ def add_HelperServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Helper:
-    """A helper: registered queries and finalisation, both driven by the leader.
+    """A helper: registered queries, checks before commits, and finalisation, all
+    driven by the leader.
     Holders never call a helper: their seeds reach it sealed, through the leader.
     """
 

@@ -226,8 +226,8 @@ RECORD = QueryRecord(
     analyst="alice",
     spec=b"",
     state=pb.QUERY_STATE_OPEN,
-    created=0.0,
-    deadline=0.0,
+    created=time.time() - 60,
+    deadline=time.time() + 3600,
     min_holders=1,
     vector_length=SMALL,
     fingerprint=FINGERPRINT,
@@ -394,3 +394,50 @@ def test_prepare_then_finalize_through_the_servicer(tmp_path: Path) -> None:
     assert refused == ["h999"]
     assert correct
     assert "FAILED_PRECONDITION" in late and "no longer accepting" in late
+
+
+def test_a_certificate_that_expired_after_contributing_still_counts() -> None:
+    """Prepare checks certificates now; Finalize (say, after a helper restart) accepts
+    one that was valid while the query was open, even if it has expired since."""
+    import dataclasses
+    import datetime as dt
+
+    from pets.server.helper import check_sealed_seeds
+
+    now = dt.datetime.now(dt.UTC)
+    ca = identity.create_ca("older CA", now=now - dt.timedelta(days=30))
+    old = identity.issue(ca, Role.HOLDER, "h9", valid_days=2, now=now - dt.timedelta(days=3))
+    rec = dataclasses.replace(
+        RECORD,
+        created=(now - dt.timedelta(days=2)).timestamp(),
+        deadline=(now - dt.timedelta(hours=30)).timestamp(),
+    )
+    seed = b"\x09" * 32
+    ctx = seal.SeedContext(QID, FINGERPRINT, "h9", "helper-1")
+    sealed = seal.seal(seed, SEAL_KEY.public_key(), ctx)
+    key = load_pem_private_key(old.key_pem, password=None)
+    item = pb.SealedContribution(
+        holder="h9",
+        certificate=old.cert_pem,
+        seeds=[
+            pb.SealedSeed(
+                helper="helper-1",
+                sealed=sealed,
+                signature=seal.sign_sealed(ctx, sealed, key),  # type: ignore[arg-type]
+            )
+        ],
+    )
+    _, refused = check_sealed_seeds(rec, [item], "helper-1", SEAL_KEY, ca.cert_pem)
+    assert refused and "expired or not yet valid" in refused[0][1]
+    data = sum_sealed_seeds(rec, [item], "helper-1", SEAL_KEY, ca.cert_pem)
+    assert np.array_equal(
+        wire.vector_from_bytes(bytes(data), SMALL), sharing.aggregate_seeds([seed], SMALL)
+    )
+    # A query that closed before the certificate was valid does not take it.
+    early = dataclasses.replace(
+        rec,
+        created=(now - dt.timedelta(days=10)).timestamp(),
+        deadline=(now - dt.timedelta(days=9)).timestamp(),
+    )
+    with pytest.raises(InvalidProofError, match="expired or not yet valid"):
+        sum_sealed_seeds(early, [item], "helper-1", SEAL_KEY, ca.cert_pem)
