@@ -121,6 +121,10 @@ class Helper(pb_grpc.HelperServicer):
             statement.signature = seal.sign_helper_key(self.config.name, public_key, key)  # type: ignore[arg-type]
         return statement
 
+    def _opener(self, q: _HelperQuery) -> SeedOpener:
+        assert self._seal_key is not None
+        return SeedOpener(q.record, self.config.name, self._seal_key, self._ca_pem, self._insecure)
+
     def _query(self, query_id: str) -> _HelperQuery:
         q = self.queries.get(query_id)
         if q is None:
@@ -238,15 +242,7 @@ class Helper(pb_grpc.HelperServicer):
         if q.closing or q.record.state != OPEN:
             raise NotReadyError(f"query {q.record.id} is no longer accepting contributions")
         todo = [i for i in items if not _same_seed(q.accepted.get(i.holder), i, self.config.name)]
-        accepted, refused = await asyncio.to_thread(
-            check_sealed_seeds,
-            q.record,
-            todo,
-            self.config.name,
-            self._seal_key,
-            self._ca_pem,
-            insecure=self._insecure,
-        )
+        accepted, refused = await asyncio.to_thread(self._opener(q).check, todo)
         if q.closing:  # finalisation began meanwhile: it has its own copy; keep it simple
             raise NotReadyError(f"query {q.record.id} is no longer accepting contributions")
         q.accepted.update(accepted)
@@ -293,16 +289,7 @@ class Helper(pb_grpc.HelperServicer):
         q.closing = True  # no more Prepare: the set is fixed
         # Checking what Prepare did not see, opening and expanding seeds is CPU
         # work: off the event loop and the SQLite thread, as one job.
-        data = await asyncio.to_thread(
-            sum_sealed_seeds,
-            rec,
-            items,
-            self.config.name,
-            self._seal_key,
-            self._ca_pem,
-            insecure=self._insecure,
-            accepted=dict(q.accepted),
-        )
+        data = await asyncio.to_thread(self._opener(q).sum, items, dict(q.accepted))
         contributors = tuple(c.holder for c in items)
         done = rec.with_state(READY, contributors=contributors)
         await self.store.run(self.store.store.finish_query, done, data)
@@ -365,99 +352,93 @@ def _same_seed(
     )
 
 
-def open_contribution(
-    rec: QueryRecord,
-    item: pb.SealedContribution,
-    helper: str,
-    seal_key: x25519.X25519PrivateKey,
-    ca_pem: bytes | None,
-    keys: dict[bytes, object],
-    *,
-    insecure: bool = False,
-    during: tuple[datetime, datetime] | None = None,
-) -> tuple[bytes, bytes]:
-    """``(sealed bytes, seed)`` of one contributor, checked.
+@dataclass
+class SeedOpener:
+    """Checks and opens contributors' sealed seeds for one query on this helper.
 
-    The item must carry exactly one seed, for ``helper``; with TLS its
-    certificate must be a holder certificate of the CA naming this holder
-    (checked for every item: one certificate never stands for two names),
-    whose key signed the sealed seed. ``keys`` caches the parsed key of
-    each certificate. Raises InvalidProofError (naming the holder) or
-    InvalidInputError.
+    With TLS each contributor's certificate must be a holder certificate of
+    the CA naming that holder (checked for every item: one certificate never
+    stands for two names) whose key signed the sealed seed; in ``--insecure``
+    mode nothing is signed and only the sealing is checked. The parsed key of
+    each certificate is kept for the opener's lifetime (one batch).
     """
-    if len(item.seeds) != 1 or item.seeds[0].helper != helper:
-        raise InvalidInputError(
-            f"contributor {item.holder} must come with exactly one seed, sealed to {helper}"
-        )
-    sealed = bytes(item.seeds[0].sealed)
-    context = seal.SeedContext(rec.id, rec.fingerprint, item.holder, helper)
-    if not insecure:
-        cert = bytes(item.certificate)
-        seal.check_party(cert, ca_pem, Role.HOLDER, item.holder, during=during)
-        key = keys.get(cert)
-        if key is None:
-            key = keys[cert] = seal.certificate_key(cert)
-        seal.verify_sealed(context, sealed, bytes(item.seeds[0].signature), key)  # type: ignore[arg-type]
-    return sealed, seal.open_sealed(sealed, seal_key, context)
 
+    rec: QueryRecord
+    helper: str
+    seal_key: x25519.X25519PrivateKey
+    ca_pem: bytes | None
+    insecure: bool = False
+    _keys: dict[bytes, object] = field(default_factory=dict)
 
-def check_sealed_seeds(
-    rec: QueryRecord,
-    items: Sequence[pb.SealedContribution],
-    helper: str,
-    seal_key: x25519.X25519PrivateKey,
-    ca_pem: bytes | None,
-    *,
-    insecure: bool = False,
-) -> tuple[dict[str, tuple[bytes, bytes]], list[tuple[str, str]]]:
-    """Check and open every item: ``({holder: (sealed, seed)}, [(holder, reason)])``."""
-    accepted: dict[str, tuple[bytes, bytes]] = {}
-    refused: list[tuple[str, str]] = []
-    keys: dict[bytes, object] = {}
-    for item in items:
-        try:
-            accepted[item.holder] = open_contribution(
-                rec, item, helper, seal_key, ca_pem, keys, insecure=insecure
+    def open(
+        self,
+        item: pb.SealedContribution,
+        *,
+        during: tuple[datetime, datetime] | None = None,
+    ) -> tuple[bytes, bytes]:
+        """``(sealed bytes, seed)`` of one contributor, checked; its certificate valid
+        now or, with ``during``, at some moment of it. Raises InvalidProofError
+        (naming the holder) or InvalidInputError."""
+        if len(item.seeds) != 1 or item.seeds[0].helper != self.helper:
+            raise InvalidInputError(
+                f"contributor {item.holder} must come with exactly one seed, sealed to "
+                f"{self.helper}"
             )
-        except PetsError as exc:
-            refused.append((item.holder, str(exc)))
-    return accepted, refused
+        sealed = bytes(item.seeds[0].sealed)
+        context = seal.SeedContext(self.rec.id, self.rec.fingerprint, item.holder, self.helper)
+        if not self.insecure:
+            cert = bytes(item.certificate)
+            seal.check_party(cert, self.ca_pem, Role.HOLDER, item.holder, during=during)
+            key = self._keys.get(cert)
+            if key is None:
+                key = self._keys[cert] = seal.certificate_key(cert)
+            seal.verify_sealed(context, sealed, bytes(item.seeds[0].signature), key)  # type: ignore[arg-type]
+        return sealed, seal.open_sealed(sealed, self.seal_key, context)
 
+    def check(
+        self, items: Sequence[pb.SealedContribution]
+    ) -> tuple[dict[str, tuple[bytes, bytes]], list[tuple[str, str]]]:
+        """Check and open every item (Prepare).
 
-def sum_sealed_seeds(
-    rec: QueryRecord,
-    items: Sequence[pb.SealedContribution],
-    helper: str,
-    seal_key: x25519.X25519PrivateKey,
-    ca_pem: bytes | None,
-    *,
-    insecure: bool = False,
-    accepted: dict[str, tuple[bytes, bytes]] | None = None,
-) -> bytes | memoryview:
-    """The helper's share: the sum of the expansions of exactly ``items``' seeds.
+        Returns ``({holder: (sealed, seed)}, [(holder, reason refused)])``.
+        """
+        accepted: dict[str, tuple[bytes, bytes]] = {}
+        refused: list[tuple[str, str]] = []
+        for item in items:
+            try:
+                accepted[item.holder] = self.open(item)
+            except PetsError as exc:
+                refused.append((item.holder, str(exc)))
+        return accepted, refused
 
-    A holder whose exact sealed seed Prepare already accepted (``accepted``)
-    is not checked again; any other item is checked and opened
-    (:func:`open_contribution`, raising on the first that fails), its
-    certificate counted valid if it was at any time while the query was open:
-    a holder whose certificate expired after it contributed still counts.
-    Memory: the sum and one scratch vector, whatever the number of holders.
-    """
-    accepted = accepted or {}
-    now = datetime.now(UTC)
-    opened_at = datetime.fromtimestamp(rec.created, UTC)
-    during = (min(opened_at, now), min(datetime.fromtimestamp(rec.deadline, UTC), now))
-    total = np.zeros(rec.vector_length, dtype=np.uint64)
-    scratch = np.empty(rec.vector_length, dtype=np.uint64)
-    keys: dict[bytes, object] = {}
-    for item in items:
-        known = accepted.get(item.holder)
-        if _same_seed(known, item, helper):
-            assert known is not None
-            seed = known[1]
-        else:
-            _, seed = open_contribution(
-                rec, item, helper, seal_key, ca_pem, keys, insecure=insecure, during=during
-            )
-        np.add(total, prg.expand(seed, rec.vector_length, scratch), out=total)
-    return wire.vector_view(total)  # no copy on a little-endian host
+    def sum(
+        self,
+        items: Sequence[pb.SealedContribution],
+        accepted: dict[str, tuple[bytes, bytes]] | None = None,
+    ) -> bytes | memoryview:
+        """The helper's share (Finalize): the sum of the expansions of exactly
+        ``items``' seeds.
+
+        A holder whose exact sealed seed Prepare already accepted (``accepted``)
+        is not checked again; any other item is checked and opened (raising on
+        the first that fails), its certificate counted valid if it was at any
+        time while the query was open: a holder whose certificate expired after
+        it contributed still counts. Memory: the sum and one scratch vector,
+        whatever the number of holders.
+        """
+        accepted = accepted or {}
+        rec = self.rec
+        now = datetime.now(UTC)
+        opened_at = datetime.fromtimestamp(rec.created, UTC)
+        during = (min(opened_at, now), min(datetime.fromtimestamp(rec.deadline, UTC), now))
+        total = np.zeros(rec.vector_length, dtype=np.uint64)
+        scratch = np.empty(rec.vector_length, dtype=np.uint64)
+        for item in items:
+            known = accepted.get(item.holder)
+            if _same_seed(known, item, self.helper):
+                assert known is not None
+                seed = known[1]
+            else:
+                _, seed = self.open(item, during=during)
+            np.add(total, prg.expand(seed, rec.vector_length, scratch), out=total)
+        return wire.vector_view(total)  # no copy on a little-endian host

@@ -111,6 +111,15 @@ def endpoints(cluster: LocalCluster, name: str) -> Endpoints:
     return cluster.endpoints(name)
 
 
+async def query_status(cluster: LocalCluster, query_id: str) -> pb.QueryStatus:
+    """The query's status, as its analyst sees it."""
+    client = analyst(cluster)
+    try:
+        return await client.status(query_id)
+    finally:
+        await client.close()
+
+
 async def announcement(client: HolderClient, query_id: str) -> pb.QueryAnnouncement:
     return await client.announcement(query_id)
 

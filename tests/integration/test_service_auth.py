@@ -13,7 +13,7 @@ from pets.query import Query
 from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
 
-from .conftest import analyst, announcement, contribute, holder_client, run
+from .conftest import analyst, announcement, contribute, holder_client, query_status, run
 
 QUERY = Query.parse("count() from hospitals")
 
@@ -36,14 +36,6 @@ async def _submit(cluster) -> str:  # type: ignore[no-untyped-def]
     client = analyst(cluster)
     try:
         return (await client.submit(QUERY, deadline_seconds=60)).query_id
-    finally:
-        await client.close()
-
-
-async def _status(cluster, query_id: str) -> pb.QueryStatus:  # type: ignore[no-untyped-def]
-    client = analyst(cluster)
-    try:
-        return await client.status(query_id)
     finally:
         await client.close()
 
@@ -75,7 +67,7 @@ def test_holder_cannot_submit_or_read(shared_cluster) -> None:
         return codes
 
     assert run(go()) == [grpc.StatusCode.PERMISSION_DENIED] * 6
-    status = run(_status(cluster, query_id))
+    status = run(query_status(cluster, query_id))
     assert status.state == pb.QUERY_STATE_OPEN and status.contributors == 0
 
 
@@ -104,7 +96,7 @@ def test_analyst_cannot_contribute(shared_cluster) -> None:
         return codes
 
     assert run(go()) == [grpc.StatusCode.PERMISSION_DENIED] * 5
-    assert run(_status(cluster, query_id)).contributors == 0
+    assert run(query_status(cluster, query_id)).contributors == 0
 
 
 def test_other_analyst_cannot_see_a_query(shared_cluster) -> None:
@@ -125,7 +117,7 @@ def test_other_analyst_cannot_see_a_query(shared_cluster) -> None:
 
     # NOT_FOUND, not PERMISSION_DENIED: another analyst's query ids are not confirmed.
     assert run(go()) == [grpc.StatusCode.NOT_FOUND] * 3
-    assert run(_status(cluster, query_id)).state == pb.QUERY_STATE_OPEN
+    assert run(query_status(cluster, query_id)).state == pb.QUERY_STATE_OPEN
 
 
 def test_holder_contributes_only_as_itself(shared_cluster) -> None:
@@ -156,7 +148,7 @@ def test_holder_contributes_only_as_itself(shared_cluster) -> None:
         return "accepted"
 
     assert run(go()) == "PermissionDeniedError"
-    assert run(_status(cluster, query_id)).contributors == 0
+    assert run(query_status(cluster, query_id)).contributors == 0
 
 
 def test_missing_or_foreign_certificate_is_refused(shared_cluster, tmp_path) -> None:

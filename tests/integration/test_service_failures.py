@@ -15,7 +15,7 @@ from pets.errors import NotReadyError
 from pets.query import Query
 from pets.v1 import aggregation_pb2 as pb
 
-from .conftest import analyst, announcement, contribute, expected, holder_client, run
+from .conftest import analyst, announcement, contribute, expected, holder_client, query_status, run
 
 TEXT = "mean(cost) from hospitals group by sex"
 
@@ -24,14 +24,6 @@ async def _submit(cluster, **options):  # type: ignore[no-untyped-def]
     client = analyst(cluster)
     try:
         return await client.submit(Query.parse(TEXT), **options)
-    finally:
-        await client.close()
-
-
-async def _status(cluster, query_id: str) -> pb.QueryStatus:  # type: ignore[no-untyped-def]
-    client = analyst(cluster)
-    try:
-        return await client.status(query_id)
     finally:
         await client.close()
 
@@ -183,7 +175,7 @@ def test_helper_down_while_holders_contribute(make_cluster) -> None:
         contributing = asyncio.create_task(contribute(cluster, "org-2", submitted.query_id))
         await asyncio.sleep(2.0)  # the holder is retrying against UNAVAILABLE meanwhile
         assert not contributing.done()
-        counted = (await _status(cluster, submitted.query_id)).contributors
+        counted = (await query_status(cluster, submitted.query_id)).contributors
         await asyncio.to_thread(cluster.restart_server, "helper-1")
         return counted, await asyncio.wait_for(contributing, 60)
 

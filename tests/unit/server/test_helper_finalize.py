@@ -3,7 +3,7 @@
 The servicer tests drive the real ``Helper`` and its SQLite store in this
 process, with the ``--insecure`` identity header standing in for a client
 certificate (the integration tests cover the same flows over mutual TLS).
-The :func:`sum_sealed_seeds` tests use real certificates from a test CA.
+The :class:`SeedOpener` tests use real certificates from a test CA.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pets import identity, seal, sharing, wire
 from pets.errors import InvalidInputError, InvalidProofError
 from pets.identity import Role
 from pets.server.config import Limits, ServerConfig
-from pets.server.helper import Helper, sum_sealed_seeds
+from pets.server.helper import Helper, SeedOpener
 from pets.server.storage import AsyncStore, QueryRecord
 from pets.v1 import aggregation_pb2 as pb
 
@@ -255,7 +255,7 @@ def _signed(
 
 
 def _sum(ca: identity.CA, items: list[pb.SealedContribution]) -> np.ndarray:
-    data = sum_sealed_seeds(RECORD, items, "helper-1", SEAL_KEY, ca.cert_pem)
+    data = SeedOpener(RECORD, "helper-1", SEAL_KEY, ca.cert_pem).sum(items)
     return wire.vector_from_bytes(data, SMALL)
 
 
@@ -347,18 +347,15 @@ def test_one_certificate_never_stands_for_two_holders(
 def test_prepare_names_what_it_refuses_and_keeps_what_it_accepts(
     ca: identity.CA, holders: dict[str, identity.Identity]
 ) -> None:
-    from pets.server.helper import check_sealed_seeds
-
     good = _signed(holders["h1"], "h1", b"\x04" * 32)
     forged = _signed(holders["h2"], "h2", b"\x05" * 32)
     forged.seeds[0].sealed = bytes(seal.SEALED_BYTES)  # signature no longer matches
-    accepted, refused = check_sealed_seeds(
-        RECORD, [good, forged], "helper-1", SEAL_KEY, ca.cert_pem
-    )
+    opener = SeedOpener(RECORD, "helper-1", SEAL_KEY, ca.cert_pem)
+    accepted, refused = opener.check([good, forged])
     assert set(accepted) == {"h1"} and accepted["h1"][1] == b"\x04" * 32
     assert [h for h, _ in refused] == ["h2"] and "not signed" in refused[0][1]
     # Finalize uses the accepted seed as is, and checks anything else.
-    data = sum_sealed_seeds(RECORD, [good], "helper-1", SEAL_KEY, ca.cert_pem, accepted=accepted)
+    data = SeedOpener(RECORD, "helper-1", SEAL_KEY, ca.cert_pem).sum([good], accepted)
     want = sharing.aggregate_seeds([b"\x04" * 32], SMALL)
     assert np.array_equal(wire.vector_from_bytes(bytes(data), SMALL), want)
 
@@ -402,8 +399,6 @@ def test_a_certificate_that_expired_after_contributing_still_counts() -> None:
     import dataclasses
     import datetime as dt
 
-    from pets.server.helper import check_sealed_seeds
-
     now = dt.datetime.now(dt.UTC)
     ca = identity.create_ca("older CA", now=now - dt.timedelta(days=30))
     old = identity.issue(ca, Role.HOLDER, "h9", valid_days=2, now=now - dt.timedelta(days=3))
@@ -427,9 +422,9 @@ def test_a_certificate_that_expired_after_contributing_still_counts() -> None:
             )
         ],
     )
-    _, refused = check_sealed_seeds(rec, [item], "helper-1", SEAL_KEY, ca.cert_pem)
+    _, refused = SeedOpener(rec, "helper-1", SEAL_KEY, ca.cert_pem).check([item])
     assert refused and "expired or not yet valid" in refused[0][1]
-    data = sum_sealed_seeds(rec, [item], "helper-1", SEAL_KEY, ca.cert_pem)
+    data = SeedOpener(rec, "helper-1", SEAL_KEY, ca.cert_pem).sum([item])
     assert np.array_equal(
         wire.vector_from_bytes(bytes(data), SMALL), sharing.aggregate_seeds([seed], SMALL)
     )
@@ -440,4 +435,4 @@ def test_a_certificate_that_expired_after_contributing_still_counts() -> None:
         deadline=(now - dt.timedelta(days=9)).timestamp(),
     )
     with pytest.raises(InvalidProofError, match="expired or not yet valid"):
-        sum_sealed_seeds(early, [item], "helper-1", SEAL_KEY, ca.cert_pem)
+        SeedOpener(early, "helper-1", SEAL_KEY, ca.cert_pem).sum([item])
