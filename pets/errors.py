@@ -46,6 +46,10 @@ class AuthenticationError(PetsError):
     """The caller could not be identified (no or unknown certificate)."""
 
 
+class CertificateValidityError(AuthenticationError):
+    """A certificate that is expired, or not yet valid, at the time it is checked."""
+
+
 class PermissionDeniedError(PetsError):
     """The caller is identified but its role or name does not allow the action."""
 

@@ -52,7 +52,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from pets.errors import AuthenticationError, InvalidInputError
+from pets.errors import AuthenticationError, CertificateValidityError, InvalidInputError
 
 __all__ = [
     "CA",
@@ -76,6 +76,7 @@ __all__ = [
     "server_dns_name",
     "validate_name",
     "verify_identity",
+    "verify_identity_cached",
 ]
 
 
@@ -557,7 +558,7 @@ def verify_identity_cached(
     peer, not_before, not_after = _verified_once(bytes(ca_pem), bytes(cert_pem))
     start, end = during if during is not None else (_utcnow(now), _utcnow(now))
     if not_after < start or end < not_before:
-        raise AuthenticationError("certificate is outside its validity period")
+        raise CertificateValidityError("certificate is outside its validity period")
     return peer
 
 

@@ -21,11 +21,11 @@ fingerprint, holder and helper):
   another query, holder or helper it no longer opens.
 * **Origin**: HPKE base mode does not say who sealed, so the holder signs
   the context and the sealed bytes with the ECDSA P-256 key of its mTLS
-  certificate. The leader checks the signature before it accepts the
-  contribution (a bad one is refused at once, not at finalisation), and the
-  helper checks it again against the holder's certificate and the project
-  CA, so a leader cannot invent holders to push a query over
-  ``min_holders``.
+  certificate. The helper checks it against the holder's certificate and
+  the project CA, and opens the seed, before the leader may commit the
+  contribution (``Helper.Prepare``), so a leader cannot invent holders to
+  push a query over ``min_holders``, and a seed that does not open is
+  refused before it counts.
 
 Holders learn a helper's seal key from the leader's announcement; the helper
 signs it with its own certificate key (:func:`helper_key_message`) so the
@@ -51,7 +51,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, x25519
 from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from pets.errors import AuthenticationError, InvalidInputError, InvalidProofError
+from pets.errors import CertificateValidityError, InvalidInputError, InvalidProofError
 from pets.identity import Peer, Role, peer_identity, verify_identity_cached
 from pets.prg import SEED_BYTES
 
@@ -188,13 +188,9 @@ def check_party(
             if ca_pem is None
             else verify_identity_cached(ca_pem, _pem(cert), during=during)
         )
-    except AuthenticationError as exc:
-        if "validity period" in str(exc):
-            raise InvalidProofError(
-                f"the certificate of {role.value} {name} is expired or not yet valid"
-            ) from None
+    except CertificateValidityError:
         raise InvalidProofError(
-            f"the certificate of {role.value} {name} is not from this CA"
+            f"the certificate of {role.value} {name} is expired or not yet valid"
         ) from None
     except Exception:
         raise InvalidProofError(

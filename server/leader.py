@@ -11,7 +11,7 @@ Flow of one query (DESIGN.md, "Two aggregation protocols"):
    sealed seeds in the header: one call per contribution, no connection to
    any helper. The leader checks lengths; the helpers check the holder's
    certificate and signatures and open the seeds (``Prepare``, one call per
-   helper for a whole commit batch). Only then does the leader fold the
+   helper and query for a whole batch). Only then does the leader fold the
    payload into the running aggregate and record the holder with its sealed
    seeds *in the same SQLite transaction*, and acknowledge. A contribution
    the leader accepted is therefore complete everywhere.
@@ -25,7 +25,9 @@ Flow of one query (DESIGN.md, "Two aggregation protocols"):
    only to their analyst.
 
 All state changes that touch contributions go through one commit loop, so
-contributions and closing are serialised without locks; the loop commits
+contributions and closing are serialised without locks (an additive
+query's contributions, and its close behind them, pass the helpers' check
+in the prepare loop first, in arrival order); the commit loop commits
 whatever contributions are waiting in one transaction (group commit), which
 keeps the cost of ``synchronous=FULL`` per batch, not per holder. The loop
 never dies: a failure fails the batch it was working on, not the server.
@@ -133,7 +135,17 @@ class QueryRuntime:
 
 
 def _future() -> asyncio.Future:
-    return asyncio.get_running_loop().create_future()
+    """A future for a queued item. Its caller may go away (a cancelled RPC awaits
+    it through ``shield``), so its exception is marked retrieved here: asyncio
+    would otherwise log every such error as never retrieved."""
+    future = asyncio.get_running_loop().create_future()
+    future.add_done_callback(_retrieve)
+    return future
+
+
+def _retrieve(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 @dataclass
@@ -195,7 +207,7 @@ class Leader(pb_grpc.LeaderServicer):
         self._slots = asyncio.Semaphore(config.limits.max_concurrent_contributions)
         self._tasks: set[asyncio.Task] = set()
         self._commit_task: asyncio.Task | None = None
-        self._prepare_queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._prepare_queue: asyncio.Queue[_Pending | _Close] = asyncio.Queue()
         self._prepare_task: asyncio.Task | None = None
         self._insecure = config.tls is None
         self._ca_pem = ca_pem
@@ -256,6 +268,10 @@ class Leader(pb_grpc.LeaderServicer):
             if task is not None:
                 task.cancel()
         await asyncio.gather(*(t for t in tasks if t is not None), return_exceptions=True)
+        # Anything still queued will never be committed: say so to whoever waits.
+        for queue in (self._prepare_queue, self._queue):
+            while not queue.empty():
+                _settle(queue.get_nowait().future, error=UnavailableError("leader shutting down"))
         for helper in self.helpers:
             await helper.close()
 
@@ -875,23 +891,27 @@ class Leader(pb_grpc.LeaderServicer):
     async def _prepare_loop(self) -> None:
         """Additive contributions, a batch at a time: the helpers' check, then the commit.
 
-        Apart from the commit loop, so closing queries and Paillier
-        contributions never wait on a slow helper; each helper gets at most
-        :data:`PREPARE_TIMEOUT_SECONDS` per batch.
+        Ahead of the commit loop, so Paillier contributions never wait on a
+        slow helper; each helper gets at most :data:`PREPARE_TIMEOUT_SECONDS`
+        per batch. An additive query's close comes through here too, after the
+        contributions that arrived before it.
         """
         while True:
             batch = [await self._prepare_queue.get()]
             while not self._prepare_queue.empty() and len(batch) < MAX_BATCH:
                 batch.append(self._prepare_queue.get_nowait())
+            pending = [i for i in batch if isinstance(i, _Pending)]
             try:
-                kept = await self._prepare_with_helpers(batch)
-            except Exception:  # keep serving; fail only this batch
+                kept = {id(i) for i in await self._prepare_with_helpers(pending)}
+            except Exception:  # keep serving; fail only this batch's contributions
                 log.exception("prepare loop error; failing the batch")
-                for item in batch:
+                for item in pending:
                     _settle(item.future, error=UnavailableError("internal error; retry"))
-                continue
-            for item in kept:
-                self._queue.put_nowait(item)
+                kept = set()
+            # In arrival order: a close follows the contributions queued before it.
+            for item in batch:
+                if isinstance(item, _Close) or id(item) in kept:
+                    self._queue.put_nowait(item)
 
     async def _prepare_with_helpers(self, items: list[_Pending]) -> list[_Pending]:
         """Have every helper check and open the batch's sealed seeds; keep what all accept.
@@ -913,8 +933,18 @@ class Leader(pb_grpc.LeaderServicer):
                 holder=item.holder, certificate=item.certificate, seeds=item.seeds
             )
             item.sealed = item.record.SerializeToString()
-            if rt.record.state == OPEN and item.holder not in rt.holders:
-                groups.setdefault(item.query_id, {}).setdefault(item.holder, item)
+            if rt.record.state != OPEN or item.holder in rt.holders:
+                continue  # the commit loop refuses or acknowledges it as recorded
+            group = groups.setdefault(item.query_id, {})
+            if item.holder in group:  # one at a time per holder: only one is checked
+                _settle(
+                    item.future,
+                    error=UnavailableError(
+                        f"another contribution from {item.holder} is being checked; retry"
+                    ),
+                )
+                continue
+            group[item.holder] = item
         verdicts = await asyncio.gather(
             *(self._prepare(qid, list(group.values())) for qid, group in groups.items())
         )
@@ -926,6 +956,8 @@ class Leader(pb_grpc.LeaderServicer):
         kept = []
         for item in items:
             error = refused.get((item.query_id, item.holder))
+            if item.future.done():  # settled above (a second one from its holder)
+                continue
             if error is None:
                 kept.append(item)
             else:
@@ -957,8 +989,12 @@ class Leader(pb_grpc.LeaderServicer):
                 for item in group:
                     errors.setdefault(item.holder, failure)
                 continue
-            if outcome.query_id != query_id or outcome.accepted + len(outcome.refused) != len(
-                group
+            names = [r.holder for r in outcome.refused]
+            if (
+                outcome.query_id != query_id
+                or outcome.accepted + len(names) != len(group)
+                or len(set(names)) != len(names)
+                or not set(names) <= {i.holder for i in group}
             ):
                 # Not a verdict on every contribution (e.g. a helper of another version):
                 # commit nothing it may not have accepted.
@@ -990,7 +1026,11 @@ class Leader(pb_grpc.LeaderServicer):
     async def close(self, query_id: str, reason: str) -> None:
         """Fix the contributor set of an open query (no-op if already closed)."""
         item = _Close(query_id, reason)
-        await self._queue.put(item)
+        rt = self.queries.get(query_id)
+        additive = rt is not None and rt.spec.protocol == pb.PROTOCOL_ADDITIVE
+        # Behind the contributions already waiting for the helpers' check, so a
+        # contribution that arrived before the close is not overtaken by it.
+        (self._prepare_queue if additive and self.helpers else self._queue).put_nowait(item)
         await asyncio.shield(item.future)
 
     async def _apply_close(self, item: _Close) -> None:

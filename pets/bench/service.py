@@ -21,12 +21,13 @@ Two quick metrics (``pets bench --quick --only service``):
     the moment the analyst holds the decoded sum: every holder shards its
     vector (PRG expansion), seals and signs its helper seed (:mod:`pets.seal`),
     streams the masked vector (~1 MB chunks, the sealed seed in the header)
-    to the leader and waits for the durable acknowledgement; the leader
-    checks the signatures, passes committed sealed seeds to the helper to
-    open and expand early (``Prepare``), closes the query after the 10th
-    contribution (``close_after``), has the helper finalise over exactly
-    those 10, marks it READY; the analyst, already following the status
-    stream, fetches both aggregate shares, adds them and decodes them
+    to the leader and waits for the durable acknowledgement; the helper
+    checks each batch's certificates and signatures and opens the seeds
+    before the leader commits it (``Prepare``); the leader closes the query
+    after the 10th contribution (``close_after``) and has the helper
+    finalise over exactly those 10 (expanding their seeds), then marks it
+    READY; the analyst, already following the status stream, fetches both
+    aggregate shares, adds them as they stream in and decodes the sum
     (:func:`pets.query.decode`).
 
     *Timed, clear*: from the moment the first holder starts sending to the

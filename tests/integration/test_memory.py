@@ -12,7 +12,7 @@ Checked, never timed (speed targets live in ``benchmarks/``):
   below what the holders sent in total; for the slow 1000 x 10^6 case, under
   1 GiB while 8 GB arrive;
 * no server stores vectors per holder: the leader keeps each holder's sealed
-  seeds (with its certificate, under a kilobyte) and the helper nothing per
+  seeds (with its certificate, about a kilobyte) and the helper nothing per
   holder, so both SQLite files stay small;
 * the result is exact: the analyst's summed vector equals the plaintext sum.
 """

@@ -121,33 +121,54 @@ def test_other_analyst_cannot_see_a_query(shared_cluster) -> None:
 
 
 def test_holder_contributes_only_as_itself(shared_cluster) -> None:
-    """Sealed seeds are signed for the holder that made them; another cannot reuse them."""
+    """Sealed seeds are signed by the holder that made them; another cannot use them.
+
+    Two attempts by org-2: replaying org-1's signed, sealed seed as is (the
+    signature covers org-1's name, and the sealing binds it too), and a seed
+    sealed for org-2 but signed with org-1's key (the helper checks the
+    signature against the certificate org-2 connected with).
+    """
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
     cluster = shared_cluster
     query_id = run(_submit(cluster))
 
-    async def go() -> str:
+    async def go() -> list[str]:
         thief = holder_client(cluster, "org-2")
         victim = holder_client(cluster, "org-1")
         ann = await announcement(victim, query_id)
         seeds = [bytes(32)]
-        sealed = victim.seal_seeds(ann, seeds)
-        payload = bytes(8 * ann.vector_length)
-        try:
-            await thief.send_payload(
-                query_id,
-                payload,
-                seal.contribution_digest(query_id, seeds),
-                sealed,
-                deadline=ann.deadline_unix,
+        replayed = victim.seal_seeds(ann, seeds)
+        ctx = seal.SeedContext(query_id, bytes(ann.fingerprint), "org-2", "helper-1")
+        sealed = seal.seal(seeds[0], seal.load_public_key(ann.helper_keys[0].seal_public_key), ctx)
+        victim_key = load_pem_private_key(cluster.tls("org-1").key.read_bytes(), password=None)
+        borrowed = [
+            pb.SealedSeed(
+                helper="helper-1",
+                sealed=sealed,
+                signature=seal.sign_sealed(ctx, sealed, victim_key),  # type: ignore[arg-type]
             )
-        except Exception as exc:
-            return type(exc).__name__
-        finally:
-            await thief.close()
-            await victim.close()
-        return "accepted"
+        ]
+        out = []
+        for attempt in (replayed, borrowed):
+            try:
+                await thief.send_payload(
+                    query_id,
+                    bytes(8 * ann.vector_length),
+                    seal.contribution_digest(query_id, seeds),
+                    attempt,
+                    deadline=ann.deadline_unix,
+                )
+                out.append("accepted")
+            except Exception as exc:
+                out.append(f"{type(exc).__name__}: {exc}")
+        await thief.close()
+        await victim.close()
+        return out
 
-    assert run(go()) == "PermissionDeniedError"
+    replay, borrow = run(go())
+    assert replay.startswith("PermissionDeniedError") and "not signed by that holder" in replay
+    assert borrow.startswith("PermissionDeniedError") and "not signed by that holder" in borrow
     assert run(query_status(cluster, query_id)).contributors == 0
 
 
