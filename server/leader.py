@@ -209,6 +209,7 @@ class Leader(pb_grpc.LeaderServicer):
         self._commit_task: asyncio.Task | None = None
         self._prepare_queue: asyncio.Queue[_Pending | _Close] = asyncio.Queue()
         self._prepare_task: asyncio.Task | None = None
+        self._preparing = False  # a batch is with the helpers
         self._insecure = config.tls is None
         self._ca_pem = ca_pem
         self._stopping = False
@@ -901,6 +902,7 @@ class Leader(pb_grpc.LeaderServicer):
             while not self._prepare_queue.empty() and len(batch) < MAX_BATCH:
                 batch.append(self._prepare_queue.get_nowait())
             pending = [i for i in batch if isinstance(i, _Pending)]
+            self._preparing = True
             try:
                 kept = {id(i) for i in await self._prepare_with_helpers(pending)}
             except Exception:  # keep serving; fail only this batch's contributions
@@ -908,6 +910,8 @@ class Leader(pb_grpc.LeaderServicer):
                 for item in pending:
                     _settle(item.future, error=UnavailableError("internal error; retry"))
                 kept = set()
+            finally:
+                self._preparing = False
             # In arrival order: a close follows the contributions queued before it.
             for item in batch:
                 if isinstance(item, _Close) or id(item) in kept:
@@ -1028,9 +1032,11 @@ class Leader(pb_grpc.LeaderServicer):
         item = _Close(query_id, reason)
         rt = self.queries.get(query_id)
         additive = rt is not None and rt.spec.protocol == pb.PROTOCOL_ADDITIVE
-        # Behind the contributions already waiting for the helpers' check, so a
-        # contribution that arrived before the close is not overtaken by it.
-        (self._prepare_queue if additive and self.helpers else self._queue).put_nowait(item)
+        # Behind the contributions still waiting for (or in) the helpers' check,
+        # so a contribution that arrived before the close is not overtaken by it;
+        # straight to the commit loop when there are none (measurably cheaper).
+        behind = additive and (self._preparing or not self._prepare_queue.empty())
+        (self._prepare_queue if behind else self._queue).put_nowait(item)
         await asyncio.shield(item.future)
 
     async def _apply_close(self, item: _Close) -> None:
