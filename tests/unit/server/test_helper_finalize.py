@@ -26,27 +26,11 @@ from pets.server.config import Limits, ServerConfig
 from pets.server.helper import Helper, SeedOpener
 from pets.server.storage import AsyncStore, QueryRecord
 from pets.v1 import aggregation_pb2 as pb
+from tests.unit.server.servicer_fakes import Aborted, Context
 
 LENGTH = 1_000_000
 QID = "q-00000000000000aa"
 FINGERPRINT = b"\x0f" * 32
-
-
-class Aborted(Exception):
-    pass
-
-
-class Context:
-    """The two things the servicers use of a grpc.aio.ServicerContext."""
-
-    def __init__(self, identity: str) -> None:
-        self.identity = identity
-
-    def invocation_metadata(self) -> list[tuple[str, str]]:
-        return [(wire.INSECURE_IDENTITY_HEADER, self.identity)]
-
-    async def abort(self, code: object, message: str) -> None:
-        raise Aborted(f"{code}: {message}")
 
 
 async def _stream(messages: Iterable[pb.FinalizeMessage]) -> AsyncIterator[pb.FinalizeMessage]:

@@ -11,6 +11,7 @@ from pets.server.config import Limits, ServerConfig
 from pets.server.leader import Leader, _Pending
 from pets.server.storage import AsyncStore
 from pets.v1 import aggregation_pb2 as pb
+from tests.unit.server.servicer_fakes import Aborted, Context
 
 QID = "q-00000000000000cc"
 
@@ -99,25 +100,6 @@ def test_an_unreachable_or_closing_helper(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- the loops
-
-
-class Aborted(Exception):
-    pass
-
-
-class Context:
-    """What the servicers use of a grpc.aio.ServicerContext (--insecure identities)."""
-
-    def __init__(self, identity: str) -> None:
-        self.identity = identity
-
-    def invocation_metadata(self) -> list[tuple[str, str]]:
-        from pets import wire
-
-        return [(wire.INSECURE_IDENTITY_HEADER, self.identity)]
-
-    async def abort(self, code: object, message: str) -> None:
-        raise Aborted(f"{code}: {message}")
 
 
 class SlowHelper:
