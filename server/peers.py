@@ -37,7 +37,7 @@ def helper_channel(
 
 
 class HelperLink:
-    """One helper as seen by the leader: its RPCs and its current seal key."""
+    """One helper as seen by the leader: the calls the leader makes to it."""
 
     def __init__(
         self,
@@ -52,9 +52,6 @@ class HelperLink:
         self._metadata = (
             ((INSECURE_IDENTITY_HEADER, f"leader/{config.name}"),) if credentials is None else ()
         )
-        # The helper's seal key as it last told us (GetInfo or RegisterQuery): what
-        # the leader announces. Holders check the helper's signature on it.
-        self.seal_key: pb.HelperKey | None = None
 
     async def close(self) -> None:
         await self._channel.close()
@@ -69,28 +66,18 @@ class HelperLink:
         except grpc.aio.AioRpcError as exc:
             raise error_for(exc, f"helper {self.name} {method}") from None
 
-    def _learn(self, key: pb.HelperKey) -> pb.HelperKey:
+    async def register(self, request: pb.RegisterQueryRequest) -> pb.HelperKey:
+        """Register a query; returns the seal key holders must seal this helper's seeds
+        to (the leader announces it with the query; holders check the helper's
+        signature on it)."""
+        response = await self._call("RegisterQuery", request, 10.0)
+        key = response.seal_key
         if key.helper != self.name:
             raise UnavailableError(
                 f"server at {self.address} vouches for a key as {key.helper!r}, "
                 f"configured as {self.name!r}"
             )
-        self.seal_key = key
         return key
-
-    async def refresh_key(self, timeout: float = 10.0) -> pb.HelperKey:
-        """Ask the helper for its seal key (GetInfo)."""
-        info = await self._call("GetInfo", pb.HelperInfoRequest(), timeout)
-        if info.name != self.name:
-            raise UnavailableError(
-                f"server at {self.address} says it is {info.name!r}, configured as {self.name!r}"
-            )
-        return self._learn(info.seal_key)
-
-    async def register(self, request: pb.RegisterQueryRequest) -> pb.HelperKey:
-        """Register a query; returns the seal key holders must seal this helper's seeds to."""
-        response = await self._call("RegisterQuery", request, 10.0)
-        return self._learn(response.seal_key)
 
     def _messages(
         self, query_id: str, contributions: Sequence[pb.SealedContribution | bytes]
