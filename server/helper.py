@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import grpc
-import numpy as np
 from cryptography.hazmat.primitives.asymmetric import x25519
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
@@ -46,7 +45,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
-from pets import prg, seal, wire
+from pets import seal, sharing, wire
 from pets.errors import (
     ConflictError,
     InvalidInputError,
@@ -423,22 +422,21 @@ class SeedOpener:
         is not checked again; any other item is checked and opened (raising on
         the first that fails), its certificate counted valid if it was at any
         time while the query was open: a holder whose certificate expired after
-        it contributed still counts. Memory: the sum and one scratch vector,
-        whatever the number of holders.
+        it contributed still counts. Memory: the sum and one scratch vector
+        (:func:`pets.sharing.aggregate_seeds`), plus 32 bytes per seed.
         """
         accepted = accepted or {}
         rec = self.rec
         now = datetime.now(UTC)
         opened_at = datetime.fromtimestamp(rec.created, UTC)
         during = (min(opened_at, now), min(datetime.fromtimestamp(rec.deadline, UTC), now))
-        total = np.zeros(rec.vector_length, dtype=np.uint64)
-        scratch = np.empty(rec.vector_length, dtype=np.uint64)
-        for item in items:
+        seeds = []
+        for item in items:  # every seed checked first: nothing is expanded for a bad set
             known = accepted.get(item.holder)
             if _same_seed(known, item, self.helper):
                 assert known is not None
-                seed = known[1]
+                seeds.append(known[1])
             else:
-                _, seed = self.open(item, during=during)
-            np.add(total, prg.expand(seed, rec.vector_length, scratch), out=total)
+                seeds.append(self.open(item, during=during)[1])
+        total = sharing.aggregate_seeds(seeds, rec.vector_length)
         return wire.vector_view(total)  # no copy on a little-endian host

@@ -36,21 +36,28 @@ class FakeHelper:
         pass
 
 
+SCHEMA = Schema.from_toml('[datasets.v]\nkind = "vector"\nlength = 1\nlo = 0\nhi = 1\n')
+
+
+def _new_leader(tmp_path: Path, helpers: list) -> tuple[Leader, AsyncStore]:  # type: ignore[type-arg]
+    """A real leader (insecure, SQLite in ``tmp_path``) with fake helper links."""
+    config = ServerConfig(
+        role="leader",
+        name="leader",
+        listen="127.0.0.1:0",
+        state_dir=tmp_path,
+        min_holders=1,
+        tls=None,
+        limits=Limits(),
+    )
+    store = AsyncStore(config.database)
+    return Leader(config, store, SCHEMA, helpers), store
+
+
 def _verdicts(tmp_path: Path, answers: list[pb.PrepareResponse | Exception]) -> dict:
     async def go() -> dict:
-        config = ServerConfig(
-            role="leader",
-            name="leader",
-            listen="127.0.0.1:0",
-            state_dir=tmp_path,
-            min_holders=1,
-            tls=None,
-            limits=Limits(),
-        )
-        store = AsyncStore(config.database)
         helpers = [FakeHelper(f"helper-{i + 1}", a) for i, a in enumerate(answers)]
-        schema = Schema.from_toml('[datasets.v]\nkind = "vector"\nlength = 1\nlo = 0\nhi = 1\n')
-        leader = Leader(config, store, schema, helpers)  # type: ignore[arg-type]
+        leader, store = _new_leader(tmp_path, helpers)
         group = []
         for holder in ("h2", "h1", "h3"):  # sent sorted, whatever the arrival order
             item = _Pending(QID, holder, b"d" * 32, parsed=None, seeds=[], certificate=b"")
@@ -129,18 +136,7 @@ class SlowHelper:
 
 
 async def _leader(tmp_path: Path, helper: SlowHelper) -> tuple[Leader, AsyncStore, str]:
-    config = ServerConfig(
-        role="leader",
-        name="leader",
-        listen="127.0.0.1:0",
-        state_dir=tmp_path,
-        min_holders=1,
-        tls=None,
-        limits=Limits(),
-    )
-    store = AsyncStore(config.database)
-    schema = Schema.from_toml('[datasets.v]\nkind = "vector"\nlength = 1\nlo = 0\nhi = 1\n')
-    leader = Leader(config, store, schema, [helper])  # type: ignore[list-item]
+    leader, store = _new_leader(tmp_path, [helper])
     await leader.start()
     spec = pb.QuerySpec(query_json='{"aggregate":"vector_sum","dataset":"v"}', min_holders=1)
     status = await leader.SubmitQuery(pb.SubmitQueryRequest(spec=spec), Context("analyst/a"))
@@ -188,28 +184,61 @@ def test_a_close_does_not_overtake_contributions_being_checked(tmp_path: Path) -
     assert contributors == ("h1", "h2")  # both committed before the close
 
 
-def test_paillier_and_closes_of_other_queries_need_no_helper(tmp_path: Path) -> None:
-    """A helper that hangs holds up only the additive contributions it must check."""
+def test_a_hung_helper_holds_up_only_the_additive_contributions_it_checks(
+    tmp_path: Path,
+) -> None:
+    """While the helper sits on an additive contribution, a Paillier query (no
+    helper involved) still takes a contribution and closes: the helpers' check
+    has its own loop, ahead of the commit loop."""
+    import hashlib
 
-    async def go() -> tuple[bool, str]:
+    import numpy as np
+
+    from pets.client.paillier_analyst import prepare_key
+    from pets.client.paillier_holder import encrypt_contribution
+    from pets.query import Query
+    from pets.query import compile as compile_query
+
+    async def go() -> tuple[bool, str, str]:
         helper = SlowHelper(delay=5.0)
         leader, store, qid = await _leader(tmp_path, helper)
         stuck = asyncio.ensure_future(
             leader.ContributeOne(_contribution(qid), Context("holder/h1"))
         )
-        await asyncio.sleep(0.05)
-        # The leader keeps serving: a status call answers at once.
-        status = await asyncio.wait_for(
-            leader.GetQueryStatus(pb.QueryRef(query_id=qid), Context("analyst/a")), 1.0
+        await asyncio.sleep(0.05)  # with the (hung) helper now
+        _, public = await asyncio.to_thread(prepare_key, None, 2048)
+        spec = pb.QuerySpec(
+            query_json='{"aggregate":"vector_sum","dataset":"v"}',
+            protocol=pb.PROTOCOL_PAILLIER,
+            min_holders=1,
+            max_holders=4,
+            paillier_public_key=public,
         )
+        status = await leader.SubmitQuery(pb.SubmitQueryRequest(spec=spec), Context("analyst/a"))
+        ann = leader.announcement(leader.queries[status.query_id])
+        plan = compile_query(Query.from_json(spec.query_json), SCHEMA)
+        payload = encrypt_contribution(ann, plan, np.array([1], dtype=np.int64))
+        header = pb.ContributionHeader(
+            query_id=status.query_id,
+            payload_bytes=len(payload),
+            contribution_digest=hashlib.sha256(payload).digest(),
+        )
+        from pets import wire
+
+        message = wire.decode_contribution_chunk(wire.encode_chunk(header, payload))
+        ack = await asyncio.wait_for(leader.ContributeOne(message, Context("holder/h2")), 2.0)
+        await asyncio.wait_for(leader.close(status.query_id, "closed by test"), 2.0)
+        state = pb.QueryState.Name(leader.queries[status.query_id].record.state)
         waiting = not stuck.done()
         stuck.cancel()
         await leader.stop()
         store.close()
-        return waiting, pb.QueryState.Name(status.state)
+        return waiting, f"ok {ack.contributors}", state
 
-    waiting, state = asyncio.run(go())
-    assert waiting and state == "QUERY_STATE_OPEN"
+    waiting, ack, state = asyncio.run(go())
+    assert waiting  # the additive contribution is still with the helper
+    assert ack == "ok 1"
+    assert state in ("QUERY_STATE_CLOSED", "QUERY_STATE_READY")
 
 
 def test_a_failing_check_fails_only_its_contributions_and_the_close_still_happens(
