@@ -1,7 +1,7 @@
 """Service benchmarks over real processes on loopback: secure vs clear, and scaling.
 
 Every case runs a real leader and helper (``python -m pets serve``, mutual
-TLS, SQLite) started by :class:`pets.bench.service.ServiceRig`; holders are
+TLS, SQLite) started by :class:`pets.devtools.bench_service.ServiceRig`; holders are
 ``HolderClient`` objects, each with its own certificate, driven concurrently
 by asyncio in this process. Each timed call is one fresh query; submitting it
 and learning its announcement happen in the untimed ``setup`` of
@@ -15,7 +15,7 @@ Group ``service-e2e`` (10 holders x 10^6 values, same session, same holders)
     seal and sign the helper's seed, masked vector and sealed seed to the
     leader, durable ack) → the analyst holds the decoded sum (leader closes
     after the 10th contribution, helper finalises, the analyst fetches both
-    shares, adds, decodes). See :mod:`pets.bench.service` for exactly what
+    shares, adds, decodes). See :mod:`pets.devtools.bench_service` for exactly what
     is timed. The two cases run one after the other, so their ratio here
     moves more between runs than the quick metric's, whose rounds are
     interleaved.
@@ -39,7 +39,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from pets.bench.service import (
+from pets.devtools.bench_service import (
     E2E_HOLDERS,
     E2E_LENGTH,
     ServiceRig,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from pets.bench.zk import PRESENTATION_PREDICATES, bench_credential
+from pets.devtools.bench_zk import PRESENTATION_PREDICATES, bench_credential
 from pets.zk.credential import (
     create_presentation,
     verify_presentation,

@@ -24,13 +24,13 @@ from typing import Any
 import grpc
 import numpy as np
 
-from pets import wire
 from pets.client.config import Endpoints
 from pets.client.connect import Connector
 from pets.errors import InvalidInputError, NotReadyError, PetsError
 from pets.query import Query, QueryPlan, Result, Schema, decode
 from pets.query import compile as compile_query
-from pets.status import error_for
+from pets.transport import wire
+from pets.transport.status import error_for
 from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
 
@@ -145,7 +145,7 @@ class AnalystClient:
             )
             if self.endpoints.tls is not None:
                 # Holders encrypt only to a key that an analyst of the project signed.
-                from pets.signing import sign_spec
+                from pets.identity.signing import sign_spec
 
                 tls = self.endpoints.tls
                 sign_spec(spec, tls.cert.read_bytes(), tls.key.read_bytes())
@@ -239,7 +239,7 @@ class AnalystClient:
 
         ``consume(header)`` returns the function that takes each chunk's data;
         the header is checked first (present, and of ``expected_bytes`` when
-        given). GetAggregate is called with pets.wire's decoder, so the data
+        given). GetAggregate is called with pets.transport.wire's decoder, so the data
         is not copied out of the messages (same method and wire format as the
         generated stub).
         """

@@ -45,7 +45,7 @@ def _register_node(sub: argparse._SubParsersAction) -> None:
 def _node(args: argparse.Namespace) -> int:
     from pets.client.config import load_node_config
     from pets.client.node import Node
-    from pets.logfmt import configure
+    from pets.runtime.jsonlog import configure
 
     config = load_node_config(args.config, insecure=args.insecure)
     configure(args.log_level, config.endpoints.name, sys.stderr)
@@ -269,7 +269,7 @@ def _register_demo(sub: argparse._SubParsersAction) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from pets.client.demo import run_demo
+    from pets.devtools.demo import run_demo
 
     start = time.perf_counter()
     report = run_demo(

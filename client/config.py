@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from pets.errors import ConfigError
-from pets.tomlconfig import TlsFiles, check_keys, path_setting, read_toml, tls_setting
+from pets.runtime.tomlconfig import TlsFiles, check_keys, path_setting, read_toml, tls_setting
 
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 

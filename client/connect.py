@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 import grpc
 
-from pets import wire
 from pets.client.config import Endpoints
 from pets.errors import ConfigError
-from pets.identity import server_dns_name
-from pets.wire import INSECURE_IDENTITY_HEADER
+from pets.identity.certificates import server_dns_name
+from pets.transport import wire
+from pets.transport.wire import INSECURE_IDENTITY_HEADER
 
 CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", wire.MAX_MESSAGE_BYTES),
@@ -45,7 +45,7 @@ class Connector:
         """A channel to the ``role`` server called ``name`` at ``address``.
 
         With TLS the server's certificate must carry ``<name>.<role>.pets``
-        (see :func:`pets.identity.server_dns_name`), so the handshake proves
+        (see :func:`pets.identity.certificates.server_dns_name`), so the handshake proves
         which server answered.
         """
         if self._creds is None:

@@ -1,6 +1,6 @@
 """Writing synthetic datasets to disk (``pets gen-data`` and the demo).
 
-The generator itself (:mod:`pets.datagen`) is pure; this module lays its
+The generator itself (:mod:`pets.devtools.datagen`) is pure; this module lays its
 output out as a holder would keep it: one folder per holder with a CSV per
 table dataset and a ``.npy`` per vector dataset, plus the shared
 ``schema.toml``.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pets.datagen import GeneratedData, generate
+from pets.devtools.datagen import GeneratedData, generate
 from pets.query import Schema
 
 

@@ -30,12 +30,13 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric import ec, x25519
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from pets import encoding, prg, seal, sharing, wire
+from pets import encoding, prg, seal, sharing
 from pets.client.connect import Connector
 from pets.errors import InvalidInputError, InvalidProofError, NotFoundError
-from pets.offload import offload
 from pets.query import QueryPlan
-from pets.status import error_for
+from pets.runtime.offload import offload
+from pets.transport import wire
+from pets.transport.status import error_for
 from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
 
@@ -54,7 +55,7 @@ class HolderClient:
         self._seed_key = seed_key
         self._leader_channel = connector.leader_channel()
         self.leader = pb_grpc.LeaderStub(self._leader_channel)
-        # Contribute with messages encoded by pets.wire (one copy of each chunk
+        # Contribute with messages encoded by pets.transport.wire (one copy of each chunk
         # instead of protobuf's three); same method, same wire format.
         self._contribute_encoded = self._leader_channel.stream_unary(
             "/pets.v1.Leader/Contribute",

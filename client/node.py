@@ -30,9 +30,9 @@ from pets.client.config import NodeConfig
 from pets.client.connect import Connector
 from pets.client.holder import HolderClient
 from pets.errors import ConfigError, ConflictError, PetsError
+from pets.identity.signing import verify_spec
 from pets.query import Query, QueryPlan, Schema, Table, evaluate, group_row_counts, parse_csv
 from pets.query import compile as compile_query
-from pets.signing import verify_spec
 from pets.v1 import aggregation_pb2 as pb
 
 log = logging.getLogger("pets.client.node")

@@ -4,7 +4,7 @@ Small and flat, in the manner of pyca/cryptography: callers catch
 :class:`PetsError` or one of a handful of subclasses, never a zoo. Messages
 name the problem and never contain secret material (values, seeds, keys,
 openings). Servers map these classes to gRPC status codes in one place
-(:mod:`pets.status`).
+(:mod:`pets.transport.status`).
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from pets.errors import CertificateValidityError, InvalidInputError, InvalidProofError
-from pets.identity import Peer, Role, peer_identity, verify_identity_cached
+from pets.identity.certificates import Peer, Role, peer_identity, verify_identity_cached
 from pets.prg import SEED_BYTES
 
 SUITE = Suite(KEM.X25519, KDF.HKDF_SHA256, AEAD.AES_128_GCM)
@@ -180,7 +180,7 @@ def check_party(
     """The party ``cert`` names, checked against the CA (when given), ``role`` and ``name``.
 
     Valid now, or at some moment of ``during`` (see
-    :func:`pets.identity.verify_identity_cached`).
+    :func:`pets.identity.certificates.verify_identity_cached`).
     """
     try:
         peer = (

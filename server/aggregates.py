@@ -14,8 +14,9 @@ from typing import Protocol as TypingProtocol
 
 import numpy as np
 
-from pets import sharing, wire
+from pets import sharing
 from pets.errors import InvalidInputError
+from pets.transport import wire
 
 
 class RunningAggregate(TypingProtocol):

@@ -21,7 +21,6 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from pets import wire
 from pets.errors import ConfigError
 from pets.query import Schema
 from pets.server.config import ServerConfig
@@ -30,6 +29,7 @@ from pets.server.leader import Leader
 from pets.server.peers import HelperLink
 from pets.server.rpc import add_service
 from pets.server.storage import AsyncStore
+from pets.transport import wire
 from pets.v1 import aggregation_pb2 as pb
 
 log = logging.getLogger("pets.server")
@@ -112,7 +112,7 @@ class Server:
             "Leader" if cfg.role == "leader" else "Helper"
         ].full_name
         if cfg.role == "leader":
-            # Contribution chunks are read without copying their data (pets.wire).
+            # Contribution chunks are read without copying their data (pets.transport.wire).
             decode = wire.decode_contribution_chunk
             add_service(
                 self._server,

@@ -40,7 +40,7 @@ def _serve(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from pets.errors import ConfigError
-    from pets.logfmt import configure
+    from pets.runtime.jsonlog import configure
     from pets.server.app import Server
 
     config = load_config(args.config, insecure=args.insecure)

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from pets.errors import ConfigError
-from pets.tomlconfig import TlsFiles, check_keys, path_setting, read_toml, tls_setting
+from pets.runtime.tomlconfig import TlsFiles, check_keys, path_setting, read_toml, tls_setting
 
 ROLES = ("leader", "helper")
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

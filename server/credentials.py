@@ -35,7 +35,7 @@ from pets.errors import (
     PermissionDeniedError,
     PetsError,
 )
-from pets.identity import Peer
+from pets.identity.certificates import Peer
 from pets.server.config import Policy
 from pets.server.rpc import caller, unary
 from pets.v1 import credential_pb2 as cpb

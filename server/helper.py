@@ -45,7 +45,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
-from pets import seal, sharing, wire
+from pets import seal, sharing
 from pets.errors import (
     ConflictError,
     InvalidInputError,
@@ -54,10 +54,11 @@ from pets.errors import (
     PetsError,
     ThresholdNotMetError,
 )
-from pets.identity import Role
+from pets.identity.certificates import Role
 from pets.server.config import ServerConfig
 from pets.server.rpc import aggregate_chunks, caller, require, streaming, unary
 from pets.server.storage import QUERY_ID, AsyncStore, QueryRecord
+from pets.transport import wire
 from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
 

@@ -50,7 +50,7 @@ from typing import Any
 
 import grpc
 
-from pets import seal, wire
+from pets import seal
 from pets.errors import (
     ConflictError,
     InvalidInputError,
@@ -60,10 +60,11 @@ from pets.errors import (
     PetsError,
     UnavailableError,
 )
-from pets.identity import Peer, Role
-from pets.offload import offload
+from pets.identity.certificates import Peer, Role
+from pets.identity.signing import verify_spec
 from pets.query import Query, QueryPlan, Schema
 from pets.query import compile as compile_query
+from pets.runtime.offload import offload
 from pets.server import protocols
 from pets.server.aggregates import RunningAggregate
 from pets.server.config import ServerConfig
@@ -77,7 +78,7 @@ from pets.server.rpc import (
     unary,
 )
 from pets.server.storage import AsyncStore, ContributionRecord, QueryRecord
-from pets.signing import verify_spec
+from pets.transport import wire
 from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
 

@@ -7,14 +7,14 @@ from collections.abc import Iterator, Sequence
 
 import grpc
 
-from pets import wire
 from pets.errors import UnavailableError
-from pets.identity import server_dns_name
+from pets.identity.certificates import server_dns_name
 from pets.server.config import HelperEndpoint, ServerConfig
-from pets.status import error_for
+from pets.transport import wire
+from pets.transport.status import error_for
+from pets.transport.wire import INSECURE_IDENTITY_HEADER
 from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
-from pets.wire import INSECURE_IDENTITY_HEADER
 
 log = logging.getLogger("pets.server.leader")
 

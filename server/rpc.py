@@ -16,11 +16,13 @@ from typing import Any
 
 import grpc
 
-from pets import errors, wire
-from pets.identity import Peer, Role, peer_from_auth_context, validate_name
-from pets.status import status_for
+from pets import errors
+from pets.identity.certificates import Peer, Role, validate_name
+from pets.transport import wire
+from pets.transport.peer import peer_from_auth_context
+from pets.transport.status import status_for
+from pets.transport.wire import INSECURE_IDENTITY_HEADER
 from pets.v1 import aggregation_pb2 as pb
-from pets.wire import INSECURE_IDENTITY_HEADER
 
 log = logging.getLogger("pets.server")
 
@@ -46,9 +48,9 @@ def add_service(
     What the generated ``add_<Service>Servicer_to_server`` does, built from
     the service descriptor, except that ``request_decoders`` may replace a
     method's request parser (the leader reads contribution chunks with
-    :func:`pets.wire.decode_contribution_chunk`, which does not copy the data)
+    :func:`pets.transport.wire.decode_contribution_chunk`, which does not copy the data)
     and the methods in ``encoded_responses`` yield messages already encoded
-    (:func:`pets.wire.encode_chunk`), passed to gRPC as they are.
+    (:func:`pets.transport.wire.encode_chunk`), passed to gRPC as they are.
     """
     encoded = set(encoded_responses)
     descriptor = pb.DESCRIPTOR.services_by_name[service]
@@ -153,7 +155,7 @@ def require(peer: Peer, roles: Iterable[Role], action: str) -> None:
 
 def aggregate_chunks(header: pb.AggregateHeader, data: bytes) -> Iterator[bytes]:
     """An aggregate share as a stream of encoded ``AggregateChunk`` messages: the
-    header with the first chunk, then data (:func:`pets.wire.encode_chunk`; the
+    header with the first chunk, then data (:func:`pets.transport.wire.encode_chunk`; the
     servers register ``GetAggregate`` with a pass-through serializer)."""
     for i, chunk in enumerate(wire.chunks(data)):
         yield wire.encode_chunk(header if i == 0 else None, chunk)

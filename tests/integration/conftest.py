@@ -21,9 +21,9 @@ from pets.client.config import Endpoints
 from pets.client.connect import Connector
 from pets.client.datafiles import merge_schemas, write_data
 from pets.client.holder import HolderClient
-from pets.client.localcluster import LocalCluster
 from pets.client.node import load_table
-from pets.datagen import generate
+from pets.devtools.datagen import generate
+from pets.devtools.localcluster import LocalCluster
 from pets.query import Query, Table, plaintext
 from pets.query import compile as compile_query
 from pets.v1 import aggregation_pb2 as pb

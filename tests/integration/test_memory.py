@@ -4,7 +4,7 @@ A real leader and helper (processes, mutual TLS, SQLite) receive one additive
 query's contributions from many holders, each with its own certificate from
 the cluster CA. Holders connect, contribute and disconnect, at most
 :data:`CONCURRENCY` at a time; each vector is generated just before it is
-sharded (:func:`pets.bench.service.holder_vector`) and never stored.
+sharded (:func:`pets.devtools.bench_service.holder_vector`) and never stored.
 
 Checked, never timed (speed targets live in ``benchmarks/``):
 
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pets.bench.service import ServiceRig, dataset_name, holder_vector
+from pets.devtools.bench_service import ServiceRig, dataset_name, holder_vector
 
 CONCURRENCY = 8
 MB = 1e6

@@ -6,10 +6,12 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from pets import identity, seal, wire
+from pets import seal
 from pets.client.connect import Connector
-from pets.identity import Role
+from pets.identity import certificates as identity
+from pets.identity.certificates import Role
 from pets.query import Query
+from pets.transport import wire
 from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from pets import seal, wire
+from pets import seal
 from pets.errors import InvalidInputError
 from pets.query import Query
+from pets.transport import wire
 from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from pets.client.localcluster import LocalCluster
+from pets.devtools.localcluster import LocalCluster
 from pets.v1 import aggregation_pb2 as pb
 
 from .conftest import HOLDERS, analyst, expected, run

@@ -10,9 +10,10 @@ import time
 import grpc
 import pytest
 
-from pets import seal, wire
+from pets import seal
 from pets.errors import NotReadyError
 from pets.query import Query
+from pets.transport import wire
 from pets.v1 import aggregation_pb2 as pb
 
 from .conftest import analyst, announcement, contribute, expected, holder_client, query_status, run

@@ -9,8 +9,8 @@ import numpy as np
 from pets.client.analyst import AnalystClient
 from pets.client.connect import Connector
 from pets.client.holder import HolderClient
-from pets.client.localcluster import LocalCluster
-from pets.identity import Role
+from pets.devtools.localcluster import LocalCluster
+from pets.identity.certificates import Role
 from pets.query import Query, Schema
 from pets.v1 import aggregation_pb2 as pb
 

@@ -94,8 +94,8 @@ def test_max_holders_below_min_holders_is_refused(shared_cluster) -> None:
 
 
 def test_paillier_queries_must_be_signed_by_their_analyst(shared_cluster) -> None:
-    from pets import identity_files
-    from pets.signing import sign_spec
+    from pets.identity import files as identity_files
+    from pets.identity.signing import sign_spec
 
     cluster = shared_cluster
 
@@ -173,9 +173,9 @@ def test_node_refuses_a_key_the_leader_swapped(shared_cluster) -> None:
 
 def test_paillier_payload_must_match_its_digest(shared_cluster) -> None:
     """Paillier contributions are identified by the payload's SHA-256, which the leader checks."""
-    from pets import wire
     from pets.client.paillier_holder import encrypt_contribution
     from pets.query import compile as compile_query
+    from pets.transport import wire
 
     from .conftest import announcement, holder_client
 

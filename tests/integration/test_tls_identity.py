@@ -2,7 +2,7 @@
 
 A grpc.aio server on 127.0.0.1 port 0 with a generic (proto-less) unary
 method that answers with the caller's ``pets://role/name``, as read by
-:func:`pets.identity.peer_from_auth_context`. Failures must happen in the
+:func:`pets.transport.peer.peer_from_auth_context`. Failures must happen in the
 TLS handshake (UNAVAILABLE on the client) or as UNAUTHENTICATED from the
 handler, never as a successful call. When the *server* refuses the client's
 certificate, the client only sees "Socket closed" (the reason is in grpc's
@@ -21,8 +21,9 @@ import grpc
 import pytest
 
 from pets.errors import AuthenticationError
-from pets.identity import CA, Identity, Role, create_ca, issue, peer_from_auth_context
-from pets.identity_files import init_ca, issue_to_dir, load_tls_material
+from pets.identity.certificates import CA, Identity, Role, create_ca, issue
+from pets.identity.files import init_ca, issue_to_dir, load_tls_material
+from pets.transport.peer import peer_from_auth_context
 
 METHOD = "/pets.test.Whoami/Whoami"
 TIMEOUT = 10.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pets import datagen
+from pets.devtools import datagen
 from pets.errors import InvalidInputError
 from pets.query import Table, compile, decode, evaluate, parse_csv, parse_query, plaintext
 

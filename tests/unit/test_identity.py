@@ -1,4 +1,4 @@
-"""Unit tests for pets.identity (CA, issuing, peer identity) and its file/CLI layers.
+"""Unit tests for pets.identity.certificates (CA, issuing, peer identity) and its file/CLI layers.
 
 The real TLS handshake is exercised in tests/integration/test_tls_identity.py;
 here expiry and chain checks go through ``verify_identity`` with an injected
@@ -19,8 +19,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from pets.cli.certs import register
 from pets.errors import AuthenticationError, ConfigError, InvalidInputError, PetsError
-from pets.identity import (
+from pets.identity.certificates import (
     CA,
     DEFAULT_SERVER_HOSTS,
     Identity,
@@ -32,14 +33,13 @@ from pets.identity import (
     issue,
     load_ca,
     parse_identity_uri,
-    peer_from_auth_context,
     peer_identity,
     validate_name,
     verify_identity,
     verify_identity_cached,
 )
-from pets.identity_cli import register
-from pets.identity_files import init_ca, issue_to_dir, load_ca_from_dir, load_tls_material
+from pets.identity.files import init_ca, issue_to_dir, load_ca_from_dir, load_tls_material
+from pets.transport.peer import peer_from_auth_context
 
 T0 = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 
@@ -489,7 +489,7 @@ def test_cli_errors_propagate_as_config_error(tmp_path: Path) -> None:
 
 
 def test_server_dns_name_is_pinned_and_validated(ca: CA) -> None:
-    from pets.identity import server_dns_name
+    from pets.identity.certificates import server_dns_name
 
     assert server_dns_name(Role.HELPER, "helper-1") == "helper-1.helper.pets"
     for bad in ("a_b", "a.b", "-x"):

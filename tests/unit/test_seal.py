@@ -10,9 +10,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, x25519
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pets import identity, seal
+from pets import seal
 from pets.errors import InvalidInputError, InvalidProofError
-from pets.identity import Role
+from pets.identity import certificates as identity
+from pets.identity.certificates import Role
 
 VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "seal.json").read_text())
 RECIPIENT = x25519.X25519PrivateKey.from_private_bytes(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pets import identity
 from pets.errors import InvalidProofError
-from pets.identity import Role
-from pets.signing import sign_spec, verify_spec
+from pets.identity import certificates as identity
+from pets.identity.certificates import Role
+from pets.identity.signing import sign_spec, verify_spec
 from pets.v1 import aggregation_pb2 as pb
 
 

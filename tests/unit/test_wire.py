@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pets import wire
 from pets.errors import InvalidInputError
+from pets.transport import wire
 
 
 def test_collector_keeps_chunks_and_checks_the_announced_size() -> None:

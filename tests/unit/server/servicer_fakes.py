@@ -7,7 +7,7 @@ integration tests cover the same flows over mutual TLS); ``abort`` raises
 
 from __future__ import annotations
 
-from pets import wire
+from pets.transport import wire
 
 
 class Aborted(Exception):

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pets import wire
 from pets.errors import InvalidInputError
 from pets.server.aggregates import AdditiveAggregate
+from pets.transport import wire
 
 LENGTH = 64
 

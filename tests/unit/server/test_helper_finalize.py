@@ -19,12 +19,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import x25519
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from pets import identity, seal, sharing, wire
+from pets import seal, sharing
 from pets.errors import InvalidInputError, InvalidProofError
-from pets.identity import Role
+from pets.identity import certificates as identity
+from pets.identity.certificates import Role
 from pets.server.config import Limits, ServerConfig
 from pets.server.helper import Helper, SeedOpener
 from pets.server.storage import AsyncStore, QueryRecord
+from pets.transport import wire
 from pets.v1 import aggregation_pb2 as pb
 from tests.unit.server.servicer_fakes import Aborted, Context
 

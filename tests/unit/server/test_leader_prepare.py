@@ -144,7 +144,8 @@ async def _leader(tmp_path: Path, helper: SlowHelper) -> tuple[Leader, AsyncStor
 
 
 def _contribution(query_id: str, digest: bytes = b"d" * 32) -> object:
-    from pets import seal, wire
+    from pets import seal
+    from pets.transport import wire
 
     header = pb.ContributionHeader(
         query_id=query_id,
@@ -223,7 +224,7 @@ def test_a_hung_helper_holds_up_only_the_additive_contributions_it_checks(
             payload_bytes=len(payload),
             contribution_digest=hashlib.sha256(payload).digest(),
         )
-        from pets import wire
+        from pets.transport import wire
 
         message = wire.decode_contribution_chunk(wire.encode_chunk(header, payload))
         ack = await asyncio.wait_for(leader.ContributeOne(message, Context("holder/h2")), 2.0)

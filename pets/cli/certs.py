@@ -1,6 +1,6 @@
 """The ``pets certs`` command: create a CA and issue party certificates.
 
-A thin argparse shell over :mod:`pets.identity_files`; :func:`register` is
+A thin argparse shell over :mod:`pets.identity.files`; :func:`register` is
 called by :mod:`pets.cli`. Each subcommand stores its handler as
 ``args.func``; a handler takes the parsed namespace and returns an exit code.
 Library errors (:class:`~pets.errors.ConfigError`) propagate to the
@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import argparse
 
-from pets.identity import DEFAULT_CA_NAME, DEFAULT_CA_VALID_DAYS, DEFAULT_VALID_DAYS, Role
-from pets.identity_files import init_ca, issue_to_dir
+from pets.identity.certificates import (
+    DEFAULT_CA_NAME,
+    DEFAULT_CA_VALID_DAYS,
+    DEFAULT_VALID_DAYS,
+    Role,
+)
+from pets.identity.files import init_ca, issue_to_dir
 
 __all__ = ["register"]
 

@@ -19,12 +19,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pets import identity_files
 from pets.client.config import Endpoints
 from pets.errors import UnavailableError
-from pets.identity import Role
+from pets.identity import files as identity_files
+from pets.identity.certificates import Role
 from pets.query import Schema
-from pets.tomlconfig import TlsFiles
+from pets.runtime.tomlconfig import TlsFiles
 
 START_TIMEOUT_SECONDS = 30.0
 

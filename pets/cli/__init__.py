@@ -21,7 +21,7 @@ from pets.errors import PetsError
 COMMAND_MODULES: tuple[str, ...] = (
     "pets.server.cli",  # serve
     "pets.client.cli",  # node, query, demo
-    "pets.identity_cli",  # certs
+    "pets.cli.certs",  # certs
     "pets.zk.cli",  # credential
     "pets.paillier.cli",  # paillier keygen
 )
@@ -64,7 +64,7 @@ def _gen_data(args: argparse.Namespace) -> int:
 
 
 def _add_bench(sub: argparse._SubParsersAction) -> None:
-    from pets.bench import AREAS
+    from pets.devtools.bench import SUITES
 
     p = sub.add_parser(
         "bench",
@@ -78,25 +78,23 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help='print one JSON object {"metrics": {...}}')
     p.add_argument(
         "--only",
-        default=",".join(AREAS),
-        help=f"comma-separated areas to run (default: {','.join(AREAS)})",
+        default=",".join(SUITES),
+        help=f"comma-separated areas to run (default: {','.join(SUITES)})",
     )
     p.set_defaults(func=_bench)
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from pets.bench import AREAS
+    from pets.devtools.bench import run_quick
 
     areas = [a.strip() for a in args.only.split(",") if a.strip()]
-    unknown = sorted(set(areas) - set(AREAS))
-    if unknown:
-        raise PetsError(f"unknown benchmark area(s) {unknown}; choose from {list(AREAS)}")
-    metrics: dict[str, float] = {}
-    for area in areas:
-        module = importlib.import_module(f"pets.bench.{area}")
-        if not args.json:
+    quiet = args.json
+
+    def progress(area: str) -> None:
+        if not quiet:
             print(f"measuring {area} ...", file=sys.stderr)
-        metrics.update(module.quick_metrics())
+
+    metrics = run_quick(areas, progress)
     if args.json:
         print(json.dumps({"metrics": metrics}, sort_keys=True))
     else:

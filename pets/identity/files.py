@@ -1,4 +1,4 @@
-"""The certificate directory: where :mod:`pets.identity` material lives on disk.
+"""The certificate directory: where :mod:`pets.identity.certificates` material lives on disk.
 
 A deployment keeps its TLS material in one directory::
 
@@ -8,7 +8,7 @@ A deployment keeps its TLS material in one directory::
     DIR/<name>-key.pem       a party's private key (0600)
 
 This is the only module of the identity feature that touches files; the
-crypto is in :mod:`pets.identity`. Files are written atomically (temporary
+crypto is in :mod:`pets.identity.certificates`. Files are written atomically (temporary
 file + rename) and private keys are created with mode 0600 from the start,
 so a key is never briefly readable by others. Existing files are never
 overwritten unless asked. Problems are reported as
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pets.errors import AuthenticationError, ConfigError, InvalidInputError
-from pets.identity import (
+from pets.identity.certificates import (
     CA,
     DEFAULT_CA_NAME,
     DEFAULT_CA_VALID_DAYS,
@@ -174,7 +174,7 @@ def issue_to_dir(
 ) -> tuple[Path, Path]:
     """Issue a certificate for ``name`` in ``role`` from the CA in ``directory``.
 
-    ``hosts`` as in :func:`pets.identity.issue` (``None``: localhost defaults
+    ``hosts`` as in :func:`pets.identity.certificates.issue` (``None``: localhost defaults
     for server roles). Returns the paths written: ``(<name>.pem,
     <name>-key.pem)``. Refuses to overwrite an existing identity unless
     ``overwrite``.

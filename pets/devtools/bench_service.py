@@ -1,6 +1,6 @@
 """Service benchmarks over real processes on loopback: secure vs clear, and throughput.
 
-Everything here runs the real deployment: :class:`pets.client.localcluster.LocalCluster`
+Everything here runs the real deployment: :class:`pets.devtools.localcluster.LocalCluster`
 starts ``python -m pets serve`` for the leader and one helper, with mutual TLS
 from a fresh project CA and SQLite state (WAL, ``synchronous=FULL``). Holders
 are :class:`pets.client.holder.HolderClient` objects, each with its own
@@ -92,15 +92,16 @@ from typing import Any, TypeVar
 import grpc
 import numpy as np
 
-from pets import sharing, wire
+from pets import sharing
 from pets.client.analyst import AnalystClient, Submitted
 from pets.client.config import Endpoints, TlsFiles
 from pets.client.connect import Connector
 from pets.client.holder import HolderClient
-from pets.client.localcluster import LocalCluster
-from pets.identity import Role
+from pets.devtools.localcluster import LocalCluster
+from pets.identity.certificates import Role
 from pets.query import Query, QueryPlan, Result, Schema, decode
 from pets.query import compile as compile_query
+from pets.transport import wire
 from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
 
@@ -115,7 +116,7 @@ RATE_ROUNDS = 5
 VALUE_HI = 1000  # holders' values lie in [0, VALUE_HI]; scale 1, so ring values are the same
 QUERY_DEADLINE_SECONDS = 600.0
 SMALL_DATASET = "hospitals"
-SINK_SERVICE = "pets.bench.ClearSink"
+SINK_SERVICE = "pets.devtools.bench.ClearSink"
 SINK_START_SECONDS = 30.0
 
 
@@ -197,8 +198,8 @@ def reset_peak(pid: int) -> bool:
 
 
 def _sink_main(argv: Sequence[str]) -> None:
-    """Entry point of the sink process: ``python -m pets.bench.service sink ...``."""
-    p = argparse.ArgumentParser(prog="python -m pets.bench.service sink")
+    """Entry point of the sink process: ``python -m pets.devtools.bench_service sink ...``."""
+    p = argparse.ArgumentParser(prog="python -m pets.devtools.bench_service sink")
     p.add_argument("--ca", type=Path, required=True)
     p.add_argument("--cert", type=Path, required=True)
     p.add_argument("--key", type=Path, required=True)
@@ -293,7 +294,7 @@ def start_sink(cluster: LocalCluster, cert_name: str = "leader") -> Sink:
         [
             sys.executable,
             "-m",
-            "pets.bench.service",
+            "pets.devtools.bench_service",
             "sink",
             "--ca",
             str(tls.ca),
@@ -707,7 +708,7 @@ def rate_metrics(
     """Durable small contributions per second from ``holders`` concurrent holders.
 
     The holders are split over ``processes`` client processes
-    (``python -m pets.bench.service rate-worker``), each one asyncio loop.
+    (``python -m pets.devtools.bench_service rate-worker``), each one asyncio loop.
     Round 0 connects every channel and is not counted; each later round is a
     fresh ``count() from hospitals`` query. Rate = holders / (earliest start
     to latest acknowledgement over all processes); the best round is the
@@ -747,7 +748,7 @@ class RateWorker:
     def start(cls, cluster: LocalCluster, names: Sequence[str]) -> RateWorker:
         endpoints = [_endpoints_to_json(cluster.endpoints(n)) for n in names]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pets.bench.service", "rate-worker"],
+            [sys.executable, "-m", "pets.devtools.bench_service", "rate-worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -843,7 +844,7 @@ def _rate_worker_main() -> None:
     asyncio.run(main())
 
 
-def quick_metrics() -> dict[str, float]:
+def quick() -> dict[str, float]:
     """``e2e_secure_vs_clear_ratio`` and ``contributions_per_s`` (plus context).
 
     One leader + one helper for both; about 12 s on 2 cores (start-up and
@@ -867,4 +868,4 @@ if __name__ == "__main__":
     elif sys.argv[1:2] == ["rate-worker"]:
         _rate_worker_main()
     else:
-        print(json.dumps(quick_metrics(), indent=1, sort_keys=True))
+        print(json.dumps(quick(), indent=1, sort_keys=True))

@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from pets.bench import best_time
+from pets.devtools.bench import best_time
 from pets.paillier import (
     Accumulator,
     PackingLayout,
@@ -49,7 +49,7 @@ def _once(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def quick_metrics(d: int = D) -> dict[str, float]:
+def quick(d: int = D) -> dict[str, float]:
     """Speedups of packed / pooled encryption over naive phe, plus raw throughputs."""
     t0 = time.perf_counter()
     pub, priv = generate_keypair(KEY_BITS)

@@ -61,7 +61,7 @@ def _schnorr_ms(backend: str, repeat: int) -> float:
     return _median_ms(run, repeat)
 
 
-def quick_metrics(backend: str = "coincurve") -> dict[str, float]:
+def quick(backend: str = "coincurve") -> dict[str, float]:
     """Timings of the main zero-knowledge operations on ``backend`` (see module docstring)."""
     from pets.zk.credential import (
         NonceRegistry,

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from pets.errors import InvalidInputError, InvalidProofError
-from pets.identity import Peer, Role, peer_identity, verify_identity
+from pets.identity.certificates import Peer, Role, peer_identity, verify_identity
 from pets.v1 import aggregation_pb2 as pb
 
 SPEC_DOMAIN = b"pets/v1/paillier-query-spec"

@@ -21,9 +21,9 @@ from rich.console import Console
 
 from pets.client.analyst import AnalystClient
 from pets.client.datafiles import merge_schemas, write_data
-from pets.client.localcluster import LocalCluster
 from pets.client.node import load_table
-from pets.datagen import generate
+from pets.devtools.datagen import generate
+from pets.devtools.localcluster import LocalCluster
 from pets.query import Query, Result, plaintext
 from pets.query import compile as compile_query
 

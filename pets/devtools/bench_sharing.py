@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from pets import prg, sharing
-from pets.bench import best_time
+from pets.devtools.bench import best_time
 
 D = 1_000_000
 
 
-def quick_metrics(d: int = D) -> dict[str, float]:
+def quick(d: int = D) -> dict[str, float]:
     """``shard_elements_per_s`` and ``aggregate_vs_npadd_ratio`` (plus context)."""
     x = np.arange(d, dtype=np.uint64)
     seed = prg.new_seed()

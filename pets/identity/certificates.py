@@ -3,13 +3,13 @@
 The aggregation servers use mutual TLS, and a party's *role* and *name* come
 from the certificate it presented in the handshake, never from a request
 field. This module creates the CA, issues certificates that carry the role and
-name, and reads them back from a peer certificate (or from a gRPC
-``auth_context()``).
+name, and reads them back from a peer certificate (a gRPC call's
+``auth_context()`` is read by :mod:`pets.transport.peer`).
 
 It is pure: it takes and returns PEM bytes and never touches files, sockets or
 the clock below its public API (``now=`` is injectable, so expiry is
 testable). Reading and writing a certificate directory is
-:mod:`pets.identity_files`.
+:mod:`pets.identity.files`.
 
 Certificate profile
 -------------------
@@ -41,7 +41,7 @@ import datetime as _dt
 import functools
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -71,7 +71,6 @@ __all__ = [
     "issue",
     "load_ca",
     "parse_identity_uri",
-    "peer_from_auth_context",
     "peer_identity",
     "server_dns_name",
     "validate_name",
@@ -560,58 +559,3 @@ def verify_identity_cached(
     if not_after < start or end < not_before:
         raise CertificateValidityError("certificate is outside its validity period")
     return peer
-
-
-def _first(values: Iterable[bytes] | bytes | str | None) -> bytes | None:
-    """First value of one auth-context property (grpc gives lists of bytes)."""
-    if values is None:
-        return None
-    if isinstance(values, str):
-        return values.encode()
-    if isinstance(values, bytes):
-        return values
-    for v in values:
-        return v.encode() if isinstance(v, str) else v
-    return None
-
-
-def peer_from_auth_context(auth_context: Mapping[str, Iterable[bytes]]) -> Peer:
-    """Identify the client of a gRPC call from ``context.auth_context()``.
-
-    grpc (1.85, checked against a real mutual-TLS server) gives a dict of
-    property name to a list of bytes. Over TLS with a verified client
-    certificate it holds::
-
-        transport_security_type        [b"ssl"]
-        x509_pem_cert                  [leaf certificate, PEM]
-        x509_common_name               [b"hospital-a"]
-        x509_subject                   [b"CN=hospital-a,OU=holder,O=pets"]
-        x509_subject_alternative_name  [every SAN: b"pets://holder/hospital-a", ...]
-        peer_uri / peer_dns / peer_ip  [SANs of that type]
-        security_level                 [b"TSI_PRIVACY_AND_INTEGRITY"]
-        ssl_session_reused, ssl_requested_server_name, ssl_tls_version,
-        ssl_negotiated_key_exchange_group
-
-    Without a client certificate (only possible when the server does not
-    require one) only the ``transport_security_type``, ``security_level`` and
-    ``ssl_*`` keys remain. Over an insecure port it is
-    ``{"transport_security_type": [b"insecure"], "security_level":
-    [b"TSI_SECURITY_NONE"]}``.
-
-    The role and name are read from ``x509_pem_cert`` (the whole certificate,
-    parsed here) rather than from grpc's flattened properties. Raises
-    AuthenticationError when the transport is not TLS or no client
-    certificate was presented.
-    """
-    security = _first(auth_context.get("transport_security_type"))
-    if security != b"ssl":
-        raise AuthenticationError("connection is not authenticated with TLS")
-    pem = _first(auth_context.get("x509_pem_cert"))
-    if not pem:
-        raise AuthenticationError("no client certificate presented")
-    return _cached_peer_identity(bytes(pem))
-
-
-# Servers identify the caller on every RPC; parsing X.509 each time costs more
-# than a small contribution. Certificates are immutable bytes, so cache by value.
-_cached_peer_identity = functools.lru_cache(maxsize=4096)(lambda pem: peer_identity(pem))

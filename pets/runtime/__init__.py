@@ -1,0 +1,8 @@
+"""Process plumbing shared by the servers, the node and the tools.
+
+Tier ``runtime`` of the core (see :mod:`pets` and docs/ARCHITECTURE.md):
+
+* :mod:`pets.runtime.offload`: run CPU-heavy work off the asyncio loop when it is large;
+* :mod:`pets.runtime.jsonlog`: one JSON object per log record;
+* :mod:`pets.runtime.tomlconfig`: reading and checking TOML configuration files.
+"""
