@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pets.errors import InvalidProofError, PetsError
+from pets.errors import InvalidInputError, InvalidProofError, PetsError
 from pets.zk import serialization as ser
 from pets.zk.credential import (
     HolderCredential,
@@ -136,12 +136,22 @@ def _cmd_present(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _presentation_json(raw: bytes) -> Any:
+    """A presentation file's JSON; anything unreadable is a malformed presentation."""
+    try:
+        return ser.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, InvalidInputError) as exc:
+        raise InvalidProofError(
+            f"malformed presentation: {exc.reason if isinstance(exc, UnicodeDecodeError) else exc}"
+        ) from None
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     trusted = ser.issuer_public_from_dict(_read_json(args.issuer_public_key))
-    doc = _read_json(args.presentation)
+    raw = Path(args.presentation).read_bytes()
     now = args.now if args.now is not None else time.time()
     try:
-        presentation = ser.presentation_from_dict(doc)
+        presentation = ser.presentation_from_dict(_presentation_json(raw))
         verified = verify_presentation(
             presentation,
             trusted_issuers=[trusted],

@@ -41,13 +41,26 @@ from pets.errors import CredentialError, InvalidInputError, InvalidProofError
 from pets.zk.group import Group, Point, get_group
 from pets.zk.membership import MembershipRelation
 from pets.zk.pedersen import Opening, PedersenParams
-from pets.zk.policy import EQ, GE, IN, LE, RANGE, REVEAL, Predicate, Value, parse_predicate
+from pets.zk.policy import (
+    EQ,
+    GE,
+    IN,
+    LE,
+    MAX_INTEGER,
+    RANGE,
+    REVEAL,
+    Predicate,
+    Value,
+    parse_predicate,
+)
 from pets.zk.range_proof import RangeProof, RangeRelation
 from pets.zk.rng import DEFAULT_RNG, RandomSource, random_scalar
 from pets.zk.schnorr import DLogRelation
 from pets.zk.sigma import SigmaProof
 
-INT_MAX = (1 << 64) - 1
+INT_MAX = MAX_INTEGER
+#: ``expires_at`` is signed as an 8-byte signed integer; negative times are refused.
+EXPIRES_AT_MAX = (1 << 63) - 1
 KIND_INT, KIND_STR = "int", "str"
 STRING_DOMAIN = b"attribute-string/v1"
 NONCE_BYTES = 32
@@ -69,8 +82,15 @@ def encode_attribute(value: Value, group: Group | None = None) -> int:
             raise InvalidInputError("integer attributes must be in [0, 2^64 - 1]")
         return value
     if isinstance(value, str):
-        return group.hash_to_scalar(value.encode("utf-8"), STRING_DOMAIN)
+        return group.hash_to_scalar(_utf8(value, "a string attribute"), STRING_DOMAIN)
     raise InvalidInputError("attribute values are integers or strings")
+
+
+def _utf8(text: str, what: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates, e.g. from JSON "\ud800"
+        raise InvalidInputError(f"{what} is not valid Unicode text") from None
 
 
 @dataclass(frozen=True)
@@ -81,6 +101,15 @@ class AttributeCommitment:
     kind: str
     max_value: int
     commitment: Point
+
+    def __post_init__(self) -> None:
+        _utf8(self.name, "an attribute name")
+        if self.kind not in (KIND_INT, KIND_STR):
+            raise InvalidInputError("attribute kind must be 'int' or 'str'")
+        if isinstance(self.max_value, bool) or not isinstance(self.max_value, int):
+            raise InvalidInputError("max_value must be an integer")
+        if not 0 <= self.max_value <= INT_MAX:
+            raise InvalidInputError("max_value must be in [0, 2^64 - 1]")
 
 
 @dataclass(frozen=True)
@@ -94,11 +123,19 @@ class Credential:
     attributes: tuple[AttributeCommitment, ...]
     signature: bytes = b""
 
+    def __post_init__(self) -> None:
+        """Bounds every field so that :meth:`signed_payload` cannot fail later."""
+        _utf8(self.schema_id, "the schema id")
+        if isinstance(self.expires_at, bool) or not isinstance(self.expires_at, int):
+            raise InvalidInputError("expires_at must be an integer")
+        if not 0 <= self.expires_at <= EXPIRES_AT_MAX:
+            raise InvalidInputError("expires_at must be in [0, 2^63 - 1] (Unix seconds)")
+
     def signed_payload(self) -> bytes:
         """Canonical, length-prefixed bytes covered by the issuer's signature."""
         parts = [
             _lp(_SIGNATURE_DOMAIN),
-            _lp(self.schema_id.encode()),
+            _lp(self.schema_id.encode("utf-8")),
             _lp(self.issuer_public_key),
             _lp(self.holder_public_key.to_bytes()),
             _lp(self.expires_at.to_bytes(8, "big", signed=True)),
@@ -106,8 +143,8 @@ class Credential:
         ]
         for a in self.attributes:
             parts += [
-                _lp(a.name.encode()),
-                _lp(a.kind.encode()),
+                _lp(a.name.encode("utf-8")),
+                _lp(a.kind.encode("utf-8")),
                 _lp(a.max_value.to_bytes(32, "big")),
                 _lp(a.commitment.to_bytes()),
             ]

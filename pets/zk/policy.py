@@ -5,7 +5,8 @@ Grammar of a policy: predicates joined by ``and``::
     accreditation >= 2 and purpose in {public-health, research}
 
 Predicate forms (NAME is ``[A-Za-z_][A-Za-z0-9_.-]*``; a VALUE made only of
-digits is an integer, anything else is a string, bare or double-quoted):
+ASCII digits is an integer in [0, 2^64 - 1], anything else is a string, bare
+or double-quoted):
 
     reveal NAME                 NAME == VALUE   (also NAME = VALUE)
     NAME >= INT   NAME > INT    NAME <= INT     NAME < INT
@@ -18,6 +19,10 @@ canonical string (``str(predicate)``). :func:`check_policy` decides whether
 the predicates proven by a presentation imply every predicate of a policy and
 returns the policy's canonical predicate strings, which is what a server may
 store: never attribute values.
+
+Integers are read by :func:`parse_decimal`: ASCII digits only (``str.isdigit``
+and ``int`` would also take "²" or "١٢"), bounded *before* conversion, so no
+input reaches ``int()``'s own ValueError for over-long strings.
 """
 
 from __future__ import annotations
@@ -33,8 +38,26 @@ Value = int | str
 REVEAL, EQ, GE, LE, RANGE, IN = "reveal", "==", ">=", "<=", "in-range", "in"
 _NAME = r"[A-Za-z_][A-Za-z0-9_.\-]*"
 _VALUE = r'"[^"\\]*"|[A-Za-z0-9_.:@/+\-]+'
-_INT = r"\d+"
+_INT = r"[0-9]+"
 _MAX_SET_ENUMERATION = 4096
+#: Largest integer a predicate, an attribute or a certified bound may hold.
+MAX_INTEGER = (1 << 64) - 1
+_ASCII_DECIMAL = re.compile(r"[0-9]+", re.ASCII)
+
+
+def parse_decimal(text: object, what: str, maximum: int = MAX_INTEGER) -> int:
+    """A non-negative decimal integer of ASCII digits, at most ``maximum``.
+
+    Raises :class:`InvalidInputError` naming ``what`` (never echoing the text)
+    for anything else: signs, spaces, underscores, non-ASCII digits, or a
+    value above ``maximum`` (checked on the length first, so a 10^5-digit
+    string costs nothing).
+    """
+    if not isinstance(text, str) or not _ASCII_DECIMAL.fullmatch(text):
+        raise InvalidInputError(f"{what} must be a decimal integer (ASCII digits)")
+    if len(text.lstrip("0")) > len(str(maximum)) or int(text) > maximum:
+        raise InvalidInputError(f"{what} must be at most {maximum}")
+    return int(text)
 
 
 def _value(token: str) -> Value:
@@ -42,7 +65,7 @@ def _value(token: str) -> Value:
     if token.startswith('"') and token.endswith('"') and len(token) >= 2:
         return token[1:-1]
     if re.fullmatch(_INT, token):
-        return int(token)
+        return parse_decimal(token, "an integer in a predicate")
     if not re.fullmatch(_VALUE, token):
         raise InvalidInputError(f"invalid value {token!r} in predicate")
     return token
@@ -96,15 +119,19 @@ class Predicate:
         return f"{a} {self.op} {_fmt(self.values[0])}"
 
 
+def _bound(text: str) -> int:
+    return parse_decimal(text, "a range bound")
+
+
 def parse_predicate(text: str) -> Predicate:
     """Parse one predicate into its canonical :class:`Predicate`."""
     s = text.strip()
     if m := re.fullmatch(rf"reveal\s+({_NAME})", s):
         return Predicate(m[1], REVEAL)
     if m := re.fullmatch(rf"({_INT})\s*<=\s*({_NAME})\s*<=\s*({_INT})", s):
-        return Predicate(m[2], RANGE, (int(m[1]), int(m[3])))
+        return Predicate(m[2], RANGE, (_bound(m[1]), _bound(m[3])))
     if m := re.fullmatch(rf"({_NAME})\s+in\s+\[\s*({_INT})\s*,\s*({_INT})\s*\]", s):
-        return Predicate(m[1], RANGE, (int(m[2]), int(m[3])))
+        return Predicate(m[1], RANGE, (_bound(m[2]), _bound(m[3])))
     if m := re.fullmatch(rf"({_NAME})\s+in\s+\{{(.*)\}}", s):
         members = [t for t in (p.strip() for p in m[2].split(",")) if t]
         values = tuple(sorted({_value(t) for t in members}, key=_sort_key))

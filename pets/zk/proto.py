@@ -1,7 +1,8 @@
 """Conversion between :mod:`pets.zk.credential` objects and ``pets.v1`` protobuf messages.
 
 Decoding is strict in the same way as the JSON forms: bad point encodings,
-unparseable predicates or inconsistent fields raise
+unparseable predicates, numbers that are not bounded ASCII decimals
+(:func:`pets.zk.policy.parse_decimal`) or inconsistent fields raise
 :class:`~pets.errors.InvalidProofError` for presentations and
 :class:`~pets.errors.InvalidInputError` for credentials.
 """
@@ -12,7 +13,7 @@ from pets.errors import InvalidInputError, InvalidProofError, PetsError
 from pets.v1 import credential_pb2 as pb
 from pets.zk.credential import AttributeCommitment, Credential, Presentation
 from pets.zk.group import Group, get_group
-from pets.zk.policy import parse_predicate
+from pets.zk.policy import parse_decimal, parse_predicate
 
 
 def credential_to_proto(cred: Credential) -> pb.Credential:
@@ -38,12 +39,11 @@ def credential_from_proto(msg: pb.Credential, group: Group | None = None) -> Cre
     group = get_group() if group is None else group
     attrs = []
     for a in msg.attributes:
-        if a.kind not in ("int", "str") or not a.max_value.isdigit():
+        if a.kind not in ("int", "str"):
             raise InvalidInputError("malformed attribute in credential message")
+        max_value = parse_decimal(a.max_value, "max_value")
         attrs.append(
-            AttributeCommitment(
-                a.name, a.kind, int(a.max_value), group.point_from_bytes(a.commitment)
-            )
+            AttributeCommitment(a.name, a.kind, max_value, group.point_from_bytes(a.commitment))
         )
     if len(msg.issuer_public_key) != 32 or len(msg.signature) != 64:
         raise InvalidInputError("malformed issuer key or signature in credential message")

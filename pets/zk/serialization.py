@@ -1,8 +1,9 @@
 """JSON forms of credentials, holder wallets, issuer keys and presentations.
 
 Human-readable, movable files: bytes are lowercase hex, big integers decimal
-strings, every document carries ``"type"`` and ``"version"``. Parsing is
-strict (unknown types, wrong lengths and bad encodings raise
+strings (ASCII digits, bounded, read by :func:`pets.zk.policy.parse_decimal`),
+every document carries ``"type"`` and ``"version"``. Parsing is
+strict (unknown types, wrong lengths, out-of-range numbers and bad encodings raise
 :class:`~pets.errors.InvalidInputError`; a malformed *presentation* raises
 :class:`~pets.errors.InvalidProofError`, like any malformed proof). Holder
 wallets and issuer keys contain secrets: write them with owner-only
@@ -12,6 +13,7 @@ permissions (the CLI does).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from pets.errors import InvalidInputError, InvalidProofError, PetsError
@@ -24,7 +26,7 @@ from pets.zk.credential import (
 )
 from pets.zk.group import Group, get_group
 from pets.zk.pedersen import Opening
-from pets.zk.policy import parse_predicate
+from pets.zk.policy import parse_decimal, parse_predicate
 
 VERSION = 1
 
@@ -89,14 +91,11 @@ def credential_from_dict(doc: Any, group: Group | None = None) -> Credential:
         kind = _field(item, "kind", str)
         if kind not in ("int", "str"):
             raise InvalidInputError("attribute kind must be 'int' or 'str'")
-        max_text = _field(item, "max_value", str)
-        if not max_text.isdigit():
-            raise InvalidInputError("max_value must be a decimal integer")
         attrs.append(
             AttributeCommitment(
                 _field(item, "name", str),
                 kind,
-                int(max_text),
+                parse_decimal(item.get("max_value"), "max_value"),
                 group.point_from_bytes(_unhex(item.get("commitment"), "commitment")),
             )
         )
@@ -231,8 +230,30 @@ def dumps(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
+#: Deepest JSON nesting accepted; documents here nest 4 levels. CPython's C decoder
+#: recurses per level and can overflow the C stack (a crash, not an exception) first.
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _json_depth(text: str) -> int:
+    depth = deepest = 0
+    for ch in _JSON_BRACKET.findall(_JSON_STRING.sub('""', text)):
+        depth += 1 if ch in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def loads(text: str) -> Any:
+    """Parse JSON; any failure (syntax, a >4300-digit number, deep nesting) is InvalidInputError."""
+    if _json_depth(text) > MAX_JSON_DEPTH:
+        raise InvalidInputError(f"not valid JSON here: nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInputError(f"not valid JSON: {exc.msg} (line {exc.lineno})") from None
+    except (ValueError, RecursionError):
+        raise InvalidInputError(
+            "not valid JSON: a number is too long or nesting too deep"
+        ) from None
