@@ -1,10 +1,10 @@
-"""pets.bench.zk.quick_metrics returns every metric, quickly."""
+"""pets.devtools.bench_zk.quick returns every metric, quickly."""
 
 from __future__ import annotations
 
 import time
 
-from pets.bench.zk import quick_metrics
+from pets.devtools.bench_zk import quick
 
 KEYS = {
     "schnorr_prove_verify_ms",
@@ -18,7 +18,7 @@ KEYS = {
 
 def test_quick_metrics() -> None:
     start = time.perf_counter()
-    metrics = quick_metrics()
+    metrics = quick()
     assert time.perf_counter() - start < 20
     assert set(metrics) == KEYS
     assert all(isinstance(v, float) and v > 0 for v in metrics.values())
