@@ -16,9 +16,18 @@ overall challenge.
 
 Scoping of secrets: within a conjunction a :class:`Secret` used twice denotes
 the same value (one response). Each branch of an OR is an independent
-sub-proof, so the same ``Secret`` object may appear in several branches, but
-a secret used *outside* an OR must not also appear inside it (that equality
-could not be enforced and is refused at construction time).
+sub-proof with its own responses, so a secret is only bound where one
+response covers every use. Hence, checked when the statement is compiled:
+
+* the same ``Secret`` may appear in several branches of *one* OR (they are
+  alternatives: only one branch is real, the others are simulated);
+* a secret used *outside* an OR must not also appear inside it, and a secret
+  must not appear in two *different* ORs of one conjunction (e.g.
+  ``(A(x) | B) & (C(x) | D)``): the two ORs would each get their own
+  response for x, so a prover could use x = 5 in one and x = 7 in the other.
+  Both are refused with :class:`~pets.errors.InvalidInputError` rather than
+  silently proved as independent witnesses. (Formally: for any two scopes
+  using a secret, their lowest common ancestor must be an OR node.)
 
 The non-interactive proof uses the compact (challenge, responses) form: the
 verifier recomputes every commitment as ``sum(z_j * B_j) - c * lhs`` and
@@ -202,6 +211,8 @@ class DLRep(Statement):
 class And(Statement):
     """Conjunction: all sub-statements hold, secrets shared by identity."""
 
+    children: tuple[Statement, ...]
+
     def __init__(self, *children: Statement) -> None:
         flat: list[Statement] = []
         for child in children:
@@ -213,6 +224,8 @@ class And(Statement):
 
 class Or(Statement):
     """Disjunction (CDS94): at least one sub-statement holds; which one stays hidden."""
+
+    children: tuple[Statement, ...]
 
     def __init__(self, *children: Statement) -> None:
         flat: list[Statement] = []
@@ -280,14 +293,37 @@ class _Scope:
         self.description = b""
 
 
+#: Position of a scope in the tree: one (Or node number, branch index) per Or above it.
+_Path = tuple[tuple[int, int], ...]
+
+
+def _check_or_scoping(uses: Mapping[int, list[tuple[Secret, _Path]]]) -> None:
+    """Refuse a secret used in two scopes whose lowest common ancestor is not an Or node."""
+    for places in uses.values():
+        for i, (secret, p) in enumerate(places):
+            for _, q in places[i + 1 :]:
+                common = 0
+                while common < min(len(p), len(q)) and p[common] == q[common]:
+                    common += 1
+                if common < min(len(p), len(q)) and p[common][0] == q[common][0]:
+                    continue  # different branches of one Or: alternatives
+                raise InvalidInputError(
+                    f"secret {secret.name!r} is used in two different Or statements of one "
+                    "conjunction; each Or would prove its own value for it, so the statement "
+                    "is refused (use one Or over the combined cases, or separate secrets)"
+                )
+
+
 def _compile(stmt: Statement) -> _Scope:
     groups: set[int] = set()
     group_ref: list[Group] = []
+    uses: dict[int, list[tuple[Secret, _Path]]] = {}
+    or_count = [0]
 
-    def build(node: Statement, outer: frozenset[int]) -> _Scope:
+    def build(node: Statement, outer: frozenset[int], path: _Path) -> _Scope:
         scope = _Scope()
         index: dict[int, int] = {}
-        pending_ors: list[tuple[_OrNode, Statement]] = []
+        pending_ors: list[tuple[_OrNode, Or]] = []
 
         def walk(n: Statement) -> None:
             if isinstance(n, DLRep):
@@ -317,9 +353,16 @@ def _compile(stmt: Statement) -> _Scope:
                 raise InvalidInputError(f"not a statement: {type(n).__name__}")
 
         walk(node)
+        for secret in scope.secrets:
+            uses.setdefault(id(secret), []).append((secret, path))
         inner_outer = outer | {id(s) for s in scope.secrets}
         for placeholder, or_stmt in pending_ors:
-            placeholder.branches = [build(child, inner_outer) for child in or_stmt.children]
+            or_count[0] += 1
+            number = or_count[0]
+            placeholder.branches = [
+                build(child, inner_outer, (*path, (number, j)))
+                for j, child in enumerate(or_stmt.children)
+            ]
         scope.size = len(scope.secrets) + sum(
             len(item.branches) - 1 + sum(b.size for b in item.branches)
             for item in scope.items
@@ -334,7 +377,8 @@ def _compile(stmt: Statement) -> _Scope:
             groups.add(id(point.group))
             group_ref.append(point.group)
 
-    root = build(stmt, frozenset())
+    root = build(stmt, frozenset(), ())
+    _check_or_scoping(uses)
     if len(group_ref) != 1:
         raise InvalidInputError("all points of a statement must come from one group backend")
     root.group = group_ref[0]
