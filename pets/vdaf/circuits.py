@@ -1,0 +1,422 @@
+"""Validity circuits (draft-irtf-cfrg-vdaf-20 §7.3.2 and §7.4) plus the pets per-slot circuit.
+
+A circuit here is evaluated in two phases, which is equivalent to the draft's
+``eval`` with wrapped gadgets because no circuit in this module feeds a gadget
+output into another gadget's input:
+
+1. ``wires(meas, joint_rand, num_shares)`` returns, per gadget, the input wire
+   values of every call in call order (wire-major: ``wires[g][j][k]`` is wire
+   ``j`` of call ``k``). This is what the draft's ``ProveGadget``/``QueryGadget``
+   record.
+2. ``outputs(meas, joint_rand, num_shares, gadget_outs)`` computes the affine
+   rest of the circuit from the gadget outputs.
+
+Additions of constants are scaled by ``1/num_shares`` exactly as in the draft,
+so each aggregator computes a share of the output.
+
+Circuits: :class:`Count`, :class:`Sum`, :class:`SumVec`, :class:`Histogram`,
+:class:`MultihotCountVec` (the draft's variants), :class:`HigherDegree` (the
+draft's test circuit with a degree-3 ``PolyEval``, used by its
+``Prio3HigherDegree`` vectors) and :class:`BoundedVec` (pets: every slot in
+its own ``[0, bound_i]``; see docs/PRIO3.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pets.vdaf.errors import VdafParameterError
+from pets.vdaf.field import Field
+from pets.vdaf.gadgets import Gadget, Mul, ParallelSum, PolyEval
+
+
+class Valid:
+    """Parameters and the two-phase evaluation of a validity circuit."""
+
+    field: Field
+    GADGETS: list[Gadget]
+    GADGET_CALLS: list[int]
+    MEAS_LEN: int
+    JOINT_RAND_LEN: int
+    EVAL_OUTPUT_LEN: int
+    OUTPUT_LEN: int
+
+    def encode(self, measurement: Any) -> list[int]:
+        raise NotImplementedError
+
+    def wires(self, meas: list[int], joint_rand: list[int], num_shares: int) -> list[list[list[int]]]:
+        raise NotImplementedError
+
+    def outputs(
+        self,
+        meas: list[int],
+        joint_rand: list[int],
+        num_shares: int,
+        gadget_outs: list[list[int]],
+    ) -> list[int]:
+        raise NotImplementedError
+
+    def truncate(self, meas: list[int]) -> list[int]:
+        return list(meas)
+
+    def decode(self, output: list[int], num_measurements: int) -> Any:
+        return [int(x) for x in output]
+
+    def eval(self, meas: list[int], joint_rand: list[int], num_shares: int) -> list[int]:
+        """The draft's ``valid.eval``: the circuit output (all zero iff valid)."""
+        all_wires = self.wires(meas, joint_rand, num_shares)
+        outs = []
+        for g, w in zip(self.GADGETS, all_wires, strict=True):
+            calls = len(w[0]) if w else 0
+            outs.append([g.eval(self.field, [wire[k] for wire in w]) for k in range(calls)])
+        return self.outputs(meas, joint_rand, num_shares, outs)
+
+
+# -- the modified bit decomposition of Prio3Sum (draft §7.4.2) ---------------
+
+
+def encode_range_checked_int(field: Field, value: int, max_measurement: int) -> list[int]:
+    """Bits of ``value`` under weights ``1, 2, ..., 2^(b-2), max - (2^(b-1) - 1)``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise VdafParameterError("shard", "measurement must be a non-negative integer")
+    if value > max_measurement:
+        raise VdafParameterError("shard", "measurement is too large")
+    bits = max_measurement.bit_length()
+    rest_all_ones = (1 << (bits - 1)) - 1
+    last_weight = max_measurement - rest_all_ones
+    if value <= rest_all_ones:
+        rest, last = value, 0
+    else:
+        rest, last = value - last_weight, 1
+    return [(rest >> i) & 1 for i in range(bits - 1)] + [last]
+
+
+def range_weights(field: Field, max_measurement: int) -> list[int]:
+    bits = max_measurement.bit_length()
+    rest_all_ones = (1 << (bits - 1)) - 1
+    return [1 << i for i in range(bits - 1)] + [(max_measurement - rest_all_ones) % field.MODULUS]
+
+
+def decode_range_checked_int(field: Field, encoded: list[int], max_measurement: int) -> int:
+    """Linear inverse of :func:`encode_range_checked_int` (works on shares)."""
+    w = range_weights(field, max_measurement)
+    return sum(a * b for a, b in zip(w, encoded, strict=True)) % field.MODULUS
+
+
+def _check_int(name: str, value: Any, low: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise VdafParameterError("parameters", f"{name} must be an integer >= {low}")
+    return value
+
+
+# -- circuits ----------------------------------------------------------------
+
+
+class Count(Valid):
+    """``x * x - x == 0``: a 0/1 counter (draft §7.4.1)."""
+
+    MEAS_LEN = 1
+    JOINT_RAND_LEN = 0
+    OUTPUT_LEN = 1
+    EVAL_OUTPUT_LEN = 1
+
+    def __init__(self, field: Field) -> None:
+        self.field = field
+        self.GADGETS = [Mul()]
+        self.GADGET_CALLS = [1]
+
+    def encode(self, measurement: Any) -> list[int]:
+        if measurement not in (0, 1) or isinstance(measurement, float):
+            raise VdafParameterError("shard", "a count measurement is 0 or 1")
+        return [int(measurement)]
+
+    def wires(self, meas: list[int], joint_rand: list[int], num_shares: int) -> list[list[list[int]]]:
+        return [[[meas[0]], [meas[0]]]]
+
+    def outputs(
+        self, meas: list[int], joint_rand: list[int], num_shares: int, gadget_outs: list[list[int]]
+    ) -> list[int]:
+        return [(gadget_outs[0][0] - meas[0]) % self.field.MODULUS]
+
+    def decode(self, output: list[int], num_measurements: int) -> int:
+        return int(output[0])
+
+
+class Sum(Valid):
+    """Every bit of the modified decomposition is 0 or 1 (draft §7.4.2)."""
+
+    JOINT_RAND_LEN = 0
+    OUTPUT_LEN = 1
+
+    def __init__(self, field: Field, max_measurement: int) -> None:
+        _check_int("max_measurement", max_measurement, 1)
+        if max_measurement >= field.MODULUS:
+            raise VdafParameterError("parameters", "max_measurement too large for the field")
+        self.field = field
+        self.max_measurement = max_measurement
+        self.bits = max_measurement.bit_length()
+        self.GADGETS = [PolyEval([0, -1, 1], self.bits)]
+        self.GADGET_CALLS = [self.bits]
+        self.MEAS_LEN = self.bits
+        self.EVAL_OUTPUT_LEN = self.bits
+        self._weights = range_weights(field, max_measurement)
+
+    def encode(self, measurement: Any) -> list[int]:
+        return encode_range_checked_int(self.field, measurement, self.max_measurement)
+
+    def wires(self, meas: list[int], joint_rand: list[int], num_shares: int) -> list[list[list[int]]]:
+        return [[list(meas)]]
+
+    def outputs(
+        self, meas: list[int], joint_rand: list[int], num_shares: int, gadget_outs: list[list[int]]
+    ) -> list[int]:
+        return list(gadget_outs[0])
+
+    def truncate(self, meas: list[int]) -> list[int]:
+        w = self._weights
+        return [sum(a * b for a, b in zip(w, meas, strict=True)) % self.field.MODULUS]
+
+    def decode(self, output: list[int], num_measurements: int) -> int:
+        return int(output[0])
+
+
+class HigherDegree(Valid):
+    """The draft's test circuit ``x (x - 1) (x - 2) == 0`` (degree-3 ``PolyEval``)."""
+
+    MEAS_LEN = 1
+    JOINT_RAND_LEN = 0
+    OUTPUT_LEN = 1
+    EVAL_OUTPUT_LEN = 1
+
+    def __init__(self, field: Field) -> None:
+        self.field = field
+        self.GADGETS = [PolyEval([0, 2, -3, 1], 1)]
+        self.GADGET_CALLS = [1]
+
+    def encode(self, measurement: Any) -> list[int]:
+        if measurement not in (0, 1, 2) or isinstance(measurement, float):
+            raise VdafParameterError("shard", "measurement must be 0, 1 or 2")
+        return [int(measurement)]
+
+    def wires(self, meas: list[int], joint_rand: list[int], num_shares: int) -> list[list[list[int]]]:
+        return [[[meas[0]]]]
+
+    def outputs(
+        self, meas: list[int], joint_rand: list[int], num_shares: int, gadget_outs: list[list[int]]
+    ) -> list[int]:
+        return [gadget_outs[0][0]]
+
+    def decode(self, output: list[int], num_measurements: int) -> int:
+        return int(output[0])
+
+
+class _ChunkedBits(Valid):
+    """Shared range check of SumVec, Histogram, MultihotCountVec and BoundedVec.
+
+    ``ParallelSum(Mul, chunk_length)`` called once per chunk; call ``i`` gets
+    inputs ``r_i^(j+1) * x`` and ``x - 1/num_shares`` for the ``j``-th element
+    ``x`` of the chunk (zero past the end), with ``r_i = joint_rand[i]``. The
+    sum of all calls is zero iff every element is a bit, except with
+    probability about ``chunk_length / |F|`` per call (draft §7.3.1.1).
+    """
+
+    def _setup_chunks(self, field: Field, checked_len: int, chunk_length: int) -> None:
+        _check_int("chunk_length", chunk_length, 1)
+        self.field = field
+        self.chunk_length = chunk_length
+        self.GADGETS = [ParallelSum(Mul(), chunk_length)]
+        calls = (checked_len + chunk_length - 1) // chunk_length
+        self.GADGET_CALLS = [calls]
+        self.JOINT_RAND_LEN = calls
+
+    def wires(self, meas: list[int], joint_rand: list[int], num_shares: int) -> list[list[list[int]]]:
+        p = self.field.MODULUS
+        shares_inv = self.field.inv(num_shares % p)
+        chunk = self.chunk_length
+        calls = self.GADGET_CALLS[0]
+        n = len(meas)
+        wires: list[list[int]] = [[0] * calls for _ in range(2 * chunk)]
+        for i in range(calls):
+            r = joint_rand[i]
+            r_pow = r
+            base = i * chunk
+            for j in range(chunk):
+                idx = base + j
+                x = meas[idx] if idx < n else 0
+                wires[2 * j][i] = r_pow * x % p
+                wires[2 * j + 1][i] = (x - shares_inv) % p
+                r_pow = r_pow * r % p
+        return [wires]
+
+    def _range_check(self, gadget_outs: list[list[int]]) -> int:
+        return sum(gadget_outs[0]) % self.field.MODULUS
+
+
+class SumVec(_ChunkedBits):
+    """A vector of ``length`` integers, each in ``[0, max_measurement]`` (draft §7.4.3)."""
+
+    EVAL_OUTPUT_LEN = 1
+
+    def __init__(self, field: Field, length: int, max_measurement: int, chunk_length: int) -> None:
+        _check_int("length", length, 1)
+        _check_int("max_measurement", max_measurement, 1)
+        if max_measurement >= field.MODULUS:
+            raise VdafParameterError("parameters", "max_measurement too large for the field")
+        self.length = length
+        self.max_measurement = max_measurement
+        self.bits = max_measurement.bit_length()
+        self.MEAS_LEN = length * self.bits
+        self.OUTPUT_LEN = length
+        self._setup_chunks(field, self.MEAS_LEN, chunk_length)
+        self._weights = range_weights(field, max_measurement)
+
+    def encode(self, measurement: Any) -> list[int]:
+        if not isinstance(measurement, (list, tuple)) or len(measurement) != self.length:
+            raise VdafParameterError("shard", "measurement has the wrong length")
+        out: list[int] = []
+        for v in measurement:
+            out += encode_range_checked_int(self.field, v, self.max_measurement)
+        return out
+
+    def outputs(
+        self, meas: list[int], joint_rand: list[int], num_shares: int, gadget_outs: list[list[int]]
+    ) -> list[int]:
+        return [self._range_check(gadget_outs)]
+
+    def truncate(self, meas: list[int]) -> list[int]:
+        p = self.field.MODULUS
+        w = self._weights
+        b = self.bits
+        return [
+            sum(x * y for x, y in zip(w, meas[i * b : (i + 1) * b], strict=True)) % p
+            for i in range(self.length)
+        ]
+
+
+class Histogram(_ChunkedBits):
+    """A one-hot vector: every entry a bit, entries summing to one (draft §7.4.4)."""
+
+    EVAL_OUTPUT_LEN = 2
+
+    def __init__(self, field: Field, length: int, chunk_length: int) -> None:
+        _check_int("length", length, 1)
+        self.length = length
+        self.MEAS_LEN = length
+        self.OUTPUT_LEN = length
+        self._setup_chunks(field, length, chunk_length)
+
+    def encode(self, measurement: Any) -> list[int]:
+        if (
+            not isinstance(measurement, int)
+            or isinstance(measurement, bool)
+            or not 0 <= measurement < self.length
+        ):
+            raise VdafParameterError("shard", "bucket index out of range")
+        enc = [0] * self.length
+        enc[measurement] = 1
+        return enc
+
+    def outputs(
+        self, meas: list[int], joint_rand: list[int], num_shares: int, gadget_outs: list[list[int]]
+    ) -> list[int]:
+        p = self.field.MODULUS
+        sum_check = (sum(meas) - self.field.inv(num_shares % p)) % p
+        return [self._range_check(gadget_outs), sum_check]
+
+
+class MultihotCountVec(_ChunkedBits):
+    """A bit vector with at most ``max_weight`` ones (draft §7.4.5)."""
+
+    EVAL_OUTPUT_LEN = 2
+
+    def __init__(self, field: Field, length: int, max_weight: int, chunk_length: int) -> None:
+        _check_int("length", length, 1)
+        _check_int("max_weight", max_weight, 1)
+        if max_weight > length:
+            raise VdafParameterError("parameters", "max_weight must not exceed length")
+        if field.MODULUS <= length:
+            raise VdafParameterError("parameters", "length too large for the field")
+        self.length = length
+        self.max_weight = max_weight
+        self.bits_for_weight = max_weight.bit_length()
+        self.MEAS_LEN = length + self.bits_for_weight
+        self.OUTPUT_LEN = length
+        self._setup_chunks(field, self.MEAS_LEN, chunk_length)
+        self._weights = range_weights(field, max_weight)
+
+    def encode(self, measurement: Any) -> list[int]:
+        if not isinstance(measurement, (list, tuple)) or len(measurement) != self.length:
+            raise VdafParameterError("shard", "invalid Client measurement length")
+        if any(x not in (0, 1, True, False) or isinstance(x, float) for x in measurement):
+            raise VdafParameterError("shard", "entries must be booleans")
+        counts = [int(x) for x in measurement]
+        return counts + encode_range_checked_int(self.field, sum(counts), self.max_weight)
+
+    def outputs(
+        self, meas: list[int], joint_rand: list[int], num_shares: int, gadget_outs: list[list[int]]
+    ) -> list[int]:
+        p = self.field.MODULUS
+        weight = sum(meas[: self.length])
+        reported = sum(
+            a * b for a, b in zip(self._weights, meas[self.length :], strict=True)
+        )
+        return [self._range_check(gadget_outs), (weight - reported) % p]
+
+    def truncate(self, meas: list[int]) -> list[int]:
+        return list(meas[: self.length])
+
+
+class BoundedVec(_ChunkedBits):
+    """pets: a vector whose slot ``i`` lies in its own ``[0, bounds[i]]``.
+
+    Slot ``i`` is encoded with the modified bit decomposition of Prio3Sum for
+    ``max_measurement = bounds[i]`` (``bounds[i].bit_length()`` elements, the
+    weights summing to exactly ``bounds[i]``), and every encoded element is
+    range-checked as a bit by the same ``ParallelSum(Mul)`` check as SumVec.
+    Any bit vector then decodes to a value in ``[0, bounds[i]]``, so the single
+    bit check proves every slot's own bound. Negative ranges are the caller's
+    business: encode ``v - lo`` with bound ``hi - lo`` and subtract
+    ``count * lo`` after unsharding.
+    """
+
+    EVAL_OUTPUT_LEN = 1
+
+    def __init__(self, field: Field, bounds: list[int], chunk_length: int) -> None:
+        if not isinstance(bounds, (list, tuple)) or not bounds:
+            raise VdafParameterError("parameters", "bounds must be a non-empty list")
+        for b in bounds:
+            _check_int("bound", b, 1)
+            if b >= field.MODULUS:
+                raise VdafParameterError("parameters", "bound too large for the field")
+        self.bounds = list(bounds)
+        self.length = len(bounds)
+        self.bits = [b.bit_length() for b in bounds]
+        self.offsets = []
+        off = 0
+        for nb in self.bits:
+            self.offsets.append(off)
+            off += nb
+        self.MEAS_LEN = off
+        self.OUTPUT_LEN = self.length
+        self._setup_chunks(field, self.MEAS_LEN, chunk_length)
+        self._weights = [range_weights(field, b) for b in bounds]
+
+    def encode(self, measurement: Any) -> list[int]:
+        if not isinstance(measurement, (list, tuple)) or len(measurement) != self.length:
+            raise VdafParameterError("shard", "measurement has the wrong length")
+        out: list[int] = []
+        for v, b in zip(measurement, self.bounds, strict=True):
+            out += encode_range_checked_int(self.field, v, b)
+        return out
+
+    def outputs(
+        self, meas: list[int], joint_rand: list[int], num_shares: int, gadget_outs: list[list[int]]
+    ) -> list[int]:
+        return [self._range_check(gadget_outs)]
+
+    def truncate(self, meas: list[int]) -> list[int]:
+        p = self.field.MODULUS
+        out = []
+        for w, off, nb in zip(self._weights, self.offsets, self.bits, strict=True):
+            out.append(sum(x * y for x, y in zip(w, meas[off : off + nb], strict=True)) % p)
+        return out
