@@ -32,6 +32,15 @@ ASCII), so the same query gives the same bytes everywhere; the text form
     mean(cost) from hospitals where age >= 65 and sex = F group by prefecture
     histogram(age) from hospitals bins [0, 18, 65, 110]
     sum(kg_co2e) from supply_chain where stage in (transport, retail) clip [0, 5000]
+    sum(cost) from hospitals where age >= 65 clip [0, 5000] dp epsilon 1
+    count(*) from hospitals group by sex dp rho 0.05 unit holder
+
+An optional :class:`DpRequest` asks for a differentially private release:
+``dp epsilon E`` (pure ε-DP, discrete Laplace noise) or ``dp rho R`` (ρ-zCDP,
+discrete Gaussian noise), with the unit of privacy ``unit row`` (default: one
+row) or ``unit holder`` (one holder's whole contribution); see
+:mod:`pets.dp`. A query without it has exactly the JSON it had before the
+option existed (no ``dp`` key).
 """
 
 from __future__ import annotations
@@ -153,7 +162,80 @@ class Filter:
         return f"{self.column} {self.op} {format_scalar(self.value)}"
 
 
-_QUERY_KEYS = ("aggregate", "bins", "clip", "column", "columns", "dataset", "group_by", "where")
+DP_UNITS: tuple[str, ...] = ("row", "holder")
+_DP_KEYS = ("epsilon", "rho", "unit")
+
+
+def _check_budget(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise QueryError(f"{what} must be a number, got {value!r}")
+    if (isinstance(value, int) and abs(value) > _EXACT_MAX) or not math.isfinite(value):
+        raise QueryError(f"{what} must be a finite number of at most 2^53")
+    if value <= 0:
+        raise QueryError(f"{what} must be positive, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class DpRequest:
+    """A request for a differentially private release (see :mod:`pets.dp`).
+
+    Exactly one of ``epsilon`` (pure ε-DP, discrete Laplace noise) and ``rho``
+    (ρ-zCDP, discrete Gaussian noise); ``unit`` is the unit of privacy,
+    ``"row"`` (one row, the default) or ``"holder"`` (one holder's whole data).
+    The numbers are read exactly as the decimals they print as.
+    """
+
+    epsilon: float | None = None
+    rho: float | None = None
+    unit: str = "row"
+
+    def __post_init__(self) -> None:
+        if (self.epsilon is None) == (self.rho is None):
+            raise QueryError("dp takes exactly one of epsilon (pure DP) or rho (zCDP)")
+        if self.epsilon is not None:
+            object.__setattr__(self, "epsilon", _check_budget(self.epsilon, "dp epsilon"))
+        if self.rho is not None:
+            object.__setattr__(self, "rho", _check_budget(self.rho, "dp rho"))
+        if self.unit not in DP_UNITS:
+            raise QueryError(f"dp unit must be one of {', '.join(DP_UNITS)}, got {self.unit!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible form: ``{"epsilon": e, "unit": u}`` or ``{"rho": r, "unit": u}``."""
+        if self.epsilon is not None:
+            return {"epsilon": self.epsilon, "unit": self.unit}
+        return {"rho": self.rho, "unit": self.unit}
+
+    @classmethod
+    def from_dict(cls, d: object) -> DpRequest:
+        """Strict inverse of :meth:`to_dict` (``unit`` may be left out: one row)."""
+        if not isinstance(d, Mapping):
+            raise QueryError(f"dp must be an object, got {d!r}")
+        unknown = set(d) - set(_DP_KEYS)
+        if unknown:
+            raise QueryError(f"dp has unknown keys {sorted(unknown)}")
+        return cls(epsilon=d.get("epsilon"), rho=d.get("rho"), unit=d.get("unit", "row"))
+
+    def describe(self) -> str:
+        """Text form, e.g. ``dp epsilon 1`` or ``dp rho 0.05 unit holder``."""
+        if self.epsilon is not None:
+            text = f"dp epsilon {format_number(self.epsilon)}"
+        else:
+            text = f"dp rho {format_number(self.rho)}"  # type: ignore[arg-type]
+        return text if self.unit == "row" else f"{text} unit {self.unit}"
+
+
+_QUERY_KEYS = (
+    "aggregate",
+    "bins",
+    "clip",
+    "column",
+    "columns",
+    "dataset",
+    "dp",
+    "group_by",
+    "where",
+)
 
 
 @dataclass(frozen=True)
@@ -172,9 +254,12 @@ class Query:
     group_by: tuple[str, ...] = ()
     bins: tuple[float, ...] | None = None
     clip: tuple[float, float] | None = None
+    dp: DpRequest | None = None
 
     def __post_init__(self) -> None:
         _check_str(self.dataset, "query dataset")
+        if self.dp is not None and not isinstance(self.dp, DpRequest):
+            raise QueryError(f"query dp must be a DpRequest, got {self.dp!r}")
         try:
             object.__setattr__(self, "aggregate", Aggregate(self.aggregate))
         except ValueError:
@@ -203,8 +288,8 @@ class Query:
     # -- wire form -----------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-compatible form with every key present (canonical)."""
-        return {
+        """JSON-compatible form with every key present (canonical; ``dp`` only when asked)."""
+        out: dict[str, Any] = {
             "aggregate": self.aggregate.value,
             "bins": None if self.bins is None else list(self.bins),
             "clip": None if self.clip is None else list(self.clip),
@@ -214,6 +299,9 @@ class Query:
             "group_by": list(self.group_by),
             "where": [f.to_dict() for f in self.where],
         }
+        if self.dp is not None:
+            out["dp"] = self.dp.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, d: object) -> Query:
@@ -241,6 +329,7 @@ class Query:
             group_by=d.get("group_by", ()),
             bins=d.get("bins"),
             clip=d.get("clip"),
+            dp=None if d.get("dp") is None else DpRequest.from_dict(d["dp"]),
         )
 
     def to_json(self) -> str:
@@ -277,6 +366,8 @@ class Query:
             parts.append("bins [" + ", ".join(format_number(b) for b in self.bins) + "]")
         if self.clip is not None:
             parts.append("clip [" + ", ".join(format_number(b) for b in self.clip) + "]")
+        if self.dp is not None:
+            parts.append(self.dp.describe())
         return " ".join(parts)
 
     @classmethod
@@ -389,6 +480,25 @@ class _Parser:
             if sep.text != ",":
                 return tuple(out)
 
+    def dp_request(self) -> DpRequest:
+        """``epsilon E`` or ``rho R``, then optionally ``unit row|holder`` (after ``dp``)."""
+        tok = self.next("'epsilon' or 'rho' after 'dp'")
+        if not tok.is_word("epsilon", "rho"):
+            raise self.fail(tok, "'epsilon' or 'rho' after 'dp'")
+        kind = tok.text.lower()
+        value_tok = self.next(f"a number after {kind!r}")
+        value = number(value_tok.text) if value_tok.kind == "word" else None
+        if value is None:
+            raise self.fail(value_tok, f"a number after {kind!r}")
+        unit = "row"
+        if (nxt := self.peek()) is not None and nxt.is_word("unit"):
+            self.i += 1
+            unit_tok = self.next("'row' or 'holder' after 'unit'")
+            if not unit_tok.is_word(*DP_UNITS):
+                raise self.fail(unit_tok, "'row' or 'holder' after 'unit'")
+            unit = unit_tok.text.lower()
+        return DpRequest(**{kind: value}, unit=unit)  # type: ignore[arg-type]
+
     def done(self) -> None:
         tok = self.peek()
         if tok is not None:
@@ -416,6 +526,7 @@ def parse_query(text: str, dataset: Dataset | None = None) -> Query:
 
     AGG(COLUMN | COL, COL... | *) from DATASET [where COND and ...]
         [group by COL, ...] [bins [E0, E1, ...]] [clip [LO, HI]]
+        [dp epsilon E | dp rho R [unit row | unit holder]]
     """
     parser = _Parser(text, dataset)
     aggregate = parser.name("an aggregate name").lower()
@@ -453,6 +564,10 @@ def parse_query(text: str, dataset: Dataset | None = None) -> Query:
     if (tok := parser.peek()) is not None and tok.is_word("clip"):
         parser.i += 1
         clip = parser.numbers("clip")
+    dp = None
+    if (tok := parser.peek()) is not None and tok.is_word("dp"):
+        parser.i += 1
+        dp = parser.dp_request()
     parser.done()
     agg = Aggregate(aggregate)
     many = agg == Aggregate.vector_sum
@@ -465,6 +580,7 @@ def parse_query(text: str, dataset: Dataset | None = None) -> Query:
         group_by=tuple(group_by),
         bins=bins,
         clip=clip,  # type: ignore[arg-type]
+        dp=dp,
     )
 
 
