@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 
+from pets.cli.exits import EXIT_OK
 from pets.identity.certificates import (
     DEFAULT_CA_NAME,
     DEFAULT_CA_VALID_DAYS,
@@ -76,7 +77,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
     written = init_ca(args.dir, name=args.ca_name, valid_days=args.days, overwrite=args.force)
     for path in written:
         print(f"wrote {path}")
-    return 0
+    return EXIT_OK
 
 
 def _cmd_issue(args: argparse.Namespace) -> int:
@@ -90,4 +91,4 @@ def _cmd_issue(args: argparse.Namespace) -> int:
     )
     for path in written:
         print(f"wrote {path}")
-    return 0
+    return EXIT_OK

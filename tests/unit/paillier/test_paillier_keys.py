@@ -11,8 +11,8 @@ import gmpy2
 import phe
 import pytest
 
+from pets.cli import paillier as paillier_cli
 from pets.errors import ConfigError, InvalidInputError
-from pets.paillier import cli as paillier_cli
 from pets.paillier.keys import (
     generate_keypair,
     load_private_key,

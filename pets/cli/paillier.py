@@ -1,15 +1,11 @@
-"""``pets paillier keygen``: make an analyst's Paillier key pair.
-
-The lead registers this in ``pets/cli.py`` with ``register(subparsers)``; the
-handler is stored as ``func`` in the parsed namespace and returns an exit
-code (``args.func(args)``).
-"""
+"""``pets paillier keygen``: make an analyst's Paillier key pair (:mod:`pets.paillier.keys`)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from pets.cli.exits import EXIT_OK
 from pets.paillier.keys import (
     SUPPORTED_KEY_BITS,
     generate_keypair,
@@ -19,7 +15,7 @@ from pets.paillier.keys import (
 )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``paillier`` command and its ``keygen`` subcommand."""
     parser = subparsers.add_parser("paillier", help="Paillier key management")
     commands = parser.add_subparsers(dest="paillier_command", metavar="COMMAND", required=True)
@@ -49,4 +45,4 @@ def _keygen(args: argparse.Namespace) -> int:
         f"wrote {args.bits}-bit Paillier private key to {args.out} (mode 0600); "
         f"public key {public_key_fingerprint(public_key)}"
     )
-    return 0
+    return EXIT_OK

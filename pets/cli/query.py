@@ -1,71 +1,28 @@
-"""``pets node``, ``pets query`` and ``pets demo``: parse arguments, call the library."""
+"""``pets query``: submit an aggregate query, follow it, print the result.
+
+The flags are turned into a :class:`pets.query.Query` here (that is parsing);
+running it is :class:`pets.client.analyst.AnalystClient`. Exit status follows
+:mod:`pets.cli.exits`, with :data:`~pets.cli.exits.EXIT_NO_RESULT` when the
+query ended without a result.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
-import signal
-import sys
-import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from pets.cli.exits import EXIT_NO_RESULT, EXIT_OK
 from pets.errors import ConfigError, InvalidInputError
 
-
-def register(sub: argparse._SubParsersAction) -> None:
-    _register_node(sub)
-    _register_query(sub)
-    _register_demo(sub)
+if TYPE_CHECKING:
+    from pets.query import Query
 
 
-# -- node -----------------------------------------------------------------------
-def _register_node(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "node",
-        help="run a data-holder node beside your data",
-        description=(
-            "Watch the leader for queries, check each against the local policy, evaluate "
-            "it on the local data files, and contribute secret shares (or Paillier "
-            "ciphertexts). Nothing but shares or ciphertexts ever leaves the node. "
-            "See the docstring of pets.client.config for the node.toml format."
-        ),
-        epilog="example: pets node --config node.toml",
-    )
-    p.add_argument("--config", type=Path, required=True, help="node TOML file")
-    p.add_argument(
-        "--insecure",
-        action="store_true",
-        help="no TLS (local experiments only; the servers must run --insecure too)",
-    )
-    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
-    p.set_defaults(func=_node)
-
-
-def _node(args: argparse.Namespace) -> int:
-    from pets.client.config import load_node_config
-    from pets.client.node import Node
-    from pets.runtime.jsonlog import configure
-
-    config = load_node_config(args.config, insecure=args.insecure)
-    configure(args.log_level, config.endpoints.name, sys.stderr)
-    if args.insecure:
-        print("WARNING: --insecure: no TLS, no authentication.", file=sys.stderr)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):  # before start-up, so no signal is lost
-            loop.add_signal_handler(sig, stop.set)
-        node = Node(config)
-        await node.run(stop)
-
-    asyncio.run(main())
-    return 0
-
-
-# -- query ----------------------------------------------------------------------
-def _register_query(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``pets query``."""
     p = sub.add_parser(
         "query",
         help="submit an aggregate query and print the result",
@@ -156,7 +113,7 @@ def _csv(text: str | None) -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split(",") if s.strip()) if text else ()
 
 
-def build_query(args: argparse.Namespace, schema: object):  # type: ignore[no-untyped-def]
+def build_query(args: argparse.Namespace) -> Query:
     """The Query described by ``pets query`` arguments."""
     from pets.query import Query, parse_where
 
@@ -203,8 +160,8 @@ def _query(args: argparse.Namespace) -> int:
 
     endpoints = load_analyst_config(args.config, insecure=args.insecure)
     analyst = AnalystClient(endpoints)
-    query = build_query(args, analyst.schema)
-    options: dict = {
+    query = build_query(args)
+    options: dict[str, Any] = {
         "protocol": args.protocol,
         "min_holders": args.min_holders,
         "deadline_seconds": args.deadline,
@@ -226,7 +183,7 @@ def _query(args: argparse.Namespace) -> int:
 
         options["private_key"] = load_private_key(args.paillier_key)
 
-    async def main():  # type: ignore[no-untyped-def]
+    async def main() -> Any:
         printer = StatusPrinter(enabled=not args.json)
         try:
             with printer:
@@ -239,48 +196,4 @@ def _query(args: argparse.Namespace) -> int:
         print(json.dumps(outcome_json(query, outcome), sort_keys=True))
     else:
         print_outcome(query, outcome)
-    return 0 if outcome.ok else 3
-
-
-# -- demo -----------------------------------------------------------------------
-def _register_demo(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "demo",
-        help="run the whole system on loopback and check it against plaintext",
-        description=(
-            "Create certificates and synthetic data in a temporary folder, start a leader, "
-            "a helper and five holder nodes as separate processes, run queries of every "
-            "aggregate type over both datasets and both protocols, and print each secure "
-            "result beside the plaintext result computed directly from the data files. "
-            "Exits non-zero if any result differs beyond fixed-point rounding."
-        ),
-    )
-    p.add_argument(
-        "--json",
-        action="store_true",
-        help='print {"queries": [...], "seconds": ...} instead of tables',
-    )
-    p.add_argument("--holders", type=int, default=5, help="number of holder nodes (default 5)")
-    p.add_argument("--rows", type=int, default=400, help="rows per holder (default 400)")
-    p.add_argument(
-        "--keep", type=Path, help="use this folder (kept afterwards) instead of a temporary one"
-    )
-    p.set_defaults(func=_demo)
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from pets.devtools.demo import run_demo
-
-    start = time.perf_counter()
-    report = run_demo(
-        holders=args.holders, rows=args.rows, workdir=args.keep, verbose=not args.json
-    )
-    report["seconds"] = round(time.perf_counter() - start, 3)
-    if args.json:
-        print(json.dumps(report, sort_keys=True))
-    ok = all(q["match"] for q in report["queries"]) and report["clean_shutdown"]
-    if not args.json:
-        n = len(report["queries"])
-        verdict = "all match" if ok else "MISMATCH"
-        print(f"\n{n} queries, {verdict}, {report['seconds']:.1f} s")
-    return 0 if ok else 1
+    return EXIT_OK if outcome.ok else EXIT_NO_RESULT
