@@ -1,0 +1,206 @@
+"""Batches of secp256k1 points: the wire format, its checks, and the fast arithmetic.
+
+A *batch* is the concatenation of n points, each the 33-byte SEC 1 v2
+(section 2.3.3) compressed encoding: ``0x02``/``0x03`` then x, big-endian.
+Every party decodes strictly and refuses, naming the step
+(:class:`~pets.linkage.errors.BatchRejectedError`):
+
+* ``batch-length``: the length is not a multiple of 33;
+* ``oversized-batch``: n > ``max_rows`` (checked before any point is parsed);
+* ``identity-point``: a slot with prefix ``0x00``, the point at infinity, which
+  a blinded identifier can never be (its discrete log would be 0);
+* ``bad-point``: another prefix, x >= p, or an x that is not on the curve.
+
+The identity cannot be written otherwise in a 33-byte slot and every
+non-identity point of secp256k1 generates the group (cofactor 1), so a point
+that decodes is never of small order.
+
+Arithmetic uses libsecp256k1 through coincurve: ``multiply`` is its
+constant-time ``ecmult_const`` (keys and blinds are secret), about 32 µs per
+point on this machine, the hot path of the protocol. :func:`map_batch` cuts a
+batch into chunks and can spread them over threads, since coincurve's calls
+release the GIL (1.6x on 2 cores). :func:`multi_mul` is a variable-time
+bucket (Pippenger) multi-scalar multiplication for *public* scalars, used by
+the batched DLEQ proofs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import numpy as np
+from coincurve import PublicKey
+
+from pets.errors import InvalidInputError
+from pets.linkage.errors import BatchRejectedError
+from pets.zk.curve import POINT_BYTES, P
+
+#: Points per chunk of work: bounded memory and a unit of parallel work.
+DEFAULT_CHUNK = 8192
+_P_BYTES = P.to_bytes(32, "big")
+#: Below this many points one multiplication per point is faster than buckets (measured).
+_BUCKET_MIN = 2048
+T = TypeVar("T")
+
+
+def batch_count(batch: bytes, max_rows: int) -> int:
+    """Number of points in ``batch`` after the length and size checks."""
+    if len(batch) % POINT_BYTES:
+        raise BatchRejectedError("batch-length", "a batch is a whole number of 33-byte points")
+    n = len(batch) // POINT_BYTES
+    if n > max_rows:
+        raise BatchRejectedError("oversized-batch", f"more than max_rows = {max_rows} points")
+    return n
+
+
+def decode_point(slot: bytes, index: int) -> PublicKey:
+    """Strictly decode one 33-byte slot (``index`` only names it in the error)."""
+    prefix = slot[0]
+    if prefix not in (2, 3):
+        if prefix == 0:
+            raise BatchRejectedError("identity-point", f"point {index} is the identity")
+        raise BatchRejectedError("bad-point", f"point {index} is not SEC 1 compressed")
+    if slot[1:] >= _P_BYTES:
+        raise BatchRejectedError("bad-point", f"point {index} has x >= p")
+    try:
+        return PublicKey(slot)
+    except ValueError:
+        raise BatchRejectedError("bad-point", f"point {index} is not on secp256k1") from None
+
+
+def decode_batch(batch: bytes, max_rows: int) -> list[PublicKey]:
+    """All points of a batch, checked (see the module docstring)."""
+    n = batch_count(batch, max_rows)
+    view = bytes(batch)
+    return [decode_point(view[i * 33 : i * 33 + 33], i) for i in range(n)]
+
+
+def map_batch(
+    fn: Callable[[int, int], T], n: int, *, chunk: int = DEFAULT_CHUNK, workers: int = 1
+) -> list[T]:
+    """``[fn(start, stop) for each chunk]`` in order, on up to ``workers`` threads."""
+    chunk = max(1, chunk)
+    bounds = [(s, min(s + chunk, n)) for s in range(0, n, chunk)]
+    if workers <= 1 or len(bounds) <= 1:
+        return [fn(s, e) for s, e in bounds]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda b: fn(*b), bounds))
+
+
+def multiply_batch(
+    batch: bytes,
+    scalars: int | Sequence[int],
+    *,
+    max_rows: int,
+    chunk: int = DEFAULT_CHUNK,
+    workers: int = 1,
+) -> bytes:
+    """Check every point of ``batch`` and multiply it by one scalar, or by its own.
+
+    ``scalars`` is one scalar for the whole batch (a server's key share) or a
+    sequence with one scalar per point (a holder's inverse blinds); all in [1, n).
+    """
+    n = batch_count(batch, max_rows)
+    data = bytes(batch)
+    if isinstance(scalars, int):
+        key = scalars.to_bytes(32, "big")
+
+        def run(start: int, stop: int) -> bytes:
+            out = []
+            for i in range(start, stop):
+                out.append(decode_point(data[i * 33 : i * 33 + 33], i).multiply(key).format())
+            return b"".join(out)
+
+    else:
+        if len(scalars) != n:
+            raise BatchRejectedError("batch-length", "the batch does not match its blinds")
+        per = scalars
+
+        def run(start: int, stop: int) -> bytes:
+            out = []
+            for i in range(start, stop):
+                point = decode_point(data[i * 33 : i * 33 + 33], i)
+                out.append(point.multiply(per[i].to_bytes(32, "big")).format())
+            return b"".join(out)
+
+    return b"".join(map_batch(run, n, chunk=chunk, workers=workers))
+
+
+def multiply_points(
+    points: Sequence[PublicKey], scalar: int, *, chunk: int = DEFAULT_CHUNK, workers: int = 1
+) -> bytes:
+    """``scalar · P`` for already decoded points, as a batch."""
+    key = scalar.to_bytes(32, "big")
+
+    def run(start: int, stop: int) -> bytes:
+        return b"".join(points[i].multiply(key).format() for i in range(start, stop))
+
+    return b"".join(map_batch(run, len(points), chunk=chunk, workers=workers))
+
+
+def add(a: PublicKey | None, b: PublicKey | None) -> PublicKey | None:
+    """a + b with None as the identity."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return combine([a, b])
+
+
+def combine(points: list[PublicKey]) -> PublicKey | None:
+    """Sum of points (None if empty or if the sum is the identity)."""
+    if not points:
+        return None
+    if len(points) == 1:
+        return points[0]
+    try:
+        return PublicKey.combine_keys(points)
+    except ValueError:  # the sum is the point at infinity
+        return None
+
+
+def multi_mul(points: Sequence[PublicKey], scalars: np.ndarray) -> PublicKey | None:
+    """``sum(d_i · P_i)`` for public 128-bit scalars given as an (n, 16) uint8 array.
+
+    Variable time, so for public scalars only (batched DLEQ weights). Bucket
+    method (Pippenger; Bernstein et al., "Faster batch forgery identification",
+    INDOCRYPT 2012, section 4) with 8-bit windows: per window, the points with
+    digit j are summed in one libsecp256k1 ``pubkey_combine`` call, then
+    ``sum(j · S_j)`` is formed with running sums. About 5x fewer field
+    operations than one multiplication per point at n = 10^4.
+    """
+    n = len(points)
+    if scalars.shape != (n, 16) or scalars.dtype != np.uint8:
+        raise InvalidInputError("multi_mul needs one 16-byte scalar per point")
+    if n == 0:
+        return None
+    if n < _BUCKET_MIN:
+        parts = [
+            p.multiply(bytes(16) + scalars[i].tobytes())
+            for i, p in enumerate(points)
+            if scalars[i].any()
+        ]
+        return combine(parts)
+    objs = np.empty(n, dtype=object)
+    objs[:] = list(points)
+    result: PublicKey | None = None
+    shift = (256).to_bytes(32, "big")
+    for byte in range(16):  # most significant window first (big-endian bytes)
+        if result is not None:
+            result = result.multiply(shift)
+        digits = scalars[:, byte]
+        order = np.argsort(digits, kind="stable")
+        counts = np.bincount(digits, minlength=256)
+        ends = np.cumsum(counts)
+        running: PublicKey | None = None
+        window: PublicKey | None = None
+        for j in range(255, 0, -1):
+            if counts[j]:
+                idx = order[ends[j] - counts[j] : ends[j]]
+                running = add(running, combine(objs[idx].tolist()))
+            if running is not None:
+                window = add(window, running)
+        result = add(result, window)
+    return result
