@@ -1,0 +1,35 @@
+"""``pets gen-data``: write deterministic synthetic datasets (:mod:`pets.devtools.datagen`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pets.cli.exits import EXIT_OK
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``pets gen-data``."""
+    p = sub.add_parser(
+        "gen-data",
+        help="write deterministic synthetic datasets for N holders",
+        description=(
+            "Write a schema (schema.toml) and one folder of data files per holder. "
+            "The data is synthetic and deterministic for a given --seed."
+        ),
+    )
+    p.add_argument("--kind", choices=("hospitals", "supply_chain"), required=True)
+    p.add_argument("--holders", type=int, default=5, help="number of holders (default 5)")
+    p.add_argument("--rows", type=int, default=2000, help="rows per holder (default 2000)")
+    p.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.set_defaults(func=_gen_data)
+
+
+def _gen_data(args: argparse.Namespace) -> int:
+    from pets.client.datafiles import write_generated
+
+    written = write_generated(args.kind, args.holders, args.rows, args.seed, args.out)
+    for path in written:
+        print(path)
+    return EXIT_OK

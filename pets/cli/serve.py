@@ -1,0 +1,62 @@
+"""``pets serve``: run a leader or helper server (:class:`pets.server.app.Server`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from pets.cli.exits import EXIT_OK
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``pets serve``."""
+    p = sub.add_parser(
+        "serve",
+        help="run an aggregation server (leader or helper)",
+        description=(
+            "Run a gRPC aggregation server. The leader accepts queries from analysts and "
+            "contributions from holders (with their seeds for the helpers, sealed); helpers "
+            "check those seeds before the leader commits a contribution and sum them when "
+            "it closes the query. Mutual TLS is on by default; see `pets certs --help`. "
+            "Logs are JSON lines on stderr and never contain contributed values, seeds or keys."
+        ),
+        epilog="example: pets serve --role leader --config leader.toml",
+    )
+    p.add_argument("--role", choices=("leader", "helper"), help="must match `role` in the config")
+    p.add_argument("--config", type=Path, required=True, help="server TOML file")
+    p.add_argument("--listen", help="override `listen` (HOST:PORT; port 0 picks a free one)")
+    p.add_argument("--port-file", type=Path, help="write the bound port to this file")
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        help="no TLS and no authentication (local experiments only; prints a warning)",
+    )
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from pets.errors import ConfigError
+    from pets.runtime.jsonlog import configure
+    from pets.server.app import Server
+    from pets.server.config import load_config
+
+    config = load_config(args.config, insecure=args.insecure)
+    if args.role and args.role != config.role:
+        raise ConfigError(f"--role {args.role} but {args.config} says role = {config.role!r}")
+    if args.listen:
+        config = replace(config, listen=args.listen)
+    if args.port_file:
+        config = replace(config, port_file=args.port_file)
+    if args.insecure:
+        print(
+            "WARNING: --insecure: no TLS, no authentication. Never use this with real data.",
+            file=sys.stderr,
+        )
+    configure(args.log_level, config.name, sys.stderr)
+    asyncio.run(Server(config).serve())
+    return EXIT_OK
