@@ -25,6 +25,7 @@ from enum import StrEnum
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from pets import lengthprefix
 from pets.errors import InvalidInputError
 
 SEED_BYTES = 32
@@ -59,7 +60,7 @@ def derive_seed(key: bytes, *context: bytes) -> bytes:
         raise InvalidInputError(f"seed key must be exactly {SEED_BYTES} bytes")
     mac = hmac.new(key, b"pets/v1/holder-seed", hashlib.sha256)
     for part in context:
-        mac.update(len(part).to_bytes(4, "big") + part)
+        mac.update(lengthprefix.encode(part))
     return mac.digest()
 
 

@@ -51,6 +51,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, x25519
 from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from pets import lengthprefix
 from pets.errors import CertificateValidityError, InvalidInputError, InvalidProofError
 from pets.identity.certificates import Peer, Role, peer_identity, verify_identity_cached
 from pets.prg import SEED_BYTES
@@ -68,10 +69,6 @@ CONTRIBUTION_DOMAIN = b"pets/v1/additive-contribution"
 _ECDSA = ec.ECDSA(hashes.SHA256())
 
 
-def _lp(data: bytes) -> bytes:
-    return len(data).to_bytes(4, "big") + data
-
-
 @dataclass(frozen=True)
 class SeedContext:
     """Everything a sealed seed is bound to."""
@@ -83,7 +80,7 @@ class SeedContext:
 
     def encode(self) -> bytes:
         return b"".join(
-            _lp(part)
+            lengthprefix.encode(part)
             for part in (
                 self.query_id.encode(),
                 bytes(self.fingerprint),
@@ -131,7 +128,7 @@ def open_sealed(sealed: bytes, private_key: x25519.X25519PrivateKey, context: Se
 
 def signed_message(context: SeedContext, sealed: bytes) -> bytes:
     """The bytes a holder signs for one sealed seed."""
-    return SIGNATURE_DOMAIN + context.encode() + _lp(bytes(sealed))
+    return SIGNATURE_DOMAIN + context.encode() + lengthprefix.encode(bytes(sealed))
 
 
 def sign_sealed(context: SeedContext, sealed: bytes, key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -217,7 +214,7 @@ def public_bytes(key: x25519.X25519PublicKey) -> bytes:
 
 def helper_key_message(helper: str, public_key: bytes) -> bytes:
     """The bytes a helper signs to vouch for its seal key."""
-    return HELPER_KEY_DOMAIN + _lp(helper.encode()) + _lp(bytes(public_key))
+    return HELPER_KEY_DOMAIN + lengthprefix.join([helper.encode(), bytes(public_key)])
 
 
 def sign_helper_key(helper: str, public_key: bytes, key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -268,7 +265,7 @@ def contribution_digest(query_id: str, seeds: Sequence[bytes]) -> bytes:
     sides a pass over the vector; the seeds themselves stay secret (one-way,
     and each has 256 bits of entropy).
     """
-    h = hashlib.sha256(CONTRIBUTION_DOMAIN + _lp(query_id.encode()))
+    h = hashlib.sha256(CONTRIBUTION_DOMAIN + lengthprefix.encode(query_id.encode()))
     for seed in seeds:
-        h.update(_lp(bytes(seed)))
+        h.update(lengthprefix.encode(bytes(seed)))
     return h.digest()

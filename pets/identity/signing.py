@@ -15,15 +15,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from pets import lengthprefix
 from pets.errors import InvalidInputError, InvalidProofError
 from pets.identity.certificates import Peer, Role, peer_identity, verify_identity
 from pets.v1 import aggregation_pb2 as pb
 
 SPEC_DOMAIN = b"pets/v1/paillier-query-spec"
-
-
-def _lp(data: bytes) -> bytes:
-    return len(data).to_bytes(4, "big") + data
 
 
 def spec_message(spec: pb.QuerySpec) -> bytes:
@@ -35,7 +32,7 @@ def spec_message(spec: pb.QuerySpec) -> bytes:
         spec.max_holders.to_bytes(4, "big"),
         bytes(spec.paillier_public_key),
     )
-    return SPEC_DOMAIN + b"".join(_lp(f) for f in fields)
+    return SPEC_DOMAIN + lengthprefix.join(fields)
 
 
 def sign_spec(spec: pb.QuerySpec, cert_pem: bytes, key_pem: bytes) -> None:

@@ -285,22 +285,3 @@ def decode_contribution_chunk(raw: bytes) -> ChunkView:
 def decode_aggregate_chunk(raw: bytes) -> ChunkView:
     """``pb.AggregateChunk.FromString(raw)``, data not copied (see :func:`_decode_chunk`)."""
     return _decode_chunk(raw, pb.AggregateHeader, pb.AggregateChunk)
-
-
-def length_prefixed(data: bytes) -> bytes:
-    """``data`` behind its 4-byte big-endian length."""
-    return len(data).to_bytes(4, "big") + data
-
-
-def split_length_prefixed(data: bytes) -> list[bytes]:
-    """The parts of a concatenation of :func:`length_prefixed` items."""
-    parts, view, at = [], memoryview(data), 0
-    while at < len(view):
-        if at + 4 > len(view):
-            raise InvalidInputError("truncated length prefix")
-        n = int.from_bytes(view[at : at + 4], "big")
-        if at + 4 + n > len(view):
-            raise InvalidInputError("length prefix runs past the end of the data")
-        parts.append(bytes(view[at + 4 : at + 4 + n]))
-        at += 4 + n
-    return parts

@@ -36,18 +36,6 @@ def test_assembler_hashes_only_when_asked() -> None:
         plain.digest()
 
 
-@given(st.lists(st.binary(max_size=40), max_size=8))
-def test_length_prefixes_round_trip(parts: list[bytes]) -> None:
-    data = b"".join(wire.length_prefixed(p) for p in parts)
-    assert wire.split_length_prefixed(data) == parts
-
-
-@pytest.mark.parametrize("data", [b"\x00\x00", b"\x00\x00\x00\x05abc"])
-def test_truncated_length_prefixes_are_refused(data: bytes) -> None:
-    with pytest.raises(InvalidInputError):
-        wire.split_length_prefixed(data)
-
-
 @given(
     values=st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=40),
     cuts=st.lists(st.integers(0, 320), max_size=6),
