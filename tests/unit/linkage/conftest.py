@@ -1,0 +1,32 @@
+"""Fixtures for the linkage tests: the vector files and fixed key shares."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pets.linkage import KeyShare, LinkageDomain, derive_key_share
+
+VECTORS = Path(__file__).resolve().parents[2] / "vectors" / "linkage"
+
+
+def load(name: str) -> Any:
+    return json.loads((VECTORS / name).read_text())
+
+
+@pytest.fixture(scope="session")
+def domain() -> LinkageDomain:
+    return LinkageDomain("test-ids", ("nfkc", "strip", "casefold"))
+
+
+@pytest.fixture(scope="session")
+def leader(domain: LinkageDomain) -> KeyShare:
+    return derive_key_share(b"L" * 32, "leader", domain, "q-test")
+
+
+@pytest.fixture(scope="session")
+def helper(domain: LinkageDomain) -> KeyShare:
+    return derive_key_share(b"H" * 32, "helper", domain, "q-test")
