@@ -8,9 +8,10 @@ A deployment keeps its TLS material in one directory::
     DIR/<name>-key.pem       a party's private key (0600)
 
 This is the only module of the identity feature that touches files; the
-crypto is in :mod:`pets.identity.certificates`. Files are written atomically (temporary
-file + rename) and private keys are created with mode 0600 from the start,
-so a key is never briefly readable by others. Existing files are never
+crypto is in :mod:`pets.identity.certificates`. Files are written by
+:func:`pets.runtime.atomicfile.write_atomic` (temporary file + rename, private
+keys created with mode 0600 from the start, so a key is never briefly
+readable by others). Existing files are never
 overwritten unless asked. Problems are reported as
 :class:`~pets.errors.ConfigError` naming the file and the command that
 creates it.
@@ -18,9 +19,7 @@ creates it.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from pets.identity.certificates import (
     validate_name,
     verify_identity,
 )
+from pets.runtime.atomicfile import PUBLIC_MODE, SECRET_MODE, write_atomic
 
 __all__ = [
     "CA_CERT_FILE",
@@ -52,8 +52,8 @@ __all__ = [
 
 CA_CERT_FILE = "ca.pem"
 CA_KEY_FILE = "ca-key.pem"
-KEY_MODE = 0o600
-CERT_MODE = 0o644
+KEY_MODE = SECRET_MODE
+CERT_MODE = PUBLIC_MODE
 DIR_MODE = 0o700
 
 
@@ -83,24 +83,6 @@ def _file_name(name: str) -> str:
             "(it would collide with the CA files or another party's key file)"
         )
     return name
-
-
-def _write(path: Path, data: bytes, mode: int, *, overwrite: bool) -> None:
-    """Write ``data`` to ``path`` atomically, created with ``mode`` from the start."""
-    if path.exists() and not overwrite:
-        raise ConfigError(f"{path} already exists; refusing to overwrite it")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)  # mkstemp creates 0600; set the final mode before writing
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _read(path: Path, hint: str) -> bytes:
@@ -147,8 +129,8 @@ def init_ca(
         ca = create_ca(name, valid_days=valid_days)
     except InvalidInputError as exc:
         raise ConfigError(str(exc)) from None
-    _write(key_file, ca.key_pem, KEY_MODE, overwrite=overwrite)
-    _write(cert_file, ca.cert_pem, CERT_MODE, overwrite=overwrite)
+    write_atomic(key_file, ca.key_pem, mode=KEY_MODE, overwrite=overwrite)
+    write_atomic(cert_file, ca.cert_pem, mode=CERT_MODE, overwrite=overwrite)
     return cert_file, key_file
 
 
@@ -190,8 +172,8 @@ def issue_to_dir(
         ident = issue(ca, role, name, hosts=hosts, valid_days=valid_days)
     except InvalidInputError as exc:
         raise ConfigError(str(exc)) from None
-    _write(key_file, ident.key_pem, KEY_MODE, overwrite=overwrite)
-    _write(cert_file, ident.cert_pem, CERT_MODE, overwrite=overwrite)
+    write_atomic(key_file, ident.key_pem, mode=KEY_MODE, overwrite=overwrite)
+    write_atomic(cert_file, ident.cert_pem, mode=CERT_MODE, overwrite=overwrite)
     return cert_file, key_file
 
 

@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ import gmpy2
 import phe
 
 from pets.errors import ConfigError, InvalidInputError
+from pets.runtime.atomicfile import write_atomic
 
 SUPPORTED_KEY_BITS: tuple[int, ...] = (2048, 3072)
 """Modulus sizes accepted without the test flag."""
@@ -220,35 +220,11 @@ def save_private_key(
 ) -> None:
     """Write a private key file with mode 0600, atomically.
 
-    The key is written to a temporary file (created 0600 by
-    :func:`tempfile.mkstemp`) in the target directory, flushed to disk, then
-    linked into place: with ``overwrite=False`` an existing file is never
-    replaced (:class:`ConfigError`), and a crash never leaves a half-written key.
+    Through :func:`pets.runtime.atomicfile.write_atomic`: with
+    ``overwrite=False`` an existing file is never replaced
+    (:class:`ConfigError`), and a crash never leaves a half-written key.
     """
-    target = Path(path)
-    text = private_key_to_json(private_key).encode("ascii")
-    directory = target.parent
-    if not directory.is_dir():
-        raise ConfigError(f"directory for the private key does not exist: {directory}")
-    fd, tmp_name = tempfile.mkstemp(prefix=".paillier-key-", dir=directory)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if overwrite:
-            os.replace(tmp_name, target)
-        else:
-            try:
-                os.link(tmp_name, target)
-            except FileExistsError:
-                raise ConfigError(f"refusing to overwrite existing key file {target}") from None
-            os.unlink(tmp_name)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
+    write_atomic(path, private_key_to_json(private_key).encode("ascii"), overwrite=overwrite)
 
 
 def load_private_key(
