@@ -30,6 +30,8 @@ import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import gmpy2
+
 from pets.errors import InvalidInputError
 from pets.zk import hash_to_curve as h2c
 from pets.zk.backends import BACKEND_NAMES, DEFAULT_BACKEND, Backend, load_backend
@@ -48,15 +50,18 @@ class Point:
     """A group element: a backend point or the identity (``raw is None``).
 
     Supports ``+``, ``-``, unary ``-``, ``int * Point`` and ``==``. Equality
-    and hashing use the canonical encoding, which is cached.
+    and hashing use the canonical encoding, which is cached. ``int * Point``
+    is for *public* scalars (variable-time on points other than G); secret
+    scalars go through :meth:`Group.mul_secret` / :meth:`Group.lincomb_secret`.
     """
 
-    __slots__ = ("_enc", "_group", "_raw")
+    __slots__ = ("_enc", "_group", "_neg", "_raw")
 
     def __init__(self, group: Group, raw: Any, enc: bytes | None = None) -> None:
         self._group = group
         self._raw = raw
         self._enc = enc
+        self._neg: Point | None = None
 
     @property
     def group(self) -> Group:
@@ -91,9 +96,15 @@ class Point:
         return Point(self._group, b.add(self._raw, b.neg(other._raw)))
 
     def __neg__(self) -> Point:
-        return Point(self._group, self._group.backend.neg(self._raw))
+        neg = self._neg
+        if neg is None:  # cached: bases are negated on every secret multiplication
+            neg = Point(self._group, self._group.backend.neg(self._raw))
+            neg._neg = self
+            self._neg = neg
+        return neg
 
     def __mul__(self, k: int) -> Point:
+        """k * P. Variable-time for P other than G: use Group.mul_secret for secret k."""
         if not isinstance(k, int):
             return NotImplemented
         if self._raw is None:
@@ -237,22 +248,55 @@ class Group:
                 rest.append((k, raw, enc))
         return Point(self, self.backend.lincomb(base % N, rest))
 
-    def lincomb_secret(self, terms: Iterable[tuple[int, Point]]) -> Point:
-        """sum(k_i * P_i) for *secret* scalars (the prover's nonces and blindings).
+    def mul_secret(self, k: int, point: Point, *, rng: RandomSource = DEFAULT_RNG) -> Point:
+        """k * P for a *secret* k; see :meth:`lincomb_secret`."""
+        return self.lincomb_secret(((k, point),), rng=rng)
 
-        :meth:`lincomb` is fast because libsecp256k1 computes ``a*G + b*P`` with
-        a variable-time double multiplication; timing would then depend on the
-        scalars. Here every term is a separate constant-time multiplication
-        (``from_valid_secret`` for G, ``multiply`` otherwise) and only the
-        products are added. A zero scalar (an attribute of 0, say) must not
-        be cheaper than any other, so every term is computed as
-        ``(k + 1) * P - P``: one multiplication and two additions, whatever k.
+    def lincomb_secret(
+        self, terms: Iterable[tuple[int, Point]], *, rng: RandomSource = DEFAULT_RNG
+    ) -> Point:
+        """sum(k_i * P_i) for *secret* scalars (values, blindings, nonces, keys).
+
+        Only G has a constant-time multiplication in libsecp256k1
+        (``ecmult_gen``, used by ``from_valid_secret``). ``PublicKey.multiply``
+        (``tweak_mul``) and the double multiplication behind :meth:`lincomb`
+        are variable-time: their running time grows with the lengths of the
+        scalar's GLV halves, about 6 us for k = 1 and 31 us for a random
+        256-bit k (issue 15 item 13). So a secret scalar never reaches them
+        as such:
+
+        * a term on G is ``(k + 1) * G - G`` through ``ecmult_gen`` (the
+          ``+ 1`` makes k = 0 cost the same as any other k);
+        * any other term is ``(k + 1) * P - P`` with the product blinded by
+          a fresh uniform s in [1, n): ``(k + 1) * P = ((k + 1)*s) * (s^-1 * P)``.
+          Each scalar handed to ``multiply``, ``s^-1`` and ``(k + 1)*s``, is
+          uniform whatever k is (the ``+ 1`` keeps k = 0 from giving the
+          scalar 0), so its timing says nothing about k.
+
+        The products are then added (``combine_keys``, whose cost depends
+        only on the number of points). ``rng`` only draws the blinding; the
+        result does not depend on it. The pure-Python ``py_ecc`` backend is a
+        reference for tests and is not constant-time in any case.
         """
         parts: list[Point] = []
+        g = self.generator
+        g_enc = g.to_bytes()
+        backend = self.backend
         for k, point in terms:
-            k1 = (k + 1) % N
-            if k1:  # k = N - 1 exactly: (k + 1) * P is the identity
-                parts.append(k1 * point)
+            raw = point._raw
+            if raw is None:
+                continue
+            if point is g or point.to_bytes() == g_enc:
+                k1 = (k + 1) % N
+                if k1:  # k = N - 1 exactly: (k + 1) * G is the identity
+                    parts.append(Point(self, backend.mul_base(k1)))
+                parts.append(-g)
+                continue
+            s = random_scalar(rng, N)
+            blinded = (k + 1) * s % N
+            if blinded:  # k = N - 1 exactly: (k + 1) * P is the identity
+                q = backend.mul(int(gmpy2.invert(s, N)), raw)
+                parts.append(Point(self, backend.mul(blinded, q)))
             parts.append(-point)
         return self.sum(parts)
 

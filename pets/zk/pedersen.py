@@ -19,6 +19,10 @@ Relations (each with ``prove``/``verify``):
   knowledge of ``sum(a_i * r_i)`` with ``sum(a_i * C_i) - c * H`` on G.
 
 Values and coefficients are integers taken mod the group order n.
+Commitments are computed from secret values with
+:meth:`pets.zk.group.Group.lincomb_secret`, whose running time does not
+depend on them (issue 15 item 13); verifiers use the fast variable-time
+:meth:`~pets.zk.group.Group.lincomb` on public scalars only.
 """
 
 from __future__ import annotations
@@ -73,9 +77,14 @@ class PedersenParams:
     def commit(
         self, value: int, blinding: int | None = None, *, rng: RandomSource = DEFAULT_RNG
     ) -> tuple[Point, Opening]:
-        """Commit to one value; returns (commitment, opening)."""
+        """Commit to one value; returns (commitment, opening).
+
+        Value and blinding are secret, so the commitment is computed with
+        :meth:`Group.lincomb_secret` (blinded scalars, constant-time on G):
+        its running time does not depend on the value or the blinding.
+        """
         r = random_scalar(rng, N) if blinding is None else blinding % N
-        c = self.group.lincomb(((value % N, self.value_base), (r, self.blinding_base)))
+        c = self.group.lincomb_secret(((value % N, self.value_base), (r, self.blinding_base)))
         return c, Opening(value % N, r)
 
     def commit_vector(
@@ -88,7 +97,7 @@ class PedersenParams:
         vs = tuple(v % N for v in values)
         terms = [(v, h) for v, h in zip(vs, self.value_bases, strict=False)]
         terms.append((r, self.blinding_base))
-        return self.group.lincomb(terms), VectorOpening(vs, r)
+        return self.group.lincomb_secret(terms), VectorOpening(vs, r)
 
     def opens(self, commitment: Point, opening: Opening | VectorOpening) -> bool:
         """Whether ``opening`` opens ``commitment`` (recomputes the commitment)."""

@@ -423,8 +423,10 @@ def _satisfied(scope: _Scope, witness: Mapping[Secret, int], choice: dict[int, i
     """Whether the witness satisfies ``scope``; records the true branch of every Or.
 
     Works the same whatever the witness: every equation and every branch is
-    evaluated with constant-time multiplications (no early exit), so the time
-    a proof takes does not reveal which branch is true (e.g. a committed bit).
+    evaluated with :meth:`Group.lincomb_secret` (``ecmult_gen`` on G, blinded
+    uniform scalars elsewhere) and no early exit, so the time a proof takes
+    reveals neither the witness's values nor which branch is true (e.g. a
+    committed bit). Nonces go through the same function in :func:`_commit`.
     """
     if any(s not in witness for s in scope.secrets):
         return False
