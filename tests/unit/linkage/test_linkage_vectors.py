@@ -88,8 +88,9 @@ def test_oprf_values_on_both_zk_backends(backend: str) -> None:
         point = group.point_from_bytes(bytes.fromhex(hashed))
         assert point == group.hash_to_point(OPRF["ids"][OPRF["order"][i]].encode(), DOMAIN.dst)
         assert (k * point).to_bytes() == unblinded[33 * i : 33 * i + 33]
-        assert DOMAIN.pseudonym(OPRF["query_id"], unblinded[33 * i : 33 * i + 33]).hex() == (
-            OPRF["pseudonyms"][32 * i : 32 * i + 32]
+        assert (
+            DOMAIN.pseudonym(OPRF["query_id"], unblinded[33 * i : 33 * i + 33]).hex()
+            == (OPRF["pseudonyms"][32 * i : 32 * i + 32])
         )
 
 
