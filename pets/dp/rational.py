@@ -17,7 +17,7 @@ from fractions import Fraction
 from pets.errors import InvalidInputError
 
 Rational = Fraction | int | float | str
-"""Anything :func:`exact` accepts: a Fraction, an int, a finite float, or a string like ``"0.5"``/``"1/32"``."""
+"""What :func:`exact` accepts: Fraction, int, finite float, or a string (``"0.5"``, ``"1/32"``)."""
 
 
 def exact(value: Rational, what: str = "value") -> Fraction:

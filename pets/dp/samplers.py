@@ -283,9 +283,7 @@ def _small_ints(values: np.ndarray) -> np.ndarray:
         return values
 
 
-def discrete_gaussian(
-    sigma2: Rational, size: int, rng: RandomBytes = system_random
-) -> np.ndarray:
+def discrete_gaussian(sigma2: Rational, size: int, rng: RandomBytes = system_random) -> np.ndarray:
     """``size`` i.i.d. draws of the discrete Gaussian N_Z(0, σ²) (int64).
 
     pmf ∝ ``exp(-z²/(2σ²))``; adding it to a statistic of L2 sensitivity Δ
