@@ -23,11 +23,15 @@ its own ``[0, bound_i]``; see docs/PRIO3.md).
 
 from __future__ import annotations
 
+from operator import mul
 from typing import Any
 
 from pets.vdaf.errors import VdafParameterError
 from pets.vdaf.field import Field
 from pets.vdaf.gadgets import Gadget, Mul, ParallelSum, PolyEval
+
+Wires = list[list[list[int]]]
+"""Per gadget, per input wire, the value at each call (``wires[g][j][k]``)."""
 
 
 class Valid:
@@ -44,7 +48,9 @@ class Valid:
     def encode(self, measurement: Any) -> list[int]:
         raise NotImplementedError
 
-    def wires(self, meas: list[int], joint_rand: list[int], num_shares: int) -> list[list[list[int]]]:
+    def wires(
+        self, meas: list[int], joint_rand: list[int], num_shares: int
+    ) -> list[list[list[int]]]:
         raise NotImplementedError
 
     def outputs(
@@ -55,6 +61,34 @@ class Valid:
         gadget_outs: list[list[int]],
     ) -> list[int]:
         raise NotImplementedError
+
+    def wire_checks(
+        self,
+        meas: list[int],
+        joint_rand: list[int],
+        num_shares: int,
+        seeds: list[list[int]],
+        lagrange: list[list[int]],
+    ) -> list[list[int]]:
+        """Each wire polynomial evaluated at the query point, per gadget.
+
+        ``lagrange[g]`` holds ``L_k(t)`` for gadget ``g``'s wire nodes; wire
+        ``j``'s value at ``t`` is ``L_0(t) seed_j + sum_k L_{k+1}(t) wires[j][k]``.
+        Circuits may override this with an algebraically equal shortcut.
+        """
+        p = self.field.MODULUS
+        out = []
+        for g_seeds, g_wires, lag in zip(
+            seeds, self.wires(meas, joint_rand, num_shares), lagrange, strict=True
+        ):
+            c0, rest = lag[0], lag[1:]
+            out.append(
+                [
+                    (c0 * s + sum(a * b for a, b in zip(rest, w, strict=False))) % p
+                    for s, w in zip(g_seeds, g_wires, strict=True)
+                ]
+            )
+        return out
 
     def truncate(self, meas: list[int]) -> list[int]:
         return list(meas)
@@ -130,7 +164,9 @@ class Count(Valid):
             raise VdafParameterError("shard", "a count measurement is 0 or 1")
         return [int(measurement)]
 
-    def wires(self, meas: list[int], joint_rand: list[int], num_shares: int) -> list[list[list[int]]]:
+    def wires(
+        self, meas: list[int], joint_rand: list[int], num_shares: int
+    ) -> list[list[list[int]]]:
         return [[[meas[0]], [meas[0]]]]
 
     def outputs(
@@ -164,7 +200,9 @@ class Sum(Valid):
     def encode(self, measurement: Any) -> list[int]:
         return encode_range_checked_int(self.field, measurement, self.max_measurement)
 
-    def wires(self, meas: list[int], joint_rand: list[int], num_shares: int) -> list[list[list[int]]]:
+    def wires(
+        self, meas: list[int], joint_rand: list[int], num_shares: int
+    ) -> list[list[list[int]]]:
         return [[list(meas)]]
 
     def outputs(
@@ -198,7 +236,9 @@ class HigherDegree(Valid):
             raise VdafParameterError("shard", "measurement must be 0, 1 or 2")
         return [int(measurement)]
 
-    def wires(self, meas: list[int], joint_rand: list[int], num_shares: int) -> list[list[list[int]]]:
+    def wires(
+        self, meas: list[int], joint_rand: list[int], num_shares: int
+    ) -> list[list[list[int]]]:
         return [[[meas[0]]]]
 
     def outputs(
@@ -229,7 +269,9 @@ class _ChunkedBits(Valid):
         self.GADGET_CALLS = [calls]
         self.JOINT_RAND_LEN = calls
 
-    def wires(self, meas: list[int], joint_rand: list[int], num_shares: int) -> list[list[list[int]]]:
+    def wires(
+        self, meas: list[int], joint_rand: list[int], num_shares: int
+    ) -> list[list[list[int]]]:
         p = self.field.MODULUS
         shares_inv = self.field.inv(num_shares % p)
         chunk = self.chunk_length
@@ -247,6 +289,42 @@ class _ChunkedBits(Valid):
                 wires[2 * j + 1][i] = (x - shares_inv) % p
                 r_pow = r_pow * r % p
         return [wires]
+
+    def wire_checks(
+        self,
+        meas: list[int],
+        joint_rand: list[int],
+        num_shares: int,
+        seeds: list[list[int]],
+        lagrange: list[list[int]],
+    ) -> list[list[int]]:
+        """Wire evaluations at ``t`` without materialising the wires.
+
+        With ``a_i = L_{i+1}(t)`` and chunk-column ``x_{i,j} = meas[i*chunk + j]``:
+        even wire ``2j`` is ``L_0 s_2j + sum_i a_i r_i^(j+1) x_{i,j}``, odd wire
+        ``2j+1`` is ``L_0 s_2j+1 + sum_i a_i x_{i,j} - (1/num_shares) sum_i a_i``.
+        Column sums run in C (``map``/``sum``) with one reduction each.
+        """
+        p = self.field.MODULUS
+        chunk = self.chunk_length
+        calls = self.GADGET_CALLS[0]
+        lag = lagrange[0]
+        c0 = lag[0]
+        a = lag[1 : calls + 1]
+        g_seeds = seeds[0]
+        shares_inv = self.field.inv(num_shares % p)
+        sum_a_inv = sum(a) * shares_inv
+        padded = meas + [0] * (calls * chunk - len(meas)) if len(meas) < calls * chunk else meas
+        jr = joint_rand[:calls]
+        coef = [x * r % p for x, r in zip(a, jr, strict=True)]
+        out = [0] * (2 * chunk)
+        for j in range(chunk):
+            col = padded[j::chunk]
+            out[2 * j] = (c0 * g_seeds[2 * j] + sum(map(mul, coef, col))) % p
+            out[2 * j + 1] = (c0 * g_seeds[2 * j + 1] + sum(map(mul, a, col)) - sum_a_inv) % p
+            if j + 1 < chunk:
+                coef = [x * r % p for x, r in zip(coef, jr, strict=True)]
+        return [out]
 
     def _range_check(self, gadget_outs: list[list[int]]) -> int:
         return sum(gadget_outs[0]) % self.field.MODULUS
@@ -334,7 +412,7 @@ class MultihotCountVec(_ChunkedBits):
         _check_int("max_weight", max_weight, 1)
         if max_weight > length:
             raise VdafParameterError("parameters", "max_weight must not exceed length")
-        if field.MODULUS <= length:
+        if length >= field.MODULUS:
             raise VdafParameterError("parameters", "length too large for the field")
         self.length = length
         self.max_weight = max_weight
@@ -357,9 +435,7 @@ class MultihotCountVec(_ChunkedBits):
     ) -> list[int]:
         p = self.field.MODULUS
         weight = sum(meas[: self.length])
-        reported = sum(
-            a * b for a, b in zip(self._weights, meas[self.length :], strict=True)
-        )
+        reported = sum(a * b for a, b in zip(self._weights, meas[self.length :], strict=True))
         return [self._range_check(gadget_outs), (weight - reported) % p]
 
     def truncate(self, meas: list[int]) -> list[int]:

@@ -72,7 +72,6 @@ class Flp:
         valid = self.valid
         field = self.field
         modulus = field.MODULUS
-        all_wires = valid.wires(meas, joint_rand, num_shares)
         gadget_outs = []
         gadget_polys = []
         seeds_all = []
@@ -96,17 +95,19 @@ class Flp:
             v = out[0]
 
         verifier = [v]
-        for t, seeds, wires, gpoly, (p, _glen, size, _step) in zip(
-            query_rand, seeds_all, all_wires, gadget_polys, self._layout, strict=False
+        lagranges = []
+        gadget_checks = []
+        for t, gpoly, (p, _glen, size, _step) in zip(
+            query_rand, gadget_polys, self._layout, strict=False
         ):
             if pow(t, p, modulus) == 1:
                 raise VdafVerifyError("verify_init", "test point is a root of unity")
-            coeffs = lagrange_coeffs(field, p, t)
-            c0 = coeffs[0]
-            rest = coeffs[1:]
-            for seed, w in zip(seeds, wires, strict=True):
-                verifier.append((c0 * seed + sum(a * b for a, b in zip(rest, w, strict=False))) % modulus)
-            verifier.append(dot(field, lagrange_coeffs(field, size, t), gpoly))
+            lagranges.append(lagrange_coeffs(field, p, t))
+            gadget_checks.append(dot(field, lagrange_coeffs(field, size, t), gpoly))
+        wire_checks = valid.wire_checks(meas, joint_rand, num_shares, seeds_all, lagranges)
+        for checks, gcheck in zip(wire_checks, gadget_checks, strict=True):
+            verifier += checks
+            verifier.append(gcheck)
         return verifier
 
     def decide(self, verifier: list[int]) -> bool:

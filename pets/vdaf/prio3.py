@@ -210,9 +210,23 @@ class Prio3:
             rand = os.urandom(self.RAND_SIZE)
         if len(rand) != self.RAND_SIZE:
             raise VdafParameterError("shard", "incorrect size of random bytes argument")
+        return self.shard_encoded(ctx, self.flp.valid.encode(measurement), nonce, rand)
+
+    def shard_encoded(
+        self, ctx: bytes, meas: list[int], nonce: bytes, rand: bytes
+    ) -> tuple[bytes, list[bytes]]:
+        """``shard`` from an already encoded measurement, which is not checked.
+
+        For known-answer vectors and tests that play a dishonest Client (an
+        encoding the circuit must reject); services call :meth:`shard`.
+        """
+        if len(nonce) != NONCE_SIZE or len(rand) != self.RAND_SIZE:
+            raise VdafParameterError("shard", "incorrect nonce or randomness size")
+        if len(meas) != self.flp.MEAS_LEN:
+            raise VdafParameterError("shard", "encoded measurement has the wrong length")
+        meas = [x % self.field.MODULUS for x in meas]
         s = self.SEED_SIZE
         seeds = [rand[i : i + s] for i in range(0, self.RAND_SIZE, s)]
-        meas = self.flp.valid.encode(measurement)
         field = self.field
         flp = self.flp
         k = self.SHARES - 1

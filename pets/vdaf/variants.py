@@ -7,7 +7,7 @@
 | :func:`prio3_sum_vec` | 0x00000003 | Field128 | 1 |
 | :func:`prio3_histogram` | 0x00000004 | Field128 | 1 |
 | :func:`prio3_multihot_count_vec` | 0x00000005 | Field128 | 1 |
-| :func:`prio3_sum_vec_with_multiproof` | 0xFFFFFFFF (draft test) | any | any (vectors: Field64, 3) |
+| :func:`prio3_sum_vec_with_multiproof` | 0xFFFFFFFF (test) | any | any (vectors: Field64, 3) |
 | :func:`prio3_higher_degree` | 0xFFFFFFFF (draft test) | Field64 | 1 |
 | :func:`prio3_bounded_vec` | 0xFFFF0001 (private use, pets) | Field128 | 1 |
 

@@ -105,9 +105,7 @@ def _run_op(
             _eq(f"agg_share[{agg_id}]", got, doc["agg_shares"][agg_id])
             agg_shares[agg_id] = got
         else:
-            result = vdaf.unshard(
-                [bytes.fromhex(h) for h in doc["agg_shares"]], len(reports)
-            )
+            result = vdaf.unshard([bytes.fromhex(h) for h in doc["agg_shares"]], len(reports))
             if result != doc["agg_result"]:
                 raise VectorMismatch(f"agg_result: got {result}, want {doc['agg_result']}")
         return
