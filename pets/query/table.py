@@ -4,6 +4,10 @@ Numeric columns are float64 (int columns hold integral values), category
 columns are int64 codes into the column's domain (``domain[code]``). A vector
 dataset's table holds the single float64 vector. Arrays are read-only.
 
+A table may hold only some of its dataset's columns (a *projection*: the
+columns one query reads, as :mod:`pets.sources` streams them batch by batch);
+asking it for another column raises :class:`InvalidInputError`.
+
 Error messages name the row and column but never echo the holder's values,
 so they can be reported without leaking data.
 """
@@ -35,8 +39,9 @@ class Table:
         """Number of rows (1 for a vector dataset)."""
         if self.dataset.kind == "vector":
             return 1
-        first = self.dataset.columns[0].name
-        return len(self.columns[first])
+        for values in self.columns.values():
+            return len(values)
+        return 0
 
     def __len__(self) -> int:
         return self.n_rows
@@ -44,7 +49,10 @@ class Table:
     def values(self, name: str) -> np.ndarray:
         """A numeric column (float64) or a category column's codes (int64)."""
         self.dataset.column(name)
-        return self.columns[name]
+        try:
+            return self.columns[name]
+        except KeyError:
+            raise InvalidInputError(f"column {name!r} was not read into this table") from None
 
     def labels(self, name: str) -> np.ndarray:
         """A category column as strings (for display and tests)."""
