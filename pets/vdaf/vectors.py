@@ -132,8 +132,8 @@ def _run_op(
         states[(idx, agg_id)] = state
     elif name == "verifier_shares_to_message":
         rnd = op.get("round", 0)
-        shares = [bytes.fromhex(h) for h in rep["verifier_shares"][rnd]]
-        msg = vdaf.verifier_shares_to_message(ctx, shares)
+        vshares = [bytes.fromhex(h) for h in rep["verifier_shares"][rnd]]
+        msg = vdaf.verifier_shares_to_message(ctx, vshares)
         _eq("verifier_message", msg, rep["verifier_messages"][rnd])
     elif name == "verify_next":
         agg_id = op["aggregator_id"]

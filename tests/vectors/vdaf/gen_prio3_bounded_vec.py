@@ -32,9 +32,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from pets.vdaf.errors import VdafError  # noqa: E402
-from pets.vdaf.prio3 import Prio3  # noqa: E402
-from pets.vdaf.variants import from_params  # noqa: E402
+from pets.vdaf.errors import VdafError
+from pets.vdaf.prio3 import Prio3
+from pets.vdaf.variants import from_params
 
 OUT = Path(__file__).resolve().parent
 CTX = b"pets bounded vector"
