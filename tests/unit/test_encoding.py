@@ -2,36 +2,33 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pets import encoding, errors
+from tests.vectors.loader import cases, load, rejected
 
-VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "encoding.json").read_text())
+VECTORS = load("encoding.json")
 
 
-@pytest.mark.parametrize("case", VECTORS["accept"])
+@pytest.mark.parametrize("case", cases(VECTORS.accept, step="encode"))
 def test_known_answers(case: dict) -> None:
     got = encoding.encode(case["values"], case["lo"], case["hi"], case["scale"])
     assert got.dtype == np.uint64
     assert [str(int(v)) for v in got] == case["ring"]
 
 
-@pytest.mark.parametrize("case", VECTORS["check_sum_accept"])
+@pytest.mark.parametrize("case", cases(VECTORS.accept, step="check_sum"))
 def test_check_sum_accepts(case: dict) -> None:
     total = int(case["total"])
     assert encoding.check_sum(total, case["terms"], case["lo"], case["hi"]) == total
 
 
-@pytest.mark.parametrize("case", VECTORS["reject"], ids=lambda c: f"{c['step']}-{c['error']}")
+@pytest.mark.parametrize("case", cases(VECTORS.reject))
 def test_rejected_vectors(case: dict) -> None:
-    error = getattr(errors, case["error"])
-    with pytest.raises(error):
+    with rejected(case):
         if case["step"] == "check_sum":
             encoding.check_sum(int(case["total"]), case["terms"], case["lo"], case["hi"])
         else:

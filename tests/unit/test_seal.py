@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, x25519
 from hypothesis import given, settings
@@ -14,8 +11,10 @@ from pets import seal
 from pets.errors import InvalidInputError, InvalidProofError
 from pets.identity import certificates as identity
 from pets.identity.certificates import Role
+from tests.vectors.loader import cases, load, rejected
 
-VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "seal.json").read_text())
+VECTORS = load("seal.json")
+ACCEPT = {c["step"]: c for c in VECTORS.accept}
 RECIPIENT = x25519.X25519PrivateKey.from_private_bytes(
     bytes.fromhex(VECTORS["recipient_private_key"])
 )
@@ -31,7 +30,7 @@ def _context(d: dict[str, str]) -> seal.SeedContext:
 
 
 def test_known_answer_opens_and_verifies() -> None:
-    v = VECTORS["accept"]
+    v = ACCEPT["open"]
     ctx = _context(v["context"])
     assert ctx.info().hex() == v["info"]
     assert seal.public_bytes(RECIPIENT.public_key()).hex() == VECTORS["recipient_public_key"]
@@ -42,31 +41,31 @@ def test_known_answer_opens_and_verifies() -> None:
 
 
 def test_known_contribution_digest_and_helper_key_message() -> None:
-    d = VECTORS["accept"]["contribution_digest"]
+    d = ACCEPT["contribution_digest"]
     seeds = [bytes.fromhex(s) for s in d["seeds"]]
     assert seal.contribution_digest(d["query_id"], seeds).hex() == d["digest"]
     assert seal.contribution_digest(d["query_id"], seeds[::-1]).hex() != d["digest"]
-    m = VECTORS["accept"]["helper_key_message"]
+    m = ACCEPT["helper_key_message"]
     assert (
         seal.helper_key_message(m["helper"], bytes.fromhex(m["public_key"])).hex() == m["message"]
     )
 
 
-@pytest.mark.parametrize("vector", VECTORS["reject"], ids=lambda v: v["name"])
+@pytest.mark.parametrize("vector", cases(VECTORS.reject))
 def test_reject_vectors_fail_at_their_step(vector: dict) -> None:
     ctx = _context(vector["context"])
     sealed = bytes.fromhex(vector["sealed"])
     step = vector["step"]
     if step == "verify":
         seal.open_sealed(sealed, RECIPIENT, ctx)  # opens fine: only the signature is wrong
-        with pytest.raises(InvalidProofError, match="not signed"):
+        with rejected(vector):
             seal.verify_sealed(ctx, sealed, bytes.fromhex(vector["signature"]), HOLDER_KEY)
     elif step == "open":
-        with pytest.raises(InvalidProofError, match="does not open"):
+        with rejected(vector):
             seal.open_sealed(sealed, RECIPIENT, ctx)
     else:
         assert step == "length"
-        with pytest.raises(InvalidInputError, match="exactly"):
+        with rejected(vector):
             seal.open_sealed(sealed, RECIPIENT, ctx)
 
 
@@ -96,14 +95,14 @@ def test_seal_round_trip_and_binding(
 
 
 def test_sealing_is_randomised_and_hides_the_seed() -> None:
-    ctx = _context(VECTORS["accept"]["context"])
+    ctx = _context(ACCEPT["open"]["context"])
     seed = b"\x07" * 32
     a, b = (seal.seal(seed, RECIPIENT.public_key(), ctx) for _ in range(2))
     assert a != b and seed not in a
 
 
 def test_wrong_seed_length_and_wrong_key_size_are_refused() -> None:
-    ctx = _context(VECTORS["accept"]["context"])
+    ctx = _context(ACCEPT["open"]["context"])
     with pytest.raises(InvalidInputError):
         seal.seal(b"short", RECIPIENT.public_key(), ctx)
     with pytest.raises(InvalidProofError):

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pets import encoding, errors, sharing
+from pets import encoding, sharing
+from tests.vectors.loader import cases, load, rejected
 
-VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "sharing.json").read_text())
+VECTORS = load("sharing.json")
 
 
 def _u64(values: list[str]) -> np.ndarray:
     return np.array([int(v) for v in values], dtype=np.uint64)
 
 
-@pytest.mark.parametrize("case", VECTORS["accept"], ids=lambda c: c["name"])
+@pytest.mark.parametrize("case", cases(VECTORS.accept))
 def test_known_answer_shards(case: dict) -> None:
     x = encoding.to_ring(np.array([int(v) for v in case["input"]], dtype=np.int64))
     seeds = [bytes.fromhex(s) for s in case["helper_seeds"]]
@@ -32,10 +30,9 @@ def test_known_answer_shards(case: dict) -> None:
     assert np.array_equal(sharing.unshard([_u64(case["leader_share"]), *helper]), x)
 
 
-@pytest.mark.parametrize("case", VECTORS["reject"], ids=lambda c: c["name"])
+@pytest.mark.parametrize("case", cases(VECTORS.reject))
 def test_rejected_vectors(case: dict) -> None:
-    error = getattr(errors, case["error"])
-    with pytest.raises(error):
+    with rejected(case):
         if case["step"] == "shard":
             seeds = [bytes.fromhex(s) for s in case["helper_seeds"]]
             sharing.shard(_u64(case["input"]), case["servers"], seeds=seeds)

@@ -60,65 +60,87 @@ def main() -> None:
         "holder_public_key": holder_key.public_key()
         .public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
         .hex(),
-        "accept": {
-            "context": context,
-            "info": ctx.info().hex(),
-            "seed": seed.hex(),
-            "sealed": sealed.hex(),
-            "signature": signature.hex(),
-            "contribution_digest": {
+        "accept": [
+            {
+                "name": "open-and-verify",
+                "step": "open",
+                "context": context,
+                "info": ctx.info().hex(),
+                "seed": seed.hex(),
+                "sealed": sealed.hex(),
+                "signature": signature.hex(),
+            },
+            {
+                "name": "contribution-digest",
+                "step": "contribution_digest",
                 "query_id": ctx.query_id,
                 "seeds": [seed.hex(), (b"\x00" * 32).hex()],
                 "digest": seal.contribution_digest(ctx.query_id, [seed, b"\x00" * 32]).hex(),
             },
-            "helper_key_message": {
+            {
+                "name": "helper-key-message",
+                "step": "helper_key_message",
                 "helper": "helper-1",
                 "public_key": recipient.public_key().public_bytes_raw().hex(),
                 "message": seal.helper_key_message(
                     "helper-1", recipient.public_key().public_bytes_raw()
                 ).hex(),
             },
-        },
+        ],
         "reject": [
             {
                 "name": "another query",
                 "step": "open",
+                "error": "InvalidProofError",
+                "match": "does not open",
                 "context": ctx_with(query_id="q-0123456789abcdee"),
                 "sealed": sealed.hex(),
             },
             {
                 "name": "another holder",
                 "step": "open",
+                "error": "InvalidProofError",
+                "match": "does not open",
                 "context": ctx_with(holder="hospital-b"),
                 "sealed": sealed.hex(),
             },
             {
                 "name": "another helper",
                 "step": "open",
+                "error": "InvalidProofError",
+                "match": "does not open",
                 "context": ctx_with(helper="helper-2"),
                 "sealed": sealed.hex(),
             },
             {
                 "name": "another fingerprint",
                 "step": "open",
+                "error": "InvalidProofError",
+                "match": "does not open",
                 "context": ctx_with(fingerprint="ac" * 32),
                 "sealed": sealed.hex(),
             },
             {
                 "name": "flipped ciphertext bit",
                 "step": "open",
+                "error": "InvalidProofError",
+                "match": "does not open",
                 "context": context,
                 "sealed": flipped.hex(),
             },
             {
                 "name": "truncated",
                 "step": "length",
+                "error": "InvalidInputError",
+                "match": "exactly",
                 "context": context,
                 "sealed": sealed[:-1].hex(),
             },
             {
                 "name": "signature for another helper",
                 "step": "verify",
+                "error": "InvalidProofError",
+                "match": "not signed",
                 "context": context,
                 "sealed": sealed.hex(),
                 "signature": seal.sign_sealed(other_ctx, sealed, holder_key).hex(),
@@ -126,6 +148,8 @@ def main() -> None:
             {
                 "name": "signature over other bytes",
                 "step": "verify",
+                "error": "InvalidProofError",
+                "match": "not signed",
                 "context": context,
                 "sealed": sealed.hex(),
                 "signature": seal.sign_sealed(ctx, bytes(flipped), holder_key).hex(),
@@ -133,6 +157,8 @@ def main() -> None:
             {
                 "name": "truncated signature",
                 "step": "verify",
+                "error": "InvalidProofError",
+                "match": "not signed",
                 "context": context,
                 "sealed": sealed.hex(),
                 "signature": signature[:-2].hex(),

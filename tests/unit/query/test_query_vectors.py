@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from pets import errors
 from pets.query import Query, Schema, Table, compile, decode, evaluate, parse_csv, plaintext
+from tests.vectors.loader import cases, load, rejected
 
-VECTORS = json.loads(
-    (Path(__file__).parents[2] / "vectors" / "query" / "query_vectors.json").read_text()
-)
+VECTORS = load("query/query_vectors.json")
 SCHEMA = Schema.from_toml(VECTORS["schema_toml"])
 
 
@@ -23,7 +18,7 @@ def _table(plan_dataset, data: str | list[float]) -> Table:  # type: ignore[no-u
     return Table.from_vector(plan_dataset, np.array(data, dtype=np.float64))
 
 
-@pytest.mark.parametrize("case", VECTORS["accept"], ids=lambda c: c["name"])
+@pytest.mark.parametrize("case", cases(VECTORS.accept))
 def test_accept(case: dict) -> None:
     query = Query.from_dict(case["query"])
     plan = compile(query, SCHEMA)
@@ -42,11 +37,10 @@ def test_accept(case: dict) -> None:
     assert result.close_to(plaintext(plan, tables))
 
 
-@pytest.mark.parametrize("case", VECTORS["reject"], ids=lambda c: f"{c['step']}: {c['name']}")
+@pytest.mark.parametrize("case", cases(VECTORS.reject))
 def test_reject(case: dict) -> None:
-    error = getattr(errors, case["error"])
     step = case["step"]
-    with pytest.raises(error) as info:
+    with rejected(case):
         if step == "compile":
             compile(Query.from_dict(case["query"]), SCHEMA)
         elif step == "parse_csv":
@@ -59,11 +53,11 @@ def test_reject(case: dict) -> None:
             plan = compile(Query.from_dict(case["query"]), SCHEMA)
             total = np.array([int(x) for x in case["total"]], dtype=np.uint64)
             decode(plan, total, case["contributors"])
-    assert case["match"] in str(info.value)
 
 
 def test_vectors_cover_every_aggregate_and_step() -> None:
-    aggregates = {c["query"]["aggregate"] for c in VECTORS["accept"]}
+    aggregates = {c["query"]["aggregate"] for c in VECTORS.accept}
     assert aggregates == {"count", "sum", "mean", "variance", "histogram", "vector_sum"}
-    steps = {c["step"] for c in VECTORS["reject"]}
+    steps = {c["step"] for c in VECTORS.reject}
     assert steps == {"compile", "parse_csv", "evaluate", "decode"}
+    assert all("match" in c for c in VECTORS.reject)

@@ -29,6 +29,17 @@ HERE = Path(__file__).resolve().parent
 MARGIN_BITS = 64
 
 
+PACKING_DESCRIPTION = (
+    "Packed Paillier known answers: per key, layout and holder vectors, the packed plaintexts, "
+    "ciphertexts and their aggregate, cross-checked against phe "
+    "(tests/vectors/paillier/generate.py)."
+)
+REJECT_DESCRIPTION = (
+    "Paillier inputs that must be refused, each naming the step that must fail and the "
+    "pets.errors class (tests/vectors/paillier/generate.py)."
+)
+
+
 def derived_int(label: str, bits: int) -> int:
     """A ``bits``-bit integer (top two bits set) from SHA-256 of ``label``."""
     out = b""
@@ -175,7 +186,9 @@ def main() -> None:
         ),
     ]
     (HERE / "packing.json").write_text(
-        json.dumps({"keys": keys, "cases": cases}, indent=1) + "\n", encoding="utf-8"
+        json.dumps({"description": PACKING_DESCRIPTION, "keys": keys, "accept": cases}, indent=1)
+        + "\n",
+        encoding="utf-8",
     )
 
     # Rejections: each names the step that must fail and the error it raises.
@@ -334,7 +347,9 @@ def main() -> None:
         },
     ]
     (HERE / "reject.json").write_text(
-        json.dumps({"keys": keys, "reject": reject}, indent=1) + "\n", encoding="utf-8"
+        json.dumps({"description": REJECT_DESCRIPTION, "keys": keys, "reject": reject}, indent=1)
+        + "\n",
+        encoding="utf-8",
     )
 
 
