@@ -3,7 +3,10 @@
 Groups: ``zk-schnorr`` (prove + verify), ``zk-range-18-150-prove``,
 ``zk-range-18-150-verify`` (18 <= x < 150, 8 bits), ``zk-range64-verify``
 (64 bits), ``zk-membership`` (set of 4, prove + verify), ``zk-presentation-verify``
-(3 predicates). The py_ecc case of each group carries
+(3 predicates), ``zk-hash-to-curve`` (RFC 9380 suite secp256k1_XMD:SHA-256_SSWU_RO_:
+the pure-Python reference map vs the default gmpy2 straight-line map, issue 16
+item 3) and ``zk-pedersen-commit`` (blinded secret scalars, value 0 vs 2^64 - 1:
+the two must cost the same). The py_ecc (or reference) case of each group carries
 ``extra_info["baseline"] = True`` so the report shows coincurve's time as a
 fraction of the reference's. The py_ecc side runs few rounds (milliseconds per
 multiplication).
@@ -14,6 +17,7 @@ from __future__ import annotations
 import pytest
 
 from pets.devtools.bench_zk import PRESENTATION_PREDICATES, bench_credential
+from pets.zk import hash_to_curve as h2c
 from pets.zk.credential import (
     create_presentation,
     verify_presentation,
@@ -107,3 +111,32 @@ def test_presentation_verify(benchmark, backend: str) -> None:
         )
 
     _run(benchmark, backend, verify)
+
+
+H2C_DST = b"PETS-BENCH-V01-CS01-with-secp256k1_XMD:SHA-256_SSWU_RO_"
+
+
+@pytest.mark.benchmark(group="zk-hash-to-curve")
+@pytest.mark.parametrize("implementation", ["python", "gmpy2"])
+def test_hash_to_curve(benchmark, implementation: str) -> None:
+    fn = h2c.hash_to_curve if implementation == "gmpy2" else h2c.hash_to_curve_reference
+    messages = iter(range(1 << 30))
+
+    def one() -> None:
+        fn(next(messages).to_bytes(4, "big"), H2C_DST)
+
+    if implementation == "python":
+        benchmark.extra_info["baseline"] = True
+        benchmark.pedantic(one, rounds=200, iterations=1, warmup_rounds=5)
+    else:
+        benchmark.pedantic(one, rounds=2000, iterations=1, warmup_rounds=20)
+    benchmark.extra_info["implementation"] = implementation
+
+
+@pytest.mark.benchmark(group="zk-pedersen-commit")
+@pytest.mark.parametrize("value", [0, (1 << 64) - 1], ids=["v=0", "v=2^64-1"])
+def test_pedersen_commit(benchmark, value: int) -> None:
+    params = PedersenParams(get_group("coincurve"))
+    if value == 0:
+        benchmark.extra_info["baseline"] = True
+    benchmark.pedantic(lambda: params.commit(value), rounds=2000, iterations=1, warmup_rounds=20)
