@@ -28,6 +28,7 @@ default, the operating system's CSPRNG through :mod:`secrets`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,7 +40,7 @@ from pets.linkage.dleq import verify_batch
 from pets.linkage.domain import PSEUDONYM_BYTES, LinkageDomain
 from pets.linkage.errors import BatchRejectedError
 from pets.linkage.normalise import normalise_ids
-from pets.linkage.points import DEFAULT_CHUNK, map_batch, multiply_batch
+from pets.linkage.points import DEFAULT_CHUNK, multiply_batch
 from pets.zk.curve import N
 from pets.zk.hash_to_curve import hash_to_curve
 from pets.zk.rng import DEFAULT_RNG, RandomSource
@@ -131,13 +132,23 @@ def blind(
     dst = domain.dst
     order_list = order.tolist()
 
-    def run(start: int, stop: int) -> bytes:
+    def hashed(start: int, stop: int) -> list[PublicKey]:
+        return [hash_to_point(ids[order_list[i]], dst) for i in range(start, stop)]
+
+    def multiplied(start: int, points: list[PublicKey]) -> bytes:
         return b"".join(
-            hash_to_point(ids[order_list[i]], dst).multiply(blinds[i].to_bytes(32, "big")).format()
-            for i in range(start, stop)
+            p.multiply(blinds[start + j].to_bytes(32, "big")).format() for j, p in enumerate(points)
         )
 
-    batch = b"".join(map_batch(run, n, chunk=chunk, workers=workers))
+    starts = range(0, n, max(1, chunk))
+    if workers <= 1:
+        batch = b"".join(multiplied(s, hashed(s, min(s + chunk, n))) for s in starts)
+    else:
+        # Hashing is Python (holds the GIL); multiplying is libsecp256k1 (releases it):
+        # hash chunk i + 1 here while a worker multiplies chunk i.
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(multiplied, s, hashed(s, min(s + chunk, n))) for s in starts]
+            batch = b"".join(f.result() for f in futures)
     return batch, BlindState(order, blinds)
 
 

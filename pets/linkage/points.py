@@ -38,7 +38,7 @@ from pets.linkage.errors import BatchRejectedError
 from pets.zk.curve import POINT_BYTES, P
 
 #: Points per chunk of work: bounded memory and a unit of parallel work.
-DEFAULT_CHUNK = 8192
+DEFAULT_CHUNK = 1024
 _P_BYTES = P.to_bytes(32, "big")
 #: Below this many points one multiplication per point is faster than buckets (measured).
 _BUCKET_MIN = 2048

@@ -14,7 +14,7 @@ job: the holder's certificate and signature over the batch, and that this is
 the first batch of this holder for this query (see ``docs/LINKAGE.md``).
 
 The output has the input's order; a point's index names it in any error.
-Work is chunked (:data:`~pets.linkage.points.DEFAULT_CHUNK` points), so a
+Work is chunked (:data:`~pets.linkage.points.DEFAULT_CHUNK` points at a time), so a
 service can stream a 10^6-point batch chunk by chunk: k·B is computed point
 by point, so evaluating chunks separately gives the same bytes; only the
 DLEQ proof covers a whole batch (prove over the concatenation, or per chunk

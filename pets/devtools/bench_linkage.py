@@ -1,0 +1,134 @@
+"""Quick linkage metrics (issue 16): per-record costs and the in-process 10^4 × 10^4 core.
+
+Everything here is the pure core of :mod:`pets.linkage`, in one process, no
+network: what the service will distribute over the holder, the leader and the
+helper. Times are ``time.perf_counter`` wall times; per-record figures are
+the best of a few runs divided by the batch size.
+
+* ``linkage_per_record_us_holder``: blind (shuffle, RFC 9380 hash-to-curve,
+  one multiplication) plus finish (checks, one multiplication, pseudonym,
+  second shuffle), per record;
+* ``linkage_per_record_us_server``: one server's key application (decode,
+  check, one multiplication, encode), per record; ``..._verified`` adds the
+  batched DLEQ proof, ``linkage_per_record_us_holder_verify`` is the holder's
+  check of both servers' proofs;
+* ``linkage_h2c_us``, ``linkage_scalar_mul_us``, ``linkage_point_decode_us``:
+  the per-point primitives (hash_to_curve, libsecp256k1's constant-time
+  multiplication, strict decoding), to show where the time goes;
+* ``linkage_core_10k_seconds``: two holders of 10^4 records (half shared):
+  blind, helper, leader, unblind, pseudonyms, join, on one thread;
+  ``linkage_core_10k_seconds_2_threads`` lets the multiplications use two
+  threads (coincurve releases the GIL); ``linkage_join_10k_seconds`` is the
+  join alone.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from coincurve import PublicKey
+
+from pets.devtools.bench import best_time
+from pets.linkage import (
+    LinkageDomain,
+    blind,
+    derive_key_share,
+    evaluate,
+    finish,
+    match,
+    verify_evaluations,
+)
+from pets.linkage.holder import hash_to_point
+from pets.linkage.local import link_in_process
+from pets.linkage.points import decode_batch
+
+DOMAIN = LinkageDomain("bench-ids")
+QUERY = "bench-query"
+
+
+def _ids(start: int, n: int) -> list[bytes]:
+    return [b"%012d" % i for i in range(start, start + n)]
+
+
+def per_record(n: int = 1000) -> dict[str, float]:
+    """Per-record holder and server costs on batches of ``n``."""
+    leader = derive_key_share(os.urandom(32), "leader", DOMAIN, QUERY)
+    helper = derive_key_share(os.urandom(32), "helper", DOMAIN, QUERY)
+    ids = _ids(0, n)
+    batch, state = blind(ids, DOMAIN)
+    mid = evaluate(batch, helper, max_rows=n, prove=True, context=b"h")
+    out = evaluate(mid.outputs, leader, max_rows=n, prove=True, context=b"l")
+    assert mid.proof is not None and out.proof is not None
+    t_blind = best_time(lambda: blind(ids, DOMAIN), repeat=3)
+    t_finish = best_time(lambda: finish(out.outputs, state, DOMAIN, QUERY), repeat=3)
+    t_server = best_time(lambda: evaluate(batch, helper, max_rows=n), repeat=3)
+    t_verified = best_time(
+        lambda: evaluate(batch, helper, max_rows=n, prove=True, context=b"h"), repeat=3
+    )
+    t_verify = best_time(
+        lambda: verify_evaluations(
+            batch,
+            mid.outputs,
+            out.outputs,
+            helper_public_key=helper.public_key,
+            helper_proof=mid.proof or b"",
+            helper_context=b"h",
+            leader_public_key=leader.public_key,
+            leader_proof=out.proof or b"",
+            leader_context=b"l",
+        ),
+        repeat=3,
+    )
+    sample = ids[:200]
+    t_h2c = best_time(lambda: [hash_to_point(i, DOMAIN.dst) for i in sample], repeat=3)
+    key = helper.scalar_bytes
+    points = decode_batch(batch, n)
+    t_mul = best_time(lambda: [p.multiply(key) for p in points], repeat=3)
+    t_decode = best_time(lambda: [PublicKey(batch[i : i + 33]) for i in range(0, 33 * n, 33)])
+    us = 1e6
+    return {
+        "linkage_per_record_us_holder": (t_blind + t_finish) / n * us,
+        "linkage_per_record_us_server": t_server / n * us,
+        "linkage_per_record_us_server_verified": t_verified / n * us,
+        "linkage_per_record_us_holder_verify": t_verify / n * us,
+        "linkage_h2c_us": t_h2c / len(sample) * us,
+        "linkage_scalar_mul_us": t_mul / n * us,
+        "linkage_point_decode_us": t_decode / n * us,
+    }
+
+
+def core_seconds(n: int = 10_000, *, workers: int = 1) -> float:
+    """Wall time of the in-process pipeline for two holders of ``n`` records, half shared."""
+    leader = derive_key_share(os.urandom(32), "leader", DOMAIN, QUERY)
+    helper = derive_key_share(os.urandom(32), "helper", DOMAIN, QUERY)
+    a, b = _ids(0, n), _ids(n // 2, n)
+    start = time.perf_counter()
+    run = link_in_process(
+        [a, b], DOMAIN, QUERY, leader=leader, helper=helper, max_rows=n, workers=workers
+    )
+    elapsed = time.perf_counter() - start
+    if run.matched.size != n - n // 2:
+        raise AssertionError("the benchmark's join found the wrong intersection")
+    return elapsed
+
+
+def join_seconds(n: int = 10_000) -> float:
+    shared = os.urandom(16 * (n // 2))
+    a = shared + os.urandom(16 * (n - n // 2))
+    b = os.urandom(16 * (n - n // 2)) + shared
+    return best_time(lambda: match([a, b]), repeat=5)
+
+
+def quick() -> dict[str, float]:
+    """All linkage quick metrics (about half a minute with the pure-Python hash-to-curve)."""
+    metrics = per_record()
+    metrics["linkage_core_10k_seconds"] = core_seconds()
+    metrics["linkage_core_10k_seconds_2_threads"] = core_seconds(workers=2)
+    metrics["linkage_join_10k_seconds"] = join_seconds()
+    return metrics
+
+
+if __name__ == "__main__":
+    for name, value in quick().items():
+        print(f"{name:45s} {value:12.3f}")
