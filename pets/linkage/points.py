@@ -40,8 +40,10 @@ from pets.zk.curve import POINT_BYTES, P
 #: Points per chunk of work: bounded memory and a unit of parallel work.
 DEFAULT_CHUNK = 1024
 _P_BYTES = P.to_bytes(32, "big")
-#: Below this many points one multiplication per point is faster than buckets (measured).
-_BUCKET_MIN = 2048
+#: Below this many points one multiplication per point is faster than buckets (measured);
+#: from the second threshold on, 8-bit windows beat 4-bit ones.
+_BUCKET_MIN = 512
+_WIDE_WINDOW_MIN = 5000
 T = TypeVar("T")
 
 
@@ -166,10 +168,11 @@ def multi_mul(points: Sequence[PublicKey], scalars: np.ndarray) -> PublicKey | N
 
     Variable time, so for public scalars only (batched DLEQ weights). Bucket
     method (Pippenger; Bernstein et al., "Faster batch forgery identification",
-    INDOCRYPT 2012, section 4) with 8-bit windows: per window, the points with
-    digit j are summed in one libsecp256k1 ``pubkey_combine`` call, then
-    ``sum(j · S_j)`` is formed with running sums. About 5x fewer field
-    operations than one multiplication per point at n = 10^4.
+    INDOCRYPT 2012, section 4) with c-bit windows (c = 4 below 5,000 points,
+    else 8): per window, the points with digit j are summed in one
+    libsecp256k1 ``pubkey_combine`` call, then ``sum(j · S_j)`` is formed with
+    running sums. At n = 10^4 it costs about 2.3x less than one constant-time
+    multiplication per point (measured); below 512 points it is that loop.
     """
     n = len(points)
     if scalars.shape != (n, 16) or scalars.dtype != np.uint8:
@@ -183,20 +186,27 @@ def multi_mul(points: Sequence[PublicKey], scalars: np.ndarray) -> PublicKey | N
             if scalars[i].any()
         ]
         return combine(parts)
+    if n < _WIDE_WINDOW_MIN:
+        bits = 4
+        digits = np.stack([scalars >> 4, scalars & 15], axis=2).reshape(n, 32)
+    else:
+        bits = 8
+        digits = scalars
+    buckets = 1 << bits
     objs = np.empty(n, dtype=object)
     objs[:] = list(points)
     result: PublicKey | None = None
-    shift = (256).to_bytes(32, "big")
-    for byte in range(16):  # most significant window first (big-endian bytes)
+    shift = buckets.to_bytes(32, "big")
+    for w in range(digits.shape[1]):  # most significant window first
         if result is not None:
             result = result.multiply(shift)
-        digits = scalars[:, byte]
-        order = np.argsort(digits, kind="stable")
-        counts = np.bincount(digits, minlength=256)
+        column = digits[:, w]
+        order = np.argsort(column, kind="stable")
+        counts = np.bincount(column, minlength=buckets)
         ends = np.cumsum(counts)
         running: PublicKey | None = None
         window: PublicKey | None = None
-        for j in range(255, 0, -1):
+        for j in range(buckets - 1, 0, -1):
             if counts[j]:
                 idx = order[ends[j] - counts[j] : ends[j]]
                 running = add(running, combine(objs[idx].tolist()))
