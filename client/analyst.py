@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-import numpy as np
 
 from pets.client.config import Endpoints
 from pets.client.connect import Connector
-from pets.errors import InvalidInputError, NotReadyError, PetsError
+from pets.errors import InvalidInputError, NotReadyError
+from pets.protocols import by_name, lookup
 from pets.query import Query, QueryPlan, Result, Schema, decode
 from pets.query import compile as compile_query
 from pets.transport import wire
@@ -34,7 +34,6 @@ from pets.transport.status import error_for
 from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
 
-PROTOCOLS = {"additive": pb.PROTOCOL_ADDITIVE, "paillier": pb.PROTOCOL_PAILLIER}
 TERMINAL = (pb.QUERY_STATE_READY, pb.QUERY_STATE_FAILED)
 
 
@@ -126,29 +125,27 @@ class AnalystClient:
         fresh nonce from the leader's Verifier service and attaches a
         zero-knowledge presentation bound to that nonce and to its own name.
         """
-        if protocol not in PROTOCOLS:
-            raise InvalidInputError(f"protocol must be one of {sorted(PROTOCOLS)}")
+        chosen = by_name(protocol)
         plan = compile_query(query, self.schema)  # fail fast, before any network
         spec = pb.QuerySpec(
             query_json=query.to_json(),
-            protocol=PROTOCOLS[protocol],
+            protocol=chosen.wire_id,
             min_holders=min_holders,
             deadline_seconds=deadline_seconds,
             close_after=close_after,
             max_holders=max_holders,
         )
-        if protocol == "paillier":
-            from pets.client.paillier_analyst import prepare_key
+        # The protocol's fields (a Paillier key pair is made here; only the public
+        # key travels); its private material stays in this process.
+        private_key = await asyncio.to_thread(
+            chosen.analyst_setup, spec, private_key, paillier_key_bits
+        )
+        if chosen.spec_signed and self.endpoints.tls is not None:
+            # Holders encrypt only to a key that an analyst of the project signed.
+            from pets.identity.signing import sign_spec
 
-            private_key, spec.paillier_public_key = await asyncio.to_thread(
-                prepare_key, private_key, paillier_key_bits
-            )
-            if self.endpoints.tls is not None:
-                # Holders encrypt only to a key that an analyst of the project signed.
-                from pets.identity.signing import sign_spec
-
-                tls = self.endpoints.tls
-                sign_spec(spec, tls.cert.read_bytes(), tls.key.read_bytes())
+            tls = self.endpoints.tls
+            sign_spec(spec, tls.cert.read_bytes(), tls.key.read_bytes())
         request = pb.SubmitQueryRequest(spec=spec)
         if credential is not None:
             request.presentation_nonce, request.presentation = await self._present(
@@ -287,54 +284,31 @@ class AnalystClient:
         assert assembler is not None
         return _Aggregate(header, assembler.finish())
 
-    async def _fetch_sum(
-        self, servers: list[str], query_id: str, length: int
-    ) -> tuple[np.ndarray, list[pb.AggregateHeader]]:
-        """Every server's additive share, added as the chunks arrive (:func:`sharing.unshard`
-        without holding the shares: one vector in memory, not one per server)."""
-        total = np.zeros(length, dtype=np.uint64)
-        size = length * wire.RING_DTYPE.itemsize
-        adders: list[wire.RingAdder] = []
-
-        async def one(server: str) -> pb.AggregateHeader:
-            def make(header: pb.AggregateHeader) -> Callable[[memoryview | bytes], None]:
-                adder = wire.RingAdder(total)
-                adders.append(adder)
-                return adder.add
-
-            return await self._aggregate_stream(server, query_id, size, make)
-
-        headers = list(await asyncio.gather(*(one(s) for s in servers)))
-        for adder in adders:
-            adder.finish()
-        return total, headers
-
     async def fetch(self, submitted: Submitted, status: pb.QueryStatus) -> Result:
-        """Fetch every server's aggregate share, combine, decode."""
+        """Fetch every server's aggregate share, combine (as the chunks arrive), decode."""
         qid = status.query_id
         if status.state != pb.QUERY_STATE_READY:
             raise NotReadyError(f"query {qid} is {pb.QueryState.Name(status.state)}")
-        if status.spec.protocol == pb.PROTOCOL_PAILLIER:
-            # One ciphertext is twice the modulus' size.
-            width = 2 * len(status.spec.paillier_public_key)
-            agg = await self._fetch_one("leader", qid, status.vector_length * width)
-            from pets.client.paillier_analyst import decrypt_aggregate
+        protocol = lookup(status.spec.protocol)
+        servers = protocol.share_servers(status)
+        if protocol.uses_helpers:
+            missing = [h for h in status.helpers if h not in self.endpoints.helpers]
+            if missing or not status.helpers:
+                raise InvalidInputError(
+                    f"query {qid} has shares on helper(s) {list(status.helpers)}; this "
+                    f"analyst's [helpers] lacks {missing or 'all of them'}"
+                )
+        combiner = protocol.combiner(status, submitted.plan, submitted.private_key)
+        size = protocol.share_bytes(status)
 
-            total = await asyncio.to_thread(
-                decrypt_aggregate, submitted, status, agg.data, agg.header.contributors
-            )
-            return decode(submitted.plan, total, agg.header.contributors)
-        missing = [h for h in status.helpers if h not in self.endpoints.helpers]
-        if missing or not status.helpers:
-            raise InvalidInputError(
-                f"query {qid} has shares on helper(s) {list(status.helpers)}; this analyst's "
-                f"[helpers] lacks {missing or 'all of them'}"
-            )
-        servers = ["leader", *status.helpers]
-        total, headers = await self._fetch_sum(servers, qid, status.vector_length)
-        names = {tuple(h.contributor_names) for h in headers}
-        if len(names) != 1:
-            raise PetsError(f"servers disagree on the contributor set of {qid}; not decoding")
+        async def one(server: str) -> pb.AggregateHeader:
+            def consume(header: pb.AggregateHeader) -> Callable[[memoryview | bytes], None]:
+                return combiner.sink(server, header)
+
+            return await self._aggregate_stream(server, qid, size, consume)
+
+        headers = list(await asyncio.gather(*(one(s) for s in servers)))
+        total = await asyncio.to_thread(combiner.total, headers)
         return decode(submitted.plan, total, headers[0].contributors)
 
     async def run(

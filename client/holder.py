@@ -1,16 +1,19 @@
-"""A data holder's side of the protocols: shard (or encrypt) and deliver.
+"""A data holder's side of the protocols: make a contribution, deliver it.
 
-Additive protocol (DESIGN.md, with the sealed-seed relay of :mod:`pets.seal`):
+The query's protocol (:func:`pets.protocols.lookup`) makes the contribution
+from the plan and the holder's vector; this client supplies what needs the
+holder's identity and the network. For additive queries (the sealed-seed
+relay of :mod:`pets.seal`, docs/ARCHITECTURE.md):
 
-1. derive one seed per helper (from the node's long-term key, the query, the
-   helper slot and the vector itself; or fresh from ``os.urandom``);
-2. compute the leader's share ``x - sum(PRG(seed))`` off the event loop, and
-   seal each seed to its helper's seal key (announced by the leader, signed
-   by the helper, checked here against the project CA), signing each sealed
-   seed with the holder's certificate key;
-3. stream the masked vector to the leader in ~1 MB chunks, the sealed seeds
-   and the contribution digest in the header: one call, no connection to any
-   helper.
+1. the protocol derives one seed per helper (from the node's long-term key,
+   the query, the helper slot and the vector itself; or fresh from
+   ``os.urandom``) and computes the leader's share ``x - sum(PRG(seed))``;
+2. :meth:`HolderClient.seal_seeds` seals each seed to its helper's seal key
+   (announced by the leader, signed by the helper, checked here against the
+   project CA) and signs each sealed seed with the holder's certificate key;
+3. the masked vector streams to the leader in ~1 MB chunks, the sealed
+   seeds and the contribution digest in the header: one call, no connection
+   to any helper.
 
 A retry after a transient failure re-sends the *same* messages, which the
 leader treats as idempotent; with derived seeds even a restarted node
@@ -30,11 +33,12 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric import ec, x25519
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from pets import encoding, prg, seal, sharing
+from pets import seal
 from pets.client.connect import Connector
 from pets.errors import InvalidInputError, InvalidProofError, NotFoundError
+from pets.protocols import HolderContribution, lookup
+from pets.protocols.additive import AdditiveProtocol
 from pets.query import QueryPlan
-from pets.runtime.offload import offload
 from pets.transport import wire
 from pets.transport.status import error_for
 from pets.v1 import aggregation_pb2 as pb
@@ -199,52 +203,27 @@ class HolderClient:
         self, ann: pb.QueryAnnouncement, ring_vector: np.ndarray
     ) -> pb.ContributionAck:
         """Shard ``ring_vector`` (uint64) and deliver it, seeds sealed, to the leader."""
-        if ring_vector.shape != (ann.vector_length,):
-            raise InvalidInputError(
-                f"query {ann.query_id} takes {ann.vector_length} values, got {ring_vector.shape}"
-            )
-        if len(set(ann.helpers)) != len(ann.helpers) or not ann.helpers:
-            raise InvalidInputError("the announcement must name distinct helpers")
-        if self._seed_key is not None:
-            # Bound to everything that identifies this sharing, including the vector:
-            # re-sharding the same vector gives the same shares (an idempotent re-send),
-            # while any other query, helper slot or vector gets independent masks.
-            x_digest = await offload(ring_vector.nbytes, wire.digest, wire.vector_view(ring_vector))
-            seeds = [
-                prg.derive_seed(
-                    self._seed_key,
-                    ann.query_id.encode(),
-                    bytes(ann.fingerprint),
-                    i.to_bytes(4, "big"),
-                    name.encode(),
-                    x_digest,
-                )
-                for i, name in enumerate(ann.helpers)
-            ]
-        else:
-            seeds = [prg.new_seed() for _ in ann.helpers]
-        sealed = self.seal_seeds(ann, seeds)  # before any PRG work: a bad key fails fast
-        shares = await offload(
-            ring_vector.nbytes, sharing.shard, ring_vector, 1 + len(ann.helpers), seeds=seeds
+        contribution = await AdditiveProtocol().contribute_ring(
+            ann, ring_vector, seed_key=self._seed_key, sealer=self.seal_seeds
         )
-        return await self.send_payload(
-            ann.query_id,
-            wire.vector_view(shares.leader),
-            seal.contribution_digest(ann.query_id, seeds),
-            sealed,
-            deadline=ann.deadline_unix,
-        )
+        return await self._deliver(ann, contribution)
 
     async def contribute(
         self, ann: pb.QueryAnnouncement, plan: QueryPlan, vector: np.ndarray
     ) -> pb.ContributionAck:
         """Deliver the holder's evaluated int64 ``vector`` by the query's protocol."""
-        if ann.spec.protocol == pb.PROTOCOL_PAILLIER:
-            from pets.client.paillier_holder import encrypt_contribution
+        contribution = await lookup(ann.spec.protocol).contribute(
+            ann, plan, vector, holder=self.name, seed_key=self._seed_key, sealer=self.seal_seeds
+        )
+        return await self._deliver(ann, contribution)
 
-            payload = await asyncio.to_thread(encrypt_contribution, ann, plan, vector)
-            digest = await offload(len(payload), wire.digest, payload)
-            return await self.send_payload(
-                ann.query_id, payload, digest, deadline=ann.deadline_unix
-            )
-        return await self.contribute_additive(ann, encoding.to_ring(vector))
+    async def _deliver(
+        self, ann: pb.QueryAnnouncement, contribution: HolderContribution
+    ) -> pb.ContributionAck:
+        return await self.send_payload(
+            ann.query_id,
+            contribution.payload,
+            contribution.digest,
+            contribution.sealed_seeds,
+            deadline=ann.deadline_unix,
+        )

@@ -31,13 +31,14 @@ from pets.client.connect import Connector
 from pets.client.holder import HolderClient
 from pets.errors import ConfigError, ConflictError, PetsError
 from pets.identity.signing import verify_spec
-from pets.query import Query, QueryPlan, Schema, Table, evaluate, group_row_counts, parse_csv
+from pets.protocols import lookup, name_of
+from pets.query import Query, QueryPlan, Schema, Table
 from pets.query import compile as compile_query
+from pets.sources import SourceSpec, check_source, evaluate_source, open_source, read_table
 from pets.v1 import aggregation_pb2 as pb
 
 log = logging.getLogger("pets.client.node")
 
-PROTOCOL_NAMES = {pb.PROTOCOL_ADDITIVE: "additive", pb.PROTOCOL_PAILLIER: "paillier"}
 MAX_BACKOFF_SECONDS = 10.0
 
 
@@ -50,11 +51,9 @@ class Decision:
     plan: QueryPlan | None = None
 
 
-def load_table(schema: Schema, dataset: str, path: Path) -> Table:
-    ds = schema.dataset(dataset)
-    if path.suffix == ".npy":
-        return Table.from_vector(ds, np.load(path, allow_pickle=False))
-    return parse_csv(path.read_text(), ds)
+def load_table(schema: Schema, dataset: str, path: Path | SourceSpec) -> Table:
+    """A whole dataset source as one table (small data: tests and the demo)."""
+    return read_table(open_source(schema, dataset, path))
 
 
 class Node:
@@ -64,7 +63,10 @@ class Node:
         self.config = config
         self.name = config.endpoints.name
         self.schema = Schema.from_toml(config.endpoints.schema.read_text())
-        self.tables = {ds: load_table(self.schema, ds, p) for ds, p in config.data.items()}
+        # Sources are opened and checked against the schema now; rows are read per query.
+        self.tables = {ds: open_source(self.schema, ds, p) for ds, p in config.data.items()}
+        for source in self.tables.values():
+            check_source(self.schema, source)
         self.connector = Connector(config.endpoints, "holder")
         tls = config.endpoints.tls
         self._ca_pem = tls.ca.read_bytes() if tls is not None else None
@@ -106,7 +108,7 @@ class Node:
     def decide(self, ann: pb.QueryAnnouncement) -> Decision:
         """Apply the local policy to an announced query (no network, no values logged)."""
         pol = self.config.policy
-        protocol = PROTOCOL_NAMES.get(ann.spec.protocol, "unknown")
+        protocol = name_of(ann.spec.protocol)
         if protocol not in pol.protocols:
             return Decision(False, f"protocol {protocol} is not allowed by local policy")
         try:
@@ -127,33 +129,35 @@ class Node:
             denied = sorted(touched - set(allowed))
             if denied:
                 return Decision(False, f"columns {denied} are not allowed by local policy")
-        if ann.spec.protocol == pb.PROTOCOL_ADDITIVE:
-            if plan.length != ann.vector_length:
-                return Decision(False, "announced vector length does not match the query")
-            configured = set(self.config.endpoints.helpers)
-            if len(set(ann.helpers)) != len(ann.helpers) or set(ann.helpers) != configured:
-                # Sharing among fewer (or repeated) helpers than configured would
-                # weaken the one-honest-server guarantee this node relies on.
-                return Decision(
-                    False, f"announced helpers {list(ann.helpers)} differ from the configured set"
-                )
-        if pol.min_group_rows > 1 and not plan.is_vector:
-            counts = group_row_counts(plan, self.tables[query.dataset])
-            small = [g for g, n in counts.items() if 0 < n < pol.min_group_rows]
-            if small:
-                return Decision(
-                    False,
-                    f"{len(small)} group(s) have fewer than {pol.min_group_rows} matching rows",
-                )
-        if ann.spec.protocol == pb.PROTOCOL_PAILLIER and self._ca_pem is not None:
+        chosen = lookup(ann.spec.protocol)
+        refusal = chosen.holder_refusal(ann, plan, list(self.config.endpoints.helpers))
+        if refusal is not None:
+            return Decision(False, refusal)
+        if chosen.spec_signed and self._ca_pem is not None:
             try:
                 verify_spec(ann.spec, self._ca_pem)
             except PetsError as exc:
                 # Encrypting to a key no analyst signed could hand our data to the leader.
-                return Decision(False, f"Paillier key not vouched for by an analyst: {exc}")
+                return Decision(False, f"{protocol} key not vouched for by an analyst: {exc}")
         if ann.deadline_unix <= time.time():
             return Decision(False, "deadline already passed")
         return Decision(True, plan=plan)
+
+    def evaluate(self, plan: QueryPlan) -> tuple[np.ndarray | None, str]:
+        """One pass over the local source: the vector, or ``None`` and the policy's refusal.
+
+        ``min_group_rows`` covers every cell the query would release: each group,
+        each group x bin of a histogram, and the filter result.
+        """
+        evaluation = evaluate_source(plan, self.tables[plan.query.dataset])
+        k = self.config.policy.min_group_rows
+        small = evaluation.small_cells(k) if k > 1 and not plan.is_vector else 0
+        if small:
+            return None, (
+                f"{small} released cell(s) (group, histogram bin or filter result) "
+                f"have fewer than {k} matching rows"
+            )
+        return evaluation.vector, ""
 
     # -- contributing -----------------------------------------------------------
     async def handle(self, ann: pb.QueryAnnouncement) -> None:
@@ -169,7 +173,11 @@ class Node:
                 return
             assert decision.plan is not None
             plan = decision.plan
-            vector = await asyncio.to_thread(evaluate, plan, self.tables[plan.query.dataset])
+            vector, refusal = await asyncio.to_thread(self.evaluate, plan)
+            if vector is None:
+                log.info("query refused", extra={"query_id": qid, "reason": refusal})
+                self._remember(qid)
+                return
             ack = await self.client.contribute(ann, plan, vector)
             self._remember(qid)
             log.info(
@@ -177,7 +185,7 @@ class Node:
                 extra={
                     "query_id": qid,
                     "query": plan.query.describe(),
-                    "protocol": PROTOCOL_NAMES[ann.spec.protocol],
+                    "protocol": name_of(ann.spec.protocol),
                     "newly_accepted": ack.newly_accepted,
                 },
             )

@@ -1,8 +1,8 @@
 """The ``Server`` object: start-up, health, reflection, signals, graceful shutdown.
 
 Like uvicorn's ``Server``, it owns the process-level concerns so the CLI
-only parses arguments: it opens the SQLite store, builds the leader or
-helper servicer, binds the port with mutual TLS (or, with ``--insecure``,
+only parses arguments: it opens the store (:func:`pets.server.store.open_store`),
+builds the leader or helper servicer, binds the port with mutual TLS (or, with ``--insecure``,
 without), registers the standard gRPC health-checking and reflection
 services, writes the bound port to ``port_file`` if asked, and on SIGTERM or
 SIGINT stops accepting calls, lets running ones finish within a grace
@@ -28,7 +28,7 @@ from pets.server.helper import Helper
 from pets.server.leader import Leader
 from pets.server.peers import HelperLink
 from pets.server.rpc import add_service
-from pets.server.storage import AsyncStore
+from pets.server.store import Store, open_store
 from pets.transport import wire
 from pets.v1 import aggregation_pb2 as pb
 
@@ -64,7 +64,7 @@ class Server:
         self.config = config
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
-        self._store: AsyncStore | None = None
+        self._store: Store | None = None
         self._service: Leader | Helper | None = None
         self._health: health.aio.HealthServicer | None = None
 
@@ -86,7 +86,7 @@ class Server:
     async def start(self) -> int:
         cfg = self.config
         server_creds, client_creds = self._credentials()
-        self._store = AsyncStore(cfg.database)
+        self._store = open_store(cfg.database)
         if cfg.role == "leader":
             assert cfg.schema is not None
             try:
@@ -175,7 +175,7 @@ class Server:
         if self._service is not None:
             await self._service.stop()
         if self._store is not None:
-            self._store.close()
+            await self._store.close()
         log.info("server stopped", extra={"server": self.config.name})
 
     async def serve(self) -> None:

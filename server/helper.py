@@ -13,7 +13,7 @@ and sends it with its masked vector to the leader, which cannot open it.
   contribution the leader acknowledged is complete everywhere.
 * **Finalize**, once the query closed: the leader streams the fixed
   contributor set with each contributor's certificate and sealed seed (from
-  its SQLite file). Seeds accepted earlier are used as they are; any other
+  its store). Seeds accepted earlier are used as they are; any other
   (say, after this helper restarted) is checked and opened now. The helper
   expands and sums them in place (the sum and one scratch vector, whatever
   the number of holders), stores the result and releases it only to the
@@ -24,6 +24,11 @@ contributor), nothing on disk. The seal key is generated on first start and
 kept in the helper's database; the helper vouches for it with its
 certificate key (:class:`pets.v1.HelperKey`), so the leader, which relays it
 to holders, cannot swap in a key of its own.
+
+The checks themselves are the query protocol's helper half
+(:meth:`pets.protocols.AggregationProtocol.helper_checker`; for additive
+queries :class:`pets.protocols.additive.SeedOpener`); this module is the
+gRPC servicer and the per-query state around them.
 """
 
 from __future__ import annotations
@@ -34,7 +39,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import grpc
 from cryptography.hazmat.primitives.asymmetric import x25519
@@ -45,26 +49,26 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
-from pets import seal, sharing
+from pets import seal
 from pets.errors import (
     ConflictError,
     InvalidInputError,
     NotFoundError,
     NotReadyError,
-    PetsError,
     ThresholdNotMetError,
 )
 from pets.identity.certificates import Role
+from pets.protocols import lookup
+from pets.protocols.base import HelperChecker
 from pets.server.config import ServerConfig
+from pets.server.query_state import FAILED, OPEN, READY
 from pets.server.rpc import aggregate_chunks, caller, require, streaming, unary
-from pets.server.storage import QUERY_ID, AsyncStore, QueryRecord
-from pets.transport import wire
+from pets.server.store import QUERY_ID, QueryRecord, Store
 from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
 
 log = logging.getLogger("pets.server.helper")
 
-OPEN, READY, FAILED = pb.QUERY_STATE_OPEN, pb.QUERY_STATE_READY, pb.QUERY_STATE_FAILED
 SEAL_KEY_SETTING = "seal-private-key"
 
 
@@ -84,7 +88,7 @@ class _HelperQuery:
 class Helper(pb_grpc.HelperServicer):
     """The helper's gRPC servicer."""
 
-    def __init__(self, config: ServerConfig, store: AsyncStore) -> None:
+    def __init__(self, config: ServerConfig, store: Store) -> None:
         self.config = config
         self.store = store
         self.queries: dict[str, _HelperQuery] = {}
@@ -94,15 +98,14 @@ class Helper(pb_grpc.HelperServicer):
         self._key_statement: pb.HelperKey | None = None
 
     async def start(self) -> None:
-        s = self.store.store
-        raw = await self.store.run(s.get_setting, SEAL_KEY_SETTING)
+        raw = await self.store.get_setting(SEAL_KEY_SETTING)
         if raw is None:
             key = x25519.X25519PrivateKey.generate()
             raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-            await self.store.run(s.put_setting, SEAL_KEY_SETTING, raw)
+            await self.store.put_setting(SEAL_KEY_SETTING, raw)
         self._seal_key = x25519.X25519PrivateKey.from_private_bytes(raw)
         self._key_statement = self._vouch(seal.public_bytes(self._seal_key.public_key()))
-        for rec in await self.store.run(s.load_queries):
+        for rec in await self.store.load_queries():
             self.queries[rec.id] = _HelperQuery(rec, asyncio.Lock())
         log.info("helper started", extra={"queries": len(self.queries)})
 
@@ -121,9 +124,21 @@ class Helper(pb_grpc.HelperServicer):
             statement.signature = seal.sign_helper_key(self.config.name, public_key, key)  # type: ignore[arg-type]
         return statement
 
-    def _opener(self, q: _HelperQuery) -> SeedOpener:
+    def _checker(self, q: _HelperQuery) -> HelperChecker:
+        """The query protocol's helper half, for this query on this helper."""
         assert self._seal_key is not None
-        return SeedOpener(q.record, self.config.name, self._seal_key, self._ca_pem, self._insecure)
+        rec = q.record
+        return lookup(pb.QuerySpec.FromString(rec.spec).protocol).helper_checker(
+            query_id=rec.id,
+            fingerprint=rec.fingerprint,
+            vector_length=rec.vector_length,
+            created=rec.created,
+            deadline=rec.deadline,
+            helper=self.config.name,
+            seal_key=self._seal_key,
+            ca_pem=self._ca_pem,
+            insecure=self._insecure,
+        )
 
     def _query(self, query_id: str) -> _HelperQuery:
         q = self.queries.get(query_id)
@@ -175,7 +190,7 @@ class Helper(pb_grpc.HelperServicer):
             vector_length=request.vector_length,
             fingerprint=bytes(request.fingerprint),
         )
-        await self.store.run(self.store.store.insert_query, rec)
+        await self.store.insert_query(rec)
         self.queries[rec.id] = _HelperQuery(rec, asyncio.Lock())
         log.info("query registered", extra={"query_id": rec.id, "analyst": rec.analyst})
         return response
@@ -241,8 +256,7 @@ class Helper(pb_grpc.HelperServicer):
         assert self._seal_key is not None
         if q.closing or q.record.state != OPEN:
             raise NotReadyError(f"query {q.record.id} is no longer accepting contributions")
-        todo = [i for i in items if not _same_seed(q.accepted.get(i.holder), i, self.config.name)]
-        accepted, refused = await asyncio.to_thread(self._opener(q).check, todo)
+        accepted, refused = await asyncio.to_thread(self._checker(q).check, items, dict(q.accepted))
         if q.closing:  # finalisation began meanwhile: it has its own copy; keep it simple
             raise NotReadyError(f"query {q.record.id} is no longer accepting contributions")
         q.accepted.update(accepted)
@@ -289,10 +303,11 @@ class Helper(pb_grpc.HelperServicer):
         q.closing = True  # no more Prepare: the set is fixed
         # Checking what Prepare did not see, opening and expanding seeds is CPU
         # work: off the event loop and the SQLite thread, as one job.
-        data = await asyncio.to_thread(self._opener(q).sum, items, dict(q.accepted))
+        data = await asyncio.to_thread(self._checker(q).finalise, items, dict(q.accepted))
+        released = lookup(pb.QuerySpec.FromString(rec.spec).protocol).release_share(data)
         contributors = tuple(c.holder for c in items)
         done = rec.with_state(READY, contributors=contributors)
-        await self.store.run(self.store.store.finish_query, done, data)
+        await self.store.finish_query(done, data if released is None else released)
         q.record = done
         q.accepted = {}
         log.info("query finalised", extra={"query_id": rec.id, "contributors": len(contributors)})
@@ -307,7 +322,7 @@ class Helper(pb_grpc.HelperServicer):
             if rec.state != FAILED:
                 q.closing = True
                 failed = rec.with_state(FAILED, failure=reason)
-                await self.store.run(self.store.store.finish_query, failed, None, True)
+                await self.store.finish_query(failed, None, True)
                 q.record = failed
                 q.accepted = {}
                 log.info("query aborted", extra={"query_id": rec.id})
@@ -325,12 +340,12 @@ class Helper(pb_grpc.HelperServicer):
         rec = q.record
         if rec.state != READY:
             raise NotReadyError(f"query {rec.id} is not finalised on helper {self.config.name}")
-        data = await self.store.run(self.store.store.get_aggregate, rec.id)
+        data = await self.store.get_aggregate(rec.id)
         assert data is not None
         header = pb.AggregateHeader(
             query_id=rec.id,
             server=self.config.name,
-            protocol=pb.PROTOCOL_ADDITIVE,
+            protocol=lookup(pb.QuerySpec.FromString(rec.spec).protocol).wire_id,
             contributors=len(rec.contributors),
             payload_bytes=len(data),
             contributor_names=list(rec.contributors),
@@ -338,106 +353,3 @@ class Helper(pb_grpc.HelperServicer):
         log.info("aggregate released", extra={"query_id": rec.id, "analyst": peer.name})
         for chunk in aggregate_chunks(header, data):
             yield chunk
-
-
-def _same_seed(
-    accepted: tuple[bytes, bytes] | None, item: pb.SealedContribution, helper: str
-) -> bool:
-    """Whether ``item`` carries exactly the sealed seed already accepted for its holder."""
-    return (
-        accepted is not None
-        and len(item.seeds) == 1
-        and item.seeds[0].helper == helper
-        and hmac.compare_digest(accepted[0], bytes(item.seeds[0].sealed))
-    )
-
-
-@dataclass
-class SeedOpener:
-    """Checks and opens contributors' sealed seeds for one query on this helper.
-
-    With TLS each contributor's certificate must be a holder certificate of
-    the CA naming that holder (checked for every item: one certificate never
-    stands for two names) whose key signed the sealed seed; in ``--insecure``
-    mode nothing is signed and only the sealing is checked. The parsed key of
-    each certificate is kept for the opener's lifetime (one batch).
-    """
-
-    rec: QueryRecord
-    helper: str
-    seal_key: x25519.X25519PrivateKey
-    ca_pem: bytes | None
-    insecure: bool = False
-    _keys: dict[bytes, object] = field(default_factory=dict)
-
-    def open(
-        self,
-        item: pb.SealedContribution,
-        *,
-        during: tuple[datetime, datetime] | None = None,
-    ) -> tuple[bytes, bytes]:
-        """``(sealed bytes, seed)`` of one contributor, checked; its certificate valid
-        now or, with ``during``, at some moment of it. Raises InvalidProofError
-        (naming the holder) or InvalidInputError."""
-        if len(item.seeds) != 1 or item.seeds[0].helper != self.helper:
-            raise InvalidInputError(
-                f"contributor {item.holder} must come with exactly one seed, sealed to "
-                f"{self.helper}"
-            )
-        sealed = bytes(item.seeds[0].sealed)
-        context = seal.SeedContext(self.rec.id, self.rec.fingerprint, item.holder, self.helper)
-        if not self.insecure:
-            cert = bytes(item.certificate)
-            seal.check_party(cert, self.ca_pem, Role.HOLDER, item.holder, during=during)
-            key = self._keys.get(cert)
-            if key is None:
-                key = self._keys[cert] = seal.certificate_key(cert)
-            seal.verify_sealed(context, sealed, bytes(item.seeds[0].signature), key)  # type: ignore[arg-type]
-        return sealed, seal.open_sealed(sealed, self.seal_key, context)
-
-    def check(
-        self, items: Sequence[pb.SealedContribution]
-    ) -> tuple[dict[str, tuple[bytes, bytes]], list[tuple[str, str]]]:
-        """Check and open every item (Prepare).
-
-        Returns ``({holder: (sealed, seed)}, [(holder, reason refused)])``.
-        """
-        accepted: dict[str, tuple[bytes, bytes]] = {}
-        refused: list[tuple[str, str]] = []
-        for item in items:
-            try:
-                accepted[item.holder] = self.open(item)
-            except PetsError as exc:
-                refused.append((item.holder, str(exc)))
-        return accepted, refused
-
-    def sum(
-        self,
-        items: Sequence[pb.SealedContribution],
-        accepted: dict[str, tuple[bytes, bytes]] | None = None,
-    ) -> bytes | memoryview:
-        """The helper's share (Finalize): the sum of the expansions of exactly
-        ``items``' seeds.
-
-        A holder whose exact sealed seed Prepare already accepted (``accepted``)
-        is not checked again; any other item is checked and opened (raising on
-        the first that fails), its certificate counted valid if it was at any
-        time while the query was open: a holder whose certificate expired after
-        it contributed still counts. Memory: the sum and one scratch vector
-        (:func:`pets.sharing.aggregate_seeds`), plus 32 bytes per seed.
-        """
-        accepted = accepted or {}
-        rec = self.rec
-        now = datetime.now(UTC)
-        opened_at = datetime.fromtimestamp(rec.created, UTC)
-        during = (min(opened_at, now), min(datetime.fromtimestamp(rec.deadline, UTC), now))
-        seeds = []
-        for item in items:  # every seed checked first: nothing is expanded for a bad set
-            known = accepted.get(item.holder)
-            if _same_seed(known, item, self.helper):
-                assert known is not None
-                seeds.append(known[1])
-            else:
-                seeds.append(self.open(item, during=during)[1])
-        total = sharing.aggregate_seeds(seeds, rec.vector_length)
-        return wire.vector_view(total)  # no copy on a little-endian host

@@ -9,7 +9,8 @@ Two interfaces:
 
 * :func:`aggregate`: fold one holder's list of ciphertext ints into a running
   list, in place.
-* :class:`Accumulator`: the streaming form for the server. It keeps only the
+* :class:`Accumulator`: the streaming form, the one the leader serves
+  (:mod:`pets.protocols.paillier`). It keeps only the
   running product per ciphertext index (as gmpy2 ``mpz``), so its memory is
   ``length`` ciphertexts whatever the number of holders. Each holder's stream
   is read through a :class:`Contribution` (chunks of any size and boundaries;
@@ -17,6 +18,8 @@ Two interfaces:
   folded in only once complete, so an aborted or malformed stream leaves the
   aggregate untouched. Up to ``max_contributions`` contributions are accepted
   (use the layout's ``max_holders``: beyond it packed slots may carry).
+  :meth:`Accumulator.from_bytes` restores one from :meth:`Accumulator.to_bytes`
+  (the leader's durable copy).
 
 Products are not re-randomised: the aggregate is the product of ciphertexts
 that were each randomised by their holder, and only the analyst decrypts it.
@@ -33,6 +36,7 @@ from pets.errors import InvalidInputError, NotReadyError
 from pets.paillier.serialization import (
     check_ciphertext,
     ciphertext_width,
+    ciphertexts_from_bytes,
     ciphertexts_to_bytes,
 )
 
@@ -161,6 +165,28 @@ class Accumulator:
         self._contributors = 0
         self._lock = threading.Lock()
         self._stream: Contribution | None = None
+
+    @classmethod
+    def from_bytes(
+        cls,
+        public_key: phe.PaillierPublicKey,
+        length: int,
+        data: bytes | bytearray | memoryview,
+        *,
+        contributors: int,
+        max_contributions: int | None = None,
+    ) -> Accumulator:
+        """An accumulator restored from :meth:`to_bytes` over ``contributors``
+        contributions; every ciphertext is checked again (range, unit mod ``n``)."""
+        if isinstance(contributors, bool) or not isinstance(contributors, int) or contributors < 1:
+            raise InvalidInputError("a restored aggregate needs a positive contributor count")
+        products = ciphertexts_from_bytes(public_key, bytes(data))
+        if len(products) != length:
+            raise InvalidInputError(f"aggregate has {len(products)} ciphertexts, expected {length}")
+        acc = cls(public_key, length, max_contributions=max_contributions)
+        acc._products = [gmpy2.mpz(c) for c in products]
+        acc._contributors = contributors
+        return acc
 
     @property
     def contributors(self) -> int:

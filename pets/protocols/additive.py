@@ -270,9 +270,7 @@ class AdditiveProtocol(AggregationProtocol):
     ) -> str | None:
         if plan.length != ann.vector_length:
             return "announced vector length does not match the query"
-        if len(set(ann.helpers)) != len(ann.helpers) or set(ann.helpers) != set(
-            configured_helpers
-        ):
+        if len(set(ann.helpers)) != len(ann.helpers) or set(ann.helpers) != set(configured_helpers):
             # Sharing among fewer (or repeated) helpers than configured would
             # weaken the one-honest-server guarantee this node relies on.
             return f"announced helpers {list(ann.helpers)} differ from the configured set"
@@ -397,7 +395,13 @@ class AdditiveProtocol(AggregationProtocol):
         insecure: bool,
     ) -> SeedOpener:
         return SeedOpener(
-            query_id, fingerprint, vector_length, created, deadline, helper, seal_key, ca_pem,
+            query_id,
+            fingerprint,
+            vector_length,
+            created,
+            deadline,
+            helper,
+            seal_key,
+            ca_pem,
             insecure,
         )
-

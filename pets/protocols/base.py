@@ -33,7 +33,7 @@ Two hooks are for what comes next and have real call sites today:
   per-query verify key belongs in the helper's per-query checker state.
 * **Release**: :meth:`~AggregationProtocol.release_share` is applied once by
   each server to its final aggregate share before it is stored for release
-  (identity today; differential-privacy noise goes here).
+  (nothing today; differential-privacy noise goes here).
 
 This module is pure: no sockets, no storage. The I/O halves (the gRPC
 servicers, the store) live in :mod:`pets.server` and :mod:`pets.client` and
@@ -154,9 +154,7 @@ class AggregationProtocol(ABC):
         """The exact size of each server's share."""
 
     @abstractmethod
-    def combiner(
-        self, status: pb.QueryStatus, plan: QueryPlan, private_key: Any
-    ) -> ShareCombiner:
+    def combiner(self, status: pb.QueryStatus, plan: QueryPlan, private_key: Any) -> ShareCombiner:
         """A combiner for the shares of one READY query."""
 
     # -- holder ----------------------------------------------------------------
@@ -207,9 +205,11 @@ class AggregationProtocol(ABC):
     ) -> RunningAggregate:
         """A fresh aggregate, or with ``data`` one restored over ``count`` contributions."""
 
-    def release_share(self, share: bytes | memoryview) -> bytes | memoryview:
-        """A server's final share as it will be released (applied once, then stored)."""
-        return share
+    def release_share(self, share: bytes | memoryview) -> bytes | memoryview | None:
+        """A server's final share as it will be released, or None to release ``share``
+        as it is. Applied once per server and query, at finalisation, before the
+        share is stored (differential-privacy noise goes here)."""
+        return None
 
     # -- Prepare: leader side, helper side ---------------------------------------
     def prepare_message(

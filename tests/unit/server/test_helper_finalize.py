@@ -23,9 +23,10 @@ from pets import seal, sharing
 from pets.errors import InvalidInputError, InvalidProofError
 from pets.identity import certificates as identity
 from pets.identity.certificates import Role
+from pets.protocols.additive import SeedOpener
 from pets.server.config import Limits, ServerConfig
-from pets.server.helper import Helper, SeedOpener
-from pets.server.storage import AsyncStore, QueryRecord
+from pets.server.helper import Helper
+from pets.server.store import QueryRecord, SqliteStore
 from pets.transport import wire
 from pets.v1 import aggregation_pb2 as pb
 from tests.unit.server.servicer_fakes import Aborted, Context
@@ -49,7 +50,7 @@ def _finalize_messages(
     return [pb.FinalizeMessage(header=header), pb.FinalizeMessage(contributions=items)]
 
 
-async def _helper(tmp_path: Path) -> tuple[Helper, AsyncStore, x25519.X25519PublicKey]:
+async def _helper(tmp_path: Path) -> tuple[Helper, SqliteStore, x25519.X25519PublicKey]:
     config = ServerConfig(
         role="helper",
         name="helper-1",
@@ -59,7 +60,7 @@ async def _helper(tmp_path: Path) -> tuple[Helper, AsyncStore, x25519.X25519Publ
         tls=None,
         limits=Limits(max_vector_length=10**7),
     )
-    store = AsyncStore(config.database)
+    store = SqliteStore(config.database)
     helper = Helper(config, store)
     await helper.start()
     response = await helper.RegisterQuery(
@@ -99,12 +100,12 @@ def test_the_helper_vouches_for_its_seal_key_across_restarts(tmp_path: Path) -> 
     async def go() -> tuple[bytes, bytes]:
         helper, store, key = await _helper(tmp_path)
         await helper.stop()
-        store.close()
-        again = AsyncStore(tmp_path / "pets.sqlite")
+        await store.close()
+        again = SqliteStore(tmp_path / "pets.sqlite")
         restarted = Helper(helper.config, again)
         await restarted.start()
         info = await restarted.GetInfo(pb.HelperInfoRequest(), Context("leader/leader"))
-        again.close()
+        await again.close()
         return seal.public_bytes(key), bytes(info.seal_key.seal_public_key)
 
     first, second = asyncio.run(go())
@@ -134,11 +135,11 @@ def test_cancelled_finalize_then_retries_give_the_right_share(tmp_path: Path) ->
                 attempt.cancel()
         else:
             await call()
-        got = wire.vector_from_bytes(store.store.get_aggregate(QID), LENGTH)
+        got = wire.vector_from_bytes(await store.get_aggregate(QID), LENGTH)
         want = sharing.aggregate_seeds(seeds, LENGTH)
         state = helper.queries[QID].record.state
         await helper.stop()
-        store.close()
+        await store.close()
         return bool(np.array_equal(got, want)), state
 
     correct, state = asyncio.run(go())
@@ -169,7 +170,7 @@ def test_malformed_finalisation_is_refused_and_changes_nothing(
             outcome = str(exc)
         state = helper.queries[QID].record.state
         await helper.stop()
-        store.close()
+        await store.close()
         return outcome, state
 
     outcome, state = asyncio.run(go())
@@ -187,7 +188,7 @@ def test_only_the_leader_finalises(tmp_path: Path) -> None:
         except Aborted as exc:
             outcome = str(exc)
         await helper.stop()
-        store.close()
+        await store.close()
         return outcome
 
     assert "PERMISSION_DENIED" in asyncio.run(go())
@@ -240,8 +241,22 @@ def _signed(
     )
 
 
+def _opener(rec: QueryRecord, ca_pem: bytes) -> SeedOpener:
+    """The helper's opener for ``rec``, as the helper builds it for an additive query."""
+    return SeedOpener(
+        rec.id,
+        rec.fingerprint,
+        rec.vector_length,
+        rec.created,
+        rec.deadline,
+        "helper-1",
+        SEAL_KEY,
+        ca_pem,
+    )
+
+
 def _sum(ca: identity.CA, items: list[pb.SealedContribution]) -> np.ndarray:
-    data = SeedOpener(RECORD, "helper-1", SEAL_KEY, ca.cert_pem).sum(items)
+    data = _opener(RECORD, ca.cert_pem).finalise(items)
     return wire.vector_from_bytes(data, SMALL)
 
 
@@ -336,12 +351,12 @@ def test_prepare_names_what_it_refuses_and_keeps_what_it_accepts(
     good = _signed(holders["h1"], "h1", b"\x04" * 32)
     forged = _signed(holders["h2"], "h2", b"\x05" * 32)
     forged.seeds[0].sealed = bytes(seal.SEALED_BYTES)  # signature no longer matches
-    opener = SeedOpener(RECORD, "helper-1", SEAL_KEY, ca.cert_pem)
+    opener = _opener(RECORD, ca.cert_pem)
     accepted, refused = opener.check([good, forged])
     assert set(accepted) == {"h1"} and accepted["h1"][1] == b"\x04" * 32
     assert [h for h, _ in refused] == ["h2"] and "not signed" in refused[0][1]
     # Finalize uses the accepted seed as is, and checks anything else.
-    data = SeedOpener(RECORD, "helper-1", SEAL_KEY, ca.cert_pem).sum([good], accepted)
+    data = _opener(RECORD, ca.cert_pem).finalise([good], accepted)
     want = sharing.aggregate_seeds([b"\x04" * 32], SMALL)
     assert np.array_equal(wire.vector_from_bytes(bytes(data), SMALL), want)
 
@@ -362,7 +377,7 @@ def test_prepare_then_finalize_through_the_servicer(tmp_path: Path) -> None:
         assert set(helper.queries[QID].accepted) == {i.holder for i in items}
         # The final set leaves one prepared holder out: it must not be in the sum.
         await helper.Finalize(_stream(_finalize_messages(items[:3])), leader)
-        got = wire.vector_from_bytes(store.store.get_aggregate(QID), LENGTH)
+        got = wire.vector_from_bytes(await store.get_aggregate(QID), LENGTH)
         correct = bool(np.array_equal(got, sharing.aggregate_seeds(seeds[:3], LENGTH)))
         try:
             await helper.Prepare(_stream(_finalize_messages(items)), leader)
@@ -370,7 +385,7 @@ def test_prepare_then_finalize_through_the_servicer(tmp_path: Path) -> None:
         except Aborted as exc:
             late = str(exc)
         await helper.stop()
-        store.close()
+        await store.close()
         return refused, correct, late
 
     refused, correct, late = asyncio.run(go())
@@ -408,9 +423,9 @@ def test_a_certificate_that_expired_after_contributing_still_counts() -> None:
             )
         ],
     )
-    _, refused = SeedOpener(rec, "helper-1", SEAL_KEY, ca.cert_pem).check([item])
+    _, refused = _opener(rec, ca.cert_pem).check([item])
     assert refused and "expired or not yet valid" in refused[0][1]
-    data = SeedOpener(rec, "helper-1", SEAL_KEY, ca.cert_pem).sum([item])
+    data = _opener(rec, ca.cert_pem).finalise([item])
     assert np.array_equal(
         wire.vector_from_bytes(bytes(data), SMALL), sharing.aggregate_seeds([seed], SMALL)
     )
@@ -421,4 +436,4 @@ def test_a_certificate_that_expired_after_contributing_still_counts() -> None:
         deadline=(now - dt.timedelta(days=9)).timestamp(),
     )
     with pytest.raises(InvalidProofError, match="expired or not yet valid"):
-        SeedOpener(early, "helper-1", SEAL_KEY, ca.cert_pem).sum([item])
+        _opener(early, ca.cert_pem).finalise([item])

@@ -6,10 +6,12 @@ import asyncio
 from pathlib import Path
 
 from pets.errors import InvalidProofError, NotReadyError, UnavailableError
+from pets.protocols import lookup
 from pets.query import Schema
 from pets.server.config import Limits, ServerConfig
-from pets.server.leader import Leader, _Pending
-from pets.server.storage import AsyncStore
+from pets.server.leader import Leader
+from pets.server.leader.state import Pending
+from pets.server.store import SqliteStore
 from pets.v1 import aggregation_pb2 as pb
 from tests.unit.server.servicer_fakes import Aborted, Context
 
@@ -39,7 +41,7 @@ class FakeHelper:
 SCHEMA = Schema.from_toml('[datasets.v]\nkind = "vector"\nlength = 1\nlo = 0\nhi = 1\n')
 
 
-def _new_leader(tmp_path: Path, helpers: list) -> tuple[Leader, AsyncStore]:  # type: ignore[type-arg]
+def _new_leader(tmp_path: Path, helpers: list) -> tuple[Leader, SqliteStore]:  # type: ignore[type-arg]
     """A real leader (insecure, SQLite in ``tmp_path``) with fake helper links."""
     config = ServerConfig(
         role="leader",
@@ -50,7 +52,7 @@ def _new_leader(tmp_path: Path, helpers: list) -> tuple[Leader, AsyncStore]:  # 
         tls=None,
         limits=Limits(),
     )
-    store = AsyncStore(config.database)
+    store = SqliteStore(config.database)
     return Leader(config, store, SCHEMA, helpers), store
 
 
@@ -60,11 +62,11 @@ def _verdicts(tmp_path: Path, answers: list[pb.PrepareResponse | Exception]) -> 
         leader, store = _new_leader(tmp_path, helpers)
         group = []
         for holder in ("h2", "h1", "h3"):  # sent sorted, whatever the arrival order
-            item = _Pending(QID, holder, b"d" * 32, parsed=None, seeds=[], certificate=b"")
+            item = Pending(QID, holder, b"d" * 32, parsed=None, seeds=[], certificate=b"")
             item.record = pb.SealedContribution(holder=holder)
             group.append(item)
-        errors = await leader._prepare(QID, group)
-        store.close()
+        errors = await leader.batching.prepare(lookup(pb.PROTOCOL_ADDITIVE), QID, group)
+        await store.close()
         assert all(h.calls == [["h1", "h2", "h3"]] for h in helpers)
         return {holder: type(e).__name__ + ": " + str(e) for holder, e in errors.items()}
 
@@ -135,7 +137,7 @@ class SlowHelper:
         pass
 
 
-async def _leader(tmp_path: Path, helper: SlowHelper) -> tuple[Leader, AsyncStore, str]:
+async def _leader(tmp_path: Path, helper: SlowHelper) -> tuple[Leader, SqliteStore, str]:
     leader, store = _new_leader(tmp_path, [helper])
     await leader.start()
     spec = pb.QuerySpec(query_json='{"aggregate":"vector_sum","dataset":"v"}', min_holders=1)
@@ -177,7 +179,7 @@ def test_a_close_does_not_overtake_contributions_being_checked(tmp_path: Path) -
         outcomes = [await _outcome(c) for c in calls]
         contributors = leader.queries[qid].record.contributors
         await leader.stop()
-        store.close()
+        await store.close()
         return outcomes, contributors
 
     outcomes, contributors = asyncio.run(go())
@@ -195,8 +197,7 @@ def test_a_hung_helper_holds_up_only_the_additive_contributions_it_checks(
 
     import numpy as np
 
-    from pets.client.paillier_analyst import prepare_key
-    from pets.client.paillier_holder import encrypt_contribution
+    from pets.protocols.paillier import encrypt_contribution, prepare_key
     from pets.query import Query
     from pets.query import compile as compile_query
 
@@ -233,7 +234,7 @@ def test_a_hung_helper_holds_up_only_the_additive_contributions_it_checks(
         waiting = not stuck.done()
         stuck.cancel()
         await leader.stop()
-        store.close()
+        await store.close()
         return waiting, f"ok {ack.contributors}", state
 
     waiting, ack, state = asyncio.run(go())
@@ -254,7 +255,7 @@ def test_a_failing_check_fails_only_its_contributions_and_the_close_still_happen
         outcome = await _outcome(call)
         state = pb.QueryState.Name(leader.queries[qid].record.state)
         await leader.stop()
-        store.close()
+        await store.close()
         return outcome, state
 
     outcome, state = asyncio.run(go())
@@ -275,7 +276,7 @@ def test_stop_answers_contributions_still_queued(tmp_path: Path) -> None:
         )
         await asyncio.sleep(0.05)
         await leader.stop()
-        store.close()
+        await store.close()
         first.cancel()
         return await asyncio.wait_for(_outcome(second), 2.0)
 

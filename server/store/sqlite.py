@@ -1,27 +1,18 @@
-"""Durable server state in SQLite (WAL mode, ``synchronous=FULL``).
+"""The embedded store: SQLite (WAL, ``synchronous=FULL``) plus aggregate slot files.
 
 One database file per server holds its queries and, on the leader, the
 per-holder records of who contributed: a digest identifying each
 contribution and the holder's seeds sealed to the helpers (with the
 holder's certificate), relayed to the helpers at finalisation. A helper
-stores only its queries and its seal key. Nothing here grows with the
-vector length times the number of holders.
+stores only its queries and its seal key. Aggregates live in slot files
+(:mod:`pets.server.store.slots`) whose current generation is recorded in the
+same transaction as the contributions that produced it.
 
-Aggregates (the leader's running sum or product, up to 80 MB and rewritten
-on every commit; a helper's finalised share) are not SQLite blobs but files
-in two alternating slots, ``aggregates/<query>.<generation % 2>``: a commit
-first writes and ``fdatasync``s generation g+1 into the slot that does *not*
-hold the current generation g, then records the contributions together with
-"current generation = g+1" in one SQLite transaction. A crash before that
-transaction leaves generation g current and intact (the half-written slot is
-simply overwritten next time), a crash after it leaves g+1: an acknowledged
-contribution is on disk and counted exactly once either way. Each commit
-costs one sequential write into an existing file instead of rewriting the
-blob page by page through the WAL.
-
-The class is synchronous; the servers call it from one dedicated thread
-(:class:`pets.server.storage.AsyncStore`) so SQLite never blocks the event
-loop and all writes are serialised.
+:class:`SqliteDatabase` is synchronous; :class:`SqliteStore` runs it on one
+dedicated thread, so SQLite never blocks the event loop and all writes are
+serialised, and is what the servers use (:class:`pets.server.store.Store`).
+The schema is versioned: a database of another version is refused with a
+clear error rather than misread (there is no migration yet).
 """
 
 from __future__ import annotations
@@ -29,22 +20,19 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
-from pets.errors import ConfigError, InvalidInputError
+from pets.errors import ConfigError
+from pets.server.store.base import ContributionRecord, QueryRecord
+from pets.server.store.slots import AggregateSlots
 
 T = TypeVar("T")
 
-# Query ids as the leader makes them; anything else is refused before it can name a file.
-QUERY_ID = re.compile(r"q-[0-9a-f]{16}")
-# Bumped whenever the tables change; a database of another version is refused
-# with a clear error rather than misread (there is no migration yet).
+# Bumped whenever the tables change.
 SCHEMA_VERSION = 2
 
 _SCHEMA = """
@@ -82,39 +70,8 @@ CREATE TABLE IF NOT EXISTS settings (
 """
 
 
-@dataclass(frozen=True)
-class QueryRecord:
-    """A query as a server stores it (no contributed values)."""
-
-    id: str
-    analyst: str
-    spec: bytes  # serialised pets.v1.QuerySpec
-    state: int
-    created: float
-    deadline: float
-    min_holders: int
-    vector_length: int
-    failure: str = ""
-    failure_detail: str = ""
-    contributors: tuple[str, ...] = ()
-    proven_predicates: tuple[str, ...] = ()
-    fingerprint: bytes = b""
-    helper_keys: bytes = b""  # leader, additive: the helpers' seal keys as announced
-
-    def with_state(self, state: int, **changes: object) -> QueryRecord:
-        return replace(self, state=state, **changes)
-
-
-@dataclass(frozen=True)
-class ContributionRecord:
-    query_id: str
-    holder: str
-    digest: bytes
-    sealed: bytes  # serialised pets.v1.SealedContribution (empty for Paillier)
-
-
-class Store:
-    """Synchronous access to one server's SQLite database."""
+class SqliteDatabase:
+    """Synchronous access to one server's SQLite database and its slot files."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,8 +79,7 @@ class Store:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         if fresh:
             os.chmod(path, 0o600)  # a helper's seal key lives here
-        self._files = path.parent / "aggregates"
-        self._files.mkdir(mode=0o700, exist_ok=True)
+        self._slots = AggregateSlots(path.parent / "aggregates")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=5000")
@@ -210,7 +166,7 @@ class Store:
         generation = self._generation(query_id)
         if generation is None:
             return None
-        return self._file(query_id, generation).read_bytes()
+        return self._slots.read(query_id, generation)
 
     def _generation(self, query_id: str) -> int | None:
         row = self._db.execute(
@@ -218,37 +174,11 @@ class Store:
         ).fetchone()
         return None if row is None else int(row[0])
 
-    def _file(self, query_id: str, generation: int) -> Path:
-        if not QUERY_ID.fullmatch(query_id):  # never let an id name a path elsewhere
-            raise InvalidInputError(f"malformed query id {query_id[:40]!r}")
-        return self._files / f"{query_id}.{generation % 2}"
-
-    def _write_durably(self, path: Path, data: bytes | memoryview) -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            view = memoryview(data).cast("B")
-            size = len(view)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.ftruncate(fd, size)  # a no-op when the slot already had this size
-            os.fdatasync(fd)
-        finally:
-            os.close(fd)
-        dir_fd = os.open(self._files, os.O_RDONLY)  # the directory entry is durable too
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
     def _write_next(self, query_id: str, data: bytes | memoryview) -> int:
         """Write the next generation's file durably; it is current once recorded."""
         generation = (self._generation(query_id) or 0) + 1
-        self._write_durably(self._file(query_id, generation), data)
+        self._slots.write(query_id, generation, data)
         return generation
-
-    def _remove_files(self, query_id: str) -> None:
-        for generation in (0, 1):
-            self._file(query_id, generation).unlink(missing_ok=True)
 
     # -- leader: contributions ---------------------------------------------
     def contributions(self, query_id: str) -> dict[str, bytes]:
@@ -258,10 +188,12 @@ class Store:
         return {h: bytes(d) for h, d in rows}
 
     def commit_contributions(
-        self, records: Iterable[ContributionRecord], aggregates: dict[str, bytes | memoryview]
+        self,
+        records: Iterable[ContributionRecord],
+        aggregates: Mapping[str, bytes | memoryview],
     ) -> None:
         """Record contributions and the running aggregates they produced, atomically
-        (see the module docstring for the generation protocol)."""
+        (the generation protocol of :mod:`pets.server.store.slots`)."""
         generations = {qid: self._write_next(qid, data) for qid, data in aggregates.items()}
         with self._transaction():
             self._db.executemany(
@@ -301,11 +233,11 @@ class Store:
             elif drop:
                 self._db.execute("DELETE FROM aggregate_files WHERE query_id=?", (q.id,))
         if drop:
-            self._remove_files(q.id)
+            self._slots.remove(q.id)
         else:  # finished: the spare slot (the previous generation) is no longer needed
             current = generation if generation is not None else self._generation(q.id)
             if current is not None:
-                self._file(q.id, current - 1).unlink(missing_ok=True)
+                self._slots.remove(q.id, current - 1)
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
@@ -330,17 +262,58 @@ class _Transaction:
             raise
 
 
-class AsyncStore:
-    """Runs every :class:`Store` call on one dedicated thread, off the event loop."""
+class SqliteStore:
+    """:class:`pets.server.store.Store` over :class:`SqliteDatabase`, whose every call
+    runs on one dedicated thread, off the event loop."""
 
     def __init__(self, path: Path) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pets-sqlite")
-        self.store = self._pool.submit(Store, path).result()
+        self._db = self._pool.submit(SqliteDatabase, path).result()
 
-    async def run(self, fn: Callable[..., T], *args: object) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, fn, *args)
+    async def _run(self, fn: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
-    def close(self) -> None:
-        self._pool.submit(self.store.close).result()
+    async def close(self) -> None:
+        await self._run(self._db.close)
         self._pool.shutdown(wait=True)
+
+    def close_now(self) -> None:
+        """:meth:`close` for callers outside an event loop."""
+        self._pool.submit(self._db.close).result()
+        self._pool.shutdown(wait=True)
+
+    async def get_setting(self, key: str) -> bytes | None:
+        return await self._run(self._db.get_setting, key)
+
+    async def put_setting(self, key: str, value: bytes) -> None:
+        await self._run(self._db.put_setting, key, value)
+
+    async def insert_query(self, record: QueryRecord) -> None:
+        await self._run(self._db.insert_query, record)
+
+    async def update_query(self, record: QueryRecord) -> None:
+        await self._run(self._db.update_query, record)
+
+    async def load_queries(self) -> list[QueryRecord]:
+        return await self._run(self._db.load_queries)
+
+    async def contributions(self, query_id: str) -> dict[str, bytes]:
+        return await self._run(self._db.contributions, query_id)
+
+    async def commit_contributions(
+        self,
+        records: Sequence[ContributionRecord],
+        aggregates: Mapping[str, bytes | memoryview],
+    ) -> None:
+        await self._run(self._db.commit_contributions, records, aggregates)
+
+    async def sealed_contributions(self, query_id: str, holders: Iterable[str]) -> list[bytes]:
+        return await self._run(self._db.sealed_contributions, query_id, list(holders))
+
+    async def get_aggregate(self, query_id: str) -> bytes | None:
+        return await self._run(self._db.get_aggregate, query_id)
+
+    async def finish_query(
+        self, record: QueryRecord, aggregate: bytes | memoryview | None, drop: bool = False
+    ) -> None:
+        await self._run(self._db.finish_query, record, aggregate, drop)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pets.errors import InvalidInputError
-from pets.server.aggregates import AdditiveAggregate
+from pets.protocols.additive import AdditiveAggregate
 from pets.transport import wire
 
 LENGTH = 64

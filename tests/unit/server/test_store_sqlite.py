@@ -1,4 +1,5 @@
-"""Server storage: the aggregate generation protocol, sealed seeds, transactions, versions."""
+"""The SQLite store's database: the aggregate generation protocol, sealed seeds,
+transactions, versions (the async interface on top: test_store_interface.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pets.server.storage import ContributionRecord, QueryRecord, Store
+from pets.server.store import ContributionRecord, QueryRecord
+from pets.server.store.sqlite import SqliteDatabase as Store
 
 OPEN, READY, FAILED = 1, 3, 4
 Q1, QDONE = "q-0000000000000001", "q-00000000000000d0"

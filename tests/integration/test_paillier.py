@@ -7,7 +7,7 @@ import asyncio
 import grpc
 
 from pets.paillier import ciphertexts_from_bytes, pack
-from pets.paillier_plan import layout_for
+from pets.protocols.paillier import layout_for
 from pets.query import Query, evaluate
 from pets.v1 import aggregation_pb2 as pb
 
@@ -173,7 +173,7 @@ def test_node_refuses_a_key_the_leader_swapped(shared_cluster) -> None:
 
 def test_paillier_payload_must_match_its_digest(shared_cluster) -> None:
     """Paillier contributions are identified by the payload's SHA-256, which the leader checks."""
-    from pets.client.paillier_holder import encrypt_contribution
+    from pets.protocols.paillier import encrypt_contribution
     from pets.query import compile as compile_query
     from pets.transport import wire
 

@@ -1,0 +1,100 @@
+"""Admission of a submitted query: every check the leader makes before it opens one.
+
+Pure (no gRPC, no store, no clock): :func:`admit` takes the spec, the
+authenticated analyst and what the leader knows (schema, configuration,
+how many unfinished queries that analyst has) and returns the
+:class:`Admission` the lifecycle opens, or raises the error the analyst
+gets. The protocol-specific checks (a key, the most holders whose sum fits)
+come from the query's protocol (:meth:`pets.protocols.AggregationProtocol.admit`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from pets.errors import InvalidInputError, NotReadyError, PetsError
+from pets.identity.certificates import Peer
+from pets.identity.signing import verify_spec
+from pets.protocols import AggregationProtocol, lookup
+from pets.query import Query, QueryPlan, Schema
+from pets.query import compile as compile_query
+from pets.server.config import ServerConfig
+from pets.v1 import aggregation_pb2 as pb
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A query the leader may open, with everything derived from its spec."""
+
+    spec: pb.QuerySpec  # a copy, its protocol made explicit
+    query: Query
+    plan: QueryPlan
+    protocol: AggregationProtocol
+    min_holders: int
+    deadline_seconds: float
+    vector_length: int
+
+
+def parse_query(spec: pb.QuerySpec, schema: Schema) -> tuple[Query, QueryPlan]:
+    """The spec's query, compiled against ``schema``; InvalidInputError if malformed."""
+    try:
+        query = Query.from_json(spec.query_json)
+    except PetsError:
+        raise
+    except (ValueError, TypeError, KeyError, RecursionError, OverflowError) as exc:
+        raise InvalidInputError(f"query_json is not a valid query: {exc!s:.200}") from None
+    return query, compile_query(query, schema)
+
+
+def admit(
+    request: pb.QuerySpec,
+    analyst: Peer,
+    *,
+    schema: Schema,
+    config: ServerConfig,
+    open_queries: int,
+    ca_pem: bytes | None,
+) -> Admission:
+    """Check a submitted spec against the schema, the server's floor and limits and
+    the query's protocol; ``open_queries`` is how many unfinished queries
+    ``analyst`` already has (including submissions in progress)."""
+    spec = pb.QuerySpec()
+    spec.CopyFrom(request)
+    protocol = lookup(spec.protocol)
+    spec.protocol = protocol.wire_id
+    query, plan = parse_query(spec, schema)
+    floor = config.min_holders
+    if spec.min_holders and spec.min_holders < floor:
+        raise InvalidInputError(
+            f"min_holders {spec.min_holders} is below this server's floor of {floor}; "
+            "a query may raise it, never lower it"
+        )
+    min_holders = max(floor, spec.min_holders)
+    if spec.close_after and spec.close_after < min_holders:
+        raise InvalidInputError(
+            f"close_after {spec.close_after} is below min_holders {min_holders}: the query "
+            "would close too early to ever be released"
+        )
+    limits = config.limits
+    deadline_s = spec.deadline_seconds or limits.default_deadline_seconds
+    if not (math.isfinite(deadline_s) and 0 < deadline_s <= limits.max_deadline_seconds):
+        raise InvalidInputError(
+            f"deadline_seconds must be in (0, {limits.max_deadline_seconds}], got {deadline_s}"
+        )
+    vector_length = protocol.admit(spec, plan, min_holders)  # validates e.g. the key
+    # Holders check the signature too; refusing here gives the analyst a clear error.
+    signed = protocol.spec_signed and config.tls is not None
+    if signed and verify_spec(spec, ca_pem) != analyst:
+        raise InvalidInputError("the query must be signed by the analyst submitting it")
+    if vector_length > limits.max_vector_length:
+        raise InvalidInputError(
+            f"query needs vectors of {vector_length} values; this server accepts at most "
+            f"{limits.max_vector_length}"
+        )
+    if open_queries >= limits.max_open_queries_per_analyst:
+        raise NotReadyError(
+            f"analyst {analyst.name} already has {open_queries} unfinished queries "
+            f"(limit {limits.max_open_queries_per_analyst}); wait for one to finish"
+        )
+    return Admission(spec, query, plan, protocol, min_holders, deadline_s, vector_length)

@@ -1,0 +1,170 @@
+"""Intake: one holder's contribution, from its first message to its acknowledgement.
+
+The header is checked before a byte of the payload is read (the query is
+open, the size is exactly the query's, the digest is 32 bytes, the sealed
+seeds have the protocol's shape); a contribution already committed is
+decided on its announced digest alone (idempotent re-send, or a conflict).
+The payload is then collected in the protocol's sink, validated by the
+query's running aggregate and handed to batching, and the call returns once
+it is committed. One stream per holder and query at a time; at most
+``max_concurrent_contributions`` streamed contributions are received at once
+(memory bound), each within ``contribution_timeout_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import AsyncIterator
+
+from pets.errors import ConflictError, InvalidInputError, NotReadyError, UnavailableError
+from pets.identity.certificates import Peer
+from pets.runtime.offload import offload
+from pets.server.leader.batching import Batching
+from pets.server.leader.state import LeaderState, Pending, QueryRuntime, log
+from pets.server.query_state import OPEN
+from pets.transport import wire
+from pets.v1 import aggregation_pb2 as pb
+
+
+class Intake:
+    """Receives, checks and stages contributions."""
+
+    def __init__(self, state: LeaderState, batching: Batching) -> None:
+        self.state = state
+        self.batching = batching
+        self._slots = asyncio.Semaphore(state.config.limits.max_concurrent_contributions)
+
+    async def contribute(
+        self,
+        peer: Peer,
+        certificate: bytes,
+        first: pb.ContributionChunk,
+        stream: AsyncIterator[pb.ContributionChunk] | None,
+    ) -> pb.ContributionAck:
+        """One contribution: ``first`` carries the header; ``stream`` the rest (if any)."""
+        if not first.HasField("header"):
+            raise InvalidInputError("the first message of a contribution must carry its header")
+        header = first.header
+        rt = self.state.runtime(header.query_id)
+        aggregate = rt.aggregate
+        if rt.record.state != OPEN or aggregate is None:
+            raise NotReadyError(f"query {header.query_id} is no longer accepting contributions")
+        expected = aggregate.payload_bytes
+        if header.payload_bytes != expected:
+            raise InvalidInputError(
+                f"contribution announces {header.payload_bytes} bytes; query "
+                f"{header.query_id} takes exactly {expected}"
+            )
+        if len(header.contribution_digest) != 32:
+            raise InvalidInputError("contribution_digest must be 32 bytes")
+        digest = bytes(header.contribution_digest)
+        known = rt.holders.get(peer.name)
+        if known is not None:
+            # Committed already: decide on the announced digest without the payload.
+            if hmac.compare_digest(known, digest):
+                return self.ack(rt, peer.name, newly=False)
+            raise ConflictError(
+                f"holder {peer.name} already contributed a different vector to {rt.record.id}"
+            )
+        if peer.name in rt.in_flight:
+            raise UnavailableError(
+                f"a contribution from {peer.name} to {rt.record.id} is already in progress"
+            )
+        # Small, in the header: checked before a byte of the payload is read (the
+        # helpers check certificates and signatures before the commit).
+        seeds = rt.protocol.check_header(header, [h.name for h in self.state.helpers])
+        rt.in_flight.add(peer.name)  # before any await: one stream per holder at a time
+        limits = self.state.config.limits
+        try:
+            if stream is None:  # the whole contribution is in hand: no stream slot needed
+                payload = await self._receive(rt, first, None, expected, digest)
+                newly = await self._stage(rt, peer, payload, digest, seeds, certificate)
+            else:
+                async with self._slots:
+                    async with asyncio.timeout(limits.contribution_timeout_seconds):
+                        payload = await self._receive(rt, first, stream, expected, digest)
+                    newly = await self._stage(rt, peer, payload, digest, seeds, certificate)
+        except TimeoutError:
+            raise UnavailableError(
+                f"contribution stream stalled for over {limits.contribution_timeout_seconds:g} s"
+            ) from None
+        finally:
+            rt.in_flight.discard(peer.name)
+        # Per-contribution lines are debug-level: at thousands per second they would
+        # cost more than the contribution; "query closed" logs the count.
+        log.debug(
+            "contribution accepted" if newly else "contribution already recorded",
+            extra={"query_id": rt.record.id, "holder": peer.name, "contributors": len(rt.holders)},
+        )
+        close_after = rt.spec.close_after
+        if newly and close_after and len(rt.holders) >= close_after and rt.record.state == OPEN:
+            reason = f"{close_after} holders contributed"
+            self.state.spawn(self.batching.close(rt.record.id, reason), "close")
+        return self.ack(rt, peer.name, newly=newly)
+
+    async def _stage(
+        self,
+        rt: QueryRuntime,
+        peer: Peer,
+        payload: bytes | bytearray | list[bytes],
+        digest: bytes,
+        seeds: list[pb.SealedSeed] | None,
+        certificate: bytes,
+    ) -> bool:
+        """Validate a received payload and hand it to batching; True once newly
+        committed, False if the same contribution was already recorded."""
+        aggregate = rt.aggregate
+        assert aggregate is not None
+        if isinstance(payload, list):  # chunks as received: zero-copy views
+            parsed = aggregate.validate(payload)
+        else:  # one buffer: parsing may be CPU work (big integers)
+            parsed = await offload(aggregate.payload_bytes, aggregate.validate, payload)
+        del payload
+        pending = Pending(
+            query_id=rt.record.id,
+            holder=peer.name,
+            digest=digest,
+            parsed=parsed,
+            seeds=seeds,
+            certificate=certificate,
+        )
+        return await self.batching.submit(pending)
+
+    async def _receive(
+        self,
+        rt: QueryRuntime,
+        first: pb.ContributionChunk,
+        stream: AsyncIterator[pb.ContributionChunk] | None,
+        expected: int,
+        digest: bytes,
+    ) -> bytes | bytearray | list[bytes]:
+        """The payload of a contribution stream, length-checked as it arrives, in the
+        protocol's sink; a sink that hashes must match the announced SHA-256."""
+        sink = rt.protocol.payload_sink(expected)
+        collecting = isinstance(sink, wire.ChunkCollector)
+        data = first.data
+        while True:
+            if data:
+                if collecting:
+                    sink.add(data)
+                else:  # copy and hash large chunks off the event loop
+                    await offload(len(data), sink.add, data)
+            msg = None if stream is None else await anext(stream, None)
+            if msg is None:
+                break
+            if msg.HasField("header"):
+                raise InvalidInputError("only the first message may carry a header")
+            data = msg.data  # one copy out of the message, not one per access
+        payload = sink.finish()
+        if isinstance(sink, wire.ChunkAssembler) and not hmac.compare_digest(sink.digest(), digest):
+            raise InvalidInputError("payload does not match its announced SHA-256 digest")
+        return payload
+
+    def ack(self, rt: QueryRuntime, holder: str, *, newly: bool) -> pb.ContributionAck:
+        return pb.ContributionAck(
+            query_id=rt.record.id,
+            holder=holder,
+            newly_accepted=newly,
+            contributors=len(rt.holders),
+        )

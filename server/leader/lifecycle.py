@@ -1,0 +1,217 @@
+"""A query's life on the leader: open, deadline, close, finalise, resume.
+
+1. :meth:`Lifecycle.open` registers an admitted query with every helper (if
+   its protocol uses helpers), records it and schedules its deadline; the
+   servicer then announces it.
+2. At the deadline (or once ``close_after`` holders contributed, or when the
+   analyst closes it) the batching loops fix the contributor set
+   (:meth:`pets.server.leader.batching.Batching.close`), then
+   :meth:`Lifecycle.finalise` streams every helper exactly that set, each
+   contributor with its certificate and the seed sealed to that helper.
+3. The query becomes READY, or FAILED when fewer than ``min_holders``
+   contributed or a helper could not finalise (the helpers are then told the
+   query failed). Only READY queries release aggregates, only to their analyst.
+
+:meth:`Lifecycle.resume` reloads every query from the store at start-up and
+picks up the open and closing ones where they were.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+
+from pets.errors import UnavailableError
+from pets.identity.certificates import Peer
+from pets.query import Query
+from pets.query import compile as compile_query
+from pets.server.leader.admission import Admission
+from pets.server.leader.announcements import pack_helper_keys
+from pets.server.leader.batching import Batching
+from pets.server.leader.state import LeaderState, QueryRuntime, log, reload
+from pets.server.query_state import FAILED, OPEN, READY, TERMINAL
+from pets.server.query_state import name as state_name
+from pets.server.store import QueryRecord
+from pets.v1 import aggregation_pb2 as pb
+
+
+class Lifecycle:
+    """Opening, closing at the deadline, finalising and resuming queries."""
+
+    def __init__(self, state: LeaderState, batching: Batching) -> None:
+        self.state = state
+        self.batching = batching
+
+    async def resume(self) -> list[QueryRuntime]:
+        """Load every query from the store; the unfinished ones, ready to go on."""
+        resumed: list[QueryRuntime] = []
+        for rec in await self.state.store.load_queries():
+            spec = pb.QuerySpec.FromString(rec.spec)
+            rt = QueryRuntime(record=rec, spec=spec, plan=None)
+            self.state.queries[rec.id] = rt
+            if rec.state in TERMINAL:
+                continue
+            try:
+                rt.plan = compile_query(Query.from_json(spec.query_json), self.state.schema)
+                await reload(self.state.store, rt)
+            except Exception as exc:
+                # The schema changed under an unfinished query, or its state is damaged
+                # (e.g. an aggregate file lost to a crash): it cannot be finished.
+                log.error("cannot resume query", extra={"query_id": rec.id, "error": repr(exc)})
+                rt.record = rec.with_state(
+                    FAILED,
+                    failure="cannot_resume",
+                    failure_detail="the query's saved state could not be resumed",
+                )
+                await self.state.store.finish_query(rt.record, None, True)
+                continue
+            resumed.append(rt)
+        return resumed
+
+    def go_on(self, resumed: list[QueryRuntime]) -> None:
+        """Wait for the open ones' deadlines; finalise the closed ones."""
+        for rt in resumed:
+            if rt.record.state == OPEN:
+                self.schedule_deadline(rt)
+            else:
+                self.start_finalise(rt)
+
+    async def open(self, analyst: Peer, admission: Admission, proven: list[str]) -> QueryRuntime:
+        """Open an admitted query: helpers registered, recorded, deadline scheduled."""
+        a = admission
+        now = self.state.clock()
+        query_id = "q-" + secrets.token_hex(8)
+        fingerprint = a.plan.fingerprint()
+        keys: list[pb.HelperKey] = []
+        if a.protocol.uses_helpers:
+            register = pb.RegisterQueryRequest(
+                query_id=query_id,
+                spec=a.spec,
+                analyst=analyst.name,
+                vector_length=a.vector_length,
+                deadline_unix=now + a.deadline_seconds,
+                min_holders=a.min_holders,
+                fingerprint=fingerprint,
+            )
+            keys = list(await asyncio.gather(*(h.register(register) for h in self.state.helpers)))
+        record = QueryRecord(
+            id=query_id,
+            analyst=analyst.name,
+            spec=a.spec.SerializeToString(),
+            state=OPEN,
+            created=now,
+            deadline=now + a.deadline_seconds,
+            min_holders=a.min_holders,
+            vector_length=a.vector_length,
+            proven_predicates=tuple(proven),
+            fingerprint=fingerprint,
+            helper_keys=pack_helper_keys(keys),
+        )
+        await self.state.store.insert_query(record)
+        rt = QueryRuntime(
+            record=record,
+            spec=a.spec,
+            plan=a.plan,
+            aggregate=a.protocol.running_aggregate(a.spec, a.vector_length, a.plan),
+        )
+        self.state.queries[record.id] = rt
+        self.schedule_deadline(rt)
+        return rt
+
+    def schedule_deadline(self, rt: QueryRuntime) -> None:
+        async def wait() -> None:
+            await asyncio.sleep(max(0.0, rt.record.deadline - self.state.clock()))
+            await self.batching.close(rt.record.id, "deadline reached")
+
+        rt.deadline_task = self.state.spawn(wait(), f"deadline-{rt.record.id}")
+
+    def start_finalise(self, rt: QueryRuntime) -> None:
+        self.state.spawn(self.finalise(rt), f"finalize-{rt.record.id}")
+
+    async def finalise(self, rt: QueryRuntime) -> None:
+        """Finish a CLOSED query: READY once every helper summed its share, else FAILED."""
+        rec = rt.record
+        n = len(rec.contributors)
+        if n < rec.min_holders:
+            await self._fail(
+                rt,
+                "below_min_holders",
+                f"{n} holder(s) contributed, at least {rec.min_holders} required; nothing released",
+            )
+            return
+        if rt.protocol.uses_helpers and not await self._finalise_helpers(rt):
+            return
+        await self._finish(rt, READY, "", "")
+
+    async def _finalise_helpers(self, rt: QueryRuntime) -> bool:
+        """Stream every helper the contributor set, retrying the unreachable ones with
+        backoff until ``finalize_timeout_seconds``; False (and FAILED) if one refuses
+        or stays unreachable."""
+        rec = rt.record
+        timeout = self.state.config.limits.finalize_timeout_seconds
+        give_up = time.monotonic() + timeout
+        sealed = await self.state.store.sealed_contributions(rec.id, rec.contributors)
+        pending = list(self.state.helpers)
+        delay = 0.2
+        while pending:
+            left = max(0.5, give_up - time.monotonic())
+            results = await asyncio.gather(
+                *(h.finalize(rec.id, sealed, timeout=left) for h in pending),
+                return_exceptions=True,
+            )
+            failed = [
+                (h, r)
+                for h, r in zip(pending, results, strict=True)
+                if isinstance(r, BaseException)
+            ]
+            pending = [h for h, r in failed if isinstance(r, UnavailableError)]
+            fatal = [(h, r) for h, r in failed if not isinstance(r, UnavailableError)]
+            if fatal or (pending and time.monotonic() + delay > give_up):
+                for h, r in failed:
+                    log.error(
+                        "finalisation failed",
+                        extra={"query_id": rec.id, "helper": h.name, "error": str(r)},
+                    )
+                if fatal:
+                    reason = "helper_refused"
+                    detail = "; ".join(f"helper {h.name} refused: {r}" for h, r in fatal)
+                else:
+                    reason = "helper_unavailable"
+                    names = ", ".join(h.name for h, _ in failed)
+                    detail = f"helper(s) {names} could not finalise within {timeout:g} s"
+                await self._fail(rt, reason, f"{detail}; nothing released")
+                return False
+            if pending:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        return True
+
+    async def _fail(self, rt: QueryRuntime, failure: str, detail: str) -> None:
+        await self._finish(rt, FAILED, failure, detail)
+        if rt.protocol.uses_helpers:
+            # Best effort: helpers learn the query will never be released.
+            await asyncio.gather(
+                *(h.abort(rt.record.id) for h in self.state.helpers), return_exceptions=True
+            )
+
+    async def _finish(self, rt: QueryRuntime, state: int, failure: str, detail: str) -> None:
+        rec = rt.record.with_state(state, failure=failure, failure_detail=detail)
+        released = None
+        if state == READY and rt.aggregate is not None:
+            released = rt.protocol.release_share(rt.aggregate.to_bytes())
+        # A failed query's running aggregate is deleted: it will never be released.
+        await self.state.store.finish_query(rec, released, state == FAILED)
+        rt.record = rec
+        rt.aggregate = None  # the share lives on in the store; free the memory
+        rt.holders = {}
+        log.info(
+            "query finished",
+            extra={
+                "query_id": rec.id,
+                "state": state_name(state),
+                "failure": failure,
+                "contributors": len(rec.contributors),
+            },
+        )
+        await rt.bump()

@@ -1,0 +1,119 @@
+"""The store interface: everything a leader or helper keeps durably, as async calls.
+
+The servers see only :class:`Store`; :mod:`pets.server.store.sqlite` is the
+embedded default, and a PostgreSQL store (issue 14) plugs in behind the same
+methods (docs/ARCHITECTURE.md, "Storage", "Where to add a storage backend").
+
+Each mutating method is **one transaction** of the backend, and the
+guarantees the servers rely on are part of the interface, not of a backend:
+
+* :meth:`Store.commit_contributions` is the leader's **group commit**: a
+  batch of contributions, for one or several queries, is recorded *together
+  with* the running aggregates they produced (the new aggregate generation),
+  atomically. After it returns every contribution in it is durable and
+  counted exactly once; if it raises, none is recorded and the previous
+  aggregates stay current. Each ``(query, holder)`` is recorded at most once
+  (a second record for it fails the batch).
+* :meth:`Store.finish_query` records a query's final state together with its
+  final aggregate share (or drops the aggregate of a failed query) and
+  clears the sealed seeds, atomically.
+* :meth:`Store.get_aggregate` returns the current generation only.
+
+A backend that shards a query's running aggregate across replicas (issue
+14) keeps one shard per writer behind :meth:`commit_contributions` and
+merges them in :meth:`finish_query` / :meth:`get_aggregate`; the servers'
+calls need not change. Nothing in the interface grows with the vector length
+times the number of holders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class QueryRecord:
+    """A query as a server stores it (no contributed values)."""
+
+    id: str
+    analyst: str
+    spec: bytes  # serialised pets.v1.QuerySpec
+    state: int  # a pets.v1.QueryState (pets.server.query_state)
+    created: float
+    deadline: float
+    min_holders: int
+    vector_length: int
+    failure: str = ""
+    failure_detail: str = ""
+    contributors: tuple[str, ...] = ()
+    proven_predicates: tuple[str, ...] = ()
+    fingerprint: bytes = b""
+    helper_keys: bytes = b""  # leader, with helpers: the helpers' seal keys as announced
+
+    def with_state(self, state: int, **changes: object) -> QueryRecord:
+        return replace(self, state=state, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class ContributionRecord:
+    """One committed contribution on the leader: who, its id, what the helpers get."""
+
+    query_id: str
+    holder: str
+    digest: bytes
+    sealed: bytes  # serialised pets.v1.SealedContribution (empty without helpers)
+
+
+class Store(Protocol):
+    """One server's durable state. Every method is safe to call from the event loop."""
+
+    async def close(self) -> None: ...
+
+    # -- settings (the helper's seal key)
+    async def get_setting(self, key: str) -> bytes | None: ...
+
+    async def put_setting(self, key: str, value: bytes) -> None: ...
+
+    # -- queries
+    async def insert_query(self, record: QueryRecord) -> None: ...
+
+    async def update_query(self, record: QueryRecord) -> None:
+        """Store a query's state, failure and contributor set (e.g. when it closes)."""
+        ...
+
+    async def load_queries(self) -> list[QueryRecord]:
+        """Every query, oldest first."""
+        ...
+
+    # -- the leader's contributions
+    async def contributions(self, query_id: str) -> dict[str, bytes]:
+        """``{holder: digest}`` of the query's committed contributions."""
+        ...
+
+    async def commit_contributions(
+        self,
+        records: Sequence[ContributionRecord],
+        aggregates: Mapping[str, bytes | memoryview],
+    ) -> None:
+        """The group commit: ``records`` and the new aggregate of every query they
+        touch, in one transaction (see the module docstring)."""
+        ...
+
+    async def sealed_contributions(self, query_id: str, holders: Iterable[str]) -> list[bytes]:
+        """The stored sealed seeds of ``holders`` (in that order); KeyError if one is
+        missing."""
+        ...
+
+    # -- aggregates, both roles
+    async def get_aggregate(self, query_id: str) -> bytes | None:
+        """The query's current aggregate (running or final), or None."""
+        ...
+
+    async def finish_query(
+        self, record: QueryRecord, aggregate: bytes | memoryview | None, drop: bool = False
+    ) -> None:
+        """A query's final state in one transaction with its aggregate share:
+        ``aggregate`` replaces it, ``drop`` deletes it. Sealed seeds are cleared."""
+        ...
