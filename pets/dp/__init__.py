@@ -19,7 +19,13 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from pets.dp.accountant import compose, epsilon_of_zcdp, rho_of_gaussian, rho_of_pure_dp
+from pets.dp.accountant import (
+    compose,
+    differencing_floor,
+    epsilon_of_zcdp,
+    rho_of_gaussian,
+    rho_of_pure_dp,
+)
 from pets.dp.budget import PrivacyFilter
 from pets.dp.errors import PrivacyBudgetExceededError
 from pets.dp.noise import (
@@ -63,6 +69,7 @@ __all__ = [
     "check_noisy_range",
     "compose",
     "decode_noisy",
+    "differencing_floor",
     "discrete_gaussian",
     "discrete_laplace",
     "epsilon_of_zcdp",

@@ -104,3 +104,25 @@ def describe_rho(rho: Fraction, delta: float | None = None) -> str:
     if delta is not None and rho > 0:
         text += f", ε≈{epsilon_of_zcdp(rho, delta):.4g} at δ={delta:g}"
     return text
+
+
+def differencing_floor(sensitivity: float, budget_rho: Rational) -> float:
+    """Smallest standard deviation to which averaging releases within a budget pins one unit.
+
+    Every release of this package puts noise of variance at least
+    ``Δ²/(2ρ_i)`` on each slot a unit touches, ``ρ_i`` being what the release
+    is charged: Gaussian ``σ² = kΔ²/(2ρ) ≥ Δ²/(2ρ)``; Laplace of scale
+    ``b = kΔ/ε`` has variance ``2p/(1-p)² ≥ b² ≥ Δ²/ε² = Δ²/(2ρ)`` (``p = e^{-1/b}``,
+    true for ``b ≥ 0.4``, i.e. any ε ≤ 2.5Δ; the default budget admits ε ≤ 1
+    per release). Any unbiased linear combination of independent releases —
+    averaging differences of repeated query pairs included, even by an analyst
+    who knows every other row exactly — then has variance at least
+    ``Δ²/(2·Σρ_i) ≥ Δ²/(2·budget)``: the returned ``Δ/√(2·budget)``, in the
+    units of ``sensitivity``. (The Cramér–Rao bound of the continuous
+    analogues gives the same floor for any unbiased estimator.) It holds
+    under the honest-server assumption: only one server's noise is counted.
+    """
+    rho = positive(budget_rho, "budget rho")
+    if not sensitivity >= 0:
+        raise InvalidInputError("sensitivity must be non-negative")
+    return sensitivity / math.sqrt(2 * float(rho))

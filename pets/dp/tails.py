@@ -7,8 +7,10 @@ the exact value with probability at least ``1 - alpha``. The bounds are
 upper bounds on the tail (never approximations that could undercover):
 
 * discrete Laplace, ``K = 1``: exact, ``P(|Z| >= k) = 2p^k/(1+p)`` with
-  ``p = exp(-1/b)``;
-* discrete Laplace, ``K > 1``: Chernoff, ``P(S >= w+1) <= M(λ)^K e^{-λ(w+1)}``
+  ``p = exp(-1/b)`` (the smallest such ``w = k - 1``);
+* discrete Laplace, ``K = 2`` (two servers): exact, from the closed-form pmf
+  of the sum (:func:`_two_laplace_half_width`);
+* discrete Laplace, ``K > 2``: Chernoff, ``P(S >= w+1) <= M(λ)^K e^{-λ(w+1)}``
   with the exact moment generating function
   ``M(λ) = (1-p)² / ((1-p e^λ)(1-p e^{-λ}))`` for ``0 < λ < 1/b``, minimised
   over λ numerically (any λ is valid, so the search only affects tightness);
@@ -48,8 +50,14 @@ def laplace_half_width(scale: Fraction, servers: int, alpha: float) -> int:
     if servers == 1:
         # smallest k >= 1 with 2 p^k / (1+p) <= alpha; then w = k - 1
         p = math.exp(log_p)
-        k = math.ceil(math.log(alpha * (1 + p) / 2) / log_p)
-        return k  # w = k - 1, plus one unit of slack against float rounding
+        k = max(1, math.ceil(math.log(alpha * (1 + p) / 2) / log_p))
+        while k > 1 and 2 * p ** (k - 1) / (1 + p) <= alpha:
+            k -= 1
+        while 2 * p**k / (1 + p) > alpha:
+            k += 1
+        return k - 1
+    if servers == 2:
+        return _two_laplace_half_width(math.exp(log_p), alpha)
     log_two_over_alpha = math.log(2 / alpha)
 
     def bound(u: float) -> float:  # (K log M(λ) + log(2/α)) / λ with λ = u/b
@@ -70,6 +78,31 @@ def laplace_half_width(scale: Fraction, servers: int, alpha: float) -> int:
             lo = a
     t = bound((lo + hi) / 2)  # w + 1 >= t suffices
     return max(0, math.ceil(t * (1 + 1e-9)) - 1)
+
+
+def _two_laplace_half_width(p: float, alpha: float) -> int:
+    """Exact for the sum S of two discrete Laplace(p): smallest w with P(|S| > w) <= alpha.
+
+    ``P(S = s) = c² p^|s| (|s| + A)`` with ``c = (1-p)/(1+p)``, ``A = (1+p²)/(1-p²)``
+    (sum the two geometric tails of the convolution), hence for ``w >= 1``
+    ``P(S >= w) = c² p^w (w(1-p) + p + A(1-p)) / (1-p)²``.
+    """
+    c2 = ((1 - p) / (1 + p)) ** 2
+    big_a = (1 + p * p) / (1 - p * p)
+
+    def two_sided(w: int) -> float:  # P(|S| >= w), w >= 1
+        return 2 * c2 * p**w * (w * (1 - p) + p + big_a * (1 - p)) / (1 - p) ** 2
+
+    lo, hi = 1, 2
+    while two_sided(hi) * (1 + 1e-9) > alpha:
+        lo, hi = hi, hi * 2
+    while lo < hi:  # smallest k with P(|S| >= k) <= alpha (decreasing in k)
+        mid = (lo + hi) // 2
+        if two_sided(mid) * (1 + 1e-9) <= alpha:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo - 1
 
 
 def gaussian_half_width(sigma2: Fraction, servers: int, alpha: float) -> int:
