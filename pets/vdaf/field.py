@@ -17,6 +17,8 @@ a multiple of ``ENCODED_SIZE`` and any value ``>= MODULUS`` (non-canonical).
 from __future__ import annotations
 
 from functools import cache
+from itertools import repeat
+from operator import lshift, or_
 
 import gmpy2
 import numpy as np
@@ -96,11 +98,8 @@ class Field:
             if int(words.max()) >= self.MODULUS:
                 return None
             return words.tolist()  # type: ignore[no-any-return]
-        lo = words[0::2].tolist()
-        hi = words[1::2].tolist()
-        p = self.MODULUS
-        out = [(h << 64) | low for low, h in zip(lo, hi, strict=True)]
-        if max(out) >= p:
+        out = self._combine(words)
+        if max(out) >= self.MODULUS:
             return None
         return out
 
@@ -118,12 +117,18 @@ class Field:
                 return words.tolist(), 0
             vals = [v for v in words.tolist() if v < p]
             return vals, len(words) - len(vals)
-        lo = words[0::2].tolist()
-        hi = words[1::2].tolist()
-        mask = self.SAMPLE_MASK
-        vals = [((h << 64) | low) & mask for low, h in zip(lo, hi, strict=True)]
+        # SAMPLE_MASK is 2^128 - 1: masking is the identity here too.
+        vals = self._combine(words)
+        if not vals or max(vals) < p:
+            return vals, 0
         kept = [v for v in vals if v < p]
         return kept, len(vals) - len(kept)
+
+    @staticmethod
+    def _combine(words: np.ndarray) -> list[int]:
+        lo = words[0::2].tolist()
+        hi = words[1::2].tolist()
+        return list(map(or_, map(lshift, hi, repeat(64, len(hi))), lo))
 
 
 _P64 = 2**32 * 4294967295 + 1

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pets.vdaf.circuits import Valid
 from pets.vdaf.errors import VdafVerifyError
 from pets.vdaf.gadgets import gadget_poly_len, wire_poly_len
-from pets.vdaf.poly import dot, extend_values, lagrange_coeffs, next_power_of_2
+from pets.vdaf.poly import dot, extend_values, lagrange_coeffs_multi, next_power_of_2
 
 
 class Flp:
@@ -102,13 +102,14 @@ class Flp:
         ):
             if pow(t, p, modulus) == 1:
                 raise VdafVerifyError("verify_init", "test point is a root of unity")
-            lagranges.append(lagrange_coeffs(field, p, t))
-            gadget_checks.append(dot(field, lagrange_coeffs(field, size, t), gpoly))
+            wire_lag, gadget_lag = lagrange_coeffs_multi(field, (p, size), t)
+            lagranges.append(wire_lag)
+            gadget_checks.append(dot(field, gadget_lag, gpoly))
         wire_checks = valid.wire_checks(meas, joint_rand, num_shares, seeds_all, lagranges)
         for checks, gcheck in zip(wire_checks, gadget_checks, strict=True):
             verifier += checks
             verifier.append(gcheck)
-        return verifier
+        return [int(x) for x in verifier]
 
     def decide(self, verifier: list[int]) -> bool:
         if verifier[0] != 0:

@@ -10,7 +10,7 @@ returns the gadget polynomial's values at the ``n``-th roots of unity, with
 from __future__ import annotations
 
 from pets.vdaf.field import Field
-from pets.vdaf.poly import double_evaluations, inv_ntt, next_power_of_2, ntt, poly_eval
+from pets.vdaf.poly import double_evaluations_raw, inv_ntt, next_power_of_2, ntt, poly_eval
 
 
 def wire_poly_len(gadget_calls: int) -> int:
@@ -45,9 +45,9 @@ class Mul(Gadget):
 
     def eval_poly(self, field: Field, wires: list[list[int]]) -> list[int]:
         p = field.MODULUS
-        a = double_evaluations(field, wires[0])
-        b = double_evaluations(field, wires[1])
-        return [x * y % p for x, y in zip(a, b, strict=True)]
+        a = double_evaluations_raw(field, wires[0])
+        b = double_evaluations_raw(field, wires[1])
+        return [int(x * y % p) for x, y in zip(a, b, strict=True)]
 
 
 class PolyEval(Gadget):
@@ -100,10 +100,10 @@ class ParallelSum(Gadget):
             # Sum of products with one reduction per coordinate.
             acc = [0] * size
             for i in range(self.count):
-                x = double_evaluations(field, wires[2 * i])
-                y = double_evaluations(field, wires[2 * i + 1])
+                x = [u % p for u in double_evaluations_raw(field, wires[2 * i])]
+                y = [v % p for v in double_evaluations_raw(field, wires[2 * i + 1])]
                 acc = [s + u * v for s, u, v in zip(acc, x, y, strict=True)]
-            return [s % p for s in acc]
+            return [int(s % p) for s in acc]
         acc = [0] * size
         for i in range(self.count):
             cur = self.subcircuit.eval_poly(field, wires[i * a : (i + 1) * a])

@@ -56,6 +56,7 @@ class LeaderShare:
     meas_share: list[int]
     proofs_share: list[int]
     blind: bytes | None
+    encoded_meas_share: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -305,7 +306,7 @@ class Prio3:
         if vec is None:
             raise VdafDecodeError(step, "input share holds a non-canonical field element")
         m = self.flp.MEAS_LEN
-        return LeaderShare(vec[:m], vec[m:], blind)
+        return LeaderShare(vec[:m], vec[m:], blind, body[: m * self.field.ENCODED_SIZE])
 
     def decode_verifier_share(
         self, data: bytes, step: str = "verifier_shares_to_message"
@@ -350,13 +351,22 @@ class Prio3:
         self, ctx: bytes, agg_id: int, share: LeaderShare | HelperShare
     ) -> tuple[list[int], list[int], bytes | None, bytes]:
         """(measurement share, proofs share, blind, encoded measurement share)."""
+        field = self.field
         if isinstance(share, HelperShare):
-            field = self.field
-            meas = self.helper_meas_share(ctx, agg_id, share.seed)
+            meas, raw = self.xof.expand_into_vec_encoded(
+                field,
+                share.seed,
+                self.domain_separation_tag(USAGE_MEAS_SHARE, ctx),
+                bytes([agg_id]),
+                self.flp.MEAS_LEN,
+            )
             proofs = self.helper_proofs_share(ctx, agg_id, share.seed)
-            enc = field.encode_vec(meas) if self.uses_joint_rand else b""
-            return meas, proofs, share.blind, enc
-        enc = self.field.encode_vec(share.meas_share) if self.uses_joint_rand else b""
+            if not self.uses_joint_rand:
+                return meas, proofs, share.blind, b""
+            return meas, proofs, share.blind, raw if raw is not None else field.encode_vec(meas)
+        enc = b""
+        if self.uses_joint_rand:
+            enc = share.encoded_meas_share or field.encode_vec(share.meas_share)
         return share.meas_share, share.proofs_share, share.blind, enc
 
     def verify_init(

@@ -35,17 +35,34 @@ class Xof:
         raise NotImplementedError
 
     def next_vec(self, field: Field, length: int) -> list[int]:
-        out: list[int] = []
-        need = length
-        while need > 0:
-            vals, _rejected = field.words_to_elems(self.next(need * field.ENCODED_SIZE))
+        return self.next_vec_encoded(field, length)[0]
+
+    def next_vec_encoded(self, field: Field, length: int) -> tuple[list[int], bytes | None]:
+        """``next_vec`` plus the vector's encoding when no sample was rejected.
+
+        Both draft fields sample with an all-ones mask, so without a rejection
+        the XOF output *is* ``encode_vec`` of the vector; callers reuse it
+        instead of re-encoding (``None`` after a rejection, about 2^-32 for
+        Field64 and 2^-59 for Field128 per element).
+        """
+        raw = self.next(length * field.ENCODED_SIZE)
+        out, rejected = field.words_to_elems(raw)
+        if not rejected:
+            return out, raw
+        while len(out) < length:
+            vals, _ = field.words_to_elems(self.next((length - len(out)) * field.ENCODED_SIZE))
             out.extend(vals)
-            need = length - len(out)
-        return out
+        return out, None
 
     @classmethod
     def derive_seed(cls, seed: bytes, dst: bytes, binder: bytes) -> bytes:
         return cls(seed, dst, binder).next(cls.SEED_SIZE)  # type: ignore[call-arg]
+
+    @classmethod
+    def expand_into_vec_encoded(
+        cls, field: Field, seed: bytes, dst: bytes, binder: bytes, length: int
+    ) -> tuple[list[int], bytes | None]:
+        return cls(seed, dst, binder).next_vec_encoded(field, length)  # type: ignore[call-arg]
 
     @classmethod
     def expand_into_vec(
