@@ -120,10 +120,9 @@ class Accumulator:
         """Account for ``n`` more rows; refuse once they pass ``max_rows``."""
         self.rows += n
         if self.rows > self.plan.max_rows:
-            where = f" in {self.source}" if self.source else ""
+            where = self.source or f"dataset {self.plan.dataset.name!r}"
             raise InvalidInputError(
-                f"this holder has more than {self.plan.max_rows} rows of dataset "
-                f"{self.plan.dataset.name!r}{where}, its declared max_rows; "
+                f"{where}: this holder has more than max_rows={self.plan.max_rows} rows; "
                 "refusing to contribute"
             )
 
