@@ -1,26 +1,37 @@
 """The ``pets credential`` command: a thin shell over :mod:`pets.zk`.
 
-Subcommands::
+Subcommands, by role::
 
-    issuer-keygen --out issuer.key [--public-out issuer.pub]
+    issuer-keygen --out issuer.key [--public-out issuer.pub]           (issuer)
+    request --schema ID --key-out holder.key --out request.json        (holder)
+            [--holder-key FILE instead of --key-out, to reuse a key or wallet]
     issue   --issuer-key issuer.key --schema ID --attr age=42 [--attr ...]
-            [--max age=150] (--expires-in SECONDS | --expires-at UNIX)
-            [--holder-key FILE] --out wallet.json [--credential-out cred.json]
-    nonce                                     (verifier: print a fresh nonce)
+            [--max age=150] [--expires-in SECONDS | --expires-at UNIX]
+            --request request.json --out issued.json                     (issuer)
+            [--credential-out cred.json]
+    accept  --holder-key holder.key --issued issued.json --out wallet.json  (holder)
+    nonce                                                               (verifier)
     present --wallet wallet.json --nonce HEX --context STR
             (--predicate "age >= 18" ... | --policy "...") --out presentation.json
     verify  --presentation presentation.json --issuer-public-key issuer.pub
-            --nonce HEX --context STR [--policy "..."] [--now UNIX]
+            --nonce HEX --context STR [--policy "..." --schema ID] [--now UNIX]
+
+The holder makes its own key: ``request`` proves possession of it (a Schnorr
+proof bound to the schema), ``issue --request`` checks that proof and signs
+to the holder's public key, and ``accept`` checks the result and writes the
+wallet. The issuer never sees the holder's secret key (issue 15 item 17).
+``issue --issuer-generates-holder-key`` keeps the old one-step flow, in which
+the issuer makes the key and so can present as the holder; it says so.
 
 Handlers only parse arguments, read and write files and call the library;
 each returns an exit code: 0 success, 1 presentation rejected, 2 bad input.
-Files holding secrets (issuer keys, holder wallets) are created with mode 0600.
+Files holding secrets (issuer keys, holder keys, issued credentials, wallets)
+are written atomically with mode 0600 (:func:`pets.runtime.atomicfile.write_atomic`).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import sys
 import time
@@ -28,15 +39,19 @@ from pathlib import Path
 from typing import Any
 
 from pets.errors import InvalidInputError, InvalidProofError, PetsError
+from pets.runtime.atomicfile import write_atomic
 from pets.zk import serialization as ser
 from pets.zk.credential import (
     HolderCredential,
     IssuerKey,
+    accept_issued,
+    create_issuance_request,
     create_presentation,
     holder_keygen,
+    issue_to_holder,
     verify_presentation,
 )
-from pets.zk.policy import check_policy, parse_policy, parse_predicate
+from pets.zk.policy import check_policy, parse_decimal, parse_policy, parse_predicate
 
 EXIT_OK, EXIT_REJECTED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -49,12 +64,9 @@ def _read_json(path: str) -> Any:
     return ser.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def _write(path: str, text: str, *, secret: bool = False) -> None:
+def _write(path: str, text: str, *, secret: bool = False, overwrite: bool = True) -> None:
     if secret:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)  # also when the file existed with wider permissions
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        write_atomic(path, text.encode("utf-8"), overwrite=overwrite)
     else:
         Path(path).write_text(text, encoding="utf-8")
 
@@ -82,26 +94,78 @@ def _cmd_issuer_keygen(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_issue(args: argparse.Namespace) -> int:
-    issuer = ser.issuer_key_from_dict(_read_json(args.issuer_key))
-    attributes = {k: _parse_value(v) for k, v in _pairs(args.attr, "--attr").items()}
-    max_values = {k: int(v) for k, v in _pairs(args.max, "--max").items()}
+ISSUER_KNOWS_KEY_WARNING = (
+    "warning: --issuer-generates-holder-key: the issuer learns the holder's secret key "
+    "and can present this credential as the holder. Use `pets credential request` on the "
+    "holder's side and `pets credential issue --request` instead."
+)
+
+
+def _expires_at(args: argparse.Namespace) -> int:
+    if args.expires_at is not None:
+        return int(args.expires_at)
+    return int(time.time()) + int(args.expires_in)
+
+
+def _cmd_request(args: argparse.Namespace) -> int:
+    if (args.key_out is None) == (args.holder_key is None):
+        raise ValueError("give exactly one of --key-out (make a new key) or --holder-key")
     if args.holder_key:
-        secret = ser.wallet_from_dict(_read_json(args.holder_key)).holder_secret
+        secret = ser.holder_secret_from_dict(_read_json(args.holder_key))
     else:
         secret, _ = holder_keygen()
-    expires_at = (
-        args.expires_at if args.expires_at is not None else int(time.time()) + args.expires_in
-    )
-    from pets.zk.credential import issue_to_holder
+    request = create_issuance_request(secret, schema_id=args.schema)
+    if args.key_out:  # never overwrite a holder key: it may hold credentials already
+        _write(
+            args.key_out, ser.dumps(ser.holder_key_to_dict(secret)), secret=True, overwrite=False
+        )
+    _write(args.out, ser.dumps(ser.request_to_dict(request)))
+    where = f"; holder key in {args.key_out}" if args.key_out else ""
+    print(f"issuance request for {args.schema!r} written to {args.out}{where}")
+    return EXIT_OK
 
-    holder: HolderCredential = issue_to_holder(
-        issuer, args.schema, secret, attributes, expires_at, max_values=max_values
-    )
-    _write(args.out, ser.dumps(ser.wallet_to_dict(holder)), secret=True)
+
+def _cmd_issue(args: argparse.Namespace) -> int:
+    if (args.request is None) == (not args.issuer_generates_holder_key):
+        raise ValueError(
+            "give --request FILE (the holder's `pets credential request`); "
+            "--issuer-generates-holder-key is the insecure alternative"
+        )
+    issuer = ser.issuer_key_from_dict(_read_json(args.issuer_key))
+    attributes = {k: _parse_value(v) for k, v in _pairs(args.attr, "--attr").items()}
+    max_values = {k: parse_decimal(v, f"--max {k}") for k, v in _pairs(args.max, "--max").items()}
+    expires_at = _expires_at(args)
+    if args.request:
+        request = ser.request_from_dict(_read_json(args.request))
+        cred, openings = issuer.issue_for_request(
+            request, args.schema, attributes, expires_at, max_values=max_values
+        )
+        _write(args.out, ser.dumps(ser.issued_to_dict(cred, attributes, openings)), secret=True)
+        what = "the holder's `pets credential accept`"
+    else:
+        print(ISSUER_KNOWS_KEY_WARNING, file=sys.stderr)
+        secret, _ = holder_keygen()
+        holder: HolderCredential = issue_to_holder(
+            issuer, args.schema, secret, attributes, expires_at, max_values=max_values
+        )
+        cred = holder.credential
+        _write(args.out, ser.dumps(ser.wallet_to_dict(holder)), secret=True)
+        what = "a holder wallet"
     if args.credential_out:
-        _write(args.credential_out, ser.dumps(ser.credential_to_dict(holder.credential)))
-    print(f"issued credential {args.schema!r} with {len(attributes)} attribute(s) to {args.out}")
+        _write(args.credential_out, ser.dumps(ser.credential_to_dict(cred)))
+    print(
+        f"issued credential {args.schema!r} with {len(attributes)} attribute(s) "
+        f"to {args.out} ({what})"
+    )
+    return EXIT_OK
+
+
+def _cmd_accept(args: argparse.Namespace) -> int:
+    secret = ser.holder_secret_from_dict(_read_json(args.holder_key))
+    cred, values, openings = ser.issued_from_dict(_read_json(args.issued))
+    holder = accept_issued(secret, cred, values, openings)
+    _write(args.out, ser.dumps(ser.wallet_to_dict(holder)), secret=True)
+    print(f"credential {cred.schema_id!r} checked and stored in {args.out}")
     return EXIT_OK
 
 
@@ -147,6 +211,11 @@ def _presentation_json(raw: bytes) -> Any:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    if args.policy and not args.schema:
+        raise ValueError(
+            "--policy needs --schema: without it any schema from the trusted issuer "
+            "would be accepted as proving the policy"
+        )
     trusted = ser.issuer_public_from_dict(_read_json(args.issuer_public_key))
     raw = Path(args.presentation).read_bytes()
     now = args.now if args.now is not None else time.time()
@@ -159,6 +228,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             now=now,
             expected_nonce=_nonce(args.nonce),
         )
+        if args.schema is not None and verified.schema_id != args.schema:
+            raise InvalidProofError(
+                f"the credential's schema is {verified.schema_id!r}, not {args.schema!r}"
+            )
         proven = (
             check_policy(args.policy, verified.predicates, max_values=verified.max_values)
             if args.policy
@@ -203,12 +276,18 @@ def register(subparsers: Any) -> None:
         epilog=(
             "round trip:\n"
             "  pets credential issuer-keygen --out issuer.key --public-out issuer.pub\n"
+            "  pets credential request --schema person/v1 --key-out holder.key \\\n"
+            "      --out request.json                                  # holder\n"
             "  pets credential issue --issuer-key issuer.key --schema person/v1 \\\n"
-            "      --attr age=42 --max age=150 --expires-in 86400 --out wallet.json\n"
+            "      --attr age=42 --max age=150 --expires-in 86400 \\\n"
+            "      --request request.json --out issued.json            # issuer\n"
+            "  pets credential accept --holder-key holder.key --issued issued.json \\\n"
+            "      --out wallet.json                                   # holder\n"
             "  pets credential present --wallet wallet.json --nonce HEX --context demo \\\n"
             "      --predicate 'age >= 18' --out presentation.json\n"
             "  pets credential verify --presentation presentation.json \\\n"
-            "      --issuer-public-key issuer.pub --nonce HEX --context demo"
+            "      --issuer-public-key issuer.pub --nonce HEX --context demo \\\n"
+            "      --policy 'age >= 18' --schema person/v1"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -219,7 +298,19 @@ def register(subparsers: Any) -> None:
     p.add_argument("--public-out", help="also write the public key file for verifiers")
     p.set_defaults(func=_run(_cmd_issuer_keygen))
 
-    p = sub.add_parser("issue", help="issue a credential; writes the holder's wallet")
+    p = sub.add_parser(
+        "request",
+        help="holder: make a key pair and an issuance request proving possession of it",
+    )
+    p.add_argument("--schema", required=True, help="schema id to request, e.g. researcher/v1")
+    p.add_argument("--key-out", help="new holder key file (secret, mode 0600; never overwritten)")
+    p.add_argument("--holder-key", help="reuse this holder key file or wallet instead")
+    p.add_argument("--out", required=True, help="request file to send to the issuer (public)")
+    p.set_defaults(func=_run(_cmd_request))
+
+    p = sub.add_parser(
+        "issue", help="issuer: sign a credential to the public key of a holder's request"
+    )
     p.add_argument("--issuer-key", required=True)
     p.add_argument("--schema", required=True, help="schema id, e.g. researcher/v1")
     p.add_argument("--attr", action="append", required=True, help="NAME=VALUE (repeatable)")
@@ -227,10 +318,30 @@ def register(subparsers: Any) -> None:
     when = p.add_mutually_exclusive_group()
     when.add_argument("--expires-at", type=int, help="expiry, Unix seconds")
     when.add_argument("--expires-in", type=int, default=365 * 86400, help="seconds from now")
-    p.add_argument("--holder-key", help="existing wallet whose holder key to reuse")
-    p.add_argument("--out", required=True, help="holder wallet file (secret, mode 0600)")
+    p.add_argument("--request", help="the holder's request file (pets credential request)")
+    p.add_argument(
+        "--issuer-generates-holder-key",
+        action="store_true",
+        help=(
+            "INSECURE: make the holder's key here and write a whole wallet; the issuer "
+            "then knows the key and can present as the holder (tests and demos only)"
+        ),
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        help="issued credential for the holder (secret: values and blindings, mode 0600)",
+    )
     p.add_argument("--credential-out", help="also write the public credential")
     p.set_defaults(func=_run(_cmd_issue))
+
+    p = sub.add_parser(
+        "accept", help="holder: check an issued credential against your key; write the wallet"
+    )
+    p.add_argument("--holder-key", required=True, help="the key file made by `request`")
+    p.add_argument("--issued", required=True, help="the issuer's output of `issue --request`")
+    p.add_argument("--out", required=True, help="holder wallet file (secret, mode 0600)")
+    p.set_defaults(func=_run(_cmd_accept))
 
     p = sub.add_parser("nonce", help="print a fresh verifier nonce (hex)")
     p.set_defaults(func=_run(_cmd_nonce))
@@ -249,6 +360,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--issuer-public-key", required=True, help="trusted issuer public key file")
     p.add_argument("--nonce", required=True, help="the nonce this verifier issued (hex)")
     p.add_argument("--context", required=True)
-    p.add_argument("--policy", help="policy the presentation must imply")
+    p.add_argument("--policy", help="policy the presentation must imply (needs --schema)")
+    p.add_argument("--schema", help="schema id the credential must have")
     p.add_argument("--now", type=float, help="override the current time (Unix seconds)")
     p.set_defaults(func=_run(_cmd_verify))

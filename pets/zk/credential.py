@@ -15,6 +15,15 @@ s is ``hash_to_scalar(UTF-8(s))`` (RFC 9380 hash_to_field, tag
 ``PETS-V01-scalar-attribute-string/v1``), so equality and set membership
 work on strings; ordering predicates only apply to integers.
 
+Issuance (issue 15 item 17): the holder makes its key pair and sends an
+:class:`IssuanceRequest` with a Schnorr proof of possession bound to the
+schema (:func:`create_issuance_request`); the issuer checks it and signs
+(:meth:`IssuerKey.issue_for_request`); the holder checks the result against
+its key and the openings (:func:`accept_issued`). The issuer learns the
+attribute values it certifies and the blindings, never the holder's secret
+key, so it cannot present as the holder. (:func:`issue_to_holder`, where
+the issuer picks the key, remains for tests.)
+
 The holder keeps the openings. A presentation proves chosen predicates
 (reveal, ==, >=, <=, in [lo, hi], in {..}) and knowledge of x; every proof's
 context binds the credential digest, the verifier's nonce, the verifier's
@@ -37,6 +46,7 @@ from dataclasses import dataclass, field
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from pets import lengthprefix
 from pets.errors import CredentialError, InvalidInputError, InvalidProofError
 from pets.zk.group import Group, Point, get_group
 from pets.zk.membership import MembershipRelation
@@ -66,10 +76,10 @@ STRING_DOMAIN = b"attribute-string/v1"
 NONCE_BYTES = 32
 _SIGNATURE_DOMAIN = b"pets/credential/v1"
 _PRESENTATION_DOMAIN = b"pets/presentation/v1"
+_REQUEST_DOMAIN = b"pets/issuance-request/v1"
 
 
-def _lp(data: bytes) -> bytes:
-    return len(data).to_bytes(4, "big") + data
+_lp = lengthprefix.encode
 
 
 def encode_attribute(value: Value, group: Group | None = None) -> int:
@@ -234,6 +244,133 @@ class IssuerKey:
         signature = self._key.sign(unsigned.signed_payload())
         return Credential(**{**unsigned.__dict__, "signature": signature}), openings
 
+    def issue_for_request(
+        self,
+        request: IssuanceRequest,
+        schema_id: str,
+        attributes: Mapping[str, Value],
+        expires_at: int,
+        *,
+        max_values: Mapping[str, int] | None = None,
+        rng: RandomSource = DEFAULT_RNG,
+    ) -> tuple[Credential, dict[str, Opening]]:
+        """Issue to a holder-generated key after checking its proof of possession.
+
+        The issuer never sees the holder's secret key, so it cannot present
+        the credential itself. Raises :class:`InvalidProofError` if the
+        request was made for another schema or does not prove possession.
+        """
+        verify_issuance_request(request, schema_id)
+        return self.issue(
+            schema_id,
+            request.holder_public_key,
+            attributes,
+            expires_at,
+            max_values=max_values,
+            rng=rng,
+        )
+
+
+@dataclass(frozen=True)
+class IssuanceRequest:
+    """A holder's request for a credential: its public key, the schema, a proof of possession.
+
+    ``proof`` is a Schnorr proof of knowledge of x with X = x*G whose context
+    binds the schema id and X (:func:`create_issuance_request`).
+    """
+
+    holder_public_key: Point
+    schema_id: str
+    proof: bytes
+
+
+def _request_context(schema_id: str, holder_public_key: Point) -> bytes:
+    return hashlib.sha256(
+        lengthprefix.join(
+            (
+                _REQUEST_DOMAIN,
+                _utf8(schema_id, "the schema id"),
+                holder_public_key.to_bytes(),
+            )
+        )
+    ).digest()
+
+
+def create_issuance_request(
+    holder_secret: int,
+    *,
+    schema_id: str,
+    group: Group | None = None,
+    rng: RandomSource = DEFAULT_RNG,
+) -> IssuanceRequest:
+    """Holder role: a request proving possession of ``holder_secret`` for ``schema_id``."""
+    group = get_group() if group is None else group
+    if not 0 < holder_secret < group.order:
+        raise InvalidInputError("the holder secret key must be in [1, n)")
+    public = group.mul_base(holder_secret)
+    proof = DLogRelation(public).prove(
+        holder_secret, context=_request_context(schema_id, public), rng=rng
+    )
+    return IssuanceRequest(public, schema_id, proof.to_bytes())
+
+
+def verify_issuance_request(request: IssuanceRequest, schema_id: str) -> None:
+    """Issuer role: None if ``request`` is for ``schema_id`` and proves possession; else raise."""
+    if not hmac.compare_digest(
+        _utf8(request.schema_id, "the requested schema id"), _utf8(schema_id, "the schema id")
+    ):
+        raise InvalidProofError(
+            f"the request was made for schema {request.schema_id!r}, not {schema_id!r}"
+        )
+    if request.holder_public_key.is_identity:
+        raise InvalidProofError("the requested holder public key is the identity")
+    try:
+        DLogRelation(request.holder_public_key).verify(
+            request.proof, context=_request_context(schema_id, request.holder_public_key)
+        )
+    except InvalidProofError:
+        raise InvalidProofError("the request does not prove possession of the holder key") from None
+
+
+def accept_issued(
+    holder_secret: int,
+    credential: Credential,
+    values: Mapping[str, Value],
+    openings: Mapping[str, Opening],
+) -> HolderCredential:
+    """Holder role: check an issued credential against its own key and wrap it.
+
+    Checks the issuer's signature, that the credential is bound to this
+    holder's key, and that every attribute's value and blinding open its
+    commitment (so a wrong value from the issuer is caught now, not at the
+    first presentation). Raises :class:`CredentialError` or
+    :class:`InvalidInputError`.
+    """
+    credential.verify_signature()
+    group = credential.holder_public_key.group
+    if not 0 < holder_secret < group.order or not hmac.compare_digest(
+        group.mul_base(holder_secret).to_bytes(), credential.holder_public_key.to_bytes()
+    ):
+        raise InvalidInputError("the credential was issued to another holder key")
+    names = {a.name for a in credential.attributes}
+    if set(values) != names or set(openings) != names:
+        raise InvalidInputError("the issued values do not match the credential's attributes")
+    params = PedersenParams(group)
+    checked: dict[str, Opening] = {}
+    for attr in credential.attributes:
+        value = values[attr.name]
+        if (attr.kind == KIND_INT) != (isinstance(value, int) and not isinstance(value, bool)):
+            raise InvalidInputError(f"attribute {attr.name!r}: value has the wrong kind")
+        if attr.kind == KIND_INT and not 0 <= value <= attr.max_value:  # type: ignore[operator]
+            raise InvalidInputError(f"attribute {attr.name!r}: value above its certified maximum")
+        opening = Opening(
+            encode_attribute(value, group), openings[attr.name].blinding % group.order
+        )
+        if not params.opens(attr.commitment, opening):
+            raise InvalidInputError(f"attribute {attr.name!r}: the issued value does not open it")
+        checked[attr.name] = opening
+    return HolderCredential(credential, holder_secret, dict(values), checked)
+
 
 def holder_keygen(group: Group | None = None, rng: RandomSource = DEFAULT_RNG) -> tuple[int, Point]:
     """A holder key pair (x, X = x*G)."""
@@ -253,7 +390,13 @@ def issue_to_holder(
     max_values: Mapping[str, int] | None = None,
     rng: RandomSource = DEFAULT_RNG,
 ) -> HolderCredential:
-    """Convenience: issue and wrap with the holder's secrets in one step."""
+    """Issue and wrap with the holder's secrets in one step: the *issuer* knows the key.
+
+    For tests and single-party demos only. Real issuance goes through
+    :func:`create_issuance_request` (holder), :meth:`IssuerKey.issue_for_request`
+    (issuer) and :func:`accept_issued` (holder), so that the issuer never
+    learns ``holder_secret`` and cannot present as the holder.
+    """
     group = get_group() if group is None else group
     cred, openings = issuer.issue(
         schema_id,
@@ -304,17 +447,18 @@ def _relation(
         return MembershipRelation(params, c, encoded)
     if attr.kind != KIND_INT:
         raise InvalidInputError(f"predicate '{pred}' needs an integer attribute")
+    bounds = [v for v in pred.values if isinstance(v, int)]  # all of them: Predicate checks
     if pred.op == GE:
-        lo, hi = pred.values[0], attr.max_value
+        lo, hi = bounds[0], attr.max_value
     elif pred.op == LE:
-        lo, hi = 0, min(pred.values[0], attr.max_value)  # type: ignore[type-var]
+        lo, hi = 0, min(bounds[0], attr.max_value)
     elif pred.op == RANGE:
-        lo, hi = pred.values[0], min(pred.values[1], attr.max_value)  # type: ignore[type-var]
+        lo, hi = bounds[0], min(bounds[1], attr.max_value)
     else:  # pragma: no cover - Predicate validates op
         raise InvalidInputError(f"unsupported predicate '{pred}'")
-    if lo > hi:  # type: ignore[operator]
+    if lo > hi:
         raise InvalidInputError(f"predicate '{pred}' is impossible for this attribute")
-    return RangeRelation(params, c, lo, hi)  # type: ignore[arg-type]
+    return RangeRelation(params, c, lo, hi)
 
 
 def create_presentation(

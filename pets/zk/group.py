@@ -81,7 +81,7 @@ class Point:
 
     def _check(self, other: object) -> Point:
         if not isinstance(other, Point):
-            return NotImplemented  # type: ignore[return-value]
+            return NotImplemented
         if other._group is not self._group:
             raise InvalidInputError("points from different group backends cannot be mixed")
         return other

@@ -216,13 +216,14 @@ def implies(
     lo, hi = 0, max_value
     allowed: set[Value] | None = None
     for p in facts:
+        bounds = [v for v in p.values if isinstance(v, int)]  # ordering ops hold ints only
         if p.op == GE:
-            lo = max(lo, p.values[0])  # type: ignore[type-var]
+            lo = max(lo, bounds[0])
         elif p.op == LE:
-            hi = p.values[0] if hi is None else min(hi, p.values[0])  # type: ignore[type-var,assignment]
+            hi = bounds[0] if hi is None else min(hi, bounds[0])
         elif p.op == RANGE:
-            lo = max(lo, p.values[0])  # type: ignore[type-var]
-            hi = p.values[1] if hi is None else min(hi, p.values[1])  # type: ignore[type-var,assignment]
+            lo = max(lo, bounds[0])
+            hi = bounds[1] if hi is None else min(hi, bounds[1])
         elif p.op in (EQ, IN):
             allowed = set(p.values) if allowed is None else allowed & set(p.values)
     if allowed is not None:

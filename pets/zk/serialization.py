@@ -1,4 +1,4 @@
-"""JSON forms of credentials, holder wallets, issuer keys and presentations.
+"""JSON forms of credentials, holder keys, wallets, issuance requests, issuer keys, presentations.
 
 Human-readable, movable files: bytes are lowercase hex, big integers decimal
 strings (ASCII digits, bounded, read by :func:`pets.zk.policy.parse_decimal`),
@@ -6,14 +6,16 @@ every document carries ``"type"`` and ``"version"``. Parsing is
 strict (unknown types, wrong lengths, out-of-range numbers and bad encodings raise
 :class:`~pets.errors.InvalidInputError`; a malformed *presentation* raises
 :class:`~pets.errors.InvalidProofError`, like any malformed proof). Holder
-wallets and issuer keys contain secrets: write them with owner-only
-permissions (the CLI does).
+keys, wallets, issued credentials (values and blindings) and issuer keys
+contain secrets: write them with owner-only permissions (the CLI does).
+Issuance requests and credentials are public.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from pets.errors import InvalidInputError, InvalidProofError, PetsError
@@ -21,8 +23,10 @@ from pets.zk.credential import (
     AttributeCommitment,
     Credential,
     HolderCredential,
+    IssuanceRequest,
     IssuerKey,
     Presentation,
+    Value,
 )
 from pets.zk.group import Group, get_group
 from pets.zk.pedersen import Opening
@@ -116,36 +120,120 @@ def wallet_to_dict(holder: HolderCredential) -> dict[str, Any]:
         "version": VERSION,
         "credential": credential_to_dict(holder.credential),
         "holder_secret_key": _hex(Group.scalar_to_bytes(holder.holder_secret)),
-        "attributes": {
-            name: {
-                "value": holder.values[name],
-                "blinding": _hex(Group.scalar_to_bytes(holder.openings[name].blinding)),
-            }
-            for name in sorted(holder.openings)
-        },
+        "attributes": _openings_to_dict(holder.values, holder.openings),
     }
 
 
 def wallet_from_dict(doc: Any, group: Group | None = None) -> HolderCredential:
-    from pets.zk.credential import encode_attribute
-
     group = get_group() if group is None else group
     d = _check_type(doc, "pets-holder-credential")
     cred = credential_from_dict(d.get("credential"), group)
     secret = Group.scalar_from_bytes(_unhex(d.get("holder_secret_key"), "holder_secret_key", 32))
-    items = _field(d, "attributes", dict)
-    values, openings = {}, {}
+    values, openings = _openings_from_dict(cred, d.get("attributes"), group, "wallet")
+    return HolderCredential(cred, secret, values, openings)
+
+
+def _openings_to_dict(
+    values: Mapping[str, Value], openings: Mapping[str, Opening]
+) -> dict[str, Any]:
+    return {
+        name: {
+            "value": values[name],
+            "blinding": _hex(Group.scalar_to_bytes(openings[name].blinding)),
+        }
+        for name in sorted(openings)
+    }
+
+
+def _openings_from_dict(
+    cred: Credential, items: Any, group: Group, what: str
+) -> tuple[dict[str, Value], dict[str, Opening]]:
+    from pets.zk.credential import encode_attribute
+
+    if not isinstance(items, dict):
+        raise InvalidInputError(f"field 'attributes' of the {what} must be an object")
+    values: dict[str, Value] = {}
+    openings: dict[str, Opening] = {}
     for a in cred.attributes:
         entry = items.get(a.name)
         if not isinstance(entry, dict):
-            raise InvalidInputError(f"wallet has no opening for attribute {a.name!r}")
+            raise InvalidInputError(f"{what} has no opening for attribute {a.name!r}")
         value = entry.get("value")
         if not isinstance(value, int | str) or isinstance(value, bool):
-            raise InvalidInputError(f"wallet value of {a.name!r} must be an integer or string")
+            raise InvalidInputError(f"{what} value of {a.name!r} must be an integer or string")
         blinding = Group.scalar_from_bytes(_unhex(entry.get("blinding"), "blinding", 32))
         values[a.name] = value
         openings[a.name] = Opening(encode_attribute(value, group), blinding)
-    return HolderCredential(cred, secret, values, openings)
+    return values, openings
+
+
+def holder_key_to_dict(secret: int, group: Group | None = None) -> dict[str, Any]:
+    """The holder's secret key file (made by ``pets credential request``)."""
+    group = get_group() if group is None else group
+    return {
+        "type": "pets-holder-key",
+        "version": VERSION,
+        "holder_secret_key": _hex(Group.scalar_to_bytes(secret)),
+        "holder_public_key": _hex(group.mul_base(secret).to_bytes()),
+    }
+
+
+def holder_secret_from_dict(doc: Any, group: Group | None = None) -> int:
+    """The holder secret key of a holder key file, or of a wallet (to reuse its key)."""
+    group = get_group() if group is None else group
+    if isinstance(doc, dict) and doc.get("type") == "pets-holder-credential":
+        return wallet_from_dict(doc, group).holder_secret
+    d = _check_type(doc, "pets-holder-key")
+    secret = Group.scalar_from_bytes(_unhex(d.get("holder_secret_key"), "holder_secret_key", 32))
+    if secret == 0:
+        raise InvalidInputError("holder_secret_key must not be zero")
+    public = _unhex(d.get("holder_public_key"), "holder_public_key")
+    if public != group.mul_base(secret).to_bytes():
+        raise InvalidInputError("holder key file: public key does not match the secret key")
+    return secret
+
+
+def request_to_dict(request: IssuanceRequest) -> dict[str, Any]:
+    """The holder's issuance request (public: safe to send to the issuer)."""
+    return {
+        "type": "pets-issuance-request",
+        "version": VERSION,
+        "schema_id": request.schema_id,
+        "holder_public_key": _hex(request.holder_public_key.to_bytes()),
+        "proof": _hex(request.proof),
+    }
+
+
+def request_from_dict(doc: Any, group: Group | None = None) -> IssuanceRequest:
+    group = get_group() if group is None else group
+    d = _check_type(doc, "pets-issuance-request")
+    return IssuanceRequest(
+        group.point_from_bytes(_unhex(d.get("holder_public_key"), "holder_public_key")),
+        _field(d, "schema_id", str),
+        _unhex(d.get("proof"), "proof"),
+    )
+
+
+def issued_to_dict(
+    cred: Credential, values: Mapping[str, Value], openings: Mapping[str, Opening]
+) -> dict[str, Any]:
+    """What the issuer returns to the holder: the credential, values and blindings (no key)."""
+    return {
+        "type": "pets-issued-credential",
+        "version": VERSION,
+        "credential": credential_to_dict(cred),
+        "attributes": _openings_to_dict(values, openings),
+    }
+
+
+def issued_from_dict(
+    doc: Any, group: Group | None = None
+) -> tuple[Credential, dict[str, Value], dict[str, Opening]]:
+    group = get_group() if group is None else group
+    d = _check_type(doc, "pets-issued-credential")
+    cred = credential_from_dict(d.get("credential"), group)
+    values, openings = _openings_from_dict(cred, d.get("attributes"), group, "issued credential")
+    return cred, values, openings
 
 
 def issuer_key_to_dict(key: IssuerKey) -> dict[str, Any]:

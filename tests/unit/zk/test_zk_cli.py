@@ -31,6 +31,20 @@ def issued(tmp_path: Path) -> Path:
         )
         == 0
     )
+    # The default flow: the holder makes its key and a request, the issuer signs to it,
+    # the holder checks the result and writes its wallet.
+    assert (
+        run(
+            "request",
+            "--schema",
+            "researcher/v1",
+            "--key-out",
+            str(tmp_path / "holder.key"),
+            "--out",
+            str(tmp_path / "request.json"),
+        )
+        == 0
+    )
     assert (
         run(
             "issue",
@@ -46,10 +60,24 @@ def issued(tmp_path: Path) -> Path:
             "age=150",
             "--expires-in",
             "3600",
+            "--request",
+            str(tmp_path / "request.json"),
             "--out",
-            str(tmp_path / "wallet.json"),
+            str(tmp_path / "issued.json"),
             "--credential-out",
             str(tmp_path / "cred.json"),
+        )
+        == 0
+    )
+    assert (
+        run(
+            "accept",
+            "--holder-key",
+            str(tmp_path / "holder.key"),
+            "--issued",
+            str(tmp_path / "issued.json"),
+            "--out",
+            str(tmp_path / "wallet.json"),
         )
         == 0
     )
@@ -89,7 +117,8 @@ def _verify(d: Path, nonce: str, *extra: str) -> int:
 
 
 def test_round_trip_hides_the_age(issued: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert stat.S_IMODE((issued / "wallet.json").stat().st_mode) == 0o600
+    for secret_file in ("wallet.json", "holder.key", "issued.json"):
+        assert stat.S_IMODE((issued / secret_file).stat().st_mode) == 0o600
     assert stat.S_IMODE((issued / "iss.key").stat().st_mode) == 0o600
     nonce = "ab" * 32
     assert _present(issued, nonce, "age >= 18") == 0
@@ -97,7 +126,7 @@ def test_round_trip_hides_the_age(issued: Path, capsys: pytest.CaptureFixture[st
     assert doc["revealed"] == {}
     assert [item["predicate"] for item in doc["predicates"]] == ["age >= 18"]
     capsys.readouterr()
-    assert _verify(issued, nonce, "--policy", "age >= 18") == 0
+    assert _verify(issued, nonce, "--policy", "age >= 18", "--schema", "researcher/v1") == 0
     out = capsys.readouterr().out
     assert "presentation accepted" in out and "proven: age >= 18" in out and "42" not in out
 
@@ -120,7 +149,8 @@ def test_wrong_nonce_expired_and_unmet_policy(issued: Path, capsys) -> None:
     assert _present(issued, nonce, "age >= 18") == 0
     assert _verify(issued, "00" * 32) == 1
     assert _verify(issued, nonce, "--now", "99999999999") == 1
-    assert _verify(issued, nonce, "--policy", "purpose in {research}") == 1
+    policy = ("--policy", "purpose in {research}", "--schema", "researcher/v1")
+    assert _verify(issued, nonce, *policy) == 1
     err = capsys.readouterr().err
     assert "different nonce" in err and "expired" in err and "does not prove" in err
 
@@ -152,6 +182,7 @@ def test_bad_inputs_exit_2(issued: Path, capsys) -> None:
             "s",
             "--attr",
             "noequals",
+            "--issuer-generates-holder-key",
             "--out",
             str(issued / "w2.json"),
         )
@@ -164,6 +195,19 @@ def test_bad_inputs_exit_2(issued: Path, capsys) -> None:
 def test_nonce_and_holder_key_reuse(issued: Path, capsys) -> None:
     assert run("nonce") == 0
     assert len(bytes.fromhex(capsys.readouterr().out.strip())) == 32
+    # A second credential to the same holder key: the holder requests with its wallet's key.
+    assert (
+        run(
+            "request",
+            "--schema",
+            "s2",
+            "--holder-key",
+            str(issued / "wallet.json"),
+            "--out",
+            str(issued / "r2.json"),
+        )
+        == 0
+    )
     assert (
         run(
             "issue",
@@ -173,10 +217,22 @@ def test_nonce_and_holder_key_reuse(issued: Path, capsys) -> None:
             "s2",
             "--attr",
             "level=3",
-            "--holder-key",
-            str(issued / "wallet.json"),
+            "--request",
+            str(issued / "r2.json"),
             "--expires-at",
             "99999999999",
+            "--out",
+            str(issued / "i2.json"),
+        )
+        == 0
+    )
+    assert (
+        run(
+            "accept",
+            "--holder-key",
+            str(issued / "holder.key"),
+            "--issued",
+            str(issued / "i2.json"),
             "--out",
             str(issued / "w2.json"),
         )
@@ -185,3 +241,17 @@ def test_nonce_and_holder_key_reuse(issued: Path, capsys) -> None:
     w1 = json.loads((issued / "wallet.json").read_text())
     w2 = json.loads((issued / "w2.json").read_text())
     assert w1["holder_secret_key"] == w2["holder_secret_key"]
+    # The holder key file is never overwritten by a new request.
+    assert (
+        run(
+            "request",
+            "--schema",
+            "s3",
+            "--key-out",
+            str(issued / "holder.key"),
+            "--out",
+            str(issued / "r3.json"),
+        )
+        == 2
+    )
+    assert "refusing to overwrite" in capsys.readouterr().err
