@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from pets.errors import DependencyError
 from pets.query.model import Aggregate
 
 # Per-term float64 slack, relative to the largest term magnitude.
@@ -88,6 +89,43 @@ class Result:
                     cells.append(_fmt(row[name]))
             out.append(cells)
         return headers, out
+
+    def to_pandas(self) -> Any:
+        """The result as a ``pandas.DataFrame``: one row per group, a column per value.
+
+        Columns are the group-by keys, then the value fields, a ``vector``
+        field spread into one column per label (``sum(c)``, ...); keys a row
+        carries beyond those (e.g. interval bounds) follow as extra columns.
+        A vector dataset gives one row per element (``index``, ``value``).
+        Needs pandas (the optional ``pets[pandas]`` extra).
+        """
+        try:
+            import pandas as pd
+        except ImportError:
+            raise DependencyError(
+                "Result.to_pandas() needs pandas: pip install 'pets[pandas]'"
+            ) from None
+        if self.fields == ("vector",) and not self.group_by:
+            vector = self.rows[0]["vector"] if self.rows else []
+            return pd.DataFrame({"index": range(len(vector)), "value": list(vector)})
+        headers = list(self.group_by)
+        for name in self.fields:
+            headers.extend(self.labels if name == "vector" else [name])
+        records = []
+        for row in self.rows:
+            record = {k: row[k] for k in self.group_by}
+            for name in self.fields:
+                if name == "vector":
+                    record.update(zip(self.labels, row[name], strict=True))
+                else:
+                    record[name] = row[name]
+            for key, value in row.items():
+                if key not in record and key not in self.fields:
+                    record[key] = value
+                    if key not in headers:
+                        headers.append(key)
+            records.append(record)
+        return pd.DataFrame.from_records(records, columns=headers)
 
     def close_to(self, other: Result, rel: float = 1e-9, abs_tol: float | None = None) -> bool:
         """True if ``other`` answers the same query within fixed-point rounding.
