@@ -1,0 +1,65 @@
+"""DP noise benchmarks: one server's exact noise for 10^4 slots, against OpenDP.
+
+Group ``dp-noise``: :meth:`pets.dp.NoisePlan.sample` for the discrete Gaussian
+(ρ = 1/2) and the discrete Laplace (ε = 1) on a 10^4-element vector dataset
+(Δ = 500 per slot, every slot touched: σ = 5·10^4, b = 5·10^6), and OpenDP's
+``make_gaussian`` at the same σ as the baseline (``extra_info["baseline"]``).
+Group ``dp-add``: adding the noise to a uint64 ring share vs a bare ``np.add``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from pets.devtools.bench_dp import SLOTS, _plans
+from pets.dp import add_to_ring_share
+
+ROUNDS = 10
+
+
+def _run(benchmark, fn, *, baseline: bool = False):  # type: ignore[no-untyped-def]
+    benchmark.extra_info["elements"] = SLOTS
+    if baseline:
+        benchmark.extra_info["baseline"] = True
+    return benchmark.pedantic(fn, rounds=ROUNDS, iterations=1, warmup_rounds=1)
+
+
+@pytest.mark.benchmark(group="dp-noise")
+@pytest.mark.parametrize("mechanism", ["gaussian", "laplace"])
+def test_noise_sample(benchmark, mechanism: str) -> None:
+    gaussian, laplace = _plans(SLOTS)
+    plan = gaussian if mechanism == "gaussian" else laplace
+    out = _run(benchmark, plan.sample)
+    assert out.shape == (SLOTS,) and out.dtype == np.int64
+
+
+@pytest.mark.benchmark(group="dp-noise")
+def test_noise_opendp_baseline(benchmark) -> None:
+    dp = pytest.importorskip("opendp.prelude")
+    dp.enable_features("contrib")
+    gaussian, _ = _plans(SLOTS)
+    space = dp.vector_domain(dp.atom_domain(T=int)), dp.l2_distance(T=int)
+    measurement = dp.m.make_gaussian(*space, scale=math.sqrt(gaussian.fields[0].param))
+    zeros = [0] * SLOTS
+    out = _run(benchmark, lambda: measurement(zeros), baseline=True)
+    assert len(out) == SLOTS
+
+
+@pytest.mark.benchmark(group="dp-add")
+def test_add_baseline(benchmark) -> None:
+    share = np.zeros(SLOTS, dtype=np.uint64)
+    noise = np.ones(SLOTS, dtype=np.int64).view(np.uint64)
+    out = _run(benchmark, lambda: np.add(share, noise), baseline=True)
+    assert out.shape == (SLOTS,)
+
+
+@pytest.mark.benchmark(group="dp-add")
+def test_add_to_ring_share(benchmark) -> None:
+    gaussian, _ = _plans(SLOTS)
+    share = np.zeros(SLOTS, dtype=np.uint64)
+    noise = gaussian.sample()
+    out = _run(benchmark, lambda: add_to_ring_share(share, noise))
+    assert out.shape == (SLOTS,)

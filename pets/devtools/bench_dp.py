@@ -1,0 +1,60 @@
+"""Quick metrics for DP noise: one server's noise for a 10^4-slot vector.
+
+The plan is a vector dataset of 10^4 elements in [-5, 5] at scale 100, so a
+unit (one holder's vector) touches every slot: Δ = 500 per slot, k = 10^4.
+That gives large per-slot scales (σ = 5·10^4 at ρ = 1/2, b = 5·10^6 at
+ε = 1), the expensive end for the exact samplers' big-integer arithmetic.
+
+* ``dp_noise_10k_slots_ms``: the slower of the two mechanisms (target <= 200 ms);
+* ``dp_gaussian_10k_slots_ms`` / ``dp_laplace_10k_slots_ms``: each alone, via
+  :meth:`pets.dp.NoisePlan.sample` (system randomness, exact);
+* ``dp_add_noise_ring_10k_ms``: adding the noise to a ring share;
+* ``dp_opendp_gaussian_10k_slots_ms``: OpenDP's ``make_gaussian`` on the same
+  σ, for comparison (only when OpenDP is installed).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from pets.devtools.bench import best_time
+from pets.dp import add_to_ring_share, noise_plan
+from pets.query import Dataset, compile
+from pets.query.model import DpRequest, Query
+
+SLOTS = 10_000
+
+
+def _plans(slots: int):  # type: ignore[no-untyped-def]
+    dataset = Dataset("bench", (), 1, kind="vector", length=slots, lo=-5, hi=5, scale=100)
+    plan = compile(Query("bench", "vector_sum"), dataset)  # type: ignore[arg-type]
+    return noise_plan(plan, DpRequest(rho=0.5)), noise_plan(plan, DpRequest(epsilon=1.0))
+
+
+def quick(slots: int = SLOTS) -> dict[str, float]:
+    """``dp_noise_10k_slots_ms`` and the per-mechanism figures (milliseconds)."""
+    gaussian, laplace = _plans(slots)
+    t_gauss = best_time(gaussian.sample, repeat=5)
+    t_lap = best_time(laplace.sample, repeat=5)
+    share = np.zeros(slots, dtype=np.uint64)
+    noise = gaussian.sample()
+    t_add = best_time(lambda: add_to_ring_share(share, noise), repeat=9)
+    out = {
+        "dp_noise_10k_slots_ms": 1000 * max(t_gauss, t_lap),
+        "dp_gaussian_10k_slots_ms": 1000 * t_gauss,
+        "dp_laplace_10k_slots_ms": 1000 * t_lap,
+        "dp_add_noise_ring_10k_ms": 1000 * t_add,
+    }
+    try:
+        import opendp.prelude as dp
+    except ImportError:
+        return out
+    dp.enable_features("contrib")
+    space = dp.vector_domain(dp.atom_domain(T=int)), dp.l2_distance(T=int)
+    sigma = math.sqrt(gaussian.fields[0].param)
+    measurement = dp.m.make_gaussian(*space, scale=sigma)
+    zeros = [0] * slots
+    out["dp_opendp_gaussian_10k_slots_ms"] = 1000 * best_time(lambda: measurement(zeros), repeat=3)
+    return out
