@@ -101,8 +101,11 @@ def prove_batch(
     """A 64-byte proof that ``outputs`` is ``key`` applied to ``inputs`` (prover role).
 
     ``input_points`` saves decoding the inputs again when the caller has them.
+    An empty batch has the empty proof (there is nothing to prove).
     """
     n = len(inputs) // 33
+    if n == 0 and not outputs:
+        return b""
     if input_points is None:
         input_points = decode_batch(inputs, n)
     if len(input_points) != n or len(outputs) != len(inputs):
@@ -134,6 +137,10 @@ def verify_batch(
     n = batch_count(inputs, max_rows)
     if len(outputs) != len(inputs):
         raise LinkageProofError("the outputs do not match the inputs")
+    if n == 0:
+        if proof:
+            raise LinkageProofError("an empty batch has the empty proof")
+        return
     in_points = decode_batch(inputs, max_rows)
     out_points = decode_batch(outputs, max_rows)
     if len(proof) != PROOF_BYTES:

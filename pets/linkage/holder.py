@@ -63,13 +63,17 @@ class BlindState:
     """What the holder keeps between :func:`blind` and :func:`finish`. Secret."""
 
     order: np.ndarray = field(repr=False)  # record index at each batch position
-    blinds: list[int] = field(repr=False)  # r_i at each batch position
+    blinds: bytes = field(repr=False)  # r_i at each batch position, 32 bytes big-endian each
 
     def __len__(self) -> int:
-        return len(self.blinds)
+        return len(self.blinds) // 32
+
+    def blind(self, i: int) -> int:
+        """r_i, the blind of batch position ``i``."""
+        return int.from_bytes(self.blinds[32 * i : 32 * i + 32], "big")
 
     def __repr__(self) -> str:
-        return f"BlindState(n={len(self.blinds)})"
+        return f"BlindState(n={len(self)})"
 
 
 @dataclass(frozen=True)
@@ -127,8 +131,10 @@ def blind(
 ) -> tuple[bytes, BlindState]:
     """Shuffle and blind: the batch B (n × 33 bytes) and the state to unblind it."""
     n = len(ids)
+    if not all(isinstance(ident, bytes) for ident in ids):
+        raise InvalidInputError("identifiers must be bytes (see prepare_records)")
     order = shuffle(n, rng)
-    blinds = [1 + rng.randbelow(N - 1) for _ in range(n)]
+    blinds = b"".join((1 + rng.randbelow(N - 1)).to_bytes(32, "big") for _ in range(n))
     dst = domain.dst
     order_list = order.tolist()
 
@@ -137,7 +143,8 @@ def blind(
 
     def multiplied(start: int, points: list[PublicKey]) -> bytes:
         return b"".join(
-            p.multiply(blinds[start + j].to_bytes(32, "big")).format() for j, p in enumerate(points)
+            p.multiply(blinds[32 * (start + j) : 32 * (start + j) + 32]).format()
+            for j, p in enumerate(points)
         )
 
     starts = range(0, n, max(1, chunk))
@@ -158,8 +165,11 @@ def unblind(
     """k·H(id_i) = r_i^-1 · W_i for each point of the returned batch, checked first."""
     if len(evaluated) != 33 * len(state):
         raise BatchRejectedError("batch-length", "the returned batch does not match the one sent")
-    inverses = [pow(r, -1, N) for r in state.blinds]
-    return multiply_batch(evaluated, inverses, max_rows=len(state), chunk=chunk, workers=workers)
+
+    def inverse(i: int) -> bytes:
+        return pow(state.blind(i), -1, N).to_bytes(32, "big")
+
+    return multiply_batch(evaluated, inverse, max_rows=len(state), chunk=chunk, workers=workers)
 
 
 def pseudonymise(points: bytes, domain: LinkageDomain, query_id: str | bytes) -> bytes:

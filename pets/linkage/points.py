@@ -93,39 +93,31 @@ def map_batch(
 
 def multiply_batch(
     batch: bytes,
-    scalars: int | Sequence[int],
+    scalar: int | Callable[[int], bytes],
     *,
     max_rows: int,
     chunk: int = DEFAULT_CHUNK,
     workers: int = 1,
 ) -> bytes:
-    """Check every point of ``batch`` and multiply it by one scalar, or by its own.
+    """Check every point of ``batch`` and multiply it by one scalar, or each by its own.
 
-    ``scalars`` is one scalar for the whole batch (a server's key share) or a
-    sequence with one scalar per point (a holder's inverse blinds); all in [1, n).
+    ``scalar`` is one scalar in [1, n) for the whole batch (a server's key
+    share), or a function giving the 32-byte scalar of point ``i`` (a
+    holder's inverse blinds), computed chunk by chunk so memory stays bounded.
     """
     n = batch_count(batch, max_rows)
     data = bytes(batch)
-    if isinstance(scalars, int):
-        key = scalars.to_bytes(32, "big")
-
-        def run(start: int, stop: int) -> bytes:
-            out = []
-            for i in range(start, stop):
-                out.append(decode_point(data[i * 33 : i * 33 + 33], i).multiply(key).format())
-            return b"".join(out)
-
+    if isinstance(scalar, int):
+        key = scalar.to_bytes(32, "big")
+        scalar_of: Callable[[int], bytes] = lambda _: key  # noqa: E731
     else:
-        if len(scalars) != n:
-            raise BatchRejectedError("batch-length", "the batch does not match its blinds")
-        per = scalars
+        scalar_of = scalar
 
-        def run(start: int, stop: int) -> bytes:
-            out = []
-            for i in range(start, stop):
-                point = decode_point(data[i * 33 : i * 33 + 33], i)
-                out.append(point.multiply(per[i].to_bytes(32, "big")).format())
-            return b"".join(out)
+    def run(start: int, stop: int) -> bytes:
+        return b"".join(
+            decode_point(data[i * 33 : i * 33 + 33], i).multiply(scalar_of(i)).format()
+            for i in range(start, stop)
+        )
 
     return b"".join(map_batch(run, n, chunk=chunk, workers=workers))
 

@@ -201,3 +201,39 @@ def test_finish_shuffles_again(domain: LinkageDomain, leader: KeyShare, helper: 
     upload = finish(out.outputs, state, domain, "q-test", rng=DeterministicRng(b"y"))
     assert sorted(upload.records.tolist()) == list(range(40))
     assert upload.records.tolist() != state.order.tolist()
+
+
+def test_pipeline_floor_exactly_and_minus_one(
+    domain: LinkageDomain, leader: KeyShare, helper: KeyShare
+) -> None:
+    floor = effective_floor(5, 7)
+    for shared, refused in ((floor, False), (floor - 1, True)):
+        a = [b"a%d" % i for i in range(4)] + [b"s%d" % i for i in range(shared)]
+        b = [b"s%d" % i for i in range(shared)] + [b"b%d" % i for i in range(3)]
+        run = link_in_process([a, b], domain, "q-floor", leader=leader, helper=helper, max_rows=20)
+        if refused:
+            try:
+                check_floor(run.matched, floor)
+            except IntersectionBelowFloorError:
+                pass
+            else:
+                raise AssertionError("floor - 1 must be refused")
+        else:
+            check_floor(run.matched, floor)
+
+
+def test_three_holders_equal_plaintext(
+    domain: LinkageDomain, leader: KeyShare, helper: KeyShare
+) -> None:
+    raw = [
+        ["Ann", "bob", " CAROL ", "dave", "ann"],
+        ["carol", "ANN", "eve", "Bob"],
+        ["ann", "Ｃａｒｏｌ", "zed", "bob "],
+    ]
+    records = [prepare_records(r, None, domain, "first") for r in raw]
+    run = link_in_process(
+        [r.ids for r in records], domain, "q-3", leader=leader, helper=helper, max_rows=10
+    )
+    assert run.matched.size == 3  # ann, bob, carol (NFKC folds the full-width name)
+    for rec, upload, ix in zip(records, run.uploads, run.matched.indices, strict=True):
+        assert sorted(rec.ids[r] for r in upload.records[ix].tolist()) == [b"ann", b"bob", b"carol"]

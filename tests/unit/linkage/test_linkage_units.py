@@ -251,3 +251,41 @@ def test_sum_matched_input_checks() -> None:
     with pytest.raises(InvalidInputError):
         sum_matched(shares, np.array([0.5]))
     assert sum_matched(shares, np.zeros(0, dtype=np.int64)).tolist() == [0, 0]
+
+
+def test_empty_batches(domain: LinkageDomain, leader: KeyShare, helper: KeyShare) -> None:
+    batch, state = blind([], domain)
+    assert batch == b""
+    ev = evaluate(batch, helper, max_rows=10, prove=True, context=b"c")
+    assert ev.outputs == b"" and ev.proof == b""
+    verify_batch(helper.public_key, b"", b"", b"", context=b"c", max_rows=10)
+    with pytest.raises(LinkageProofError):
+        verify_batch(helper.public_key, b"", b"", bytes(64), context=b"c", max_rows=10)
+    upload = finish(b"", state, domain, "q")
+    assert upload.pseudonyms == b"" and upload.records.size == 0
+
+
+def test_blind_wants_bytes(domain: LinkageDomain) -> None:
+    with pytest.raises(InvalidInputError):
+        blind(["text-id"], domain)  # type: ignore[list-item]
+
+
+def test_core_is_pure() -> None:
+    """No network, files, subprocesses or logging anywhere in pets.linkage."""
+    import ast
+    from pathlib import Path
+
+    import pets.linkage
+
+    forbidden = {"logging", "socket", "grpc", "subprocess", "os", "pathlib", "io", "shutil"}
+    for path in Path(pets.linkage.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module.split(".")[0]]
+            assert not set(names) & forbidden, f"{path.name} imports {names}"
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                assert node.func.id not in {"open", "print"}, f"{path.name} calls {node.func.id}"

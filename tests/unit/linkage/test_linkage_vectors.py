@@ -67,7 +67,8 @@ def test_full_oprf_flow_reproduces_every_byte() -> None:
     rng = DeterministicRng(OPRF["rng_seed"].encode())
     batch, state = blind(ids, DOMAIN, rng=rng)
     assert state.order.tolist() == OPRF["order"]
-    assert [f"{r:064x}" for r in state.blinds] == OPRF["blinds"]
+    assert [f"{state.blind(i):064x}" for i in range(N_ROWS)] == OPRF["blinds"]
+    assert state.blinds.hex() == "".join(OPRF["blinds"])
     assert batch.hex() == OPRF["batch"]
     mid = evaluate(batch, helper, max_rows=N_ROWS)
     assert mid.outputs.hex() == OPRF["helper_output"]
