@@ -30,6 +30,7 @@ Example for a leader (relative paths are relative to the config file)::
     [policy]                   # leader, optional: analysts must prove attributes
     require = "accreditation >= 2 and purpose in {public-health, research}"
     issuer_public_key = "issuer.pub"
+    schema_id = "pets/analyst/v1"  # required: only credentials of this schema count
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class Policy:
     # The credential must reveal this attribute, equal to the analyst's certificate
     # name, so a credential cannot be lent to another analyst.
     subject_attribute: str = "subject"
-    # If set, only credentials of this schema are accepted.
+    # Only credentials of this schema are accepted (parse_config requires it).
     schema_id: str | None = None
 
 
@@ -179,8 +180,11 @@ def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) ->
         schema_id = p.get("schema_id")
         if not isinstance(subject, str) or not subject:
             raise ConfigError("policy.subject_attribute must be an attribute name")
-        if schema_id is not None and not isinstance(schema_id, str):
-            raise ConfigError("policy.schema_id must be a string")
+        if not isinstance(schema_id, str) or not schema_id:
+            raise ConfigError(
+                'policy.schema_id is required (e.g. schema_id = "pets/analyst/v1"): without '
+                "it a credential of any schema from the trusted issuer would prove the policy"
+            )
         policy = Policy(
             p["require"],
             path_setting(base, p.get("issuer_public_key"), "policy.issuer_public_key"),

@@ -28,7 +28,10 @@ def policy_cluster(make_cluster, tmp_path):  # type: ignore[no-untyped-def]
     issuer = IssuerKey.generate()
     pub = tmp_path / "issuer.pub"
     pub.write_text(ser.dumps(ser.issuer_public_to_dict(issuer.public_key)))
-    extra = f'[policy]\nrequire = "{POLICY}"\nissuer_public_key = "{pub}"\n'
+    extra = (
+        f'[policy]\nrequire = "{POLICY}"\nissuer_public_key = "{pub}"\n'
+        'schema_id = "pets/analyst/v1"\n'
+    )
     cluster = make_cluster(leader_extra_toml=extra)
     return cluster, issuer
 
