@@ -35,6 +35,7 @@ from pets.dp.noise import (
     add_to_field_share,
     add_to_ring_share,
     centered,
+    check_noise_bound,
     check_noisy_range,
     paillier_noise,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "add_to_field_share",
     "add_to_ring_share",
     "centered",
+    "check_noise_bound",
     "check_noisy_range",
     "compose",
     "decode_noisy",

@@ -99,6 +99,18 @@ def paillier_noise(noise: np.ndarray, modulus: int) -> list[int]:
     return [v % modulus for v in z.tolist()]
 
 
+def check_noise_bound(noise: np.ndarray, bound: int) -> None:
+    """Refuse a noise vector with an element beyond ``[-bound, bound]`` (nothing is clamped).
+
+    With ``bound = NoisePlan.tail_bound(1)`` this fails with probability at
+    most 2^-64 per slot; the caller then draws no new noise for the same
+    release (that would bias it) but fails the release.
+    """
+    z = _noise_array(noise, len(noise))
+    if z.size and int(np.abs(z.astype(object)).max()) > bound:
+        raise OverflowDetectedError(f"a noise draw exceeds the encodable range [-{bound}, {bound}]")
+
+
 def centered(values: np.ndarray | Sequence[int], modulus: int = RING_MODULUS) -> list[int]:
     """Each element's centred representative in ``(-m/2, m/2]`` as a Python int.
 

@@ -52,6 +52,7 @@ from pets.dp.accountant import rho_of_pure_dp
 from pets.dp.randomness import RandomBytes, system_random
 from pets.dp.rational import exact, positive
 from pets.dp.samplers import discrete_gaussian, discrete_laplace
+from pets.dp.tails import half_width
 from pets.errors import QueryError
 from pets.query.model import Aggregate, DpRequest
 from pets.query.plan import QueryPlan
@@ -138,6 +139,19 @@ class NoisePlan:
             if f.param:
                 out[i :: self.width] = draw(f.param, self.groups, rng)
         return out
+
+    def tail_bound(self, servers: int = 1, log2_failure: int = 64) -> int:
+        """``W`` with ``P(|noise of `servers` servers| > W) <= 2^-log2_failure`` on every slot.
+
+        For encodings that need a fixed range for the noise, e.g. Paillier
+        packing, which treats the leader's noise as one more contribution in
+        ``[-W, W]``. A draw beyond ``W`` must be refused, never clamped
+        (:func:`pets.dp.noise.check_noise_bound`).
+        """
+        return max(
+            half_width(self.mechanism.value, f.param, servers, 2.0**-log2_failure)
+            for f in self.fields
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """What the analyst's result reports: mechanism, unit, budget and per-field scales.

@@ -104,3 +104,13 @@ def test_check_noisy_range() -> None:
         check_noisy_range("sum", 0, 0, 2**63 - 10, 20)
     with pytest.raises(OverflowDetectedError, match="beyond"):
         check_noisy_range("sum", 0, -10, 10, 3, modulus=23)
+
+
+def test_check_noise_bound_refuses_instead_of_clamping() -> None:
+    from pets.dp.noise import check_noise_bound
+
+    check_noise_bound(np.array([-5, 5], dtype=np.int64), 5)
+    with pytest.raises(OverflowDetectedError, match="exceeds"):
+        check_noise_bound(np.array([0, -6], dtype=np.int64), 5)
+    with pytest.raises(OverflowDetectedError):
+        check_noise_bound(np.array([-(2**63)], dtype=np.int64), 2**62)

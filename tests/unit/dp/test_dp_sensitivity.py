@@ -111,3 +111,11 @@ def test_sample_layout_follows_the_fields() -> None:
     draws = np.stack([n.sample(SeededRandom(f"l{i}")) for i in range(300)])
     spread = draws.std(axis=0)
     assert spread[0] < 10 < spread[1] < 10**6 < spread[2]  # count, sum, sum_sq scales
+
+
+def test_tail_bound_grows_with_servers_and_confidence() -> None:
+    n = _noise("sum(cost) from hospitals dp rho 0.5")
+    w1, w2 = n.tail_bound(1), n.tail_bound(2)
+    assert 0 < w1 < w2 and n.tail_bound(1, log2_failure=10) < w1
+    sigma = 50000 * 2**0.5  # the sum field dominates: σ² = 2·50000²
+    assert 9 * sigma < w1 < 10 * sigma  # sqrt(2·ln(2^65)) ≈ 9.5
