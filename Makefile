@@ -38,12 +38,17 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(VENV)/bin/pets bench --quick --json
 
+# ruff, the layer contracts (import-linter) and the type checker (mypy). Both of the
+# latter read build/lint/pets, the installed package shape (tools/linktree.py).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) tools/linktree.py build/lint
+	cd build/lint && ../../$(VENV)/bin/lint-imports ../../pyproject.toml
+	cd build/lint && ../../$(VENV)/bin/mypy --config-file ../../pyproject.toml --cache-dir ../../.mypy_cache
 
 protos: $(STAMP)
 	$(PY) tools/protogen.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis benchmarks/results
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache .hypothesis benchmarks/results

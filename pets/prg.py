@@ -98,7 +98,7 @@ def expand(
             )
         out.fill(0)
     if length:
-        buf = memoryview(out).cast("B")
+        buf = out.data.cast("B")
         # Encrypting zeros in place yields the bare keystream.
         _cipher(bytes(seed), PrgAlgorithm(algorithm)).encryptor().update_into(buf, buf)
     return out

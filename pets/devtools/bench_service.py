@@ -833,7 +833,7 @@ def _rate_worker_main() -> None:
                     await asyncio.gather(
                         *(c.contribute_additive(ann, v) for c, v in zip(clients, ones, strict=True))
                     )
-                    out = {"start": start, "end": time.perf_counter()}
+                    out: dict[str, float | str] = {"start": start, "end": time.perf_counter()}
                 except Exception as exc:  # report, never leave the parent waiting
                     out = {"error": f"{type(exc).__name__}: {exc}"}
                 print(json.dumps(out), flush=True)

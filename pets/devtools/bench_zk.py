@@ -10,6 +10,11 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pets.zk.credential import HolderCredential, IssuerKey
+    from pets.zk.group import Group
 
 PRESENTATION_PREDICATES = (
     "age >= 18",
@@ -18,7 +23,7 @@ PRESENTATION_PREDICATES = (
 )
 
 
-def bench_credential(group: object, *, expires_at: int) -> tuple[object, object]:
+def bench_credential(group: Group, *, expires_at: int) -> tuple[IssuerKey, HolderCredential]:
     """The issuer and the holder credential every presentation benchmark uses."""
     from pets.zk.credential import IssuerKey, issue_to_holder
 
@@ -26,10 +31,10 @@ def bench_credential(group: object, *, expires_at: int) -> tuple[object, object]
     holder = issue_to_holder(
         issuer,
         "bench/v1",
-        group.random_scalar(),  # type: ignore[attr-defined]
+        group.random_scalar(),
         {"age": 42, "accreditation": 3, "purpose": "research"},
         expires_at,
-        group=group,  # type: ignore[arg-type]
+        group=group,
         max_values={"age": 150, "accreditation": 10},
     )
     return issuer, holder

@@ -166,9 +166,9 @@ def _as_int64_vector(layout: PackingLayout, values: object) -> np.ndarray:
     outside = (arr < layout.lo) | (arr > layout.hi)
     if outside.any():
         # Indices only: the values are the holder's data.
-        bad = np.flatnonzero(outside)
+        indices = np.flatnonzero(outside)
         raise InvalidInputError(
-            f"{bad.size} value(s) outside [lo, hi], first at index {int(bad[0])}"
+            f"{indices.size} value(s) outside [lo, hi], first at index {int(indices[0])}"
         )
     return arr
 

@@ -75,7 +75,7 @@ def format_number(value: float, *, keep_float: bool = False) -> str:
     """
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    if not keep_float and math.isfinite(value) and value.is_integer() and abs(value) < 1e16:
+    if not keep_float and math.isfinite(value) and float(value).is_integer() and abs(value) < 1e16:
         return str(int(value))
     return repr(float(value))
 

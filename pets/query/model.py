@@ -66,7 +66,7 @@ OPS: tuple[str, ...] = ("=", "!=", "<", "<=", ">", ">=", "in")
 class Aggregate(StrEnum):
     """The aggregates a query can ask for."""
 
-    count = "count"
+    count = "count"  # type: ignore[assignment]  # shadows str.count, as a member should
     sum = "sum"
     mean = "mean"
     variance = "variance"
@@ -322,7 +322,7 @@ class Query:
             raise QueryError(f"query aggregate must be a string, got {aggregate!r}")
         return cls(
             dataset=d["dataset"],
-            aggregate=aggregate,  # type: ignore[arg-type]  (converted and checked on init)
+            aggregate=aggregate,  # type: ignore[arg-type]  # converted and checked on init
             column=d.get("column"),
             columns=d.get("columns", ()),
             where=tuple(Filter.from_dict(f) for f in where),

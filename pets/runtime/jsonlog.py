@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import TextIO
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
@@ -39,9 +40,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
-def configure(level: str, party: str, stream: object) -> None:
+def configure(level: str, party: str, stream: TextIO) -> None:
     """Route ``pets.*`` loggers to ``stream`` as JSON lines (programs call this once)."""
-    handler = logging.StreamHandler(stream)  # type: ignore[arg-type]
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter(party=party))
     root = logging.getLogger("pets")
     root.handlers[:] = [handler]

@@ -56,7 +56,7 @@ def vector_view(vector: np.ndarray) -> memoryview | bytes:
     """A ring vector's little-endian bytes without copying where the host allows."""
     arr = np.asarray(vector)
     if arr.dtype == RING_DTYPE and arr.flags.c_contiguous:
-        return memoryview(arr).cast("B")
+        return arr.data.cast("B")
     return vector_to_bytes(arr)
 
 
