@@ -22,7 +22,6 @@ re-shards the same vector into the same shares and the same digest.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Iterator, Sequence
@@ -39,6 +38,7 @@ from pets.errors import InvalidInputError, InvalidProofError, NotFoundError
 from pets.protocols import HolderContribution, lookup
 from pets.protocols.additive import AdditiveProtocol
 from pets.query import QueryPlan
+from pets.runtime.backoff import Backoff
 from pets.transport import wire
 from pets.transport.status import error_for
 from pets.v1 import aggregation_pb2 as pb
@@ -86,16 +86,15 @@ class HolderClient:
         await self._leader_channel.close()
 
     async def _retrying(self, what: str, deadline: float, call: object) -> object:
-        delay = 0.2
+        backoff = Backoff(0.2, 5.0, deadline=deadline, clock=time.time)
         while True:
             try:
                 return await call()  # type: ignore[operator]
             except grpc.aio.AioRpcError as exc:
-                if exc.code() not in RETRY_CODES or time.time() + delay > deadline:
+                if exc.code() not in RETRY_CODES or backoff.exhausted():
                     raise error_for(exc, what) from None
                 log.warning("retrying", extra={"call": what, "code": exc.code().name})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                await backoff.sleep()
 
     async def announcement(self, query_id: str) -> pb.QueryAnnouncement:
         """The leader's announcement of one open query (what a watching node gets)."""

@@ -34,6 +34,8 @@ from pets.identity.signing import verify_spec
 from pets.protocols import lookup, name_of
 from pets.query import Query, QueryPlan, Schema, Table
 from pets.query import compile as compile_query
+from pets.runtime.atomicfile import write_atomic
+from pets.runtime.backoff import Backoff
 from pets.sources import SourceSpec, check_source, evaluate_source, open_source, read_table
 from pets.v1 import aggregation_pb2 as pb
 
@@ -84,9 +86,7 @@ class Node:
         except FileNotFoundError:
             self.config.state_dir.mkdir(parents=True, exist_ok=True)
             key = os.urandom(prg.SEED_BYTES)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(key)
+            write_atomic(path, key)  # 0600; refuses to replace a key written meanwhile
         if len(key) != prg.SEED_BYTES:
             raise ConfigError(f"{path} is not a {prg.SEED_BYTES}-byte seed key")
         return key
@@ -100,9 +100,9 @@ class Node:
     def _remember(self, query_id: str) -> None:
         self.answered.add(query_id)
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self._answered_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(sorted(self.answered)))
-        os.replace(tmp, self._answered_file)
+        write_atomic(
+            self._answered_file, json.dumps(sorted(self.answered)).encode(), overwrite=True
+        )
 
     # -- policy ---------------------------------------------------------------
     def decide(self, ann: pb.QueryAnnouncement) -> Decision:
@@ -201,7 +201,7 @@ class Node:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Watch the leader until ``stop`` is set, reconnecting with backoff."""
-        backoff = 0.25
+        backoff = Backoff(0.25, MAX_BACKOFF_SECONDS)
         while not stop.is_set():
             call = self.client.leader.WatchQueries(
                 pb.WatchQueriesRequest(include_open=True), metadata=self.connector.metadata
@@ -210,7 +210,7 @@ class Node:
             try:
                 log.info("watching leader", extra={"leader": self.config.endpoints.leader})
                 async for ann in _until(call, stopper):
-                    backoff = 0.25
+                    backoff.reset()
                     task = asyncio.create_task(self.handle(ann))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
@@ -222,7 +222,7 @@ class Node:
                     log.error("leader refused this node", extra={"detail": exc.details()})
                 log.warning(
                     "leader unreachable, retrying",
-                    extra={"code": exc.code().name, "retry_in_s": backoff},
+                    extra={"code": exc.code().name, "retry_in_s": backoff.delay},
                 )
             finally:
                 stopper.cancel()
@@ -230,8 +230,7 @@ class Node:
             if stop.is_set():
                 break
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                await asyncio.wait_for(stop.wait(), backoff.advance())
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=10)
         await self.client.close()

@@ -26,6 +26,7 @@ from pets.errors import UnavailableError
 from pets.identity.certificates import Peer
 from pets.query import Query
 from pets.query import compile as compile_query
+from pets.runtime.backoff import Backoff
 from pets.server.leader.admission import Admission
 from pets.server.leader.announcements import pack_helper_keys
 from pets.server.leader.batching import Batching
@@ -153,7 +154,7 @@ class Lifecycle:
         give_up = time.monotonic() + timeout
         sealed = await self.state.store.sealed_contributions(rec.id, rec.contributors)
         pending = list(self.state.helpers)
-        delay = 0.2
+        backoff = Backoff(0.2, 2.0, deadline=give_up)
         while pending:
             left = max(0.5, give_up - time.monotonic())
             results = await asyncio.gather(
@@ -167,7 +168,7 @@ class Lifecycle:
             ]
             pending = [h for h, r in failed if isinstance(r, UnavailableError)]
             fatal = [(h, r) for h, r in failed if not isinstance(r, UnavailableError)]
-            if fatal or (pending and time.monotonic() + delay > give_up):
+            if fatal or (pending and backoff.exhausted()):
                 for h, r in failed:
                     log.error(
                         "finalisation failed",
@@ -183,8 +184,7 @@ class Lifecycle:
                 await self._fail(rt, reason, f"{detail}; nothing released")
                 return False
             if pending:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                await backoff.sleep()
         return True
 
     async def _fail(self, rt: QueryRuntime, failure: str, detail: str) -> None:

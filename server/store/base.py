@@ -12,8 +12,9 @@ guarantees the servers rely on are part of the interface, not of a backend:
   with* the running aggregates they produced (the new aggregate generation),
   atomically. After it returns every contribution in it is durable and
   counted exactly once; if it raises, none is recorded and the previous
-  aggregates stay current. Each ``(query, holder)`` is recorded at most once
-  (a second record for it fails the batch).
+  aggregates stay current. Each ``(query, holder)`` is recorded at most once:
+  a second record for it fails the whole batch with
+  :class:`~pets.errors.ConflictError`.
 * :meth:`Store.finish_query` records a query's final state together with its
   final aggregate share (or drops the aggregate of a failed query) and
   clears the sealed seeds, atomically.

@@ -13,6 +13,10 @@ dedicated thread, so SQLite never blocks the event loop and all writes are
 serialised, and is what the servers use (:class:`pets.server.store.Store`).
 The schema is versioned: a database of another version is refused with a
 clear error rather than misread (there is no migration yet).
+
+The database file is made 0600 right after SQLite creates it (a helper's
+seal key lives in it). It is a database that SQLite keeps writing, not a
+one-shot file, so :func:`pets.runtime.atomicfile.write_atomic` does not apply.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from pets.errors import ConfigError
+from pets.errors import ConfigError, ConflictError
 from pets.server.store.base import ContributionRecord, QueryRecord
 from pets.server.store.slots import AggregateSlots
 
@@ -305,7 +309,10 @@ class SqliteStore:
         records: Sequence[ContributionRecord],
         aggregates: Mapping[str, bytes | memoryview],
     ) -> None:
-        await self._run(self._db.commit_contributions, records, aggregates)
+        try:
+            await self._run(self._db.commit_contributions, records, aggregates)
+        except sqlite3.IntegrityError:
+            raise ConflictError("a contribution of this batch is already recorded") from None
 
     async def sealed_contributions(self, query_id: str, holders: Iterable[str]) -> list[bytes]:
         return await self._run(self._db.sealed_contributions, query_id, list(holders))

@@ -1,0 +1,145 @@
+"""The leader's admission step, without gRPC: every refusal an analyst can get, and
+what an admitted query carries."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import pytest
+
+from pets.errors import InvalidInputError, InvalidProofError, NotReadyError
+from pets.identity.certificates import Peer, Role
+from pets.paillier import generate_keypair, public_key_to_bytes
+from pets.query import Schema
+from pets.runtime.tomlconfig import TlsFiles
+from pets.server.config import Limits, ServerConfig
+from pets.server.leader.admission import Admission, admit
+from pets.v1 import aggregation_pb2 as pb
+
+SCHEMA = Schema.from_toml(
+    '[datasets.v]\nkind = "vector"\nlength = 3\nlo = 0\nhi = 1\n'
+    '[datasets.big]\nkind = "vector"\nlength = 1\nlo = 0\nhi = 9007199254740992\nscale = 1\n'
+)
+ANALYST = Peer(role=Role.ANALYST, name="alice")
+VECTOR = '{"aggregate":"vector_sum","dataset":"v"}'
+
+
+@functools.cache
+def _public() -> bytes:
+    """A real analyst key (the leader accepts only the supported sizes)."""
+    return public_key_to_bytes(generate_keypair(2048)[0])
+
+
+def _config(tls: TlsFiles | None = None, **limits: object) -> ServerConfig:
+    return ServerConfig(
+        role="leader",
+        name="leader",
+        listen="127.0.0.1:0",
+        state_dir=Path("/nonexistent"),  # admission never touches it
+        min_holders=2,
+        tls=tls,
+        limits=Limits(**limits),  # type: ignore[arg-type]
+    )
+
+
+def _admit(spec: pb.QuerySpec, *, open_queries: int = 0, **config: object) -> Admission:
+    return admit(
+        spec,
+        ANALYST,
+        schema=SCHEMA,
+        config=_config(**config),  # type: ignore[arg-type]
+        open_queries=open_queries,
+        ca_pem=None,
+    )
+
+
+def test_an_unspecified_protocol_is_additive_and_the_request_is_not_changed() -> None:
+    request = pb.QuerySpec(query_json=VECTOR)
+    admission = _admit(request)
+    assert admission.spec.protocol == pb.PROTOCOL_ADDITIVE
+    assert admission.protocol.name == "additive"
+    assert request.protocol == pb.PROTOCOL_UNSPECIFIED
+    assert admission.vector_length == 3
+    assert admission.min_holders == 2  # the server's floor
+    assert admission.deadline_seconds == Limits().default_deadline_seconds
+
+
+@pytest.mark.parametrize(
+    "spec, error, message",
+    [
+        (pb.QuerySpec(query_json="{not json"), InvalidInputError, "not valid JSON"),
+        (pb.QuerySpec(query_json=VECTOR, protocol=99), InvalidInputError, "unknown protocol 99"),
+        (pb.QuerySpec(query_json=VECTOR, min_holders=1), InvalidInputError, "below this server"),
+        (
+            pb.QuerySpec(query_json=VECTOR, min_holders=5, close_after=4),
+            InvalidInputError,
+            "close_after 4 is below min_holders 5",
+        ),
+        (
+            pb.QuerySpec(query_json=VECTOR, deadline_seconds=-1),
+            InvalidInputError,
+            "deadline_seconds must be in",
+        ),
+        (
+            pb.QuerySpec(query_json=VECTOR, deadline_seconds=float("inf")),
+            InvalidInputError,
+            "deadline_seconds must be in",
+        ),
+        (
+            pb.QuerySpec(query_json=VECTOR, paillier_public_key=b"k"),
+            InvalidInputError,
+            "only for PROTOCOL_PAILLIER",
+        ),
+        (
+            pb.QuerySpec(query_json='{"aggregate":"vector_sum","dataset":"big"}', min_holders=2000),
+            InvalidInputError,
+            "may exceed the 64-bit ring",
+        ),
+        (
+            pb.QuerySpec(query_json=VECTOR, protocol=pb.PROTOCOL_PAILLIER),
+            InvalidInputError,
+            "needs the analyst's paillier_public_key",
+        ),
+    ],
+)
+def test_refusals(spec: pb.QuerySpec, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        _admit(spec)
+
+
+def test_a_paillier_query_never_takes_fewer_holders_than_it_needs() -> None:
+    spec = pb.QuerySpec(
+        query_json=VECTOR, protocol=pb.PROTOCOL_PAILLIER, paillier_public_key=_public()
+    )
+    spec.max_holders = 1
+    with pytest.raises(InvalidInputError, match="max_holders 1 is below min_holders 2"):
+        _admit(spec)
+
+
+def test_the_server_limits_hold() -> None:
+    with pytest.raises(InvalidInputError, match="accepts at most 2"):
+        _admit(pb.QuerySpec(query_json=VECTOR), max_vector_length=2)
+    with pytest.raises(NotReadyError, match="already has 3 unfinished queries"):
+        _admit(pb.QuerySpec(query_json=VECTOR), open_queries=3, max_open_queries_per_analyst=3)
+    assert _admit(pb.QuerySpec(query_json=VECTOR), open_queries=2, max_open_queries_per_analyst=3)
+
+
+def test_a_paillier_query_is_admitted_with_its_packed_length() -> None:
+    spec = pb.QuerySpec(
+        query_json=VECTOR, protocol=pb.PROTOCOL_PAILLIER, paillier_public_key=_public()
+    )
+    admission = _admit(spec)
+    assert admission.protocol.name == "paillier"
+    assert 1 <= admission.vector_length <= 3  # several values per plaintext
+
+
+def test_with_tls_a_paillier_spec_must_be_signed() -> None:
+    spec = pb.QuerySpec(
+        query_json=VECTOR, protocol=pb.PROTOCOL_PAILLIER, paillier_public_key=_public()
+    )
+    tls = TlsFiles(Path("ca.pem"), Path("cert.pem"), Path("key.pem"))  # never read here
+    with pytest.raises(InvalidProofError):
+        _admit(spec, tls=tls)
+    # An additive spec carries no key, so it needs no signature.
+    assert _admit(pb.QuerySpec(query_json=VECTOR), tls=tls).protocol.name == "additive"

@@ -1,0 +1,177 @@
+"""The store interface's guarantees, as the servers rely on them, checked through the
+async :class:`pets.server.store.Store` calls only.
+
+Every test runs against each backend in :data:`BACKENDS` (SQLite today); a new
+backend joins the list and must pass the same tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from pets.errors import ConflictError
+from pets.server.query_state import CLOSED, FAILED, OPEN, READY
+from pets.server.store import ContributionRecord, QueryRecord, SqliteStore, Store, open_store
+
+BACKENDS: dict[str, Callable[[Path], Store]] = {
+    "sqlite": lambda state_dir: SqliteStore(state_dir / "pets.sqlite"),
+}
+Q1, Q2 = "q-00000000000000a1", "q-00000000000000a2"
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Store]:
+    factory = BACKENDS[request.param]
+    return lambda: factory(tmp_path)
+
+
+def _run(make_store: Callable[[], Store], body: Callable[[Store], Awaitable[None]]) -> None:
+    async def go() -> None:
+        store = make_store()
+        try:
+            await body(store)
+        finally:
+            await store.close()
+
+    asyncio.run(go())
+
+
+def _record(qid: str = Q1, **changes: object) -> QueryRecord:
+    rec = QueryRecord(
+        id=qid,
+        analyst="alice",
+        spec=b"\x0a\x02{}",
+        state=OPEN,
+        created=1.5,
+        deadline=61.5,
+        min_holders=2,
+        vector_length=4,
+        proven_predicates=("accreditation >= 2",),
+        fingerprint=b"\x01" * 32,
+        helper_keys=b"keys",
+    )
+    return rec.with_state(rec.state, **changes)
+
+
+def _contribution(qid: str, holder: str, sealed: bytes = b"") -> ContributionRecord:
+    return ContributionRecord(qid, holder, holder.encode().ljust(32, b"\0"), sealed)
+
+
+def test_queries_and_settings_round_trip(make_store: Callable[[], Store]) -> None:
+    async def body(store: Store) -> None:
+        assert await store.get_setting("seal-private-key") is None
+        await store.put_setting("seal-private-key", b"k" * 32)
+        await store.put_setting("seal-private-key", b"j" * 32)
+        assert await store.get_setting("seal-private-key") == b"j" * 32
+        await store.insert_query(_record(Q2, created=2.0))
+        await store.insert_query(_record(Q1))
+        closed = _record(Q1).with_state(CLOSED, contributors=("a", "b"))
+        await store.update_query(closed)
+        assert await store.load_queries() == [closed, _record(Q2, created=2.0)]  # oldest first
+
+    _run(make_store, body)
+
+
+def test_a_group_commit_records_contributions_with_their_aggregates(
+    make_store: Callable[[], Store],
+) -> None:
+    async def body(store: Store) -> None:
+        for qid in (Q1, Q2):
+            await store.insert_query(_record(qid))
+        assert await store.get_aggregate(Q1) is None
+        await store.commit_contributions(
+            [_contribution(Q1, "a"), _contribution(Q2, "a"), _contribution(Q1, "b")],
+            {Q1: b"sum-1", Q2: memoryview(b"sum-2")},
+        )
+        await store.commit_contributions([_contribution(Q1, "c")], {Q1: b"sum-1c"})
+        assert await store.get_aggregate(Q1) == b"sum-1c"
+        assert await store.get_aggregate(Q2) == b"sum-2"
+        assert set(await store.contributions(Q1)) == {"a", "b", "c"}
+        assert await store.contributions(Q2) == {"a": _contribution(Q2, "a").digest}
+
+    _run(make_store, body)
+
+
+def test_a_batch_with_a_recorded_holder_records_nothing(make_store: Callable[[], Store]) -> None:
+    async def body(store: Store) -> None:
+        for qid in (Q1, Q2):
+            await store.insert_query(_record(qid))
+        await store.commit_contributions([_contribution(Q1, "a")], {Q1: b"one"})
+        with pytest.raises(ConflictError):
+            await store.commit_contributions(
+                [_contribution(Q2, "z"), _contribution(Q1, "a")], {Q1: b"two", Q2: b"z"}
+            )
+        assert await store.contributions(Q1) == {"a": _contribution(Q1, "a").digest}
+        assert await store.contributions(Q2) == {}
+        assert await store.get_aggregate(Q1) == b"one"
+        assert await store.get_aggregate(Q2) is None
+        # The store stays usable after the refused batch.
+        await store.commit_contributions([_contribution(Q2, "z")], {Q2: b"z"})
+        assert await store.get_aggregate(Q2) == b"z"
+
+    _run(make_store, body)
+
+
+def test_finishing_keeps_who_and_drops_the_sealed_seeds(make_store: Callable[[], Store]) -> None:
+    async def body(store: Store) -> None:
+        await store.insert_query(_record(Q1))
+        await store.commit_contributions(
+            [_contribution(Q1, "b", b"sealed-b"), _contribution(Q1, "a", b"sealed-a")],
+            {Q1: b"running"},
+        )
+        assert await store.sealed_contributions(Q1, ["a", "b"]) == [b"sealed-a", b"sealed-b"]
+        with pytest.raises(KeyError):
+            await store.sealed_contributions(Q1, ["a", "nobody"])
+        ready = _record(Q1).with_state(READY, contributors=("a", "b"))
+        await store.finish_query(ready, None)  # the running aggregate is the final one
+        assert await store.get_aggregate(Q1) == b"running"
+        assert await store.sealed_contributions(Q1, ["a", "b"]) == [b"", b""]
+        assert set(await store.contributions(Q1)) == {"a", "b"}
+        assert (await store.load_queries())[0] == ready
+
+    _run(make_store, body)
+
+
+def test_a_final_share_replaces_and_a_failure_drops_the_aggregate(
+    make_store: Callable[[], Store],
+) -> None:
+    async def body(store: Store) -> None:
+        for qid in (Q1, Q2):
+            await store.insert_query(_record(qid))
+            await store.commit_contributions([_contribution(qid, "a")], {qid: b"running"})
+        await store.finish_query(_record(Q1).with_state(READY), memoryview(b"final"))
+        await store.finish_query(_record(Q2).with_state(FAILED, failure="x"), None, True)
+        assert await store.get_aggregate(Q1) == b"final"
+        assert await store.get_aggregate(Q2) is None
+        states = {r.id: (r.state, r.failure) for r in await store.load_queries()}
+        assert states == {Q1: (READY, ""), Q2: (FAILED, "x")}
+
+    _run(make_store, body)
+
+
+def test_everything_acknowledged_survives_a_restart(tmp_path: Path) -> None:
+    async def go() -> tuple[list[QueryRecord], dict[str, bytes], bytes | None, bytes | None]:
+        store = open_store(tmp_path / "pets.sqlite")
+        await store.insert_query(_record(Q1))
+        await store.put_setting("k", b"v")
+        await store.commit_contributions([_contribution(Q1, "a", b"s")], {Q1: b"sum"})
+        await store.close()
+        again = open_store(tmp_path / "pets.sqlite")
+        try:
+            return (
+                await again.load_queries(),
+                await again.contributions(Q1),
+                await again.get_aggregate(Q1),
+                await again.get_setting("k"),
+            )
+        finally:
+            await again.close()
+
+    queries, contributions, aggregate, setting = asyncio.run(go())
+    assert queries == [_record(Q1)]
+    assert contributions == {"a": _contribution(Q1, "a").digest}
+    assert (aggregate, setting) == (b"sum", b"v")
