@@ -133,6 +133,10 @@ def blind(
     n = len(ids)
     if not all(isinstance(ident, bytes) for ident in ids):
         raise InvalidInputError("identifiers must be bytes (see prepare_records)")
+    if len(set(ids)) != n:  # repeats would surface as repeated pseudonyms, refused by the join
+        raise InvalidInputError(
+            "identifiers must be distinct: one row per person (prepare_records)"
+        )
     order = shuffle(n, rng)
     blinds = b"".join((1 + rng.randbelow(N - 1)).to_bytes(32, "big") for _ in range(n))
     dst = domain.dst

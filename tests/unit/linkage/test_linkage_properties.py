@@ -51,7 +51,9 @@ def test_unblinding_gives_k_times_hash(
 
 @SETTINGS
 @given(
-    ids=st.lists(st.binary(min_size=1, max_size=8), min_size=1, max_size=4), a=scalars, b=scalars
+    ids=st.lists(st.binary(min_size=1, max_size=8), min_size=1, max_size=4, unique=True),
+    a=scalars,
+    b=scalars,
 )
 def test_key_shares_commute(ids: list[bytes], a: int, b: int, domain: LinkageDomain) -> None:
     batch, _ = blind(ids, domain, rng=DeterministicRng(b"c"))

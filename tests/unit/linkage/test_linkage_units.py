@@ -268,6 +268,9 @@ def test_empty_batches(domain: LinkageDomain, leader: KeyShare, helper: KeyShare
 def test_blind_wants_bytes(domain: LinkageDomain) -> None:
     with pytest.raises(InvalidInputError):
         blind(["text-id"], domain)  # type: ignore[list-item]
+    with pytest.raises(InvalidInputError) as err:
+        blind([b"same-id", b"same-id"], domain)
+    assert "same-id" not in str(err.value)
 
 
 def test_core_is_pure() -> None:
