@@ -80,7 +80,7 @@ __all__ = [
 
 
 class Role(StrEnum):
-    """The role a party plays; see the roles table in DESIGN.md."""
+    """The role a party plays; see docs/ARCHITECTURE.md, "Roles and trust"."""
 
     LEADER = "leader"
     HELPER = "helper"

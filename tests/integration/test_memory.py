@@ -1,4 +1,4 @@
-"""Server memory follows the vector length, not the number of holders (DESIGN.md).
+"""Server memory follows the vector length, not the number of holders (docs/ARCHITECTURE.md).
 
 A real leader and helper (processes, mutual TLS, SQLite) receive one additive
 query's contributions from many holders, each with its own certificate from
