@@ -19,7 +19,7 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import grpc
 
@@ -278,7 +278,8 @@ class AnalystClient:
         def consume(header: pb.AggregateHeader) -> Callable[[memoryview | bytes], None]:
             nonlocal assembler
             assembler = wire.ChunkAssembler(header.payload_bytes)
-            return assembler.add
+            # ChunkAssembler.add copies from any buffer, memoryviews included.
+            return cast("Callable[[memoryview | bytes], None]", assembler.add)
 
         header = await self._aggregate_stream(server, query_id, expected_bytes, consume)
         assert assembler is not None

@@ -331,7 +331,7 @@ class Helper(pb_grpc.HelperServicer):
     @streaming
     async def GetAggregate(
         self, request: pb.QueryRef, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[pb.AggregateChunk]:
+    ) -> AsyncIterator[bytes]:
         peer = caller(context, insecure=self._insecure)
         require(peer, [Role.ANALYST], "read query results")
         q = self.queries.get(request.query_id)

@@ -71,6 +71,7 @@ class HelperLink:
         to (the leader announces it with the query; holders check the helper's
         signature on it)."""
         response = await self._call("RegisterQuery", request, 10.0)
+        assert isinstance(response, pb.RegisterQueryResponse)
         key = response.seal_key
         if key.helper != self.name:
             raise UnavailableError(

@@ -17,7 +17,6 @@ Halves here: :class:`AdditiveAggregate` (leader), :class:`SeedOpener`
 from __future__ import annotations
 
 import hmac
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -98,9 +97,7 @@ class AdditiveAggregate:
         """The running sum as little-endian bytes; on a little-endian host a
         zero-copy view (valid until the next ``add``: the leader writes it
         before folding in anything else)."""
-        if sys.byteorder == "little":
-            return memoryview(self.total).cast("B")
-        return wire.vector_to_bytes(self.total)
+        return wire.vector_view(self.total)
 
 
 # --------------------------------------------------------------------------- helper
@@ -249,7 +246,7 @@ class _RingSum(ShareCombiner):
 
 class AdditiveProtocol(AggregationProtocol):
     name: ClassVar[str] = "additive"
-    wire_id: ClassVar[int] = pb.PROTOCOL_ADDITIVE
+    wire_id: ClassVar[pb.Protocol] = pb.PROTOCOL_ADDITIVE
     uses_helpers: ClassVar[bool] = True
     prepares: ClassVar[bool] = True
     spec_signed: ClassVar[bool] = False

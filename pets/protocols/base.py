@@ -134,7 +134,7 @@ class AggregationProtocol(ABC):
     """One aggregation protocol: its holder, leader, helper and analyst halves."""
 
     name: ClassVar[str]  # as analysts and node policies spell it
-    wire_id: ClassVar[int]  # its pets.v1.Protocol value
+    wire_id: ClassVar[pb.Protocol]  # its pets.v1.Protocol value
     uses_helpers: ClassVar[bool]  # helpers hold shares: register, Prepare, Finalize
     prepares: ClassVar[bool]  # contributions pass the helpers' Prepare before commit
     spec_signed: ClassVar[bool]  # the analyst signs the spec (it carries a key)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from pets.errors import InvalidInputError
 from pets.protocols.base import (
@@ -159,7 +159,8 @@ class _Decryption(ShareCombiner):
 
     def sink(self, server: str, header: pb.AggregateHeader) -> Callable[[bytes | memoryview], None]:
         self._assembler = wire.ChunkAssembler(header.payload_bytes)
-        return self._assembler.add  # type: ignore[return-value]
+        # ChunkAssembler.add copies from any buffer, memoryviews included.
+        return cast("Callable[[bytes | memoryview], None]", self._assembler.add)
 
     def total(self, headers: Sequence[pb.AggregateHeader]) -> list[int]:
         from pets.paillier import ciphertexts_from_bytes, decrypt_vector, public_key_to_bytes
@@ -183,7 +184,7 @@ class _Decryption(ShareCombiner):
 
 class PaillierProtocol(AggregationProtocol):
     name: ClassVar[str] = "paillier"
-    wire_id: ClassVar[int] = pb.PROTOCOL_PAILLIER
+    wire_id: ClassVar[pb.Protocol] = pb.PROTOCOL_PAILLIER
     uses_helpers: ClassVar[bool] = False
     prepares: ClassVar[bool] = False
     spec_signed: ClassVar[bool] = True

@@ -116,9 +116,9 @@ class Batching:
             finally:
                 self._preparing = False
             # In arrival order: a close follows the contributions queued before it.
-            for item in batch:
-                if isinstance(item, Close) or id(item) in kept:
-                    self._commit_queue.put_nowait(item)
+            for queued in batch:
+                if isinstance(queued, Close) or id(queued) in kept:
+                    self._commit_queue.put_nowait(queued)
 
     async def prepare_with_helpers(self, items: list[Pending]) -> list[Pending]:
         """Have every helper check the batch's contributions; keep what all accept.
