@@ -338,3 +338,12 @@ def test_cli_verify_prints_rejected_for_huge_expiry(
     )
     assert rc == 1
     assert "presentation rejected" in capsys.readouterr().err
+
+
+@FUZZ
+@given(raw=st.binary(max_size=300) | st.sampled_from([b"\xff\xfe", b"[" * 5000, b"9" * 5000]))
+def test_cli_presentation_bytes_are_rejected_not_crashing(raw: bytes) -> None:
+    from pets.zk.cli import _presentation_json
+
+    with contextlib.suppress(InvalidProofError):
+        _presentation_json(raw)
