@@ -24,7 +24,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from zk_helpers import rng
+from zk_helpers import BACKENDS, load_vectors, rng
 
 from pets.errors import CredentialError, InvalidInputError, InvalidProofError
 from pets.zk import serialization as ser
@@ -35,8 +35,11 @@ from pets.zk.credential import (
     create_issuance_request,
     create_presentation,
     holder_keygen,
+    verify_issuance_request,
     verify_presentation,
 )
+from pets.zk.group import get_group
+from pets.zk.rng import DeterministicRng
 
 NOW = 1_700_000_000
 
@@ -262,3 +265,37 @@ def test_cli_request_for_another_schema_is_refused(
     assert _issue(d, "--request", str(d / "request.json"), "--out", str(d / "issued.json")) == 2
     assert "schema" in capsys.readouterr().err
     assert not (d / "issued.json").exists()
+
+
+# -- known-answer vectors (tests/vectors/zk/issuance_requests.json) ----------------------
+
+REQUEST_VECTORS = load_vectors("issuance_requests.json")["vectors"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("vector", REQUEST_VECTORS, ids=lambda v: v["name"])
+def test_issuance_request_known_answers(backend: str, vector: dict) -> None:
+    group = get_group(backend)
+    secret = group.random_scalar(DeterministicRng(vector["key_seed"].encode()))
+    assert f"{secret:064x}" == vector["holder_secret_key"]
+    schema = vector["request"]["schema_id"]
+    made = create_issuance_request(
+        secret, schema_id=schema, group=group, rng=DeterministicRng(vector["proof_seed"].encode())
+    )
+    assert ser.request_to_dict(made) == vector["request"]
+    verify_issuance_request(ser.request_from_dict(vector["request"], group), schema)
+
+
+@pytest.mark.parametrize(
+    ("vector", "reject"),
+    [(v, r) for v in REQUEST_VECTORS for r in v["rejects"]],
+    ids=lambda x: x.get("note", x.get("name", "")),
+)
+def test_issuance_request_rejects(vector: dict, reject: dict) -> None:
+    doc = dict(vector["request"])
+    issuer_schema = reject.get("issuer_schema", doc["schema_id"])
+    for key in ("holder_public_key", "proof"):
+        if key in reject:
+            doc[key] = reject[key]
+    with pytest.raises(InvalidProofError, match=reject["step"]):
+        verify_issuance_request(ser.request_from_dict(doc), issuer_schema)

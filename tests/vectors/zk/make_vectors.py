@@ -217,7 +217,63 @@ def proof_vectors() -> dict:
     }
 
 
+def issuance_request_vectors() -> dict:
+    """Credential issuance requests (holder key + proof of possession bound to the schema)."""
+    from pets.zk.credential import create_issuance_request
+    from pets.zk.serialization import request_to_dict
+
+    g = get_group()
+    vectors = []
+    for name, schema in (("request-researcher", "researcher/v1"), ("request-unicode", "Ärzte/v1")):
+        secret = g.random_scalar(DeterministicRng(f"{name}/key".encode()))
+        request = create_issuance_request(
+            secret, schema_id=schema, rng=DeterministicRng(f"{name}/proof".encode())
+        )
+        doc = request_to_dict(request)
+        other = g.mul_base(secret + 1).to_bytes().hex()
+        proof = bytes.fromhex(doc["proof"])
+        vectors.append(
+            {
+                "name": name,
+                "key_seed": f"{name}/key",
+                "proof_seed": f"{name}/proof",
+                "holder_secret_key": f"{secret:064x}",
+                "request": doc,
+                "rejects": [
+                    {"issuer_schema": schema + "x", "step": "schema", "note": "another schema"},
+                    {
+                        "holder_public_key": other,
+                        "step": "possession",
+                        "note": "someone else's public key with this proof",
+                    },
+                    {
+                        "proof": _flip(proof, 0),
+                        "step": "possession",
+                        "note": "flip a challenge bit",
+                    },
+                    {
+                        "proof": _flip(proof, len(proof) - 1),
+                        "step": "possession",
+                        "note": "flip the last response bit",
+                    },
+                    {"proof": proof[:-1].hex(), "step": "possession", "note": "truncated"},
+                ],
+            }
+        )
+    return {
+        "description": "Issuance requests (pets.zk.credential.create_issuance_request): the "
+        "holder secret is DeterministicRng(key_seed)'s random_scalar, the proof uses "
+        "DeterministicRng(proof_seed). The issuer accepts 'request' for its own schema_id; "
+        "each entry of 'rejects' replaces one field (or the issuer's schema) and must fail "
+        "at the named step.",
+        "vectors": vectors,
+    }
+
+
 if __name__ == "__main__":
     (HERE / "point_encodings.json").write_text(json.dumps(point_vectors(), indent=1) + "\n")
     (HERE / "proofs.json").write_text(json.dumps(proof_vectors(), indent=1) + "\n")
-    print("wrote point_encodings.json and proofs.json")
+    (HERE / "issuance_requests.json").write_text(
+        json.dumps(issuance_request_vectors(), indent=1, ensure_ascii=False) + "\n"
+    )
+    print("wrote point_encodings.json, proofs.json and issuance_requests.json")
