@@ -213,10 +213,16 @@ class AggregationProtocol(ABC):
 
     # -- Prepare: leader side, helper side ---------------------------------------
     def prepare_message(
-        self, holder: str, certificate: bytes, seeds: Sequence[pb.SealedSeed]
+        self,
+        holder: str,
+        certificate: bytes,
+        seeds: Sequence[pb.SealedSeed],
+        parsed: object,
     ) -> pb.SealedContribution:
         """What the leader relays to the helpers for one contribution (also stored,
-        serialised, and relayed again at finalisation)."""
+        serialised, and relayed again at finalisation). ``parsed`` is the leader's
+        validated share, from which a protocol like Prio3 derives the leader's
+        verifier share; the additive protocol relays the sealed seeds only."""
         return pb.SealedContribution(holder=holder, certificate=certificate, seeds=seeds)
 
     def prepare_verdicts(

@@ -134,7 +134,9 @@ class Batching:
             if item.seeds is None:
                 continue
             rt = self.state.queries[item.query_id]
-            item.record = rt.protocol.prepare_message(item.holder, item.certificate, item.seeds)
+            item.record = rt.protocol.prepare_message(
+                item.holder, item.certificate, item.seeds, item.parsed
+            )
             item.sealed = item.record.SerializeToString()
             if rt.record.state != OPEN or item.holder in rt.holders:
                 continue  # the commit loop refuses or acknowledges it as recorded

@@ -99,7 +99,7 @@ async def _round(
             sink.add(bytes(chunk))
         aggregate.add(aggregate.validate(sink.finish()))
         if seeds is not None:
-            relayed.append(protocol.prepare_message(holder, b"", seeds))
+            relayed.append(protocol.prepare_message(holder, b"", seeds, None))
         # The leader restarts after every commit: it resumes from its durable copy.
         aggregate = protocol.running_aggregate(
             spec, length, PLAN, bytes(aggregate.to_bytes()), count=aggregate.count
