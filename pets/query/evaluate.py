@@ -251,8 +251,11 @@ def row_mask(plan: QueryPlan, table: Table) -> np.ndarray:
 
 def group_index(plan: QueryPlan, table: Table) -> np.ndarray:
     """Per row, the index of its group in ``plan.groups`` (int64)."""
-    index = np.zeros(table.n_rows, dtype=np.int64)
-    for name in plan.query.group_by:
+    if not plan.query.group_by:
+        return np.zeros(table.n_rows, dtype=np.int64)
+    first, *rest = plan.query.group_by
+    index = table.values(first)
+    for name in rest:
         size = len(plan.dataset.column(name).domain)
         index = index * size + table.values(name)
     return index

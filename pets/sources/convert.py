@@ -140,9 +140,10 @@ def _codes(column: Column, arr: pa.Array, source: str, first_row: int) -> np.nda
     if pa.types.is_dictionary(arr.type):
         # Map the (small) dictionary once, then gather the per-row indices through it.
         labels = arr.dictionary.to_pylist()
-        remap = np.array([lookup.get(_strip(v), -1) for v in labels] + [-1], dtype=np.int64)
-        indices = arr.indices.to_numpy(zero_copy_only=False)
-        codes = remap[indices]
+        remap = np.array([lookup.get(_strip(v), -1) for v in labels], dtype=np.int64)
+        codes = np.take(remap, arr.indices.to_numpy(zero_copy_only=False))
+        if (remap >= 0).all():  # every label is in the domain: no row can be outside it
+            return codes
     else:
         domain = pa.array(column.domain, type=arr.type)
         found = pc.index_in(arr, value_set=domain)
