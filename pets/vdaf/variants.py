@@ -31,6 +31,7 @@ from pets.vdaf.circuits import (
 )
 from pets.vdaf.errors import VdafParameterError
 from pets.vdaf.field import FIELDS, Field, Field64, Field128
+from pets.vdaf.poly import next_power_of_2
 from pets.vdaf.prio3 import Prio3
 
 ID_COUNT = 0x00000001
@@ -42,9 +43,27 @@ ID_TEST = 0xFFFFFFFF
 ID_PETS_BOUNDED_VEC = 0xFFFF0001
 
 
+def proof_len_for_chunk(measurement_len: int, chunk_length: int) -> int:
+    """Proof length of a ``ParallelSum(Mul, chunk_length)`` range check over ``measurement_len``."""
+    calls = -(-measurement_len // chunk_length)
+    wire_len = next_power_of_2(1 + calls)
+    return 2 * chunk_length + 2 * (wire_len - 1) + 1
+
+
 def default_chunk_length(measurement_len: int) -> int:
-    """The draft's recommendation: about the square root of the encoded length (§7.4.3.1)."""
-    return max(1, math.isqrt(max(1, measurement_len)))
+    """The chunk length giving the shortest proof (ties: the larger chunk, fewer calls).
+
+    The draft recommends about ``sqrt(measurement_len)`` but notes that the
+    rounding of the call count to a power of two minus one makes the optimum
+    a matter of search (§7.4.3.1); the search is over at most
+    ``2 sqrt(n) + 2`` candidates, so it is done exactly. Example: Histogram(100)
+    gets 15 (7 calls, proof 45 elements) instead of 10 (10 calls, proof 51); on a
+    tie the larger chunk wins: fewer calls mean shorter wire polynomials,
+    so cheaper NTTs for the Client and Lagrange evaluations for the Aggregators.
+    """
+    n = max(1, measurement_len)
+    hi = min(n, 2 * math.isqrt(n) + 2)
+    return min(range(1, hi + 1), key=lambda c: (proof_len_for_chunk(n, c), -c))
 
 
 def prio3_count(shares: int = 2) -> Prio3:
