@@ -71,8 +71,11 @@ def _write(path: str, text: str, *, secret: bool = False, overwrite: bool = True
         Path(path).write_text(text, encoding="utf-8")
 
 
-def _parse_value(text: str) -> int | str:
-    return int(text) if text.isascii() and text.isdigit() else text
+def _parse_value(name: str, text: str) -> int | str:
+    """An all-ASCII-digit value is an integer (bounded, like every parsed integer)."""
+    if text.isascii() and text.isdigit():
+        return parse_decimal(text, f"--attr {name}")
+    return text
 
 
 def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
@@ -132,7 +135,7 @@ def _cmd_issue(args: argparse.Namespace) -> int:
             "--issuer-generates-holder-key is the insecure alternative"
         )
     issuer = ser.issuer_key_from_dict(_read_json(args.issuer_key))
-    attributes = {k: _parse_value(v) for k, v in _pairs(args.attr, "--attr").items()}
+    attributes = {k: _parse_value(k, v) for k, v in _pairs(args.attr, "--attr").items()}
     max_values = {k: parse_decimal(v, f"--max {k}") for k, v in _pairs(args.max, "--max").items()}
     expires_at = _expires_at(args)
     if args.request:

@@ -347,3 +347,25 @@ def test_cli_presentation_bytes_are_rejected_not_crashing(raw: bytes) -> None:
 
     with contextlib.suppress(InvalidProofError):
         _presentation_json(raw)
+
+
+def test_cli_issue_refuses_huge_integer_attributes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _cli("issuer-keygen", "--out", str(tmp_path / "iss.key")) == 0
+    capsys.readouterr()
+    rc = _cli(
+        "issue",
+        "--issuer-key",
+        str(tmp_path / "iss.key"),
+        "--schema",
+        "s/v1",
+        "--attr",
+        "age=" + "9" * 5000,
+        "--issuer-generates-holder-key",
+        "--out",
+        str(tmp_path / "w.json"),
+    )
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "--attr age must be at most" in err and "4300" not in err
