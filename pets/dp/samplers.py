@@ -30,17 +30,23 @@ noise leaks). Two techniques make it fast without giving up exactness:
   Bernoulli(1/k)`` from independent draws.
 
 Uniform integers below a bound use rejection sampling (no modulo bias).
-Randomness comes from a :data:`~pets.dp.randomness.RandomBytes` callable,
-:func:`os.urandom` unless a test injects a seeded stream.
+Randomness comes from a :data:`~pets.dp.randomness.RandomBytes` callable:
+:func:`~pets.dp.randomness.system_random` (the OS CSPRNG, stretched by
+AES-256-CTR under a fresh OS key for large draws) unless a test injects a
+seeded stream.
 
-Why not OpenDP? OpenDP 0.16 (PyPI ``opendp``, ≈265 MB installed) samples the
-same laws exactly from a CSPRNG (OpenSSL ``RAND_bytes``, or ``rand``'s
-ThreadRng), and its ``make_gaussian``/``make_laplace`` on integer vectors
-would do. But its randomness cannot be injected (no reproducible statistical
-tests), its scale parameter is a float, and it is a heavy runtime dependency
-for one function. These samplers are pinned against it in the tests (same
-pmf, same accountant figures); OpenDP stays a development dependency.
-Measured on the project's 2-core machine: see ``docs/DP.md``.
+Choice: these samplers, not OpenDP. OpenDP 0.16 (PyPI ``opendp``, ≈265 MB
+installed) samples the same laws exactly, from a CSPRNG (OpenSSL
+``RAND_bytes`` with its ``use-openssl`` feature, else ``rand``'s ChaCha-based
+``thread_rng``), and ``make_gaussian``/``make_laplace`` on integer vectors
+would serve. But its randomness cannot be injected (no reproducible
+statistical tests), its scale is a float, it is a heavy runtime dependency for
+one function, and it is slower here: for a 10^4-slot vector at σ = 5·10^4,
+about 220 ms against 25-70 ms for :func:`discrete_gaussian` (discrete Laplace,
+b = 5·10^6: 7-25 ms), measured on the project's 2-core machine under load
+(``pets.devtools.bench_dp``). These samplers are pinned against OpenDP in the
+tests (same pmf, same accountant figures); OpenDP stays a development
+dependency only.
 """
 
 from __future__ import annotations
@@ -157,8 +163,12 @@ def _bernoulli(rng: RandomBytes, ratios: _Ratios) -> np.ndarray:
 
 
 def _bernoulli_inverse(rng: RandomBytes, k: np.ndarray) -> np.ndarray:
-    """One exact ``Bernoulli(1/k[i])`` trial per element."""
-    return _below_each(rng, k) == 0
+    """One exact ``Bernoulli(1/k[i])`` trial per element (``k = 1`` needs no randomness)."""
+    out = k == 1
+    rest = np.flatnonzero(~out)
+    if rest.size:
+        out[rest] = _below_each(rng, k[rest]) == 0
+    return out
 
 
 def _bernoulli_exp_fraction(rng: RandomBytes, x: _Ratios | None, n: int) -> np.ndarray:
@@ -223,10 +233,20 @@ def _laplace_batch(rng: RandomBytes, t: int, s: int, n: int) -> np.ndarray:
 
 
 def _collect(batch: Callable[[int], np.ndarray], size: int, accept_rate: float) -> np.ndarray:
+    """Run ``batch`` (candidates in, accepted draws out) until ``size`` draws are in.
+
+    The first batch is sized by the expected acceptance rate, later ones by
+    the rate observed so far; surplus draws are discarded (they are i.i.d.).
+    """
     parts: list[np.ndarray] = []
     need = size
+    tried = accepted = 0
     while need > 0:
-        got = batch(int(need / accept_rate) + 16)[:need]
+        rate = accepted / tried if accepted else accept_rate
+        candidates = int(need * 1.05 / max(rate, 0.01)) + 16
+        got = batch(candidates)
+        tried, accepted = tried + candidates, accepted + got.size
+        got = got[:need]
         parts.append(got)
         need -= got.size
     out = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
@@ -259,7 +279,7 @@ def discrete_laplace(scale: Rational, size: int, rng: RandomBytes = system_rando
     if b.numerator >= MAX_SCALE_NUMERATOR or b.denominator >= MAX_SCALE_NUMERATOR:
         raise InvalidInputError("discrete Laplace scale is too large or too fine to sample")
     t, s = b.numerator, b.denominator
-    return _collect(lambda n: _laplace_batch(rng, t, s, n), size, 0.3)
+    return _collect(lambda n: _laplace_batch(rng, t, s, n), size, 0.5)
 
 
 # -- discrete Gaussian (CKS20 Algorithm 3) -----------------------------------------
@@ -295,7 +315,7 @@ def discrete_gaussian(sigma2: Rational, size: int, rng: RandomBytes = system_ran
         raise InvalidInputError("discrete Gaussian sigma^2 is too large or too fine to sample")
     a, b = var.numerator, var.denominator
     t = isqrt(a // b) + 1
-    return _collect(lambda n: _gaussian_batch(rng, a, b, t, n), size, 0.25)
+    return _collect(lambda n: _gaussian_batch(rng, a, b, t, n), size, 0.4)
 
 
 def sigma2_of(sigma: Rational) -> Fraction:

@@ -160,3 +160,13 @@ def test_opendp_samples_fit_the_same_pmf(kind: str, scale: float, stats: dict) -
         else discrete_gaussian(Fraction(scale) ** 2, 50_000, SeededRandom("pin"))
     )
     assert stats["chi_square_p"](ours, pmf) > REJECT_BELOW
+
+
+def test_system_random_sizes() -> None:
+    from pets.dp.randomness import system_random
+
+    assert len(system_random(0)) == 0 and len(system_random(17)) == 17
+    big = system_random(1 << 16)
+    assert len(big) == 1 << 16 and big != system_random(1 << 16)
+    with pytest.raises(InvalidInputError):
+        system_random(-1)
