@@ -272,7 +272,7 @@ class _ChunkedBits(Valid):
     def wires(
         self, meas: list[int], joint_rand: list[int], num_shares: int
     ) -> list[list[list[int]]]:
-        p = self.field.MODULUS
+        p = self.field.P
         shares_inv = self.field.inv(num_shares % p)
         chunk = self.chunk_length
         calls = self.GADGET_CALLS[0]
@@ -305,7 +305,7 @@ class _ChunkedBits(Valid):
         ``2j+1`` is ``L_0 s_2j+1 + sum_i a_i x_{i,j} - (1/num_shares) sum_i a_i``.
         Column sums run in C (``map``/``sum``) with one reduction each.
         """
-        p = self.field.MODULUS
+        p = self.field.P
         chunk = self.chunk_length
         calls = self.GADGET_CALLS[0]
         lag = lagrange[0]

@@ -71,7 +71,7 @@ class Flp:
     ) -> list[int]:
         valid = self.valid
         field = self.field
-        modulus = field.MODULUS
+        modulus = field.P
         gadget_outs = []
         gadget_polys = []
         seeds_all = []

@@ -44,7 +44,7 @@ class Mul(Gadget):
         return inp[0] * inp[1] % field.MODULUS
 
     def eval_poly(self, field: Field, wires: list[list[int]]) -> list[int]:
-        p = field.MODULUS
+        p = field.P
         a = double_evaluations_raw(field, wires[0])
         b = double_evaluations_raw(field, wires[1])
         return [int(x * y % p) for x, y in zip(a, b, strict=True)]
@@ -93,7 +93,7 @@ class ParallelSum(Gadget):
         )
 
     def eval_poly(self, field: Field, wires: list[list[int]]) -> list[int]:
-        p = field.MODULUS
+        p = field.P
         size = next_power_of_2(gadget_poly_len(self.DEGREE, len(wires[0])))
         a = self.subcircuit.ARITY
         if isinstance(self.subcircuit, Mul):

@@ -65,7 +65,7 @@ def _ntt_core(field: Field, a: list[Any], n: int, inverse: bool) -> list[Any]:
     loop count is ``O(sqrt(n) log n)`` rather than ``O(n log n)``. Only the
     twiddle products are reduced; sums grow by at most one bit per stage.
     """
-    p = field.MODULUS
+    p = field.P
     x = [a[r] for r in _bitrev(n)]
     m = 2
     for tw in _twiddles(field, n, inverse):
@@ -89,7 +89,7 @@ def _ntt_core(field: Field, a: list[Any], n: int, inverse: bool) -> list[Any]:
 
 def ntt(field: Field, coeffs: list[int], n: int) -> list[int]:
     """Evaluations of the polynomial ``coeffs`` at ``W_n^i`` for ``i < n``."""
-    p = field.MODULUS
+    p = field.P
     a = list(coeffs) + [0] * (n - len(coeffs))
     if n == 1:
         return [a[0] % p]
@@ -98,7 +98,7 @@ def ntt(field: Field, coeffs: list[int], n: int) -> list[int]:
 
 def inv_ntt(field: Field, vals: list[int], n: int) -> list[int]:
     """Monomial coefficients of the polynomial with ``vals[i] = p(W_n^i)``."""
-    p = field.MODULUS
+    p = field.P
     if n == 1:
         return [vals[0] % p]
     n_inv = field.inv(n)
@@ -122,7 +122,7 @@ def double_evaluations_raw(field: Field, vals: list[int]) -> list[Any]:
     n = len(vals)
     if n == 1:
         return [vals[0], vals[0]]
-    p = field.MODULUS
+    p = field.P
     coeffs = _ntt_core(field, vals, n, inverse=True)
     twisted = [c * t % p for c, t in zip(coeffs, _doubling_twist(field, n), strict=True)]
     odd = _ntt_core(field, twisted, n, inverse=False)
@@ -139,7 +139,7 @@ def double_evaluations(field: Field, vals: list[int]) -> list[int]:
     the odd points are the polynomial on the coset ``s W_n`` (one inverse NTT,
     a twist by ``s^i / n``, one forward NTT of size ``n``).
     """
-    p = field.MODULUS
+    p = field.P
     return [int(v % p) for v in double_evaluations_raw(field, vals)]
 
 
@@ -165,7 +165,7 @@ def lagrange_coeffs_multi(field: Field, sizes: tuple[int, ...], t: int) -> list[
     largest set serves them all. Arithmetic runs on gmpy2 ``mpz`` (about twice
     CPython's speed for 128-bit products on the target machine).
     """
-    p = field.MODULUS
+    p = field.P
     big = max(sizes)
     nodes = _mpz_nodes(field, big)
     tt = mpz(t % p)
@@ -202,7 +202,7 @@ def lagrange_coeffs(field: Field, n: int, t: int) -> list[int]:
 
 def dot(field: Field, a: list[Any], b: list[Any]) -> Any:
     """Inner product with a single final reduction (``int`` or ``mpz``)."""
-    return sum(map(mul, a, b)) % field.MODULUS
+    return sum(map(mul, a, b)) % field.P
 
 
 @cache
