@@ -5,7 +5,7 @@ Differential Privacy*, arXiv:1605.02065):
 
 * a discrete Gaussian of variance parameter σ² on a statistic of L2
   sensitivity Δ is ``Δ²/(2σ²)``-zCDP (Canonne, Kamath, Steinke 2020,
-  arXiv:2004.00010, Theorem 14);
+  arXiv:2004.00010, privacy of the discrete Gaussian);
 * an ε-DP release (discrete Laplace of scale Δ/ε) is ``ε²/2``-zCDP
   (Bun–Steinke 2016, Proposition 1.4);
 * sequential composition adds ρ (Bun–Steinke 2016, Lemma 1.7).
@@ -14,7 +14,7 @@ All of these are exact :class:`~fractions.Fraction` arithmetic: whether a
 budget is spent is never decided by a rounding error.
 
 For reporting, ρ-zCDP is converted to (ε, δ)-DP with the tight conversion of
-CKS20 Proposition 12 / Corollary 13, the one OpenDP's ``make_zCDP_to_approxDP``
+CKS20 §2.3, the one OpenDP's ``make_zCDP_to_approxDP``
 uses: for every α > 1, ρ-zCDP implies (ε, δ)-DP with
 
     ε = αρ + (log(1/δ) + (α-1)·log(1-1/α) - log(α)) / (α-1)
@@ -69,7 +69,7 @@ def compose(*rhos: Rational) -> Fraction:
 
 
 def epsilon_of_zcdp(rho: Rational, delta: float) -> float:
-    """The ε of the (ε, δ)-DP guarantee implied by ρ-zCDP (CKS20 Prop. 12; as OpenDP)."""
+    """The ε of the (ε, δ)-DP guarantee implied by ρ-zCDP (CKS20 §2.3; as OpenDP)."""
     r = exact(rho, "rho")
     if r < 0:
         raise InvalidInputError("rho must be non-negative")

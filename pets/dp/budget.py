@@ -7,8 +7,9 @@ zCDP, :mod:`pets.dp.accountant`); otherwise it raises
 :class:`~pets.dp.errors.PrivacyBudgetExceededError` naming what remains and
 changes nothing. Because admission depends only on the sum of the ρ's spent so
 far, this is a valid privacy filter even when the analyst chooses each ρ
-adaptively (zCDP filters: Whitehouse, Ramdas, Rogers, Wu 2023,
-*Fully-adaptive composition in differential privacy*, Theorem 1).
+adaptively: zCDP is Rényi DP at every order, and a Rényi filter is valid
+under fully adaptive composition (Feldman and Zrnic 2021, *Individual Privacy
+Accounting via a Rényi Filter*; Whitehouse, Ramdas, Rogers, Wu 2023).
 
 The class is pure data with no I/O: a server loads it from durable storage,
 calls :meth:`~PrivacyFilter.try_spend` (or the side-effect-free

@@ -307,7 +307,7 @@ def discrete_gaussian(sigma2: Rational, size: int, rng: RandomBytes = system_ran
     """``size`` i.i.d. draws of the discrete Gaussian N_Z(0, σ²) (int64).
 
     pmf ∝ ``exp(-z²/(2σ²))``; adding it to a statistic of L2 sensitivity Δ
-    gives (Δ²/(2σ²))-zCDP (CKS20 Theorem 14). ``sigma2`` is σ², exact.
+    gives (Δ²/(2σ²))-zCDP (CKS20). ``sigma2`` is σ², exact.
     """
     _check_size(size)
     var = positive(sigma2, "discrete Gaussian sigma^2")

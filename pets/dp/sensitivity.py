@@ -25,7 +25,7 @@ normalised vector, which is the same as per-slot noise proportional to
 * ε-DP, discrete Laplace: scale ``b_f = Δ_f · m · k / ε`` (L1 sensitivity of
   the normalised vector over its scale is ε);
 * ρ-zCDP, discrete Gaussian: ``σ_f² = Δ_f² · m² · k / (2ρ)`` (its squared L2
-  sensitivity over 2σ² is ρ, CKS20 Theorem 14).
+  sensitivity over 2σ² is ρ, CKS20).
 
 For mean and variance the noise goes on the underlying count, sum and sum of
 squares; the released mean and variance are post-processing

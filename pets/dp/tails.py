@@ -14,7 +14,7 @@ upper bounds on the tail (never approximations that could undercover):
   with the exact moment generating function
   ``M(λ) = (1-p)² / ((1-p e^λ)(1-p e^{-λ}))`` for ``0 < λ < 1/b``, minimised
   over λ numerically (any λ is valid, so the search only affects tightness);
-* discrete Gaussian: N_Z(0, σ²) is σ²-subgaussian (CKS20 Corollary 9), so the
+* discrete Gaussian: N_Z(0, σ²) is σ²-subgaussian (shown in CKS20), so the
   sum is ``Kσ²``-subgaussian and ``P(|S| >= t) <= 2 exp(-t²/(2Kσ²))``. For
   ``K = 1`` at 95% this is 2.72σ against the continuous Gaussian's 1.96σ: sound,
   about 40% conservative.
