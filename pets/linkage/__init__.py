@@ -14,11 +14,14 @@ in ``docs/LINKAGE.md``. Module by role:
 * :mod:`pets.linkage.holder`: prepare, blind, unblind, pseudonymise, shuffle;
 * :mod:`pets.linkage.server`: apply a key share to a batch (with checks and an
   optional batched DLEQ proof, :mod:`pets.linkage.dleq`);
+* :mod:`pets.linkage.admission`: the holder's batch signature message and
+  first-batch-only bookkeeping;
 * :mod:`pets.linkage.join`: match, matched-set digest, floor, sums of shares;
 * :mod:`pets.linkage.points`: the batch format and the libsecp256k1 hot paths;
 * :mod:`pets.linkage.local`: the whole flow in one process (tests, benchmarks).
 """
 
+from pets.linkage.admission import BatchAdmission, batch_message
 from pets.linkage.dleq import proof_context, prove_batch, verify_batch
 from pets.linkage.domain import PSEUDONYM_BYTES, LinkageDomain
 from pets.linkage.errors import (
@@ -50,6 +53,7 @@ from pets.linkage.server import Evaluation, evaluate
 
 __all__ = [
     "PSEUDONYM_BYTES",
+    "BatchAdmission",
     "BatchRejectedError",
     "BlindState",
     "DigestMismatchError",
@@ -62,6 +66,7 @@ __all__ = [
     "Records",
     "Upload",
     "announcement_message",
+    "batch_message",
     "blind",
     "check_digests",
     "check_floor",

@@ -3,7 +3,7 @@
 Every class subclasses the project's tree (:mod:`pets.errors`), so the servers'
 one mapping to gRPC status codes applies unchanged; ``step`` is a short stable
 word (``"batch-length"``, ``"oversized-batch"``, ``"bad-point"``,
-``"identity-point"``, ``"dleq"``, ``"duplicate-pseudonym"``, ``"digest"``,
+``"identity-point"``, ``"repeated-batch"``, ``"dleq"``, ``"duplicate-pseudonym"``, ``"digest"``,
 ``"floor"``) that tests, vectors and logs can rely on. Messages never contain
 identifiers, points of a batch, pseudonyms, keys or the intersection size.
 """

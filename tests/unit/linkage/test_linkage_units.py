@@ -292,3 +292,24 @@ def test_core_is_pure() -> None:
             assert not set(names) & forbidden, f"{path.name} imports {names}"
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
                 assert node.func.id not in {"open", "print"}, f"{path.name} calls {node.func.id}"
+
+
+def test_batch_admission_and_signing_message(domain: LinkageDomain) -> None:
+    from pets.linkage import BatchAdmission, batch_message
+
+    admission = BatchAdmission()
+    admission.admit("q1", "hospital-a")
+    admission.admit("q1", "ltc-b")
+    admission.admit("q2", "hospital-a")
+    assert ("q1", "hospital-a") in admission
+    with pytest.raises(BatchRejectedError) as err:
+        admission.admit("q1", "hospital-a")
+    assert err.value.step == "repeated-batch"
+    admission.forget("q1")
+    assert ("q1", "hospital-a") not in admission
+    batch = bytes(66)
+    msg = batch_message(domain, "q1", "hospital-a", batch)
+    assert msg != batch_message(domain, "q2", "hospital-a", batch)
+    assert msg != batch_message(domain, "q1", "hospital-b", batch)
+    assert msg != batch_message(domain, "q1", "hospital-a", bytes(33))
+    assert msg != batch_message(LinkageDomain("other"), "q1", "hospital-a", batch)
