@@ -51,3 +51,16 @@ def test_arguments_are_checked(tmp_path: Path) -> None:
         write_generated_fast("hospitals", 1, 10, 1, tmp_path, "xlsx")  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match="rows"):
         write_generated_fast("hospitals", 1, 0, 1, tmp_path)
+
+
+def test_gen_data_command_takes_a_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pets.cli import main
+
+    argv = ["gen-data", "--kind", "hospitals", "--holders", "2", "--rows", "500"]
+    assert main([*argv, "--format", "parquet", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out.split()
+    assert printed[-1].endswith("hospital-02/hospitals.parquet")
+    schema = Schema.from_toml((tmp_path / "schema.toml").read_text())
+    assert read_table(open_source(schema, "hospitals", Path(printed[-1]))).n_rows == 500
