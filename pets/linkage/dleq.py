@@ -33,7 +33,7 @@ from pets.errors import InvalidInputError, InvalidProofError
 from pets.linkage.domain import LinkageDomain, query_bytes
 from pets.linkage.errors import LinkageProofError
 from pets.linkage.keys import KeyShare
-from pets.linkage.points import batch_count, decode_batch, decode_point, multi_mul
+from pets.linkage.points import add, batch_count, decode_point, multi_mul
 from pets.zk.group import Group, Point, get_group
 from pets.zk.rng import DEFAULT_RNG, RandomSource
 from pets.zk.schnorr import DLEQRelation
@@ -41,6 +41,8 @@ from pets.zk.schnorr import DLEQRelation
 SEED_LABEL = b"pets/linkage/v1/batched-dleq-seed"
 #: Size of a proof: challenge and response, 32 bytes each.
 PROOF_BYTES = 64
+#: Points decoded and summed at a time for a composite (about 10 MB of point objects).
+COMPOSITE_CHUNK = 65536
 
 
 def _lp(data: bytes) -> bytes:
@@ -77,6 +79,17 @@ def composite_weights(seed: bytes, n: int) -> np.ndarray:
     return np.frombuffer(stream, dtype=np.uint8).reshape(n, 16)
 
 
+def composite(batch: bytes, weights: np.ndarray) -> PublicKey | None:
+    """``Σ d_i·P_i`` over a batch, decoded and summed chunk by chunk (bounded memory)."""
+    n = len(batch) // 33
+    acc: PublicKey | None = None
+    for start in range(0, n, COMPOSITE_CHUNK):
+        stop = min(n, start + COMPOSITE_CHUNK)
+        points = [decode_point(batch[i * 33 : i * 33 + 33], i) for i in range(start, stop)]
+        acc = add(acc, multi_mul(points, weights[start:stop]))
+    return acc
+
+
 def _statement(group: Group, y: bytes, m: PublicKey | None, z: PublicKey | None) -> DLEQRelation:
     if m is None or z is None:
         # Probability ~2^-128 for honest inputs: the weights are fixed after the batch.
@@ -95,25 +108,21 @@ def prove_batch(
     outputs: bytes,
     *,
     context: bytes,
-    input_points: list[PublicKey] | None = None,
     rng: RandomSource = DEFAULT_RNG,
 ) -> bytes:
     """A 64-byte proof that ``outputs`` is ``key`` applied to ``inputs`` (prover role).
 
-    ``input_points`` saves decoding the inputs again when the caller has them.
     An empty batch has the empty proof (there is nothing to prove).
     """
-    n = len(inputs) // 33
-    if n == 0 and not outputs:
-        return b""
-    if input_points is None:
-        input_points = decode_batch(inputs, n)
-    if len(input_points) != n or len(outputs) != len(inputs):
+    n = batch_count(inputs, len(inputs) // 33)
+    if len(outputs) != len(inputs):
         raise InvalidInputError("a DLEQ proof needs as many outputs as inputs")
+    if n == 0:
+        return b""
     group = get_group("coincurve")
     y = key.public_key
     seed = composite_seed(y, context, inputs, outputs)
-    m = multi_mul(input_points, composite_weights(seed, n))
+    m = composite(inputs, composite_weights(seed, n))
     z = None if m is None else m.multiply(key.scalar_bytes)
     relation = _statement(group, y, m, z)
     return relation.prove(key.scalar, context=seed, rng=rng).to_bytes()
@@ -141,8 +150,6 @@ def verify_batch(
         if proof:
             raise LinkageProofError("an empty batch has the empty proof")
         return
-    in_points = decode_batch(inputs, max_rows)
-    out_points = decode_batch(outputs, max_rows)
     if len(proof) != PROOF_BYTES:
         raise LinkageProofError("a proof is 64 bytes")
     public_key = bytes(public_key)
@@ -155,8 +162,8 @@ def verify_batch(
     group = get_group("coincurve")
     seed = composite_seed(public_key, context, inputs, outputs)
     weights = composite_weights(seed, n)
-    m = multi_mul(in_points, weights)
-    z = multi_mul(out_points, weights)
+    m = composite(inputs, weights)
+    z = composite(outputs, weights)
     relation = _statement(group, public_key, m, z)
     try:
         relation.verify(bytes(proof), context=seed)

@@ -122,18 +122,6 @@ def multiply_batch(
     return b"".join(map_batch(run, n, chunk=chunk, workers=workers))
 
 
-def multiply_points(
-    points: Sequence[PublicKey], scalar: int, *, chunk: int = DEFAULT_CHUNK, workers: int = 1
-) -> bytes:
-    """``scalar · P`` for already decoded points, as a batch."""
-    key = scalar.to_bytes(32, "big")
-
-    def run(start: int, stop: int) -> bytes:
-        return b"".join(points[i].multiply(key).format() for i in range(start, stop))
-
-    return b"".join(map_batch(run, len(points), chunk=chunk, workers=workers))
-
-
 def add(a: PublicKey | None, b: PublicKey | None) -> PublicKey | None:
     """a + b with None as the identity."""
     if a is None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from pets.linkage.dleq import prove_batch
 from pets.linkage.keys import KeyShare
-from pets.linkage.points import DEFAULT_CHUNK, decode_batch, multiply_batch, multiply_points
+from pets.linkage.points import DEFAULT_CHUNK, multiply_batch
 from pets.zk.rng import DEFAULT_RNG, RandomSource
 
 
@@ -62,11 +62,7 @@ def evaluate(
     verifier must pass the same bytes.
     """
     batch = bytes(batch)
+    outputs = multiply_batch(batch, key.scalar, max_rows=max_rows, chunk=chunk, workers=workers)
     if not prove:
-        return Evaluation(
-            multiply_batch(batch, key.scalar, max_rows=max_rows, chunk=chunk, workers=workers)
-        )
-    points = decode_batch(batch, max_rows)
-    outputs = multiply_points(points, key.scalar, chunk=chunk, workers=workers)
-    proof = prove_batch(key, batch, outputs, context=context, input_points=points, rng=rng)
-    return Evaluation(outputs, proof)
+        return Evaluation(outputs)
+    return Evaluation(outputs, prove_batch(key, batch, outputs, context=context, rng=rng))

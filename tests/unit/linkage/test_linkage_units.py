@@ -155,6 +155,12 @@ def test_dishonest_server_fails_dleq(domain: LinkageDomain, helper: KeyShare, n:
     rand = b"".join(PublicKey.from_valid_secret(os.urandom(32)).format() for _ in range(n))
     with pytest.raises(LinkageProofError):
         verify_batch(helper.public_key, batch, rand, proof, context=ctx, max_rows=n)
+    # Outputs that are not points at all are refused as a batch, naming the step.
+    with pytest.raises(BatchRejectedError) as err:
+        verify_batch(
+            helper.public_key, batch, bytes(33) + outputs[33:], proof, context=ctx, max_rows=n
+        )
+    assert err.value.step == "identity-point"
     # A public key that is not a point, a truncated proof.
     with pytest.raises(LinkageProofError):
         verify_batch(b"\x02" + bytes(32), batch, outputs, proof, context=ctx, max_rows=n)
