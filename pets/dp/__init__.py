@@ -12,12 +12,12 @@ The pure core of issue 11; servers wire it in (see ``docs/DP.md``):
   95% intervals and notes (negative counts);
 * :mod:`pets.dp.accountant` — zCDP composition, ε→ρ, ρ→(ε, δ) as OpenDP;
 * :mod:`pets.dp.budget` — :class:`PrivacyFilter`, one budget per
-  (analyst, dataset), persisted as JSON.
+  (analyst, dataset), persisted as JSON;
+* :mod:`pets.dp.policy` — :class:`DpPolicy`, a server's DP configuration
+  (require DP, per-query maxima, budget) and admission of a query.
 """
 
 from __future__ import annotations
-
-from fractions import Fraction
 
 from pets.dp.accountant import (
     compose,
@@ -26,7 +26,7 @@ from pets.dp.accountant import (
     rho_of_gaussian,
     rho_of_pure_dp,
 )
-from pets.dp.budget import PrivacyFilter
+from pets.dp.budget import DEFAULT_BUDGET_RHO, DEFAULT_DELTA, PrivacyFilter
 from pets.dp.errors import PrivacyBudgetExceededError
 from pets.dp.noise import (
     FIELD64_MODULUS,
@@ -39,15 +39,11 @@ from pets.dp.noise import (
     check_noisy_range,
     paillier_noise,
 )
+from pets.dp.policy import DpPolicy
 from pets.dp.randomness import RandomBytes, SeededRandom, system_random
 from pets.dp.release import DpRelease, decode_noisy
 from pets.dp.samplers import discrete_gaussian, discrete_laplace
 from pets.dp.sensitivity import FieldNoise, Mechanism, NoisePlan, Unit, noise_plan
-
-DEFAULT_BUDGET_RHO = Fraction(1, 2)
-"""The default budget per (analyst, dataset): ρ = 1/2 (ε ≈ 3.54 at δ = 1e-6)."""
-DEFAULT_DELTA = 1e-6
-"""The δ at which (ε, δ) equivalents are reported by default."""
 
 __all__ = [
     "DEFAULT_BUDGET_RHO",
@@ -55,6 +51,7 @@ __all__ = [
     "FIELD64_MODULUS",
     "FIELD128_MODULUS",
     "RING_MODULUS",
+    "DpPolicy",
     "DpRelease",
     "FieldNoise",
     "Mechanism",

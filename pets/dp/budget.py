@@ -32,6 +32,11 @@ from pets.errors import InvalidInputError
 
 _KEYS = {"analyst", "dataset", "budget_rho", "spent_rho", "releases", "delta"}
 
+DEFAULT_BUDGET_RHO = Fraction(1, 2)
+"""The default budget per (analyst, dataset): ρ = 1/2 (ε ≈ 3.54 at δ = 1e-6)."""
+DEFAULT_DELTA = 1e-6
+"""The δ at which (ε, δ) equivalents are reported by default."""
+
 
 @dataclass
 class PrivacyFilter:
@@ -46,7 +51,7 @@ class PrivacyFilter:
     budget_rho: Fraction
     spent_rho: Fraction = Fraction(0)
     releases: int = 0
-    delta: float = 1e-6
+    delta: float = DEFAULT_DELTA
 
     def __post_init__(self) -> None:
         for name in ("analyst", "dataset"):
