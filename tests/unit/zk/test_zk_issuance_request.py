@@ -22,6 +22,7 @@ import argparse
 import json
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from zk_helpers import BACKENDS, load_vectors, rng
@@ -292,8 +293,8 @@ def test_issuance_request_known_answers(backend: str, vector: dict) -> None:
     ids=lambda x: x.get("note", x.get("name", "")),
 )
 def test_issuance_request_rejects(vector: dict, reject: dict) -> None:
-    doc = dict(vector["request"])
-    issuer_schema = reject.get("issuer_schema", doc["schema_id"])
+    doc: dict[str, Any] = dict(vector["request"])
+    issuer_schema: str = reject.get("issuer_schema", doc["schema_id"])
     for key in ("holder_public_key", "proof"):
         if key in reject:
             doc[key] = reject[key]
