@@ -13,8 +13,9 @@ A holder's ``node.toml`` (relative paths are relative to the file)::
                                   # exactly these helpers; it never connects to them (its
                                   # seeds reach them sealed, through the leader)
 
-    [data]                        # dataset -> local file (.csv, or .npy for vector datasets)
-    hospitals = "data/hospital-01/hospitals.csv"
+    [data]                        # dataset -> local file (.csv, .parquet, .arrow; .npy for
+    hospitals = "data/hospital-01/hospitals.csv"   # vectors) or a table: SQLite, PostgreSQL,
+                                  # ... (docs/DATA_SOURCES.md, pets.sources.spec)
 
     [tls]
     ca = "certs/ca.pem"
@@ -40,6 +41,7 @@ from typing import Any
 
 from pets.errors import ConfigError
 from pets.runtime.tomlconfig import TlsFiles, check_keys, path_setting, read_toml, tls_setting
+from pets.sources.spec import SourceSpec, parse_source_setting
 
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -67,7 +69,7 @@ class NodePolicy:
 @dataclass(frozen=True)
 class NodeConfig:
     endpoints: Endpoints
-    data: dict[str, Path]
+    data: dict[str, Path | SourceSpec]
     state_dir: Path
     policy: NodePolicy
 
@@ -152,7 +154,7 @@ def load_node_config(path: Path, *, insecure: bool = False) -> NodeConfig:
     )
     return NodeConfig(
         endpoints=endpoints,
-        data={k: path_setting(base, v, f"data.{k}") for k, v in files.items()},
+        data={k: parse_source_setting(k, v, base) for k, v in files.items()},
         state_dir=path_setting(base, data.get("state_dir", f"state/{endpoints.name}"), "state_dir"),
         policy=policy,
     )

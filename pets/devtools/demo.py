@@ -85,7 +85,8 @@ def build_cluster(workdir: Path, holders: int, rows: int) -> LocalCluster:
     supply = generate("supply_chain", holders, rows, SEED + 1)
     schema = merge_schemas(hospitals.schema, supply.schema)
     data_dir = workdir / "data"
-    h_files = write_data(hospitals, data_dir)
+    # One holder keeps Parquet and one SQLite, so those sources run end to end.
+    h_files = write_data(hospitals, data_dir, formats=("parquet", "sqlite"))
     s_files = write_data(supply, data_dir)
     holder_data = {
         f"org-{i + 1:02d}": {**h, **s}

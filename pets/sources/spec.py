@@ -2,7 +2,7 @@
 
 A plain string is a file path whose suffix names the format (``.csv``,
 ``.parquet``, ``.arrow``/``.feather``/``.ipc``, ``.npy`` for vector
-datasets)::
+datasets; a ``.sqlite``/``.db`` file's table named like the dataset)::
 
     [data]
     hospitals = "data/hospital-01/hospitals.csv"
@@ -104,16 +104,22 @@ class SourceSpec:
         return f"{self.format} file {self.path}"
 
 
-def spec_for_path(path: Path, *, batch_rows: int = DEFAULT_BATCH_ROWS) -> SourceSpec:
-    """The source of a bare file path, its format named by the suffix."""
+def spec_for_path(
+    path: Path, *, dataset: str | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
+) -> SourceSpec:
+    """The source of a bare file path, its format named by the suffix.
+
+    A bare SQLite path (``.sqlite``, ``.sqlite3``, ``.db``) reads the table
+    named like the ``dataset``.
+    """
     fmt = SUFFIXES.get(path.suffix.lower())
     if fmt is None:
         known = ", ".join(sorted(SUFFIXES))
         raise ConfigError(f"{path}: cannot tell the format from the suffix (known: {known})")
     if fmt == "sqlite":
-        raise ConfigError(
-            f"{path}: a SQLite source needs a table or query: use a [data.NAME] table"
-        )
+        if dataset is None:
+            raise ConfigError(f"{path}: a SQLite source needs a table or query")
+        return SourceSpec(fmt, path=path, table=dataset, batch_rows=batch_rows)
     return SourceSpec(fmt, path=path, batch_rows=batch_rows)
 
 

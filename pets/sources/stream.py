@@ -66,7 +66,11 @@ Source = DataSource | VectorFile
 def open_source(schema: Schema | Dataset, dataset: str, setting: Path | str | SourceSpec) -> Source:
     """The source a ``[data]`` setting names (see :mod:`pets.sources.spec`); nothing read yet."""
     ds = schema if isinstance(schema, Dataset) else schema.dataset(dataset)
-    spec = setting if isinstance(setting, SourceSpec) else spec_for_path(Path(setting))
+    spec = (
+        setting
+        if isinstance(setting, SourceSpec)
+        else spec_for_path(Path(setting), dataset=ds.name)
+    )
     label = f"dataset {ds.name} ({spec.describe()})"
     if spec.format == "npy" or ds.kind == "vector":
         if spec.format != "npy" or ds.kind != "vector":
