@@ -370,3 +370,39 @@ def test_cli_issue_refuses_huge_integer_attributes(
     assert rc == 2
     err = capsys.readouterr().err
     assert "--attr age must be at most" in err and "4300" not in err
+
+
+@functools.cache
+def _issuance_docs() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    from pets.zk.credential import create_issuance_request
+
+    holder, _, _ = _holder_and_presentation()
+    request = create_issuance_request(holder.holder_secret, schema_id="fuzz/v1", rng=rng("rq"))
+    issued = ser.issued_to_dict(holder.credential, holder.values, holder.openings)
+    return (
+        ser.request_to_dict(request),
+        issued,
+        ser.holder_key_to_dict(holder.holder_secret),
+    )
+
+
+ISSUANCE_PATHS = [(i, path) for i, doc in enumerate(_issuance_docs()) for path in _paths(doc)]
+
+
+@FUZZ
+@given(where=st.sampled_from(ISSUANCE_PATHS), value=json_values)
+def test_mutated_issuance_documents_raise_only_pets_errors(
+    where: tuple[int, tuple[Any, ...]], value: Any
+) -> None:
+    from pets.zk.credential import accept_issued, verify_issuance_request
+
+    which, path = where
+    doc = _replaced(_issuance_docs()[which], path, value)
+    with contextlib.suppress(PetsError):
+        if which == 0:
+            verify_issuance_request(ser.request_from_dict(doc), "fuzz/v1")
+        elif which == 1:
+            cred, values, openings = ser.issued_from_dict(doc)
+            accept_issued(_holder_and_presentation()[0].holder_secret, cred, values, openings)
+        else:
+            ser.holder_secret_from_dict(doc)
