@@ -15,9 +15,11 @@ upper bounds on the tail (never approximations that could undercover):
   ``M(λ) = (1-p)² / ((1-p e^λ)(1-p e^{-λ}))`` for ``0 < λ < 1/b``, minimised
   over λ numerically (any λ is valid, so the search only affects tightness);
 * discrete Gaussian: N_Z(0, σ²) is σ²-subgaussian (shown in CKS20), so the
-  sum is ``Kσ²``-subgaussian and ``P(|S| >= t) <= 2 exp(-t²/(2Kσ²))``. For
-  ``K = 1`` at 95% this is 2.72σ against the continuous Gaussian's 1.96σ: sound,
-  about 40% conservative.
+  sum is ``Kσ²``-subgaussian and ``P(|S| >= t) <= 2 exp(-t²/(2Kσ²))`` (2.72σ
+  at 95% for K = 1, about 40% wider than the normal quantile 1.96σ); for
+  ``K <= 2`` and σ >= 1 a sharper bound from the pmf itself
+  (:func:`_gaussian_tail_bound`) is used when it is smaller, within O(1/σ) of
+  the continuous normal tail.
 
 These use floating point, which is fine: they describe the noise, they never
 draw it. The result is rounded up.
@@ -105,13 +107,54 @@ def _two_laplace_half_width(p: float, alpha: float) -> int:
     return lo - 1
 
 
+def _gaussian_tail_bound(sigma2: float, servers: int, w: int) -> float:
+    """An upper bound on ``P(|S| >= w)`` for ``S`` the sum of 1 or 2 N_Z(0, σ²), ``w >= 1``.
+
+    With ``φ(x) = exp(-x²/2σ²)`` and ``N = Σ_z φ(z) >= σ√(2π) - 1`` (a sum of a
+    unimodal function is at least its integral minus its maximum):
+
+    * one draw: ``Σ_{z>=w} φ(z) <= φ(w) + σ√(π/2)·erfc(w/(σ√2))``;
+    * two draws: ``P(S = s) = exp(-s²/4σ²) · Σ_z exp(-(z - s/2)²/σ²) / N²``
+      (complete the square), the inner sum is at most ``1 + σ√π`` and
+      ``Σ_{s>=w} exp(-s²/4σ²) <= exp(-w²/4σ²) + σ√π·erfc(w/2σ)``.
+
+    Both tend to the continuous normal tail as σ grows (relative error O(1/σ)).
+    """
+    sigma = math.sqrt(sigma2)
+    norm = sigma * math.sqrt(2 * math.pi) - 1
+    if servers == 1:
+        tail = math.exp(-(w * w) / (2 * sigma2)) + sigma * math.sqrt(math.pi / 2) * math.erfc(
+            w / (sigma * math.sqrt(2))
+        )
+        return 2 * tail / norm
+    tail = math.exp(-(w * w) / (4 * sigma2)) + sigma * math.sqrt(math.pi) * math.erfc(
+        w / (2 * sigma)
+    )
+    return 2 * (1 + sigma * math.sqrt(math.pi)) * tail / (norm * norm)
+
+
 def gaussian_half_width(sigma2: Fraction, servers: int, alpha: float) -> int:
-    """Integer ``w`` with ``P(|sum of K discrete Gaussians N_Z(0, σ²)| > w) <= alpha``."""
+    """Integer ``w`` with ``P(|sum of K discrete Gaussians N_Z(0, σ²)| > w) <= alpha``.
+
+    The smaller of the sub-Gaussian bound and, for one or two servers with
+    σ >= 1, the near-exact bound of :func:`_gaussian_tail_bound`.
+    """
     _check(servers, alpha)
     if sigma2 == 0:
         return 0
-    t = math.sqrt(2 * servers * float(sigma2) * math.log(2 / alpha))
-    return max(0, math.ceil(t * (1 + 1e-9)) - 1)
+    s2 = float(sigma2)
+    t = math.sqrt(2 * servers * s2 * math.log(2 / alpha))
+    best = max(0, math.ceil(t * (1 + 1e-9)) - 1)
+    if servers <= 2 and s2 >= 1:
+        lo, hi = 1, best + 1  # P(|S| >= k) <= alpha for k = hi by the sub-Gaussian bound
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if _gaussian_tail_bound(s2, servers, mid) * (1 + 1e-9) <= alpha:
+                hi = mid
+            else:
+                lo = mid + 1
+        best = min(best, lo - 1)
+    return best
 
 
 def half_width(mechanism: str, param: Fraction, servers: int, alpha: float) -> int:

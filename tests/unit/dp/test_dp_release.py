@@ -116,7 +116,8 @@ def test_tail_bounds() -> None:
     """Laplace K=1 is the exact quantile; the others are sound Chernoff bounds."""
     # P(|Z| >= 3) = 2e^-3/(1+e^-1) = 0.073 > 0.05 >= P(|Z| >= 4) = 0.027: w = 3
     assert laplace_half_width(Fraction(1), 1, 0.05) == 3
-    assert gaussian_half_width(Fraction(100), 1, 0.05) == 27  # 2.716 σ
+    assert gaussian_half_width(Fraction(100), 1, 0.05) == 20  # 2σ; sub-Gaussian alone: 27
+    assert gaussian_half_width(Fraction(10**8), 2, 0.05) == 27719  # normal: 1.95996·σ√2 = 27718.1
     w1, w2 = (
         laplace_half_width(Fraction(1000), 1, 0.05),
         laplace_half_width(Fraction(1000), 2, 0.05),
@@ -176,3 +177,38 @@ def test_laplace_variance_is_at_least_b_squared() -> None:
     for b in (0.4, 0.5, 1, 2.5, 10, 1e4):
         p = math.exp(-1 / b)
         assert 2 * p / (1 - p) ** 2 >= b * b
+
+
+@pytest.mark.parametrize("sigma2", [1, 4, 30, 400])
+@pytest.mark.parametrize("servers", [1, 2, 3])
+def test_gaussian_half_width_is_sound_against_the_exact_pmf(sigma2: int, servers: int) -> None:
+    """P(|sum of K draws| > w) computed from the exact pmf (numpy convolution) is <= alpha."""
+    reach = int(40 * sigma2**0.5) + 5
+    z = np.arange(-reach, reach + 1)
+    pmf = np.exp(-(z * z) / (2 * sigma2))
+    pmf /= pmf.sum()
+    total = pmf
+    for _ in range(servers - 1):
+        total = np.convolve(total, pmf)
+    support = np.arange(total.size) - (total.size // 2)
+    for alpha in (0.05, 0.01, 1e-6):
+        w = gaussian_half_width(Fraction(sigma2), servers, alpha)
+        assert total[np.abs(support) > w].sum() <= alpha
+
+
+@pytest.mark.parametrize("scale", [Fraction(1, 2), Fraction(3), Fraction(40)])
+@pytest.mark.parametrize("servers", [1, 2, 3])
+def test_laplace_half_width_is_sound_against_the_exact_pmf(scale: Fraction, servers: int) -> None:
+    p = float(np.exp(-1 / float(scale)))
+    reach = int(80 * float(scale)) + 10
+    z = np.arange(-reach, reach + 1)
+    pmf = (1 - p) / (1 + p) * p ** np.abs(z)
+    total = pmf
+    for _ in range(servers - 1):
+        total = np.convolve(total, pmf)
+    support = np.arange(total.size) - (total.size // 2)
+    for alpha in (0.05, 0.01, 1e-6):
+        w = laplace_half_width(scale, servers, alpha)
+        assert total[np.abs(support) > w].sum() <= alpha
+        if servers <= 2 and w > 0:  # exact: one less would not do
+            assert total[np.abs(support) > w - 1].sum() > alpha
