@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from pets.errors import ConfigError
 
 # The suites `pets bench --quick` runs by default, in this order.
-SUITES: tuple[str, ...] = ("sharing", "service", "paillier", "zk")
+SUITES: tuple[str, ...] = ("sharing", "service", "paillier", "zk", "sources")
 
 
 def run_quick(
