@@ -97,12 +97,7 @@ class Field:
             return None
         if not data:
             return []
-        words = np.frombuffer(data, dtype=_U64)
-        if size == 8:
-            if int(words.max()) >= self.MODULUS:
-                return None
-            return words.tolist()  # type: ignore[no-any-return]
-        out = self._combine(words)
+        out = self._to_ints(data)
         if max(out) >= self.MODULUS:
             return None
         return out
@@ -113,20 +108,28 @@ class Field:
         Implements the masking and rejection of the draft's ``next_vec``
         (§6.2) for a whole buffer at once.
         """
-        words = np.frombuffer(data, dtype=_U64)
         p = self.MODULUS
-        if self.ENCODED_SIZE == 8:
-            # SAMPLE_MASK is 2^64 - 1: masking is the identity.
-            if int(words.max(initial=0)) < p:
-                return words.tolist(), 0
-            vals = [v for v in words.tolist() if v < p]
-            return vals, len(words) - len(vals)
-        # SAMPLE_MASK is 2^128 - 1: masking is the identity here too.
-        vals = self._combine(words)
+        # SAMPLE_MASK is 2^64 - 1 or 2^128 - 1, exactly ENCODED_SIZE bytes:
+        # masking is the identity for both fields.
+        vals = self._to_ints(data)
         if not vals or max(vals) < p:
             return vals, 0
         kept = [v for v in vals if v < p]
         return kept, len(vals) - len(kept)
+
+    def _to_ints(self, data: bytes) -> list[int]:
+        """Little-endian ``ENCODED_SIZE``-byte words of ``data`` as ints (no range check).
+
+        Short inputs go through ``int.from_bytes`` (numpy's per-call overhead
+        dominates below ~32 elements); long ones through numpy ``uint64`` words.
+        """
+        size = self.ENCODED_SIZE
+        if len(data) <= 32 * size:
+            return [int.from_bytes(data[i : i + size], "little") for i in range(0, len(data), size)]
+        words = np.frombuffer(data, dtype=_U64)
+        if size == 8:
+            return words.tolist()  # type: ignore[no-any-return]
+        return self._combine(words)
 
     @staticmethod
     def _combine(words: np.ndarray) -> list[int]:

@@ -68,7 +68,7 @@ class Xof:
     def expand_into_vec(
         cls, field: Field, seed: bytes, dst: bytes, binder: bytes, length: int
     ) -> list[int]:
-        return cls(seed, dst, binder).next_vec(field, length)  # type: ignore[call-arg]
+        return cls.expand_into_vec_encoded(field, seed, dst, binder, length)[0]
 
 
 def _make_oneshot() -> Callable[[bytes, int], bytes] | None:
@@ -148,6 +148,29 @@ class XofTurboShake128(Xof):
     def next(self, length: int) -> bytes:
         self._len += length
         return turboshake128(self._msg, self._len)[-length:] if length else b""
+
+    @staticmethod
+    def _message(seed: bytes, dst: bytes, binder: bytes) -> bytes:
+        if len(seed) > 255 or len(dst) > 65535:
+            raise VdafParameterError("xof", "seed or domain separation tag too long")
+        return len(dst).to_bytes(2, "little") + dst + bytes([len(seed)]) + seed + binder
+
+    @classmethod
+    def derive_seed(cls, seed: bytes, dst: bytes, binder: bytes) -> bytes:
+        """One-shot ``derive_seed`` (no XOF object)."""
+        return turboshake128(cls._message(seed, dst, binder), cls.SEED_SIZE)
+
+    @classmethod
+    def expand_into_vec_encoded(
+        cls, field: Field, seed: bytes, dst: bytes, binder: bytes, length: int
+    ) -> tuple[list[int], bytes | None]:
+        """One-shot expansion; falls back to the streaming form after a rejection."""
+        msg = cls._message(seed, dst, binder)
+        raw = turboshake128(msg, length * field.ENCODED_SIZE)
+        out, rejected = field.words_to_elems(raw)
+        if not rejected:
+            return out, raw
+        return cls(seed, dst, binder).next_vec_encoded(field, length)
 
 
 class XofFixedKeyAes128(Xof):

@@ -79,3 +79,29 @@ def test_inverse() -> None:
         assert f.inv(3) * 3 % f.MODULUS == 1
         with pytest.raises(ZeroDivisionError):
             f.inv(f.MODULUS)
+
+
+def test_xof_rejection_sampling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sample ``>= p`` is skipped and the stream continues (draft §6.2 ``next_vec``)."""
+    from pets.vdaf import xof
+
+    def fake_stream(msg: bytes, length: int) -> bytes:
+        # Element 1 of each field is all-ones (>= p); the rest count up.
+        out = bytearray()
+        i = 0
+        while len(out) < length:
+            block = b"\xff" * 16 if i == 1 else i.to_bytes(16, "little")
+            out += block
+            i += 1
+        return bytes(out[:length])
+
+    monkeypatch.setattr(xof, "turboshake128", fake_stream)
+    for f in FIELDS:
+        size = f.ENCODED_SIZE
+        stream = fake_stream(b"", 64 * size)
+        words = [int.from_bytes(stream[k : k + size], "little") for k in range(0, len(stream), size)]
+        want = [w for w in words if w < f.MODULUS][:5]
+        vec, enc = xof.XofTurboShake128.expand_into_vec_encoded(f, bytes(32), b"d", b"b", 5)
+        assert vec == want
+        assert enc is None  # a rejection happened: no raw-encoding shortcut
+        assert xof.XofTurboShake128(bytes(32), b"d", b"b").next_vec(f, 5) == want
