@@ -99,7 +99,8 @@ def test_xof_rejection_sampling(monkeypatch: pytest.MonkeyPatch) -> None:
     for f in FIELDS:
         size = f.ENCODED_SIZE
         stream = fake_stream(b"", 64 * size)
-        words = [int.from_bytes(stream[k : k + size], "little") for k in range(0, len(stream), size)]
+        starts = range(0, len(stream), size)
+        words = [int.from_bytes(stream[k : k + size], "little") for k in starts]
         want = [w for w in words if w < f.MODULUS][:5]
         vec, enc = xof.XofTurboShake128.expand_into_vec_encoded(f, bytes(32), b"d", b"b", 5)
         assert vec == want
