@@ -1,33 +1,32 @@
 """pets: privacy-enhancing computation.
 
-The package is tiered; a module imports only from its own tier or the tiers
+The package is tiered. A module imports only from its own tier or the tiers
 below it, and the core never imports the servers, the clients, the tools or
-the command line (import-linter contracts in ``pyproject.toml``, run by
-``make lint``; docs/ARCHITECTURE.md explains each tier):
+the command line: import-linter contracts in ``pyproject.toml``, run by
+``make lint``. docs/ARCHITECTURE.md ("Package layout and layers") explains
+each tier. Top to bottom:
 
-==========================  =====================================================
-tier (top to bottom)        what it holds
-==========================  =====================================================
-``pets.cli``                the ``pets`` command: parses arguments, calls library code
-``pets.devtools``           harnesses: demo, local cluster, synthetic data, quick benchmarks
-``pets.server``             gRPC leader and helper servers (source folder ``server/``)
-``pets.client``             data-holder node and analyst client (source folder ``client/``)
---------------------------  -----------------------------------------------------
-``pets.query`` ...          protocols and their maths: query model and plans,
-``pets.paillier``,          Paillier packing and aggregation, zero-knowledge proofs
-``pets.zk``                 and credentials
-``pets.seal``               helper seeds sealed to a helper and signed by a holder (HPKE)
-``pets.transport``          wire codec, gRPC status mapping, peer identity from TLS
-``pets.identity``           CA and certificates, the certificate directory, signing
-``pets.runtime``            offload, JSON logging, TOML reading
-``pets.sharing``,           additive secret sharing over Z_2^64, the seed PRG and
-``pets.prg``,               fixed-point encoding
-``pets.encoding``
-``pets.errors``, ``pets.v1``  the error tree and the generated protobuf code
-==========================  =====================================================
+* ``pets.cli``: the ``pets`` command, one module per command (``pets.__main__``
+  runs it);
+* ``pets.devtools``: harnesses (the demo, the local cluster, synthetic data,
+  the quick benchmark suites);
+* ``pets.server`` | ``pets.client``: the gRPC leader and helper (source folder
+  ``server/``); the data-holder node and the analyst client (``client/``);
 
-Everything below the line is the *core*: no sockets are opened and no logging
-is set up there; files are touched only by :mod:`pets.identity.files`.
+and the **core**, which opens no sockets and sets up no logging:
+
+* ``pets.protocols``: one module per aggregation protocol behind one interface;
+* ``pets.vdaf``, ``pets.dp``, ``pets.sources``, ``pets.linkage``: Prio3,
+  differential privacy, holder data sources, private record linkage;
+* ``pets.query`` | ``pets.paillier`` | ``pets.zk``: the query model, plans and
+  decoding; Paillier packing and aggregation; zero-knowledge proofs and credentials;
+* ``pets.seal``: helper seeds sealed to a helper (HPKE) and signed by a holder;
+* ``pets.transport``: the wire codec, the gRPC status mapping, peer identity;
+* ``pets.identity``: the CA and certificates, the certificate directory, signing;
+* ``pets.runtime``: offload, JSON logging, TOML, atomic secret files, backoff;
+* ``pets.sharing``, ``pets.prg``, ``pets.encoding``, ``pets.lengthprefix``: additive
+  shares over Z_2^64, the seed PRG, fixed-point encoding, length-prefix framing;
+* ``pets.errors``, ``pets.v1``: the error tree and the generated protobuf code.
 """
 
 __version__ = "0.1.0"

@@ -33,9 +33,11 @@ Two quick metrics (``pets bench --quick --only service``):
     *Timed, clear*: from the moment the first holder starts sending to the
     moment the analyst holds the decoded sum: every holder streams its plain
     vector (same ~1 MB chunks, same message limits, same mutual TLS with its
-    own certificate) to the sink, which adds it into a running numpy sum in
-    memory and acknowledges; the analyst then fetches the sum (one stream) and
-    decodes it the same way.
+    own certificate) to the sink, which adds each chunk into a running numpy
+    sum in memory as it arrives (as the leader does; it used to join each
+    stream into one copy first, which made the baseline slower than the best
+    plain path) and acknowledges; the analyst then fetches the sum (one
+    stream) and decodes it the same way.
 
     *Not timed, either side*: server start-up, certificates, generating the
     holders' vectors (they exist before the round), submitting the query and
@@ -68,8 +70,8 @@ Server memory is read from ``/proc/<pid>/status`` of the server processes
 ``5`` to ``/proc/<pid>/clear_refs`` so a peak can be measured per phase.
 
 This module imports ``pets.client`` and ``pets.server``; it is benchmark
-tooling, loaded only by ``pets bench`` and the benchmark suites, never by the
-core.
+tooling (:mod:`pets.devtools`), loaded only by ``pets bench`` and the
+benchmark suites, never by the core.
 """
 
 from __future__ import annotations
@@ -210,11 +212,15 @@ def _sink_main(argv: Sequence[str]) -> None:
 async def _serve_sink(ca: Path, cert: Path, key: Path) -> None:
     """A minimal plaintext aggregation server: the "clear" baseline.
 
-    One generic service, no protobuf: ``Send`` (client streaming, raw bytes)
-    reassembles one little-endian ``uint64`` vector and adds it into a running
-    numpy sum; ``Take`` (server streaming) returns the sum in ~1 MB chunks and
-    resets it. Same server options and the same mutual TLS as a pets server;
-    no storage, no authentication beyond TLS, no masking.
+    One generic service, no protobuf: ``Send`` (client streaming, raw bytes:
+    an 8-byte little-endian value count, then the little-endian ``uint64``
+    vector in ~1 MB chunks) adds each chunk into a running numpy sum as it
+    arrives (:class:`pets.transport.wire.RingAdder`, as the leader adds
+    contributions), never joining the stream into one copy; ``Take`` (server
+    streaming) returns the sum in ~1 MB chunks and resets it. Same server
+    options and the same mutual TLS as a pets server; no storage, no
+    authentication beyond TLS, no masking, and no recovery from a stream cut
+    short (its chunks stay added): the best plain path, not a service.
     """
     from pets.server.app import SERVER_OPTIONS
 
@@ -223,13 +229,16 @@ async def _serve_sink(ca: Path, cert: Path, key: Path) -> None:
     async def send(
         request_iterator: AsyncIterator[bytes], context: grpc.aio.ServicerContext
     ) -> bytes:
-        parts = [chunk async for chunk in request_iterator]
-        vector = np.frombuffer(b"".join(parts), dtype=wire.RING_DTYPE)
+        chunks = aiter(request_iterator)
+        length = int.from_bytes(await anext(chunks), "little")
         total = state["total"]
-        if total is None or total.shape != vector.shape:
-            total = state["total"] = np.zeros(vector.shape, dtype=np.uint64)
+        if total is None or total.shape != (length,):
+            total = state["total"] = np.zeros(length, dtype=np.uint64)
             state["count"] = 0
-        np.add(total, vector, out=total)
+        adder = wire.RingAdder(total)
+        async for chunk in chunks:
+            adder.add(chunk)
+        adder.finish()
         state["count"] += 1
         return str(state["count"]).encode()
 
@@ -327,10 +336,12 @@ class ClearHolder:
         self._take = self.channel.unary_stream(f"/{SINK_SERVICE}/Take")
 
     async def send(self, vector: np.ndarray) -> bytes:
-        """Stream ``vector`` as ~1 MB chunks of little-endian bytes, as a holder does."""
+        """Stream ``vector`` as ~1 MB chunks of little-endian bytes, as a holder does,
+        behind its length (the header a pets contribution carries too)."""
         payload = wire.vector_to_bytes(vector)
 
         async def messages() -> AsyncIterator[bytes]:
+            yield len(vector).to_bytes(8, "little")
             for chunk in wire.chunks(payload):
                 yield bytes(chunk)
 
