@@ -10,6 +10,8 @@ Group ``dp-add``: adding the noise to a uint64 ring share vs a bare ``np.add``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,7 +22,7 @@ from pets.dp import add_to_ring_share
 ROUNDS = 10
 
 
-def _run(benchmark, fn, *, baseline: bool = False):  # type: ignore[no-untyped-def]
+def _run(benchmark: Any, fn: Callable[[], Any], *, baseline: bool = False) -> Any:
     benchmark.extra_info["elements"] = SLOTS
     if baseline:
         benchmark.extra_info["baseline"] = True
@@ -29,7 +31,7 @@ def _run(benchmark, fn, *, baseline: bool = False):  # type: ignore[no-untyped-d
 
 @pytest.mark.benchmark(group="dp-noise")
 @pytest.mark.parametrize("mechanism", ["gaussian", "laplace"])
-def test_noise_sample(benchmark, mechanism: str) -> None:
+def test_noise_sample(benchmark: Any, mechanism: str) -> None:
     gaussian, laplace = _plans(SLOTS)
     plan = gaussian if mechanism == "gaussian" else laplace
     out = _run(benchmark, plan.sample)
@@ -37,7 +39,7 @@ def test_noise_sample(benchmark, mechanism: str) -> None:
 
 
 @pytest.mark.benchmark(group="dp-noise")
-def test_noise_opendp_baseline(benchmark) -> None:
+def test_noise_opendp_baseline(benchmark: Any) -> None:
     dp = pytest.importorskip("opendp.prelude")
     dp.enable_features("contrib")
     gaussian, _ = _plans(SLOTS)
@@ -49,7 +51,7 @@ def test_noise_opendp_baseline(benchmark) -> None:
 
 
 @pytest.mark.benchmark(group="dp-add")
-def test_add_baseline(benchmark) -> None:
+def test_add_baseline(benchmark: Any) -> None:
     share = np.zeros(SLOTS, dtype=np.uint64)
     noise = np.ones(SLOTS, dtype=np.int64).view(np.uint64)
     out = _run(benchmark, lambda: np.add(share, noise), baseline=True)
@@ -57,7 +59,7 @@ def test_add_baseline(benchmark) -> None:
 
 
 @pytest.mark.benchmark(group="dp-add")
-def test_add_to_ring_share(benchmark) -> None:
+def test_add_to_ring_share(benchmark: Any) -> None:
     gaussian, _ = _plans(SLOTS)
     share = np.zeros(SLOTS, dtype=np.uint64)
     noise = gaussian.sample()

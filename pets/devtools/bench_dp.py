@@ -20,16 +20,16 @@ import math
 import numpy as np
 
 from pets.devtools.bench import best_time
-from pets.dp import add_to_ring_share, noise_plan
+from pets.dp import NoisePlan, add_to_ring_share, noise_plan
 from pets.query import Dataset, compile
-from pets.query.model import DpRequest, Query
+from pets.query.model import Aggregate, DpRequest, Query
 
 SLOTS = 10_000
 
 
-def _plans(slots: int):  # type: ignore[no-untyped-def]
+def _plans(slots: int) -> tuple[NoisePlan, NoisePlan]:
     dataset = Dataset("bench", (), 1, kind="vector", length=slots, lo=-5, hi=5, scale=100)
-    plan = compile(Query("bench", "vector_sum"), dataset)  # type: ignore[arg-type]
+    plan = compile(Query("bench", Aggregate.vector_sum), dataset)
     return noise_plan(plan, DpRequest(rho=0.5)), noise_plan(plan, DpRequest(epsilon=1.0))
 
 
