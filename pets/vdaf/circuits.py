@@ -219,34 +219,59 @@ class Sum(Valid):
 
 
 class HigherDegree(Valid):
-    """The draft's test circuit ``x (x - 1) (x - 2) == 0`` (degree-3 ``PolyEval``)."""
+    """The draft's test circuit with a higher-degree ``PolyEval`` gadget.
 
-    MEAS_LEN = 1
+    Two published forms exist and both are supported:
+
+    - ``HigherDegree(field)`` (no parameters): one call of
+      ``x (x - 1) (x - 2)``; the measurement is an int in ``{0, 1, 2}``.
+    - ``HigherDegree(field, degree, gadget_calls)``: a vector of
+      ``gadget_calls`` ints, each checked by ``x (x - 1) ... (x - degree + 1)``
+      (one output per element); the measurement is a list.
+    """
+
     JOINT_RAND_LEN = 0
-    OUTPUT_LEN = 1
-    EVAL_OUTPUT_LEN = 1
 
-    def __init__(self, field: Field) -> None:
+    def __init__(self, field: Field, degree: int | None = None, gadget_calls: int | None = None):
         self.field = field
-        self.GADGETS = [PolyEval([0, 2, -3, 1], 1)]
-        self.GADGET_CALLS = [1]
+        self.vector = degree is not None or gadget_calls is not None
+        self.degree = 3 if degree is None else _check_int("degree", degree, 1)
+        calls = 1 if gadget_calls is None else _check_int("gadget_calls", gadget_calls, 1)
+        coeffs = [1]
+        for root in range(self.degree):  # multiply by (x - root)
+            nxt = [0] * (len(coeffs) + 1)
+            for k, c in enumerate(coeffs):
+                nxt[k] -= root * c
+                nxt[k + 1] += c
+            coeffs = nxt
+        self.GADGETS = [PolyEval(coeffs, calls)]
+        self.GADGET_CALLS = [calls]
+        self.MEAS_LEN = calls
+        self.OUTPUT_LEN = calls
+        self.EVAL_OUTPUT_LEN = calls
 
     def encode(self, measurement: Any) -> list[int]:
-        if measurement not in (0, 1, 2) or isinstance(measurement, float):
-            raise VdafParameterError("shard", "measurement must be 0, 1 or 2")
-        return [int(measurement)]
+        values = measurement if self.vector else [measurement]
+        if not isinstance(values, (list, tuple)) or len(values) != self.MEAS_LEN:
+            raise VdafParameterError("shard", "measurement has the wrong length")
+        for v in values:
+            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < self.degree:
+                raise VdafParameterError("shard", "measurement element out of range")
+        return list(values)
 
     def wires(
         self, meas: list[int], joint_rand: list[int], num_shares: int
     ) -> list[list[list[int]]]:
-        return [[[meas[0]]]]
+        return [[list(meas)]]
 
     def outputs(
         self, meas: list[int], joint_rand: list[int], num_shares: int, gadget_outs: list[list[int]]
     ) -> list[int]:
-        return [gadget_outs[0][0]]
+        return list(gadget_outs[0])
 
-    def decode(self, output: list[int], num_measurements: int) -> int:
+    def decode(self, output: list[int], num_measurements: int) -> Any:
+        if self.vector:
+            return [int(x) for x in output]
         return int(output[0])
 
 

@@ -112,8 +112,11 @@ def prio3_sum_vec_with_multiproof(
     return Prio3(valid, ID_TEST, shares, proofs, name="Prio3SumVecWithMultiproof")
 
 
-def prio3_higher_degree(shares: int = 2) -> Prio3:
-    return Prio3(HigherDegree(Field64), ID_TEST, shares, 1, name="Prio3HigherDegree")
+def prio3_higher_degree(
+    shares: int = 2, degree: int | None = None, gadget_calls: int | None = None
+) -> Prio3:
+    valid = HigherDegree(Field64, degree, gadget_calls)
+    return Prio3(valid, ID_TEST, shares, 1, name="Prio3HigherDegree")
 
 
 def prio3_bounded_vec(
@@ -173,7 +176,7 @@ def from_params(variant: str, params: dict[str, Any]) -> Prio3:
             params["chunk_length"],
         )
     if variant == "Prio3HigherDegree":
-        return prio3_higher_degree(shares)
+        return prio3_higher_degree(shares, params.get("degree"), params.get("gadget_calls"))
     if variant == "Prio3BoundedVec":
         return prio3_bounded_vec(
             shares,

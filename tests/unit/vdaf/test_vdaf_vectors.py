@@ -94,3 +94,45 @@ def test_variant_names() -> None:
     assert variant_of("Prio3SumVecWithMultiproof_1.json") == "Prio3SumVecWithMultiproof"
     with pytest.raises(ValueError):
         variant_of("Poplar1_0.json")
+
+
+def test_higher_degree_with_parameters_matches_published_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The parameterised Prio3HigherDegree (``degree``, ``gadget_calls``).
+
+    The draft repository publishes this form of the test circuit. The values
+    below come from its ``Prio3HigherDegree_37.json`` (degree 4, 8 calls,
+    Field64, EVAL_OUTPUT_LEN 8). That file was generated with ``VERSION = 12``,
+    so the DST is pinned to 12 here. Everything else is the draft-20 code path.
+    """
+    from pets.vdaf import prio3 as prio3_mod
+    from pets.vdaf import prio3_higher_degree
+
+    monkeypatch.setattr(prio3_mod, "VERSION", 12)
+    vdaf = prio3_higher_degree(2, 4, 8)
+    ctx = bytes.fromhex("736f6d65206170706c69636174696f6e")
+    nonce, key, rand = bytes(range(16)), bytes(range(32)), bytes(range(64))
+    cases = [
+        ([0] * 8, "5127d69ab76c1f05d94c9c77", "96d95545e84c916ca1f0f74a9b61ba7df894251918603cd4"),
+        ([3] * 8, "5427d69ab76c1f05dc4c9c77", "96d95545e84c916c99a53ddb233f381247d4d7d349de38b1"),
+        (
+            [0, 1, 2, 3] * 2,
+            "5127d69ab76c1f05da4c9c77",
+            "96d95545e84c916c8f0cd74574e06a4463befc6eaac75f2a",
+        ),
+    ]
+    outs: list[list[list[int]]] = [[], []]
+    for meas, leader_prefix, leader_vshare in cases:
+        public, inputs = vdaf.shard(ctx, meas, nonce, rand)
+        assert inputs[0].hex().startswith(leader_prefix)
+        s0, v0 = vdaf.verify_init(key, ctx, 0, nonce, public, inputs[0])
+        s1, v1 = vdaf.verify_init(key, ctx, 1, nonce, public, inputs[1])
+        assert v0.hex() == leader_vshare
+        assert v1.hex() == "6b26aaba16b36e93e8e8d22b1cfe789b0d04bb738406fbb7"
+        msg = vdaf.verifier_shares_to_message(ctx, [v0, v1])
+        outs[0].append(vdaf.verify_next(ctx, s0, msg))
+        outs[1].append(vdaf.verify_next(ctx, s1, msg))
+    agg = [vdaf.encode_agg_share(vdaf.aggregate(o)) for o in outs]
+    assert agg[0].hex().startswith("f67582d026465e0f8de6d466e719dcbf")
+    assert vdaf.unshard(agg, 3) == [3, 4, 5, 6, 3, 4, 5, 6]
