@@ -18,19 +18,25 @@ the best of a few runs divided by the batch size.
 * ``linkage_core_10k_seconds``: two holders of 10^4 records (half shared):
   blind, helper, leader, unblind, pseudonyms, join, on one thread;
   ``linkage_core_10k_seconds_2_threads`` lets the multiplications use two
-  threads (coincurve releases the GIL); ``linkage_join_10k_seconds`` is the
-  join alone.
+  threads (coincurve releases the GIL); ``linkage_core_10k_seconds_2_processes``
+  runs each stage for both holders at once on two processes, a proxy for
+  holders and servers running concurrently on 2 cores end to end;
+  ``linkage_join_10k_seconds`` is the join alone.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 
 from coincurve import PublicKey
 
 from pets.devtools.bench import best_time
 from pets.linkage import (
+    BlindState,
+    KeyShare,
     LinkageDomain,
     blind,
     derive_key_share,
@@ -113,6 +119,49 @@ def core_seconds(n: int = 10_000, *, workers: int = 1) -> float:
     return elapsed
 
 
+def _blind_task(args: tuple[list[bytes], LinkageDomain]) -> tuple[bytes, BlindState]:
+    ids, domain = args
+    return blind(ids, domain)
+
+
+def _evaluate_task(args: tuple[bytes, KeyShare, int]) -> bytes:
+    batch, key, max_rows = args
+    return evaluate(batch, key, max_rows=max_rows).outputs
+
+
+def _finish_task(args: tuple[bytes, BlindState, LinkageDomain, str]) -> bytes:
+    out, state, domain, query = args
+    return finish(out, state, domain, query).pseudonyms
+
+
+def core_seconds_processes(n: int = 10_000, *, processes: int = 2) -> float:
+    """The pipeline of :func:`core_seconds` with the two holders' work on two processes.
+
+    Each stage (blind, helper, leader, finish) runs for both holders at once,
+    as separate holder and server processes would; then the join. Pool
+    start-up is included. A proxy for what 2 cores can do end to end.
+    """
+    leader = derive_key_share(os.urandom(32), "leader", DOMAIN, QUERY)
+    helper = derive_key_share(os.urandom(32), "helper", DOMAIN, QUERY)
+    holders = [_ids(0, n), _ids(n // 2, n)]
+    start = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=processes, mp_context=get_context("fork")) as pool:
+        blinded = list(pool.map(_blind_task, [(ids, DOMAIN) for ids in holders]))
+        mid = list(pool.map(_evaluate_task, [(b, helper, n) for b, _ in blinded]))
+        out = list(pool.map(_evaluate_task, [(m, leader, n) for m in mid]))
+        uploads = list(
+            pool.map(
+                _finish_task,
+                [(o, state, DOMAIN, QUERY) for o, (_, state) in zip(out, blinded, strict=True)],
+            )
+        )
+    matched = match(uploads)
+    elapsed = time.perf_counter() - start
+    if matched.size != n - n // 2:
+        raise AssertionError("the benchmark's join found the wrong intersection")
+    return elapsed
+
+
 def join_seconds(n: int = 10_000) -> float:
     shared = os.urandom(16 * (n // 2))
     a = shared + os.urandom(16 * (n - n // 2))
@@ -125,6 +174,7 @@ def quick() -> dict[str, float]:
     metrics = per_record()
     metrics["linkage_core_10k_seconds"] = core_seconds()
     metrics["linkage_core_10k_seconds_2_threads"] = core_seconds(workers=2)
+    metrics["linkage_core_10k_seconds_2_processes"] = core_seconds_processes()
     metrics["linkage_join_10k_seconds"] = join_seconds()
     return metrics
 

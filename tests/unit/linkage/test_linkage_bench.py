@@ -22,4 +22,5 @@ def test_per_record_metrics_are_reported() -> None:
 def test_core_and_join_run_on_small_inputs() -> None:
     assert bench_linkage.core_seconds(40) > 0
     assert bench_linkage.core_seconds(40, workers=2) > 0
+    assert bench_linkage.core_seconds_processes(40) > 0
     assert bench_linkage.join_seconds(100) > 0
