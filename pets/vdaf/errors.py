@@ -24,6 +24,10 @@ class VdafError(PetsError):
         self.step = step
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type[VdafError], tuple[str, str]]:
+        # Picklable with its own signature (batch results cross processes).
+        return (type(self), (self.step, self.reason))
+
 
 class VdafDecodeError(VdafError, InvalidInputError):
     """A message of the wrong length, or with a non-canonical field element."""
