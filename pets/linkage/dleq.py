@@ -66,7 +66,7 @@ def proof_context(role: str, domain: LinkageDomain, query_id: str | bytes, holde
 
 
 def composite_seed(public_key: bytes, context: bytes, inputs: bytes, outputs: bytes) -> bytes:
-    """SHA-256 over the label, Y, the context, n and both batches (length-prefixed)."""
+    """SHA-256 over the label, Y, the context and both batches, each length-prefixed (so n too)."""
     h = hashlib.sha256(_lp(SEED_LABEL))
     for part in (public_key, context, inputs, outputs):
         h.update(_lp(bytes(part)))
