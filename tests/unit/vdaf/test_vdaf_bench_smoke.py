@@ -1,4 +1,4 @@
-"""pets.devtools.bench_vdaf: the metric functions run and return positive numbers (no timing asserts)."""
+"""pets.devtools.bench_vdaf: the metric functions run and return positive numbers (no timing)."""
 
 from __future__ import annotations
 
