@@ -341,6 +341,26 @@ class Prio3:
 
     encode_out_share = encode_agg_share
 
+    def encode_verify_state(self, state: VerifyState) -> bytes:
+        """Output share and corrected joint-randomness seed, for durable storage.
+
+        Not a draft message (the draft leaves the state's encoding open); it
+        lets an Aggregator survive a restart between ``verify_init`` and
+        ``verify_next``. It holds a secret share: store it like one.
+        """
+        seed = state.corrected_joint_rand_seed or b""
+        return self.field.encode_vec(state.out_share) + seed
+
+    def decode_verify_state(self, data: bytes, step: str = "verify_next") -> VerifyState:
+        extra = self.SEED_SIZE if self.uses_joint_rand else 0
+        n = self.flp.OUTPUT_LEN * self.field.ENCODED_SIZE
+        if len(data) != n + extra:
+            raise VdafDecodeError(step, "verify state has the wrong length")
+        vec = self.field.decode_vec(data[:n])
+        if vec is None:
+            raise VdafDecodeError(step, "verify state holds a non-canonical field element")
+        return VerifyState(vec, data[n:] if extra else None)
+
     def _check_agg_id(self, agg_id: int, step: str) -> None:
         if not isinstance(agg_id, int) or not 0 <= agg_id < self.SHARES:
             raise VdafParameterError(step, "aggregator id out of range")

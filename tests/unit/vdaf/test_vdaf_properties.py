@@ -252,3 +252,17 @@ def test_255_shares() -> None:
     outs = run_report(vdaf, bytes(32), b"", bytes(16), public, inputs)
     agg = [vdaf.encode_agg_share(o) for o in outs]
     assert vdaf.unshard(agg, 1) == 1
+
+
+@pytest.mark.parametrize("jr", [False, True])
+def test_verify_state_round_trips(jr: bool) -> None:
+    vdaf = prio3_histogram(2, 5, 2) if jr else prio3_sum(2, 100)
+    key, ctx, nonce = bytes(32), b"s", bytes(16)
+    public, inputs = vdaf.shard(ctx, 3, nonce)
+    s0, v0 = vdaf.verify_init(key, ctx, 0, nonce, public, inputs[0])
+    _, v1 = vdaf.verify_init(key, ctx, 1, nonce, public, inputs[1])
+    msg = vdaf.verifier_shares_to_message(ctx, [v0, v1])
+    restored = vdaf.decode_verify_state(vdaf.encode_verify_state(s0))
+    assert vdaf.verify_next(ctx, restored, msg) == vdaf.verify_next(ctx, s0, msg)
+    with pytest.raises(VdafDecodeError, match=r"^verify_next"):
+        vdaf.decode_verify_state(vdaf.encode_verify_state(s0)[:-1])
