@@ -222,7 +222,7 @@ def check_table(plan: QueryPlan, table: Table) -> None:
 
 def row_mask(plan: QueryPlan, table: Table) -> np.ndarray:
     """Boolean mask of the rows that pass every filter (raw, unclipped values)."""
-    mask = np.ones(table.n_rows, dtype=bool)
+    mask: np.ndarray | None = None
     for f in plan.query.where:
         column = plan.dataset.column(f.column)
         values = table.values(f.column)
@@ -233,20 +233,24 @@ def row_mask(plan: QueryPlan, table: Table) -> np.ndarray:
         else:
             target = np.asarray([float(v) for v in wanted], dtype=np.float64)
         if f.op == "in":
-            mask &= np.isin(values, target)
+            passed = np.isin(values, target)
         elif f.op == "=":
-            mask &= values == target[0]
+            passed = values == target[0]
         elif f.op == "!=":
-            mask &= values != target[0]
+            passed = values != target[0]
         elif f.op == "<":
-            mask &= values < target[0]
+            passed = values < target[0]
         elif f.op == "<=":
-            mask &= values <= target[0]
+            passed = values <= target[0]
         elif f.op == ">":
-            mask &= values > target[0]
+            passed = values > target[0]
         else:
-            mask &= values >= target[0]
-    return mask
+            passed = values >= target[0]
+        if mask is None:
+            mask = passed
+        else:
+            mask &= passed
+    return np.ones(table.n_rows, dtype=bool) if mask is None else mask
 
 
 def group_index(plan: QueryPlan, table: Table) -> np.ndarray:
@@ -282,13 +286,16 @@ def _partial(plan: QueryPlan, table: Table) -> tuple[np.ndarray, np.ndarray, int
         b = plan.bounds[0]
         return to_fixed(clip(table.vector, b.lo, b.hi), b.scale), np.ones(1, np.int64), 1
     n_groups = len(plan.groups)
-    mask = row_mask(plan, table)
-    matched = int(np.count_nonzero(mask))
-    # Rows failing a filter go to the spare group n_groups, dropped at the end:
-    # cheaper than copying the passing rows out of every column.
     g = group_index(plan, table)
-    if matched < table.n_rows:
-        g = np.where(mask, g, n_groups)
+    if plan.query.where:
+        mask = row_mask(plan, table)
+        matched = int(np.count_nonzero(mask))
+        # Rows failing a filter go to the spare group n_groups, dropped at the end:
+        # cheaper than copying the passing rows out of every column.
+        if matched < table.n_rows:
+            g = np.where(mask, g, n_groups)
+    else:
+        matched = table.n_rows
     if plan.query.aggregate == Aggregate.histogram:
         n_bins = plan.width
         cells = np.bincount(g * n_bins + bin_index(plan, table), minlength=(n_groups + 1) * n_bins)

@@ -29,7 +29,7 @@ from pets.errors import InvalidInputError
 from pets.query.schema import Dataset
 from pets.sources.base import DataSource, rebatch
 
-CSV_BLOCK_BYTES = 4 << 20  # measured fastest of 1, 4 and 16 MiB on 10^7 rows
+CSV_BLOCK_BYTES = 1 << 20  # 4 MiB was 7% faster but doubled peak RSS (readahead)
 _CONVERSION = re.compile(r"In CSV column #(\d+): Row #(\d+): CSV conversion error")
 _FIELDS = re.compile(r"Row #(\d+): Expected (\d+) columns, got (\d+)")
 
@@ -142,6 +142,23 @@ class ParquetSource(DataSource):
         try:
             yield from f.iter_batches(
                 batch_size=self.batch_rows, columns=list(columns), use_threads=True
+            )
+        except (pa.ArrowException, OSError):
+            raise _unreadable(self.label, "Parquet") from None
+
+    def parts(self) -> list[int] | None:
+        """Rows per row group, from the footer."""
+        metadata = self._open().metadata
+        return [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+
+    def part_batches(self, index: int, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
+        f = self._open(columns)
+        try:
+            yield from f.iter_batches(
+                batch_size=self.batch_rows,
+                row_groups=[index],
+                columns=list(columns),
+                use_threads=False,  # one worker per row group instead
             )
         except (pa.ArrowException, OSError):
             raise _unreadable(self.label, "Parquet") from None

@@ -137,6 +137,9 @@ def evaluate_source(
         )
         return acc.partial(table)
 
+    parts = source.parts() if workers > 1 else None
+    if parts is not None and len(parts) > 1:
+        return _evaluate_parts(acc, source, parts, columns, workers)
     if workers <= 1:
         for batch in source.batches(columns):
             first = acc.rows
@@ -158,6 +161,61 @@ def evaluate_source(
                 while pending:
                     acc.add(pending.popleft().result())
                 raise
+            while pending:
+                acc.add(pending.popleft().result())
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+    return acc.finish()
+
+
+Partial = tuple[np.ndarray, np.ndarray, int]
+
+
+def _evaluate_parts(
+    acc: Accumulator, source: DataSource, parts: list[int], columns: Sequence[str], workers: int
+) -> Evaluation:
+    """One worker per part (row group) reads, checks and evaluates it; parts are added in order.
+
+    Rows are counted from the footer before a part is read (so ``max_rows``
+    refuses before reading), and each part's rows are checked against it.
+    """
+    plan = acc.plan
+
+    def work(index: int, first_row: int) -> Partial:
+        vector = np.zeros(plan.length, dtype=np.int64)
+        cells = np.zeros_like(acc.cells)
+        matched = rows = 0
+        for batch in source.part_batches(index, columns):
+            table = to_table(
+                plan.dataset,
+                batch,
+                source=source.label,
+                first_row=first_row + rows,
+                columns=columns,
+            )
+            rows += batch.num_rows
+            v, c, m = acc.partial(table)
+            vector += v
+            cells += c
+            matched += m
+        if rows != parts[index]:
+            raise InvalidInputError(
+                f"{source.label}: row group {index} holds {rows} rows, its footer says "
+                f"{parts[index]}"
+            )
+        return vector, cells, matched
+
+    pending: deque[Future[Partial]] = deque()
+    with ThreadPoolExecutor(workers, thread_name_prefix="pets-eval") as pool:
+        try:
+            for index, n in enumerate(parts):
+                first = acc.rows
+                acc.count_rows(n)
+                pending.append(pool.submit(work, index, first))
+                while len(pending) > workers:
+                    acc.add(pending.popleft().result())
             while pending:
                 acc.add(pending.popleft().result())
         except BaseException:

@@ -9,7 +9,9 @@ reader that shares no code with pyarrow.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,3 +118,15 @@ def pg_conninfo(postgres_server, files: Files) -> str:  # type: ignore[no-untype
         conn.execute("CREATE SEQUENCE seq")
         conn.execute("INSERT INTO counter VALUES (0)")
     return conninfo
+
+
+@pytest.fixture
+def node_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """A current event loop: a Node opens its gRPC channel when it is built."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        yield loop
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)

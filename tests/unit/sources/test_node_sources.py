@@ -43,7 +43,7 @@ def _settings(files: Files, pg_conninfo: str) -> list[str]:
 
 
 def test_every_source_type_answers_through_the_node(
-    tmp_path: Path, files: Files, pg_conninfo: str
+    tmp_path: Path, files: Files, pg_conninfo: str, node_loop: asyncio.AbstractEventLoop
 ) -> None:
     reference = parse_csv(files.csv.read_text(), files.dataset)
     for i, data in enumerate(_settings(files, pg_conninfo)):
@@ -55,7 +55,9 @@ def test_every_source_type_answers_through_the_node(
             assert np.array_equal(vector, evaluate(plan, reference)), (data, text)
 
 
-def test_a_schema_mismatch_stops_the_node_at_start(tmp_path: Path, files: Files) -> None:
+def test_a_schema_mismatch_stops_the_node_at_start(
+    tmp_path: Path, files: Files, node_loop: asyncio.AbstractEventLoop
+) -> None:
     bad = tmp_path / "bad.parquet"
     pq.write_table(files.table.set_column(0, "age", pa.array(["x"] * files.table.num_rows)), bad)
     with pytest.raises(InvalidInputError, match="column 'age' has type string"):
@@ -63,7 +65,10 @@ def test_a_schema_mismatch_stops_the_node_at_start(tmp_path: Path, files: Files)
 
 
 def test_a_bad_row_is_one_log_line_without_the_value(
-    tmp_path: Path, files: Files, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    files: Files,
+    caplog: pytest.LogCaptureFixture,
+    node_loop: asyncio.AbstractEventLoop,
 ) -> None:
     csv = tmp_path / "h.csv"
     csv.write_text(
@@ -80,7 +85,7 @@ def test_a_bad_row_is_one_log_line_without_the_value(
         spec=pb.QuerySpec(protocol=pb.PROTOCOL_ADDITIVE, query_json=plan.query.to_json()),
     )
     with caplog.at_level(logging.INFO, logger="pets.client.node"):
-        asyncio.run(node.handle(ann))
+        node_loop.run_until_complete(node.handle(ann))
     errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(errors) == 1 and errors[0].exc_info is None
     detail = str(errors[0].__dict__.get("error", ""))

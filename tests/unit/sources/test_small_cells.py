@@ -7,6 +7,7 @@ Before the fix a node checked only whole groups: with ``min_group_rows = 5``,
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ ACCEPTED = (
 
 
 @pytest.fixture
-def node(tmp_path: Path) -> Node:
+def node(tmp_path: Path, node_loop: asyncio.AbstractEventLoop) -> Node:
     (tmp_path / "schema.toml").write_text(schema_for("hospitals", 1000).to_toml())
     rows = ["30,F,Tokyo,C,3,10.5"] * 20 + ["98,F,Tokyo,C,3,1"] * 5 + ["99,M,Osaka,I,2,2"] * 3
     (tmp_path / "h.csv").write_text(

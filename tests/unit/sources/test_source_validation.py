@@ -102,7 +102,8 @@ def test_parquet_nulls_and_nan_are_refused(files: Files, tmp_path: Path) -> None
     for value, problem in ((None, "is empty"), (float("nan"), "not finite")):
         cost[7] = value
         path = tmp_path / "n.parquet"
-        pq.write_table(files.table.set_column(5, "cost", pa.array(cost, pa.float64())), path)
+        table = files.table.set_column(5, "cost", pa.array(cost, pa.float64()))
+        pq.write_table(table, path, row_group_size=3)  # row 8 is in the third row group
         message = _error(files, SourceSpec("parquet", path=path, batch_rows=5))
         assert "row 8, column 'cost'" in message and problem in message
 
