@@ -34,6 +34,7 @@ gRPC servicer and the per-query state around them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import logging
 import time
@@ -58,7 +59,7 @@ from pets.errors import (
     ThresholdNotMetError,
 )
 from pets.identity.certificates import Role
-from pets.protocols import lookup
+from pets.protocols import AggregationProtocol, lookup
 from pets.protocols.base import HelperChecker
 from pets.server.config import ServerConfig
 from pets.server.query_state import FAILED, OPEN, READY
@@ -83,6 +84,10 @@ class _HelperQuery:
     # and Finalize checks and opens what the leader sends.
     accepted: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
     closing: bool = False  # finalisation started (or aborted): Prepare refuses
+
+    @functools.cached_property
+    def protocol(self) -> AggregationProtocol:
+        return lookup(pb.QuerySpec.FromString(self.record.spec).protocol)
 
 
 class Helper(pb_grpc.HelperServicer):
@@ -128,7 +133,7 @@ class Helper(pb_grpc.HelperServicer):
         """The query protocol's helper half, for this query on this helper."""
         assert self._seal_key is not None
         rec = q.record
-        return lookup(pb.QuerySpec.FromString(rec.spec).protocol).helper_checker(
+        return q.protocol.helper_checker(
             query_id=rec.id,
             fingerprint=rec.fingerprint,
             vector_length=rec.vector_length,
@@ -167,6 +172,8 @@ class Helper(pb_grpc.HelperServicer):
                 f"vector length {request.vector_length} exceeds this helper's limit of "
                 f"{self.config.limits.max_vector_length}"
             )
+        if not lookup(request.spec.protocol).uses_helpers:
+            raise InvalidInputError("this query's protocol involves no helper")
         existing = self.queries.get(request.query_id)
         spec = request.spec.SerializeToString()
         response = pb.RegisterQueryResponse(seal_key=self._key_statement)
@@ -304,7 +311,7 @@ class Helper(pb_grpc.HelperServicer):
         # Checking what Prepare did not see, opening and expanding seeds is CPU
         # work: off the event loop and the SQLite thread, as one job.
         data = await asyncio.to_thread(self._checker(q).finalise, items, dict(q.accepted))
-        released = lookup(pb.QuerySpec.FromString(rec.spec).protocol).release_share(data)
+        released = q.protocol.release_share(data)
         contributors = tuple(c.holder for c in items)
         done = rec.with_state(READY, contributors=contributors)
         await self.store.finish_query(done, data if released is None else released)
@@ -345,7 +352,7 @@ class Helper(pb_grpc.HelperServicer):
         header = pb.AggregateHeader(
             query_id=rec.id,
             server=self.config.name,
-            protocol=lookup(pb.QuerySpec.FromString(rec.spec).protocol).wire_id,
+            protocol=q.protocol.wire_id,
             contributors=len(rec.contributors),
             payload_bytes=len(data),
             contributor_names=list(rec.contributors),

@@ -27,6 +27,7 @@ from pets.identity.certificates import Peer
 from pets.query import Query
 from pets.query import compile as compile_query
 from pets.runtime.backoff import Backoff
+from pets.runtime.offload import offload
 from pets.server.leader.admission import Admission
 from pets.server.leader.announcements import pack_helper_keys
 from pets.server.leader.batching import Batching
@@ -198,8 +199,13 @@ class Lifecycle:
     async def _finish(self, rt: QueryRuntime, state: int, failure: str, detail: str) -> None:
         rec = rt.record.with_state(state, failure=failure, failure_detail=detail)
         released = None
-        if state == READY and rt.aggregate is not None:
-            released = rt.protocol.release_share(rt.aggregate.to_bytes())
+        aggregate = rt.aggregate
+        if state == READY and aggregate is not None:
+            # The protocol's release hook (e.g. noise), once; None keeps the share as it is.
+            released = await offload(
+                aggregate.payload_bytes,
+                lambda: rt.protocol.release_share(aggregate.to_bytes()),
+            )
         # A failed query's running aggregate is deleted: it will never be released.
         await self.state.store.finish_query(rec, released, state == FAILED)
         rt.record = rec
