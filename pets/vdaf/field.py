@@ -121,10 +121,10 @@ class Field:
         """Little-endian ``ENCODED_SIZE``-byte words of ``data`` as ints (no range check).
 
         Short inputs go through ``int.from_bytes`` (numpy's per-call overhead
-        dominates below ~32 elements); long ones through numpy ``uint64`` words.
+        dominates below ~64 elements); long ones through numpy ``uint64`` words.
         """
         size = self.ENCODED_SIZE
-        if len(data) <= 32 * size:
+        if len(data) <= 64 * size:
             return [int.from_bytes(data[i : i + size], "little") for i in range(0, len(data), size)]
         words = np.frombuffer(data, dtype=_U64)
         if size == 8:
