@@ -29,7 +29,7 @@ from pets import prg
 from pets.client.config import NodeConfig
 from pets.client.connect import Connector
 from pets.client.holder import HolderClient
-from pets.errors import ConfigError, ConflictError, PetsError
+from pets.errors import ConfigError, ConflictError, InvalidInputError, PetsError
 from pets.identity.signing import verify_spec
 from pets.protocols import lookup, name_of
 from pets.query import Query, QueryPlan, Schema, Table
@@ -147,9 +147,14 @@ class Node:
         """One pass over the local source: the vector, or ``None`` and the policy's refusal.
 
         ``min_group_rows`` covers every cell the query would release: each group,
-        each group x bin of a histogram, and the filter result.
+        each group x bin of a histogram, and the filter result. A row the schema
+        does not allow (its source, row and column named, never its value) is a
+        refusal too.
         """
-        evaluation = evaluate_source(plan, self.tables[plan.query.dataset])
+        try:
+            evaluation = evaluate_source(plan, self.tables[plan.query.dataset])
+        except InvalidInputError as exc:
+            return None, f"local data rejected: {exc}"
         k = self.config.policy.min_group_rows
         small = evaluation.small_cells(k) if k > 1 and not plan.is_vector else 0
         if small:

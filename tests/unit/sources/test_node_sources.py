@@ -86,7 +86,10 @@ def test_a_bad_row_is_one_log_line_without_the_value(
     )
     with caplog.at_level(logging.INFO, logger="pets.client.node"):
         node_loop.run_until_complete(node.handle(ann))
-    errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert len(errors) == 1 and errors[0].exc_info is None
-    detail = str(errors[0].__dict__.get("error", ""))
-    assert f"{csv}" in detail and "row 2, column 'cost': value is empty" in detail
+    records = [r for r in caplog.records if r.name == "pets.client.node"]
+    refused = [r for r in records if r.getMessage() == "query refused"]
+    assert len(refused) == 1 and refused[0].exc_info is None
+    assert not [r for r in records if r.levelno >= logging.ERROR]
+    reason = str(refused[0].__dict__.get("reason", ""))
+    assert f"{csv}" in reason and "row 2, column 'cost': value is empty" in reason
+    assert "q1" in node.answered  # a refusal, remembered: not retried
