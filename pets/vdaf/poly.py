@@ -170,12 +170,10 @@ def lagrange_coeffs_multi(field: Field, sizes: tuple[int, ...], t: int) -> list[
     nodes = _mpz_nodes(field, big)
     tt = mpz(t % p)
     diffs = [(tt - x) % p for x in nodes]
-    if 0 in diffs:  # t is a node: each basis is an indicator vector
-        out = []
-        for n in sizes:
-            step = big // n
-            out.append([1 if diffs[k * step] == 0 else 0 for k in range(n)])
-        return out
+    if 0 in diffs:
+        if len(sizes) > 1:  # t is a node of the largest set, maybe not of the others
+            return [lagrange_coeffs_multi(field, (n,), t)[0] for n in sizes]
+        return [[1 if d == 0 else 0 for d in diffs]]  # t is a node: indicator vector
     prefix = [mpz(1)] * big
     acc = mpz(1)
     for i, d in enumerate(diffs):

@@ -12,6 +12,7 @@ from pets.vdaf.poly import (
     extend_values,
     inv_ntt,
     lagrange_coeffs,
+    lagrange_coeffs_multi,
     ntt,
     poly_eval,
 )
@@ -106,3 +107,17 @@ def test_xof_rejection_sampling(monkeypatch: pytest.MonkeyPatch) -> None:
         assert vec == want
         assert enc is None  # a rejection happened: no raw-encoding shortcut
         assert xof.XofTurboShake128(bytes(32), b"d", b"b").next_vec(f, 5) == want
+
+
+@pytest.mark.parametrize("f", FIELDS, ids=repr)
+def test_lagrange_at_nodes_of_the_larger_set(f: Field) -> None:
+    """``t`` a node of ``W_16`` but not of ``W_8``: the ``W_8`` basis is still exact."""
+    coeffs = list(range(1, 9))
+    vals8 = ntt(f, coeffs, 8)
+    vals16 = ntt(f, coeffs, 16)
+    for k in range(16):
+        t = f.nth_root_powers(16)[k]
+        lag8, lag16 = lagrange_coeffs_multi(f, (8, 16), t)
+        want = poly_eval(f, coeffs, t)
+        assert sum(a * b for a, b in zip(lag8, vals8, strict=True)) % f.MODULUS == want
+        assert sum(a * b for a, b in zip(lag16, vals16, strict=True)) % f.MODULUS == want
