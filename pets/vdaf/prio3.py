@@ -104,7 +104,6 @@ class Prio3:
         self.uses_joint_rand = self.flp.JOINT_RAND_LEN > 0
         per = 2 if self.uses_joint_rand else 1
         self.RAND_SIZE = per * xof.SEED_SIZE * shares
-        self._shares_inv_cache: int | None = None
         self._dst_cache: dict[tuple[int, bytes], bytes] = {}
 
     def __repr__(self) -> str:
