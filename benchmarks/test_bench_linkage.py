@@ -22,8 +22,8 @@ per call, so the report shows records/s):
     The target of the service version is <= 3 s end to end on 2 cores.
 ``linkage-core-1m`` (``slow``)
     the same for 10^6 × 10^6 on two processes, one round (issue target:
-    <= 5 minutes end to end; about 430 s of CPU measured per record, so about
-    215 s if both cores stay busy).
+    <= 5 minutes end to end; the per-record CPU costs measured add up to about
+    430 s, so about 215 s if both cores stay busy).
 """
 
 from __future__ import annotations
