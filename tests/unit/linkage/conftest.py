@@ -1,20 +1,10 @@
-"""Fixtures for the linkage tests: the vector files and fixed key shares."""
+"""Fixtures for the linkage tests: a domain and fixed key shares."""
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from pets.linkage import KeyShare, LinkageDomain, derive_key_share
-
-VECTORS = Path(__file__).resolve().parents[2] / "vectors" / "linkage"
-
-
-def load(name: str) -> Any:
-    return json.loads((VECTORS / name).read_text())
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import load
+from linkage_helpers import load
 
 from pets.errors import InvalidInputError, ThresholdNotMetError
 from pets.linkage import (
