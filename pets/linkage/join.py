@@ -47,7 +47,11 @@ _SUM_CHUNK = 65536
 
 @dataclass(frozen=True)
 class Match:
-    """The matched set: sorted pseudonyms (``S16``) and, per holder, aligned share indices."""
+    """The matched set: sorted pseudonyms (``S16``) and, per holder, aligned share indices.
+
+    Read pseudonyms from ``pseudonyms.tobytes()`` in 16-byte steps: numpy strips
+    trailing NUL bytes when it turns one ``S16`` element into a Python value.
+    """
 
     pseudonyms: np.ndarray = field(repr=False)
     indices: tuple[np.ndarray, ...] = field(repr=False)
