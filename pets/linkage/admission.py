@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 
-from pets.linkage.domain import LinkageDomain, query_bytes
+from pets.linkage.domain import LinkageDomain, as_bytes, query_bytes
 from pets.linkage.errors import BatchRejectedError
 from pets.zk.curve import POINT_BYTES
 
@@ -40,7 +40,7 @@ def batch_message(domain: LinkageDomain, query_id: str | bytes, holder: str, bat
             _lp(query_bytes(query_id)),
             _lp(holder.encode("utf-8")),
             (len(batch) // POINT_BYTES).to_bytes(8, "big"),
-            hashlib.sha256(bytes(batch)).digest(),
+            hashlib.sha256(as_bytes(batch, "a batch")).digest(),
         )
     )
 

@@ -30,7 +30,7 @@ import numpy as np
 from coincurve import PublicKey
 
 from pets.errors import InvalidInputError, InvalidProofError
-from pets.linkage.domain import LinkageDomain, query_bytes
+from pets.linkage.domain import LinkageDomain, as_bytes, query_bytes
 from pets.linkage.errors import LinkageProofError
 from pets.linkage.keys import KeyShare
 from pets.linkage.points import add, batch_count, decode_point, multi_mul
@@ -69,7 +69,7 @@ def composite_seed(public_key: bytes, context: bytes, inputs: bytes, outputs: by
     """SHA-256 over the label, Y, the context and both batches, each length-prefixed (so n too)."""
     h = hashlib.sha256(_lp(SEED_LABEL))
     for part in (public_key, context, inputs, outputs):
-        h.update(_lp(bytes(part)))
+        h.update(_lp(as_bytes(part, "a DLEQ input")))
     return h.digest()
 
 
@@ -114,6 +114,7 @@ def prove_batch(
 
     An empty batch has the empty proof (there is nothing to prove).
     """
+    inputs, outputs = as_bytes(inputs, "a batch"), as_bytes(outputs, "a batch")
     n = batch_count(inputs, len(inputs) // 33)
     if len(outputs) != len(inputs):
         raise InvalidInputError("a DLEQ proof needs as many outputs as inputs")
@@ -143,6 +144,8 @@ def verify_batch(
     (naming the step); a proof that does not verify, or a public key that is
     not a valid point, raises :class:`~pets.linkage.errors.LinkageProofError`.
     """
+    inputs, outputs = as_bytes(inputs, "a batch"), as_bytes(outputs, "a batch")
+    public_key, proof = as_bytes(public_key, "a public key"), as_bytes(proof, "a proof")
     n = batch_count(inputs, max_rows)
     if len(outputs) != len(inputs):
         raise LinkageProofError("the outputs do not match the inputs")
@@ -152,7 +155,6 @@ def verify_batch(
         return
     if len(proof) != PROOF_BYTES:
         raise LinkageProofError("a proof is 64 bytes")
-    public_key = bytes(public_key)
     try:
         if len(public_key) != 33:
             raise InvalidInputError("wrong length")
@@ -166,6 +168,6 @@ def verify_batch(
     z = composite(outputs, weights)
     relation = _statement(group, public_key, m, z)
     try:
-        relation.verify(bytes(proof), context=seed)
+        relation.verify(proof, context=seed)
     except InvalidProofError:
         raise LinkageProofError() from None

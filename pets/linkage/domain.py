@@ -29,8 +29,9 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from pets.errors import SchemaError
+from pets.errors import InvalidInputError, SchemaError
 from pets.linkage.normalise import DEFAULT_NORMALISATION, check_normalisation
+from pets.zk.curve import POINT_BYTES
 from pets.zk.hash_to_curve import SUITE_ID
 
 DST_PREFIX = b"PETS-V01-LINKAGE-"
@@ -42,9 +43,20 @@ MAX_QUERY_ID_BYTES = 1024
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
+def as_bytes(value: object, what: str) -> bytes:
+    """``value`` as bytes if it is bytes-like, else :class:`~pets.errors.InvalidInputError`."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    raise InvalidInputError(f"{what} must be bytes")
+
+
 def query_bytes(query_id: str | bytes) -> bytes:
     """The query id as bytes (UTF-8 for text), bounded so length prefixes fit."""
-    data = query_id.encode("utf-8") if isinstance(query_id, str) else bytes(query_id)
+    data = (
+        query_id.encode("utf-8") if isinstance(query_id, str) else as_bytes(query_id, "a query id")
+    )
     if not data or len(data) > MAX_QUERY_ID_BYTES:
         raise SchemaError(f"a query id must be 1 to {MAX_QUERY_ID_BYTES} bytes")
     return data
@@ -77,6 +89,9 @@ class LinkageDomain:
 
     def pseudonym(self, query_id: str | bytes, point: bytes) -> bytes:
         """``ps = H(DST || query || point)[:16]`` for one 33-byte encoded point."""
+        point = as_bytes(point, "a point")
+        if len(point) != POINT_BYTES:
+            raise InvalidInputError("a point is 33 bytes")
         h = self.pseudonym_prefix(query_id)
         h.update(point)
         return h.digest()[:PSEUDONYM_BYTES]

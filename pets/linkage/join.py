@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pets.errors import InvalidInputError
-from pets.linkage.domain import PSEUDONYM_BYTES, query_bytes
+from pets.linkage.domain import PSEUDONYM_BYTES, as_bytes, query_bytes
 from pets.linkage.errors import BatchRejectedError, DigestMismatchError, IntersectionBelowFloorError
 
 DIGEST_LABEL = b"pets/linkage/v1/matched-set"
@@ -69,7 +69,7 @@ def _as_pseudonyms(upload: bytes | np.ndarray, which: int) -> np.ndarray:
         if upload.dtype != np.dtype(f"S{PSEUDONYM_BYTES}") or upload.ndim != 1:
             raise InvalidInputError("pseudonyms must be a 1-D S16 array or bytes")
         upload = upload.tobytes()
-    data = bytes(upload)
+    data = as_bytes(upload, f"holder {which}'s pseudonyms")
     if len(data) % PSEUDONYM_BYTES:
         raise BatchRejectedError(
             "batch-length", f"holder {which}: pseudonyms are a whole number of 16-byte values"
@@ -118,7 +118,7 @@ def matched_set_digest(query_id: str | bytes, result: Match) -> bytes:
 
 def check_digests(local: bytes, remote: bytes) -> None:
     """Constant-time comparison; :class:`~pets.linkage.errors.DigestMismatchError` if different."""
-    if not hmac.compare_digest(bytes(local), bytes(remote)):
+    if not hmac.compare_digest(as_bytes(local, "a digest"), as_bytes(remote, "a digest")):
         raise DigestMismatchError()
 
 

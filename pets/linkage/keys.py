@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from pets.errors import InvalidInputError
-from pets.linkage.domain import LinkageDomain, query_bytes
+from pets.linkage.domain import LinkageDomain, as_bytes, query_bytes
 from pets.zk.curve import N
 
 ROLES = ("leader", "helper")
@@ -74,7 +74,7 @@ def derive_key_share(
     """The key share of ``role`` for one query (see the module docstring)."""
     if role not in ROLES:
         raise InvalidInputError(f"a key share role is one of {ROLES}")
-    secret = bytes(server_secret)
+    secret = as_bytes(server_secret, "a server's linkage secret")
     if len(secret) < MIN_SECRET_BYTES:
         raise InvalidInputError(f"a server's linkage secret must be >= {MIN_SECRET_BYTES} bytes")
     okm = HKDF(
@@ -92,4 +92,5 @@ def announcement_message(
     """The bytes a server signs to announce its public key share for one query."""
     if role not in ROLES:
         raise InvalidInputError(f"a key share role is one of {ROLES}")
-    return ANNOUNCEMENT_LABEL + _info(role, domain, query_bytes(query_id)) + bytes(public_key)
+    info = _info(role, domain, query_bytes(query_id))
+    return ANNOUNCEMENT_LABEL + info + as_bytes(public_key, "a public key")

@@ -34,6 +34,7 @@ import numpy as np
 from coincurve import PublicKey
 
 from pets.errors import InvalidInputError
+from pets.linkage.domain import as_bytes
 from pets.linkage.errors import BatchRejectedError
 from pets.zk.curve import POINT_BYTES, P
 
@@ -49,6 +50,7 @@ T = TypeVar("T")
 
 def batch_count(batch: bytes, max_rows: int) -> int:
     """Number of points in ``batch`` after the length and size checks."""
+    batch = as_bytes(batch, "a batch")
     if len(batch) % POINT_BYTES:
         raise BatchRejectedError("batch-length", "a batch is a whole number of 33-byte points")
     n = len(batch) // POINT_BYTES

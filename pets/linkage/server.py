@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pets.linkage.dleq import prove_batch
+from pets.linkage.domain import as_bytes
 from pets.linkage.keys import KeyShare
 from pets.linkage.points import DEFAULT_CHUNK, multiply_batch
 from pets.zk.rng import DEFAULT_RNG, RandomSource
@@ -61,7 +62,7 @@ def evaluate(
     ``context`` binds the proof to the query, the holder and the role; the
     verifier must pass the same bytes.
     """
-    batch = bytes(batch)
+    batch = as_bytes(batch, "a batch")
     outputs = multiply_batch(batch, key.scalar, max_rows=max_rows, chunk=chunk, workers=workers)
     if not prove:
         return Evaluation(outputs)

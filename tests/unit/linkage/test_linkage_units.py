@@ -319,3 +319,21 @@ def test_batch_admission_and_signing_message(domain: LinkageDomain) -> None:
     assert msg != batch_message(domain, "q1", "hospital-b", batch)
     assert msg != batch_message(domain, "q1", "hospital-a", bytes(33))
     assert msg != batch_message(LinkageDomain("other"), "q1", "hospital-a", batch)
+
+
+def test_wrong_types_raise_pets_errors(domain: LinkageDomain, helper: KeyShare) -> None:
+    from pets.linkage import batch_message, check_digests
+
+    calls = [
+        lambda: evaluate("not bytes", helper, max_rows=4),  # type: ignore[arg-type]
+        lambda: derive_key_share("a text secret of 32 characters!!", "leader", domain, "q"),  # type: ignore[arg-type]
+        lambda: match(["x" * 16, b"A" * 16]),  # type: ignore[list-item]
+        lambda: check_digests("a", b"a"),  # type: ignore[arg-type]
+        lambda: verify_batch("k", b"", b"", b"", context=b"", max_rows=1),  # type: ignore[arg-type]
+        lambda: batch_message(domain, "q", "h", "batch"),  # type: ignore[arg-type]
+        lambda: domain.pseudonym("q", b"short"),
+        lambda: domain.pseudonym(7, bytes(33)),  # type: ignore[arg-type]
+    ]
+    for call in calls:
+        with pytest.raises(InvalidInputError):
+            call()
