@@ -239,3 +239,44 @@ def test_three_holders_equal_plaintext(
     assert run.matched.size == 3  # ann, bob, carol (NFKC folds the full-width name)
     for rec, upload, ix in zip(records, run.uploads, run.matched.indices, strict=True):
         assert sorted(rec.ids[r] for r in upload.records[ix].tolist()) == [b"ann", b"bob", b"carol"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=33 * 4), max_rows=st.integers(min_value=0, max_value=5))
+def test_evaluate_on_arbitrary_bytes_raises_only_pets_errors(
+    data: bytes, max_rows: int, helper: KeyShare
+) -> None:
+    from pets.errors import PetsError
+
+    try:
+        out = evaluate(data, helper, max_rows=max_rows)
+    except PetsError as err:
+        assert getattr(err, "step", None) in {
+            "batch-length",
+            "oversized-batch",
+            "bad-point",
+            "identity-point",
+        }
+    else:
+        assert len(out.outputs) == len(data)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    outputs=st.binary(min_size=66, max_size=66),
+    proof=st.binary(max_size=70),
+    key=st.binary(max_size=34),
+)
+def test_verify_on_arbitrary_bytes_raises_only_pets_errors(
+    outputs: bytes, proof: bytes, key: bytes, domain: LinkageDomain
+) -> None:
+    from pets.errors import PetsError
+    from pets.linkage import verify_batch
+
+    batch, _ = blind([b"a", b"b"], domain, rng=DeterministicRng(b"f"))
+    try:
+        verify_batch(key, batch, outputs, proof, context=b"", max_rows=2)
+    except PetsError:
+        pass
+    else:
+        raise AssertionError("random bytes must not verify")
