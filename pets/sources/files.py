@@ -9,7 +9,7 @@ mapping labels to domain codes costs one lookup per distinct label.
 
 pyarrow's own error messages quote the offending cell, so no pyarrow text
 reaches a message here: a conversion or parse error is reduced to its row
-and column numbers (:func:`_csv_error`).
+and column numbers (:func:`csv_error`).
 """
 
 from __future__ import annotations
@@ -66,15 +66,7 @@ class CsvSource(DataSource):
         return pa.schema([(n, types.get(n, pa.string())) for n in self.header()])
 
     def _types(self, columns: Sequence[str]) -> dict[str, pa.DataType]:
-        out: dict[str, pa.DataType] = {}
-        for name in columns:
-            column = self.dataset.column(name)
-            out[name] = (
-                pa.dictionary(pa.int32(), pa.string())
-                if column.type == "category"
-                else pa.float64()
-            )
-        return out
+        return csv_types(self.dataset, columns)
 
     def batches(self, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
         names = self.header()
@@ -87,37 +79,56 @@ class CsvSource(DataSource):
             block_size=CSV_BLOCK_BYTES,
             use_threads=False,  # measured: the single-threaded reader streams faster here
         )
-        convert = pa_csv.ConvertOptions(
-            include_columns=list(columns),
-            column_types=self._types(columns),
-            null_values=[""],  # only an empty cell is empty; "nan" stays NaN (not finite)
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=True,
-        )
+        convert = csv_convert_options(self.dataset, columns)
         try:
             reader = pa_csv.open_csv(self.path, read_options=read, convert_options=convert)
             yield from rebatch(iter(reader), self.batch_rows)
         except pa.ArrowException as exc:
-            raise _csv_error(self.label, names, exc) from None
+            raise csv_error(self.label, names, exc) from None
         except (OSError, UnicodeDecodeError):
             raise _unreadable(self.label, "CSV") from None
 
 
-def _csv_error(label: str, names: list[str], exc: Exception) -> InvalidInputError:
+def csv_types(dataset: Dataset, columns: Sequence[str]) -> dict[str, pa.DataType]:
+    """Numbers as float64, categories dictionary-encoded (one lookup per distinct label)."""
+    out: dict[str, pa.DataType] = {}
+    for name in columns:
+        column = dataset.column(name)
+        out[name] = (
+            pa.dictionary(pa.int32(), pa.string()) if column.type == "category" else pa.float64()
+        )
+    return out
+
+
+def csv_convert_options(dataset: Dataset, columns: Sequence[str]) -> pa_csv.ConvertOptions:
+    """How CSV text becomes the query's columns (shared by CSV files and PostgreSQL COPY)."""
+    return pa_csv.ConvertOptions(
+        include_columns=list(columns),
+        column_types=csv_types(dataset, columns),
+        null_values=[""],  # only an empty cell is empty; "nan" stays NaN (not finite)
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+    )
+
+
+def csv_error(
+    label: str, names: Sequence[str], exc: Exception, header_lines: int = 1
+) -> InvalidInputError:
     """A pyarrow CSV error reduced to row and column (its text quotes the cell: dropped)."""
     text = str(exc)
     m = _CONVERSION.search(text)
     if m:
         index, line = int(m.group(1)), int(m.group(2))
         column = names[index] if index < len(names) else f"#{index}"
-        return InvalidInputError(
-            f"{label}: row {line - 1}, column {column!r}: value is not a number"
-        )
+        row = line - header_lines
+        return InvalidInputError(f"{label}: row {row}, column {column!r}: value is not a number")
     m = _FIELDS.search(text)
     if m:
         line, want, got = (int(g) for g in m.groups())
-        return InvalidInputError(f"{label}: row {line - 1} has {got} fields, the header has {want}")
-    return InvalidInputError(f"{label}: the file could not be parsed as CSV")
+        return InvalidInputError(
+            f"{label}: row {line - header_lines} has {got} fields, the header has {want}"
+        )
+    return InvalidInputError(f"{label}: the data could not be parsed as CSV")
 
 
 class ParquetSource(DataSource):

@@ -10,12 +10,13 @@ Read-only is enforced by the database, not by inspecting the SQL:
   the session, so an ``INSERT`` or ``DELETE`` in a configured query fails
   with ``read_only_sql_transaction``.
 
-Rows stream through a server-side cursor (PostgreSQL) or ``fetchmany``
-(SQLite) ``batch_rows`` at a time and become Arrow record batches for the
-shared checks of :mod:`pets.sources.convert`. Only the query's columns are
-selected (``SELECT "c1", ... FROM (<query>)``). Database error texts can
-quote data (``invalid input syntax for type integer: "..."``), so messages
-carry the error's class and SQLSTATE, not its text.
+PostgreSQL rows stream as ``COPY (SELECT ...) TO STDOUT (FORMAT csv)`` text
+into pyarrow's CSV reader (parsed in C); SQLite rows come ``batch_rows`` at a
+time from ``fetchmany`` as Python tuples. Both become Arrow record batches
+for the shared checks of :mod:`pets.sources.convert`. Only the query's
+columns are selected (``SELECT "c1", ... FROM (<query>)``). Database error
+texts can quote data (``invalid input syntax for type integer: "..."``), so
+messages carry the error's class and SQLSTATE, not its text.
 
 Declared column types are checked at start where the database has them
 (SQLite table affinities, PostgreSQL result types); SQLite query results
@@ -24,6 +25,7 @@ are typeless until read and are checked per batch.
 
 from __future__ import annotations
 
+import io
 import sqlite3
 import urllib.parse
 from collections.abc import Iterator, Sequence
@@ -32,11 +34,13 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 from pets.errors import InvalidInputError
 from pets.query.schema import Dataset
-from pets.sources.base import DataSource
+from pets.sources.base import DataSource, rebatch
 from pets.sources.convert import row_error
+from pets.sources.files import CSV_BLOCK_BYTES, csv_convert_options, csv_error
 
 
 def rows_to_batch(
@@ -263,20 +267,66 @@ class PostgresSource(DataSource):
         return pa.schema(fields)
 
     def batches(self, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
+        """``COPY (SELECT ...) TO STDOUT (FORMAT csv)``, parsed by pyarrow's CSV reader.
+
+        The server writes the text (float8 in round-trip precision); the
+        reader converts it in C, ~10x faster than fetching Python tuples
+        (measured). ``NULL`` arrives as an empty field: "value is empty".
+        """
         import psycopg
         from psycopg import sql
 
+        select = sql.SQL("SELECT {} FROM {}").format(
+            sql.SQL(", ").join(sql.Identifier(c) for c in columns), self._from()
+        )
+        statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(select)
+        read = pa_csv.ReadOptions(
+            column_names=list(columns), block_size=CSV_BLOCK_BYTES, use_threads=False
+        )
         with self.connect() as conn:
             try:
-                statement = sql.SQL("SELECT {} FROM {}").format(
-                    sql.SQL(", ").join(sql.Identifier(c) for c in columns), self._from()
-                )
-                with conn.cursor(name="pets_source") as cur:
-                    cur.itersize = self.batch_rows
-                    cur.execute(statement)
-                    seen = 0
-                    while rows := cur.fetchmany(self.batch_rows):
-                        yield rows_to_batch(self.dataset, columns, rows, self.label, seen)
-                        seen += len(rows)
+                with conn.cursor() as cur, cur.copy(statement) as copy:
+                    stream = _CopyReader(copy)
+                    reader = pa_csv.open_csv(
+                        stream,
+                        read_options=read,
+                        # A NULL in a one-column COPY is an empty line: a row, not a gap.
+                        parse_options=pa_csv.ParseOptions(ignore_empty_lines=False),
+                        convert_options=csv_convert_options(self.dataset, columns),
+                    )
+                    yield from rebatch(iter(reader), self.batch_rows)
             except psycopg.Error as exc:
                 raise _db_error(self.label, exc) from None
+            except pa.ArrowException as exc:
+                raise csv_error(self.label, columns, exc, header_lines=0) from None
+
+
+class _CopyReader(io.RawIOBase):
+    """A psycopg ``Copy`` as a readable binary stream (what pyarrow's reader takes).
+
+    ``Copy.read()`` gives one row at a time; each read here fills the caller's
+    whole buffer, because pyarrow parses every read as one block (one-row
+    blocks made it 100x slower, measured).
+    """
+
+    def __init__(self, copy: Any) -> None:
+        self._copy = copy
+        self._buffer = bytearray()
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        want = len(view)
+        while len(self._buffer) < want and not self._eof:
+            chunk = self._copy.read()
+            if chunk:
+                self._buffer += chunk
+            else:
+                self._eof = True
+        n = min(want, len(self._buffer))
+        view[:n] = self._buffer[:n]
+        del self._buffer[:n]
+        return n

@@ -167,3 +167,15 @@ def test_max_rows_is_checked_as_rows_stream(files: Files, tmp_path: Path) -> Non
     path = _csv(tmp_path, GOOD * 1001)
     message = _error(files, SourceSpec("csv", path=path, batch_rows=100))
     assert str(path) in message and "more than max_rows=1000 rows" in message
+
+
+def test_postgresql_null_names_the_row(files: Files, pg_conninfo: str) -> None:
+    import psycopg
+
+    with psycopg.connect(pg_conninfo) as conn:
+        conn.execute("DROP TABLE IF EXISTS nulls")
+        conn.execute("CREATE TABLE nulls AS SELECT row_number() OVER () AS id, * FROM stays")
+        conn.execute("UPDATE nulls SET cost = NULL WHERE id = 9")
+    query = "SELECT * FROM nulls ORDER BY id"
+    spec = SourceSpec("postgresql", conninfo=pg_conninfo, query=query, batch_rows=4)
+    assert "row 9, column 'cost': value is empty" in _error(files, spec)
