@@ -1,7 +1,7 @@
 """A real, throw-away PostgreSQL server for tests (no mocks).
 
 :func:`start_postgres` runs ``initdb`` and ``pg_ctl start`` from the
-PostgreSQL binaries on this machine (``PG_BIN``, else the newest
+PostgreSQL binaries on this machine (``PG_BIN`` alone if set, else the newest
 ``/usr/lib/postgresql/*/bin``, else ``initdb`` on ``PATH``) in a fresh
 directory under the system temporary folder. PostgreSQL refuses to run as
 root, so under root the server runs as the ``postgres`` user (``runuser``).
@@ -35,13 +35,13 @@ class PostgresUnavailable(RuntimeError):
 
 def find_bin() -> Path:
     """The folder holding ``initdb`` and ``pg_ctl``."""
-    candidates = []
-    if os.environ.get("PG_BIN"):
-        candidates.append(Path(os.environ["PG_BIN"]))
-    candidates += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
-    on_path = shutil.which("initdb")
-    if on_path:
-        candidates.append(Path(on_path).parent)
+    if os.environ.get("PG_BIN"):  # an explicit choice: no fallback
+        candidates = [Path(os.environ["PG_BIN"])]
+    else:
+        candidates = [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
+        on_path = shutil.which("initdb")
+        if on_path:
+            candidates.append(Path(on_path).parent)
     for folder in candidates:
         if (folder / "initdb").is_file() and (folder / "pg_ctl").is_file():
             return folder
