@@ -69,7 +69,11 @@ def test_an_unspecified_protocol_is_additive_and_the_request_is_not_changed() ->
     "spec, error, message",
     [
         (pb.QuerySpec(query_json="{not json"), InvalidInputError, "not valid JSON"),
-        (pb.QuerySpec(query_json=VECTOR, protocol=99), InvalidInputError, "unknown protocol 99"),
+        (
+            pb.QuerySpec(query_json=VECTOR, protocol=99),  # type: ignore[arg-type]
+            InvalidInputError,
+            "unknown protocol 99",
+        ),
         (pb.QuerySpec(query_json=VECTOR, min_holders=1), InvalidInputError, "below this server"),
         (
             pb.QuerySpec(query_json=VECTOR, min_holders=5, close_after=4),
