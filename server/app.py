@@ -163,7 +163,11 @@ class Server:
         from pets.server.credentials import add_verifier
 
         assert isinstance(self._service, Leader) and self._server is not None
-        return add_verifier(self._server, self._service)
+        return add_verifier(
+            self._server,
+            self._service.presentation_checker,
+            insecure=self.config.tls is None,
+        )
 
     async def stop(self, grace: float = GRACE_SECONDS) -> None:
         if self._health is not None:

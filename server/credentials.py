@@ -203,12 +203,10 @@ class Verifier(cpb_grpc.VerifierServicer):
         )
 
 
-def add_verifier(server: grpc.aio.Server, leader: object) -> str:
-    """Register the Verifier service on ``server``; return its full name."""
-    checker = getattr(leader, "_check_presentation", None)
+def add_verifier(server: grpc.aio.Server, checker: object, *, insecure: bool) -> str:
+    """Register the Verifier service, using the leader's ``checker``, on ``server``;
+    return its full name."""
     if not isinstance(checker, PresentationChecker):
         raise ConfigError("the Verifier service needs a leader with a [policy]")
-    cpb_grpc.add_VerifierServicer_to_server(
-        Verifier(checker, insecure=getattr(leader, "_insecure", False)), server
-    )
+    cpb_grpc.add_VerifierServicer_to_server(Verifier(checker, insecure=insecure), server)
     return cpb.DESCRIPTOR.services_by_name["Verifier"].full_name

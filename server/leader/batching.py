@@ -264,6 +264,9 @@ class Batching:
             try:
                 await self.state.store.commit_contributions(records, blobs)
             except Exception:
+                # Nothing of the batch was recorded. Reloading from the store also
+                # brings in what another writer recorded meanwhile (a conflicting
+                # holder is then known, and its retry is decided on its digest).
                 log.exception("could not persist contributions; reloading state")
                 for rt in touched.values():
                     await reload(self.state.store, rt)

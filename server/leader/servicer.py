@@ -57,7 +57,7 @@ class Leader(pb_grpc.LeaderServicer):
     ) -> None:
         self.state = LeaderState(config, store, schema, helpers, clock)
         self.config = config
-        self._check_presentation = presentation_checker  # also read by the Verifier service
+        self.presentation_checker = presentation_checker  # also serves the Verifier service
         self._insecure = self.state.insecure
         self._ca_pem = ca_pem
         self.announcer = Announcer(self.state)
@@ -117,10 +117,10 @@ class Leader(pb_grpc.LeaderServicer):
         peer = caller(context, insecure=self._insecure)
         require(peer, [Role.ANALYST], "submit queries")
         proven: list[str] = []
-        if self._check_presentation is not None:
+        if self.presentation_checker is not None:
             # Proof verification is CPU work: keep the event loop serving others.
             proven = await asyncio.to_thread(
-                self._check_presentation,
+                self.presentation_checker,
                 peer,
                 bytes(request.presentation),
                 bytes(request.presentation_nonce),
