@@ -1,0 +1,206 @@
+"""A helper's queries: registration, Prepare, finalisation, abort.
+
+Per open query the helper holds the seeds Prepare accepted (memory only,
+about 300 bytes per contributor); Finalize uses them without checking again
+and checks and opens anything else (say, after a restart). One finalisation
+per query, owned by the helper: a leader that gives up on a call never
+interrupts it, and a retry joins it. The checks and the sum are the query
+protocol's helper half (:meth:`pets.protocols.AggregationProtocol.helper_checker`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric import x25519
+
+from pets.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    NotReadyError,
+    ThresholdNotMetError,
+)
+from pets.protocols import AggregationProtocol, lookup
+from pets.protocols.base import HelperChecker
+from pets.server.config import ServerConfig
+from pets.server.query_state import FAILED, OPEN, READY
+from pets.server.store import QUERY_ID, QueryRecord, Store
+from pets.v1 import aggregation_pb2 as pb
+
+log = logging.getLogger("pets.server.helper")
+
+
+@dataclass
+class HelperQuery:
+    """One query on this helper."""
+
+    record: QueryRecord
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    finalizing: asyncio.Future[None] | None = None
+    finalizing_set: tuple[str, ...] = ()
+    # Seeds accepted by Prepare, memory only: holder -> (sealed bytes, seed).
+    # Finalize uses them without checking again; after a restart they are gone
+    # and Finalize checks and opens what the leader sends.
+    accepted: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
+    closing: bool = False  # finalisation started (or aborted): Prepare refuses
+
+    @functools.cached_property
+    def protocol(self) -> AggregationProtocol:
+        return lookup(pb.QuerySpec.FromString(self.record.spec).protocol)
+
+
+class HelperQueries:
+    """Every query this helper knows, and what the leader may do with them."""
+
+    def __init__(self, config: ServerConfig, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.queries: dict[str, HelperQuery] = {}
+        self._ca_pem = None if config.tls is None else config.tls.ca.read_bytes()
+        self._seal_key: x25519.X25519PrivateKey | None = None
+
+    async def load(self, seal_key: x25519.X25519PrivateKey) -> None:
+        self._seal_key = seal_key
+        for rec in await self.store.load_queries():
+            self.queries[rec.id] = HelperQuery(rec)
+
+    def stop(self) -> None:
+        for q in self.queries.values():
+            if q.finalizing is not None and not q.finalizing.done():
+                q.finalizing.cancel()
+
+    def get(self, query_id: str) -> HelperQuery:
+        q = self.queries.get(query_id)
+        if q is None:
+            raise NotFoundError(f"no query {query_id!r} registered with helper {self.config.name}")
+        return q
+
+    def _checker(self, q: HelperQuery) -> HelperChecker:
+        """The query protocol's helper half, for this query on this helper."""
+        assert self._seal_key is not None
+        rec = q.record
+        return q.protocol.helper_checker(
+            query_id=rec.id,
+            fingerprint=rec.fingerprint,
+            vector_length=rec.vector_length,
+            created=rec.created,
+            deadline=rec.deadline,
+            helper=self.config.name,
+            seal_key=self._seal_key,
+            ca_pem=self._ca_pem,
+            insecure=self.config.tls is None,
+        )
+
+    # -- registration ------------------------------------------------------------
+    async def register(self, request: pb.RegisterQueryRequest) -> None:
+        """Record a query the leader registers (again: a no-op if it is the same)."""
+        limit = self.config.limits.max_vector_length
+        if not QUERY_ID.fullmatch(request.query_id) or request.vector_length < 1:
+            raise InvalidInputError("a query needs a well-formed id and a positive vector length")
+        if len(request.fingerprint) != 32:
+            raise InvalidInputError("a query needs its 32-byte fingerprint")
+        if request.vector_length > limit:
+            raise InvalidInputError(
+                f"vector length {request.vector_length} exceeds this helper's limit of {limit}"
+            )
+        if not lookup(request.spec.protocol).uses_helpers:
+            raise InvalidInputError("this query's protocol involves no helper")
+        existing = self.queries.get(request.query_id)
+        spec = request.spec.SerializeToString()
+        if existing is not None:
+            rec = existing.record
+            if (
+                rec.spec != spec
+                or rec.analyst != request.analyst
+                or rec.fingerprint != bytes(request.fingerprint)
+            ):
+                raise ConflictError(f"query {request.query_id} is registered with another spec")
+            return
+        rec = QueryRecord(
+            id=request.query_id,
+            analyst=request.analyst,
+            spec=spec,
+            state=OPEN,
+            created=time.time(),
+            deadline=request.deadline_unix,
+            min_holders=max(request.min_holders, self.config.min_holders),
+            vector_length=request.vector_length,
+            fingerprint=bytes(request.fingerprint),
+        )
+        await self.store.insert_query(rec)
+        self.queries[rec.id] = HelperQuery(rec)
+        log.info("query registered", extra={"query_id": rec.id, "analyst": rec.analyst})
+
+    # -- Prepare -----------------------------------------------------------------
+    async def prepare(
+        self, q: HelperQuery, items: Sequence[pb.SealedContribution]
+    ) -> list[tuple[str, str]]:
+        """Check and open what Prepare relays; keep what is accepted; the refused
+        holders with why."""
+        if q.closing or q.record.state != OPEN:
+            raise NotReadyError(f"query {q.record.id} is no longer accepting contributions")
+        accepted, refused = await asyncio.to_thread(self._checker(q).check, items, dict(q.accepted))
+        if q.closing:  # finalisation began meanwhile: it has its own copy; keep it simple
+            raise NotReadyError(f"query {q.record.id} is no longer accepting contributions")
+        q.accepted.update(accepted)
+        return refused
+
+    # -- finalisation ------------------------------------------------------------
+    async def finalise(self, q: HelperQuery, items: Sequence[pb.SealedContribution]) -> None:
+        """Finalise over exactly ``items`` (joining a finalisation already running)."""
+        contributors = tuple(c.holder for c in items)
+        async with q.lock:
+            rec = q.record
+            if rec.state == FAILED:
+                raise NotReadyError(f"query {rec.id} was aborted by the leader")
+            if rec.state == READY:
+                if rec.contributors != contributors:
+                    raise ConflictError(f"query {rec.id} was finalised over another set")
+                return
+            if q.finalizing is None or (q.finalizing.done() and q.finalizing.exception()):
+                if len(contributors) < rec.min_holders:
+                    raise ThresholdNotMetError(
+                        f"{len(contributors)} contributor(s) is below min_holders {rec.min_holders}"
+                    )
+                # One finalisation per query, owned by the helper: a caller that gives
+                # up (a cancelled RPC) never interrupts it, and a retry joins it.
+                q.finalizing = asyncio.ensure_future(self._finalise(q, items))
+                q.finalizing_set = contributors
+            elif q.finalizing_set != contributors:
+                raise ConflictError(f"query {rec.id} is being finalised over another set")
+            task = q.finalizing
+        await asyncio.shield(task)
+
+    async def _finalise(self, q: HelperQuery, items: Sequence[pb.SealedContribution]) -> None:
+        rec = q.record
+        q.closing = True  # no more Prepare: the set is fixed
+        # Checking what Prepare did not see, opening and expanding seeds is CPU
+        # work: off the event loop and the store's thread, as one job.
+        data = await asyncio.to_thread(self._checker(q).finalise, items, dict(q.accepted))
+        released = q.protocol.release_share(data)
+        contributors = tuple(c.holder for c in items)
+        done = rec.with_state(READY, contributors=contributors)
+        await self.store.finish_query(done, data if released is None else released)
+        q.record = done
+        q.accepted = {}
+        log.info("query finalised", extra={"query_id": rec.id, "contributors": len(contributors)})
+
+    async def abort(self, q: HelperQuery, reason: str = "aborted_by_leader") -> None:
+        """The leader failed the query: nothing will be released for it."""
+        async with q.lock:
+            rec = q.record
+            if rec.state == READY or (q.finalizing is not None and not q.finalizing.done()):
+                raise ConflictError(f"query {rec.id} is already finalised (or being finalised)")
+            if rec.state != FAILED:
+                q.closing = True
+                failed = rec.with_state(FAILED, failure=reason)
+                await self.store.finish_query(failed, None, True)
+                q.record = failed
+                q.accepted = {}
+                log.info("query aborted", extra={"query_id": rec.id})

@@ -1,0 +1,129 @@
+"""The helper's gRPC servicer: authenticate the leader (or analyst), delegate, encode."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import AsyncIterator
+
+import grpc
+
+from pets.errors import NotFoundError, NotReadyError
+from pets.identity.certificates import Role
+from pets.server.config import ServerConfig
+from pets.server.helper import seal_key
+from pets.server.helper.queries import HelperQueries, HelperQuery, log
+from pets.server.helper.streams import read_contributors
+from pets.server.query_state import READY
+from pets.server.rpc import aggregate_chunks, caller, require, streaming, unary
+from pets.server.store import Store
+from pets.v1 import aggregation_pb2 as pb
+from pets.v1 import aggregation_pb2_grpc as pb_grpc
+
+
+class Helper(pb_grpc.HelperServicer):
+    """The helper's gRPC servicer."""
+
+    def __init__(self, config: ServerConfig, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self._insecure = config.tls is None
+        self._queries = HelperQueries(config, store)
+        self._key_statement: pb.HelperKey | None = None
+
+    @property
+    def queries(self) -> dict[str, HelperQuery]:
+        return self._queries.queries
+
+    async def start(self) -> None:
+        key = await seal_key.load_or_create(self.store)
+        self._key_statement = seal_key.vouch(self.config, key)
+        await self._queries.load(key)
+        log.info("helper started", extra={"queries": len(self.queries)})
+
+    async def stop(self) -> None:
+        self._queries.stop()
+
+    def _from_leader(self, context: grpc.aio.ServicerContext, action: str) -> None:
+        require(caller(context, insecure=self._insecure), [Role.LEADER], action)
+
+    @unary
+    async def GetInfo(
+        self, request: pb.HelperInfoRequest, context: grpc.aio.ServicerContext
+    ) -> pb.HelperInfo:
+        self._from_leader(context, "read helper info")
+        return pb.HelperInfo(name=self.config.name, seal_key=self._key_statement)
+
+    @unary
+    async def RegisterQuery(
+        self, request: pb.RegisterQueryRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RegisterQueryResponse:
+        self._from_leader(context, "register queries")
+        await self._queries.register(request)
+        return pb.RegisterQueryResponse(seal_key=self._key_statement)
+
+    @unary
+    async def Prepare(
+        self,
+        request_iterator: AsyncIterator[pb.FinalizeMessage],
+        context: grpc.aio.ServicerContext,
+    ) -> pb.PrepareResponse:
+        """Check and open the seeds of contributions the leader is about to commit.
+
+        Each holder's certificate (against the project CA) and signature are
+        checked and its seed opened; accepted seeds are kept (in memory) for
+        Finalize, refused holders are named with the reason. The leader
+        commits only what every helper accepted.
+        """
+        self._from_leader(context, "prepare queries")
+        header, items = await read_contributors(request_iterator)
+        q = self._queries.get(header.query_id)
+        # The work belongs to the helper, not to this call: a caller that gives up
+        # never leaves the accepted seeds half-updated.
+        refused = await asyncio.shield(asyncio.ensure_future(self._queries.prepare(q, items)))
+        return pb.PrepareResponse(
+            query_id=q.record.id,
+            refused=[pb.Refusal(holder=h, reason=r) for h, r in refused],
+            accepted=len(items) - len(refused),
+        )
+
+    @unary
+    async def Finalize(
+        self,
+        request_iterator: AsyncIterator[pb.FinalizeMessage],
+        context: grpc.aio.ServicerContext,
+    ) -> pb.FinalizeResponse:
+        self._from_leader(context, "finalise queries")
+        header, items = await read_contributors(request_iterator)
+        q = self._queries.get(header.query_id)
+        if header.abort:
+            await self._queries.abort(q)
+            return pb.FinalizeResponse(query_id=q.record.id)
+        await self._queries.finalise(q, items)
+        return pb.FinalizeResponse(query_id=q.record.id, contributors=len(items))
+
+    @streaming
+    async def GetAggregate(
+        self, request: pb.QueryRef, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[bytes]:
+        peer = caller(context, insecure=self._insecure)
+        require(peer, [Role.ANALYST], "read query results")
+        q = self.queries.get(request.query_id)
+        if q is None or not hmac.compare_digest(q.record.analyst.encode(), peer.name.encode()):
+            raise NotFoundError(f"no query {request.query_id!r}")
+        rec = q.record
+        if rec.state != READY:
+            raise NotReadyError(f"query {rec.id} is not finalised on helper {self.config.name}")
+        data = await self.store.get_aggregate(rec.id)
+        assert data is not None
+        header = pb.AggregateHeader(
+            query_id=rec.id,
+            server=self.config.name,
+            protocol=q.protocol.wire_id,
+            contributors=len(rec.contributors),
+            payload_bytes=len(data),
+            contributor_names=list(rec.contributors),
+        )
+        log.info("aggregate released", extra={"query_id": rec.id, "analyst": peer.name})
+        for chunk in aggregate_chunks(header, data):
+            yield chunk
