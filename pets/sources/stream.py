@@ -31,6 +31,7 @@ from pets.query.evaluate import Accumulator, Evaluation
 from pets.query.plan import QueryPlan
 from pets.query.schema import Dataset, Schema
 from pets.query.table import Table
+from pets.sources import allocator
 from pets.sources.base import DataSource
 from pets.sources.convert import to_table
 from pets.sources.files import ArrowSource, CsvSource, ParquetSource, load_vector
@@ -123,6 +124,7 @@ def evaluate_source(
     plan: QueryPlan, source: Source, *, workers: int = DEFAULT_WORKERS
 ) -> Evaluation:
     """Evaluate ``plan`` on ``source`` batch by batch (see the module docstring)."""
+    allocator.tune()  # batch temporaries reuse heap memory (pets.sources.allocator)
     acc = Accumulator(plan, source=source.label)
     if isinstance(source, VectorFile):
         acc.push(source.table())
