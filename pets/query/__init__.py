@@ -2,14 +2,22 @@
 
 Pure core, no I/O. The flow: every party loads the same :class:`Schema`; the
 analyst's :class:`Query` is compiled into a :class:`QueryPlan` (a fixed int64
-vector layout); each holder :func:`evaluate`\\ s it on its own :class:`Table`;
-the vectors are summed secretly; the analyst :func:`decode`\\ s the sum into a
+vector layout); each holder :func:`evaluate`\\ s it on its own :class:`Table`
+(or streams batches through :func:`evaluate_batches`, as :mod:`pets.sources`
+does); the vectors are summed secretly; the analyst :func:`decode`\\ s the sum into a
 :class:`Result` (checked against overflow). :func:`plaintext` gives the same
 answer from raw rows, for comparison.
 """
 
 from pets.query.decode import decode, plaintext
-from pets.query.evaluate import evaluate, group_row_counts
+from pets.query.evaluate import (
+    Accumulator,
+    Evaluation,
+    cell_row_counts,
+    evaluate,
+    evaluate_batches,
+    group_row_counts,
+)
 from pets.query.model import Aggregate, Filter, Query, parse_query, parse_where
 from pets.query.plan import Field, NumericBounds, QueryPlan, compile
 from pets.query.result import Result
@@ -17,9 +25,11 @@ from pets.query.schema import Column, Dataset, Schema
 from pets.query.table import Table, parse_csv
 
 __all__ = [
+    "Accumulator",
     "Aggregate",
     "Column",
     "Dataset",
+    "Evaluation",
     "Field",
     "Filter",
     "NumericBounds",
@@ -28,9 +38,11 @@ __all__ = [
     "Result",
     "Schema",
     "Table",
+    "cell_row_counts",
     "compile",
     "decode",
     "evaluate",
+    "evaluate_batches",
     "group_row_counts",
     "parse_csv",
     "parse_query",
