@@ -13,7 +13,8 @@ Exit statuses (:mod:`pets.cli.exits`), the same for every command:
 * 0: done;
 * 1: the command ran and failed or was refused: any :class:`pets.errors.PetsError`,
   reported here on stderr as ``pets <command>: error: <message>``;
-* 2: the command line is wrong (argparse), or no command was given;
+* 2: the command line is wrong (argparse, or a handler's
+  :class:`pets.cli.exits.UsageError`), or no command was given;
 * 3: ``pets query`` only: the query ended without a result;
 * 130: interrupted.
 """
@@ -25,7 +26,7 @@ import importlib
 import sys
 
 from pets import __version__
-from pets.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
+from pets.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 from pets.errors import PetsError
 
 # Modules exposing ``register(subparsers)``; order is the order in --help.
@@ -35,7 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pets.cli.query",
     "pets.cli.demo",
     "pets.cli.certs",
-    "pets.zk.cli",  # credential
+    "pets.cli.credential",
     "pets.cli.paillier",
     "pets.cli.gen_data",
     "pets.cli.bench",
@@ -80,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     except PetsError as exc:
         print(f"pets {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except UsageError as exc:
+        print(f"pets {args.command}: usage: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
 

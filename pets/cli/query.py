@@ -96,7 +96,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     opt.add_argument(
         "--credential",
         type=Path,
-        help="wallet file (pets credential issue) to prove attributes with",
+        help="wallet file (from `pets credential accept`) to prove attributes with",
     )
     opt.add_argument(
         "--prove",

@@ -16,7 +16,7 @@ The maps live in :mod:`pets.zk.sswu`: :func:`hash_to_curve` uses its gmpy2
 straight-line form (about 60 us per call, against about 550 us for the
 pure-Python :func:`hash_to_curve_reference`; issue 16 item 3). Both pass every
 vector of RFC 9380 appendix J.8.1, and K.1 (SHA-256) checks
-``expand_message_xmd`` (``tests/unit/zk/test_zk_hash_to_curve*.py``). This
+``expand_message_xmd`` (``tests/unit/zk/test_hash_to_curve*.py``). This
 code is *not* constant time: see :mod:`pets.zk.sswu`.
 """
 

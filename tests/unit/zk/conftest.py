@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from zk_helpers import BACKENDS
 
 from pets.zk.group import Group, get_group
+from tests.unit.zk.helpers import BACKENDS
 
 
 @pytest.fixture(params=BACKENDS)

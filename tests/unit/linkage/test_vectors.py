@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from linkage_helpers import load
 
 from pets.errors import InvalidInputError, ThresholdNotMetError
 from pets.linkage import (
@@ -33,6 +32,7 @@ from pets.linkage.normalise import normalise_one
 from pets.linkage.points import decode_batch, multi_mul
 from pets.zk.group import get_group
 from pets.zk.rng import DeterministicRng
+from tests.unit.linkage.helpers import load
 
 OPRF = load("oprf.json")
 JOIN = load("join.json")

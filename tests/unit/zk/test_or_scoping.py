@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 import pytest
-from zk_helpers import rng
 
 from pets.errors import InvalidInputError
 from pets.zk.group import Group
 from pets.zk.sigma import And, DLRep, Or, Secret
+from tests.unit.zk.helpers import rng
 
 
 class _Flipping(Mapping[Secret, int]):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from zk_helpers import BACKENDS, load_vectors
 
 from pets.errors import InvalidInputError
 from pets.zk.curve import GX, GY, N, P, decompress
 from pets.zk.group import Group, Point, get_group
+from tests.unit.zk.helpers import BACKENDS, load_vectors
 
 POINTS = load_vectors("point_encodings.json")
 SCALARS = st.integers(min_value=0, max_value=N - 1)

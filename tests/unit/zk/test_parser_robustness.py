@@ -10,7 +10,6 @@ arbitrary protobuf fields) and accepts only :class:`~pets.errors.PetsError`.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import functools
@@ -21,13 +20,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from zk_helpers import rng
 
+from pets.cli import main
 from pets.errors import InvalidInputError, InvalidProofError, PetsError
 from pets.v1 import credential_pb2 as pb
 from pets.zk import proto
 from pets.zk import serialization as ser
-from pets.zk.cli import register
 from pets.zk.credential import (
     IssuerKey,
     create_presentation,
@@ -36,6 +34,7 @@ from pets.zk.credential import (
     verify_presentation,
 )
 from pets.zk.policy import parse_policy, parse_predicate
+from tests.unit.zk.helpers import rng
 
 NONCE = b"\x11" * 32
 CONTEXT = b"fuzz"
@@ -280,10 +279,7 @@ def test_arbitrary_proto_bytes(data: bytes) -> None:
 
 
 def _cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="pets")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["credential", *argv])
-    return int(args.func(args))
+    return main(["credential", *argv])
 
 
 @pytest.mark.parametrize(
@@ -344,7 +340,7 @@ def test_cli_verify_prints_rejected_for_huge_expiry(
 @FUZZ
 @given(raw=st.binary(max_size=300) | st.sampled_from([b"\xff\xfe", b"[" * 5000, b"9" * 5000]))
 def test_cli_presentation_bytes_are_rejected_not_crashing(raw: bytes) -> None:
-    from pets.zk.cli import _presentation_json
+    from pets.cli.credential import _presentation_json
 
     with contextlib.suppress(InvalidProofError):
         _presentation_json(raw)
@@ -367,7 +363,7 @@ def test_cli_issue_refuses_huge_integer_attributes(
         "--out",
         str(tmp_path / "w.json"),
     )
-    assert rc == 2
+    assert rc == 1  # refused (pets.cli.exits.EXIT_FAILED)
     err = capsys.readouterr().err
     assert "--attr age must be at most" in err and "4300" not in err
 

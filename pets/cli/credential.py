@@ -23,8 +23,12 @@ wallet. The issuer never sees the holder's secret key (issue 15 item 17).
 ``issue --issuer-generates-holder-key`` keeps the old one-step flow, in which
 the issuer makes the key and so can present as the holder; it says so.
 
-Handlers only parse arguments, read and write files and call the library;
-each returns an exit code: 0 success, 1 presentation rejected, 2 bad input.
+Handlers only parse arguments, read and write files and call the library.
+Exit statuses follow :mod:`pets.cli.exits`: 0 done; 1 failed or refused (a
+rejected presentation, an issuance request that does not verify, a file that
+cannot be read or would be overwritten: any :class:`pets.errors.PetsError`,
+reported by :func:`pets.cli.main`); 2 a command line that is inconsistent
+(:class:`pets.cli.exits.UsageError`, e.g. ``--policy`` without ``--schema``).
 Files holding secrets (issuer keys, holder keys, issued credentials, wallets)
 are written atomically with mode 0600 (:func:`pets.runtime.atomicfile.write_atomic`).
 """
@@ -35,10 +39,12 @@ import argparse
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pets.errors import InvalidInputError, InvalidProofError, PetsError
+from pets.cli.exits import EXIT_FAILED, EXIT_OK, UsageError
+from pets.errors import InvalidInputError, InvalidProofError
 from pets.runtime.atomicfile import write_atomic
 from pets.zk import serialization as ser
 from pets.zk.credential import (
@@ -52,12 +58,6 @@ from pets.zk.credential import (
     verify_presentation,
 )
 from pets.zk.policy import check_policy, parse_decimal, parse_policy, parse_predicate
-
-EXIT_OK, EXIT_REJECTED, EXIT_BAD_INPUT = 0, 1, 2
-
-
-def _err(message: str) -> None:
-    print(f"pets credential: {message}", file=sys.stderr)
 
 
 def _read_json(path: str) -> Any:
@@ -83,7 +83,7 @@ def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
     for item in items or []:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            raise ValueError(f"{what} must look like NAME=VALUE, got {item!r}")
+            raise UsageError(f"{what} must look like NAME=VALUE, got {item!r}")
         out[name.strip()] = value.strip()
     return out
 
@@ -112,7 +112,7 @@ def _expires_at(args: argparse.Namespace) -> int:
 
 def _cmd_request(args: argparse.Namespace) -> int:
     if (args.key_out is None) == (args.holder_key is None):
-        raise ValueError("give exactly one of --key-out (make a new key) or --holder-key")
+        raise UsageError("give exactly one of --key-out (make a new key) or --holder-key")
     if args.holder_key:
         secret = ser.holder_secret_from_dict(_read_json(args.holder_key))
     else:
@@ -130,7 +130,7 @@ def _cmd_request(args: argparse.Namespace) -> int:
 
 def _cmd_issue(args: argparse.Namespace) -> int:
     if (args.request is None) == (not args.issuer_generates_holder_key):
-        raise ValueError(
+        raise UsageError(
             "give --request FILE (the holder's `pets credential request`); "
             "--issuer-generates-holder-key is the insecure alternative"
         )
@@ -181,9 +181,9 @@ def _nonce(text: str) -> bytes:
     try:
         nonce = bytes.fromhex(text)
     except ValueError:
-        raise ValueError("--nonce must be hex") from None
+        raise UsageError("--nonce must be hex") from None
     if not 16 <= len(nonce) <= 64:
-        raise ValueError("--nonce must be 16 to 64 bytes")
+        raise UsageError("--nonce must be 16 to 64 bytes")
     return nonce
 
 
@@ -194,7 +194,7 @@ def _cmd_present(args: argparse.Namespace) -> int:
     else:
         predicates = [parse_predicate(p) for p in args.predicate or []]
     if not predicates:
-        raise ValueError("give at least one --predicate or a --policy")
+        raise UsageError("give at least one --predicate or a --policy")
     presentation = create_presentation(
         holder, predicates, nonce=_nonce(args.nonce), context=args.context
     )
@@ -215,7 +215,7 @@ def _presentation_json(raw: bytes) -> Any:
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     if args.policy and not args.schema:
-        raise ValueError(
+        raise UsageError(
             "--policy needs --schema: without it any schema from the trusted issuer "
             "would be accepted as proving the policy"
         )
@@ -242,7 +242,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         )
     except InvalidProofError as exc:  # includes CredentialError
         print(f"presentation rejected: {exc}", file=sys.stderr)
-        return EXIT_REJECTED
+        return EXIT_FAILED
     print(f"presentation accepted (schema {verified.schema_id!r})")
     for text in proven:
         print(f"  proven: {text}")
@@ -251,21 +251,21 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _run(handler: Any) -> Any:
+def _run(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A handler whose unreadable or unwritable files fail as a :class:`PetsError` (exit 1)."""
+
     def wrapped(args: argparse.Namespace) -> int:
         try:
             return handler(args)
         except OSError as exc:
-            _err(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
-        except (PetsError, ValueError) as exc:
-            _err(str(exc))
-        return EXIT_BAD_INPUT
+            where = f": {exc.filename}" if exc.filename else ""
+            raise InvalidInputError(f"{exc.strerror or exc}{where}") from None
 
     return wrapped
 
 
-def register(subparsers: Any) -> None:
-    """Add the ``credential`` command (with its subcommands) to an argparse subparsers object."""
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``credential`` command and its subcommands."""
     cred = subparsers.add_parser(
         "credential",
         help="attribute credentials: issue, present and verify zero-knowledge proofs",

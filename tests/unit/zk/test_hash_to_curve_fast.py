@@ -15,11 +15,11 @@ import hashlib
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from zk_helpers import load_vectors
 
 from pets.zk import hash_to_curve as h2c
 from pets.zk import sswu
 from pets.zk.curve import P, is_on_curve, sqrt_mod_p
+from tests.unit.zk.helpers import load_vectors
 
 H2C = load_vectors("hash_to_curve_secp256k1_rfc9380_j81.json")
 IMPLEMENTATIONS = {

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from zk_helpers import flipped, rng
 
 from pets.errors import InvalidInputError, InvalidProofError
 from pets.zk.curve import N
 from pets.zk.group import Group, get_group
 from pets.zk.schnorr import DLogRelation
 from pets.zk.sigma import And, DLRep, Or, Secret, SigmaProof
+from tests.unit.zk.helpers import flipped, rng
 
 
 def _setup(group: Group):

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from zk_helpers import BACKENDS, flipped, load_vectors, rng
 
 from pets.errors import InvalidInputError, InvalidProofError
 from pets.zk.curve import N
@@ -30,6 +29,7 @@ from pets.zk.range_proof import (
 )
 from pets.zk.rng import DeterministicRng
 from pets.zk.schnorr import DLEQRelation, DLogRelation
+from tests.unit.zk.helpers import BACKENDS, flipped, load_vectors, rng
 
 CTX = b"test context"
 

@@ -6,7 +6,6 @@ import dataclasses
 import threading
 
 import pytest
-from zk_helpers import rng
 
 from pets.errors import CredentialError, InvalidInputError, InvalidProofError
 from pets.v1 import credential_pb2 as pb
@@ -22,6 +21,7 @@ from pets.zk.credential import (
 )
 from pets.zk.group import get_group
 from pets.zk.policy import check_policy
+from tests.unit.zk.helpers import rng
 
 NOW = 1_700_000_000.0
 ATTRS = {"age": 42, "accreditation": 3, "purpose": "research", "name": "Ada"}

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from zk_helpers import BACKENDS, load_vectors
 
 from pets.errors import InvalidInputError
 from pets.zk import hash_to_curve as h2c
 from pets.zk.curve import N, is_on_curve
 from pets.zk.group import get_group
+from tests.unit.zk.helpers import BACKENDS, load_vectors
 
 XMD = load_vectors("expand_message_xmd_sha256_rfc9380_k1.json")
 H2C = load_vectors("hash_to_curve_secp256k1_rfc9380_j81.json")
