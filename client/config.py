@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from pets.errors import ConfigError
+from pets.protocols import names as protocol_names
 from pets.runtime.tomlconfig import TlsFiles, check_keys, path_setting, read_toml, tls_setting
 from pets.sources.spec import SourceSpec, parse_source_setting
 
@@ -138,8 +139,8 @@ def load_node_config(path: Path, *, insecure: bool = False) -> NodeConfig:
     if not isinstance(min_rows, int) or min_rows < 1:
         raise ConfigError("policy.min_group_rows must be a positive integer")
     protocols = tuple(pol.get("protocols", ("additive", "paillier")))
-    if not set(protocols) <= {"additive", "paillier"}:
-        raise ConfigError("policy.protocols may contain only 'additive' and 'paillier'")
+    if not set(protocols) <= set(protocol_names()):
+        raise ConfigError(f"policy.protocols may contain only {protocol_names()}")
     datasets = pol.get("datasets")
     if datasets is not None and not _str_list(datasets):
         raise ConfigError("policy.datasets must be a list of dataset names")
