@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pets.cli.exits import EXIT_NO_RESULT, EXIT_OK
 from pets.errors import ConfigError, InvalidInputError
+from pets.protocols import names as protocol_names
 
 if TYPE_CHECKING:
     from pets.query import Query
@@ -61,7 +62,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     opt = p.add_argument_group("how it runs")
     opt.add_argument(
         "--protocol",
-        choices=("additive", "paillier"),
+        choices=protocol_names(),
         default="additive",
         help="additive secret sharing over leader and helpers (default), or Paillier "
         "with a key pair made here (the leader alone aggregates)",
