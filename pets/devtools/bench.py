@@ -16,7 +16,16 @@ from collections.abc import Callable, Iterable
 from pets.errors import ConfigError
 
 # The suites `pets bench --quick` runs by default, in this order.
-SUITES: tuple[str, ...] = ("sharing", "service", "paillier", "zk", "sources")
+SUITES: tuple[str, ...] = (
+    "sharing",
+    "service",
+    "paillier",
+    "zk",
+    "sources",
+    "vdaf",
+    "dp",
+    "linkage",
+)
 
 
 def run_quick(

@@ -13,15 +13,22 @@ the best of a few runs divided by the batch size.
   batched DLEQ proof, ``linkage_per_record_us_holder_verify`` is the holder's
   check of both servers' proofs;
 * ``linkage_h2c_us``, ``linkage_scalar_mul_us``, ``linkage_point_decode_us``:
-  the per-point primitives (hash_to_curve, libsecp256k1's constant-time
-  multiplication, strict decoding), to show where the time goes;
+  the per-point primitives (RFC 9380 hash_to_curve through the gmpy2 SSWU map,
+  libsecp256k1's constant-time ``ecmult_const`` multiplication by a secret
+  scalar, :func:`pets.linkage.points.multiply_secret`, and strict decoding),
+  to show where the time goes; ``linkage_scalar_mul_variable_us`` is coincurve's
+  variable-time ``PublicKey.multiply``, which pets does not use for secrets,
+  for comparison;
 * ``linkage_core_10k_seconds``: two holders of 10^4 records (half shared):
   blind, helper, leader, unblind, pseudonyms, join, on one thread;
-  ``linkage_core_10k_seconds_2_threads`` lets the multiplications use two
-  threads (coincurve releases the GIL); ``linkage_core_10k_seconds_2_processes``
+  ``linkage_core_10k_seconds_2_processes``
   runs each stage for both holders at once on two processes, a proxy for
   holders and servers running concurrently on 2 cores end to end;
-  ``linkage_join_10k_seconds`` is the join alone.
+  ``linkage_join_10k_seconds`` is the join alone. The same pipeline with the
+  multiplications on two threads (``core_seconds(workers=2)``; coincurve
+  releases the GIL) is measured by ``benchmarks/test_bench_linkage.py``
+  (``make bench``), not here: it sits between the two figures above and kept
+  ``pets bench --quick`` 3 s longer.
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ from pets.linkage import (
 )
 from pets.linkage.holder import hash_to_point
 from pets.linkage.local import link_in_process
-from pets.linkage.points import decode_batch
+from pets.linkage.points import decode_batch, multiply_secret
 
 DOMAIN = LinkageDomain("bench-ids")
 QUERY = "bench-query"
@@ -90,7 +97,8 @@ def per_record(n: int = 1000) -> dict[str, float]:
     t_h2c = best_time(lambda: [hash_to_point(i, DOMAIN.dst) for i in sample], repeat=3)
     key = helper.scalar_bytes
     points = decode_batch(batch, n)
-    t_mul = best_time(lambda: [p.multiply(key) for p in points], repeat=3)
+    t_mul = best_time(lambda: [multiply_secret(p, key) for p in points], repeat=3)
+    t_mul_variable = best_time(lambda: [p.multiply(key).format() for p in points], repeat=3)
     t_decode = best_time(lambda: [PublicKey(batch[i : i + 33]) for i in range(0, 33 * n, 33)])
     us = 1e6
     return {
@@ -100,6 +108,7 @@ def per_record(n: int = 1000) -> dict[str, float]:
         "linkage_per_record_us_holder_verify": t_verify / n * us,
         "linkage_h2c_us": t_h2c / len(sample) * us,
         "linkage_scalar_mul_us": t_mul / n * us,
+        "linkage_scalar_mul_variable_us": t_mul_variable / n * us,
         "linkage_point_decode_us": t_decode / n * us,
     }
 
@@ -170,10 +179,9 @@ def join_seconds(n: int = 10_000) -> float:
 
 
 def quick() -> dict[str, float]:
-    """All linkage quick metrics (about half a minute with the pure-Python hash-to-curve)."""
+    """All linkage quick metrics (about 8 s on 2 cores)."""
     metrics = per_record()
     metrics["linkage_core_10k_seconds"] = core_seconds()
-    metrics["linkage_core_10k_seconds_2_threads"] = core_seconds(workers=2)
     metrics["linkage_core_10k_seconds_2_processes"] = core_seconds_processes()
     metrics["linkage_join_10k_seconds"] = join_seconds()
     return metrics

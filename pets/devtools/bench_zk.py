@@ -3,6 +3,10 @@
 Each figure is the median over repetitions of ``time.perf_counter`` timings,
 in milliseconds. ``zk_fast_vs_reference_speedup`` times Schnorr prove+verify
 on the py_ecc reference backend and on the chosen backend in the same run.
+``hash_to_curve_us`` and ``hash_to_curve_reference_us`` time RFC 9380
+``hash_to_curve`` (secp256k1_XMD:SHA-256_SSWU_RO_) per call, in microseconds,
+through the gmpy2 straight-line map (:func:`pets.zk.hash_to_curve.hash_to_curve`,
+the one pets uses) and the pure-Python reference map, on the same messages.
 """
 
 from __future__ import annotations
@@ -66,6 +70,22 @@ def _schnorr_ms(backend: str, repeat: int) -> float:
     return _median_ms(run, repeat)
 
 
+def hash_to_curve_us(reference: bool = False, count: int = 200) -> float:
+    """Microseconds per RFC 9380 ``hash_to_curve`` call, best of 5 runs over ``count`` messages."""
+    from pets.zk import hash_to_curve as h2c
+
+    fn = h2c.hash_to_curve_reference if reference else h2c.hash_to_curve
+    messages = [b"bench-%d" % i for i in range(count)]
+    dst = b"pets-bench-h2c"
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for message in messages:
+            fn(message, dst)
+        best = min(best, time.perf_counter() - start)
+    return best / count * 1e6
+
+
 def quick(backend: str = "coincurve") -> dict[str, float]:
     """Timings of the main zero-knowledge operations on ``backend`` (see module docstring)."""
     from pets.zk.credential import (
@@ -121,4 +141,6 @@ def quick(backend: str = "coincurve") -> dict[str, float]:
     reference = _schnorr_ms("py_ecc", 5) if not slow else metrics["schnorr_prove_verify_ms"]
     fast = metrics["schnorr_prove_verify_ms"]
     metrics["zk_fast_vs_reference_speedup"] = reference / fast if fast > 0 else 0.0
+    metrics["hash_to_curve_us"] = hash_to_curve_us()
+    metrics["hash_to_curve_reference_us"] = hash_to_curve_us(reference=True, count=40)
     return metrics

@@ -33,7 +33,7 @@ from pets.errors import InvalidInputError, InvalidProofError
 from pets.linkage.domain import LinkageDomain, as_bytes, query_bytes
 from pets.linkage.errors import LinkageProofError
 from pets.linkage.keys import KeyShare
-from pets.linkage.points import add, batch_count, decode_point, multi_mul
+from pets.linkage.points import add, batch_count, decode_point, multi_mul, multiply_secret
 from pets.zk.group import Group, Point, get_group
 from pets.zk.rng import DEFAULT_RNG, RandomSource
 from pets.zk.schnorr import DLEQRelation
@@ -124,7 +124,7 @@ def prove_batch(
     y = key.public_key
     seed = composite_seed(y, context, inputs, outputs)
     m = composite(inputs, composite_weights(seed, n))
-    z = None if m is None else m.multiply(key.scalar_bytes)
+    z = None if m is None else PublicKey(multiply_secret(m, key.scalar_bytes))
     relation = _statement(group, y, m, z)
     return relation.prove(key.scalar, context=seed, rng=rng).to_bytes()
 

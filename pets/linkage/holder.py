@@ -7,9 +7,16 @@
    B_i = r_i · H2C(DST_domain, id_i) with RFC 9380 hash-to-curve
    (:func:`pets.zk.hash_to_curve.hash_to_curve`, suite
    secp256k1_XMD:SHA-256_SSWU_RO_) and a fresh uniform non-zero blind r_i per
-   point. B_i is uniform on the non-identity points whatever id_i is, so the
-   servers learn nothing from the batch but its size. The batch goes to the
-   helper through the leader; the holder keeps :class:`BlindState`.
+   point. r_i is uniform on [1, n) and n is prime, so r -> r·P is a bijection
+   from [1, n) onto the non-identity points for every non-identity P: B_i is
+   uniform on them whatever id_i is, and the servers learn nothing from the
+   batch but its size. (Drawing r_i from a fixed-length range such as
+   [2^255, n) would break this: B_i would be uniform only on a set of about
+   n/2 points that depends on id_i. It would not make the multiplication
+   constant time either, see :mod:`pets.linkage.points`.) The products
+   r_i·H(id_i) and, in step 3, r_i^-1·W_i use the constant-time
+   :func:`pets.linkage.points.multiply_secret`. The batch goes to the helper
+   through the leader; the holder keeps :class:`BlindState`.
 3. :func:`finish`: with the batch the leader returns, W_i = k_L·k_H·B_i,
    unblind k·H(id_i) = r_i^-1 · W_i (every point is checked first), derive
    the pseudonyms ps_i = H(DST || query || point)[:16]
@@ -41,7 +48,7 @@ from pets.linkage.dleq import verify_batch
 from pets.linkage.domain import PSEUDONYM_BYTES, LinkageDomain
 from pets.linkage.errors import BatchRejectedError
 from pets.linkage.normalise import normalise_ids
-from pets.linkage.points import DEFAULT_CHUNK, multiply_batch
+from pets.linkage.points import DEFAULT_CHUNK, multiply_batch, multiply_secret
 from pets.zk.curve import N
 from pets.zk.hash_to_curve import hash_to_curve
 from pets.zk.rng import DEFAULT_RNG, RandomSource
@@ -148,7 +155,7 @@ def blind(
 
     def multiplied(start: int, points: list[PublicKey]) -> bytes:
         return b"".join(
-            p.multiply(blinds[32 * (start + j) : 32 * (start + j) + 32]).format()
+            multiply_secret(p, blinds[32 * (start + j) : 32 * (start + j) + 32])
             for j, p in enumerate(points)
         )
 

@@ -13,6 +13,11 @@ against the server's announced ``k_X·G``. What needs state is the service's
 job: the holder's certificate and signature over the batch, and that this is
 the first batch of this holder for this query (see ``docs/LINKAGE.md``).
 
+The key share is secret, so every k_X·B_i is the constant-time
+:func:`~pets.linkage.points.multiply_secret` (``ecmult_const``), never
+coincurve's variable-time ``multiply``: applying one key to a whole batch
+would otherwise let a holder time it on chosen points as often as it likes.
+
 The output has the input's order; a point's index names it in any error.
 Work is chunked (:data:`~pets.linkage.points.DEFAULT_CHUNK` points at a time), so a
 service can stream a 10^6-point batch chunk by chunk: k·B is computed point

@@ -14,6 +14,7 @@ def test_per_record_metrics_are_reported() -> None:
         "linkage_per_record_us_holder_verify",
         "linkage_h2c_us",
         "linkage_scalar_mul_us",
+        "linkage_scalar_mul_variable_us",
         "linkage_point_decode_us",
     }
     assert all(value > 0 for value in metrics.values())

@@ -7,6 +7,8 @@ import os
 import numpy as np
 import pytest
 from coincurve import PublicKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pets.errors import InvalidInputError, PetsError, SchemaError
 from pets.linkage import (
@@ -28,7 +30,7 @@ from pets.linkage import (
 )
 from pets.linkage.dedup import one_row_per_person
 from pets.linkage.local import link_in_process
-from pets.linkage.points import combine, multi_mul, multiply_batch
+from pets.linkage.points import combine, multi_mul, multiply_batch, multiply_secret
 from pets.zk.curve import N
 from pets.zk.rng import DeterministicRng
 
@@ -337,3 +339,33 @@ def test_wrong_types_raise_pets_errors(domain: LinkageDomain, helper: KeyShare) 
     for call in calls:
         with pytest.raises(InvalidInputError):
             call()
+
+
+# -- constant-time multiplication (pets.linkage.points.multiply_secret) ----------------
+
+_LAMBDA = 0x5363AD4CC05C30E0A5261C028812645A122E22EA20816678DF02967C1B23BD72
+
+
+@pytest.mark.parametrize(
+    "k",
+    [1, 2, 2**255 + 1, N - _LAMBDA, _LAMBDA, N - 1],
+    ids=["1", "2", "2^255+1", "n-lambda", "lambda", "n-1"],
+)
+def test_multiply_secret_matches_multiply_on_edge_scalars(k: int) -> None:
+    point = PublicKey.from_valid_secret(b"\x07" * 32)
+    kb = k.to_bytes(32, "big")
+    assert multiply_secret(point, kb) == point.multiply(kb).format()
+
+
+@settings(max_examples=50, deadline=None)
+@given(k=st.integers(min_value=1, max_value=N - 1), s=st.integers(min_value=1, max_value=N - 1))
+def test_multiply_secret_matches_multiply(k: int, s: int) -> None:
+    point = PublicKey.from_valid_secret(s.to_bytes(32, "big"))
+    kb = k.to_bytes(32, "big")
+    assert multiply_secret(point, kb) == point.multiply(kb).format()
+
+
+@pytest.mark.parametrize("k", [0, N], ids=["0", "n"])
+def test_multiply_secret_refuses_out_of_range_scalars(k: int) -> None:
+    with pytest.raises(InvalidInputError, match=r"\[1, n\)"):
+        multiply_secret(PublicKey.from_valid_secret(b"\x07" * 32), k.to_bytes(32, "big"))
