@@ -41,7 +41,7 @@ def _gen_data(args: argparse.Namespace) -> int:
             args.kind, args.holders, args.rows, args.seed, args.out, args.format
         )
     else:
-        from pets.client.datafiles import write_generated
+        from pets.devtools.datafiles import write_generated
 
         written = write_generated(args.kind, args.holders, args.rows, args.seed, args.out)
     for path in written:

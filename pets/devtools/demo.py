@@ -20,8 +20,8 @@ from typing import Any
 from rich.console import Console
 
 from pets.client.analyst import AnalystClient
-from pets.client.datafiles import merge_schemas, write_data
 from pets.client.node import load_table
+from pets.devtools.datafiles import merge_schemas, write_data
 from pets.devtools.datagen import generate
 from pets.devtools.localcluster import LocalCluster
 from pets.query import Query, Result, plaintext

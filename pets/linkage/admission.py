@@ -8,7 +8,8 @@ signature checks belong to the service (``pets.identity``); this module gives
 it the two pure pieces:
 
 * :func:`batch_message`: the bytes a holder signs for one batch (label,
-  domain, query, holder, n, SHA-256 of the batch; length-prefixed), so a
+  domain, query, holder behind their 4-byte lengths
+  (:func:`pets.lengthprefix.join`), then n and SHA-256 of the batch), so a
   signature cannot be moved to another query, holder or batch;
 * :class:`BatchAdmission`: first-batch-only bookkeeping per (query, holder),
   refusing a second batch (``repeated-batch``) even if it is identical (a
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 
+from pets import lengthprefix
 from pets.linkage.domain import LinkageDomain, as_bytes, query_bytes
 from pets.linkage.errors import BatchRejectedError
 from pets.zk.curve import POINT_BYTES
@@ -27,21 +29,20 @@ from pets.zk.curve import POINT_BYTES
 BATCH_LABEL = b"pets/linkage/v1/holder-batch"
 
 
-def _lp(data: bytes) -> bytes:
-    return len(data).to_bytes(4, "big") + data
-
-
 def batch_message(domain: LinkageDomain, query_id: str | bytes, holder: str, batch: bytes) -> bytes:
     """The bytes a holder signs for its blinded batch."""
-    return b"".join(
+    prefixed = lengthprefix.join(
         (
-            _lp(BATCH_LABEL),
-            _lp(domain.name.encode("ascii")),
-            _lp(query_bytes(query_id)),
-            _lp(holder.encode("utf-8")),
-            (len(batch) // POINT_BYTES).to_bytes(8, "big"),
-            hashlib.sha256(as_bytes(batch, "a batch")).digest(),
+            BATCH_LABEL,
+            domain.name.encode("ascii"),
+            query_bytes(query_id),
+            holder.encode("utf-8"),
         )
+    )
+    return (
+        prefixed
+        + (len(batch) // POINT_BYTES).to_bytes(8, "big")
+        + hashlib.sha256(as_bytes(batch, "a batch")).digest()
     )
 
 

@@ -19,9 +19,9 @@ import pytest
 from pets.client.analyst import AnalystClient
 from pets.client.config import Endpoints
 from pets.client.connect import Connector
-from pets.client.datafiles import merge_schemas, write_data
 from pets.client.holder import HolderClient
 from pets.client.node import load_table
+from pets.devtools.datafiles import merge_schemas, write_data
 from pets.devtools.datagen import generate
 from pets.devtools.localcluster import LocalCluster
 from pets.query import Query, Table, plaintext

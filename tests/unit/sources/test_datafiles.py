@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pets.client.datafiles import write_data
 from pets.client.node import load_table
+from pets.devtools.datafiles import write_data
 from pets.devtools.datagen import generate
 from pets.errors import InvalidInputError
 from pets.query import compile, evaluate, parse_csv, parse_query
