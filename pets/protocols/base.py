@@ -29,8 +29,10 @@ Two hooks are for what comes next and have real call sites today:
   leader turns the answers into verdicts with
   :meth:`~AggregationProtocol.prepare_verdicts`. Prio3 (draft-irtf-cfrg-vdaf
   §7) fits here: the leader's message carries its verifier share, the
-  helpers answer with theirs, and ``prepare_verdicts`` combines them; its
-  per-query verify key belongs in the helper's per-query checker state.
+  helpers answer with theirs, and ``prepare_verdicts`` combines them. Its
+  per-query verify key, made by the leader when the query opens and sent to
+  the helpers with ``RegisterQuery``, belongs in the stored query record and
+  in the helper's per-query checker.
 * **Release**: :meth:`~AggregationProtocol.release_share` is applied once by
   each server to its final aggregate share before it is stored for release
   (nothing today; differential-privacy noise goes here).
