@@ -12,6 +12,7 @@ class Protocol(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PROTOCOL_UNSPECIFIED: _ClassVar[Protocol]
     PROTOCOL_ADDITIVE: _ClassVar[Protocol]
     PROTOCOL_PAILLIER: _ClassVar[Protocol]
+    PROTOCOL_PRIO3: _ClassVar[Protocol]
 
 class QueryState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -23,6 +24,7 @@ class QueryState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 PROTOCOL_UNSPECIFIED: Protocol
 PROTOCOL_ADDITIVE: Protocol
 PROTOCOL_PAILLIER: Protocol
+PROTOCOL_PRIO3: Protocol
 QUERY_STATE_UNSPECIFIED: QueryState
 QUERY_STATE_OPEN: QueryState
 QUERY_STATE_CLOSED: QueryState
@@ -68,7 +70,7 @@ class QueryRef(_message.Message):
     def __init__(self, query_id: _Optional[str] = ...) -> None: ...
 
 class QueryStatus(_message.Message):
-    __slots__ = ("query_id", "state", "spec", "analyst", "contributors", "min_holders", "deadline_unix", "failure", "failure_detail", "vector_length", "proven_predicates", "helpers")
+    __slots__ = ("query_id", "state", "spec", "analyst", "contributors", "min_holders", "deadline_unix", "failure", "failure_detail", "vector_length", "proven_predicates", "helpers", "rejected_contributions")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
@@ -81,6 +83,7 @@ class QueryStatus(_message.Message):
     VECTOR_LENGTH_FIELD_NUMBER: _ClassVar[int]
     PROVEN_PREDICATES_FIELD_NUMBER: _ClassVar[int]
     HELPERS_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_CONTRIBUTIONS_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     state: QueryState
     spec: QuerySpec
@@ -93,7 +96,8 @@ class QueryStatus(_message.Message):
     vector_length: int
     proven_predicates: _containers.RepeatedScalarFieldContainer[str]
     helpers: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, query_id: _Optional[str] = ..., state: _Optional[_Union[QueryState, str]] = ..., spec: _Optional[_Union[QuerySpec, _Mapping]] = ..., analyst: _Optional[str] = ..., contributors: _Optional[int] = ..., min_holders: _Optional[int] = ..., deadline_unix: _Optional[float] = ..., failure: _Optional[str] = ..., failure_detail: _Optional[str] = ..., vector_length: _Optional[int] = ..., proven_predicates: _Optional[_Iterable[str]] = ..., helpers: _Optional[_Iterable[str]] = ...) -> None: ...
+    rejected_contributions: int
+    def __init__(self, query_id: _Optional[str] = ..., state: _Optional[_Union[QueryState, str]] = ..., spec: _Optional[_Union[QuerySpec, _Mapping]] = ..., analyst: _Optional[str] = ..., contributors: _Optional[int] = ..., min_holders: _Optional[int] = ..., deadline_unix: _Optional[float] = ..., failure: _Optional[str] = ..., failure_detail: _Optional[str] = ..., vector_length: _Optional[int] = ..., proven_predicates: _Optional[_Iterable[str]] = ..., helpers: _Optional[_Iterable[str]] = ..., rejected_contributions: _Optional[int] = ...) -> None: ...
 
 class QueryAnnouncement(_message.Message):
     __slots__ = ("query_id", "spec", "deadline_unix", "vector_length", "helpers", "fingerprint", "helper_keys")
@@ -198,7 +202,7 @@ class AggregateChunk(_message.Message):
     def __init__(self, header: _Optional[_Union[AggregateHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class RegisterQueryRequest(_message.Message):
-    __slots__ = ("query_id", "spec", "analyst", "vector_length", "deadline_unix", "min_holders", "fingerprint")
+    __slots__ = ("query_id", "spec", "analyst", "vector_length", "deadline_unix", "min_holders", "fingerprint", "verify_key", "aggregator_id")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     ANALYST_FIELD_NUMBER: _ClassVar[int]
@@ -206,6 +210,8 @@ class RegisterQueryRequest(_message.Message):
     DEADLINE_UNIX_FIELD_NUMBER: _ClassVar[int]
     MIN_HOLDERS_FIELD_NUMBER: _ClassVar[int]
     FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_KEY_FIELD_NUMBER: _ClassVar[int]
+    AGGREGATOR_ID_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     spec: QuerySpec
     analyst: str
@@ -213,7 +219,9 @@ class RegisterQueryRequest(_message.Message):
     deadline_unix: float
     min_holders: int
     fingerprint: bytes
-    def __init__(self, query_id: _Optional[str] = ..., spec: _Optional[_Union[QuerySpec, _Mapping]] = ..., analyst: _Optional[str] = ..., vector_length: _Optional[int] = ..., deadline_unix: _Optional[float] = ..., min_holders: _Optional[int] = ..., fingerprint: _Optional[bytes] = ...) -> None: ...
+    verify_key: bytes
+    aggregator_id: int
+    def __init__(self, query_id: _Optional[str] = ..., spec: _Optional[_Union[QuerySpec, _Mapping]] = ..., analyst: _Optional[str] = ..., vector_length: _Optional[int] = ..., deadline_unix: _Optional[float] = ..., min_holders: _Optional[int] = ..., fingerprint: _Optional[bytes] = ..., verify_key: _Optional[bytes] = ..., aggregator_id: _Optional[int] = ...) -> None: ...
 
 class RegisterQueryResponse(_message.Message):
     __slots__ = ("seal_key",)
@@ -232,14 +240,20 @@ class FinalizeHeader(_message.Message):
     def __init__(self, query_id: _Optional[str] = ..., contributors: _Optional[int] = ..., abort: _Optional[bool] = ...) -> None: ...
 
 class SealedContribution(_message.Message):
-    __slots__ = ("holder", "certificate", "seeds")
+    __slots__ = ("holder", "certificate", "seeds", "public_share", "verifier_share", "verifier_message")
     HOLDER_FIELD_NUMBER: _ClassVar[int]
     CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     SEEDS_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_SHARE_FIELD_NUMBER: _ClassVar[int]
+    VERIFIER_SHARE_FIELD_NUMBER: _ClassVar[int]
+    VERIFIER_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     holder: str
     certificate: bytes
     seeds: _containers.RepeatedCompositeFieldContainer[SealedSeed]
-    def __init__(self, holder: _Optional[str] = ..., certificate: _Optional[bytes] = ..., seeds: _Optional[_Iterable[_Union[SealedSeed, _Mapping]]] = ...) -> None: ...
+    public_share: bytes
+    verifier_share: bytes
+    verifier_message: bytes
+    def __init__(self, holder: _Optional[str] = ..., certificate: _Optional[bytes] = ..., seeds: _Optional[_Iterable[_Union[SealedSeed, _Mapping]]] = ..., public_share: _Optional[bytes] = ..., verifier_share: _Optional[bytes] = ..., verifier_message: _Optional[bytes] = ...) -> None: ...
 
 class FinalizeMessage(_message.Message):
     __slots__ = ("header", "contributions")
@@ -258,14 +272,24 @@ class FinalizeResponse(_message.Message):
     def __init__(self, query_id: _Optional[str] = ..., contributors: _Optional[int] = ...) -> None: ...
 
 class PrepareResponse(_message.Message):
-    __slots__ = ("query_id", "refused", "accepted")
+    __slots__ = ("query_id", "refused", "accepted", "verifier_shares")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     REFUSED_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    VERIFIER_SHARES_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     refused: _containers.RepeatedCompositeFieldContainer[Refusal]
     accepted: int
-    def __init__(self, query_id: _Optional[str] = ..., refused: _Optional[_Iterable[_Union[Refusal, _Mapping]]] = ..., accepted: _Optional[int] = ...) -> None: ...
+    verifier_shares: _containers.RepeatedCompositeFieldContainer[VerifierShare]
+    def __init__(self, query_id: _Optional[str] = ..., refused: _Optional[_Iterable[_Union[Refusal, _Mapping]]] = ..., accepted: _Optional[int] = ..., verifier_shares: _Optional[_Iterable[_Union[VerifierShare, _Mapping]]] = ...) -> None: ...
+
+class VerifierShare(_message.Message):
+    __slots__ = ("holder", "share")
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    SHARE_FIELD_NUMBER: _ClassVar[int]
+    holder: str
+    share: bytes
+    def __init__(self, holder: _Optional[str] = ..., share: _Optional[bytes] = ...) -> None: ...
 
 class Refusal(_message.Message):
     __slots__ = ("holder", "reason")
