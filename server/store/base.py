@@ -29,7 +29,7 @@ times the number of holders.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -117,4 +117,56 @@ class Store(Protocol):
     ) -> None:
         """A query's final state in one transaction with its aggregate share:
         ``aggregate`` replaces it, ``drop`` deletes it. Sealed seeds are cleared."""
+        ...
+
+    # -- Prio3 (issue 12): the per-query verify key and the rejected contributions
+    async def put_verify_key(self, query_id: str, key: bytes, aggregator_id: int) -> None:
+        """Keep a query's secret Prio3 verify key and this server's aggregator id
+        (0 for the leader), so verification survives a restart."""
+        ...
+
+    async def get_verify_key(self, query_id: str) -> tuple[bytes, int] | None:
+        """``(verify key, aggregator id)`` of a query, or None (none, or erased)."""
+        ...
+
+    async def drop_verify_key(self, query_id: str) -> None:
+        """Erase a query's verify key (when the query ends)."""
+        ...
+
+    async def record_rejection(self, query_id: str, holder: str, reason: str) -> None:
+        """Record that the servers refused ``holder``'s contribution (no values);
+        the first reason is kept."""
+        ...
+
+    async def rejections(self, query_id: str) -> dict[str, str]:
+        """``{holder: reason}`` of a query's refused contributions."""
+        ...
+
+    # -- privacy budgets, both roles (pets.dp.PrivacyFilter JSON per analyst and dataset)
+    async def get_budget(self, analyst: str, dataset: str) -> str | None:
+        """The stored filter JSON, or None if this pair has none yet."""
+        ...
+
+    async def list_budgets(self) -> list[str]:
+        """Every stored filter JSON, by analyst then dataset."""
+        ...
+
+    async def update_budget(
+        self, analyst: str, dataset: str, update: Callable[[str | None], str]
+    ) -> str:
+        """Atomic read-modify-write of one filter (``update`` gets the stored JSON or
+        None and returns the new one; if it raises, nothing changes); the new JSON."""
+        ...
+
+    async def finish_query_spending(
+        self,
+        record: QueryRecord,
+        aggregate: bytes | memoryview,
+        analyst: str,
+        dataset: str,
+        spend: Callable[[str | None], str],
+    ) -> None:
+        """:meth:`finish_query` with a final share and, in the same transaction, the
+        filter ``spend`` computes from the stored one; if ``spend`` raises (the
+        release would overspend), neither the query nor the budget changes."""
         ...

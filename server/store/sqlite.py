@@ -11,8 +11,15 @@ same transaction as the contributions that produced it.
 :class:`SqliteDatabase` is synchronous; :class:`SqliteStore` runs it on one
 dedicated thread, so SQLite never blocks the event loop and all writes are
 serialised, and is what the servers use (:class:`pets.server.store.Store`).
-The schema is versioned: a database of another version is refused with a
-clear error rather than misread (there is no migration yet).
+The schema is versioned: a database of an older version from
+``_MIGRATABLE_FROM`` on is migrated step by step (``_MIGRATIONS``), any other
+is refused with a clear error rather than misread.
+
+Privacy budgets (``privacy_budgets``, one exact :class:`pets.dp.PrivacyFilter`
+JSON per (analyst, dataset)) are spent in the same transaction that stores a
+query's noisy final share (:meth:`SqliteDatabase.finish_query_spending`), so
+a share is never released without its cost recorded, and a refused release
+changes nothing.
 
 The database file is made 0600 right after SQLite creates it (a helper's
 seal key lives in it). It is a database that SQLite keeps writing, not a
@@ -36,8 +43,16 @@ from pets.server.store.slots import AggregateSlots
 
 T = TypeVar("T")
 
-# Bumped whenever the tables change.
-SCHEMA_VERSION = 2
+# Bumped whenever the tables change; each bump adds its step to _MIGRATIONS.
+SCHEMA_VERSION = 3
+# The oldest version a migration reaches from (older databases are refused).
+_MIGRATABLE_FROM = 2
+# version -> the SQL that brings a database of version - 1 to it (run in order).
+_MIGRATIONS: dict[int, str] = {
+    3: "CREATE TABLE IF NOT EXISTS privacy_budgets ("
+    "analyst TEXT NOT NULL, dataset TEXT NOT NULL, filter TEXT NOT NULL, "
+    "PRIMARY KEY (analyst, dataset))",
+}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queries (
@@ -71,6 +86,29 @@ CREATE TABLE IF NOT EXISTS settings (
     key TEXT PRIMARY KEY,
     value BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS privacy_budgets (
+    analyst TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    filter TEXT NOT NULL,  -- pets.dp.PrivacyFilter.to_json(), exact
+    PRIMARY KEY (analyst, dataset)
+);
+"""
+
+
+# Prio3 (issue 12): a query's secret verify key (erased when it ends) and the
+# holders whose contribution the servers refused (a reason, never values).
+_PRIO3_SCHEMA = """
+CREATE TABLE IF NOT EXISTS verify_keys (
+    query_id TEXT PRIMARY KEY,
+    verify_key BLOB NOT NULL,
+    aggregator_id INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rejections (
+    query_id TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (query_id, holder)
+);
 """
 
 
@@ -89,7 +127,11 @@ class SqliteDatabase:
         self._db.execute("PRAGMA busy_timeout=5000")
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         has_tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        if has_tables and version != SCHEMA_VERSION:
+        if has_tables and _MIGRATABLE_FROM <= version < SCHEMA_VERSION:
+            with self._transaction():
+                for step in range(version + 1, SCHEMA_VERSION + 1):
+                    self._db.execute(_MIGRATIONS[step])
+        elif has_tables and version != SCHEMA_VERSION:
             self._db.close()
             raise ConfigError(
                 f"{path} was written by another version of pets (schema {version}, this one "
@@ -97,6 +139,9 @@ class SqliteDatabase:
                 "with a fresh state directory"
             )
         self._db.executescript(_SCHEMA)
+        # Prio3's tables are additive (CREATE ... IF NOT EXISTS): an existing
+        # database of this schema version gains them without a version bump.
+        self._db.executescript(_PRIO3_SCHEMA)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -109,6 +154,32 @@ class SqliteDatabase:
 
     def put_setting(self, key: str, value: bytes) -> None:
         self._db.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", (key, value))
+
+    # -- Prio3 ---------------------------------------------------------------
+    def put_verify_key(self, query_id: str, key: bytes, aggregator_id: int) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO verify_keys VALUES (?, ?, ?)", (query_id, key, aggregator_id)
+        )
+
+    def get_verify_key(self, query_id: str) -> tuple[bytes, int] | None:
+        row = self._db.execute(
+            "SELECT verify_key, aggregator_id FROM verify_keys WHERE query_id=?", (query_id,)
+        ).fetchone()
+        return None if row is None else (bytes(row[0]), int(row[1]))
+
+    def drop_verify_key(self, query_id: str) -> None:
+        self._db.execute("DELETE FROM verify_keys WHERE query_id=?", (query_id,))
+
+    def record_rejection(self, query_id: str, holder: str, reason: str) -> None:
+        self._db.execute(
+            "INSERT OR IGNORE INTO rejections VALUES (?, ?, ?)", (query_id, holder, reason)
+        )
+
+    def rejections(self, query_id: str) -> dict[str, str]:
+        rows = self._db.execute(
+            "SELECT holder, reason FROM rejections WHERE query_id=?", (query_id,)
+        ).fetchall()
+        return {str(h): str(r) for h, r in rows}
 
     # -- queries ------------------------------------------------------------
     def insert_query(self, q: QueryRecord) -> None:
@@ -243,6 +314,51 @@ class SqliteDatabase:
             if current is not None:
                 self._slots.remove(q.id, current - 1)
 
+    # -- both: privacy budgets (pets.dp.PrivacyFilter as exact JSON) ------------
+    def get_budget(self, analyst: str, dataset: str) -> str | None:
+        row = self._db.execute(
+            "SELECT filter FROM privacy_budgets WHERE analyst=? AND dataset=?", (analyst, dataset)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def list_budgets(self) -> list[str]:
+        rows = self._db.execute("SELECT filter FROM privacy_budgets ORDER BY analyst, dataset")
+        return [str(r[0]) for r in rows]
+
+    def update_budget(self, analyst: str, dataset: str, update: Callable[[str | None], str]) -> str:
+        """Read-modify-write one budget in one transaction; ``update`` may raise (no change)."""
+        with self._transaction():
+            new = update(self.get_budget(analyst, dataset))
+            self._put_budget(analyst, dataset, new)
+        return new
+
+    def _put_budget(self, analyst: str, dataset: str, filter_json: str) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO privacy_budgets VALUES (?, ?, ?)",
+            (analyst, dataset, filter_json),
+        )
+
+    def finish_query_spending(
+        self,
+        q: QueryRecord,
+        aggregate: bytes | memoryview,
+        analyst: str,
+        dataset: str,
+        spend: Callable[[str | None], str],
+    ) -> None:
+        """:meth:`finish_query` with ``aggregate`` and, in the SAME transaction, the
+        budget ``spend`` returns from the stored one. If ``spend`` raises (the
+        release would overspend), nothing changes: neither the query nor the budget."""
+        generation = self._write_next(q.id, aggregate)
+        with self._transaction():
+            self._put_budget(analyst, dataset, spend(self.get_budget(analyst, dataset)))
+            self.update_query(q)
+            self._db.execute("UPDATE contributions SET sealed=x'' WHERE query_id=?", (q.id,))
+            self._db.execute(
+                "INSERT OR REPLACE INTO aggregate_files VALUES (?, ?)", (q.id, generation)
+            )
+        self._slots.remove(q.id, generation - 1)
+
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
 
@@ -324,3 +440,39 @@ class SqliteStore:
         self, record: QueryRecord, aggregate: bytes | memoryview | None, drop: bool = False
     ) -> None:
         await self._run(self._db.finish_query, record, aggregate, drop)
+
+    async def put_verify_key(self, query_id: str, key: bytes, aggregator_id: int) -> None:
+        await self._run(self._db.put_verify_key, query_id, key, aggregator_id)
+
+    async def get_verify_key(self, query_id: str) -> tuple[bytes, int] | None:
+        return await self._run(self._db.get_verify_key, query_id)
+
+    async def drop_verify_key(self, query_id: str) -> None:
+        await self._run(self._db.drop_verify_key, query_id)
+
+    async def record_rejection(self, query_id: str, holder: str, reason: str) -> None:
+        await self._run(self._db.record_rejection, query_id, holder, reason)
+
+    async def rejections(self, query_id: str) -> dict[str, str]:
+        return await self._run(self._db.rejections, query_id)
+
+    async def get_budget(self, analyst: str, dataset: str) -> str | None:
+        return await self._run(self._db.get_budget, analyst, dataset)
+
+    async def list_budgets(self) -> list[str]:
+        return await self._run(self._db.list_budgets)
+
+    async def update_budget(
+        self, analyst: str, dataset: str, update: Callable[[str | None], str]
+    ) -> str:
+        return await self._run(self._db.update_budget, analyst, dataset, update)
+
+    async def finish_query_spending(
+        self,
+        record: QueryRecord,
+        aggregate: bytes | memoryview,
+        analyst: str,
+        dataset: str,
+        spend: Callable[[str | None], str],
+    ) -> None:
+        await self._run(self._db.finish_query_spending, record, aggregate, analyst, dataset, spend)
