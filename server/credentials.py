@@ -17,7 +17,6 @@ never the attribute values.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import logging
 import time
@@ -85,8 +84,8 @@ class PresentationChecker:
         """Verify a serialised presentation; returns what it proves.
 
         Malformed or oversized input raises the same :class:`InvalidProofError`
-        as a wrong proof. The nonce is checked cheaply before any proof is
-        verified, and consumed only when everything (policy included) holds.
+        as a wrong proof. The nonce is consumed (single use, atomically) before
+        any proof is verified, whatever the outcome.
         """
         try:
             msg = cpb.Presentation.FromString(data)
@@ -99,12 +98,11 @@ class PresentationChecker:
             presentation.nonce, expected_nonce
         ):
             raise InvalidProofError("presentation is bound to another nonce than the one sent")
-        if not self.nonces.is_live(presentation.nonce):
-            raise CredentialError("nonce is unknown, expired or already used")
-        # Single use from here on, whatever the outcome: a failing presentation
-        # cannot be re-sent to make the verifier work again on the same nonce.
-        with contextlib.suppress(CredentialError):
-            self.nonces.consume(presentation.nonce)
+        # Consumed first, atomically (check and removal under one lock): of two
+        # concurrent submissions of one presentation exactly one gets past here, and
+        # a failing presentation cannot be re-sent to make the verifier work again.
+        # An unknown, expired or used nonce raises CredentialError.
+        self.nonces.consume(presentation.nonce)
         try:
             verified = verify_presentation(
                 presentation,
