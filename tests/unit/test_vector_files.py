@@ -16,6 +16,10 @@ SCHEMA_FILES = (
     "query/query_vectors.json",
     "paillier/packing.json",
     "paillier/reject.json",
+    "linkage/oprf.json",
+    "linkage/join.json",
+    "linkage/normalise.json",
+    "linkage/reject.json",
 )
 
 

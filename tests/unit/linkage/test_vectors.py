@@ -1,4 +1,9 @@
-"""Known answers (tests/vectors/linkage, made by generate.py) reproduced by pets.linkage."""
+"""Known answers (tests/vectors/linkage, made by generate.py) reproduced by pets.linkage.
+
+The files follow the shared schema (tests/vectors/README.md) and are read with
+its loader; each reject case names its ``operation``, the ``step`` its error
+carries and the :mod:`pets.errors` class it is.
+"""
 
 from __future__ import annotations
 
@@ -32,12 +37,18 @@ from pets.linkage.normalise import normalise_one
 from pets.linkage.points import decode_batch, multi_mul
 from pets.zk.group import get_group
 from pets.zk.rng import DeterministicRng
-from tests.unit.linkage.helpers import load
+from tests.vectors.loader import Case, cases, error_class, load
 
-OPRF = load("oprf.json")
-JOIN = load("join.json")
-NORM = load("normalise.json")
-REJECT = load("reject.json")
+OPRF = load("linkage/oprf.json")
+JOIN = load("linkage/join.json")
+NORM = load("linkage/normalise.json")
+REJECT = load("linkage/reject.json")
+
+
+def _rejects(operation: str) -> list[object]:
+    return [p for p in cases(REJECT.reject) if p.values[0]["operation"] == operation]
+
+
 DOMAIN = LinkageDomain(OPRF["domain"])
 N_ROWS = len(OPRF["ids"])
 
@@ -95,8 +106,8 @@ def test_oprf_values_on_both_zk_backends(backend: str) -> None:
         )
 
 
-@pytest.mark.parametrize("vector", OPRF["dleq"], ids=lambda v: v["role"])
-def test_batched_dleq_vectors(vector: dict) -> None:
+@pytest.mark.parametrize("vector", cases(OPRF.accept, step="dleq"))
+def test_batched_dleq_vectors(vector: Case) -> None:
     leader, helper = _keys()
     key = helper if vector["role"] == "helper" else leader
     inputs = bytes.fromhex(OPRF["batch"] if key is helper else OPRF["helper_output"])
@@ -128,8 +139,8 @@ def test_batched_dleq_vectors(vector: dict) -> None:
     )
 
 
-@pytest.mark.parametrize("case", JOIN["cases"], ids=lambda c: c["name"])
-def test_join_vectors(case: dict) -> None:
+@pytest.mark.parametrize("case", cases(JOIN.accept))
+def test_join_vectors(case: Case) -> None:
     uploads = [bytes.fromhex(u) for u in case["uploads"]]
     result = match(uploads)
     assert result.pseudonyms.tobytes().hex() == case["matched"]
@@ -140,35 +151,36 @@ def test_join_vectors(case: dict) -> None:
         assert sum_matched(matrix, rows).tolist() == [int(v) for v in expected]
 
 
-@pytest.mark.parametrize("case", NORM["normalise"], ids=lambda c: "-".join(c["steps"]))
-def test_normalisation_vectors(case: dict) -> None:
+@pytest.mark.parametrize("case", cases(NORM.accept, step="normalise"))
+def test_normalisation_vectors(case: Case) -> None:
     out = normalise_one(case["input"], case["steps"])
     assert (out.decode() if out is not None else None) == case["expected"]
 
 
-@pytest.mark.parametrize("case", NORM["one_row"]["rules"], ids=lambda c: c["rule"])
-def test_one_row_rule_vectors(case: dict) -> None:
-    ids = [s.encode() for s in NORM["one_row"]["ids"]]
-    values = np.array(NORM["one_row"]["values"], dtype=np.int64)
+@pytest.mark.parametrize("case", cases(NORM.accept, step="one-row"))
+def test_one_row_rule_vectors(case: Case) -> None:
+    ids = [s.encode() for s in NORM["one_row_ids"]]
+    values = np.array(NORM["one_row_values"], dtype=np.int64)
     distinct, out = one_row_per_person(ids, values, case["rule"])
     assert [d.decode() for d in distinct] == case["ids"]
     assert out is not None and out.tolist() == case["values"]
-    records = prepare_records(NORM["one_row"]["ids"], values, DOMAIN, case["rule"])
+    records = prepare_records(NORM["one_row_ids"], values, DOMAIN, case["rule"])
     assert records.values is not None and records.values.tolist() == case["values"]
 
 
-@pytest.mark.parametrize("case", REJECT["evaluate"], ids=lambda c: c["name"])
-def test_reject_evaluate(case: dict) -> None:
+@pytest.mark.parametrize("case", _rejects("evaluate"))
+def test_reject_evaluate(case: Case) -> None:
     _, helper = _keys()
     with pytest.raises(BatchRejectedError) as err:
         evaluate(bytes.fromhex(case["batch"]), helper, max_rows=case["max_rows"])
     assert err.value.step == case["step"]
+    assert isinstance(err.value, error_class(case))
     assert isinstance(err.value, InvalidInputError)
 
 
-@pytest.mark.parametrize("case", REJECT["verify"], ids=lambda c: c["name"])
-def test_reject_verify(case: dict) -> None:
-    vector = OPRF["dleq"][0]
+@pytest.mark.parametrize("case", _rejects("verify"))
+def test_reject_verify(case: Case) -> None:
+    vector = OPRF.accept[0]
     context = bytes.fromhex(case.get("context", vector["context"]))
     with pytest.raises(LinkageProofError) as err:
         verify_batch(
@@ -180,29 +192,33 @@ def test_reject_verify(case: dict) -> None:
             max_rows=N_ROWS,
         )
     assert err.value.step == case["step"]
+    assert isinstance(err.value, error_class(case))
 
 
-@pytest.mark.parametrize("case", REJECT["join"], ids=lambda c: c["name"])
-def test_reject_join(case: dict) -> None:
+@pytest.mark.parametrize("case", _rejects("join"))
+def test_reject_join(case: Case) -> None:
     with pytest.raises(BatchRejectedError) as err:
         match([bytes.fromhex(u) for u in case["uploads"]])
     assert err.value.step == case["step"]
+    assert isinstance(err.value, error_class(case))
 
 
-@pytest.mark.parametrize("case", REJECT["digest"], ids=lambda c: c["name"])
-def test_reject_digest(case: dict) -> None:
+@pytest.mark.parametrize("case", _rejects("digest"))
+def test_reject_digest(case: Case) -> None:
     with pytest.raises(DigestMismatchError) as err:
         check_digests(bytes.fromhex(case["local"]), bytes.fromhex(case["remote"]))
     assert err.value.step == case["step"]
+    assert isinstance(err.value, error_class(case))
 
 
-@pytest.mark.parametrize("case", REJECT["floor"], ids=lambda c: c["name"])
-def test_reject_floor(case: dict) -> None:
+@pytest.mark.parametrize("case", _rejects("floor"))
+def test_reject_floor(case: Case) -> None:
     floor = effective_floor(case["server_floor"], case["query_floor"])
     pseudonyms = b"".join(i.to_bytes(16, "big") for i in range(case["size"]))
     result = match([pseudonyms, pseudonyms])
     with pytest.raises(IntersectionBelowFloorError) as err:
         check_floor(result, floor)
     assert err.value.step == case["step"]
+    assert isinstance(err.value, error_class(case))
     assert isinstance(err.value, ThresholdNotMetError)
     assert str(case["size"]) not in str(err.value)

@@ -148,6 +148,8 @@ def oprf_vectors() -> dict:
         )
         dleq.append(
             {
+                "name": f"dleq-{role}",
+                "step": "dleq",
                 "role": role,
                 "context": context.hex(),
                 "seed": seed.hex(),
@@ -185,7 +187,7 @@ def oprf_vectors() -> dict:
         "upload_shuffle": again,
         "upload_pseudonyms": b"".join(pseudonyms[j] for j in again).hex(),
         "upload_records": [order[j] for j in again],
-        "dleq": dleq,
+        "accept": dleq,
     }
 
 
@@ -245,7 +247,7 @@ def join_vectors() -> dict:
     return {
         "description": "Linkage join known answers: matched set (sorted), aligned share "
         "indices, matched-set digest, sums of share rows mod 2^64 (generate.py)",
-        "cases": cases,
+        "accept": cases,
     }
 
 
@@ -307,9 +309,32 @@ def normalise_vectors() -> dict:
     return {
         "description": "Identifier normalisation (expected UTF-8 text, null = dropped) and "
         "one-row-per-person rules over int64 values (generate.py)",
-        "normalise": [{"input": v, "steps": s, "expected": apply(v, s) or None} for v, s in cases],
-        "one_row": {"ids": ids, "values": values, "rules": rules},
+        "one_row_ids": ids,
+        "one_row_values": values,
+        "accept": [
+            {
+                "name": f"normalise-{i:02d} {'-'.join(s)}",
+                "step": "normalise",
+                "input": v,
+                "steps": s,
+                "expected": apply(v, s) or None,
+            }
+            for i, (v, s) in enumerate(cases)
+        ]
+        + [{"name": f"one-row {r['rule']}", "step": "one-row", **r} for r in rules],
     }
+
+
+#: The pets.errors class each operation's refusal is (its pets.linkage.errors subclass
+#: carries the step): BatchRejectedError, LinkageProofError, DigestMismatchError,
+#: IntersectionBelowFloorError.
+REJECT_ERRORS = {
+    "evaluate": "InvalidInputError",
+    "verify": "InvalidProofError",
+    "join": "InvalidInputError",
+    "digest": "ConflictError",
+    "floor": "ThresholdNotMetError",
+}
 
 
 def reject_vectors(oprf: dict) -> dict:
@@ -318,7 +343,7 @@ def reject_vectors(oprf: dict) -> dict:
     not_on_curve = next(x for x in range(1, 100) if sqrt_mod_p((x**3 + B) % P) is None)
     k_h = int(oprf["k_helper"], 16)
     mid = bytes.fromhex(oprf["helper_output"])
-    helper_dleq = oprf["dleq"][0]
+    helper_dleq = oprf["accept"][0]
     wrong_key = (k_h + 1) % N
     wrong_out = b"".join(
         (wrong_key * REF.point_from_bytes(batch[i : i + 33])).to_bytes()
@@ -339,9 +364,7 @@ def reject_vectors(oprf: dict) -> dict:
         ("one point too many", batch, "oversized-batch"),
     ]
     n = len(batch) // 33
-    return {
-        "description": "Inputs every party must refuse, with the step that refuses them "
-        "(generate.py); max_rows is the batch size unless stated",
+    groups = {
         "evaluate": [
             {
                 "name": name,
@@ -414,6 +437,16 @@ def reject_vectors(oprf: dict) -> dict:
                 "query_floor": 11,
                 "step": "floor",
             },
+        ],
+    }
+    return {
+        "description": "Inputs every party must refuse (generate.py): 'operation' is the call, "
+        "'step' the step its error names (err.step), 'error' the pets.errors class it is; "
+        "max_rows is the batch size unless stated",
+        "reject": [
+            {"operation": operation, "error": REJECT_ERRORS[operation], **case}
+            for operation, cases in groups.items()
+            for case in cases
         ],
     }
 
