@@ -1,8 +1,10 @@
 """Durable server state behind one interface (:class:`Store`).
 
-:func:`open_store` picks the backend for a server's configuration: SQLite
+:func:`connect_store` picks the backend for a server's configuration: SQLite
 in the server's state directory is the embedded default
-(:mod:`pets.server.store.sqlite`). A new backend implements
+(:mod:`pets.server.store.sqlite`, also :func:`open_store`); a
+``postgresql://`` URL (``state`` in the server's TOML) selects
+:mod:`pets.server.store.postgres`. A new backend implements
 :class:`pets.server.store.base.Store` and gets one branch here
 (docs/ARCHITECTURE.md, "Where to add a storage backend").
 """
@@ -15,10 +17,29 @@ from pets.server.store.base import ContributionRecord, QueryRecord, Store
 from pets.server.store.slots import QUERY_ID
 from pets.server.store.sqlite import SqliteStore
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
 
 def open_store(database: Path) -> Store:
-    """The store of a server whose database lives at ``database``."""
+    """The SQLite store of a server whose database lives at ``database``."""
     return SqliteStore(database)
 
 
-__all__ = ["QUERY_ID", "ContributionRecord", "QueryRecord", "SqliteStore", "Store", "open_store"]
+async def connect_store(state: Path | str) -> Store:
+    """The store at ``state``: a ``postgresql://`` URL, else a SQLite database path."""
+    if isinstance(state, str) and state.startswith(POSTGRES_SCHEMES):
+        from pets.server.store.postgres import PostgresStore  # psycopg only when used
+
+        return await PostgresStore.open(state)
+    return open_store(Path(state))
+
+
+__all__ = [
+    "QUERY_ID",
+    "ContributionRecord",
+    "QueryRecord",
+    "SqliteStore",
+    "Store",
+    "connect_store",
+    "open_store",
+]

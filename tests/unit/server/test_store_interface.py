@@ -1,13 +1,16 @@
 """The store interface's guarantees, as the servers rely on them, checked through the
 async :class:`pets.server.store.Store` calls only.
 
-Every test runs against each backend in :data:`BACKENDS` (SQLite today); a new
-backend joins the list and must pass the same tests.
+Every test runs against each backend in :data:`BACKENDS`: SQLite, and PostgreSQL
+on the real server of the ``postgres_server`` fixture (``tests/postgres.py``), a
+fresh database per test. A new backend joins the list and must pass the same
+tests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -15,23 +18,36 @@ import pytest
 
 from pets.errors import ConflictError
 from pets.server.query_state import CLOSED, FAILED, OPEN, READY
-from pets.server.store import ContributionRecord, QueryRecord, SqliteStore, Store, open_store
+from pets.server.store import ContributionRecord, QueryRecord, Store, connect_store
 
-BACKENDS: dict[str, Callable[[Path], Store]] = {
-    "sqlite": lambda state_dir: SqliteStore(state_dir / "pets.sqlite"),
-}
+BACKENDS = ("sqlite", "postgres")
 Q1, Q2 = "q-00000000000000a1", "q-00000000000000a2"
+_databases = itertools.count()
+
+StoreFactory = Callable[[], Awaitable[Store]]
 
 
-@pytest.fixture(params=sorted(BACKENDS))
-def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Store]:
-    factory = BACKENDS[request.param]
-    return lambda: factory(tmp_path)
+def state_location(request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> Path | str:
+    """Where a fresh store of ``backend`` lives: a SQLite path, or a new PostgreSQL
+    database's URL (only the postgres backend starts the server)."""
+    if backend == "sqlite":
+        return tmp_path / "pets.sqlite"
+    server = request.getfixturevalue("postgres_server")
+    name = f"store_{next(_databases)}"
+    server.create_database(name)
+    return f"postgresql:///{name}?host={server.socket_dir}&port={server.port}&user=postgres"
 
 
-def _run(make_store: Callable[[], Store], body: Callable[[Store], Awaitable[None]]) -> None:
+@pytest.fixture(params=BACKENDS)
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    """Opens a store on the same fresh state each time it is called."""
+    location = state_location(request, tmp_path, request.param)
+    return lambda: connect_store(location)
+
+
+def _run(make_store: StoreFactory, body: Callable[[Store], Awaitable[None]]) -> None:
     async def go() -> None:
-        store = make_store()
+        store = await make_store()
         try:
             await body(store)
         finally:
@@ -61,7 +77,7 @@ def _contribution(qid: str, holder: str, sealed: bytes = b"") -> ContributionRec
     return ContributionRecord(qid, holder, holder.encode().ljust(32, b"\0"), sealed)
 
 
-def test_queries_and_settings_round_trip(make_store: Callable[[], Store]) -> None:
+def test_queries_and_settings_round_trip(make_store: StoreFactory) -> None:
     async def body(store: Store) -> None:
         assert await store.get_setting("seal-private-key") is None
         await store.put_setting("seal-private-key", b"k" * 32)
@@ -77,7 +93,7 @@ def test_queries_and_settings_round_trip(make_store: Callable[[], Store]) -> Non
 
 
 def test_a_group_commit_records_contributions_with_their_aggregates(
-    make_store: Callable[[], Store],
+    make_store: StoreFactory,
 ) -> None:
     async def body(store: Store) -> None:
         for qid in (Q1, Q2):
@@ -96,7 +112,7 @@ def test_a_group_commit_records_contributions_with_their_aggregates(
     _run(make_store, body)
 
 
-def test_a_batch_with_a_recorded_holder_records_nothing(make_store: Callable[[], Store]) -> None:
+def test_a_batch_with_a_recorded_holder_records_nothing(make_store: StoreFactory) -> None:
     async def body(store: Store) -> None:
         for qid in (Q1, Q2):
             await store.insert_query(_record(qid))
@@ -116,7 +132,7 @@ def test_a_batch_with_a_recorded_holder_records_nothing(make_store: Callable[[],
     _run(make_store, body)
 
 
-def test_finishing_keeps_who_and_drops_the_sealed_seeds(make_store: Callable[[], Store]) -> None:
+def test_finishing_keeps_who_and_drops_the_sealed_seeds(make_store: StoreFactory) -> None:
     async def body(store: Store) -> None:
         await store.insert_query(_record(Q1))
         await store.commit_contributions(
@@ -137,7 +153,7 @@ def test_finishing_keeps_who_and_drops_the_sealed_seeds(make_store: Callable[[],
 
 
 def test_a_final_share_replaces_and_a_failure_drops_the_aggregate(
-    make_store: Callable[[], Store],
+    make_store: StoreFactory,
 ) -> None:
     async def body(store: Store) -> None:
         for qid in (Q1, Q2):
@@ -153,14 +169,14 @@ def test_a_final_share_replaces_and_a_failure_drops_the_aggregate(
     _run(make_store, body)
 
 
-def test_everything_acknowledged_survives_a_restart(tmp_path: Path) -> None:
+def test_everything_acknowledged_survives_a_restart(make_store: StoreFactory) -> None:
     async def go() -> tuple[list[QueryRecord], dict[str, bytes], bytes | None, bytes | None]:
-        store = open_store(tmp_path / "pets.sqlite")
+        store = await make_store()
         await store.insert_query(_record(Q1))
         await store.put_setting("k", b"v")
         await store.commit_contributions([_contribution(Q1, "a", b"s")], {Q1: b"sum"})
         await store.close()
-        again = open_store(tmp_path / "pets.sqlite")
+        again = await make_store()
         try:
             return (
                 await again.load_queries(),

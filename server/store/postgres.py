@@ -1,0 +1,314 @@
+"""The PostgreSQL store: one server's state in a PostgreSQL 15+ database (issue 14).
+
+Chosen by ``state = "postgresql://..."`` in a server's TOML
+(:func:`pets.server.store.connect_store`); SQLite stays the default. It keeps
+the guarantees of :class:`pets.server.store.base.Store` with PostgreSQL's own
+means, and the same tables as the SQLite store, except that the aggregates are
+``bytea`` rows in the database (``aggregates``) instead of slot files, since
+replicas of a server share no disk (docs/ARCHITECTURE.md, "Storage"):
+
+* every mutating method is one transaction, committed with PostgreSQL's
+  default ``synchronous_commit = on``: acknowledged means on the server's disk
+  (and on its synchronous standbys, if the operator configured any);
+* ``contributions`` has the primary key ``(query_id, holder)``: a second
+  record of a holder fails the whole group commit with
+  :class:`~pets.errors.ConflictError`, including when two writers insert it at
+  the same moment (the second waits on the index entry, then fails);
+* a transaction that fails on a serialization failure or a deadlock
+  (SQLSTATE 40001, 40P01) is retried with :class:`pets.runtime.backoff.Backoff`,
+  a few times, as the PostgreSQL manual advises (section 13.2);
+* a lost connection or an unreachable database raises
+  :class:`~pets.errors.UnavailableError` (gRPC ``UNAVAILABLE``: the caller
+  retries), never a bare exception; the pool checks a connection before
+  handing it out, so after a database restart the next call reconnects.
+
+Connections come from a :class:`psycopg_pool.AsyncConnectionPool` in
+autocommit mode, each call taking one for its transaction. Migrations
+(:mod:`pets.server.store.pg_migrations`) run when the store opens. Bytes
+travel in binary (``%b`` parameters, binary results), so an 80 MB aggregate
+is not hex-encoded on the way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import TypeVar
+
+import psycopg
+from psycopg import AsyncConnection, errors
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from pets.errors import ConfigError, ConflictError, UnavailableError
+from pets.runtime.backoff import Backoff
+from pets.server.store.base import ContributionRecord, QueryRecord
+from pets.server.store.pg_migrations import SCHEMA_VERSION, migrate
+
+log = logging.getLogger("pets.server.store")
+
+T = TypeVar("T")
+
+# A transaction is tried this many times when PostgreSQL asks for a retry.
+ATTEMPTS = 8
+# How long a call waits for a connection before failing with UNAVAILABLE.
+CONNECTION_TIMEOUT_SECONDS = 5.0
+POOL_MAX_SIZE = 8
+
+_RETRYABLE = (errors.SerializationFailure, errors.DeadlockDetected)
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of a driver error: the cause, without connection parameters' values."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+
+
+class PostgresStore:
+    """:class:`pets.server.store.Store` over a PostgreSQL database (open with :meth:`open`)."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def open(
+        cls,
+        conninfo: str,
+        *,
+        max_size: int = POOL_MAX_SIZE,
+        timeout: float = CONNECTION_TIMEOUT_SECONDS,
+    ) -> PostgresStore:
+        """Connect, apply the missing migrations and return the store.
+
+        ``conninfo`` is a libpq URL or key/value string (``PGPASSWORD`` and
+        ``~/.pgpass`` work as usual). Raises :class:`ConfigError` when the
+        database cannot be reached or is at a newer schema version.
+        """
+        pool: AsyncConnectionPool = AsyncConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=max_size,
+            kwargs={"autocommit": True},
+            check=AsyncConnectionPool.check_connection,
+            timeout=timeout,
+            open=False,
+            name="pets-state",
+        )
+        try:
+            await pool.open(wait=True, timeout=timeout)
+        except (PoolTimeout, psycopg.Error) as exc:
+            await pool.close()
+            raise ConfigError(
+                f"cannot connect to the PostgreSQL state database ({_reason(exc)}); check "
+                "`state` in the server config"
+            ) from None
+        try:
+            async with pool.connection() as conn:
+                before = await migrate(conn)
+        except BaseException:
+            await pool.close()
+            raise
+        if before != SCHEMA_VERSION:
+            log.info("state database migrated", extra={"from": before, "to": SCHEMA_VERSION})
+        return cls(pool)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def _transact(self, body: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``body`` in one transaction, retried on serialization failures and
+        deadlocks; an unreachable database raises UnavailableError."""
+        backoff = Backoff(0.005, 0.5)
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                async with self._pool.connection() as conn, conn.transaction():
+                    return await body(conn)
+            except _RETRYABLE as exc:
+                if attempt == ATTEMPTS:
+                    raise UnavailableError(
+                        f"the state database kept refusing the transaction ({_reason(exc)})"
+                    ) from None
+                await backoff.sleep()
+            except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
+                raise UnavailableError(
+                    f"the state database is unavailable ({_reason(exc)})"
+                ) from exc
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    # -- settings -----------------------------------------------------------
+    async def get_setting(self, key: str) -> bytes | None:
+        async def body(conn: AsyncConnection) -> bytes | None:
+            cur = await conn.execute("SELECT value FROM settings WHERE key = %s", (key,))
+            row = await cur.fetchone()
+            return None if row is None else bytes(row[0])
+
+        return await self._transact(body)
+
+    async def put_setting(self, key: str, value: bytes) -> None:
+        async def body(conn: AsyncConnection) -> None:
+            await conn.execute(
+                "INSERT INTO settings VALUES (%s, %b) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+        await self._transact(body)
+
+    # -- queries ------------------------------------------------------------
+    async def insert_query(self, record: QueryRecord) -> None:
+        q = record
+
+        async def body(conn: AsyncConnection) -> None:
+            await conn.execute(
+                "INSERT INTO queries (id, analyst, spec, state, created, deadline, min_holders, "
+                "vector_length, failure, failure_detail, contributors, proven_predicates, "
+                "fingerprint, helper_keys) "
+                "VALUES (%s, %s, %b, %s, %s, %s, %s, %s, %s, %s, %s, %s, %b, %b)",
+                (
+                    q.id,
+                    q.analyst,
+                    q.spec,
+                    q.state,
+                    q.created,
+                    q.deadline,
+                    q.min_holders,
+                    q.vector_length,
+                    q.failure,
+                    q.failure_detail,
+                    list(q.contributors),
+                    list(q.proven_predicates),
+                    q.fingerprint,
+                    q.helper_keys,
+                ),
+            )
+
+        try:
+            await self._transact(body)
+        except errors.UniqueViolation:
+            raise ConflictError(f"query {q.id} is already recorded") from None
+
+    async def update_query(self, record: QueryRecord) -> None:
+        async def body(conn: AsyncConnection) -> None:
+            await _update_query(conn, record)
+
+        await self._transact(body)
+
+    async def load_queries(self) -> list[QueryRecord]:
+        async def body(conn: AsyncConnection) -> list[QueryRecord]:
+            cur = await conn.execute(
+                "SELECT id, analyst, spec, state, created, deadline, min_holders, vector_length, "
+                "failure, failure_detail, contributors, proven_predicates, fingerprint, "
+                "helper_keys FROM queries ORDER BY created, id",
+                binary=True,
+            )
+            return [
+                QueryRecord(
+                    id=r[0],
+                    analyst=r[1],
+                    spec=bytes(r[2]),
+                    state=r[3],
+                    created=r[4],
+                    deadline=r[5],
+                    min_holders=r[6],
+                    vector_length=r[7],
+                    failure=r[8],
+                    failure_detail=r[9],
+                    contributors=tuple(r[10]),
+                    proven_predicates=tuple(r[11]),
+                    fingerprint=bytes(r[12]),
+                    helper_keys=bytes(r[13]),
+                )
+                for r in await cur.fetchall()
+            ]
+
+        return await self._transact(body)
+
+    # -- the leader's contributions -----------------------------------------
+    async def contributions(self, query_id: str) -> dict[str, bytes]:
+        async def body(conn: AsyncConnection) -> dict[str, bytes]:
+            cur = await conn.execute(
+                "SELECT holder, digest FROM contributions WHERE query_id = %s",
+                (query_id,),
+                binary=True,
+            )
+            return {h: bytes(d) for h, d in await cur.fetchall()}
+
+        return await self._transact(body)
+
+    async def commit_contributions(
+        self,
+        records: Sequence[ContributionRecord],
+        aggregates: Mapping[str, bytes | memoryview],
+    ) -> None:
+        """The group commit: ``records`` and the new aggregates in one transaction."""
+        rows = [(r.query_id, r.holder, r.digest, r.sealed) for r in records]
+        # A fixed order of the aggregate rows: two writers cannot deadlock on them.
+        blobs = sorted(aggregates.items())
+
+        async def body(conn: AsyncConnection) -> None:
+            async with conn.cursor() as cur:
+                await cur.executemany("INSERT INTO contributions VALUES (%s, %s, %b, %b)", rows)
+                await cur.executemany(
+                    "INSERT INTO aggregates VALUES (%s, %b) "
+                    "ON CONFLICT (query_id) DO UPDATE SET data = excluded.data",
+                    blobs,
+                )
+
+        try:
+            await self._transact(body)
+        except errors.UniqueViolation:
+            raise ConflictError("a contribution of this batch is already recorded") from None
+
+    async def sealed_contributions(self, query_id: str, holders: Iterable[str]) -> list[bytes]:
+        wanted = list(holders)
+
+        async def body(conn: AsyncConnection) -> dict[str, bytes]:
+            cur = await conn.execute(
+                "SELECT holder, sealed FROM contributions WHERE query_id = %s AND holder = ANY(%s)",
+                (query_id, wanted),
+                binary=True,
+            )
+            return {h: bytes(s) for h, s in await cur.fetchall()}
+
+        found = await self._transact(body)
+        return [found[h] for h in wanted]
+
+    # -- aggregates, both roles ----------------------------------------------
+    async def get_aggregate(self, query_id: str) -> bytes | None:
+        async def body(conn: AsyncConnection) -> bytes | None:
+            cur = await conn.execute(
+                "SELECT data FROM aggregates WHERE query_id = %s", (query_id,), binary=True
+            )
+            row = await cur.fetchone()
+            return None if row is None else bytes(row[0])
+
+        return await self._transact(body)
+
+    async def finish_query(
+        self, record: QueryRecord, aggregate: bytes | memoryview | None, drop: bool = False
+    ) -> None:
+        async def body(conn: AsyncConnection) -> None:
+            await _update_query(conn, record)
+            # The helpers have what they need (or the query failed): the leader keeps
+            # who contributed and the digests, not the sealed seeds.
+            await conn.execute(
+                "UPDATE contributions SET sealed = '' WHERE query_id = %s AND sealed <> ''",
+                (record.id,),
+            )
+            if aggregate is not None:
+                await conn.execute(
+                    "INSERT INTO aggregates VALUES (%s, %b) "
+                    "ON CONFLICT (query_id) DO UPDATE SET data = excluded.data",
+                    (record.id, aggregate),
+                )
+            elif drop:
+                await conn.execute("DELETE FROM aggregates WHERE query_id = %s", (record.id,))
+
+        await self._transact(body)
+
+
+async def _update_query(conn: AsyncConnection, q: QueryRecord) -> None:
+    await conn.execute(
+        "UPDATE queries SET state = %s, failure = %s, failure_detail = %s, contributors = %s "
+        "WHERE id = %s",
+        (q.state, q.failure, q.failure_detail, list(q.contributors), q.id),
+    )
