@@ -70,7 +70,7 @@ class QueryRef(_message.Message):
     def __init__(self, query_id: _Optional[str] = ...) -> None: ...
 
 class QueryStatus(_message.Message):
-    __slots__ = ("query_id", "state", "spec", "analyst", "contributors", "min_holders", "deadline_unix", "failure", "failure_detail", "vector_length", "proven_predicates", "helpers", "rejected_contributions")
+    __slots__ = ("query_id", "state", "spec", "analyst", "contributors", "min_holders", "deadline_unix", "failure", "failure_detail", "vector_length", "proven_predicates", "helpers", "rejected_contributions", "stuck_reason", "stuck_attempts")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +84,8 @@ class QueryStatus(_message.Message):
     PROVEN_PREDICATES_FIELD_NUMBER: _ClassVar[int]
     HELPERS_FIELD_NUMBER: _ClassVar[int]
     REJECTED_CONTRIBUTIONS_FIELD_NUMBER: _ClassVar[int]
+    STUCK_REASON_FIELD_NUMBER: _ClassVar[int]
+    STUCK_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     state: QueryState
     spec: QuerySpec
@@ -97,7 +99,9 @@ class QueryStatus(_message.Message):
     proven_predicates: _containers.RepeatedScalarFieldContainer[str]
     helpers: _containers.RepeatedScalarFieldContainer[str]
     rejected_contributions: int
-    def __init__(self, query_id: _Optional[str] = ..., state: _Optional[_Union[QueryState, str]] = ..., spec: _Optional[_Union[QuerySpec, _Mapping]] = ..., analyst: _Optional[str] = ..., contributors: _Optional[int] = ..., min_holders: _Optional[int] = ..., deadline_unix: _Optional[float] = ..., failure: _Optional[str] = ..., failure_detail: _Optional[str] = ..., vector_length: _Optional[int] = ..., proven_predicates: _Optional[_Iterable[str]] = ..., helpers: _Optional[_Iterable[str]] = ..., rejected_contributions: _Optional[int] = ...) -> None: ...
+    stuck_reason: str
+    stuck_attempts: int
+    def __init__(self, query_id: _Optional[str] = ..., state: _Optional[_Union[QueryState, str]] = ..., spec: _Optional[_Union[QuerySpec, _Mapping]] = ..., analyst: _Optional[str] = ..., contributors: _Optional[int] = ..., min_holders: _Optional[int] = ..., deadline_unix: _Optional[float] = ..., failure: _Optional[str] = ..., failure_detail: _Optional[str] = ..., vector_length: _Optional[int] = ..., proven_predicates: _Optional[_Iterable[str]] = ..., helpers: _Optional[_Iterable[str]] = ..., rejected_contributions: _Optional[int] = ..., stuck_reason: _Optional[str] = ..., stuck_attempts: _Optional[int] = ...) -> None: ...
 
 class QueryAnnouncement(_message.Message):
     __slots__ = ("query_id", "spec", "deadline_unix", "vector_length", "helpers", "fingerprint", "helper_keys")
