@@ -206,7 +206,7 @@ class AggregateChunk(_message.Message):
     def __init__(self, header: _Optional[_Union[AggregateHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class RegisterQueryRequest(_message.Message):
-    __slots__ = ("query_id", "spec", "analyst", "vector_length", "deadline_unix", "min_holders", "fingerprint", "verify_key", "aggregator_id")
+    __slots__ = ("query_id", "spec", "analyst", "vector_length", "deadline_unix", "min_holders", "fingerprint", "verify_key", "aggregator_id", "prio3_bounds")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     ANALYST_FIELD_NUMBER: _ClassVar[int]
@@ -216,6 +216,7 @@ class RegisterQueryRequest(_message.Message):
     FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     VERIFY_KEY_FIELD_NUMBER: _ClassVar[int]
     AGGREGATOR_ID_FIELD_NUMBER: _ClassVar[int]
+    PRIO3_BOUNDS_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     spec: QuerySpec
     analyst: str
@@ -225,7 +226,8 @@ class RegisterQueryRequest(_message.Message):
     fingerprint: bytes
     verify_key: bytes
     aggregator_id: int
-    def __init__(self, query_id: _Optional[str] = ..., spec: _Optional[_Union[QuerySpec, _Mapping]] = ..., analyst: _Optional[str] = ..., vector_length: _Optional[int] = ..., deadline_unix: _Optional[float] = ..., min_holders: _Optional[int] = ..., fingerprint: _Optional[bytes] = ..., verify_key: _Optional[bytes] = ..., aggregator_id: _Optional[int] = ...) -> None: ...
+    prio3_bounds: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, query_id: _Optional[str] = ..., spec: _Optional[_Union[QuerySpec, _Mapping]] = ..., analyst: _Optional[str] = ..., vector_length: _Optional[int] = ..., deadline_unix: _Optional[float] = ..., min_holders: _Optional[int] = ..., fingerprint: _Optional[bytes] = ..., verify_key: _Optional[bytes] = ..., aggregator_id: _Optional[int] = ..., prio3_bounds: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class RegisterQueryResponse(_message.Message):
     __slots__ = ("seal_key",)
