@@ -147,10 +147,15 @@ def require(peer: Peer, roles: Iterable[Role], action: str) -> None:
     """Raise PermissionDeniedError unless ``peer`` has one of ``roles``."""
     allowed = tuple(roles)
     if peer.role not in allowed:
-        names = " or ".join(r.value for r in allowed)
+        names = " or ".join(_with_article(r.value) for r in allowed)
         raise errors.PermissionDeniedError(
-            f"{peer.role.value} {peer.name!r} may not {action}; only a {names} may"
+            f"{peer.role.value} {peer.name!r} may not {action}; only {names} may"
         )
+
+
+def _with_article(noun: str) -> str:
+    """``noun`` after its indefinite article: "an analyst", "a holder"."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
 
 
 def aggregate_chunks(header: pb.AggregateHeader, data: bytes) -> Iterator[bytes]:

@@ -148,7 +148,10 @@ class Filter:
         if not isinstance(d, Mapping):
             raise QueryError(f"a filter must be an object, got {d!r}")
         if set(d) != {"column", "op", "value"}:
-            raise QueryError(f"a filter has exactly the keys column, op, value; got {sorted(d)}")
+            raise QueryError(
+                f"a filter has exactly the keys column, op, value (op one of {' '.join(OPS)}); "
+                f"got {sorted(d)}"
+            )
         value = d["value"]
         if isinstance(value, list):
             value = tuple(value)
@@ -213,7 +216,9 @@ class DpRequest:
             raise QueryError(f"dp must be an object, got {d!r}")
         unknown = set(d) - set(_DP_KEYS)
         if unknown:
-            raise QueryError(f"dp has unknown keys {sorted(unknown)}")
+            raise QueryError(
+                f"dp has unknown keys {sorted(unknown)}; allowed: {', '.join(_DP_KEYS)}"
+            )
         return cls(epsilon=d.get("epsilon"), rho=d.get("rho"), unit=d.get("unit", "row"))
 
     def describe(self) -> str:
@@ -310,7 +315,9 @@ class Query:
             raise QueryError(f"a query must be an object, got {type(d).__name__}")
         unknown = set(d) - set(_QUERY_KEYS)
         if unknown:
-            raise QueryError(f"query has unknown keys {sorted(unknown)}")
+            raise QueryError(
+                f"query has unknown keys {sorted(unknown)}; allowed: {', '.join(_QUERY_KEYS)}"
+            )
         for key in ("dataset", "aggregate"):
             if key not in d:
                 raise QueryError(f"query is missing {key!r}")

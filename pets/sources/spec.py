@@ -82,16 +82,18 @@ class SourceSpec:
             if self.path is not None or not self.conninfo:
                 raise ConfigError("a postgresql source takes conninfo (and no path)")
         elif self.path is None or self.conninfo is not None:
-            raise ConfigError(f"a {self.format} source takes path (and no conninfo)")
+            raise ConfigError(f"a source of format {self.format!r} takes path (and no conninfo)")
         if self.format in _SQL:
             if (self.table is None) == (self.query is None):
-                raise ConfigError(f"a {self.format} source takes exactly one of table and query")
+                raise ConfigError(
+                    f"a source of format {self.format!r} takes exactly one of table and query"
+                )
             if self.table is not None and not _TABLE_NAME.fullmatch(self.table):
                 raise ConfigError(f"table {self.table!r} must be a name or schema.name")
             if self.query is not None and not self.query.strip():
                 raise ConfigError("query is empty")
         elif self.table is not None or self.query is not None:
-            raise ConfigError(f"a {self.format} source takes no table or query")
+            raise ConfigError(f"a source of format {self.format!r} takes no table or query")
 
     def describe(self) -> str:
         """A label for messages and logs (no password: conninfo may not hold one)."""

@@ -53,7 +53,7 @@ def _unhex(value: Any, what: str, length: int | None = None) -> bytes:
 
 def _check_type(doc: Any, kind: str) -> dict[str, Any]:
     if not isinstance(doc, dict) or doc.get("type") != kind or doc.get("version") != VERSION:
-        raise InvalidInputError(f"not a {kind} document (version {VERSION})")
+        raise InvalidInputError(f"not a document of type {kind!r} (version {VERSION})")
     return doc
 
 

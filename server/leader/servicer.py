@@ -101,8 +101,8 @@ class Leader(pb_grpc.LeaderServicer):
     def announcement(self, rt: QueryRuntime) -> pb.QueryAnnouncement:
         return self.announcer.announcement(rt)
 
-    def _owned(self, peer: Peer, query_id: str) -> QueryRuntime:
-        require(peer, [Role.ANALYST], "read query results")
+    def _owned(self, peer: Peer, query_id: str, action: str) -> QueryRuntime:
+        require(peer, [Role.ANALYST], action)
         rt = self.state.runtime(query_id)
         if not hmac.compare_digest(rt.record.analyst.encode(), peer.name.encode()):
             # Same message as for an unknown query: do not confirm it exists.
@@ -166,14 +166,15 @@ class Leader(pb_grpc.LeaderServicer):
         self, request: pb.QueryRef, context: grpc.aio.ServicerContext
     ) -> pb.QueryStatus:
         peer = caller(context, insecure=self._insecure)
-        return self.announcer.status(self._owned(peer, request.query_id))
+        return self.announcer.status(self._owned(peer, request.query_id, "read query status"))
 
     @streaming
     async def WatchQueryStatus(
         self, request: pb.QueryRef, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.QueryStatus]:
         peer = caller(context, insecure=self._insecure)
-        async for status in self.announcer.watch_status(self._owned(peer, request.query_id)):
+        rt = self._owned(peer, request.query_id, "follow query status")
+        async for status in self.announcer.watch_status(rt):
             yield status
 
     @unary
@@ -181,7 +182,7 @@ class Leader(pb_grpc.LeaderServicer):
         self, request: pb.QueryRef, context: grpc.aio.ServicerContext
     ) -> pb.QueryStatus:
         peer = caller(context, insecure=self._insecure)
-        rt = self._owned(peer, request.query_id)
+        rt = self._owned(peer, request.query_id, "close queries")
         await self.batching.close(rt.record.id, "closed by analyst")
         return self.announcer.status(rt)
 
@@ -190,7 +191,7 @@ class Leader(pb_grpc.LeaderServicer):
         self, request: pb.QueryRef, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[bytes]:
         peer = caller(context, insecure=self._insecure)
-        rt = self._owned(peer, request.query_id)
+        rt = self._owned(peer, request.query_id, "read query results")
         rec = rt.record
         if rec.state != READY:
             raise NotReadyError(
