@@ -16,6 +16,7 @@ and decodes the fixed-layout vector into the answer.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from typing import Any, cast
 
 import grpc
 
-from pets.client.config import Endpoints
+from pets.client.config import Endpoints, load_schema
 from pets.client.connect import Connector
 from pets.errors import InvalidInputError, NotReadyError
 from pets.protocols import by_name, lookup
@@ -74,7 +75,7 @@ class AnalystClient:
 
     def __init__(self, endpoints: Endpoints, *, schema: Schema | None = None) -> None:
         self.endpoints = endpoints
-        self.schema = schema or Schema.from_toml(endpoints.schema.read_text())
+        self.schema = schema or load_schema(endpoints.schema)
         self.connector = Connector(endpoints, "analyst")
         self._channels: dict[str, grpc.aio.Channel] = {}
 
@@ -310,7 +311,27 @@ class AnalystClient:
 
         headers = list(await asyncio.gather(*(one(s) for s in servers)))
         total = await asyncio.to_thread(combiner.total, headers)
-        return decode(submitted.plan, total, headers[0].contributors)
+        plan = submitted.plan
+        if plan.query.dp is None:
+            return decode(plan, total, headers[0].contributors)
+        # Differential privacy: every server added its own noise, from the same noise
+        # plan this process derives from the query plan (docs/DP.md).
+        from pets.dp import decode_noisy, noise_plan
+
+        noisy = decode_noisy(
+            plan,
+            noise_plan(plan),
+            total,
+            headers[0].contributors,
+            len(servers),
+            modulus=protocol.noise_modulus(status),
+        )
+        return dataclasses.replace(
+            noisy.result,
+            dp=noisy.dp,
+            intervals=tuple(noisy.intervals),
+            notes=tuple(noisy.notes),
+        )
 
     async def run(
         self,

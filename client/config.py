@@ -41,6 +41,7 @@ from typing import Any
 
 from pets.errors import ConfigError
 from pets.protocols import names as protocol_names
+from pets.query import Schema
 from pets.runtime.tomlconfig import TlsFiles, check_keys, path_setting, read_toml, tls_setting
 from pets.sources.spec import SourceSpec, parse_source_setting
 
@@ -99,6 +100,20 @@ def _endpoints(data: dict[str, Any], base: Path, insecure: bool) -> Endpoints:
         tls=tls,
         schema=path_setting(base, data.get("schema"), "schema"),
     )
+
+
+def load_schema(path: Path) -> Schema:
+    """The shared dataset schema named by a config's ``schema`` setting."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"schema file {path} does not exist (the dataset schema every party shares; "
+            "`pets gen-data` writes one)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read schema file {path}: {exc.strerror}") from None
+    return Schema.from_toml(text)
 
 
 def _str_list(value: Any) -> bool:

@@ -9,6 +9,7 @@ import grpc
 from pets.client.config import Endpoints
 from pets.errors import ConfigError
 from pets.identity.certificates import server_dns_name
+from pets.identity.files import load_own_identity
 from pets.transport import wire
 from pets.transport.wire import INSECURE_IDENTITY_HEADER
 
@@ -32,12 +33,11 @@ class Connector:
             )
         else:
             tls = endpoints.tls
-            try:
-                ca, cert, key = tls.ca.read_bytes(), tls.cert.read_bytes(), tls.key.read_bytes()
-            except FileNotFoundError as exc:
-                raise ConfigError(
-                    f"TLS file {exc.filename} does not exist (see `pets certs --help`)"
-                ) from None
+            # The files must be this party's own (role and name), the key its certificate's:
+            # otherwise every call would fail the handshake or be refused, retried forever.
+            ca, cert, key = load_own_identity(
+                tls.ca, tls.cert, tls.key, role=role, name=endpoints.name
+            )
             self._creds = grpc.ssl_channel_credentials(ca, key, cert)
             self.metadata = ()
 

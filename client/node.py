@@ -26,10 +26,16 @@ import grpc
 import numpy as np
 
 from pets import prg
-from pets.client.config import NodeConfig
+from pets.client.config import NodeConfig, load_schema
 from pets.client.connect import Connector
 from pets.client.holder import HolderClient
-from pets.errors import ConfigError, ConflictError, InvalidInputError, PetsError
+from pets.errors import (
+    ConfigError,
+    ConflictError,
+    InvalidInputError,
+    PermissionDeniedError,
+    PetsError,
+)
 from pets.identity.signing import verify_spec
 from pets.protocols import lookup, name_of
 from pets.query import Query, QueryPlan, Schema, Table
@@ -64,7 +70,7 @@ class Node:
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
         self.name = config.endpoints.name
-        self.schema = Schema.from_toml(config.endpoints.schema.read_text())
+        self.schema = load_schema(config.endpoints.schema)
         # Sources are opened and checked against the schema now; rows are read per query.
         self.tables = {ds: open_source(self.schema, ds, p) for ds, p in config.data.items()}
         for source in self.tables.values():
@@ -207,6 +213,7 @@ class Node:
     async def run(self, stop: asyncio.Event) -> None:
         """Watch the leader until ``stop`` is set, reconnecting with backoff."""
         backoff = Backoff(0.25, MAX_BACKOFF_SECONDS)
+        refused: PermissionDeniedError | None = None
         while not stop.is_set():
             call = self.client.leader.WatchQueries(
                 pb.WatchQueriesRequest(include_open=True), metadata=self.connector.metadata
@@ -224,7 +231,13 @@ class Node:
                     grpc.StatusCode.PERMISSION_DENIED,
                     grpc.StatusCode.UNAUTHENTICATED,
                 ):
+                    # Retrying cannot help: the leader will not take this identity.
                     log.error("leader refused this node", extra={"detail": exc.details()})
+                    refused = PermissionDeniedError(
+                        f"the leader refused this node ({exc.code().name}: {exc.details()}); "
+                        f"check that its certificate is the holder certificate of {self.name!r}"
+                    )
+                    break
                 log.warning(
                     "leader unreachable, retrying",
                     extra={"code": exc.code().name, "retry_in_s": backoff.delay},
@@ -240,6 +253,8 @@ class Node:
             await asyncio.wait(self._tasks, timeout=10)
         await self.client.close()
         log.info("node stopped", extra={"holder": self.name})
+        if refused is not None:
+            raise refused
 
 
 async def _until(call: grpc.aio.UnaryStreamCall, stopper: asyncio.Task):  # type: ignore[no-untyped-def]

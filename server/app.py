@@ -15,6 +15,7 @@ import asyncio
 import logging
 import os
 import signal
+import sqlite3
 from pathlib import Path
 
 import grpc
@@ -22,6 +23,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from pets.errors import ConfigError
+from pets.identity.files import load_own_identity
 from pets.query import Schema
 from pets.server.config import ServerConfig
 from pets.server.helper import Helper
@@ -72,8 +74,9 @@ class Server:
         tls = self.config.tls
         if tls is None:
             return None, None
-        ca, cert, key = (
-            _read(p, w) for p, w in ((tls.ca, "CA"), (tls.cert, "certificate"), (tls.key, "key"))
+        # Its own certificate (role and name as configured), the key its certificate's.
+        ca, cert, key = load_own_identity(
+            tls.ca, tls.cert, tls.key, role=self.config.role, name=self.config.name
         )
         server = grpc.ssl_server_credentials(
             [(key, cert)], root_certificates=ca, require_client_auth=True
@@ -86,7 +89,13 @@ class Server:
     async def start(self) -> int:
         cfg = self.config
         server_creds, client_creds = self._credentials()
-        self._store = open_store(cfg.database)
+        try:
+            self._store = open_store(cfg.database)
+        except (OSError, sqlite3.Error) as exc:  # read-only, missing or not a directory
+            raise ConfigError(
+                f"state_dir {cfg.state_dir} cannot hold the server's database: "
+                f"{getattr(exc, 'strerror', None) or exc}"
+            ) from None
         if cfg.role == "leader":
             assert cfg.schema is not None
             try:

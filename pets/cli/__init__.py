@@ -12,7 +12,8 @@ Exit statuses (:mod:`pets.cli.exits`), the same for every command:
 
 * 0: done;
 * 1: the command ran and failed or was refused: any :class:`pets.errors.PetsError`,
-  reported here on stderr as ``pets <command>: error: <message>``;
+  or an :class:`OSError` on a file or folder it needed, reported here on stderr as
+  ``pets <command>: error: <message>``;
 * 2: the command line is wrong (argparse, or a handler's
   :class:`pets.cli.exits.UsageError`), or no command was given;
 * 3: ``pets query`` only: the query ended without a result;
@@ -40,6 +41,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pets.cli.paillier",
     "pets.cli.gen_data",
     "pets.cli.bench",
+    "pets.cli.budget",
 )
 
 EPILOG = """\
@@ -80,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except PetsError as exc:
         print(f"pets {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:
+        # A file or folder the command needed (a missing, read-only or non-directory path):
+        # one line naming it, not a traceback.
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"pets {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return EXIT_FAILED
     except UsageError as exc:
         print(f"pets {args.command}: usage: {exc}", file=sys.stderr)

@@ -34,6 +34,7 @@ from pets.identity.certificates import (
     create_ca,
     issue,
     load_ca,
+    peer_identity,
     validate_name,
     verify_identity,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "issue_to_dir",
     "key_path",
     "load_ca_from_dir",
+    "load_own_identity",
     "load_tls_material",
 ]
 
@@ -205,3 +207,29 @@ def _check_material(
         check_key_pair(cert_pem, key_pem)
     except InvalidInputError as exc:
         raise ConfigError(f"{key_file}: {exc}") from None
+
+
+def load_own_identity(
+    ca: Path, cert: Path, key: Path, *, role: Role | str, name: str
+) -> tuple[bytes, bytes, bytes]:
+    """Read a party's configured ``[tls]`` files and check they are its own.
+
+    The certificate must chain to the CA, the key must be the certificate's,
+    and the certificate's ``pets://<role>/<name>`` must be the configured
+    ``role`` and ``name``. Done at start-up, so a swapped key or another
+    party's certificate is a :class:`~pets.errors.ConfigError` naming the
+    files, not a handshake failure or a server refusal retried forever.
+    Returns ``(ca_pem, cert_pem, key_pem)``.
+    """
+    hint = f"pets certs issue --role {role} --name {name}"
+    ca_pem = _read(Path(ca), "pets certs init")
+    cert_pem = _read(Path(cert), hint)
+    key_pem = _read(Path(key), hint)
+    _check_material(ca_pem, cert_pem, key_pem, Path(cert), Path(key))
+    peer = peer_identity(cert_pem)
+    if peer.role != Role(role) or peer.name != name:
+        raise ConfigError(
+            f"{cert} is the certificate of {peer.role} {peer.name!r}, but this party is "
+            f"configured as {Role(role)} {name!r}; use its own certificate (`{hint}`)"
+        )
+    return ca_pem, cert_pem, key_pem
