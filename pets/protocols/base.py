@@ -35,7 +35,8 @@ Two hooks are for what comes next and have real call sites today:
   in the helper's per-query checker.
 * **Release**: :meth:`~AggregationProtocol.release_share` is applied once by
   each server to its final aggregate share before it is stored for release
-  (nothing today; differential-privacy noise goes here).
+  (nothing today); for a DP query each server then adds its own noise with
+  :meth:`~AggregationProtocol.add_noise` (docs/DP.md, "Noise in the service").
 
 This module is pure: no sockets, no storage. The I/O halves (the gRPC
 servicers, the store) live in :mod:`pets.server` and :mod:`pets.client` and
@@ -50,7 +51,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from pets.errors import InvalidProofError, NotReadyError, PetsError, UnavailableError
+from pets.errors import (
+    InvalidInputError,
+    InvalidProofError,
+    NotReadyError,
+    PetsError,
+    UnavailableError,
+)
 from pets.v1 import aggregation_pb2 as pb
 
 if TYPE_CHECKING:
@@ -124,6 +131,15 @@ class ShareCombiner(ABC):
 
 
 @dataclass(frozen=True)
+class PrepareContext:
+    """What the leader's half of a verifying Prepare needs about the query."""
+
+    query_id: str
+    fingerprint: bytes
+    verify_key: bytes
+
+
+@dataclass(frozen=True)
 class HolderContribution:
     """What a holder sends the leader: the payload, the id, the helpers' sealed seeds."""
 
@@ -140,6 +156,11 @@ class AggregationProtocol(ABC):
     uses_helpers: ClassVar[bool]  # helpers hold shares: register, Prepare, Finalize
     prepares: ClassVar[bool]  # contributions pass the helpers' Prepare before commit
     spec_signed: ClassVar[bool]  # the analyst signs the spec (it carries a key)
+    # Prepare is a joint verification (Prio3): the servers share a per-query verify
+    # key (:meth:`new_verify_key`), the leader's message carries its verifier share
+    # and a refused contribution is a *rejection*, recorded and never replaceable.
+    verifies: ClassVar[bool] = False
+    supports_dp: ClassVar[bool] = False  # implements add_noise (docs/DP.md)
 
     # -- analyst ---------------------------------------------------------------
     def analyst_setup(self, spec: pb.QuerySpec, private_key: Any, key_bits: int) -> Any:
@@ -210,16 +231,40 @@ class AggregationProtocol(ABC):
     def release_share(self, share: bytes | memoryview) -> bytes | memoryview | None:
         """A server's final share as it will be released, or None to release ``share``
         as it is. Applied once per server and query, at finalisation, before the
-        share is stored (differential-privacy noise goes here)."""
+        share is stored (differential-privacy noise goes in :meth:`add_noise`)."""
         return None
 
+    # -- differential privacy (docs/DP.md) ----------------------------------------
+    def add_noise(
+        self, spec: pb.QuerySpec, plan: QueryPlan, share: bytes | memoryview, noise: np.ndarray
+    ) -> bytes:
+        """This server's final share with its DP noise (int64, one value per slot of
+        ``plan``) added in the protocol's algebra. Called once per server and DP
+        query at finalisation, after :meth:`release_share`; the result is stored
+        with the budget it spends and released as it is."""
+        raise InvalidInputError(f"the {self.name} protocol cannot add differential-privacy noise")
+
+    def noise_modulus(self, status: pb.QueryStatus) -> int:
+        """The modulus of the combined total the analyst decodes with noise (2^64 for a
+        ring; a prime for a field; the key's n for Paillier)."""
+        return 1 << 64
+
     # -- Prepare: leader side, helper side ---------------------------------------
+    def new_verify_key(self, helpers: int) -> bytes | None:
+        """A fresh secret verify key for a new query with ``helpers`` helpers, which
+        the leader sends each helper in RegisterQuery and stores (None: the
+        protocol has none; raises InvalidInputError if it cannot run with that
+        many helpers)."""
+        return None
+
     def prepare_message(
         self,
         holder: str,
         certificate: bytes,
         seeds: Sequence[pb.SealedSeed],
         parsed: object,
+        *,
+        context: PrepareContext | None = None,
     ) -> pb.SealedContribution:
         """What the leader relays to the helpers for one contribution (also stored,
         serialised, and relayed again at finalisation). ``parsed`` is the leader's
@@ -232,6 +277,9 @@ class AggregationProtocol(ABC):
         query_id: str,
         holders: Sequence[str],
         answers: Mapping[str, pb.PrepareResponse | BaseException],
+        *,
+        parsed: Mapping[str, object] | None = None,
+        records: Mapping[str, pb.SealedContribution] | None = None,
     ) -> dict[str, PetsError]:
         """The refused holders of one Prepare batch and why, from every helper's answer.
 
@@ -298,3 +346,15 @@ class AggregationProtocol(ABC):
     ) -> HelperChecker:
         """The helper's checker for one query (per-query state such as a verify key
         belongs in it)."""
+
+    def keyed_checker(
+        self,
+        checker: HelperChecker,
+        verify_key: bytes,
+        aggregator_id: int,
+        bounds: Sequence[int],
+    ) -> HelperChecker:
+        """``checker`` with the query's verify key, this helper's aggregator id and the
+        circuit's per-slot bounds (protocols that :attr:`verifies`; the others'
+        checkers take no key)."""
+        return checker

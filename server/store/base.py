@@ -67,6 +67,29 @@ class ContributionRecord:
     sealed: bytes  # serialised pets.v1.SealedContribution (empty without helpers)
 
 
+@dataclass(frozen=True)
+class VerifyKey:
+    """A Prio3 query's secret verify key on one server (issue 12): the key, the
+    server's aggregator id (0: leader) and the circuit's per-slot bounds."""
+
+    key: bytes
+    aggregator_id: int
+    bounds: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReleaseRecord:
+    """One release of a query fingerprint on this server (the release rule of
+    :mod:`pets.server.release_policy`): which query, a digest of its contributor
+    set (never the names), how many contributed, and when (Unix seconds)."""
+
+    fingerprint: bytes
+    query_id: str
+    contributor_set: bytes  # pets.server.release_policy.contributor_set_digest
+    contributors: int
+    released: float
+
+
 class Store(Protocol):
     """One server's durable state. Every method is safe to call from the event loop."""
 
@@ -120,13 +143,14 @@ class Store(Protocol):
         ...
 
     # -- Prio3 (issue 12): the per-query verify key and the rejected contributions
-    async def put_verify_key(self, query_id: str, key: bytes, aggregator_id: int) -> None:
-        """Keep a query's secret Prio3 verify key and this server's aggregator id
-        (0 for the leader), so verification survives a restart."""
+    async def put_verify_key(self, query_id: str, key: VerifyKey) -> None:
+        """Keep a query's secret Prio3 verify key with this server's aggregator id
+        (0 for the leader) and the circuit's bounds, so verification survives a
+        restart."""
         ...
 
-    async def get_verify_key(self, query_id: str) -> tuple[bytes, int] | None:
-        """``(verify key, aggregator id)`` of a query, or None (none, or erased)."""
+    async def get_verify_key(self, query_id: str) -> VerifyKey | None:
+        """A query's verify key, or None (none, or erased)."""
         ...
 
     async def drop_verify_key(self, query_id: str) -> None:
@@ -169,4 +193,21 @@ class Store(Protocol):
         """:meth:`finish_query` with a final share and, in the same transaction, the
         filter ``spend`` computes from the stored one; if ``spend`` raises (the
         release would overspend), neither the query nor the budget changes."""
+        ...
+
+    # -- releases, both roles (pets.server.release_policy)
+    async def releases(self, fingerprint: bytes, since: float) -> list[ReleaseRecord]:
+        """The fingerprint's recorded releases at or after ``since``, oldest first."""
+        ...
+
+    async def record_release(
+        self,
+        release: ReleaseRecord,
+        since: float,
+        check: Callable[[list[ReleaseRecord]], None],
+    ) -> None:
+        """In one transaction: forget every release (of any fingerprint) before
+        ``since``; call ``check`` with the fingerprint's other releases since then
+        (oldest first); if it raises, record nothing, else record ``release`` (a
+        query already recorded keeps its first record)."""
         ...

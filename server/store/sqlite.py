@@ -38,13 +38,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from pets.errors import ConfigError, ConflictError
-from pets.server.store.base import ContributionRecord, QueryRecord
+from pets.server.store.base import ContributionRecord, QueryRecord, ReleaseRecord, VerifyKey
 from pets.server.store.slots import AggregateSlots
 
 T = TypeVar("T")
 
 # Bumped whenever the tables change; each bump adds its step to _MIGRATIONS.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # The oldest version a migration reaches from (older databases are refused).
 _MIGRATABLE_FROM = 2
 # version -> the SQL that brings a database of version - 1 to it (run in order).
@@ -52,6 +52,10 @@ _MIGRATIONS: dict[int, str] = {
     3: "CREATE TABLE IF NOT EXISTS privacy_budgets ("
     "analyst TEXT NOT NULL, dataset TEXT NOT NULL, filter TEXT NOT NULL, "
     "PRIMARY KEY (analyst, dataset))",
+    4: "CREATE TABLE IF NOT EXISTS releases ("
+    "fingerprint BLOB NOT NULL, query_id TEXT NOT NULL, contributor_set BLOB NOT NULL, "
+    "contributors INTEGER NOT NULL, released REAL NOT NULL, "
+    "PRIMARY KEY (fingerprint, query_id))",
 }
 
 _SCHEMA = """
@@ -92,6 +96,16 @@ CREATE TABLE IF NOT EXISTS privacy_budgets (
     filter TEXT NOT NULL,  -- pets.dp.PrivacyFilter.to_json(), exact
     PRIMARY KEY (analyst, dataset)
 );
+-- The release rule (pets.server.release_policy): recent releases per query
+-- fingerprint, with a digest of the contributor set (never the names).
+CREATE TABLE IF NOT EXISTS releases (
+    fingerprint BLOB NOT NULL,
+    query_id TEXT NOT NULL,
+    contributor_set BLOB NOT NULL,
+    contributors INTEGER NOT NULL,
+    released REAL NOT NULL,
+    PRIMARY KEY (fingerprint, query_id)
+);
 """
 
 
@@ -101,7 +115,8 @@ _PRIO3_SCHEMA = """
 CREATE TABLE IF NOT EXISTS verify_keys (
     query_id TEXT PRIMARY KEY,
     verify_key BLOB NOT NULL,
-    aggregator_id INTEGER NOT NULL
+    aggregator_id INTEGER NOT NULL,
+    bounds TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS rejections (
     query_id TEXT NOT NULL,
@@ -156,16 +171,20 @@ class SqliteDatabase:
         self._db.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", (key, value))
 
     # -- Prio3 ---------------------------------------------------------------
-    def put_verify_key(self, query_id: str, key: bytes, aggregator_id: int) -> None:
+    def put_verify_key(self, query_id: str, key: VerifyKey) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO verify_keys VALUES (?, ?, ?)", (query_id, key, aggregator_id)
+            "INSERT OR REPLACE INTO verify_keys VALUES (?, ?, ?, ?)",
+            (query_id, key.key, key.aggregator_id, json.dumps(list(key.bounds))),
         )
 
-    def get_verify_key(self, query_id: str) -> tuple[bytes, int] | None:
+    def get_verify_key(self, query_id: str) -> VerifyKey | None:
         row = self._db.execute(
-            "SELECT verify_key, aggregator_id FROM verify_keys WHERE query_id=?", (query_id,)
+            "SELECT verify_key, aggregator_id, bounds FROM verify_keys WHERE query_id=?",
+            (query_id,),
         ).fetchone()
-        return None if row is None else (bytes(row[0]), int(row[1]))
+        if row is None:
+            return None
+        return VerifyKey(bytes(row[0]), int(row[1]), tuple(json.loads(row[2])))
 
     def drop_verify_key(self, query_id: str) -> None:
         self._db.execute("DELETE FROM verify_keys WHERE query_id=?", (query_id,))
@@ -359,6 +378,33 @@ class SqliteDatabase:
             )
         self._slots.remove(q.id, generation - 1)
 
+    # -- both: releases (pets.server.release_policy) ---------------------------
+    def releases(self, fingerprint: bytes, since: float) -> list[ReleaseRecord]:
+        rows = self._db.execute(
+            "SELECT fingerprint, query_id, contributor_set, contributors, released "
+            "FROM releases WHERE fingerprint=? AND released>=? ORDER BY released, query_id",
+            (fingerprint, since),
+        ).fetchall()
+        return [ReleaseRecord(bytes(r[0]), r[1], bytes(r[2]), r[3], r[4]) for r in rows]
+
+    def record_release(
+        self,
+        release: ReleaseRecord,
+        since: float,
+        check: Callable[[list[ReleaseRecord]], None],
+    ) -> None:
+        """Forget releases before ``since``, ``check`` the fingerprint's others, record
+        ``release``: one transaction (the store interface's contract)."""
+        r = release
+        with self._transaction():
+            self._db.execute("DELETE FROM releases WHERE released<?", (since,))
+            others = [p for p in self.releases(r.fingerprint, since) if p.query_id != r.query_id]
+            check(others)
+            self._db.execute(
+                "INSERT OR IGNORE INTO releases VALUES (?, ?, ?, ?, ?)",
+                (r.fingerprint, r.query_id, r.contributor_set, r.contributors, r.released),
+            )
+
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
 
@@ -441,10 +487,10 @@ class SqliteStore:
     ) -> None:
         await self._run(self._db.finish_query, record, aggregate, drop)
 
-    async def put_verify_key(self, query_id: str, key: bytes, aggregator_id: int) -> None:
-        await self._run(self._db.put_verify_key, query_id, key, aggregator_id)
+    async def put_verify_key(self, query_id: str, key: VerifyKey) -> None:
+        await self._run(self._db.put_verify_key, query_id, key)
 
-    async def get_verify_key(self, query_id: str) -> tuple[bytes, int] | None:
+    async def get_verify_key(self, query_id: str) -> VerifyKey | None:
         return await self._run(self._db.get_verify_key, query_id)
 
     async def drop_verify_key(self, query_id: str) -> None:
@@ -476,3 +522,14 @@ class SqliteStore:
         spend: Callable[[str | None], str],
     ) -> None:
         await self._run(self._db.finish_query_spending, record, aggregate, analyst, dataset, spend)
+
+    async def releases(self, fingerprint: bytes, since: float) -> list[ReleaseRecord]:
+        return await self._run(self._db.releases, fingerprint, since)
+
+    async def record_release(
+        self,
+        release: ReleaseRecord,
+        since: float,
+        check: Callable[[list[ReleaseRecord]], None],
+    ) -> None:
+        await self._run(self._db.record_release, release, since, check)

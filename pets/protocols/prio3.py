@@ -1,0 +1,665 @@
+"""Prio3 in the service (issue 12): holders prove their vector valid, servers check jointly.
+
+``protocol = "prio3"`` runs Prio3 (draft-irtf-cfrg-vdaf-20 §7,
+:mod:`pets.vdaf`) with pets' per-slot-bounds circuit ``Prio3BoundedVec``
+(docs/PRIO3.md) between the leader (aggregator 0) and one helper
+(aggregator 1). Every query type the additive protocol answers compiles to
+it: the plan fixes, per slot, the exact range ``[lo, hi]`` one holder's value
+can take (:meth:`pets.query.QueryPlan.slot_bounds`: the clipping bounds times
+``max_rows``, or one element's bounds for vectors), and the holder proves
+``v - lo`` in ``[0, hi - lo]`` for every slot.
+
+Halves:
+
+* **holder** (:meth:`Prio3Protocol.contribute`): the measurement is the
+  plan's vector offset by ``lo`` per slot; ``shard`` runs with the report
+  nonce :func:`report_nonce` (fixed by query, holder and attempt, draft
+  §7.1 / §9.2: the servers recompute it, never take it from the holder) and
+  the context :func:`vdaf_context` (query id and fingerprint). The helper's
+  share (seed and blind, draft §7.2.1) is expanded from one 32-byte *share
+  key*, which travels like an additive seed: sealed to the helper with HPKE
+  and signed by the holder (:mod:`pets.seal`), relayed by the leader. The
+  payload the leader receives is ``public share || leader input share``.
+* **leader** (:class:`Prio3Aggregate`, :meth:`Prio3Protocol.prepare_message`,
+  :meth:`Prio3Protocol.prepare_verdicts`): decodes the payload, runs
+  ``verify_init`` (aggregator 0) and relays its verifier share in Prepare;
+  with the helper's verifier share it computes the verifier message
+  (``verifier_shares_to_message``: the proof check) and finishes with
+  ``verify_next`` (the joint-randomness check). Only then does the output
+  share enter the running aggregate, a Field128 vector (``OUTPUT_LEN``
+  elements) stored as bytes.
+* **helper** (:class:`Prio3Checker`): checks the holder's certificate and
+  signature and opens the share key (as for additive), runs ``verify_init``
+  (aggregator 1), combines both verifier shares and ``verify_next``; it
+  answers with its verifier share or the failed check. At Finalize it sums
+  the output shares of exactly the contributor set (re-verifying any it did
+  not keep, e.g. after a restart, from the stored leader verifier share and
+  verifier message).
+* **analyst** (:class:`_FieldSum`): adds the two Field128 aggregate shares
+  (``unshard``), reads each sum as a signed value mod p (DP noise may be
+  negative) and adds back ``n * lo`` per slot, where ``n`` is the number of
+  contributors: the plan's integer vector.
+
+The verify key is fresh per query (:meth:`Prio3Protocol.new_verify_key`,
+``secrets``), sent by the leader to the helper in RegisterQuery over their
+mutually authenticated TLS channel, stored durably by both, erased when the
+query ends; holders and analysts never see it.
+
+Limits: one helper (two aggregators); an encoded measurement of at most
+:data:`MAX_ENCODED_LENGTH` bits (sharding is pure Python: measured in
+docs/ARCHITECTURE.md, "Prio3").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any, ClassVar
+
+import numpy as np
+
+from pets import lengthprefix, seal
+from pets.errors import InvalidInputError, InvalidProofError, PetsError, UnavailableError
+from pets.protocols.additive import SeedOpener
+from pets.protocols.base import (
+    AggregationProtocol,
+    HelperChecker,
+    HolderContribution,
+    PrepareContext,
+    SeedSealer,
+    ShareCombiner,
+)
+from pets.query import QueryPlan
+from pets.runtime.offload import offload
+from pets.transport import wire
+from pets.v1 import aggregation_pb2 as pb
+from pets.vdaf import Field128, Prio3, VdafError, prio3_bounded_vec
+from pets.vdaf.prio3 import NONCE_SIZE, LeaderShare, VerifyState
+
+#: Aggregators: the leader (0) and one helper (1).
+SHARES = 2
+#: The largest encoded measurement (sum of the slots' bit lengths) a query may
+#: have: sharding takes about 45 ms per 10,000 bits here, so this caps one
+#: holder's proving at a few seconds (docs/ARCHITECTURE.md, "Prio3").
+MAX_ENCODED_LENGTH = 200_000
+ATTEMPT = 0  # one report per holder and query: a refused one is never replaced
+
+_NONCE_DOMAIN = b"pets/v1/prio3-nonce"
+_CONTEXT_DOMAIN = b"pets/v1/prio3"
+_SHARE_DOMAIN = b"pets/v1/prio3-helper-share"
+_HOLDER_RAND_DOMAIN = b"pets/v1/prio3-holder-rand"
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def report_nonce(query_id: str, holder: str, attempt: int = ATTEMPT) -> bytes:
+    """The report's nonce (``NONCE_SIZE`` bytes), fixed by query, holder and attempt.
+
+    The draft requires a nonce unique per report and known to every
+    aggregator (§7.1); deriving it means no server takes it from the holder:
+    each recomputes it, so a report shards and verifies only as the report
+    of that holder to that query.
+    """
+    digest = hashlib.sha256(
+        _NONCE_DOMAIN
+        + lengthprefix.encode(query_id.encode())
+        + lengthprefix.encode(holder.encode())
+        + attempt.to_bytes(4, "big")
+    ).digest()
+    return digest[:NONCE_SIZE]
+
+
+def vdaf_context(query_id: str, fingerprint: bytes) -> bytes:
+    """The draft's application context string (``ctx``): binds every report to its query."""
+    return (
+        _CONTEXT_DOMAIN
+        + lengthprefix.encode(query_id.encode())
+        + lengthprefix.encode(bytes(fingerprint))
+    )
+
+
+def helper_share(share_key: bytes) -> bytes:
+    """The Prio3 helper input share (seed || blind, 64 bytes) expanded from the
+    32-byte share key the holder seals to the helper."""
+    seed = hashlib.sha256(_SHARE_DOMAIN + b"\x00seed" + share_key).digest()
+    blind = hashlib.sha256(_SHARE_DOMAIN + b"\x01blind" + share_key).digest()
+    return seed + blind
+
+
+def slot_offsets(plan: QueryPlan) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``(offsets, bounds)``: slot ``i`` of a holder is proved as ``v - offsets[i]``
+    in ``[0, bounds[i]]`` (a bound of 0 is widened to 1: the circuit needs one bit)."""
+    pairs = plan.slot_bounds()
+    offsets = tuple(lo for lo, _ in pairs)
+    bounds = tuple(max(1, hi - lo) for lo, hi in pairs)
+    return offsets, bounds
+
+
+@lru_cache(maxsize=32)
+def _vdaf(bounds: tuple[int, ...]) -> Prio3:
+    return prio3_bounded_vec(SHARES, list(bounds))
+
+
+def vdaf_for(plan: QueryPlan) -> Prio3:
+    """The query's Prio3BoundedVec (two aggregators, Field128, one proof)."""
+    _, bounds = slot_offsets(plan)
+    encoded = sum(b.bit_length() for b in bounds)
+    if encoded > MAX_ENCODED_LENGTH:
+        raise InvalidInputError(
+            f"this query's vector encodes to {encoded} bits; prio3 takes at most "
+            f"{MAX_ENCODED_LENGTH} (fewer groups, narrower bounds, or another protocol)"
+        )
+    return _vdaf(bounds)
+
+
+# --------------------------------------------------------------------------- holder hooks
+
+
+@dataclass(frozen=True)
+class Tamper:
+    """Ways a *dishonest* holder deviates (tests and the demo only; None: honest).
+
+    ``encoded`` rewrites the encoded measurement before proving; ``payload``
+    the bytes sent to the leader; ``sealed`` the sealed helper shares.
+    """
+
+    encoded: Callable[[list[int]], list[int]] | None = None
+    payload: Callable[[bytes], bytes] | None = None
+    sealed: Callable[[list[pb.SealedSeed]], list[pb.SealedSeed]] | None = None
+
+
+# --------------------------------------------------------------------------- leader
+
+
+@dataclass
+class Prio3Report:
+    """One contribution on the leader, from validation to commit."""
+
+    vdaf: Prio3
+    public_share: bytes
+    parts: list[bytes] | None
+    share: LeaderShare
+    state: VerifyState | None = None
+    verifier_share: bytes = b""
+    vdaf_ctx: bytes = b""
+    out_share: list[int] | None = None  # set once both servers' checks passed
+
+
+class Prio3Aggregate:
+    """The leader's running sum of verified output shares (Field128, mod p)."""
+
+    def __init__(
+        self, vdaf: Prio3, data: bytes | None = None, *, count: int = 0, max_contributions: int
+    ) -> None:
+        self.vdaf = vdaf
+        self.count = count
+        self.max_contributions = max_contributions
+        self.public_bytes = vdaf.SEED_SIZE * vdaf.SHARES
+        self.payload_bytes = self.public_bytes + vdaf.input_share_len(0)
+        if data is None:
+            self.total = vdaf.agg_init()
+        else:
+            self.total = vdaf.decode_agg_share(bytes(data), "aggregate")
+
+    def validate(self, payload: bytes | bytearray | list[bytes]) -> Prio3Report:
+        """Decode ``public share || leader input share`` (exact length, canonical
+        elements); raises InvalidInputError naming the failed step."""
+        data = b"".join(payload) if isinstance(payload, list) else bytes(payload)
+        if len(data) != self.payload_bytes:
+            raise InvalidInputError(
+                f"prio3 payload has {len(data)} bytes, expected {self.payload_bytes}"
+            )
+        public = data[: self.public_bytes]
+        parts = self.vdaf.decode_public_share(public)
+        share = self.vdaf.decode_input_share(0, data[self.public_bytes :])
+        assert isinstance(share, LeaderShare)
+        return Prio3Report(self.vdaf, public, parts, share)
+
+    def add(self, parsed: object) -> None:
+        if not isinstance(parsed, Prio3Report) or parsed.out_share is None:
+            raise InvalidInputError("a prio3 contribution is added only once it is verified")
+        if self.count >= self.max_contributions:
+            raise InvalidInputError(
+                f"query already has {self.count} contributions, the most whose sum provably "
+                "decodes exactly"
+            )
+        self.total = self.vdaf.agg_update(self.total, parsed.out_share)
+        self.count += 1
+
+    def to_bytes(self) -> bytes:
+        return self.vdaf.encode_agg_share(self.total)
+
+
+# --------------------------------------------------------------------------- helper
+
+
+@dataclass
+class Prio3Checker:
+    """The helper's half for one query: open the share key, verify, sum.
+
+    ``accepted`` maps holder -> (sealed share key, encoded output share).
+    ``verifier_shares`` collects this helper's verifier share per holder
+    checked by the last :meth:`check`, for the Prepare answer.
+    """
+
+    opener: SeedOpener
+    vdaf: Prio3 | None = None  # set with the key (keyed_checker)
+    verify_key: bytes = b""
+    aggregator_id: int = 1
+    verifier_shares: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def ctx(self) -> bytes:
+        return vdaf_context(self.opener.query_id, self.opener.fingerprint)
+
+    def _verify(
+        self, item: pb.SealedContribution, *, during: tuple[datetime, datetime] | None = None
+    ) -> tuple[bytes, list[int], bytes]:
+        """(sealed share key, output share, own verifier share) of one contribution,
+        fully verified; raises a PetsError naming the failed check."""
+        vdaf = self.vdaf
+        if vdaf is None or len(self.verify_key) != vdaf.VERIFY_KEY_SIZE:
+            raise UnavailableError(f"helper has no verify key for {self.opener.query_id}")
+        sealed, key = self.opener.open(item, during=during)
+        ctx = self.ctx
+        nonce = report_nonce(self.opener.query_id, item.holder)
+        state, own = vdaf.verify_init(
+            self.verify_key,
+            ctx,
+            self.aggregator_id,
+            nonce,
+            bytes(item.public_share),
+            helper_share(key),
+        )
+        message = vdaf.verifier_shares_to_message(ctx, [bytes(item.verifier_share), own])
+        if item.verifier_message and not hmac.compare_digest(message, bytes(item.verifier_message)):
+            raise InvalidProofError("verify_next: joint randomness check failed")
+        return sealed, vdaf.verify_next(ctx, state, message), own
+
+    def check(
+        self,
+        items: Sequence[pb.SealedContribution],
+        accepted: dict[str, tuple[bytes, bytes]] | None = None,
+    ) -> tuple[dict[str, tuple[bytes, bytes]], list[tuple[str, str]]]:
+        """Verify every item (a re-sent one again: the leader needs the verifier
+        share); ``({holder: (sealed, output share)}, [(holder, failed check)])``."""
+        ok: dict[str, tuple[bytes, bytes]] = {}
+        refused: list[tuple[str, str]] = []
+        for item in items:
+            try:
+                sealed, out, own = self._verify(item)
+            except PetsError as exc:
+                refused.append((item.holder, str(exc)))
+                continue
+            assert self.vdaf is not None
+            ok[item.holder] = (sealed, self.vdaf.encode_out_share(out))
+            self.verifier_shares[item.holder] = own
+        return ok, refused
+
+    def finalise(
+        self,
+        items: Sequence[pb.SealedContribution],
+        accepted: dict[str, tuple[bytes, bytes]] | None = None,
+    ) -> bytes:
+        """The helper's aggregate share over exactly ``items`` (encoded Field128)."""
+        accepted = accepted or {}
+        now = datetime.now(UTC)
+        opened_at = datetime.fromtimestamp(self.opener.created, UTC)
+        during = (
+            min(opened_at, now),
+            min(datetime.fromtimestamp(self.opener.deadline, UTC), now),
+        )
+        vdaf = self.vdaf
+        if vdaf is None:
+            raise UnavailableError(f"helper has no verify key for {self.opener.query_id}")
+        outs = []
+        for item in items:
+            prior = accepted.get(item.holder)
+            if prior is not None and _same_sealed(prior, item):
+                outs.append(vdaf.decode_agg_share(prior[1], "aggregate"))
+            else:  # not kept (a restart): verified again from what the leader stored
+                outs.append(self._verify(item, during=during)[1])
+        return vdaf.encode_agg_share(vdaf.aggregate(outs))
+
+
+def _same_sealed(prior: tuple[bytes, bytes], item: pb.SealedContribution) -> bool:
+    return len(item.seeds) == 1 and hmac.compare_digest(prior[0], bytes(item.seeds[0].sealed))
+
+
+# --------------------------------------------------------------------------- analyst
+
+
+class _FieldSum(ShareCombiner):
+    """Adds the servers' Field128 aggregate shares and removes the slot offsets."""
+
+    def __init__(self, status: pb.QueryStatus, plan: QueryPlan) -> None:
+        self._status = status
+        self._plan = plan
+        self._vdaf = vdaf_for(plan)
+        self._shares: dict[str, wire.ChunkAssembler] = {}
+
+    def sink(self, server: str, header: pb.AggregateHeader) -> Callable[[bytes | memoryview], None]:
+        expected = self._status.vector_length * Field128.ENCODED_SIZE
+        assembler = self._shares[server] = wire.ChunkAssembler(expected)
+        return assembler.add  # type: ignore[return-value]
+
+    def total(self, headers: Sequence[pb.AggregateHeader]) -> list[int]:
+        if len({tuple(h.contributor_names) for h in headers}) != 1:
+            raise PetsError(
+                f"servers disagree on the contributor set of {self._status.query_id}; not decoding"
+            )
+        n = len(headers[0].contributor_names)
+        shares = [bytes(a.finish()) for a in self._shares.values()]
+        vdaf = self._vdaf
+        agg = vdaf.merge([vdaf.decode_agg_share(s) for s in shares])
+        p = Field128.MODULUS
+        offsets, _ = slot_offsets(self._plan)
+        signed = [x - p if x > p // 2 else x for x in agg]
+        return [s + n * lo for s, lo in zip(signed, offsets, strict=True)]
+
+
+# --------------------------------------------------------------------------- the protocol
+
+
+class Prio3Protocol(AggregationProtocol):
+    """Prio3BoundedVec between the leader and one helper (see the module docstring)."""
+
+    name: ClassVar[str] = "prio3"
+    wire_id: ClassVar[pb.Protocol] = pb.PROTOCOL_PRIO3
+    uses_helpers: ClassVar[bool] = True
+    prepares: ClassVar[bool] = True
+    spec_signed: ClassVar[bool] = False
+    verifies: ClassVar[bool] = True
+    supports_dp: ClassVar[bool] = True
+
+    def __init__(self, tamper: Tamper | None = None) -> None:
+        self.tamper = tamper
+
+    # -- analyst
+    def share_servers(self, status: pb.QueryStatus) -> list[str]:
+        return ["leader", *status.helpers]
+
+    def share_bytes(self, status: pb.QueryStatus) -> int:
+        return status.vector_length * Field128.ENCODED_SIZE
+
+    def combiner(self, status: pb.QueryStatus, plan: QueryPlan, private_key: Any) -> _FieldSum:
+        return _FieldSum(status, plan)
+
+    # -- holder
+    def holder_refusal(
+        self, ann: pb.QueryAnnouncement, plan: QueryPlan, configured_helpers: Sequence[str]
+    ) -> str | None:
+        if plan.length != ann.vector_length:
+            return "announced vector length does not match the query"
+        if len(ann.helpers) != SHARES - 1 or set(ann.helpers) != set(configured_helpers):
+            return f"announced helpers {list(ann.helpers)} differ from the configured set"
+        return None
+
+    async def contribute(
+        self,
+        ann: pb.QueryAnnouncement,
+        plan: QueryPlan,
+        vector: np.ndarray,
+        *,
+        holder: str,
+        seed_key: bytes | None,
+        sealer: SeedSealer,
+    ) -> HolderContribution:
+        """Shard ``vector`` (the plan's int64 vector) into a Prio3 report: the leader's
+        payload and the helper's share key sealed. With ``seed_key`` every random
+        input is derived (from the key, the query, the holder and the vector), so a
+        re-send is byte-identical; otherwise fresh."""
+        if vector.shape != (ann.vector_length,) or plan.length != ann.vector_length:
+            raise InvalidInputError(
+                f"query {ann.query_id} takes {ann.vector_length} values, got {vector.shape}"
+            )
+        if len(ann.helpers) != SHARES - 1:
+            raise InvalidInputError("a prio3 query has exactly one helper")
+        offsets, bounds = slot_offsets(plan)
+        vdaf = vdaf_for(plan)
+        measurement = [int(v) - lo for v, lo in zip(vector.tolist(), offsets, strict=True)]
+        if self.tamper is None or self.tamper.encoded is None:
+            for i, (m, b) in enumerate(zip(measurement, bounds, strict=True)):
+                if not 0 <= m <= b:
+                    raise InvalidInputError(f"slot {i} of the vector is outside its bounds")
+        nonce = report_nonce(ann.query_id, holder)
+        ctx = vdaf_context(ann.query_id, bytes(ann.fingerprint))
+        if seed_key is not None:
+            x_digest = hashlib.sha256(repr(measurement).encode()).digest()
+            base = hmac.new(
+                seed_key,
+                _HOLDER_RAND_DOMAIN
+                + lengthprefix.encode(ann.query_id.encode())
+                + lengthprefix.encode(bytes(ann.fingerprint))
+                + lengthprefix.encode(holder.encode())
+                + x_digest,
+                hashlib.sha256,
+            ).digest()
+            share_key = hashlib.sha256(base + b"share-key").digest()
+            leader_rand = (
+                hashlib.sha256(base + b"leader-blind").digest()
+                + hashlib.sha256(base + b"prove-seed").digest()
+            )
+        else:
+            share_key = secrets.token_bytes(32)
+            leader_rand = secrets.token_bytes(64)
+        sealed = sealer(ann, [share_key])  # before the proving work: a bad key fails fast
+        rand = helper_share(share_key) + leader_rand
+
+        def shard() -> tuple[bytes, list[bytes]]:
+            if self.tamper is not None and self.tamper.encoded is not None:
+                encoded = self.tamper.encoded(vdaf.flp.valid.encode(measurement))
+                return vdaf.shard_encoded(ctx, encoded, nonce, rand)
+            return vdaf.shard(ctx, measurement, nonce, rand)
+
+        public, input_shares = await offload(1 << 20, shard)
+        payload = public + input_shares[0]
+        if self.tamper is not None:
+            if self.tamper.payload is not None:
+                payload = self.tamper.payload(payload)
+            if self.tamper.sealed is not None:
+                sealed = self.tamper.sealed(list(sealed))
+        return HolderContribution(payload=payload, digest=wire.digest(payload), sealed_seeds=sealed)
+
+    # -- leader
+    def admit(self, spec: pb.QuerySpec, plan: QueryPlan, min_holders: int) -> int:
+        if spec.paillier_public_key:
+            raise InvalidInputError("paillier_public_key is only for PROTOCOL_PAILLIER queries")
+        vdaf_for(plan)  # the length cap
+        if plan.max_holders() < min_holders:
+            raise InvalidInputError(
+                f"the sum of {min_holders} holders' vectors for this query may exceed 64 bits "
+                f"(at most {plan.max_holders()} fit); narrow the bounds with a clip"
+            )
+        return plan.length
+
+    def new_verify_key(self, helpers: int) -> bytes:
+        if helpers != SHARES - 1:
+            raise InvalidInputError(
+                f"prio3 runs between the leader and exactly one helper; this leader has {helpers}"
+            )
+        return secrets.token_bytes(32)
+
+    def check_header(
+        self, header: pb.ContributionHeader, helpers: Sequence[str]
+    ) -> list[pb.SealedSeed]:
+        seeds = header.sealed_seeds
+        if [s.helper for s in seeds] != list(helpers) or len(seeds) != SHARES - 1:
+            raise InvalidInputError(
+                f"expected one sealed share key for the helper {list(helpers)}; "
+                f"got {[s.helper for s in seeds]}"
+            )
+        for s in seeds:
+            if len(s.sealed) != seal.SEALED_BYTES:
+                raise InvalidInputError(
+                    f"the share key sealed to helper {s.helper} has {len(s.sealed)} bytes, "
+                    f"expected {seal.SEALED_BYTES}"
+                )
+        return list(seeds)
+
+    def payload_sink(self, expected_bytes: int) -> wire.ChunkAssembler:
+        return wire.ChunkAssembler(expected_bytes, sha256=True)
+
+    def running_aggregate(
+        self,
+        spec: pb.QuerySpec,
+        length: int,
+        plan: QueryPlan,
+        data: bytes | None = None,
+        *,
+        count: int = 0,
+    ) -> Prio3Aggregate:
+        return Prio3Aggregate(
+            vdaf_for(plan), data, count=count, max_contributions=plan.max_holders()
+        )
+
+    def add_noise(
+        self, spec: pb.QuerySpec, plan: QueryPlan, share: bytes | memoryview, noise: np.ndarray
+    ) -> bytes:
+        """This server's aggregate share plus its DP noise, in Field128 (mod p)."""
+        vdaf = vdaf_for(plan)
+        agg = vdaf.decode_agg_share(bytes(share), "aggregate")
+        if noise.shape != (len(agg),):
+            raise InvalidInputError(f"noise has shape {noise.shape}, the share {len(agg)} slots")
+        p = Field128.MODULUS
+        return vdaf.encode_agg_share(
+            [(a + int(e)) % p for a, e in zip(agg, noise.tolist(), strict=True)]
+        )
+
+    def noise_modulus(self, status: pb.QueryStatus) -> int:
+        return int(Field128.MODULUS)
+
+    # -- Prepare
+    def prepare_message(
+        self,
+        holder: str,
+        certificate: bytes,
+        seeds: Sequence[pb.SealedSeed],
+        parsed: object,
+        *,
+        context: PrepareContext | None = None,
+    ) -> pb.SealedContribution:
+        """The leader's ``verify_init`` (aggregator 0); its verifier share goes to the helper."""
+        if not isinstance(parsed, Prio3Report) or context is None:
+            raise InvalidInputError("a prio3 contribution needs its report and the query's key")
+        vdaf = _vdaf_of_report(parsed)
+        ctx = vdaf_context(context.query_id, context.fingerprint)
+        nonce = report_nonce(context.query_id, holder)
+        parsed.vdaf_ctx = ctx
+        parsed.state, parsed.verifier_share = vdaf.verify_init_decoded(
+            context.verify_key, ctx, 0, nonce, parsed.parts, parsed.share
+        )
+        return pb.SealedContribution(
+            holder=holder,
+            certificate=certificate,
+            seeds=seeds,
+            public_share=parsed.public_share,
+            verifier_share=parsed.verifier_share,
+        )
+
+    def prepare_verdicts(
+        self,
+        query_id: str,
+        holders: Sequence[str],
+        answers: Mapping[str, pb.PrepareResponse | BaseException],
+        *,
+        parsed: Mapping[str, object] | None = None,
+        records: Mapping[str, pb.SealedContribution] | None = None,
+    ) -> dict[str, PetsError]:
+        """The helper's verdicts, then the leader's own check: combine the verifier
+        shares (the proof check), ``verify_next`` (the joint-randomness check);
+        an accepted report gets its output share and the stored record the
+        verifier message."""
+        errors = super().prepare_verdicts(query_id, holders, answers)
+        parsed = parsed or {}
+        records = records or {}
+        shares: dict[str, bytes] = {}
+        for outcome in answers.values():
+            if isinstance(outcome, pb.PrepareResponse):
+                shares.update({v.holder: bytes(v.share) for v in outcome.verifier_shares})
+        for holder in holders:
+            if holder in errors:
+                continue
+            report = parsed.get(holder)
+            helper_vs = shares.get(holder)
+            if not isinstance(report, Prio3Report) or report.state is None or helper_vs is None:
+                errors[holder] = UnavailableError("helper gave no verifier share; retry")
+                continue
+            vdaf = _vdaf_of_report(report)
+            try:
+                message = vdaf.verifier_shares_to_message(
+                    report.vdaf_ctx, [report.verifier_share, helper_vs]
+                )
+                report.out_share = vdaf.verify_next(report.vdaf_ctx, report.state, message)
+            except VdafError as exc:  # names the draft step and check, never a value
+                errors[holder] = exc
+                continue
+            record = records.get(holder)
+            if record is not None:
+                record.verifier_message = message
+        return errors
+
+    # -- helper
+    def helper_checker(
+        self,
+        *,
+        query_id: str,
+        fingerprint: bytes,
+        vector_length: int,
+        created: float,
+        deadline: float,
+        helper: str,
+        seal_key: Any,
+        ca_pem: bytes | None,
+        insecure: bool,
+    ) -> Prio3Checker:
+        """Without the key: :meth:`keyed_checker` completes it."""
+        opener = SeedOpener(
+            query_id,
+            fingerprint,
+            vector_length,
+            created,
+            deadline,
+            helper,
+            seal_key,
+            ca_pem,
+            insecure,
+        )
+        return Prio3Checker(opener)
+
+    def keyed_checker(
+        self,
+        checker: HelperChecker,
+        verify_key: bytes,
+        aggregator_id: int,
+        bounds: Sequence[int],
+    ) -> Prio3Checker:
+        if not isinstance(checker, Prio3Checker):
+            raise InvalidInputError("not a prio3 checker")
+        return replace(
+            checker,
+            vdaf=checked_vdaf(bounds, checker.opener.vector_length),
+            verify_key=verify_key,
+            aggregator_id=aggregator_id,
+        )
+
+
+def checked_vdaf(bounds: Sequence[int], vector_length: int) -> Prio3:
+    """The circuit for ``bounds`` as a helper receives them (checked: one bound >= 1
+    per slot, within the length cap)."""
+    if len(bounds) != vector_length or any(int(b) < 1 for b in bounds):
+        raise InvalidInputError(f"a prio3 query needs {vector_length} slot bounds, each >= 1")
+    if sum(int(b).bit_length() for b in bounds) > MAX_ENCODED_LENGTH:
+        raise InvalidInputError(f"prio3 takes at most {MAX_ENCODED_LENGTH} encoded bits")
+    return _vdaf(tuple(int(b) for b in bounds))
+
+
+def _vdaf_of_report(report: Prio3Report) -> Prio3:
+    """The Prio3 instance a report was validated by (that of its query's aggregate)."""
+    return report.vdaf
