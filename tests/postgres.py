@@ -107,6 +107,10 @@ class PostgresServer:
         )
         if init.returncode != 0:
             raise PostgresUnavailable(f"initdb failed: {init.stderr.strip()[-500:]}")
+        self.start_server()
+
+    def start_server(self) -> None:
+        """``pg_ctl start`` on the existing data directory."""
         options = (
             f"-k {self.socket_dir} -p {self.port} -c listen_addresses='' "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
@@ -127,6 +131,14 @@ class PostgresServer:
         if start.returncode != 0:
             log = (self.root / "server.log").read_text(errors="replace")[-1000:]
             raise PostgresUnavailable(f"pg_ctl start failed: {start.stderr.strip()}\n{log}")
+
+    def stop_server(self, mode: str = "immediate") -> None:
+        """``pg_ctl stop``; ``immediate`` is what a crash looks like to clients."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop")
+
+    def url(self, dbname: str = "postgres") -> str:
+        """The same connection as :meth:`conninfo`, as a ``postgresql://`` URL."""
+        return f"postgresql:///{dbname}?host={self.socket_dir}&port={self.port}&user=postgres"
 
     def stop(self) -> None:
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "stop")

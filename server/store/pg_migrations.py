@@ -65,6 +65,27 @@ MIGRATIONS: tuple[LiteralString, ...] = (
         value bytea NOT NULL
     );
     """,
+    # 2: Prio3's verify keys and refused contributions (issue 12), privacy budgets
+    # (issue 11): the tables the SQLite store gained for them.
+    """
+    CREATE TABLE verify_keys (
+        query_id text PRIMARY KEY,
+        verify_key bytea NOT NULL,
+        aggregator_id integer NOT NULL
+    );
+    CREATE TABLE rejections (
+        query_id text NOT NULL,
+        holder text NOT NULL,
+        reason text NOT NULL,
+        PRIMARY KEY (query_id, holder)
+    );
+    CREATE TABLE privacy_budgets (
+        analyst text NOT NULL,
+        dataset text NOT NULL,
+        filter text NOT NULL,
+        PRIMARY KEY (analyst, dataset)
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -7,9 +7,10 @@ means, and the same tables as the SQLite store, except that the aggregates are
 ``bytea`` rows in the database (``aggregates``) instead of slot files, since
 replicas of a server share no disk (docs/ARCHITECTURE.md, "Storage"):
 
-* every mutating method is one transaction, committed with PostgreSQL's
-  default ``synchronous_commit = on``: acknowledged means on the server's disk
-  (and on its synchronous standbys, if the operator configured any);
+* every mutating method is one transaction, committed with
+  ``synchronous_commit`` at least ``on`` (a database default of ``off`` is
+  overridden for the store's sessions): acknowledged means on the server's
+  disk (and on its synchronous standbys, if the operator configured any);
 * ``contributions`` has the primary key ``(query_id, holder)``: a second
   record of a holder fails the whole group commit with
   :class:`~pets.errors.ConflictError`, including when two writers insert it at
@@ -54,7 +55,12 @@ ATTEMPTS = 8
 CONNECTION_TIMEOUT_SECONDS = 5.0
 POOL_MAX_SIZE = 8
 
-_RETRYABLE = (errors.SerializationFailure, errors.DeadlockDetected)
+
+class _Retry(Exception):
+    """Raised inside a transaction that lost a race it can win by starting again."""
+
+
+_RETRYABLE = (errors.SerializationFailure, errors.DeadlockDetected, _Retry)
 
 
 def _reason(exc: BaseException) -> str:
@@ -89,6 +95,7 @@ class PostgresStore:
             max_size=max_size,
             kwargs={"autocommit": True},
             check=AsyncConnectionPool.check_connection,
+            configure=_configure,
             timeout=timeout,
             open=False,
             name="pets-state",
@@ -304,6 +311,155 @@ class PostgresStore:
                 await conn.execute("DELETE FROM aggregates WHERE query_id = %s", (record.id,))
 
         await self._transact(body)
+
+    # -- Prio3: the per-query verify key and the refused contributions --------
+    async def put_verify_key(self, query_id: str, key: bytes, aggregator_id: int) -> None:
+        async def body(conn: AsyncConnection) -> None:
+            await conn.execute(
+                "INSERT INTO verify_keys VALUES (%s, %b, %s) ON CONFLICT (query_id) "
+                "DO UPDATE SET verify_key = excluded.verify_key, "
+                "aggregator_id = excluded.aggregator_id",
+                (query_id, key, aggregator_id),
+            )
+
+        await self._transact(body)
+
+    async def get_verify_key(self, query_id: str) -> tuple[bytes, int] | None:
+        async def body(conn: AsyncConnection) -> tuple[bytes, int] | None:
+            cur = await conn.execute(
+                "SELECT verify_key, aggregator_id FROM verify_keys WHERE query_id = %s",
+                (query_id,),
+                binary=True,
+            )
+            row = await cur.fetchone()
+            return None if row is None else (bytes(row[0]), int(row[1]))
+
+        return await self._transact(body)
+
+    async def drop_verify_key(self, query_id: str) -> None:
+        async def body(conn: AsyncConnection) -> None:
+            await conn.execute("DELETE FROM verify_keys WHERE query_id = %s", (query_id,))
+
+        await self._transact(body)
+
+    async def record_rejection(self, query_id: str, holder: str, reason: str) -> None:
+        async def body(conn: AsyncConnection) -> None:
+            await conn.execute(
+                "INSERT INTO rejections VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                (query_id, holder, reason),
+            )
+
+        await self._transact(body)
+
+    async def rejections(self, query_id: str) -> dict[str, str]:
+        async def body(conn: AsyncConnection) -> dict[str, str]:
+            cur = await conn.execute(
+                "SELECT holder, reason FROM rejections WHERE query_id = %s", (query_id,)
+            )
+            return {str(h): str(r) for h, r in await cur.fetchall()}
+
+        return await self._transact(body)
+
+    # -- privacy budgets (pets.dp.PrivacyFilter as exact JSON) ------------------
+    async def get_budget(self, analyst: str, dataset: str) -> str | None:
+        async def body(conn: AsyncConnection) -> str | None:
+            return await _budget(conn, analyst, dataset, lock=False)
+
+        return await self._transact(body)
+
+    async def list_budgets(self) -> list[str]:
+        async def body(conn: AsyncConnection) -> list[str]:
+            cur = await conn.execute("SELECT filter FROM privacy_budgets ORDER BY analyst, dataset")
+            return [str(r[0]) for r in await cur.fetchall()]
+
+        return await self._transact(body)
+
+    async def update_budget(
+        self, analyst: str, dataset: str, update: Callable[[str | None], str]
+    ) -> str:
+        """Read-modify-write one budget in one transaction, the row locked; ``update``
+        may raise (no change) and may run again if a concurrent first write wins."""
+
+        async def body(conn: AsyncConnection) -> str:
+            old = await _budget(conn, analyst, dataset, lock=True)
+            new = update(old)
+            await _put_budget(conn, analyst, dataset, old, new)
+            return new
+
+        return await self._transact(body)
+
+    async def finish_query_spending(
+        self,
+        record: QueryRecord,
+        aggregate: bytes | memoryview,
+        analyst: str,
+        dataset: str,
+        spend: Callable[[str | None], str],
+    ) -> None:
+        """:meth:`finish_query` with ``aggregate`` and, in the same transaction, the
+        budget ``spend`` returns from the stored one; if ``spend`` raises, nothing
+        changes."""
+
+        async def body(conn: AsyncConnection) -> None:
+            old = await _budget(conn, analyst, dataset, lock=True)
+            await _put_budget(conn, analyst, dataset, old, spend(old))
+            await _update_query(conn, record)
+            await conn.execute(
+                "UPDATE contributions SET sealed = '' WHERE query_id = %s AND sealed <> ''",
+                (record.id,),
+            )
+            await conn.execute(
+                "INSERT INTO aggregates VALUES (%s, %b) "
+                "ON CONFLICT (query_id) DO UPDATE SET data = excluded.data",
+                (record.id, aggregate),
+            )
+
+        await self._transact(body)
+
+
+async def _configure(conn: AsyncConnection) -> None:
+    """Make every commit durable before it returns, whatever the database's default:
+    ``synchronous_commit = off`` would let an acknowledged contribution vanish in a
+    crash. Stronger settings (``remote_write``, ``remote_apply``) are kept."""
+    cur = await conn.execute("SHOW synchronous_commit")
+    row = await cur.fetchone()
+    if row is not None and row[0] == "off":
+        await conn.execute("SET synchronous_commit = on")
+
+
+async def _budget(conn: AsyncConnection, analyst: str, dataset: str, *, lock: bool) -> str | None:
+    if lock:
+        cur = await conn.execute(
+            "SELECT filter FROM privacy_budgets WHERE analyst = %s AND dataset = %s FOR UPDATE",
+            (analyst, dataset),
+        )
+    else:
+        cur = await conn.execute(
+            "SELECT filter FROM privacy_budgets WHERE analyst = %s AND dataset = %s",
+            (analyst, dataset),
+        )
+    row = await cur.fetchone()
+    return None if row is None else str(row[0])
+
+
+async def _put_budget(
+    conn: AsyncConnection, analyst: str, dataset: str, old: str | None, new: str
+) -> None:
+    """Store ``new`` over ``old``, which this transaction read (and locked, if it
+    existed). A first budget for the pair committed meanwhile by another
+    transaction makes this one start again, so no spend is overwritten."""
+    if old is not None:
+        await conn.execute(
+            "UPDATE privacy_budgets SET filter = %s WHERE analyst = %s AND dataset = %s",
+            (new, analyst, dataset),
+        )
+        return
+    cur = await conn.execute(
+        "INSERT INTO privacy_budgets VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+        (analyst, dataset, new),
+    )
+    if cur.rowcount != 1:
+        raise _Retry
 
 
 async def _update_query(conn: AsyncConnection, q: QueryRecord) -> None:

@@ -191,3 +191,47 @@ def test_everything_acknowledged_survives_a_restart(make_store: StoreFactory) ->
     assert queries == [_record(Q1)]
     assert contributions == {"a": _contribution(Q1, "a").digest}
     assert (aggregate, setting) == (b"sum", b"v")
+
+
+def test_verify_keys_and_rejections(make_store: StoreFactory) -> None:
+    async def body(store: Store) -> None:
+        assert await store.get_verify_key(Q1) is None
+        await store.put_verify_key(Q1, b"v" * 16, 1)
+        await store.put_verify_key(Q1, b"w" * 16, 0)
+        assert await store.get_verify_key(Q1) == (b"w" * 16, 0)
+        await store.drop_verify_key(Q1)
+        assert await store.get_verify_key(Q1) is None
+        await store.record_rejection(Q1, "a", "proof")
+        await store.record_rejection(Q1, "a", "later")  # the first reason is kept
+        await store.record_rejection(Q2, "b", "range")
+        assert await store.rejections(Q1) == {"a": "proof"}
+
+    _run(make_store, body)
+
+
+def test_a_budget_changes_atomically_or_not_at_all(make_store: StoreFactory) -> None:
+    def refuse(_: str | None) -> str:
+        raise ConflictError("overspent")
+
+    async def body(store: Store) -> None:
+        assert await store.get_budget("alice", "d") is None
+        assert await store.update_budget("alice", "d", lambda old: (old or "") + "1") == "1"
+        assert await store.update_budget("alice", "d", lambda old: (old or "") + "2") == "12"
+        with pytest.raises(ConflictError):
+            await store.update_budget("alice", "d", refuse)
+        await store.update_budget("bob", "d", lambda old: "b")
+        assert await store.list_budgets() == ["12", "b"]  # by analyst, then dataset
+
+        await store.insert_query(_record(Q1))
+        await store.commit_contributions([_contribution(Q1, "a")], {Q1: b"running"})
+        ready = _record(Q1).with_state(READY, contributors=("a",))
+        with pytest.raises(ConflictError):  # refused: neither the query nor the budget moves
+            await store.finish_query_spending(ready, b"noisy", "alice", "d", refuse)
+        assert (await store.load_queries())[0].state == OPEN
+        assert await store.get_aggregate(Q1) == b"running"
+        await store.finish_query_spending(ready, b"noisy", "alice", "d", lambda old: f"{old}3")
+        assert await store.get_budget("alice", "d") == "123"
+        assert (await store.load_queries())[0] == ready
+        assert await store.get_aggregate(Q1) == b"noisy"
+
+    _run(make_store, body)
