@@ -1,7 +1,7 @@
 """The ``Server`` object: start-up, health, reflection, signals, graceful shutdown.
 
 Like uvicorn's ``Server``, it owns the process-level concerns so the CLI
-only parses arguments: it opens the store (:func:`pets.server.store.open_store`),
+only parses arguments: it opens the store (:func:`pets.server.store.connect_store`),
 builds the leader or helper servicer, binds the port with mutual TLS (or, with ``--insecure``,
 without), registers the standard gRPC health-checking and reflection
 services, writes the bound port to ``port_file`` if asked, and on SIGTERM or
@@ -30,7 +30,7 @@ from pets.server.helper import Helper
 from pets.server.leader import Leader
 from pets.server.peers import HelperLink
 from pets.server.rpc import add_service
-from pets.server.store import Store, open_store
+from pets.server.store import Store, connect_store
 from pets.transport import wire
 from pets.v1 import aggregation_pb2 as pb
 
@@ -90,7 +90,7 @@ class Server:
         cfg = self.config
         server_creds, client_creds = self._credentials()
         try:
-            self._store = open_store(cfg.database)
+            self._store = await connect_store(cfg.state_url or cfg.database)
         except (OSError, sqlite3.Error) as exc:  # read-only, missing or not a directory
             raise ConfigError(
                 f"state_dir {cfg.state_dir} cannot hold the server's database: "

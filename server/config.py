@@ -6,6 +6,8 @@ Example for a leader (relative paths are relative to the config file)::
     name = "leader"            # must match the name in this server's certificate
     listen = "127.0.0.1:7001"  # port 0 picks a free port (see port_file)
     state_dir = "state/leader" # SQLite database lives here
+    # state = "postgresql://pets@db.example/pets_leader"  # optional: PostgreSQL instead
+    #   of SQLite (password from PGPASSWORD or ~/.pgpass); one database per server
     schema = "schema.toml"     # leader: the dataset schema all parties share
     min_holders = 3            # server-wide floor; a query may raise it, never lower it
 
@@ -45,6 +47,7 @@ from pets.runtime.tomlconfig import TlsFiles, check_keys, path_setting, read_tom
 
 ROLES = ("leader", "helper")
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,8 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     policy: Policy | None = None
     port_file: Path | None = None
+    # A PostgreSQL URL: the server's state lives there instead of SQLite in state_dir.
+    state_url: str | None = None
 
     @property
     def database(self) -> Path:
@@ -131,6 +136,7 @@ def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) ->
             "limits",
             "policy",
             "port_file",
+            "state",
         },
         "the server config",
     )
@@ -194,6 +200,13 @@ def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) ->
     port_file = (
         path_setting(base, data["port_file"], "port_file") if data.get("port_file") else None
     )
+    state_url = data.get("state")
+    if state_url is not None and (
+        not isinstance(state_url, str) or not state_url.startswith(_POSTGRES_SCHEMES)
+    ):
+        raise ConfigError(
+            'state must be a PostgreSQL URL ("postgresql://..."); for SQLite set state_dir'
+        )
     return ServerConfig(
         role=role,
         name=name,
@@ -206,6 +219,7 @@ def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) ->
         limits=limits,
         policy=policy,
         port_file=port_file,
+        state_url=state_url,
     )
 
 
