@@ -38,6 +38,14 @@ Example for a leader (relative paths are relative to the config file)::
 from __future__ import annotations
 
 import re
+
+    [dp]                       # optional, leader and helpers (docs/DP.md)
+    require = true             # refuse queries without `dp epsilon|rho`
+    max_epsilon = 1            # per-query caps (optional)
+    max_rho = 0.5
+    budget_rho = 0.5           # budget of a new (analyst, dataset) privacy filter
+    delta = 1e-6               # (epsilon, delta) reports
+    # A helper needs `schema` too to serve DP queries: it derives the noise itself.
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +55,7 @@ from pets.runtime.tomlconfig import TlsFiles, check_keys, path_setting, read_tom
 
 ROLES = ("leader", "helper")
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+from pets.dp.policy import DpPolicy
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
@@ -130,6 +139,7 @@ def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) ->
             "listen",
             "state_dir",
             "schema",
+    dp: DpPolicy = field(default_factory=DpPolicy)
             "min_holders",
             "tls",
             "helpers",
@@ -153,6 +163,7 @@ def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) ->
     if not isinstance(min_holders, int) or min_holders < 1:
         raise ConfigError(f"min_holders must be a positive integer, got {min_holders!r}")
     tls = tls_setting(data, base, insecure=insecure)
+            "dp",
     helpers = []
     for h in data.get("helpers", []):
         check_keys(h, {"name", "address"}, "[[helpers]]")
@@ -216,6 +227,11 @@ def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) ->
         tls=tls,
         schema=schema,
         helpers=tuple(helpers),
+    dp = DpPolicy.from_dict(data.get("dp", {}))
+    if dp.require and schema is None:
+        raise ConfigError(
+            "dp.require needs `schema`: a server derives each query's noise from the schema"
+        )
         limits=limits,
         policy=policy,
         port_file=port_file,
@@ -227,3 +243,4 @@ def load_config(path: Path, *, insecure: bool = False) -> ServerConfig:
     """Read and validate a server config file."""
     data = read_toml(path)
     return parse_config(data, Path(path).resolve().parent, insecure=insecure)
+        dp=dp,

@@ -35,6 +35,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pets.cli.serve",
     "pets.cli.node",
     "pets.cli.query",
+    "pets.cli.result",
     "pets.cli.demo",
     "pets.cli.certs",
     "pets.cli.credential",

@@ -78,6 +78,7 @@ class LocalCluster:
     limits: dict[str, float | int] = field(default_factory=dict)
     leader_extra_toml: str = ""
     node_policy_toml: str = ""
+    dp_toml: str = ""  # a [dp] table for every server (docs/DP.md)
     processes: dict[str, Process] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
 
@@ -138,10 +139,12 @@ class LocalCluster:
             f'state_dir = "{self.workdir / "state" / name}"',
             f"min_holders = {self.min_holders}",
         ]
+        # Helpers get the schema too: they derive a DP query's noise themselves.
+        lines.append(f'schema = "{self.schema_path}"')
         if role == "leader":
-            lines.append(f'schema = "{self.schema_path}"')
             lines.append(self.leader_extra_toml)
         lines.append(self._tls_toml(name))
+        lines.append(self.dp_toml)
         if role == "leader":
             for h in self.helper_names:
                 lines.append(f'[[helpers]]\nname = "{h}"\naddress = "{self.address(h)}"\n')

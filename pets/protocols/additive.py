@@ -250,6 +250,7 @@ class AdditiveProtocol(AggregationProtocol):
     uses_helpers: ClassVar[bool] = True
     prepares: ClassVar[bool] = True
     spec_signed: ClassVar[bool] = False
+    supports_dp: ClassVar[bool] = True
 
     # -- analyst
     def share_servers(self, status: pb.QueryStatus) -> list[str]:
@@ -260,6 +261,18 @@ class AdditiveProtocol(AggregationProtocol):
 
     def combiner(self, status: pb.QueryStatus, plan: QueryPlan, private_key: Any) -> _RingSum:
         return _RingSum(status)
+
+    def add_noise(
+        self, spec: pb.QuerySpec, plan: QueryPlan, share: bytes | memoryview, noise: np.ndarray
+    ) -> bytes:
+        """The share plus the noise in Z_2^64 (:func:`pets.dp.add_to_ring_share`)."""
+        from pets.dp import add_to_ring_share
+
+        ring = np.frombuffer(share, dtype=wire.RING_DTYPE)
+        if ring.size != plan.length:
+            raise InvalidInputError(f"share has {ring.size} slots, the plan {plan.length}")
+        noisy = add_to_ring_share(ring.astype(np.uint64, copy=False), noise)
+        return noisy.astype(wire.RING_DTYPE, copy=False).tobytes()
 
     # -- holder
     def holder_refusal(

@@ -48,6 +48,13 @@ class Result:
     labels: tuple[str, ...] = ()
     term_error: tuple[float, ...] = ()
     term_magnitude: tuple[float, ...] = ()
+    # A differentially private answer (pets.dp.decode_noisy): the noise facts
+    # (mechanism, unit, scale per field, ...), per row the 95% interval of each
+    # released number ({field: (lo, hi)}; a vector field a list of pairs), and
+    # notes where noise shows (e.g. a negative count). None/empty: exact.
+    dp: dict[str, Any] | None = None
+    intervals: tuple[dict[str, Any], ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -65,7 +72,15 @@ class Result:
             "fields": list(self.fields),
             "labels": list(self.labels),
             "rows": [dict(row) for row in self.rows],
-        }
+        } | (
+            {}
+            if self.dp is None
+            else {
+                "dp": self.dp,
+                "intervals": [_json_intervals(iv) for iv in self.intervals],
+                "notes": list(self.notes),
+            }
+        )
 
     def to_table_rows(self) -> tuple[list[str], list[list[str]]]:
         """Headers and string cells for printing.
@@ -95,7 +110,8 @@ class Result:
 
         Columns are the group-by keys, then the value fields, a ``vector``
         field spread into one column per label (``sum(c)``, ...); keys a row
-        carries beyond those (e.g. interval bounds) follow as extra columns.
+        carries beyond those follow as extra columns. A DP answer adds each
+        value's 95% interval as ``<column>_lo`` and ``<column>_hi`` columns.
         A vector dataset gives one row per element (``index``, ``value``).
         Needs pandas (the optional ``pets[pandas]`` extra).
         """
@@ -107,11 +123,15 @@ class Result:
             ) from None
         if self.fields == ("vector",) and not self.group_by:
             vector = self.rows[0]["vector"] if self.rows else []
-            return pd.DataFrame({"index": range(len(vector)), "value": list(vector)})
+            frame = pd.DataFrame({"index": range(len(vector)), "value": list(vector)})
+            if self.intervals:
+                frame["value_lo"] = [lo for lo, _ in self.intervals[0]["vector"]]
+                frame["value_hi"] = [hi for _, hi in self.intervals[0]["vector"]]
+            return frame
         headers = list(self.group_by)
         for name in self.fields:
             headers.extend(self.labels if name == "vector" else [name])
-        records = []
+        records: list[dict[str, Any]] = []
         for row in self.rows:
             record = {k: row[k] for k in self.group_by}
             for name in self.fields:
@@ -124,8 +144,18 @@ class Result:
                     record[key] = value
                     if key not in headers:
                         headers.append(key)
+            if self.intervals:
+                for key, (lo, hi) in _flat_intervals(self, self.intervals[len(records)]):
+                    record[f"{key}_lo"], record[f"{key}_hi"] = lo, hi
+                    if f"{key}_lo" not in headers:
+                        headers.extend((f"{key}_lo", f"{key}_hi"))
             records.append(record)
         return pd.DataFrame.from_records(records, columns=headers)
+
+    def row_intervals(self, index: int) -> list[tuple[str, tuple[float, float]]]:
+        """A DP answer's intervals of row ``index`` per column (a vector spread over
+        its labels); empty for an exact answer."""
+        return _flat_intervals(self, self.intervals[index]) if self.intervals else []
 
     def close_to(self, other: Result, rel: float = 1e-9, abs_tol: float | None = None) -> bool:
         """True if ``other`` answers the same query within fixed-point rounding.
@@ -195,6 +225,25 @@ class Result:
 
     def _mag(self) -> float:
         return max(self.term_magnitude, default=0.0)
+
+
+def _json_intervals(iv: dict[str, Any]) -> dict[str, Any]:
+    """One row's intervals with lists for pairs (JSON has no tuples)."""
+    return {k: [list(p) for p in v] if isinstance(v, list) else list(v) for k, v in iv.items()}
+
+
+def _flat_intervals(result: Result, iv: dict[str, Any]) -> list[tuple[str, tuple[float, float]]]:
+    """One row's intervals per column (a vector spread over its labels)."""
+    out: list[tuple[str, tuple[float, float]]] = []
+    for name, value in iv.items():
+        if isinstance(value, list):
+            labels = result.labels or tuple(f"{name}[{i}]" for i in range(len(value)))
+            for label, (lo, hi) in zip(labels, value, strict=True):
+                out.append((label, (float(lo), float(hi))))
+        else:
+            lo, hi = value
+            out.append((name, (float(lo), float(hi))))
+    return out
 
 
 def _close(x: float, y: float, rel: float, tol: float) -> bool:

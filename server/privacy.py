@@ -1,0 +1,119 @@
+"""A server's differential privacy: admit a DP query, then noise and charge its release.
+
+Issue 11, docs/DP.md "Noise in the service". Every aggregation server (the
+leader and each helper) runs this by itself, with its own ``[dp]``
+configuration (:class:`pets.dp.DpPolicy`) and its own durable budgets, so the
+release stays private as long as one server is honest (libprio/Janus's
+per-aggregator ``dp_strategy``):
+
+1. :meth:`ServerPrivacy.admit` at registration: the query's noise plan from
+   the server's own compiled plan (``None`` for a query without DP on a
+   server that allows that), refusing what the policy forbids and what the
+   (analyst, dataset) budget can no longer pay for — an early refusal that
+   spends nothing.
+2. :meth:`ServerPrivacy.release` at finalisation: draws this server's noise
+   (:meth:`pets.dp.NoisePlan.sample`, exact, from the OS CSPRNG), adds it to
+   the final share in the protocol's algebra
+   (:meth:`pets.protocols.AggregationProtocol.add_noise`), and stores the
+   noisy share and the spent budget in ONE transaction
+   (:meth:`pets.server.store.Store.finish_query_spending`). A release that
+   would overspend raises :class:`pets.dp.PrivacyBudgetExceededError`
+   (PERMISSION_DENIED, naming the remaining budget) and changes nothing.
+   Once stored, the noisy share is what every fetch returns: a release never
+   draws fresh noise (an analyst could average re-draws), and a failure
+   before the commit leaves nothing released and nothing spent.
+
+Budgets are read from the store at every release, so an operator's
+``pets budget grant`` takes effect at the next release without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from fractions import Fraction
+
+from pets.dp import NoisePlan, PrivacyFilter
+from pets.dp.policy import DpPolicy
+from pets.errors import InvalidInputError
+from pets.protocols import AggregationProtocol
+from pets.query import QueryPlan
+from pets.server.store import QueryRecord, Store
+from pets.v1 import aggregation_pb2 as pb
+
+log = logging.getLogger("pets.server.privacy")
+
+
+class ServerPrivacy:
+    """One server's DP policy over its store's budgets."""
+
+    def __init__(self, policy: DpPolicy, store: Store, server: str) -> None:
+        self.policy = policy
+        self.store = store
+        self.server = server
+
+    async def budget(self, analyst: str, dataset: str) -> PrivacyFilter:
+        """The stored filter of (analyst, dataset), or a fresh one at the policy's budget."""
+        stored = await self.store.get_budget(analyst, dataset)
+        if stored is None:
+            return self.policy.new_filter(analyst, dataset)
+        return PrivacyFilter.from_json(stored)
+
+    async def admit(
+        self, analyst: str, plan: QueryPlan, protocol: AggregationProtocol
+    ) -> NoisePlan | None:
+        """The noise plan of an admitted query (None: no DP), or PermissionDeniedError
+        (InvalidInputError if the protocol cannot add noise)."""
+        noise = self.policy.admit(plan)
+        if noise is not None and not protocol.supports_dp:
+            raise InvalidInputError(
+                f"the {protocol.name} protocol does not support differential privacy yet"
+            )
+        if noise is not None:
+            # Refuse early, spending nothing, what the budget cannot pay for now.
+            (await self.budget(analyst, plan.dataset.name)).after_spending(noise.rho)
+        return noise
+
+    def _spend(self, analyst: str, dataset: str, rho: Fraction) -> Callable[[str | None], str]:
+        def spend(stored: str | None) -> str:
+            filt = (
+                self.policy.new_filter(analyst, dataset)
+                if stored is None
+                else PrivacyFilter.from_json(stored)
+            )
+            return filt.after_spending(rho).to_json()
+
+        return spend
+
+    async def release(
+        self,
+        record: QueryRecord,
+        protocol: AggregationProtocol,
+        spec: pb.QuerySpec,
+        plan: QueryPlan,
+        noise: NoisePlan,
+        share: bytes | memoryview,
+    ) -> None:
+        """Noise ``share`` and store it as ``record``'s final share, spending the budget
+        in the same transaction (or raise PrivacyBudgetExceededError, changing nothing)."""
+        analyst, dataset = record.analyst, plan.dataset.name
+        # Fail before drawing anything if the budget cannot pay (the commit checks again).
+        (await self.budget(analyst, dataset)).after_spending(noise.rho)
+
+        def noisy() -> bytes:
+            return protocol.add_noise(spec, plan, share, noise.sample())
+
+        data = await asyncio.to_thread(noisy)  # sampling (and Paillier's encryption) is CPU work
+        spend = self._spend(analyst, dataset, noise.rho)
+        await self.store.finish_query_spending(record, data, analyst, dataset, spend)
+        log.info(
+            "noisy share released",
+            extra={
+                "query_id": record.id,
+                "analyst": analyst,
+                "dataset": dataset,
+                "mechanism": noise.mechanism.value,
+                "rho": str(noise.rho),
+            },
+        )
