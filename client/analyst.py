@@ -26,16 +26,29 @@ import grpc
 
 from pets.client.config import Endpoints, load_schema
 from pets.client.connect import Connector
-from pets.errors import InvalidInputError, NotReadyError
+from pets.errors import InvalidInputError, NotReadyError, UnavailableError
 from pets.protocols import by_name, lookup
 from pets.query import Query, QueryPlan, Result, Schema, decode
 from pets.query import compile as compile_query
+from pets.runtime.backoff import Backoff
 from pets.transport import wire
 from pets.transport.status import error_for
 from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
 
 TERMINAL = (pb.QUERY_STATE_READY, pb.QUERY_STATE_FAILED)
+# How long past a query's deadline the analyst keeps re-attaching to a lost leader
+# (finalisation included), and the longest wait between two attempts.
+REATTACH_GRACE_SECONDS = 120.0
+MAX_REATTACH_DELAY_SECONDS = 5.0
+
+
+def transient(exc: grpc.aio.AioRpcError) -> bool:
+    """A call that failed because the server went away, not because it refused."""
+    if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return True
+    # A server killed mid-stream can surface as UNKNOWN "Stream removed".
+    return exc.code() == grpc.StatusCode.UNKNOWN and "Stream removed" in (exc.details() or "")
 
 
 @dataclass
@@ -206,25 +219,62 @@ class AnalystClient:
         )
 
     async def wait(
-        self, query_id: str, on_status: Callable[[pb.QueryStatus], None] | None = None
+        self,
+        query_id: str,
+        on_status: Callable[[pb.QueryStatus], None] | None = None,
+        on_reattach: Callable[[str, float], None] | None = None,
     ) -> pb.QueryStatus:
-        """Follow the query's status until it is READY or FAILED."""
+        """Follow the query's status until it is READY or FAILED.
+
+        A lost leader (a restart, a dropped connection) does not end the wait:
+        the status stream is re-opened with :class:`~pets.runtime.backoff.Backoff`
+        (``on_reattach(reason, delay)`` is told each time) until the query's
+        deadline plus :data:`REATTACH_GRACE_SECONDS` has passed; only then an
+        :class:`~pets.errors.UnavailableError` says how to fetch the result later.
+        """
         last: pb.QueryStatus | None = None
-        call = self.leader.WatchQueryStatus(
-            pb.QueryRef(query_id=query_id), metadata=self.connector.metadata
+        backoff = Backoff(0.25, MAX_REATTACH_DELAY_SECONDS)
+        while True:
+            call = self.leader.WatchQueryStatus(
+                pb.QueryRef(query_id=query_id), metadata=self.connector.metadata
+            )
+            reason = "the status stream ended early"
+            try:
+                async for status in call:
+                    backoff.reset()
+                    last = status
+                    if on_status is not None:
+                        on_status(status)
+                    if status.state in TERMINAL:
+                        return status
+            except grpc.aio.AioRpcError as exc:
+                if not transient(exc):
+                    raise error_for(exc, "watch query status") from None
+                reason = f"{exc.code().name}: {exc.details()}"
+            finally:
+                call.cancel()
+            await self._before_reattach(query_id, last, reason, backoff, on_reattach)
+
+    async def _before_reattach(
+        self,
+        query_id: str,
+        last: pb.QueryStatus | None,
+        reason: str,
+        backoff: Backoff,
+        on_reattach: Callable[[str, float], None] | None,
+    ) -> None:
+        """Wait before re-attaching, or give up once the query must have ended long ago."""
+        horizon = (last.deadline_unix if last is not None else time.time()) + (
+            REATTACH_GRACE_SECONDS
         )
-        try:
-            async for status in call:
-                last = status
-                if on_status is not None:
-                    on_status(status)
-                if status.state in TERMINAL:
-                    return status
-        except grpc.aio.AioRpcError as exc:
-            raise error_for(exc, "watch query status") from None
-        if last is None:
-            raise NotReadyError(f"status stream for {query_id} ended without a status")
-        return await self.status(query_id)
+        if time.time() + backoff.delay > horizon:
+            raise UnavailableError(
+                f"lost the leader while following query {query_id} ({reason}); it may still "
+                f"finish: fetch its result later with `pets result {query_id}`"
+            )
+        if on_reattach is not None:
+            on_reattach(reason, backoff.delay)
+        await backoff.sleep()
 
     async def _aggregate_stream(
         self,
@@ -333,18 +383,83 @@ class AnalystClient:
             notes=tuple(noisy.notes),
         )
 
+    async def fetch_retrying(
+        self,
+        submitted: Submitted,
+        status: pb.QueryStatus,
+        on_reattach: Callable[[str, float], None] | None = None,
+    ) -> Result:
+        """:meth:`fetch`, started over (with backoff) when a server is briefly unreachable."""
+        backoff = Backoff(0.25, MAX_REATTACH_DELAY_SECONDS)
+        while True:
+            try:
+                return await self.fetch(submitted, status)
+            except UnavailableError as exc:
+                await self._before_reattach(status.query_id, None, str(exc), backoff, on_reattach)
+
+    async def resume(
+        self,
+        query_id: str,
+        *,
+        private_key: Any = None,
+        on_status: Callable[[pb.QueryStatus], None] | None = None,
+        on_reattach: Callable[[str, float], None] | None = None,
+    ) -> tuple[Query, Outcome]:
+        """Follow (or fetch) a query submitted earlier, by its id: ``pets result``.
+
+        The plan is recompiled from the spec the leader kept; a Paillier query's
+        result needs the private key it was submitted with (``private_key``).
+        """
+        start = time.perf_counter()
+        status = await self._retrying_status(query_id, on_reattach)
+        query = Query.from_json(status.spec.query_json)
+        plan = compile_query(query, self.schema)
+        if lookup(status.spec.protocol).spec_signed and private_key is None:
+            raise InvalidInputError(
+                f"query {query_id} is a Paillier query: give the private key it was "
+                "submitted with (--paillier-key)"
+            )
+        submitted = Submitted(status=status, plan=plan, private_key=private_key)
+        final = (
+            status
+            if status.state in TERMINAL
+            else await self.wait(query_id, on_status, on_reattach)
+        )
+        result = None
+        if final.state == pb.QUERY_STATE_READY:
+            result = await self.fetch_retrying(submitted, final, on_reattach)
+        return query, Outcome(status=final, result=result, seconds=time.perf_counter() - start)
+
+    async def _retrying_status(
+        self, query_id: str, on_reattach: Callable[[str, float], None] | None
+    ) -> pb.QueryStatus:
+        backoff = Backoff(0.25, MAX_REATTACH_DELAY_SECONDS)
+        while True:
+            try:
+                return await self.status(query_id)
+            except UnavailableError as exc:
+                await self._before_reattach(query_id, None, str(exc), backoff, on_reattach)
+
     async def run(
         self,
         query: Query,
         *,
         on_status: Callable[[pb.QueryStatus], None] | None = None,
+        on_submitted: Callable[[Submitted], None] | None = None,
+        on_reattach: Callable[[str, float], None] | None = None,
         **submit_options: Any,
     ) -> Outcome:
-        """Submit, follow until the query ends, and fetch the result if there is one."""
+        """Submit, follow until the query ends, and fetch the result if there is one.
+
+        ``on_submitted`` is called as soon as the leader accepted the query (its
+        id is known); a lost leader is re-attached to (see :meth:`wait`).
+        """
         start = time.perf_counter()
         submitted = await self.submit(query, **submit_options)
-        final = await self.wait(submitted.query_id, on_status)
+        if on_submitted is not None:
+            on_submitted(submitted)
+        final = await self.wait(submitted.query_id, on_status, on_reattach)
         result = None
         if final.state == pb.QUERY_STATE_READY:
-            result = await self.fetch(submitted, final)
+            result = await self.fetch_retrying(submitted, final, on_reattach)
         return Outcome(status=final, result=result, seconds=time.perf_counter() - start)

@@ -1,4 +1,9 @@
-"""Live progress of a query while holders contribute (``rich`` status line on stderr)."""
+"""Live progress of a query while holders contribute, on stderr.
+
+On a terminal a ``rich`` spinner line shows the latest status; elsewhere (a
+pipe, a log file, CI) one plain line is printed whenever the state or the
+number of contributors changes, so a waiting analyst is never silent.
+"""
 
 from __future__ import annotations
 
@@ -25,17 +30,22 @@ def describe_status(status: pb.QueryStatus, now: float | None = None) -> str:
 
 
 class StatusPrinter:
-    """Shows the latest status as a spinner line; silent when disabled (``--json``)."""
+    """Shows the latest status: a spinner on a terminal, a line per change elsewhere;
+    silent when disabled (``--json``)."""
 
-    def __init__(self, *, enabled: bool = True) -> None:
+    def __init__(self, *, enabled: bool = True, console: Console | None = None) -> None:
         self.enabled = enabled
-        self._console = Console(stderr=True)
+        self._console = console or Console(stderr=True)
         self._status: Status | None = None
+        self._last: tuple[int, int] | None = None
 
     def __enter__(self) -> StatusPrinter:
         if self.enabled:
-            self._status = self._console.status("submitting query ...")
-            self._status.start()
+            if self._console.is_terminal:
+                self._status = self._console.status("submitting query ...")
+                self._status.start()
+            else:
+                self.note("submitting query ...")
         return self
 
     def __exit__(
@@ -47,6 +57,14 @@ class StatusPrinter:
         if self._status is not None:
             self._status.stop()
 
+    def note(self, text: str) -> None:
+        """A line on stderr (above the spinner on a terminal)."""
+        if self.enabled:
+            self._console.print(text, soft_wrap=True, markup=False, highlight=False)
+
     def update(self, status: pb.QueryStatus) -> None:
         if self._status is not None:
             self._status.update(describe_status(status))
+        elif self.enabled and (status.state, status.contributors) != self._last:
+            self._last = (status.state, status.contributors)
+            self.note(f"waiting: {describe_status(status)}")

@@ -11,14 +11,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pets.cli.exits import EXIT_NO_RESULT, EXIT_OK
+from pets.cli.exits import EXIT_NO_RESULT, EXIT_OK, UsageError
 from pets.errors import ConfigError, InvalidInputError
 from pets.protocols import names as protocol_names
 
 if TYPE_CHECKING:
+    from pets.client.analyst import Outcome
     from pets.query import Query
 
 
@@ -41,6 +43,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "      --column kg_co2e --group-by stage --json\n"
             "  pets query --config analyst.toml --protocol paillier \\\n"
             "      --query 'count() from hospitals'\n\n"
+            "The query id is printed as soon as the leader accepts the query (stderr; with\n"
+            "--json, the first line on stdout). A lost leader is re-attached to; a result\n"
+            "can be fetched later with `pets result --config analyst.toml QUERY_ID`.\n\n"
             "exit status: 0 with a result; 3 when the query ended without one (for example\n"
             "fewer holders than min_holders contributed); 1 on an error."
         ),
@@ -92,7 +97,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     opt.add_argument(
         "--paillier-key",
         type=Path,
-        help="paillier: use this private key file instead of a fresh key pair",
+        help="paillier: use this private key file instead of a fresh key pair (keep it to "
+        "fetch the result later with `pets result`)",
     )
     opt.add_argument(
         "--credential",
@@ -105,7 +111,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="PREDICATE",
         help="predicate to prove with --credential, e.g. 'accreditation >= 2' (repeatable)",
     )
-    opt.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    opt.add_argument(
+        "--resume",
+        metavar="QUERY_ID",
+        help="follow a query submitted earlier (by a `pets query` that was interrupted or "
+        "lost the leader) instead of submitting one; same as `pets result QUERY_ID`",
+    )
+    opt.add_argument(
+        "--json",
+        action="store_true",
+        help='JSON Lines on stdout: {"event": "submitted", "query_id": ...} as soon as the '
+        'leader accepted the query, then {"event": "outcome", ...} with the result',
+    )
     opt.add_argument("--insecure", action="store_true", help="no TLS (local experiments only)")
     p.set_defaults(func=_query)
 
@@ -156,9 +173,11 @@ def build_query(args: argparse.Namespace) -> Query:
 def _query(args: argparse.Namespace) -> int:
     from pets.client.analyst import AnalystClient
     from pets.client.config import load_analyst_config
-    from pets.client.progress import StatusPrinter
-    from pets.client.render import outcome_json, print_outcome
 
+    if args.resume:
+        if any(x is not None for x in (args.text, args.query_file, args.dataset)):
+            raise UsageError("--resume QUERY_ID follows a query submitted earlier: give no query")
+        return follow(args, args.resume)
     endpoints = load_analyst_config(args.config, insecure=args.insecure)
     analyst = AnalystClient(endpoints)
     query = build_query(args)
@@ -183,18 +202,92 @@ def _query(args: argparse.Namespace) -> int:
         from pets.paillier import load_private_key
 
         options["private_key"] = load_private_key(args.paillier_key)
+    reporter = _Reporter(args)
 
-    async def main() -> Any:
-        printer = StatusPrinter(enabled=not args.json)
+    async def main() -> Outcome:
         try:
-            with printer:
-                return await analyst.run(query, on_status=printer.update, **options)
+            with reporter.printer:
+                return await analyst.run(
+                    query,
+                    on_status=reporter.printer.update,
+                    on_submitted=lambda submitted: reporter.submitted(submitted.query_id),
+                    on_reattach=reporter.reattach,
+                    **options,
+                )
         finally:
             await analyst.close()
 
-    outcome = asyncio.run(main())
-    if args.json:
-        print(json.dumps(outcome_json(query, outcome), sort_keys=True))
-    else:
-        print_outcome(query, outcome)
-    return EXIT_OK if outcome.ok else EXIT_NO_RESULT
+    return reporter.outcome(query, asyncio.run(main()))
+
+
+def follow(args: argparse.Namespace, query_id: str) -> int:
+    """Follow a query submitted earlier to its end and print it: ``pets result``,
+    ``pets query --resume``. A Paillier query needs ``--paillier-key``."""
+    from pets.client.analyst import AnalystClient
+    from pets.client.config import load_analyst_config
+
+    endpoints = load_analyst_config(args.config, insecure=args.insecure)
+    analyst = AnalystClient(endpoints)
+    private_key = None
+    if args.paillier_key:
+        from pets.paillier import load_private_key
+
+        private_key = load_private_key(args.paillier_key)
+    reporter = _Reporter(args)
+
+    async def main() -> tuple[Query, Outcome]:
+        try:
+            with reporter.printer:
+                return await analyst.resume(
+                    query_id,
+                    private_key=private_key,
+                    on_status=reporter.printer.update,
+                    on_reattach=reporter.reattach,
+                )
+        finally:
+            await analyst.close()
+
+    query, outcome = asyncio.run(main())
+    return reporter.outcome(query, outcome)
+
+
+class _Reporter:
+    """What ``pets query`` and ``pets result`` print while they wait, and at the end.
+
+    With ``--json`` stdout is JSON Lines: a first line
+    ``{"event": "submitted", "query_id": ...}`` as soon as the leader accepted
+    the query (``pets query`` only), and a last line ``{"event": "outcome", ...}``
+    with the result. Without it, a line on stderr names the query id and how to
+    fetch its result later, and the outcome is a table on stdout.
+    """
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from pets.client.progress import StatusPrinter
+
+        self.args = args
+        self.printer = StatusPrinter(enabled=not args.json)
+
+    def submitted(self, query_id: str) -> None:
+        if self.args.json:
+            print(json.dumps({"event": "submitted", "query_id": query_id}), flush=True)
+        else:
+            self.printer.note(
+                f"query {query_id} submitted; if this command stops, fetch its result with "
+                f"`pets result --config {self.args.config} {query_id}`"
+            )
+
+    def reattach(self, reason: str, delay: float) -> None:
+        text = f"leader unreachable ({reason}); re-attaching in {delay:.1f} s"
+        if self.args.json:
+            print(f"pets: {text}", file=sys.stderr, flush=True)
+        else:
+            self.printer.note(text)
+
+    def outcome(self, query: Query, outcome: Outcome) -> int:
+        from pets.client.render import outcome_json, print_outcome
+
+        if self.args.json:
+            print(json.dumps({"event": "outcome", **outcome_json(query, outcome)}, sort_keys=True))
+        else:
+            print_outcome(query, outcome)
+        return EXIT_OK if outcome.ok else EXIT_NO_RESULT

@@ -112,7 +112,9 @@ def test_cli_query_json_and_table(make_cluster, tmp_path) -> None:
         check=False,
     )
     assert out.returncode == 0, out.stderr
-    doc = json.loads(out.stdout)
+    first, *_, last = out.stdout.splitlines()  # JSON Lines: submitted, then the outcome
+    doc = json.loads(last)
+    assert json.loads(first) == {"event": "submitted", "query_id": doc["query_id"]}
     assert doc["state"] == "ready" and doc["contributors"] == HOLDERS
     assert {row["sex"] for row in doc["result"]["rows"]} == {"F", "M"}
     text = subprocess.run(
@@ -175,7 +177,7 @@ def test_cli_query_below_min_holders_prints_no_numbers(make_cluster, tmp_path) -
     doc = json.loads(
         subprocess.run(
             [*base, "--json"], capture_output=True, text=True, timeout=60, check=False
-        ).stdout
+        ).stdout.splitlines()[-1]
     )
     assert doc["state"] == "failed" and doc["failure"] == "below_min_holders"
     assert "result" not in doc

@@ -91,7 +91,7 @@ def test_examples_local_walkthrough(tmp_path: Path) -> None:
             check=False,
         )
         assert out.returncode == 0, out.stderr
-        doc = json.loads(out.stdout)
+        doc = json.loads(out.stdout.splitlines()[-1])  # JSON Lines: the outcome is last
         assert doc["state"] == "ready" and doc["contributors"] == 3
     finally:
         for p in procs:
