@@ -186,6 +186,16 @@ def pack(layout: PackingLayout, values: np.ndarray | Sequence[int]) -> list[int]
     return _pack_offsets(layout, offsets)
 
 
+def pack_offsets(layout: PackingLayout, offsets: np.ndarray) -> list[int]:
+    """Pack slot values already offset to ``[0, 2^64)`` (uint64), e.g. the leader's
+    DP noise shifted by its bound (:mod:`pets.protocols.paillier`); the layout
+    must leave room for them in its ``max_holders`` headroom."""
+    arr = np.asarray(offsets)
+    if arr.dtype != np.uint64 or arr.shape != (layout.length,):
+        raise InvalidInputError(f"offsets must be {layout.length} uint64 values")
+    return _pack_offsets(layout, arr)
+
+
 def _pack_offsets(layout: PackingLayout, offsets: np.ndarray) -> list[int]:
     s, k = layout.slot_bits, layout.slots_per_plaintext
     row_bits = k * s

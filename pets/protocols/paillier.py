@@ -68,15 +68,46 @@ def effective_max_holders(plan: QueryPlan, requested: int, min_holders: int = 1)
     return max_holders
 
 
+def noise_bound(plan: QueryPlan) -> int:
+    """``W``: the leader's DP noise, shifted by ``W``, lies in ``[0, 2W]`` (0 without DP).
+
+    Fails with probability at most 2^-64 per slot (:meth:`pets.dp.NoisePlan.tail_bound`);
+    a draw beyond it is refused, never clamped (:func:`pets.dp.check_noise_bound`).
+    """
+    if plan.query.dp is None:
+        return 0
+    from pets.dp import noise_plan
+
+    return noise_plan(plan).tail_bound(1)
+
+
+def noise_holders(plan: QueryPlan) -> int:
+    """Packing headroom for the leader's noise, in holders: ``ceil(2W / (hi - lo))``.
+
+    The noise enters each slot as one more non-negative term ``z + W`` in
+    ``[0, 2W]``, so every slot must hold ``max_holders`` contributions plus
+    this many more of the widest span.
+    """
+    w = noise_bound(plan)
+    if not w:
+        return 0
+    lo, hi = plan.holder_bounds()
+    return -(-2 * w // max(1, hi - lo))
+
+
 def layout_for(
     public_key: phe.PaillierPublicKey, plan: QueryPlan, max_holders: int
 ) -> PackingLayout:
-    """The packing layout for one query under one key."""
+    """The packing layout for one query under one key (with room for DP noise)."""
     from pets.paillier import PackingLayout
 
     lo, hi = plan.holder_bounds()
     return PackingLayout.for_key(
-        public_key, lo=lo, hi=hi, max_holders=max_holders, length=plan.length
+        public_key,
+        lo=lo,
+        hi=hi,
+        max_holders=max_holders + noise_holders(plan),
+        length=plan.length,
     )
 
 
@@ -176,7 +207,17 @@ class _Decryption(ShareCombiner):
             public_key, self._plan, effective_max_holders(self._plan, spec.max_holders)
         )
         ciphertexts = ciphertexts_from_bytes(public_key, bytes(self._assembler.finish()))
-        return decrypt_vector(self._private_key, layout, ciphertexts, headers[0].contributors)
+        extra = noise_holders(self._plan)
+        sums = decrypt_vector(
+            self._private_key, layout, ciphertexts, headers[0].contributors + extra
+        )
+        if not extra:
+            return sums
+        # DP: the leader's noise came in as z + W in `extra` holders' headroom; unpacking
+        # added extra*lo. The noisy signed totals, reduced mod n for pets.dp.decode_noisy.
+        shift = extra * layout.lo + noise_bound(self._plan)
+        n = int(public_key.n)
+        return [(x - shift) % n for x in sums]
 
 
 # --------------------------------------------------------------------------- the protocol
@@ -188,6 +229,7 @@ class PaillierProtocol(AggregationProtocol):
     uses_helpers: ClassVar[bool] = False
     prepares: ClassVar[bool] = False
     spec_signed: ClassVar[bool] = True
+    supports_dp: ClassVar[bool] = True
 
     # -- analyst
     def analyst_setup(self, spec: pb.QuerySpec, private_key: Any, key_bits: int) -> Any:
@@ -257,6 +299,34 @@ class PaillierProtocol(AggregationProtocol):
                 public_key, length, data, contributors=count, max_contributions=max_holders
             )
         return PaillierAggregate(acc, length * ciphertext_width(public_key))
+
+    def add_noise(
+        self, spec: pb.QuerySpec, plan: QueryPlan, share: bytes | memoryview, noise: np.ndarray
+    ) -> bytes:
+        """The product times an encryption of the leader's packed noise (shifted by W).
+
+        The only server here is the leader, so a DP release of a Paillier query is
+        private only if the leader is honest (docs/DP.md, "Threat model").
+        """
+        import numpy as np
+
+        from pets.dp import check_noise_bound
+        from pets.paillier import ciphertexts_from_bytes, ciphertexts_to_bytes, encrypt_packed
+        from pets.paillier.packing import pack_offsets
+
+        public_key = _public_key(spec)
+        layout = layout_for(public_key, plan, effective_max_holders(plan, spec.max_holders))
+        w = noise_bound(plan)
+        check_noise_bound(noise, w)
+        offsets = (noise.astype(object) + w).astype(np.uint64)
+        encrypted = encrypt_packed(public_key, pack_offsets(layout, offsets))
+        n2 = int(public_key.n) ** 2
+        product = ciphertexts_from_bytes(public_key, bytes(share))
+        noisy = [c * e % n2 for c, e in zip(product, encrypted, strict=True)]
+        return ciphertexts_to_bytes(public_key, noisy)
+
+    def noise_modulus(self, status: pb.QueryStatus) -> int:
+        return int(_public_key(status.spec).n)
 
     # -- helper
     def helper_checker(self, **_: Any) -> HelperChecker:
