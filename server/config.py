@@ -23,21 +23,21 @@ Example for a leader (relative paths are relative to the config file)::
     [limits]                   # all optional; these are the defaults
     max_vector_length = 10000000        # values (or ciphertexts) per contribution
     max_concurrent_contributions = 16   # streams being received at once (memory bound)
+    max_streams_per_holder = 4          # of those, held or awaited by one holder at once
+    contribution_idle_timeout_seconds = 30  # a stream silent this long is dropped
     max_open_queries_per_analyst = 32
     default_deadline_seconds = 60
     max_deadline_seconds = 86400
     finalize_timeout_seconds = 30       # how long helpers get to finalise
-    contribution_timeout_seconds = 300  # a stalled contribution stream is dropped
+    contribution_timeout_seconds = 300  # a contribution stream must finish within this
+    max_holders = 1000000               # the most holders a query may require (min_holders)
+    release_window_seconds = 604800     # how long a release's contributor set binds the
+                                        # next ones of its fingerprint (the release rule)
 
     [policy]                   # leader, optional: analysts must prove attributes
     require = "accreditation >= 2 and purpose in {public-health, research}"
     issuer_public_key = "issuer.pub"
     schema_id = "pets/analyst/v1"  # required: only credentials of this schema count
-"""
-
-from __future__ import annotations
-
-import re
 
     [dp]                       # optional, leader and helpers (docs/DP.md)
     require = true             # refuse queries without `dp epsilon|rho`
@@ -46,16 +46,21 @@ import re
     budget_rho = 0.5           # budget of a new (analyst, dataset) privacy filter
     delta = 1e-6               # (epsilon, delta) reports
     # A helper needs `schema` too to serve DP queries: it derives the noise itself.
+"""
+
+from __future__ import annotations
+
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pets.dp.policy import DpPolicy
 from pets.errors import ConfigError
 from pets.runtime.tomlconfig import TlsFiles, check_keys, path_setting, read_toml, tls_setting
 
 ROLES = ("leader", "helper")
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-from pets.dp.policy import DpPolicy
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
@@ -69,21 +74,32 @@ class HelperEndpoint:
 class Limits:
     max_vector_length: int = 10_000_000
     max_concurrent_contributions: int = 16
+    max_streams_per_holder: int = 4
+    contribution_idle_timeout_seconds: float = 30.0
     max_open_queries_per_analyst: int = 32
     default_deadline_seconds: float = 60.0
     max_deadline_seconds: float = 86_400.0
     finalize_timeout_seconds: float = 30.0
     contribution_timeout_seconds: float = 300.0
+    # A query's min_holders (and close_after) may not exceed it (issue 15, item 3).
+    max_holders: int = 1_000_000
+    # Releases of one fingerprint within this window must have the same contributor
+    # set (pets.server.release_policy).
+    release_window_seconds: float = 604_800.0
 
     def __post_init__(self) -> None:
         for name, kind in (
             ("max_vector_length", int),
             ("max_concurrent_contributions", int),
+            ("max_streams_per_holder", int),
+            ("contribution_idle_timeout_seconds", float),
             ("max_open_queries_per_analyst", int),
             ("default_deadline_seconds", float),
             ("max_deadline_seconds", float),
             ("finalize_timeout_seconds", float),
             ("contribution_timeout_seconds", float),
+            ("max_holders", int),
+            ("release_window_seconds", float),
         ):
             value = getattr(self, name)
             ok = isinstance(value, int | float) and not isinstance(value, bool)
@@ -123,6 +139,7 @@ class ServerConfig:
     port_file: Path | None = None
     # A PostgreSQL URL: the server's state lives there instead of SQLite in state_dir.
     state_url: str | None = None
+    dp: DpPolicy = field(default_factory=DpPolicy)
 
     @property
     def database(self) -> Path:
@@ -139,7 +156,6 @@ def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) ->
             "listen",
             "state_dir",
             "schema",
-    dp: DpPolicy = field(default_factory=DpPolicy)
             "min_holders",
             "tls",
             "helpers",
@@ -147,6 +163,7 @@ def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) ->
             "policy",
             "port_file",
             "state",
+            "dp",
         },
         "the server config",
     )
@@ -163,7 +180,6 @@ def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) ->
     if not isinstance(min_holders, int) or min_holders < 1:
         raise ConfigError(f"min_holders must be a positive integer, got {min_holders!r}")
     tls = tls_setting(data, base, insecure=insecure)
-            "dp",
     helpers = []
     for h in data.get("helpers", []):
         check_keys(h, {"name", "address"}, "[[helpers]]")
@@ -211,6 +227,11 @@ def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) ->
     port_file = (
         path_setting(base, data["port_file"], "port_file") if data.get("port_file") else None
     )
+    dp = DpPolicy.from_dict(data.get("dp", {}))
+    if dp.require and schema is None:
+        raise ConfigError(
+            "dp.require needs `schema`: a server derives each query's noise from the schema"
+        )
     state_url = data.get("state")
     if state_url is not None and (
         not isinstance(state_url, str) or not state_url.startswith(_POSTGRES_SCHEMES)
@@ -227,15 +248,11 @@ def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) ->
         tls=tls,
         schema=schema,
         helpers=tuple(helpers),
-    dp = DpPolicy.from_dict(data.get("dp", {}))
-    if dp.require and schema is None:
-        raise ConfigError(
-            "dp.require needs `schema`: a server derives each query's noise from the schema"
-        )
         limits=limits,
         policy=policy,
         port_file=port_file,
         state_url=state_url,
+        dp=dp,
     )
 
 
@@ -243,4 +260,3 @@ def load_config(path: Path, *, insecure: bool = False) -> ServerConfig:
     """Read and validate a server config file."""
     data = read_toml(path)
     return parse_config(data, Path(path).resolve().parent, insecure=insecure)
-        dp=dp,
