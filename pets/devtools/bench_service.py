@@ -534,11 +534,11 @@ class ServiceRig:
         """
         servers = ["leader", *sorted(self.cluster.helper_names)]
         parts = await asyncio.gather(*(self._fetch_share(s, rnd.query_id) for s in servers))
-        if len({names for names, _ in parts}) != 1:
-            raise RuntimeError(f"servers disagree on the contributor set of {rnd.query_id}")
+        if len({count for count, _ in parts}) != 1:
+            raise RuntimeError(f"servers disagree on the contributor count of {rnd.query_id}")
         return sharing.unshard([wire.vector_from_bytes(d, status.vector_length) for _, d in parts])
 
-    async def _fetch_share(self, server: str, query_id: str) -> tuple[tuple[str, ...], bytes]:
+    async def _fetch_share(self, server: str, query_id: str) -> tuple[int, bytes]:
         if server not in self._fetch_channels:
             connector = Connector(self.cluster.endpoints("analyst"), "analyst")
             self._fetch_channels[server] = (
@@ -549,15 +549,15 @@ class ServiceRig:
             )
         connector, channel = self._fetch_channels[server]
         stub = pb_grpc.LeaderStub(channel) if server == "leader" else pb_grpc.HelperStub(channel)
-        names: tuple[str, ...] = ()
+        count = 0
         data: list[bytes] = []
         async for chunk in stub.GetAggregate(
             pb.QueryRef(query_id=query_id), metadata=connector.metadata, timeout=120
         ):
             if chunk.HasField("header"):
-                names = tuple(chunk.header.contributor_names)
+                count = chunk.header.contributors
             data.append(chunk.data)
-        return names, b"".join(data)
+        return count, b"".join(data)
 
     async def _contribute(
         self, rnd: Round, clients: Sequence[HolderClient], vectors: Sequence[np.ndarray]

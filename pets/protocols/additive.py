@@ -234,9 +234,9 @@ class _RingSum(ShareCombiner):
     def total(self, headers: Sequence[pb.AggregateHeader]) -> np.ndarray:
         for adder in self._adders:
             adder.finish()
-        if len({tuple(h.contributor_names) for h in headers}) != 1:
+        if len({h.contributors for h in headers}) != 1:
             raise PetsError(
-                f"servers disagree on the contributor set of {self._query_id}; not decoding"
+                f"servers disagree on the number of contributors of {self._query_id}; not decoding"
             )
         return self._total
 

@@ -350,11 +350,12 @@ class _FieldSum(ShareCombiner):
         return assembler.add  # type: ignore[return-value]
 
     def total(self, headers: Sequence[pb.AggregateHeader]) -> list[int]:
-        if len({tuple(h.contributor_names) for h in headers}) != 1:
+        if len({h.contributors for h in headers}) != 1:
             raise PetsError(
-                f"servers disagree on the contributor set of {self._status.query_id}; not decoding"
+                f"servers disagree on the number of contributors of {self._status.query_id}; "
+                "not decoding"
             )
-        n = len(headers[0].contributor_names)
+        n = headers[0].contributors
         shares = [bytes(a.finish()) for a in self._shares.values()]
         vdaf = self._vdaf
         agg = vdaf.merge([vdaf.decode_agg_share(s) for s in shares])

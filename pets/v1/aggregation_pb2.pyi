@@ -70,7 +70,7 @@ class QueryRef(_message.Message):
     def __init__(self, query_id: _Optional[str] = ...) -> None: ...
 
 class QueryStatus(_message.Message):
-    __slots__ = ("query_id", "state", "spec", "analyst", "contributors", "min_holders", "deadline_unix", "failure", "failure_detail", "vector_length", "proven_predicates", "helpers", "rejected_contributions", "stuck_reason", "stuck_attempts")
+    __slots__ = ("query_id", "state", "spec", "analyst", "contributors", "min_holders", "deadline_unix", "failure", "failure_detail", "vector_length", "proven_predicates", "helpers", "rejected_contributions", "stuck_reason", "stuck_attempts", "value_count")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
@@ -86,6 +86,7 @@ class QueryStatus(_message.Message):
     REJECTED_CONTRIBUTIONS_FIELD_NUMBER: _ClassVar[int]
     STUCK_REASON_FIELD_NUMBER: _ClassVar[int]
     STUCK_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_COUNT_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     state: QueryState
     spec: QuerySpec
@@ -101,10 +102,11 @@ class QueryStatus(_message.Message):
     rejected_contributions: int
     stuck_reason: str
     stuck_attempts: int
-    def __init__(self, query_id: _Optional[str] = ..., state: _Optional[_Union[QueryState, str]] = ..., spec: _Optional[_Union[QuerySpec, _Mapping]] = ..., analyst: _Optional[str] = ..., contributors: _Optional[int] = ..., min_holders: _Optional[int] = ..., deadline_unix: _Optional[float] = ..., failure: _Optional[str] = ..., failure_detail: _Optional[str] = ..., vector_length: _Optional[int] = ..., proven_predicates: _Optional[_Iterable[str]] = ..., helpers: _Optional[_Iterable[str]] = ..., rejected_contributions: _Optional[int] = ..., stuck_reason: _Optional[str] = ..., stuck_attempts: _Optional[int] = ...) -> None: ...
+    value_count: int
+    def __init__(self, query_id: _Optional[str] = ..., state: _Optional[_Union[QueryState, str]] = ..., spec: _Optional[_Union[QuerySpec, _Mapping]] = ..., analyst: _Optional[str] = ..., contributors: _Optional[int] = ..., min_holders: _Optional[int] = ..., deadline_unix: _Optional[float] = ..., failure: _Optional[str] = ..., failure_detail: _Optional[str] = ..., vector_length: _Optional[int] = ..., proven_predicates: _Optional[_Iterable[str]] = ..., helpers: _Optional[_Iterable[str]] = ..., rejected_contributions: _Optional[int] = ..., stuck_reason: _Optional[str] = ..., stuck_attempts: _Optional[int] = ..., value_count: _Optional[int] = ...) -> None: ...
 
 class QueryAnnouncement(_message.Message):
-    __slots__ = ("query_id", "spec", "deadline_unix", "vector_length", "helpers", "fingerprint", "helper_keys")
+    __slots__ = ("query_id", "spec", "deadline_unix", "vector_length", "helpers", "fingerprint", "helper_keys", "analyst")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_UNIX_FIELD_NUMBER: _ClassVar[int]
@@ -112,6 +114,7 @@ class QueryAnnouncement(_message.Message):
     HELPERS_FIELD_NUMBER: _ClassVar[int]
     FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     HELPER_KEYS_FIELD_NUMBER: _ClassVar[int]
+    ANALYST_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     spec: QuerySpec
     deadline_unix: float
@@ -119,7 +122,8 @@ class QueryAnnouncement(_message.Message):
     helpers: _containers.RepeatedScalarFieldContainer[str]
     fingerprint: bytes
     helper_keys: _containers.RepeatedCompositeFieldContainer[HelperKey]
-    def __init__(self, query_id: _Optional[str] = ..., spec: _Optional[_Union[QuerySpec, _Mapping]] = ..., deadline_unix: _Optional[float] = ..., vector_length: _Optional[int] = ..., helpers: _Optional[_Iterable[str]] = ..., fingerprint: _Optional[bytes] = ..., helper_keys: _Optional[_Iterable[_Union[HelperKey, _Mapping]]] = ...) -> None: ...
+    analyst: str
+    def __init__(self, query_id: _Optional[str] = ..., spec: _Optional[_Union[QuerySpec, _Mapping]] = ..., deadline_unix: _Optional[float] = ..., vector_length: _Optional[int] = ..., helpers: _Optional[_Iterable[str]] = ..., fingerprint: _Optional[bytes] = ..., helper_keys: _Optional[_Iterable[_Union[HelperKey, _Mapping]]] = ..., analyst: _Optional[str] = ...) -> None: ...
 
 class WatchQueriesRequest(_message.Message):
     __slots__ = ("include_open",)
@@ -182,20 +186,18 @@ class ContributionAck(_message.Message):
     def __init__(self, query_id: _Optional[str] = ..., holder: _Optional[str] = ..., newly_accepted: _Optional[bool] = ..., contributors: _Optional[int] = ...) -> None: ...
 
 class AggregateHeader(_message.Message):
-    __slots__ = ("query_id", "server", "protocol", "contributors", "payload_bytes", "contributor_names")
+    __slots__ = ("query_id", "server", "protocol", "contributors", "payload_bytes")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     SERVER_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     CONTRIBUTORS_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_BYTES_FIELD_NUMBER: _ClassVar[int]
-    CONTRIBUTOR_NAMES_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     server: str
     protocol: Protocol
     contributors: int
     payload_bytes: int
-    contributor_names: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, query_id: _Optional[str] = ..., server: _Optional[str] = ..., protocol: _Optional[_Union[Protocol, str]] = ..., contributors: _Optional[int] = ..., payload_bytes: _Optional[int] = ..., contributor_names: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, query_id: _Optional[str] = ..., server: _Optional[str] = ..., protocol: _Optional[_Union[Protocol, str]] = ..., contributors: _Optional[int] = ..., payload_bytes: _Optional[int] = ...) -> None: ...
 
 class AggregateChunk(_message.Message):
     __slots__ = ("header", "data")

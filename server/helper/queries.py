@@ -30,6 +30,7 @@ from pets.protocols import AggregationProtocol, lookup
 from pets.protocols.base import HelperChecker
 from pets.server.config import ServerConfig
 from pets.server.query_state import FAILED, OPEN, READY
+from pets.server.release_policy import ReleaseGuard
 from pets.server.store import QUERY_ID, QueryRecord, Store
 from pets.v1 import aggregation_pb2 as pb
 
@@ -64,6 +65,8 @@ class HelperQueries:
         self.queries: dict[str, HelperQuery] = {}
         self._ca_pem = None if config.tls is None else config.tls.ca.read_bytes()
         self._seal_key: x25519.X25519PrivateKey | None = None
+        # The release rule (pets.server.release_policy), checked at every finalisation.
+        self.releases = ReleaseGuard(store, config.limits.release_window_seconds, time.time)
 
     async def load(self, seal_key: x25519.X25519PrivateKey) -> None:
         self._seal_key = seal_key
@@ -109,6 +112,8 @@ class HelperQueries:
             raise InvalidInputError(
                 f"vector length {request.vector_length} exceeds this helper's limit of {limit}"
             )
+        if request.spec.protocol == pb.PROTOCOL_UNSPECIFIED:
+            raise InvalidInputError("the query must name its protocol")
         if not lookup(request.spec.protocol).uses_helpers:
             raise InvalidInputError("this query's protocol involves no helper")
         existing = self.queries.get(request.query_id)
@@ -168,6 +173,9 @@ class HelperQueries:
                     raise ThresholdNotMetError(
                         f"{len(contributors)} contributor(s) is below min_holders {rec.min_holders}"
                     )
+                # The release rule, enforced by this helper itself (whatever the leader
+                # did): ThresholdNotMetError if the set could isolate a holder.
+                await self.releases.claim(rec.fingerprint, rec.id, contributors)
                 # One finalisation per query, owned by the helper: a caller that gives
                 # up (a cancelled RPC) never interrupts it, and a retry joins it.
                 q.finalizing = asyncio.ensure_future(self._finalise(q, items))
@@ -189,7 +197,15 @@ class HelperQueries:
         await self.store.finish_query(done, data if released is None else released)
         q.record = done
         q.accepted = {}
-        log.info("query finalised", extra={"query_id": rec.id, "contributors": len(contributors)})
+        log.info(
+            "query finalised",
+            # The names are for the operator's log only: analysts learn the count.
+            extra={
+                "query_id": rec.id,
+                "contributors": len(contributors),
+                "contributor_names": list(contributors),
+            },
+        )
 
     async def abort(self, q: HelperQuery, reason: str = "aborted_by_leader") -> None:
         """The leader failed the query: nothing will be released for it."""

@@ -6,6 +6,13 @@ how many unfinished queries that analyst has) and returns the
 :class:`Admission` the lifecycle opens, or raises the error the analyst
 gets. The protocol-specific checks (a key, the most holders whose sum fits)
 come from the query's protocol (:meth:`pets.protocols.AggregationProtocol.admit`).
+
+Holder counts: ``min_holders`` lies between the server's floor and its
+``[limits] max_holders`` (above it, a query could never be released), and so
+does ``close_after`` (issue 15, item 3). Whether a ``close_after`` could
+isolate a holder against earlier releases of the same query needs the
+store, so :mod:`pets.server.release_policy` checks it when the query opens.
+A spec must name its protocol: PROTOCOL_UNSPECIFIED is refused, not guessed.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from dataclasses import dataclass
 from pets.errors import InvalidInputError, NotReadyError, PetsError
 from pets.identity.certificates import Peer
 from pets.identity.signing import verify_spec
-from pets.protocols import AggregationProtocol, lookup
+from pets.protocols import AggregationProtocol, lookup, names
 from pets.query import Query, QueryPlan, Schema
 from pets.query import compile as compile_query
 from pets.server.config import ServerConfig
@@ -27,7 +34,7 @@ from pets.v1 import aggregation_pb2 as pb
 class Admission:
     """A query the leader may open, with everything derived from its spec."""
 
-    spec: pb.QuerySpec  # a copy, its protocol made explicit
+    spec: pb.QuerySpec  # a copy of the submitted spec
     query: Query
     plan: QueryPlan
     protocol: AggregationProtocol
@@ -61,10 +68,19 @@ def admit(
     ``analyst`` already has (including submissions in progress)."""
     spec = pb.QuerySpec()
     spec.CopyFrom(request)
+    if spec.protocol == pb.PROTOCOL_UNSPECIFIED:
+        # Never guessed: a holder must know exactly what it is asked to compute.
+        raise InvalidInputError(f"the query must name its protocol (one of {', '.join(names())})")
     protocol = lookup(spec.protocol)
-    spec.protocol = protocol.wire_id
     query, plan = parse_query(spec, schema)
     floor = config.min_holders
+    ceiling = config.limits.max_holders
+    for field, value in (("min_holders", spec.min_holders), ("close_after", spec.close_after)):
+        if value > ceiling:
+            raise InvalidInputError(
+                f"{field} {value} is above this server's max_holders of {ceiling}; "
+                "such a query could never be released"
+            )
     if spec.min_holders and spec.min_holders < floor:
         raise InvalidInputError(
             f"min_holders {spec.min_holders} is below this server's floor of {floor}; "

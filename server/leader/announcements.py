@@ -13,6 +13,9 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 
 from pets import lengthprefix
+from pets.errors import PetsError
+from pets.query import Query
+from pets.query import compile as compile_query
 from pets.server.leader.state import LeaderState, QueryRuntime
 from pets.server.query_state import OPEN, TERMINAL
 from pets.v1 import aggregation_pb2 as pb
@@ -52,7 +55,19 @@ class Announcer:
             vector_length=r.vector_length,
             proven_predicates=list(r.proven_predicates),
             helpers=self.state.helper_names(rt),
+            value_count=self._value_count(rt),
         )
+
+    def _value_count(self, rt: QueryRuntime) -> int:
+        """How many values the query's result has (a finished query reloaded after a
+        restart has no plan in memory: compiled once, on demand; 0 if it no longer
+        compiles against the schema)."""
+        if rt.plan is None:
+            try:
+                rt.plan = compile_query(Query.from_json(rt.spec.query_json), self.state.schema)
+            except PetsError:
+                return 0
+        return rt.plan.length
 
     def announcement(self, rt: QueryRuntime) -> pb.QueryAnnouncement:
         return pb.QueryAnnouncement(

@@ -22,7 +22,7 @@ import asyncio
 import secrets
 import time
 
-from pets.errors import UnavailableError
+from pets.errors import ThresholdNotMetError, UnavailableError
 from pets.identity.certificates import Peer
 from pets.query import Query
 from pets.query import compile as compile_query
@@ -34,6 +34,7 @@ from pets.server.leader.batching import Batching
 from pets.server.leader.state import LeaderState, QueryRuntime, log, reload
 from pets.server.query_state import FAILED, OPEN, READY, TERMINAL
 from pets.server.query_state import name as state_name
+from pets.server.release_policy import ReleaseGuard
 from pets.server.store import QueryRecord
 from pets.v1 import aggregation_pb2 as pb
 
@@ -44,6 +45,11 @@ class Lifecycle:
     def __init__(self, state: LeaderState, batching: Batching) -> None:
         self.state = state
         self.batching = batching
+        # The release rule (pets.server.release_policy): no two releases of one
+        # fingerprint within the window over different contributor sets.
+        self.releases = ReleaseGuard(
+            state.store, state.config.limits.release_window_seconds, state.clock
+        )
 
     async def resume(self) -> list[QueryRuntime]:
         """Load every query from the store; the unfinished ones, ready to go on."""
@@ -85,6 +91,7 @@ class Lifecycle:
         now = self.state.clock()
         query_id = "q-" + secrets.token_hex(8)
         fingerprint = a.plan.fingerprint()
+        await self.releases.check_close_after(fingerprint, a.spec.close_after)
         keys: list[pb.HelperKey] = []
         if a.protocol.uses_helpers:
             register = pb.RegisterQueryRequest(
@@ -141,6 +148,11 @@ class Lifecycle:
                 "below_min_holders",
                 f"{n} holder(s) contributed, at least {rec.min_holders} required; nothing released",
             )
+            return
+        try:  # before any server sums: a refused release is never computed
+            await self.releases.claim(rec.fingerprint, rec.id, rec.contributors)
+        except ThresholdNotMetError as exc:
+            await self._fail(rt, "release_refused", f"{exc}; nothing released")
             return
         if rt.protocol.uses_helpers and not await self._finalise_helpers(rt):
             return
@@ -218,6 +230,8 @@ class Lifecycle:
                 "state": state_name(state),
                 "failure": failure,
                 "contributors": len(rec.contributors),
+                # For the operator only: analysts learn the count, never the names.
+                "contributor_names": list(rec.contributors),
             },
         )
         await rt.bump()

@@ -131,7 +131,6 @@ async def _round(
         assert len(shares[server]) == protocol.share_bytes(status)
         header = pb.AggregateHeader(
             contributors=len(vectors),
-            contributor_names=[f"h{i}" for i in range(len(vectors))],
             payload_bytes=len(shares[server]),
         )
         take = combiner.sink(server, header)

@@ -122,7 +122,7 @@ def run_query(plan, vectors: dict[str, np.ndarray], tampers: dict[str, Tamper]):
     combiner = honest.combiner(status, plan, None)
     headers = []
     for server, data in (("leader", aggregate.to_bytes()), (HELPER, helper_share)):
-        header = pb.AggregateHeader(server=server, contributor_names=kept)
+        header = pb.AggregateHeader(server=server, contributors=len(kept))
         combiner.sink(server, header)(data)
         headers.append(header)
     return combiner.total(headers), errors

@@ -23,6 +23,7 @@ SCHEMA = Schema.from_toml(
 )
 ANALYST = Peer(role=Role.ANALYST, name="alice")
 VECTOR = '{"aggregate":"vector_sum","dataset":"v"}'
+ADDITIVE = pb.PROTOCOL_ADDITIVE
 
 
 @functools.cache
@@ -54,12 +55,17 @@ def _admit(spec: pb.QuerySpec, *, open_queries: int = 0, **config: object) -> Ad
     )
 
 
-def test_an_unspecified_protocol_is_additive_and_the_request_is_not_changed() -> None:
-    request = pb.QuerySpec(query_json=VECTOR)
+def test_an_unspecified_protocol_is_refused_not_taken_as_additive() -> None:
+    with pytest.raises(InvalidInputError, match="must name its protocol"):
+        _admit(pb.QuerySpec(query_json=VECTOR))
+
+
+def test_an_additive_query_is_admitted_and_the_request_is_not_changed() -> None:
+    request = pb.QuerySpec(query_json=VECTOR, protocol=ADDITIVE)
     admission = _admit(request)
     assert admission.spec.protocol == pb.PROTOCOL_ADDITIVE
     assert admission.protocol.name == "additive"
-    assert request.protocol == pb.PROTOCOL_UNSPECIFIED
+    assert admission.spec is not request
     assert admission.vector_length == 3
     assert admission.min_holders == 2  # the server's floor
     assert admission.deadline_seconds == Limits().default_deadline_seconds
@@ -68,35 +74,47 @@ def test_an_unspecified_protocol_is_additive_and_the_request_is_not_changed() ->
 @pytest.mark.parametrize(
     "spec, error, message",
     [
-        (pb.QuerySpec(query_json="{not json"), InvalidInputError, "not valid JSON"),
+        (
+            pb.QuerySpec(query_json="{not json", protocol=ADDITIVE),
+            InvalidInputError,
+            "not valid JSON",
+        ),
         (
             pb.QuerySpec(query_json=VECTOR, protocol=99),  # type: ignore[arg-type]
             InvalidInputError,
             "unknown protocol 99",
         ),
-        (pb.QuerySpec(query_json=VECTOR, min_holders=1), InvalidInputError, "below this server"),
         (
-            pb.QuerySpec(query_json=VECTOR, min_holders=5, close_after=4),
+            pb.QuerySpec(query_json=VECTOR, min_holders=1, protocol=ADDITIVE),
+            InvalidInputError,
+            "below this server",
+        ),
+        (
+            pb.QuerySpec(query_json=VECTOR, min_holders=5, close_after=4, protocol=ADDITIVE),
             InvalidInputError,
             "close_after 4 is below min_holders 5",
         ),
         (
-            pb.QuerySpec(query_json=VECTOR, deadline_seconds=-1),
+            pb.QuerySpec(query_json=VECTOR, deadline_seconds=-1, protocol=ADDITIVE),
             InvalidInputError,
             "deadline_seconds must be in",
         ),
         (
-            pb.QuerySpec(query_json=VECTOR, deadline_seconds=float("inf")),
+            pb.QuerySpec(query_json=VECTOR, deadline_seconds=float("inf"), protocol=ADDITIVE),
             InvalidInputError,
             "deadline_seconds must be in",
         ),
         (
-            pb.QuerySpec(query_json=VECTOR, paillier_public_key=b"k"),
+            pb.QuerySpec(query_json=VECTOR, paillier_public_key=b"k", protocol=ADDITIVE),
             InvalidInputError,
             "only for PROTOCOL_PAILLIER",
         ),
         (
-            pb.QuerySpec(query_json='{"aggregate":"vector_sum","dataset":"big"}', min_holders=2000),
+            pb.QuerySpec(
+                query_json='{"aggregate":"vector_sum","dataset":"big"}',
+                min_holders=2000,
+                protocol=ADDITIVE,
+            ),
             InvalidInputError,
             "may exceed the 64-bit ring",
         ),
@@ -123,10 +141,18 @@ def test_a_paillier_query_never_takes_fewer_holders_than_it_needs() -> None:
 
 def test_the_server_limits_hold() -> None:
     with pytest.raises(InvalidInputError, match="accepts at most 2"):
-        _admit(pb.QuerySpec(query_json=VECTOR), max_vector_length=2)
+        _admit(pb.QuerySpec(query_json=VECTOR, protocol=ADDITIVE), max_vector_length=2)
     with pytest.raises(NotReadyError, match="already has 3 unfinished queries"):
-        _admit(pb.QuerySpec(query_json=VECTOR), open_queries=3, max_open_queries_per_analyst=3)
-    assert _admit(pb.QuerySpec(query_json=VECTOR), open_queries=2, max_open_queries_per_analyst=3)
+        _admit(
+            pb.QuerySpec(query_json=VECTOR, protocol=ADDITIVE),
+            open_queries=3,
+            max_open_queries_per_analyst=3,
+        )
+    assert _admit(
+        pb.QuerySpec(query_json=VECTOR, protocol=ADDITIVE),
+        open_queries=2,
+        max_open_queries_per_analyst=3,
+    )
 
 
 def test_a_paillier_query_is_admitted_with_its_packed_length() -> None:
@@ -146,4 +172,27 @@ def test_with_tls_a_paillier_spec_must_be_signed() -> None:
     with pytest.raises(InvalidProofError):
         _admit(spec, tls=tls)
     # An additive spec carries no key, so it needs no signature.
-    assert _admit(pb.QuerySpec(query_json=VECTOR), tls=tls).protocol.name == "additive"
+    assert (
+        _admit(pb.QuerySpec(query_json=VECTOR, protocol=ADDITIVE), tls=tls).protocol.name
+        == "additive"
+    )
+
+
+def test_min_holders_has_a_ceiling() -> None:
+    # Issue 15, item 3: 2^32 - 1 was accepted, and such a query can never be released.
+    huge = 2**32 - 1
+    with pytest.raises(InvalidInputError, match=f"min_holders {huge} is above .* max_holders"):
+        _admit(pb.QuerySpec(query_json=VECTOR, protocol=ADDITIVE, min_holders=huge))
+    with pytest.raises(
+        InvalidInputError, match="min_holders 11 is above this server's max_holders"
+    ):
+        _admit(pb.QuerySpec(query_json=VECTOR, protocol=ADDITIVE, min_holders=11), max_holders=10)
+    with pytest.raises(
+        InvalidInputError, match="close_after 11 is above this server's max_holders"
+    ):
+        _admit(pb.QuerySpec(query_json=VECTOR, protocol=ADDITIVE, close_after=11), max_holders=10)
+    admitted = _admit(
+        pb.QuerySpec(query_json=VECTOR, protocol=ADDITIVE, min_holders=10, close_after=10),
+        max_holders=10,
+    )
+    assert admitted.min_holders == 10

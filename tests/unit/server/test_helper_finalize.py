@@ -66,7 +66,7 @@ async def _helper(tmp_path: Path) -> tuple[Helper, SqliteStore, x25519.X25519Pub
     response = await helper.RegisterQuery(
         pb.RegisterQueryRequest(
             query_id=QID,
-            spec=pb.QuerySpec(query_json="{}"),
+            spec=pb.QuerySpec(query_json="{}", protocol=pb.PROTOCOL_ADDITIVE),
             analyst="alice",
             vector_length=LENGTH,
             deadline_unix=time.time() + 3600,

@@ -140,7 +140,11 @@ class SlowHelper:
 async def _leader(tmp_path: Path, helper: SlowHelper) -> tuple[Leader, SqliteStore, str]:
     leader, store = _new_leader(tmp_path, [helper])
     await leader.start()
-    spec = pb.QuerySpec(query_json='{"aggregate":"vector_sum","dataset":"v"}', min_holders=1)
+    spec = pb.QuerySpec(
+        query_json='{"aggregate":"vector_sum","dataset":"v"}',
+        protocol=pb.PROTOCOL_ADDITIVE,
+        min_holders=1,
+    )
     status = await leader.SubmitQuery(pb.SubmitQueryRequest(spec=spec), Context("analyst/a"))
     return leader, store, status.query_id
 

@@ -79,7 +79,7 @@ def test_chunk_codec_matches_protobuf() -> None:
         assert view.HasField("header") == (h is not None)
         if h is not None:
             assert view.header == h
-    agg = pb.AggregateHeader(query_id="q-1", server="leader", contributor_names=["a", "b"])
+    agg = pb.AggregateHeader(query_id="q-1", server="leader", contributors=2)
     view = wire.decode_aggregate_chunk(wire.encode_chunk(agg, b"z" * 9))
     assert view.header == agg and bytes(view.data) == b"z" * 9
 
