@@ -20,6 +20,7 @@ SCHEMA_FILES = (
     "linkage/join.json",
     "linkage/normalise.json",
     "linkage/reject.json",
+    "zk/point_encodings.json",
 )
 
 

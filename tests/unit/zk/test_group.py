@@ -9,32 +9,41 @@ from hypothesis import strategies as st
 from pets.errors import InvalidInputError
 from pets.zk.curve import GX, GY, N, P, decompress
 from pets.zk.group import Group, Point, get_group
-from tests.unit.zk.helpers import BACKENDS, load_vectors
+from tests.unit.zk.helpers import BACKENDS
+from tests.vectors.loader import Case, cases, load, rejected
 
-POINTS = load_vectors("point_encodings.json")
+POINTS = load("zk/point_encodings.json")
 SCALARS = st.integers(min_value=0, max_value=N - 1)
 
 
+def _of(items: list[Case], operation: str) -> list[object]:
+    return [p for p in cases(items) if p.values[0]["operation"] == operation]
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("vector", POINTS["points"], ids=lambda v: v["note"])
-def test_point_decoding_vectors(backend: str, vector: dict) -> None:
-    g = get_group(backend)
+@pytest.mark.parametrize("vector", _of(POINTS.accept, "point"))
+def test_point_decoding_vectors(backend: str, vector: Case) -> None:
     data = bytes.fromhex(vector["hex"])
-    if vector["valid"]:
-        assert g.point_from_bytes(data).to_bytes() == data
-    else:
-        with pytest.raises(InvalidInputError):
-            g.point_from_bytes(data)
+    assert get_group(backend).point_from_bytes(data).to_bytes() == data
 
 
-@pytest.mark.parametrize("vector", POINTS["scalars"], ids=lambda v: v["note"])
-def test_scalar_decoding_vectors(vector: dict) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("vector", _of(POINTS.reject, "point"))
+def test_point_decoding_rejects(backend: str, vector: Case) -> None:
+    with rejected(vector):
+        get_group(backend).point_from_bytes(bytes.fromhex(vector["hex"]))
+
+
+@pytest.mark.parametrize("vector", _of(POINTS.accept, "scalar"))
+def test_scalar_decoding_vectors(vector: Case) -> None:
     data = bytes.fromhex(vector["hex"])
-    if vector["valid"]:
-        assert Group.scalar_to_bytes(Group.scalar_from_bytes(data)) == data
-    else:
-        with pytest.raises(InvalidInputError):
-            Group.scalar_from_bytes(data)
+    assert Group.scalar_to_bytes(Group.scalar_from_bytes(data)) == data
+
+
+@pytest.mark.parametrize("vector", _of(POINTS.reject, "scalar"))
+def test_scalar_decoding_rejects(vector: Case) -> None:
+    with rejected(vector):
+        Group.scalar_from_bytes(bytes.fromhex(vector["hex"]))
 
 
 def test_scalar_encoding_rejects_out_of_range() -> None:

@@ -34,9 +34,8 @@ def point_vectors() -> dict:
     not_on_curve = next(x for x in range(1, 100) if sqrt_mod_p((x**3 + B) % P) is None)
     on_curve = next(x for x in range(1, 100) if sqrt_mod_p((x**3 + B) % P) is not None)
     gen = g.generator.to_bytes()
-    return {
-        "description": "SEC1 point and scalar decoding (pets.zk.group); identity is 0x00",
-        "points": [
+    listed = {
+        "point": [
             {"hex": gen.hex(), "valid": True, "note": "standard generator G"},
             {"hex": "00", "valid": True, "note": "identity"},
             {"hex": "02" + f"{on_curve:064x}", "valid": True, "note": "small x on the curve"},
@@ -91,13 +90,37 @@ def point_vectors() -> dict:
                 "note": "x with no curve point",
             },
         ],
-        "scalars": [
+        "scalar": [
             {"hex": "00" * 32, "valid": True, "note": "zero"},
             {"hex": f"{N - 1:064x}", "valid": True, "note": "n - 1"},
             {"hex": f"{N:064x}", "valid": False, "step": "canonical", "note": "n"},
             {"hex": "ff" * 32, "valid": False, "step": "canonical", "note": "2^256 - 1"},
             {"hex": "00" * 31, "valid": False, "step": "length", "note": "31 bytes"},
             {"hex": "00" * 33, "valid": False, "step": "length", "note": "33 bytes"},
+        ],
+    }
+    # The shared schema (tests/vectors/README.md): "operation" is point or scalar
+    # decoding, a reject's "step" the check that refuses it.
+    return {
+        "description": "SEC1 point and scalar decoding (pets.zk.group); identity is 0x00. "
+        "'operation' is point or scalar decoding (make_vectors.py)",
+        "accept": [
+            {"name": f"{op}: {v['note']}", "operation": op, "hex": v["hex"]}
+            for op, items in listed.items()
+            for v in items
+            if v["valid"]
+        ],
+        "reject": [
+            {
+                "name": f"{op}: {v['note']}",
+                "operation": op,
+                "step": v["step"],
+                "error": "InvalidInputError",
+                "hex": v["hex"],
+            }
+            for op, items in listed.items()
+            for v in items
+            if not v["valid"]
         ],
     }
 
