@@ -27,7 +27,10 @@ a *secret* scalar here (a server's key share k_L or k_H, a holder's blind r_i
 or its inverse, the DLEQ prover's k) goes through :func:`multiply_secret`
 instead: libsecp256k1's constant-time ``secp256k1_ecmult_const``, reached
 through its ECDH entry point ``secp256k1_ecdh`` with a hash callback that
-returns the compressed point rather than a hash. It costs 41.3 µs for every
+returns the compressed point rather than a hash (coincurve's cffi binding,
+``coincurve._libsecp256k1``, is not its public API: the tests compare
+:func:`multiply_secret` with ``multiply`` on edge and random scalars, so a
+coincurve release that changed it fails them). It costs 41.3 µs for every
 scalar (measured: k = 1, 2^255 + 1, n - λ, random), 1.3x ``multiply`` and
 cheaper than blinding a variable-time multiplication (:meth:`pets.zk.group.
 Group.mul_secret`: two or three of them, 65-95 µs). It is the hot path of the
