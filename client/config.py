@@ -27,6 +27,8 @@ A holder's ``node.toml`` (relative paths are relative to the file)::
     columns = { hospitals = ["age", "sex", "prefecture", "cost"] }  # columns a query may touch
     min_group_rows = 5            # refuse a query if a group has 1..min_group_rows-1 rows
     protocols = ["additive", "paillier"]
+    same_query_answers = 1        # answer one analyst's same query (fingerprint) at most
+    same_query_window_seconds = 86400  # this many times per this window (default: once a day)
 
 An analyst's ``analyst.toml`` has ``name``, ``schema``, ``leader``,
 ``[helpers]`` (whose addresses it fetches shares from) and ``[tls]`` only.
@@ -66,6 +68,8 @@ class NodePolicy:
     columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
     min_group_rows: int = 1
     protocols: tuple[str, ...] = ("additive", "paillier")
+    same_query_answers: int = 1
+    same_query_window_seconds: float = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,28 @@ def load_node_config(path: Path, *, insecure: bool = False) -> NodeConfig:
     if not isinstance(files, dict) or not files:
         raise ConfigError("[data] must map at least one dataset name to a local file")
     pol = data.get("policy", {})
-    check_keys(pol, {"datasets", "columns", "min_group_rows", "protocols"}, "[policy]")
+    check_keys(
+        pol,
+        {
+            "datasets",
+            "columns",
+            "min_group_rows",
+            "protocols",
+            "same_query_answers",
+            "same_query_window_seconds",
+        },
+        "[policy]",
+    )
+    answers = pol.get("same_query_answers", 1)
+    if not isinstance(answers, int) or isinstance(answers, bool) or answers < 1:
+        raise ConfigError("policy.same_query_answers must be a positive integer")
+    window = pol.get("same_query_window_seconds", 86_400)
+    if (
+        not isinstance(window, int | float)
+        or isinstance(window, bool)
+        or not 0 <= window < float("inf")
+    ):
+        raise ConfigError("policy.same_query_window_seconds must be a number of seconds >= 0")
     min_rows = pol.get("min_group_rows", 1)
     if not isinstance(min_rows, int) or min_rows < 1:
         raise ConfigError("policy.min_group_rows must be a positive integer")
@@ -167,6 +192,8 @@ def load_node_config(path: Path, *, insecure: bool = False) -> NodeConfig:
         columns={k: tuple(v) for k, v in columns.items()},
         min_group_rows=min_rows,
         protocols=protocols,
+        same_query_answers=answers,
+        same_query_window_seconds=float(window),
     )
     return NodeConfig(
         endpoints=endpoints,

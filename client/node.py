@@ -7,15 +7,18 @@ evaluates it on the holder's own rows into the query's fixed-layout vector,
 and delivers it by the query's protocol. Its log says which queries it
 answered or refused and why; it never logs a value.
 
-Queries the node answered are remembered in ``state_dir/answered.json`` so a
-restarted node does not try to contribute twice.
+Every decision (answered or refused, why, when; never a value) is kept in the
+node's journal, ``state_dir/node.sqlite`` (:mod:`pets.client.journal`), so a
+restarted node does not contribute twice, ``pets node history`` can list them,
+and the answer limit holds across restarts: the same query fingerprint from the
+same analyst is answered at most ``[policy] same_query_answers`` times per
+``same_query_window_seconds`` (default once a day).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import time
@@ -29,6 +32,7 @@ from pets import prg
 from pets.client.config import NodeConfig, load_schema
 from pets.client.connect import Connector
 from pets.client.holder import HolderClient
+from pets.client.journal import ANSWERED, ANSWERING, REFUSED, Journal
 from pets.errors import (
     ConfigError,
     ConflictError,
@@ -79,8 +83,7 @@ class Node:
         tls = config.endpoints.tls
         self._ca_pem = tls.ca.read_bytes() if tls is not None else None
         self.client = HolderClient(self.connector, seed_key=self._seed_key())
-        self._answered_file = config.state_dir / "answered.json"
-        self.answered: set[str] = self._load_answered()
+        self.journal = Journal(config.state_dir)
         self._tasks: set[asyncio.Task] = set()
         self._in_flight: set[str] = set()
 
@@ -97,18 +100,43 @@ class Node:
             raise ConfigError(f"{path} is not a {prg.SEED_BYTES}-byte seed key")
         return key
 
-    def _load_answered(self) -> set[str]:
-        try:
-            return set(json.loads(self._answered_file.read_text()))
-        except FileNotFoundError:
-            return set()
-
-    def _remember(self, query_id: str) -> None:
-        self.answered.add(query_id)
-        self.config.state_dir.mkdir(parents=True, exist_ok=True)
-        write_atomic(
-            self._answered_file, json.dumps(sorted(self.answered)).encode(), overwrite=True
+    def _refuse(self, ann: pb.QueryAnnouncement, reason: str, query: str = "") -> None:
+        log.info("query refused", extra={"query_id": ann.query_id, "reason": reason})
+        self.journal.record(
+            ann.query_id,
+            REFUSED,
+            analyst=ann.analyst,
+            fingerprint=bytes(ann.fingerprint),
+            query=query,
+            reason=reason,
         )
+
+    def reserve_answer(self, ann: pb.QueryAnnouncement, plan: QueryPlan) -> str | None:
+        """Count this answer against the limit, or say why the limit refuses it.
+
+        Synchronous (no await between the count and the reservation), so two
+        announcements of the same query handled at once cannot both pass.
+        """
+        pol = self.config.policy
+        fingerprint = bytes(ann.fingerprint)
+        done = self.journal.answers(
+            ann.analyst, fingerprint, pol.same_query_window_seconds, other_than=ann.query_id
+        )
+        if done >= pol.same_query_answers:
+            return (
+                f"answer limit: this node already answered the same query (fingerprint "
+                f"{fingerprint.hex()[:16]}) from analyst {ann.analyst!r} {done} time(s) in the "
+                f"last {pol.same_query_window_seconds:g} s (policy.same_query_answers = "
+                f"{pol.same_query_answers})"
+            )
+        self.journal.record(
+            ann.query_id,
+            ANSWERING,
+            analyst=ann.analyst,
+            fingerprint=fingerprint,
+            query=plan.query.describe(),
+        )
+        return None
 
     # -- policy ---------------------------------------------------------------
     def decide(self, ann: pb.QueryAnnouncement) -> Decision:
@@ -173,24 +201,30 @@ class Node:
     # -- contributing -----------------------------------------------------------
     async def handle(self, ann: pb.QueryAnnouncement) -> None:
         qid = ann.query_id
-        if qid in self.answered or qid in self._in_flight:
+        if qid in self._in_flight or self.journal.decided(qid):
             return
         self._in_flight.add(qid)
+        reserved = False
         try:
             decision = self.decide(ann)
             if not decision.accept:
-                log.info("query refused", extra={"query_id": qid, "reason": decision.reason})
-                self._remember(qid)
+                self._refuse(ann, decision.reason)
                 return
             assert decision.plan is not None
             plan = decision.plan
+            limited = self.reserve_answer(ann, plan)
+            if limited is not None:
+                self._refuse(ann, limited, plan.query.describe())
+                return
+            reserved = True
             vector, refusal = await asyncio.to_thread(self.evaluate, plan)
             if vector is None:
-                log.info("query refused", extra={"query_id": qid, "reason": refusal})
-                self._remember(qid)
+                reserved = False
+                self._refuse(ann, refusal, plan.query.describe())
                 return
             ack = await self.client.contribute(ann, plan, vector)
-            self._remember(qid)
+            reserved = False
+            self.journal.record(qid, ANSWERED)
             log.info(
                 "query answered",
                 extra={
@@ -201,13 +235,16 @@ class Node:
                 },
             )
         except ConflictError as exc:
-            self._remember(qid)
+            reserved = False
+            self.journal.record(qid, ANSWERED, reason=f"the leader already had it: {exc}")
             log.warning("query already answered", extra={"query_id": qid, "detail": str(exc)})
         except PetsError as exc:
             log.error("could not answer query", extra={"query_id": qid, "error": str(exc)})
         except Exception:
             log.exception("unexpected error answering query", extra={"query_id": qid})
         finally:
+            if reserved:  # not answered after all: the limit must not count it
+                self.journal.forget(qid)
             self._in_flight.discard(qid)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -252,6 +289,7 @@ class Node:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=10)
         await self.client.close()
+        self.journal.close()
         log.info("node stopped", extra={"holder": self.name})
         if refused is not None:
             raise refused

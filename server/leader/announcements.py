@@ -78,6 +78,7 @@ class Announcer:
             helpers=self.state.helper_names(rt),
             fingerprint=rt.record.fingerprint,
             helper_keys=unpack_helper_keys(rt.record.helper_keys),
+            analyst=rt.record.analyst,
         )
 
     def announce(self, rt: QueryRuntime) -> None:

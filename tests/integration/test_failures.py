@@ -242,7 +242,8 @@ def test_node_that_forgot_it_answered_re_sends_the_same_shares(make_cluster) -> 
         time.sleep(0.2)
     assert run(contributors()) == 4
     cluster.kill("org-1", signal.SIGKILL)
-    (cluster.workdir / "state" / "org-1" / "answered.json").unlink()
+    for journal in (cluster.workdir / "state" / "org-1").glob("node.sqlite*"):
+        journal.unlink()  # the node's record of what it answered
     cluster.start_node("org-1")
     deadline = time.time() + 30
     while '"newly_accepted": false' not in cluster.tail("org-1", 50):

@@ -92,4 +92,6 @@ def test_a_bad_row_is_one_log_line_without_the_value(
     assert not [r for r in records if r.levelno >= logging.ERROR]
     reason = str(refused[0].__dict__.get("reason", ""))
     assert f"{csv}" in reason and "row 2, column 'cost': value is empty" in reason
-    assert "q1" in node.answered  # a refusal, remembered: not retried
+    assert node.journal.decided("q1")  # a refusal, remembered: not retried
+    (entry,) = node.journal.history()  # and `pets node history` shows it, without the value
+    assert entry.outcome == "refused" and "row 2, column 'cost'" in entry.reason

@@ -1,0 +1,61 @@
+"""The node's journal: decisions survive a restart, the answer limit counts per analyst
+and fingerprint within its window, and nothing but ids, reasons and times is kept."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pets.client.journal import ANSWERED, ANSWERING, REFUSED, Journal
+
+FP = bytes(range(32))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_answers_count_per_analyst_and_fingerprint_within_the_window(tmp_path: Path) -> None:
+    clock = Clock()
+    journal = Journal(tmp_path, clock=clock)
+    journal.record("q1", ANSWERED, analyst="alice", fingerprint=FP, query="sum(cost)")
+    journal.record("q2", REFUSED, analyst="alice", fingerprint=FP, reason="small group")
+    journal.record("q3", ANSWERING, analyst="bob", fingerprint=FP)
+    assert journal.answers("alice", FP, 3600, other_than="q9") == 1  # refusals do not count
+    assert journal.answers("bob", FP, 3600, other_than="q9") == 1  # in flight counts
+    assert journal.answers("bob", FP, 3600, other_than="q3") == 0  # but not itself
+    assert journal.answers("alice", b"\x00" * 32, 3600, other_than="q9") == 0
+    clock.now += 3601
+    assert journal.answers("alice", FP, 3600, other_than="q9") == 0  # the window passed
+
+
+def test_decisions_survive_a_restart_and_an_unfinished_answer_is_retried(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.record("q1", ANSWERED, analyst="alice", fingerprint=FP)
+    journal.record("q2", ANSWERING, analyst="alice", fingerprint=FP)
+    journal.close()
+    again = Journal(tmp_path)
+    assert again.decided("q1")
+    assert not again.decided("q2")  # crashed mid-answer: tried again (same seeds)
+    assert again.answers("alice", FP, 60, other_than="q3") == 2
+    again.forget("q2")
+    again.forget("q1")  # a final decision is never forgotten
+    assert [e.query_id for e in again.history()] == ["q1"]
+
+
+def test_history_has_outcome_reason_and_time_and_the_old_file_is_imported(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "answered.json").write_text(json.dumps(["q-old"]))
+    journal = Journal(tmp_path)
+    journal.record("q1", REFUSED, analyst="alice", fingerprint=FP, query="count()", reason="x")
+    entries = {e.query_id: e for e in journal.history()}
+    assert journal.decided("q-old") and not (tmp_path / "answered.json").exists()
+    obj = entries["q1"].to_json_obj()
+    assert obj["outcome"] == "refused" and obj["reason"] == "x" and obj["analyst"] == "alice"
+    assert str(obj["at"]).endswith("Z")
+    assert set(obj) == {"query_id", "analyst", "query", "outcome", "reason", "at"}
