@@ -2,8 +2,10 @@
 
 Like uvicorn's ``Server``, it owns the process-level concerns so the CLI
 only parses arguments: it opens the store (:func:`pets.server.store.connect_store`),
-builds the leader or helper servicer, binds the port with mutual TLS (or, with ``--insecure``,
-without), registers the standard gRPC health-checking and reflection
+builds the leader or helper servicer, binds the port with mutual TLS (or,
+with ``--insecure``, without) *before* the service starts (so a port in use
+is one clear error, and "leader started" is never logged by a server that
+could not listen), registers the standard gRPC health-checking and reflection
 services, writes the bound port to ``port_file`` if asked, and on SIGTERM or
 SIGINT stops accepting calls, lets running ones finish within a grace
 period, and closes the store.
@@ -114,7 +116,6 @@ class Server:
             )
         else:
             self._service = Helper(cfg, self._store)
-        await self._service.start()
 
         self._server = grpc.aio.server(options=SERVER_OPTIONS)
         service_name = pb.DESCRIPTOR.services_by_name[
@@ -148,8 +149,15 @@ class Server:
             else:
                 self.port = self._server.add_secure_port(cfg.listen, server_creds)
         except RuntimeError as exc:  # grpc raises this when the address cannot be bound
+            await self._abandon()
             raise ConfigError(f"could not listen on {cfg.listen}: {exc}") from None
-        await self._server.start()
+        # Bound: only now does the service start (and say so), then take calls.
+        try:
+            await self._service.start()
+            await self._server.start()
+        except BaseException:
+            await self._abandon()
+            raise
         for name in ("", service_name, *extra_services):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._health = health_servicer
@@ -167,6 +175,13 @@ class Server:
             },
         )
         return self.port
+
+    async def _abandon(self) -> None:
+        """Undo a start-up that failed: stop the service (quietly) and close the store."""
+        if self._service is not None:
+            await self._service.stop()
+        if self._store is not None:
+            await self._store.close()
 
     def _add_verifier(self) -> str:
         from pets.server.credentials import add_verifier

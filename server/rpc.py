@@ -2,15 +2,27 @@
 
 Servicer methods raise :class:`pets.errors.PetsError` subclasses; the
 decorators here turn them into ``context.abort`` with the mapped status code
-and the error's message (which never contains secret material by the
-convention of :mod:`pets.errors`). Anything else is logged with its traceback
-and reported to the caller as a bare ``INTERNAL``.
+(:mod:`pets.transport.status`) and the error's message (which never contains
+secret material by the convention of :mod:`pets.errors`). Anything else is
+logged with its traceback and reported to the caller as a bare ``INTERNAL``
+(or ``RESOURCE_EXHAUSTED`` when the disk is full).
+
+A client's mistake is not the server's fault: a request that does not even
+parse (garbage bytes) reaches the servicer as a :class:`Malformed` marker
+instead of failing inside gRPC, and is refused with ``INVALID_ARGUMENT`` like
+any other :class:`pets.errors.InvalidInputError`. Such refusals are logged
+as one WARNING line without the payload, at most one per caller and method
+every :data:`WARNING_INTERVAL_SECONDS` (the next line says how many were
+suppressed), so no caller can flood the logs; unexpected errors are
+rate-limited the same way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
@@ -20,11 +32,136 @@ from pets import errors
 from pets.identity.certificates import Peer, Role, validate_name
 from pets.transport import wire
 from pets.transport.peer import peer_from_auth_context
-from pets.transport.status import status_for
+from pets.transport.status import status_for, status_for_unexpected
 from pets.transport.wire import INSECURE_IDENTITY_HEADER
 from pets.v1 import aggregation_pb2 as pb
 
 log = logging.getLogger("pets.server")
+
+WARNING_INTERVAL_SECONDS = 60.0
+
+
+class Malformed:
+    """A request message that did not parse; the servicer refuses it (INVALID_ARGUMENT)."""
+
+    __slots__ = ("type_name",)
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+
+
+def lenient(decode: Callable[[bytes], object], type_name: str) -> Callable[[bytes], object]:
+    """``decode``, but a request that does not parse becomes :class:`Malformed`
+    rather than an exception inside gRPC (which would answer INTERNAL or UNKNOWN)."""
+
+    def parse(raw: bytes) -> object:
+        try:
+            return decode(raw)
+        except Exception:
+            return Malformed(type_name)
+
+    return parse
+
+
+class RateLimitedLog:
+    """At most one line per key every ``interval`` seconds; the next line allowed
+    says how many were suppressed meanwhile. Keeps at most ``max_keys`` keys."""
+
+    def __init__(
+        self,
+        interval: float = WARNING_INTERVAL_SECONDS,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = 4096,
+    ) -> None:
+        self.interval = interval
+        self.clock = clock
+        self.max_keys = max_keys
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def allow(self, key: tuple[str, str]) -> int | None:
+        """The number of lines suppressed since the last one, if a line may be
+        written now for ``key``; None (and one more suppressed) if not."""
+        now = self.clock()
+        last = self._seen.get(key)
+        if last is not None and now - last[0] < self.interval:
+            self._seen[key] = (last[0], last[1] + 1)
+            return None
+        self._seen.pop(key, None)
+        self._seen[key] = (now, 0)
+        while len(self._seen) > self.max_keys:
+            del self._seen[next(iter(self._seen))]
+        return 0 if last is None else last[1]
+
+
+_rejections = RateLimitedLog()
+_failures = RateLimitedLog()
+
+
+def _peer_label(context: grpc.aio.ServicerContext) -> str:
+    """Who called, for a log line: the certificate's identity, else the address."""
+    with contextlib.suppress(Exception):  # no TLS, or a certificate that names nobody
+        auth = context.auth_context()
+        if auth.get("x509_pem_cert"):
+            peer = peer_from_auth_context(auth)
+            return f"{peer.role.value}/{peer.name}"
+    try:
+        address = str(context.peer())
+    except Exception:
+        return "unknown"
+    return address.rsplit(":", 1)[0] if address.count(":") > 1 else address
+
+
+def _screen(request: Any) -> Any:
+    """Refuse a request that did not parse; screen a request stream message by message."""
+    if isinstance(request, Malformed):
+        raise errors.InvalidInputError(f"malformed {request.type_name} message")
+    if hasattr(request, "__aiter__"):
+        return _screened(request)
+    return request
+
+
+async def _screened(stream: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for item in stream:
+        if isinstance(item, Malformed):
+            raise errors.InvalidInputError(f"malformed {item.type_name} message")
+        yield item
+
+
+async def _abort(context: grpc.aio.ServicerContext, method: str, exc: Exception) -> None:
+    """End the call with the status ``exc`` maps to, logging it as it deserves."""
+    if isinstance(exc, errors.PetsError):
+        code, message = status_for(exc), str(exc)
+        if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED):
+            peer = _peer_label(context)
+            suppressed = _rejections.allow((peer, method))
+            if suppressed is not None:
+                level = logging.WARNING
+                if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    level = logging.ERROR
+                log.log(
+                    level,
+                    "request refused",
+                    extra={
+                        "method": method,
+                        "peer": peer,
+                        "code": code.name,
+                        "error": message,
+                        "suppressed": suppressed,
+                    },
+                )
+    else:
+        code, message = status_for_unexpected(exc)
+        peer = _peer_label(context)
+        suppressed = _failures.allow((peer, method))
+        if suppressed is not None:
+            log.error(
+                "internal error in %s",
+                method,
+                exc_info=exc,
+                extra={"peer": peer, "code": code.name, "suppressed": suppressed},
+            )
+    await context.abort(code, message)
 
 
 _HANDLER_KINDS = {
@@ -60,9 +197,10 @@ def add_service(
         request = getattr(pb, method.input_type.name)
         response = getattr(pb, method.output_type.name)
         kind = _HANDLER_KINDS[(method.client_streaming, method.server_streaming)]
+        decode = decoders.get(method.name, request.FromString)
         handlers[method.name] = kind(
             getattr(servicer, method.name),
-            request_deserializer=decoders.get(method.name, request.FromString),
+            request_deserializer=lenient(decode, method.input_type.name),
             response_serializer=None if method.name in encoded else response.SerializeToString,
         )
     server.add_generic_rpc_handlers(
@@ -77,12 +215,9 @@ def unary(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     @functools.wraps(fn)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            return await fn(self, request, context)
-        except errors.PetsError as exc:
-            await context.abort(status_for(exc), str(exc))
-        except Exception:
-            log.exception("internal error in %s", fn.__name__)
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            return await fn(self, _screen(request), context)
+        except Exception as exc:
+            await _abort(context, fn.__name__, exc)
 
     return wrapper
 
@@ -93,13 +228,10 @@ def streaming(fn: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncItera
     @functools.wraps(fn)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            async for item in fn(self, request, context):
+            async for item in fn(self, _screen(request), context):
                 yield item
-        except errors.PetsError as exc:
-            await context.abort(status_for(exc), str(exc))
-        except Exception:
-            log.exception("internal error in %s", fn.__name__)
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+        except Exception as exc:
+            await _abort(context, fn.__name__, exc)
 
     return wrapper
 

@@ -4,9 +4,20 @@ Servers abort calls with :func:`status_for` (``pets.server.rpc``); clients
 turn a failed call back into the matching :class:`pets.errors.PetsError`
 with :func:`error_for`, keeping the server's message. Only the enum of
 ``grpc`` is used here; the core opens no sockets.
+
+A full disk is the server's trouble, not the caller's, but neither is it an
+internal error: :func:`is_disk_full` recognises it (``OSError`` ENOSPC or
+EDQUOT, SQLite's "database or disk is full", PostgreSQL's SQLSTATE 53100) in
+an exception or its causes: :func:`status_for_unexpected` answers
+``RESOURCE_EXHAUSTED`` for it, ``INTERNAL`` for anything else that is no pets
+error. (A server that wraps a failed write in
+:class:`pets.errors.UnavailableError`, e.g. "could not store the query",
+answers ``UNAVAILABLE``, which clients retry.)
 """
 
 from __future__ import annotations
+
+import errno
 
 import grpc
 
@@ -34,9 +45,31 @@ _ERROR: dict[grpc.StatusCode, type[errors.PetsError]] = {
     grpc.StatusCode.ALREADY_EXISTS: errors.ConflictError,
     grpc.StatusCode.FAILED_PRECONDITION: errors.NotReadyError,
     grpc.StatusCode.UNAVAILABLE: errors.UnavailableError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: errors.UnavailableError,
     grpc.StatusCode.DEADLINE_EXCEEDED: errors.UnavailableError,
     grpc.StatusCode.CANCELLED: errors.UnavailableError,
 }
+
+
+_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_DISK_FULL_TEXTS = ("database or disk is full", "no space left on device", "disk quota exceeded")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True if ``exc`` or one of its causes says the disk (or quota) is full."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _DISK_FULL_ERRNOS:
+            return True
+        if getattr(current, "sqlstate", None) == "53100":  # PostgreSQL disk_full
+            return True
+        text = str(current).lower()
+        if any(t in text for t in _DISK_FULL_TEXTS):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def status_for(exc: errors.PetsError) -> grpc.StatusCode:
@@ -45,6 +78,14 @@ def status_for(exc: errors.PetsError) -> grpc.StatusCode:
         if isinstance(exc, cls):
             return code
     return grpc.StatusCode.UNKNOWN
+
+
+def status_for_unexpected(exc: BaseException) -> tuple[grpc.StatusCode, str]:
+    """The status and message for an exception that is no pets error: a full disk is
+    ``RESOURCE_EXHAUSTED``, anything else a bare ``INTERNAL``."""
+    if is_disk_full(exc):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED, "the server's disk is full; try again later"
+    return grpc.StatusCode.INTERNAL, "internal error"
 
 
 def error_for(exc: grpc.RpcError, what: str) -> errors.PetsError:

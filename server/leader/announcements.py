@@ -55,6 +55,9 @@ class Announcer:
             vector_length=r.vector_length,
             proven_predicates=list(r.proven_predicates),
             helpers=self.state.helper_names(rt),
+            rejected_contributions=len(rt.rejected),
+            stuck_reason=rt.stuck_reason,
+            stuck_attempts=rt.stuck_attempts,
             value_count=self._value_count(rt),
         )
 

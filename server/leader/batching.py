@@ -27,12 +27,23 @@ import contextlib
 import hmac
 from collections.abc import Callable
 
-from pets.errors import ConflictError, NotReadyError, PetsError, UnavailableError
+from pets.errors import (
+    ConflictError,
+    InvalidInputError,
+    InvalidProofError,
+    NotReadyError,
+    PetsError,
+    UnavailableError,
+)
 from pets.protocols import AggregationProtocol
+from pets.protocols.base import PrepareContext
+from pets.query import QueryPlan
 from pets.runtime.offload import offload
 from pets.server.leader.state import Close, LeaderState, Pending, QueryRuntime, log, reload, settle
 from pets.server.query_state import CLOSED, OPEN, TERMINAL
 from pets.server.store import ContributionRecord
+from pets.server.store.base import VerifyKey
+from pets.v1 import aggregation_pb2 as pb
 
 MAX_BATCH = 512
 # How long a helper gets to check one batch of contributions (Prepare); a
@@ -130,10 +141,21 @@ class Batching:
         reached, they fail as unavailable (the holders retry).
         """
         groups: dict[str, dict[str, Pending]] = {}
+        verifying: list[tuple[Pending, PrepareContext]] = []
         for item in items:
             if item.seeds is None:
                 continue
             rt = self.state.queries[item.query_id]
+            if rt.protocol.verifies:
+                # Prio3: the leader's verify_init is CPU work, done below off the loop.
+                # (A closed query's or a committed holder's goes straight on: the commit
+                # loop refuses it or acknowledges it as recorded.)
+                if rt.record.state == OPEN and item.holder not in rt.holders:
+                    try:
+                        verifying.append((item, await self._prepare_context(rt, item.holder)))
+                    except PetsError as exc:
+                        settle(item.future, error=exc)
+                continue
             item.record = rt.protocol.prepare_message(
                 item.holder, item.certificate, item.seeds, item.parsed
             )
@@ -150,6 +172,25 @@ class Batching:
                 )
                 continue
             group[item.holder] = item
+        if verifying:
+            for item, error in zip(
+                [i for i, _ in verifying],
+                await asyncio.to_thread(self._verify_init, verifying),
+                strict=True,
+            ):
+                if error is not None:
+                    await self._reject(self.state.queries[item.query_id], item, error)
+                    continue
+                group = groups.setdefault(item.query_id, {})
+                if item.holder in group:
+                    settle(
+                        item.future,
+                        error=UnavailableError(
+                            f"another contribution from {item.holder} is being checked; retry"
+                        ),
+                    )
+                    continue
+                group[item.holder] = item
         verdicts = await asyncio.gather(
             *(
                 self.prepare(self.state.queries[qid].protocol, qid, list(group.values()))
@@ -167,10 +208,100 @@ class Batching:
             if item.future.done():  # settled above (a second one from its holder)
                 continue
             if error is None:
+                if item.record is not None and item.record.verifier_message:
+                    item.sealed = item.record.SerializeToString()  # with the verifier message
                 kept.append(item)
+            elif self.state.queries[item.query_id].protocol.verifies:
+                await self._reject(self.state.queries[item.query_id], item, error)
             else:
                 settle(item.future, error=error)
         return kept
+
+    # -- Prio3: verification in Prepare ------------------------------------------
+    async def register_requests(
+        self,
+        query_id: str,
+        protocol: AggregationProtocol,
+        plan: QueryPlan,
+        register: pb.RegisterQueryRequest,
+    ) -> list[pb.RegisterQueryRequest]:
+        """The RegisterQuery for each helper. For a verifying protocol (Prio3) a fresh
+        secret verify key is drawn, stored durably first (verification survives a
+        restart; erased when the query ends) and sent to each helper only, over the
+        servers' mutually authenticated channel, with its aggregator id."""
+        helpers = self.state.helpers
+        key = protocol.new_verify_key(len(helpers))
+        if key is None:
+            return [register for _ in helpers]
+        bounds = tuple(protocol.circuit_bounds(plan))
+        await self.state.store.put_verify_key(query_id, VerifyKey(key, 0, bounds))
+        out = []
+        for i, _ in enumerate(helpers):
+            request = pb.RegisterQueryRequest()
+            request.CopyFrom(register)
+            request.verify_key = key
+            request.aggregator_id = i + 1
+            request.prio3_bounds.extend(bounds)
+            out.append(request)
+        return out
+
+    async def _prepare_context(self, rt: QueryRuntime, holder: str) -> PrepareContext:
+        """The query's verify key (from the store on first use); refuses a holder
+        whose contribution was already rejected: no second try with other data."""
+        reason = rt.rejected.get(holder)
+        if reason is not None:
+            raise InvalidProofError(
+                f"the contribution of {holder} to {rt.record.id} was rejected ({reason}); "
+                "a query takes one contribution per holder"
+            )
+        if rt.verify_key is None:
+            stored = await self.state.store.get_verify_key(rt.record.id)
+            if stored is None:
+                raise NotReadyError(f"query {rt.record.id} has no verify key (it has ended)")
+            rt.verify_key = stored.key
+        return PrepareContext(rt.record.id, rt.record.fingerprint, rt.verify_key)
+
+    def _verify_init(self, batch: list[tuple[Pending, PrepareContext]]) -> list[PetsError | None]:
+        """The leader's half of verification for each item (a worker thread): its
+        Prepare message with the verifier share, or why the report is refused."""
+        errors: list[PetsError | None] = []
+        for item, context in batch:
+            rt = self.state.queries[item.query_id]
+            assert item.seeds is not None
+            try:
+                item.record = rt.protocol.prepare_message(
+                    item.holder, item.certificate, item.seeds, item.parsed, context=context
+                )
+            except PetsError as exc:
+                errors.append(exc)
+                continue
+            item.sealed = item.record.SerializeToString()
+            errors.append(None)
+        return errors
+
+    async def _reject(self, rt: QueryRuntime, item: Pending, error: PetsError) -> None:
+        """Refuse a contribution of a verifying protocol. A failed check (not a
+        transient failure) is a rejection: recorded durably, with its reason and no
+        values, counted in the query's status, and final for that holder."""
+        if isinstance(error, (InvalidProofError, InvalidInputError)) and not isinstance(
+            error, (UnavailableError, NotReadyError)
+        ):
+            reason = str(error)
+            if item.holder not in rt.rejected:
+                try:
+                    await self.state.store.record_rejection(rt.record.id, item.holder, reason)
+                except Exception:
+                    log.exception("could not record a rejection", extra={"query_id": rt.record.id})
+                    settle(item.future, error=UnavailableError("could not record; retry"))
+                    return
+                rt.rejected[item.holder] = reason
+                log.info(
+                    "contribution rejected",
+                    extra={"query_id": rt.record.id, "holder": item.holder, "reason": reason},
+                )
+                await rt.bump()
+            error = InvalidProofError(f"contribution refused: {reason}")
+        settle(item.future, error=error)
 
     async def prepare(
         self, protocol: AggregationProtocol, query_id: str, group: list[Pending]
@@ -185,7 +316,18 @@ class Batching:
             return_exceptions=True,
         )
         answers = {h.name: o for h, o in zip(helpers, outcomes, strict=True)}
-        return protocol.prepare_verdicts(query_id, [i.holder for i in group], answers)
+        holders = [i.holder for i in group]
+        if not protocol.verifies:
+            return protocol.prepare_verdicts(query_id, holders, answers)
+        # Prio3: combine the verifier shares and finish verification (CPU work).
+        return await asyncio.to_thread(
+            protocol.prepare_verdicts,
+            query_id,
+            holders,
+            answers,
+            parsed={i.holder: i.parsed for i in group},
+            records={i.holder: i.record for i in group if i.record is not None},
+        )
 
     # -- the group commit ----------------------------------------------------------
     async def _commit_loop(self) -> None:
@@ -203,10 +345,12 @@ class Batching:
                     contributions = []
                     await self._apply_close(item)
                 await self._commit(contributions)
-            except Exception:  # keep serving; fail only this batch
+            except Exception as exc:  # keep serving; fail only this batch
                 log.exception("commit loop error; failing the batch")
                 for item in batch:
-                    settle(item.future, error=UnavailableError("internal error; retry"))
+                    failure = UnavailableError("internal error; retry")
+                    failure.__cause__ = exc  # e.g. a full disk: callers may say so
+                    settle(item.future, error=failure)
                     rt = self.state.queries.get(item.query_id)
                     if isinstance(item, Pending) and rt and rt.record.state not in TERMINAL:
                         with contextlib.suppress(Exception):

@@ -8,19 +8,26 @@ The payload is then collected in the protocol's sink, validated by the
 query's running aggregate and handed to batching, and the call returns once
 it is committed. One stream per holder and query at a time; at most
 ``max_concurrent_contributions`` streamed contributions are received at once
-(memory bound), each within ``contribution_timeout_seconds``.
+(memory bound), shared fairly between holders, at most
+``max_streams_per_holder`` of them from one holder
+(:class:`~pets.server.leader.slots.FairSlots`). A stream that sends nothing
+for ``contribution_idle_timeout_seconds`` is dropped, and every stream must
+finish within ``contribution_timeout_seconds``: one holder stalling streams
+cannot keep the others out (issue 15, item 4).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 from pets.errors import ConflictError, InvalidInputError, NotReadyError, UnavailableError
 from pets.identity.certificates import Peer
 from pets.runtime.offload import offload
 from pets.server.leader.batching import Batching
+from pets.server.leader.slots import FairSlots
 from pets.server.leader.state import LeaderState, Pending, QueryRuntime, log
 from pets.server.query_state import OPEN
 from pets.transport import wire
@@ -30,10 +37,19 @@ from pets.v1 import aggregation_pb2 as pb
 class Intake:
     """Receives, checks and stages contributions."""
 
-    def __init__(self, state: LeaderState, batching: Batching) -> None:
+    def __init__(
+        self,
+        state: LeaderState,
+        batching: Batching,
+        close: Callable[[str, str], Coroutine[Any, Any, None]] | None = None,
+    ) -> None:
+        """``close(query_id, reason)`` closes a query once ``close_after`` holders
+        contributed (the lifecycle's, which retries; default: one attempt)."""
         self.state = state
         self.batching = batching
-        self._slots = asyncio.Semaphore(state.config.limits.max_concurrent_contributions)
+        self.close = close or batching.close
+        limits = state.config.limits
+        self.slots = FairSlots(limits.max_concurrent_contributions, limits.max_streams_per_holder)
 
     async def contribute(
         self,
@@ -81,13 +97,13 @@ class Intake:
                 payload = await self._receive(rt, first, None, expected, digest)
                 newly = await self._stage(rt, peer, payload, digest, seeds, certificate)
             else:
-                async with self._slots:
+                async with self.slots.slot(peer.name):
                     async with asyncio.timeout(limits.contribution_timeout_seconds):
                         payload = await self._receive(rt, first, stream, expected, digest)
                     newly = await self._stage(rt, peer, payload, digest, seeds, certificate)
         except TimeoutError:
             raise UnavailableError(
-                f"contribution stream stalled for over {limits.contribution_timeout_seconds:g} s"
+                f"contribution stream took over {limits.contribution_timeout_seconds:g} s"
             ) from None
         finally:
             rt.in_flight.discard(peer.name)
@@ -100,7 +116,7 @@ class Intake:
         close_after = rt.spec.close_after
         if newly and close_after and len(rt.holders) >= close_after and rt.record.state == OPEN:
             reason = f"{close_after} holders contributed"
-            self.state.spawn(self.batching.close(rt.record.id, reason), "close")
+            self.state.spawn(self.close(rt.record.id, reason), "close")
         return self.ack(rt, peer.name, newly=newly)
 
     async def _stage(
@@ -150,7 +166,7 @@ class Intake:
                     sink.add(data)
                 else:  # copy and hash large chunks off the event loop
                     await offload(len(data), sink.add, data)
-            msg = None if stream is None else await anext(stream, None)
+            msg = None if stream is None else await self._next(stream)
             if msg is None:
                 break
             if msg.HasField("header"):
@@ -160,6 +176,19 @@ class Intake:
         if isinstance(sink, wire.ChunkAssembler) and not hmac.compare_digest(sink.digest(), digest):
             raise InvalidInputError("payload does not match its announced SHA-256 digest")
         return payload
+
+    async def _next(
+        self, stream: AsyncIterator[pb.ContributionChunk]
+    ) -> pb.ContributionChunk | None:
+        """The stream's next message, or None at its end; a stream that sends nothing
+        for ``contribution_idle_timeout_seconds`` is dropped (its slot freed)."""
+        idle = self.state.config.limits.contribution_idle_timeout_seconds
+        try:
+            return await asyncio.wait_for(anext(stream, None), idle)
+        except TimeoutError:
+            raise UnavailableError(
+                f"contribution stream sent nothing for {idle:g} s; dropped"
+            ) from None
 
     def ack(self, rt: QueryRuntime, holder: str, *, newly: bool) -> pb.ContributionAck:
         return pb.ContributionAck(

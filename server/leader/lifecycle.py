@@ -14,6 +14,14 @@
 
 :meth:`Lifecycle.resume` reloads every query from the store at start-up and
 picks up the open and closing ones where they were.
+
+A close or a finalisation that fails (a full disk, a store that is briefly
+unreachable) is retried with :class:`pets.runtime.backoff.Backoff` until it
+succeeds (:meth:`Lifecycle.close_until_done`,
+:meth:`Lifecycle.finalise_until_done`); meanwhile the query's status carries
+``stuck_reason`` and ``stuck_attempts``, so an analyst waiting on it sees why.
+(A helper that stays unreachable is different: the query fails after
+``finalize_timeout_seconds``.)
 """
 
 from __future__ import annotations
@@ -21,8 +29,10 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections.abc import Callable
 
-from pets.errors import ThresholdNotMetError, UnavailableError
+from pets.dp import NoisePlan
+from pets.errors import PermissionDeniedError, PetsError, ThresholdNotMetError, UnavailableError
 from pets.identity.certificates import Peer
 from pets.query import Query
 from pets.query import compile as compile_query
@@ -32,11 +42,25 @@ from pets.server.leader.admission import Admission
 from pets.server.leader.announcements import pack_helper_keys
 from pets.server.leader.batching import Batching
 from pets.server.leader.state import LeaderState, QueryRuntime, log, reload
+from pets.server.privacy import ServerPrivacy
 from pets.server.query_state import FAILED, OPEN, READY, TERMINAL
 from pets.server.query_state import name as state_name
 from pets.server.release_policy import ReleaseGuard
 from pets.server.store import QueryRecord
+from pets.transport.status import is_disk_full
 from pets.v1 import aggregation_pb2 as pb
+
+RETRY_INITIAL_SECONDS = 0.5
+RETRY_MAX_SECONDS = 30.0
+
+
+def _describe(exc: BaseException) -> str:
+    """A short, secret-free account of why a close or finalisation failed."""
+    if is_disk_full(exc):
+        return "the server's disk is full"
+    if isinstance(exc, PetsError):
+        return str(exc)
+    return type(exc).__name__
 
 
 class Lifecycle:
@@ -45,6 +69,12 @@ class Lifecycle:
     def __init__(self, state: LeaderState, batching: Batching) -> None:
         self.state = state
         self.batching = batching
+        # The delays between attempts of a failing close or finalisation (no deadline:
+        # they are retried until they succeed). Tests inject shorter ones.
+        self.retry_backoff: Callable[[], Backoff] = lambda: Backoff(
+            RETRY_INITIAL_SECONDS, RETRY_MAX_SECONDS
+        )
+        self.privacy = ServerPrivacy(state.config.dp, state.store, state.config.name)
         # The release rule (pets.server.release_policy): no two releases of one
         # fingerprint within the window over different contributor sets.
         self.releases = ReleaseGuard(
@@ -92,6 +122,8 @@ class Lifecycle:
         query_id = "q-" + secrets.token_hex(8)
         fingerprint = a.plan.fingerprint()
         await self.releases.check_close_after(fingerprint, a.spec.close_after)
+        # DP: the policy's checks and an early budget refusal (nothing is spent here).
+        await self.privacy.admit(analyst.name, a.plan, a.protocol)
         keys: list[pb.HelperKey] = []
         if a.protocol.uses_helpers:
             register = pb.RegisterQueryRequest(
@@ -103,7 +135,13 @@ class Lifecycle:
                 min_holders=a.min_holders,
                 fingerprint=fingerprint,
             )
-            keys = list(await asyncio.gather(*(h.register(register) for h in self.state.helpers)))
+            # Prio3: each helper's request carries the query's fresh verify key.
+            requests = await self.batching.register_requests(query_id, a.protocol, a.plan, register)
+            keys = list(
+                await asyncio.gather(
+                    *(h.register(r) for h, r in zip(self.state.helpers, requests, strict=True))
+                )
+            )
         record = QueryRecord(
             id=query_id,
             analyst=analyst.name,
@@ -117,7 +155,18 @@ class Lifecycle:
             fingerprint=fingerprint,
             helper_keys=pack_helper_keys(keys),
         )
-        await self.state.store.insert_query(record)
+        try:
+            await self.state.store.insert_query(record)
+        except Exception as exc:
+            # Say what happened (e.g. the disk is full), not "internal error".
+            log.error("could not store a query", extra={"query_id": query_id, "error": repr(exc)})
+            if keys:  # best effort: the helpers forget the query that will never open
+                await asyncio.gather(
+                    *(h.abort(query_id) for h in self.state.helpers), return_exceptions=True
+                )
+            raise UnavailableError(
+                f"could not store the query ({_describe(exc)}); try again later"
+            ) from exc
         rt = QueryRuntime(
             record=record,
             spec=a.spec,
@@ -131,12 +180,60 @@ class Lifecycle:
     def schedule_deadline(self, rt: QueryRuntime) -> None:
         async def wait() -> None:
             await asyncio.sleep(max(0.0, rt.record.deadline - self.state.clock()))
-            await self.batching.close(rt.record.id, "deadline reached")
+            await self.close_until_done(rt.record.id, "deadline reached")
 
         rt.deadline_task = self.state.spawn(wait(), f"deadline-{rt.record.id}")
 
     def start_finalise(self, rt: QueryRuntime) -> None:
-        self.state.spawn(self.finalise(rt), f"finalize-{rt.record.id}")
+        self.state.spawn(self.finalise_until_done(rt), f"finalize-{rt.record.id}")
+
+    async def close_until_done(self, query_id: str, reason: str) -> None:
+        """Close an open query, retrying with backoff while the close fails (say, the
+        disk is full): an open query past its deadline is stuck, never forgotten."""
+        backoff = self.retry_backoff()
+        while True:
+            rt = self.state.queries.get(query_id)
+            if rt is None or rt.record.state != OPEN:
+                return
+            try:
+                await self.batching.close(query_id, reason)
+            except Exception as exc:
+                await self._stuck(rt, "close", exc)
+                await backoff.sleep()
+            else:
+                await self._unstuck(rt)
+                return
+
+    async def finalise_until_done(self, rt: QueryRuntime) -> None:
+        """:meth:`finalise`, retried with backoff until the query is READY or FAILED;
+        while it keeps failing, the query's status says why and how often."""
+        backoff = self.retry_backoff()
+        await self._unstuck(rt)  # its close went through (and ended its own retries)
+        while rt.record.state not in TERMINAL:
+            try:
+                await self.finalise(rt)
+            except Exception as exc:
+                await self._stuck(rt, "finalisation", exc)
+                await backoff.sleep()
+        await self._unstuck(rt)
+
+    async def _stuck(self, rt: QueryRuntime, stage: str, exc: BaseException) -> None:
+        rt.stuck_attempts += 1
+        rt.stuck_reason = f"{stage} failed ({_describe(exc)}); retrying"
+        log.warning(
+            f"{stage} failed; retrying",
+            extra={"query_id": rt.record.id, "attempt": rt.stuck_attempts, "error": repr(exc)},
+        )
+        await rt.bump()
+
+    async def _unstuck(self, rt: QueryRuntime) -> None:
+        if rt.stuck_attempts:
+            log.info(
+                "recovered",
+                extra={"query_id": rt.record.id, "failed_attempts": rt.stuck_attempts},
+            )
+            rt.stuck_reason, rt.stuck_attempts = "", 0
+            await rt.bump()
 
     async def finalise(self, rt: QueryRuntime) -> None:
         """Finish a CLOSED query: READY once every helper summed its share, else FAILED."""
@@ -149,6 +246,8 @@ class Lifecycle:
                 f"{n} holder(s) contributed, at least {rec.min_holders} required; nothing released",
             )
             return
+        if not await self._dp_precheck(rt):
+            return
         try:  # before any server sums: a refused release is never computed
             await self.releases.claim(rec.fingerprint, rec.id, rec.contributors)
         except ThresholdNotMetError as exc:
@@ -157,6 +256,25 @@ class Lifecycle:
         if rt.protocol.uses_helpers and not await self._finalise_helpers(rt):
             return
         await self._finish(rt, READY, "", "")
+
+    def _noise(self, rt: QueryRuntime) -> NoisePlan | None:
+        """The query's noise plan under this server's current DP policy (None: no DP)."""
+        assert rt.plan is not None
+        return self.privacy.policy.admit(rt.plan)
+
+    async def _dp_precheck(self, rt: QueryRuntime) -> bool:
+        """Before any helper releases: would this server still admit and pay for the
+        release? False (and FAILED, nothing spent) if not."""
+        try:
+            noise = self._noise(rt)
+            if noise is not None:
+                assert rt.plan is not None
+                budget = await self.privacy.budget(rt.record.analyst, rt.plan.dataset.name)
+                budget.after_spending(noise.rho)
+        except PermissionDeniedError as exc:
+            await self._fail(rt, "privacy_refused", f"{exc}; nothing released")
+            return False
+        return True
 
     async def _finalise_helpers(self, rt: QueryRuntime) -> bool:
         """Stream every helper the contributor set, retrying the unreachable ones with
@@ -218,8 +336,22 @@ class Lifecycle:
                 aggregate.payload_bytes,
                 lambda: rt.protocol.release_share(aggregate.to_bytes()),
             )
-        # A failed query's running aggregate is deleted: it will never be released.
-        await self.state.store.finish_query(rec, released, state == FAILED)
+        noise = self._noise(rt) if state == READY and aggregate is not None else None
+        if noise is not None and aggregate is not None:
+            # DP: this server's noise, stored with the budget it spends, in one transaction.
+            assert rt.plan is not None
+            share = aggregate.to_bytes() if released is None else released
+            try:
+                await self.privacy.release(rec, rt.protocol, rt.spec, rt.plan, noise, share)
+            except PermissionDeniedError as exc:
+                rec = rec.with_state(
+                    FAILED, failure="privacy_refused", failure_detail=f"{exc}; nothing released"
+                )
+                await self.state.store.finish_query(rec, None, True)
+                state = FAILED
+        else:
+            # A failed query's running aggregate is deleted: it will never be released.
+            await self.state.store.finish_query(rec, released, state == FAILED)
         rt.record = rec
         rt.aggregate = None  # the share lives on in the store; free the memory
         rt.holders = {}

@@ -63,7 +63,7 @@ class Leader(pb_grpc.LeaderServicer):
         self.announcer = Announcer(self.state)
         self.batching = Batching(self.state)
         self.lifecycle = Lifecycle(self.state, self.batching)
-        self.intake = Intake(self.state, self.batching)
+        self.intake = Intake(self.state, self.batching, close=self.lifecycle.close_until_done)
         self._submitting: dict[str, int] = {}
 
     @property

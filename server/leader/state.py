@@ -67,6 +67,14 @@ class QueryRuntime:
     version: int = 0
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     deadline_task: asyncio.Task[None] | None = None
+    # Prio3 (issue 12): the query's secret verify key (loaded from the store on first
+    # use) and the holders whose contribution the servers refused, with why.
+    verify_key: bytes | None = None
+    rejected: dict[str, str] = field(default_factory=dict)
+    # A close or finalisation being retried (server/leader/lifecycle.py): the last
+    # error and the failed attempts so far; reported in the query's status.
+    stuck_reason: str = ""
+    stuck_attempts: int = 0
 
     @property
     def protocol(self) -> AggregationProtocol:
@@ -84,6 +92,8 @@ async def reload(store: Store, rt: QueryRuntime) -> None:
     assert rt.plan is not None
     data = await store.get_aggregate(rt.record.id)
     rt.holders = await store.contributions(rt.record.id)
+    if rt.protocol.verifies:
+        rt.rejected = await store.rejections(rt.record.id)
     rt.aggregate = rt.protocol.running_aggregate(
         rt.spec, rt.record.vector_length, rt.plan, data, count=len(rt.holders)
     )
