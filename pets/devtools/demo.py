@@ -24,7 +24,7 @@ from pets.client.node import load_table
 from pets.devtools.datafiles import merge_schemas, write_data
 from pets.devtools.datagen import generate
 from pets.devtools.localcluster import LocalCluster
-from pets.query import Query, Result, plaintext
+from pets.query import Query, QueryPlan, Result, plaintext
 from pets.query import compile as compile_query
 
 SEED = 2026
@@ -63,6 +63,66 @@ DEMO_QUERIES: tuple[tuple[str, str, str], ...] = (
         "mean(length_of_stay) from hospitals where age >= 18 group by sex",
     ),
 )
+
+
+# -- differential privacy (issue 11, docs/DP.md) ---------------------------------
+# (name, protocol, query text): noisy answers, checked against the exact ones within
+# a bound an honest run exceeds with probability below DP_FAILURE over ALL slots.
+DP_QUERIES: tuple[tuple[str, str, str], ...] = (
+    (
+        "patients 65+ per sex (DP)",
+        "additive",
+        "count() from hospitals where age >= 65 group by sex dp epsilon 0.5",
+    ),
+    ("cost per sex (DP)", "additive", "sum(cost) from hospitals group by sex dp rho 0.05"),
+    (
+        "age histogram (DP, paillier)",
+        "paillier",
+        "histogram(age) from hospitals bins [0, 18, 40, 65, 80, 110] dp rho 0.05",
+    ),
+)
+DP_FAILURE = 1e-6
+
+
+def dp_check(plan: QueryPlan, secure: Result, exact: Result) -> dict[str, Any]:
+    """Does every noisy count, sum or bin lie within the bound of the exact one?
+
+    The bound of a field is :func:`pets.dp.tails.half_width` of the summed noise
+    of all servers at ``DP_FAILURE / slots`` (union bound over every slot): an
+    honest run fails it with probability below one in a million, about six
+    standard deviations for Gaussian noise. Returns ``{"match", "bound_sd",
+    "worst_sd"}`` (the bound and the largest error in standard deviations).
+    """
+    from pets.dp import noise_plan
+    from pets.dp.tails import half_width
+
+    assert secure.dp is not None
+    noise = noise_plan(plan)
+    servers = int(secure.dp["servers"])
+    alpha = DP_FAILURE / max(1, noise.length)
+    match, worst, bound_sd = len(secure.rows) == len(exact.rows), 0.0, 0.0
+    for got, want in zip(secure.rows, exact.rows, strict=False):
+        for i, key in enumerate(plan.result_fields):
+            f = noise.fields[i]
+            sd = f.stddev(noise.mechanism) * servers**0.5 / f.scale
+            bound = half_width(noise.mechanism.value, f.param, servers, alpha) / f.scale
+            error = abs(got[key] - want[key])
+            match = match and error <= bound
+            worst = max(worst, error / sd if sd else 0.0)
+            bound_sd = max(bound_sd, bound / sd if sd else 0.0)
+    return {"match": match, "bound_sd": round(bound_sd, 2), "worst_sd": round(worst, 2)}
+
+
+def _intervals(result: Result | None, limit: int = 3) -> str:
+    """A one-line digest of a DP answer's 95% intervals."""
+    if result is None or not result.intervals:
+        return "-"
+    cells = []
+    for i, row in enumerate(result.rows[:limit]):
+        key = "/".join(str(row[k]) for k in result.group_by)
+        ivs = " ".join(f"{k}=[{lo:.6g}, {hi:.6g}]" for k, (lo, hi) in result.row_intervals(i))
+        cells.append(f"{key}: {ivs}" if key else ivs)
+    return "; ".join(cells)
 
 
 def _summary(result: Result | None, limit: int = 3) -> str:
@@ -125,6 +185,20 @@ async def _run_queries(cluster: LocalCluster, holders: int) -> list[dict[str, An
             ]
         expected = plaintext(plan, tables[query.dataset])
         secure = outcome.result
+        if query.dp is not None and secure is not None and secure.dp is not None:
+            check = dp_check(plan, secure, expected)
+            return {
+                "name": name,
+                "query": query.describe(),
+                "protocol": protocol,
+                "secure": secure.to_json_obj(),
+                "plaintext": expected.to_json_obj(),
+                "dp": secure.dp | {"bound_sd": check["bound_sd"], "worst_sd": check["worst_sd"]},
+                "match": check["match"],
+                "seconds": round(outcome.seconds, 3),
+                "_secure": secure,
+                "_plain": expected,
+            }
         return {
             "name": name,
             "query": query.describe(),
@@ -138,7 +212,7 @@ async def _run_queries(cluster: LocalCluster, holders: int) -> list[dict[str, An
         }
 
     try:
-        results = await asyncio.gather(*(one(*q) for q in DEMO_QUERIES))
+        results = await asyncio.gather(*(one(*q) for q in DEMO_QUERIES + DP_QUERIES))
         out.extend(results)
     finally:
         await analyst.close()
@@ -178,7 +252,16 @@ def run_demo(
             out.print(f"[bold]{q['name']}[/] ({q['protocol']}, {q['seconds']:.2f} s): {verdict}")
             out.print(f"  query     {q['query']}", soft_wrap=True)
             out.print(f"  secure    {_summary(q['_secure'])}", soft_wrap=True)
+            if "dp" in q:  # noisy answer, its 95% intervals, the exact answer
+                out.print(f"  95% intvl {_intervals(q['_secure'])}", soft_wrap=True)
             out.print(f"  plaintext {_summary(q['_plain'])}", soft_wrap=True)
+            if "dp" in q:
+                dp = q["dp"]
+                out.print(
+                    f"  dp        {dp['mechanism']}, rho={dp['rho']}, noise of {dp['servers']} "
+                    f"server(s); error {dp['worst_sd']} sd, bound {dp['bound_sd']} sd",
+                    soft_wrap=True,
+                )
         if bad_exits:
             console.print(f"[red]processes exited uncleanly: {bad_exits}[/]")
     for q in queries:
