@@ -17,13 +17,27 @@ def postgres_server() -> Iterator[PostgresServer]:
     Skips where PostgreSQL is missing, but fails when ``CI`` is set: CI must
     not pass by skipping the database tests.
     """
-    try:
-        server = start_postgres()
-    except PostgresUnavailable as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required in CI: {exc}")
-        pytest.skip(f"PostgreSQL unavailable: {exc}")
+    server = _start_or_skip()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def private_postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for one test alone, e.g. one the test restarts."""
+    server = _start_or_skip()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _start_or_skip() -> PostgresServer:
+    try:
+        return start_postgres()
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI: {exc}")
+        pytest.skip(f"PostgreSQL unavailable: {exc}")

@@ -86,6 +86,20 @@ MIGRATIONS: tuple[LiteralString, ...] = (
         PRIMARY KEY (analyst, dataset)
     );
     """,
+    # 3: Prio3 circuit bounds beside the verify key; the release rule's records
+    # (pets.server.release_policy: a digest of each contributor set, never names).
+    """
+    ALTER TABLE verify_keys ADD COLUMN bounds text NOT NULL DEFAULT '[]';
+    CREATE TABLE releases (
+        fingerprint bytea NOT NULL,
+        query_id text NOT NULL,
+        contributor_set bytea NOT NULL,
+        contributors integer NOT NULL,
+        released double precision NOT NULL,
+        PRIMARY KEY (fingerprint, query_id)
+    );
+    CREATE INDEX releases_released ON releases (released);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -32,6 +32,7 @@ is not hex-encoded on the way.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
@@ -42,7 +43,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from pets.errors import ConfigError, ConflictError, UnavailableError
 from pets.runtime.backoff import Backoff
-from pets.server.store.base import ContributionRecord, QueryRecord
+from pets.server.store.base import ContributionRecord, QueryRecord, ReleaseRecord, VerifyKey
 from pets.server.store.pg_migrations import SCHEMA_VERSION, migrate
 
 log = logging.getLogger("pets.server.store")
@@ -301,6 +302,8 @@ class PostgresStore:
                 "UPDATE contributions SET sealed = '' WHERE query_id = %s AND sealed <> ''",
                 (record.id,),
             )
+            # The query ended: its Prio3 verify key is no longer needed (erased).
+            await conn.execute("DELETE FROM verify_keys WHERE query_id = %s", (record.id,))
             if aggregate is not None:
                 await conn.execute(
                     "INSERT INTO aggregates VALUES (%s, %b) "
@@ -313,26 +316,28 @@ class PostgresStore:
         await self._transact(body)
 
     # -- Prio3: the per-query verify key and the refused contributions --------
-    async def put_verify_key(self, query_id: str, key: bytes, aggregator_id: int) -> None:
+    async def put_verify_key(self, query_id: str, key: VerifyKey) -> None:
         async def body(conn: AsyncConnection) -> None:
             await conn.execute(
-                "INSERT INTO verify_keys VALUES (%s, %b, %s) ON CONFLICT (query_id) "
+                "INSERT INTO verify_keys (query_id, verify_key, aggregator_id, bounds) "
+                "VALUES (%s, %b, %s, %s) ON CONFLICT (query_id) "
                 "DO UPDATE SET verify_key = excluded.verify_key, "
-                "aggregator_id = excluded.aggregator_id",
-                (query_id, key, aggregator_id),
+                "aggregator_id = excluded.aggregator_id, bounds = excluded.bounds",
+                (query_id, key.key, key.aggregator_id, json.dumps(list(key.bounds))),
             )
 
         await self._transact(body)
 
-    async def get_verify_key(self, query_id: str) -> tuple[bytes, int] | None:
-        async def body(conn: AsyncConnection) -> tuple[bytes, int] | None:
+    async def get_verify_key(self, query_id: str) -> VerifyKey | None:
+        async def body(conn: AsyncConnection) -> VerifyKey | None:
             cur = await conn.execute(
-                "SELECT verify_key, aggregator_id FROM verify_keys WHERE query_id = %s",
+                "SELECT verify_key, aggregator_id, bounds FROM verify_keys WHERE query_id = %s",
                 (query_id,),
-                binary=True,
             )
             row = await cur.fetchone()
-            return None if row is None else (bytes(row[0]), int(row[1]))
+            if row is None:
+                return None
+            return VerifyKey(bytes(row[0]), int(row[1]), tuple(json.loads(row[2])))
 
         return await self._transact(body)
 
@@ -408,6 +413,8 @@ class PostgresStore:
                 "UPDATE contributions SET sealed = '' WHERE query_id = %s AND sealed <> ''",
                 (record.id,),
             )
+            # The query ended: its Prio3 verify key is no longer needed (erased).
+            await conn.execute("DELETE FROM verify_keys WHERE query_id = %s", (record.id,))
             await conn.execute(
                 "INSERT INTO aggregates VALUES (%s, %b) "
                 "ON CONFLICT (query_id) DO UPDATE SET data = excluded.data",
@@ -415,6 +422,52 @@ class PostgresStore:
             )
 
         await self._transact(body)
+
+    # -- releases (pets.server.release_policy) ------------------------------------
+    async def releases(self, fingerprint: bytes, since: float) -> list[ReleaseRecord]:
+        async def body(conn: AsyncConnection) -> list[ReleaseRecord]:
+            return await _releases(conn, fingerprint, since)
+
+        return await self._transact(body)
+
+    async def record_release(
+        self,
+        release: ReleaseRecord,
+        since: float,
+        check: Callable[[list[ReleaseRecord]], None],
+    ) -> None:
+        """Forget releases before ``since``, ``check`` the fingerprint's others, record
+        ``release``: one transaction, serialised per fingerprint by an advisory lock
+        (two replicas releasing the same fingerprint at once check one after the
+        other)."""
+        r = release
+
+        async def body(conn: AsyncConnection) -> None:
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(encode(%b, 'hex'), 0))",
+                (r.fingerprint,),
+            )
+            await conn.execute("DELETE FROM releases WHERE released < %s", (since,))
+            others = await _releases(conn, r.fingerprint, since)
+            check([p for p in others if p.query_id != r.query_id])
+            await conn.execute(
+                "INSERT INTO releases VALUES (%b, %s, %b, %s, %s) ON CONFLICT DO NOTHING",
+                (r.fingerprint, r.query_id, r.contributor_set, r.contributors, r.released),
+            )
+
+        await self._transact(body)
+
+
+async def _releases(conn: AsyncConnection, fingerprint: bytes, since: float) -> list[ReleaseRecord]:
+    cur = await conn.execute(
+        "SELECT fingerprint, query_id, contributor_set, contributors, released FROM releases "
+        "WHERE fingerprint = %b AND released >= %s ORDER BY released, query_id",
+        (fingerprint, since),
+    )
+    return [
+        ReleaseRecord(bytes(r[0]), r[1], bytes(r[2]), int(r[3]), float(r[4]))
+        for r in await cur.fetchall()
+    ]
 
 
 async def _configure(conn: AsyncConnection) -> None:

@@ -19,6 +19,7 @@ import pytest
 from pets.errors import ConflictError
 from pets.server.query_state import CLOSED, FAILED, OPEN, READY
 from pets.server.store import ContributionRecord, QueryRecord, Store, connect_store
+from pets.server.store.base import ReleaseRecord, VerifyKey
 
 BACKENDS = ("sqlite", "postgres")
 Q1, Q2 = "q-00000000000000a1", "q-00000000000000a2"
@@ -196,9 +197,9 @@ def test_everything_acknowledged_survives_a_restart(make_store: StoreFactory) ->
 def test_verify_keys_and_rejections(make_store: StoreFactory) -> None:
     async def body(store: Store) -> None:
         assert await store.get_verify_key(Q1) is None
-        await store.put_verify_key(Q1, b"v" * 16, 1)
-        await store.put_verify_key(Q1, b"w" * 16, 0)
-        assert await store.get_verify_key(Q1) == (b"w" * 16, 0)
+        await store.put_verify_key(Q1, VerifyKey(b"v" * 16, 1))
+        await store.put_verify_key(Q1, VerifyKey(b"w" * 16, 0, (7, 2**70)))
+        assert await store.get_verify_key(Q1) == VerifyKey(b"w" * 16, 0, (7, 2**70))
         await store.drop_verify_key(Q1)
         assert await store.get_verify_key(Q1) is None
         await store.record_rejection(Q1, "a", "proof")
@@ -233,5 +234,38 @@ def test_a_budget_changes_atomically_or_not_at_all(make_store: StoreFactory) -> 
         assert await store.get_budget("alice", "d") == "123"
         assert (await store.load_queries())[0] == ready
         assert await store.get_aggregate(Q1) == b"noisy"
+
+    _run(make_store, body)
+
+
+def test_a_release_is_checked_against_the_recent_ones_and_recorded_once(
+    make_store: StoreFactory,
+) -> None:
+    def release(qid: str, members: bytes, when: float, fp: bytes = b"f" * 32) -> ReleaseRecord:
+        return ReleaseRecord(fp, qid, members, 3, when)
+
+    seen: list[list[str]] = []
+
+    def same_set_as(members: bytes) -> Callable[[list[ReleaseRecord]], None]:
+        def check(others: list[ReleaseRecord]) -> None:
+            seen.append([r.query_id for r in others])
+            if any(r.contributor_set != members for r in others):
+                raise ConflictError("another contributor set")
+
+        return check
+
+    async def body(store: Store) -> None:
+        abc, abd = same_set_as(b"abc"), same_set_as(b"abd")
+        await store.record_release(release("q-1", b"abc", 10.0), 0.0, abc)
+        await store.record_release(release("q-1", b"abc", 11.0), 0.0, abc)  # kept first
+        await store.record_release(release("q-x", b"zzz", 12.0, b"g" * 32), 0.0, abc)
+        with pytest.raises(ConflictError):  # refused: nothing recorded
+            await store.record_release(release("q-2", b"abd", 20.0), 5.0, abd)
+        assert await store.releases(b"f" * 32, 0.0) == [release("q-1", b"abc", 10.0)]
+        # Releases older than `since` are forgotten, of every fingerprint.
+        await store.record_release(release("q-3", b"abd", 30.0), 15.0, abd)
+        assert [r.query_id for r in await store.releases(b"f" * 32, 0.0)] == ["q-3"]
+        assert await store.releases(b"g" * 32, 0.0) == []
+        assert seen == [[], [], [], ["q-1"], []]
 
     _run(make_store, body)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -19,9 +17,10 @@ from psycopg import AsyncConnection
 from pets.errors import ConfigError, ConflictError, UnavailableError
 from pets.server.query_state import OPEN
 from pets.server.store import ContributionRecord, QueryRecord
+from pets.server.store.base import VerifyKey
 from pets.server.store.pg_migrations import MIGRATIONS, SCHEMA_VERSION, migrate
 from pets.server.store.postgres import PostgresStore
-from tests.postgres import PostgresServer, PostgresUnavailable, start_postgres
+from tests.postgres import PostgresServer
 
 Q1 = "q-00000000000000b1"
 _names = itertools.count()
@@ -33,22 +32,6 @@ def url(postgres_server: PostgresServer) -> str:
     name = f"pgstore_{next(_names)}"
     postgres_server.create_database(name)
     return postgres_server.url(name)
-
-
-@pytest.fixture
-def own_server() -> Iterator[PostgresServer]:
-    """A server of this test alone (it gets restarted); same skip/fail rule as
-    the ``postgres_server`` fixture."""
-    try:
-        server = start_postgres()
-    except PostgresUnavailable as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required in CI: {exc}")
-        pytest.skip(f"PostgreSQL unavailable: {exc}")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _query(qid: str = Q1) -> QueryRecord:
@@ -87,7 +70,7 @@ def test_an_older_database_is_migrated_step_by_step(url: str) -> None:
             )
         store = await PostgresStore.open(url)
         try:
-            await store.put_verify_key(Q1, b"k" * 16, 0)  # a table of version 2
+            await store.put_verify_key(Q1, VerifyKey(b"k" * 16, 0, (1,)))  # tables of 2, 3
             return [q.id for q in await store.load_queries()]
         finally:
             await store.close()
@@ -178,22 +161,22 @@ def test_two_writers_creating_one_budget_lose_no_spend(url: str) -> None:
 
 
 def test_a_database_restart_fails_calls_cleanly_then_reconnects(
-    own_server: PostgresServer,
+    private_postgres_server: PostgresServer,
 ) -> None:
-    own_server.create_database("restart")
-    url = own_server.url("restart")
+    private_postgres_server.create_database("restart")
+    url = private_postgres_server.url("restart")
 
     async def go() -> None:
         store = await PostgresStore.open(url, timeout=1)
         try:
             await store.insert_query(_query())
             await store.commit_contributions([_contribution("a")], {Q1: b"acknowledged"})
-            own_server.stop_server("immediate")  # a crash, as clients see it
+            private_postgres_server.stop_server("immediate")  # a crash, as clients see it
             with pytest.raises(UnavailableError, match="state database is unavailable"):
                 await store.commit_contributions([_contribution("b")], {Q1: b"lost"})
             with pytest.raises(UnavailableError):
                 await store.get_aggregate(Q1)
-            own_server.start_server()
+            private_postgres_server.start_server()
             # The pool replaces its dead connections: the next calls succeed, and
             # what was acknowledged before the crash is there.
             assert await store.get_aggregate(Q1) == b"acknowledged"
