@@ -159,6 +159,9 @@ def build_cluster(workdir: Path, holders: int, rows: int) -> LocalCluster:
         helpers=1,
         min_holders=3,
         limits={"finalize_timeout_seconds": 10},
+        # The demo asks one query under both protocols (same fingerprint): each node
+        # answers it twice, not once as a node's default policy allows a day.
+        node_policy_toml="[policy]\nsame_query_answers = 2\n",
     )
 
 
