@@ -30,6 +30,7 @@ from pets.query import Schema
 from pets.server.config import ServerConfig
 from pets.server.helper import Helper
 from pets.server.leader import Leader
+from pets.server.metrics import RpcMetricsInterceptor, ServerMetrics, timed_store
 from pets.server.peers import HelperLink
 from pets.server.rpc import add_service
 from pets.server.store import Store, connect_store
@@ -71,6 +72,8 @@ class Server:
         self._store: Store | None = None
         self._service: Leader | Helper | None = None
         self._health: health.aio.HealthServicer | None = None
+        self.metrics = ServerMetrics()
+        self.metrics_port: int | None = None
 
     def _credentials(self) -> tuple[grpc.ServerCredentials | None, grpc.ChannelCredentials | None]:
         tls = self.config.tls
@@ -92,7 +95,9 @@ class Server:
         cfg = self.config
         server_creds, client_creds = self._credentials()
         try:
-            self._store = await connect_store(cfg.state_url or cfg.database)
+            self._store = timed_store(
+                await connect_store(cfg.state_url or cfg.database), self.metrics
+            )
         except (OSError, sqlite3.Error) as exc:  # read-only, missing or not a directory
             raise ConfigError(
                 f"state_dir {cfg.state_dir} cannot hold the server's database: "
@@ -112,12 +117,21 @@ class Server:
                 checker = PresentationChecker(cfg.policy)
             ca_pem = _read(cfg.tls.ca, "CA") if cfg.tls is not None else None
             self._service = Leader(
-                cfg, self._store, schema, links, presentation_checker=checker, ca_pem=ca_pem
+                cfg,
+                self._store,
+                schema,
+                links,
+                presentation_checker=checker,
+                ca_pem=ca_pem,
+                metrics=self.metrics,
             )
         else:
-            self._service = Helper(cfg, self._store)
+            self._service = Helper(cfg, self._store, metrics=self.metrics)
 
-        self._server = grpc.aio.server(options=SERVER_OPTIONS)
+        # Every call is counted by its final status, aborted ones included.
+        self._server = grpc.aio.server(
+            options=SERVER_OPTIONS, interceptors=[RpcMetricsInterceptor(self.metrics)]
+        )
         service_name = pb.DESCRIPTOR.services_by_name[
             "Leader" if cfg.role == "leader" else "Helper"
         ].full_name
@@ -153,6 +167,8 @@ class Server:
             raise ConfigError(f"could not listen on {cfg.listen}: {exc}") from None
         # Bound: only now does the service start (and say so), then take calls.
         try:
+            if cfg.metrics_listen is not None:
+                self.metrics_port = self.metrics.serve(cfg.metrics_listen)
             await self._service.start()
             await self._server.start()
         except BaseException:
@@ -178,6 +194,7 @@ class Server:
 
     async def _abandon(self) -> None:
         """Undo a start-up that failed: stop the service (quietly) and close the store."""
+        self.metrics.close()
         if self._service is not None:
             await self._service.stop()
         if self._store is not None:
@@ -204,6 +221,7 @@ class Server:
             await self._service.stop()
         if self._store is not None:
             await self._store.close()
+        self.metrics.close()
         log.info("server stopped", extra={"server": self.config.name})
 
     async def serve(self) -> None:

@@ -46,6 +46,9 @@ Example for a leader (relative paths are relative to the config file)::
     budget_rho = 0.5           # budget of a new (analyst, dataset) privacy filter
     delta = 1e-6               # (epsilon, delta) reports
     # A helper needs `schema` too to serve DP queries: it derives the noise itself.
+
+    [metrics]                  # optional, any server: Prometheus metrics over HTTP
+    listen = "127.0.0.1:9464"  # serves /metrics here; no [metrics] table: no metrics port
 """
 
 from __future__ import annotations
@@ -137,6 +140,8 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     policy: Policy | None = None
     port_file: Path | None = None
+    # HOST:PORT of the Prometheus /metrics endpoint ([metrics] listen); None: off.
+    metrics_listen: str | None = None
     # A PostgreSQL URL: the server's state lives there instead of SQLite in state_dir.
     state_url: str | None = None
     dp: DpPolicy = field(default_factory=DpPolicy)
@@ -162,6 +167,7 @@ def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) ->
             "limits",
             "policy",
             "port_file",
+            "metrics",
             "state",
             "dp",
         },
@@ -239,6 +245,15 @@ def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) ->
         raise ConfigError(
             'state must be a PostgreSQL URL ("postgresql://..."); for SQLite set state_dir'
         )
+    metrics_listen = None
+    if "metrics" in data:
+        metrics = data["metrics"]
+        if not isinstance(metrics, dict):
+            raise ConfigError('[metrics] must be a table, e.g. listen = "127.0.0.1:9464"')
+        check_keys(metrics, {"listen"}, "[metrics]")
+        metrics_listen = metrics.get("listen", "127.0.0.1:9464")
+        if not isinstance(metrics_listen, str) or ":" not in metrics_listen:
+            raise ConfigError(f"metrics.listen must be HOST:PORT, got {metrics_listen!r}")
     return ServerConfig(
         role=role,
         name=name,
@@ -251,6 +266,7 @@ def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) ->
         limits=limits,
         policy=policy,
         port_file=port_file,
+        metrics_listen=metrics_listen,
         state_url=state_url,
         dp=dp,
     )

@@ -14,7 +14,8 @@ from pets.server.config import ServerConfig
 from pets.server.helper import seal_key
 from pets.server.helper.queries import HelperQueries, HelperQuery, log
 from pets.server.helper.streams import read_contributors
-from pets.server.query_state import READY
+from pets.server.metrics import ServerMetrics
+from pets.server.query_state import OPEN, READY
 from pets.server.rpc import aggregate_chunks, caller, require, streaming, unary
 from pets.server.store import Store
 from pets.v1 import aggregation_pb2 as pb
@@ -24,11 +25,17 @@ from pets.v1 import aggregation_pb2_grpc as pb_grpc
 class Helper(pb_grpc.HelperServicer):
     """The helper's gRPC servicer."""
 
-    def __init__(self, config: ServerConfig, store: Store) -> None:
+    def __init__(
+        self, config: ServerConfig, store: Store, metrics: ServerMetrics | None = None
+    ) -> None:
         self.config = config
         self.store = store
+        self.metrics = metrics if metrics is not None else ServerMetrics()
         self._insecure = config.tls is None
         self._queries = HelperQueries(config, store)
+        self.metrics.count_open_queries(
+            lambda: sum(1 for q in list(self.queries.values()) if q.record.state == OPEN)
+        )
         self._key_statement: pb.HelperKey | None = None
 
     @property
@@ -81,6 +88,8 @@ class Helper(pb_grpc.HelperServicer):
         # The work belongs to the helper, not to this call: a caller that gives up
         # never leaves the accepted seeds half-updated.
         refused = await asyncio.shield(asyncio.ensure_future(self._queries.prepare(q, items)))
+        self.metrics.prepares.labels("accepted").inc(len(items) - len(refused))
+        self.metrics.prepares.labels("refused").inc(len(refused))
         return pb.PrepareResponse(
             query_id=q.record.id,
             refused=[pb.Refusal(holder=h, reason=r) for h, r in refused],
@@ -100,6 +109,7 @@ class Helper(pb_grpc.HelperServicer):
             await self._queries.abort(q)
             return pb.FinalizeResponse(query_id=q.record.id)
         await self._queries.finalise(q, items)
+        self.metrics.finalisations.labels("finalised").inc()  # per call: retries join one
         return pb.FinalizeResponse(query_id=q.record.id, contributors=len(items))
 
     @streaming

@@ -61,6 +61,8 @@ class Batching:
         self._preparing = False  # a batch is with the helpers
         self._loops: list[asyncio.Task[None]] = []
         self._on_closed: Callable[[QueryRuntime], None] = lambda rt: None
+        # Counts Prepare outcomes (outcome, number of contributions): the server's metrics.
+        self.on_prepared: Callable[[str, int], None] = lambda outcome, n: None
 
     # -- running -----------------------------------------------------------------
     def start(self, on_closed: Callable[[QueryRuntime], None]) -> None:
@@ -215,6 +217,10 @@ class Batching:
                 await self._reject(self.state.queries[item.query_id], item, error)
             else:
                 settle(item.future, error=error)
+        unavailable = sum(isinstance(e, UnavailableError) for e in refused.values())
+        self.on_prepared("accepted", len(kept))
+        self.on_prepared("unavailable", unavailable)
+        self.on_prepared("refused", len(refused) - unavailable)
         return kept
 
     # -- Prio3: verification in Prepare ------------------------------------------

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
@@ -29,6 +30,7 @@ from pets.runtime.offload import offload
 from pets.server.leader.batching import Batching
 from pets.server.leader.slots import FairSlots
 from pets.server.leader.state import LeaderState, Pending, QueryRuntime, log
+from pets.server.metrics import ServerMetrics
 from pets.server.query_state import OPEN
 from pets.transport import wire
 from pets.v1 import aggregation_pb2 as pb
@@ -50,6 +52,7 @@ class Intake:
         self.close = close or batching.close
         limits = state.config.limits
         self.slots = FairSlots(limits.max_concurrent_contributions, limits.max_streams_per_holder)
+        self.metrics = ServerMetrics()  # the server's, set by the servicer
 
     async def contribute(
         self,
@@ -59,6 +62,7 @@ class Intake:
         stream: AsyncIterator[pb.ContributionChunk] | None,
     ) -> pb.ContributionAck:
         """One contribution: ``first`` carries the header; ``stream`` the rest (if any)."""
+        started = time.perf_counter()
         if not first.HasField("header"):
             raise InvalidInputError("the first message of a contribution must carry its header")
         header = first.header
@@ -113,6 +117,7 @@ class Intake:
             "contribution accepted" if newly else "contribution already recorded",
             extra={"query_id": rt.record.id, "holder": peer.name, "contributors": len(rt.holders)},
         )
+        self.metrics.contribution_seconds.observe(time.perf_counter() - started)
         close_after = rt.spec.close_after
         if newly and close_after and len(rt.holders) >= close_after and rt.record.state == OPEN:
             reason = f"{close_after} holders contributed"

@@ -42,6 +42,7 @@ from pets.server.leader.admission import Admission
 from pets.server.leader.announcements import pack_helper_keys
 from pets.server.leader.batching import Batching
 from pets.server.leader.state import LeaderState, QueryRuntime, log, reload
+from pets.server.metrics import ServerMetrics
 from pets.server.privacy import ServerPrivacy
 from pets.server.query_state import FAILED, OPEN, READY, TERMINAL
 from pets.server.query_state import name as state_name
@@ -69,6 +70,7 @@ class Lifecycle:
     def __init__(self, state: LeaderState, batching: Batching) -> None:
         self.state = state
         self.batching = batching
+        self.metrics = ServerMetrics()  # the server's, set by the servicer
         # The delays between attempts of a failing close or finalisation (no deadline:
         # they are retried until they succeed). Tests inject shorter ones.
         self.retry_backoff: Callable[[], Backoff] = lambda: Backoff(
@@ -221,6 +223,7 @@ class Lifecycle:
         rt.stuck_attempts += 1
         rt.stuck_reason = f"{stage} failed ({_describe(exc)}); retrying"
         log.warning(
+        self.metrics.finalisations.labels("retried").inc()
             f"{stage} failed; retrying",
             extra={"query_id": rt.record.id, "attempt": rt.stuck_attempts, "error": repr(exc)},
         )
@@ -356,6 +359,7 @@ class Lifecycle:
         rt.aggregate = None  # the share lives on in the store; free the memory
         rt.holders = {}
         log.info(
+        self.metrics.finalisations.labels("ready" if state == READY else "failed").inc()
             "query finished",
             extra={
                 "query_id": rec.id,

@@ -26,7 +26,8 @@ from pets.server.leader.batching import Batching
 from pets.server.leader.intake import Intake
 from pets.server.leader.lifecycle import Lifecycle
 from pets.server.leader.state import HelperPort, LeaderState, QueryRuntime, log
-from pets.server.query_state import READY, TERMINAL
+from pets.server.metrics import ServerMetrics
+from pets.server.query_state import OPEN, READY, TERMINAL
 from pets.server.query_state import name as state_name
 from pets.server.rpc import (
     aggregate_chunks,
@@ -54,8 +55,10 @@ class Leader(pb_grpc.LeaderServicer):
         presentation_checker: Callable[[Peer, bytes, bytes], list[str]] | None = None,
         ca_pem: bytes | None = None,
         clock: Callable[[], float] = time.time,
+        metrics: ServerMetrics | None = None,
     ) -> None:
         self.state = LeaderState(config, store, schema, helpers, clock)
+        self.metrics = metrics if metrics is not None else ServerMetrics()
         self.config = config
         self.presentation_checker = presentation_checker  # also serves the Verifier service
         self._insecure = self.state.insecure
@@ -64,6 +67,11 @@ class Leader(pb_grpc.LeaderServicer):
         self.batching = Batching(self.state)
         self.lifecycle = Lifecycle(self.state, self.batching)
         self.intake = Intake(self.state, self.batching, close=self.lifecycle.close_until_done)
+        self.intake.metrics = self.lifecycle.metrics = self.metrics
+        self.batching.on_prepared = lambda outcome, n: self.metrics.prepares.labels(outcome).inc(n)
+        self.metrics.count_open_queries(
+            lambda: sum(1 for rt in list(self.queries.values()) if rt.record.state == OPEN)
+        )
         self._submitting: dict[str, int] = {}
 
     @property
