@@ -67,4 +67,4 @@ class StatusPrinter:
             self._status.update(describe_status(status))
         elif self.enabled and (status.state, status.contributors) != self._last:
             self._last = (status.state, status.contributors)
-            self.note(f"waiting: {describe_status(status)}")
+            self.note(describe_status(status))

@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "it closes the query. Mutual TLS is on by default; see `pets certs --help`. "
             "Logs are JSON lines on stderr and never contain contributed values, seeds or keys."
         ),
-        epilog="example: pets serve --role leader --config leader.toml",
+        epilog=SERVER_TOML,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--role", choices=("leader", "helper"), help="must match `role` in the config")
     p.add_argument("--config", type=Path, required=True, help="server TOML file")
@@ -35,6 +36,29 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     p.set_defaults(func=_serve)
+
+
+SERVER_TOML = """\
+server TOML (relative paths are relative to the file; examples/local/leader.toml,
+examples/local/helper.toml):
+  role = "leader"                  # or "helper"
+  name = "leader"                  # the name in this server's certificate
+  listen = "127.0.0.1:7001"        # port 0 picks a free one (see --port-file)
+  state_dir = "state/leader"       # its SQLite database (or state = "postgresql://...")
+  schema = "data/schema.toml"      # leader: the dataset schema all parties share
+  min_holders = 3                  # the floor of contributors a release needs
+  [tls]                            # from `pets certs issue --role leader --name leader`
+  ca = "certs/ca.pem"
+  cert = "certs/leader.pem"
+  key = "certs/leader-key.pem"
+  [[helpers]]                      # leader: the helpers, in share order
+  name = "helper-1"
+  address = "127.0.0.1:7002"
+Optional tables: [limits], [policy] (analyst credentials), [dp], [metrics]. The full
+reference, with every key and its default, is the docstring of server/config.py.
+
+example: pets serve --role leader --config leader.toml
+"""
 
 
 def _serve(args: argparse.Namespace) -> int:
