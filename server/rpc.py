@@ -132,15 +132,11 @@ async def _abort(context: grpc.aio.ServicerContext, method: str, exc: Exception)
     """End the call with the status ``exc`` maps to, logging it as it deserves."""
     if isinstance(exc, errors.PetsError):
         code, message = status_for(exc), str(exc)
-        if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED):
+        if code == grpc.StatusCode.INVALID_ARGUMENT:  # the caller's mistake: a warning
             peer = _peer_label(context)
             suppressed = _rejections.allow((peer, method))
             if suppressed is not None:
-                level = logging.WARNING
-                if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                    level = logging.ERROR
-                log.log(
-                    level,
+                log.warning(
                     "request refused",
                     extra={
                         "method": method,
