@@ -21,7 +21,8 @@ import pytest
 import pets.devtools
 from pets.devtools.bench import SUITES
 
-# Headline metrics each suite must report (a suite may report more).
+# Headline metrics a suite must report (a suite may report more; a suite not listed
+# here, e.g. one that reports nothing where its service is not installed, is only run).
 HEADLINE: dict[str, set[str]] = {
     "sharing": {"shard_elements_per_s", "aggregate_vs_npadd_ratio"},
     "service": {"e2e_secure_vs_clear_ratio", "contributions_per_s"},
@@ -65,7 +66,7 @@ def _quick_json(*suites: str) -> dict[str, float]:
 
 def _check(metrics: dict[str, float], suites: tuple[str, ...]) -> None:
     for suite in suites:
-        for key in HEADLINE[suite]:
+        for key in HEADLINE.get(suite, ()):
             value = metrics[key]
             assert isinstance(value, int | float) and not isinstance(value, bool), (key, value)
             assert math.isfinite(value) and value > 0, (key, value)
@@ -74,7 +75,8 @@ def _check(metrics: dict[str, float], suites: tuple[str, ...]) -> None:
 def test_every_bench_module_is_a_registered_suite() -> None:
     folder = Path(pets.devtools.__file__).parent
     modules = {p.stem.removeprefix("bench_") for p in folder.glob("bench_*.py")}
-    assert set(SUITES) == modules == set(HEADLINE)
+    assert set(SUITES) == modules, "register every bench_<name>.py in SUITES"
+    assert set(HEADLINE) <= set(SUITES)
     assert len(SUITES) == len(set(SUITES))
     for name in SUITES:
         assert callable(importlib.import_module(f"pets.devtools.bench_{name}").quick), name
