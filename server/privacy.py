@@ -11,8 +11,10 @@ per-aggregator ``dp_strategy``):
    server that allows that), refusing what the policy forbids and what the
    (analyst, dataset) budget can no longer pay for — an early refusal that
    spends nothing.
-2. :meth:`ServerPrivacy.release` at finalisation: draws this server's noise
-   (:meth:`pets.dp.NoisePlan.sample`, exact, from the OS CSPRNG), adds it to
+2. :meth:`ServerPrivacy.release` at finalisation: takes this server's noise
+   (:meth:`pets.dp.NoisePlan.sample`, exact, from the OS CSPRNG; drawn ahead
+   in a worker thread by :meth:`ServerPrivacy.prepare` while the query is
+   open, since it does not depend on the data), adds it to
    the final share in the protocol's algebra
    (:meth:`pets.protocols.AggregationProtocol.add_noise`), and stores the
    noisy share and the spent budget in ONE transaction
@@ -34,6 +36,8 @@ import logging
 from collections.abc import Callable
 from fractions import Fraction
 
+import numpy as np
+
 from pets.dp import NoisePlan, PrivacyFilter
 from pets.dp.policy import DpPolicy
 from pets.errors import InvalidInputError
@@ -52,6 +56,34 @@ class ServerPrivacy:
         self.policy = policy
         self.store = store
         self.server = server
+        # Noise drawn ahead, while a query is open: query id -> (plan, draw).
+        self._drawn: dict[str, tuple[NoisePlan, asyncio.Future[np.ndarray]]] = {}
+
+    def prepare(self, query_id: str, noise: NoisePlan) -> None:
+        """Start drawing this server's noise for an admitted query in a worker thread.
+
+        The noise does not depend on the data, so it is drawn while holders
+        contribute, off the release's critical path (10^6 slots take seconds).
+        It stays in memory only: a restart before the release draws again, which
+        is harmless because nothing was released with the first draw.
+        """
+        if query_id not in self._drawn:
+            self._drawn[query_id] = (noise, asyncio.ensure_future(asyncio.to_thread(noise.sample)))
+
+    def discard(self, query_id: str) -> None:
+        """Forget a query's noise drawn ahead (it failed: nothing will be released)."""
+        drawn = self._drawn.pop(query_id, None)
+        if drawn is not None:
+            drawn[1].cancel()
+
+    async def _noise_for(self, query_id: str, noise: NoisePlan) -> np.ndarray:
+        drawn = self._drawn.pop(query_id, None)
+        if drawn is not None and drawn[0] == noise:
+            try:
+                return await drawn[1]
+            except asyncio.CancelledError:
+                pass
+        return await asyncio.to_thread(noise.sample)
 
     async def budget(self, analyst: str, dataset: str) -> PrivacyFilter:
         """The stored filter of (analyst, dataset), or a fresh one at the policy's budget."""
@@ -101,10 +133,9 @@ class ServerPrivacy:
         # Fail before drawing anything if the budget cannot pay (the commit checks again).
         (await self.budget(analyst, dataset)).after_spending(noise.rho)
 
-        def noisy() -> bytes:
-            return protocol.add_noise(spec, plan, share, noise.sample())
-
-        data = await asyncio.to_thread(noisy)  # sampling (and Paillier's encryption) is CPU work
+        z = await self._noise_for(record.id, noise)
+        # Adding is fast in a ring or field; Paillier encrypts the noise: off the loop.
+        data = await asyncio.to_thread(protocol.add_noise, spec, plan, share, z)
         spend = self._spend(analyst, dataset, noise.rho)
         await self.store.finish_query_spending(record, data, analyst, dataset, spend)
         log.info(

@@ -45,6 +45,13 @@ Two quick metrics (``pets bench --quick --only service``):
     leader), and connection set-up: a warm-up round connects every channel
     first, as a long-running node keeps its channels open.
 
+``e2e_secure_vs_clear_ratio_dp``
+    The secure rounds again with differential privacy on (:data:`E2E_DP_CLAUSE`,
+    interleaved in the same run, same clear baseline): each server adds its own
+    noise to its share (drawn in a worker thread while the holders contribute,
+    :mod:`pets.server.privacy`) and the analyst decodes with
+    :func:`pets.dp.decode_noisy`. ``e2e_dp_overhead_ratio`` = DP / no-DP medians.
+
     Context keys: ``e2e_secure_seconds``, ``e2e_clear_seconds``,
     ``e2e_decode_seconds`` (:func:`pets.query.decode` of the 10^6-value sum,
     timed apart; both sides pay it) and
@@ -112,6 +119,7 @@ T = TypeVar("T")
 E2E_HOLDERS = 10
 E2E_LENGTH = 1_000_000
 E2E_ROUNDS = 9
+E2E_DP_CLAUSE = "dp epsilon 1"  # discrete Laplace on every element (the cheaper sampler)
 RATE_HOLDERS = 200
 RATE_PROCESSES = 2
 RATE_ROUNDS = 5
@@ -412,6 +420,9 @@ class ServiceRig:
             # series), which the release rule (pets.server.release_policy) refuses
             # within its window: a 1 ms window lets them run; the rule has its tests.
             limits={"release_window_seconds": 0.001, **self.limits},
+            # DP rounds (e2e_secure_vs_clear_ratio_dp) repeat one query: a budget
+            # that never runs out here; budgets have their own tests.
+            dp_toml="[dp]\nbudget_rho = 1000000\n",
         )
         # A plain loop, not asyncio.Runner: Python 3.11's Runner.run formats
         # repr(task) (and so repr of its result) on every call.
@@ -498,9 +509,10 @@ class ServiceRig:
 
     # -- rounds -----------------------------------------------------------------
     async def open_round(
-        self, dataset: str, *, close_after: int = 0, announcer: HolderClient
+        self, dataset: str, *, close_after: int = 0, announcer: HolderClient, dp: str = ""
     ) -> Round:
-        """Submit ``vector_sum() from dataset`` (or ``count()`` for the small table).
+        """Submit ``vector_sum() from dataset`` (or ``count()`` for the small table),
+        with a ``dp`` clause (e.g. ``"dp epsilon 1"``) if given.
 
         ``announcer`` fetches the leader's announcement the way a node learns
         of a query (``WatchQueries``); every holder then uses that announcement.
@@ -510,6 +522,7 @@ class ServiceRig:
             if dataset == SMALL_DATASET
             else f"vector_sum() from {dataset}"
         )
+        text = f"{text} {dp}".strip()
         submitted = await self.analyst.submit(
             Query.parse(text), deadline_seconds=QUERY_DEADLINE_SECONDS, close_after=close_after
         )
@@ -671,6 +684,17 @@ def e2e_metrics(rig: ServiceRig, *, rounds: int = E2E_ROUNDS) -> dict[str, float
         _check_vector(result, expected)
         return seconds
 
+    def secure_dp_once() -> float:
+        """The same secure round with DP on: each server adds its own noise (drawn while
+        holders contribute), the analyst decodes with pets.dp.decode_noisy."""
+        rnd = rig.run(
+            rig.open_round(dataset, close_after=E2E_HOLDERS, announcer=clients[0], dp=E2E_DP_CLAUSE)
+        )
+        seconds, result = rig.run(timed(rig.secure_sum(rnd, clients, vectors)))
+        if result.dp is None or len(result.rows[0]["vector"]) != expected.size:
+            raise RuntimeError("the DP round did not return a noisy sum")
+        return seconds
+
     plan = compile_query(Query.parse(f"vector_sum() from {dataset}"), rig.cluster.schema)
 
     def clear_once() -> float:
@@ -679,15 +703,23 @@ def e2e_metrics(rig: ServiceRig, *, rounds: int = E2E_ROUNDS) -> dict[str, float
         return seconds
 
     secure_once(), clear_once()  # warm-up: connect every channel, fault in memory
+    secure_dp_once()
     secure: list[float] = []
     clear_: list[float] = []
+    secure_dp: list[float] = []
     for _ in range(rounds):
         secure.append(secure_once())
         clear_.append(clear_once())
+        secure_dp.append(secure_dp_once())
     t_secure, t_clear = statistics.median(secure), statistics.median(clear_)
+    t_secure_dp = statistics.median(secure_dp)
     t_decode = min(_seconds(lambda: decode(plan, expected, E2E_HOLDERS)) for _ in range(3))
     return {
         "e2e_secure_vs_clear_ratio": t_secure / t_clear,
+        # Same run, interleaved, with DP on (E2E_DP_CLAUSE): should stay within 5%.
+        "e2e_secure_vs_clear_ratio_dp": t_secure_dp / t_clear,
+        "e2e_secure_dp_seconds": t_secure_dp,
+        "e2e_dp_overhead_ratio": t_secure_dp / t_secure,
         "e2e_secure_seconds": t_secure,
         "e2e_clear_seconds": t_clear,
         "e2e_secure_min_seconds": min(secure),

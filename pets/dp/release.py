@@ -11,7 +11,9 @@ negative count. Nothing is clamped.
 How each interval is computed (``K`` = servers whose noise is in the sum,
 ``w(α)`` = :func:`pets.dp.tails.half_width` of a slot at level α):
 
-* count, bin, sum, vector element: ``noisy ± w(α)``, α = 1 - confidence;
+* count, bin, sum, vector element: ``noisy ± w(α)``, α = 1 - confidence (a
+  vector dataset's intervals are ``{"vector": {"lo": [...], "hi": [...]}}``,
+  element by element; a table's vector field a list of ``(lo, hi)``);
 * mean = sum / count: the count and the sum intervals each at level α/2
   (union bound, so both hold together with probability >= 1-α); the mean
   interval is the range of s/c over that box when its count interval is
@@ -36,12 +38,13 @@ import numpy as np
 from pets.dp.noise import DECODE_FAILURE_LOG2, RING_MODULUS, centered, check_noisy_range
 from pets.dp.sensitivity import NoisePlan
 from pets.dp.tails import half_width
-from pets.errors import InvalidInputError
+from pets.errors import InvalidInputError, OverflowDetectedError
 from pets.query.model import Aggregate
 from pets.query.plan import QueryPlan
 from pets.query.result import Result
 
 Interval = tuple[float, float]
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
 @dataclass(frozen=True)
@@ -101,21 +104,27 @@ def decode_noisy(
         raise InvalidInputError(f"confidence must lie in [0.5, 1), got {confidence!r}")
     if noise.length != plan.length:
         raise InvalidInputError("the noise plan was made for another query plan")
-    values = centered(total, modulus)
+    ring = isinstance(total, np.ndarray) and total.dtype == np.uint64 and modulus == RING_MODULUS
+    # A ring total stays a numpy view (two's complement) for a long vector; Python ints else.
+    values: Any = np.asarray(total).view(np.int64) if ring else centered(total, modulus)
     if len(values) != plan.length:
         raise InvalidInputError(
             f"noisy total has {len(values)} slots, the query needs {plan.length}"
         )
     widths = _Widths(noise, servers)
-    _check_ranges(plan, noise, values, contributors, modulus, widths)
+    _check_ranges(plan, noise, values, total, contributors, modulus, widths)
     alpha = 1 - confidence
     notes: list[str] = []
     if plan.is_vector:
         b = plan.bounds[0]
         w = widths(0, alpha)
-        rows = [{"vector": [v / b.scale for v in values]}]
-        intervals = [{"vector": [((v - w) / b.scale, (v + w) / b.scale) for v in values]}]
+        as_float = np.asarray(values, dtype=np.float64)  # as the exact decoder: v / scale
+        rows = [{"vector": (as_float / b.scale).tolist()}]
+        # Per element [lo[i], hi[i]]: two flat lists (10^6 pairs would cost seconds).
+        lows, highs = ((as_float - w) / b.scale).tolist(), ((as_float + w) / b.scale).tolist()
+        intervals = [{"vector": {"lo": lows, "hi": highs}}]
     else:
+        values = [int(v) for v in values] if ring else values
         rows, intervals = [], []
         for g, group in enumerate(plan.groups):
             slots = values[g * plan.width : (g + 1) * plan.width]
@@ -134,20 +143,44 @@ def decode_noisy(
 def _check_ranges(
     plan: QueryPlan,
     noise: NoisePlan,
-    values: list[int],
+    values: Sequence[int],
+    total: np.ndarray | Sequence[int],
     contributors: int,
     modulus: int,
     widths: _Widths,
 ) -> None:
+    """:func:`check_noisy_range` on every slot, field by field (vectorised for a ring).
+
+    Slot labels are built only for a slot that fails (10^6 labels cost seconds).
+    """
     alpha = 2.0**-DECODE_FAILURE_LOG2
-    labels = plan.slot_labels
-    per_holder = plan.slot_bounds()
-    for i, v in enumerate(values):
-        f_index = 0 if len(noise.fields) == 1 else i % noise.width
-        lo, hi = per_holder[i]
-        check_noisy_range(
-            labels[i], v, contributors * lo, contributors * hi, widths(f_index, alpha), modulus
-        )
+    k = len(plan.fields)
+    ring = isinstance(total, np.ndarray) and total.dtype == np.uint64 and modulus == RING_MODULUS
+    signed = np.asarray(total).view(np.int64) if ring else None
+
+    def check(i: int, low: int, high: int, margin: int) -> None:
+        value = int(values[i])
+        try:
+            check_noisy_range("", value, low, high, margin, modulus)
+        except OverflowDetectedError:
+            check_noisy_range(plan.slot_labels[i], value, low, high, margin, modulus)
+
+    for j, f in enumerate(plan.fields):
+        if j >= plan.length:
+            break
+        margin = widths(0 if len(noise.fields) == 1 else j % noise.width, alpha)
+        low, high = contributors * f.holder_lo, contributors * f.holder_hi
+        check(j, low, high, margin)  # the widened range fits the modulus
+        if signed is not None:
+            column = signed[j::k]
+            lo64, hi64 = max(low - margin, _INT64_MIN), min(high + margin, _INT64_MAX)
+            bad = np.flatnonzero((column < lo64) | (column > hi64))
+            if bad.size:
+                check(j + k * int(bad[0]), low, high, margin)
+        else:
+            for i in range(j + k, plan.length, k):
+                if not low - margin <= values[i] <= high + margin:
+                    check(i, low, high, margin)
 
 
 def _interval(v: int, w: int, scale: int) -> Interval:

@@ -125,8 +125,8 @@ class Result:
             vector = self.rows[0]["vector"] if self.rows else []
             frame = pd.DataFrame({"index": range(len(vector)), "value": list(vector)})
             if self.intervals:
-                frame["value_lo"] = [lo for lo, _ in self.intervals[0]["vector"]]
-                frame["value_hi"] = [hi for _, hi in self.intervals[0]["vector"]]
+                frame["value_lo"] = self.intervals[0]["vector"]["lo"]
+                frame["value_hi"] = self.intervals[0]["vector"]["hi"]
             return frame
         headers = list(self.group_by)
         for name in self.fields:
@@ -229,14 +229,20 @@ class Result:
 
 def _json_intervals(iv: dict[str, Any]) -> dict[str, Any]:
     """One row's intervals with lists for pairs (JSON has no tuples)."""
-    return {k: [list(p) for p in v] if isinstance(v, list) else list(v) for k, v in iv.items()}
+    return {
+        k: v if isinstance(v, dict) else [list(p) for p in v] if isinstance(v, list) else list(v)
+        for k, v in iv.items()
+    }
 
 
 def _flat_intervals(result: Result, iv: dict[str, Any]) -> list[tuple[str, tuple[float, float]]]:
     """One row's intervals per column (a vector spread over its labels)."""
     out: list[tuple[str, tuple[float, float]]] = []
     for name, value in iv.items():
-        if isinstance(value, list):
+        if isinstance(value, dict):  # a vector dataset: {"lo": [...], "hi": [...]}
+            for i, (lo, hi) in enumerate(zip(value["lo"], value["hi"], strict=True)):
+                out.append((str(i), (float(lo), float(hi))))
+        elif isinstance(value, list):
             labels = result.labels or tuple(f"{name}[{i}]" for i in range(len(value)))
             for label, (lo, hi) in zip(labels, value, strict=True):
                 out.append((label, (float(lo), float(hi))))

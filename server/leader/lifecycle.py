@@ -125,7 +125,7 @@ class Lifecycle:
         fingerprint = a.plan.fingerprint()
         await self.releases.check_close_after(fingerprint, a.spec.close_after)
         # DP: the policy's checks and an early budget refusal (nothing is spent here).
-        await self.privacy.admit(analyst.name, a.plan, a.protocol)
+        noise = await self.privacy.admit(analyst.name, a.plan, a.protocol)
         keys: list[pb.HelperKey] = []
         if a.protocol.uses_helpers:
             register = pb.RegisterQueryRequest(
@@ -176,6 +176,8 @@ class Lifecycle:
             aggregate=a.protocol.running_aggregate(a.spec, a.vector_length, a.plan),
         )
         self.state.queries[record.id] = rt
+        if noise is not None:  # DP: draw this server's noise while holders contribute
+            self.privacy.prepare(record.id, noise)
         self.schedule_deadline(rt)
         return rt
 
@@ -322,6 +324,7 @@ class Lifecycle:
         return True
 
     async def _fail(self, rt: QueryRuntime, failure: str, detail: str) -> None:
+        self.privacy.discard(rt.record.id)
         await self._finish(rt, FAILED, failure, detail)
         if rt.protocol.uses_helpers:
             # Best effort: helpers learn the query will never be released.
