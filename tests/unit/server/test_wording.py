@@ -16,11 +16,11 @@ from tests.unit.server.test_leader_prepare import _new_leader
 
 
 def test_the_article_fits_the_role() -> None:
-    with pytest.raises(PermissionDeniedError, match="only an analyst may$"):
+    with pytest.raises(PermissionDeniedError, match=r"only an analyst may$"):
         require(Peer(Role.HOLDER, "h1"), [Role.ANALYST], "submit queries")
-    with pytest.raises(PermissionDeniedError, match="only a holder may$"):
+    with pytest.raises(PermissionDeniedError, match=r"only a holder may$"):
         require(Peer(Role.ANALYST, "a"), [Role.HOLDER], "contribute")
-    with pytest.raises(PermissionDeniedError, match="only a leader or an analyst may$"):
+    with pytest.raises(PermissionDeniedError, match=r"only a leader or an analyst may$"):
         require(Peer(Role.HOLDER, "h1"), [Role.LEADER, Role.ANALYST], "do this")
 
 
