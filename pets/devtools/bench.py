@@ -25,6 +25,7 @@ SUITES: tuple[str, ...] = (
     "vdaf",
     "dp",
     "linkage",
+    "postgres",
 )
 
 

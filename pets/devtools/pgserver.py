@@ -1,4 +1,4 @@
-"""A real, throw-away PostgreSQL server for tests (no mocks).
+"""A real, throw-away PostgreSQL server for tests and benchmarks (no mocks).
 
 :func:`start_postgres` runs ``initdb`` and ``pg_ctl start`` from the
 PostgreSQL binaries on this machine (``PG_BIN`` alone if set, else the newest
@@ -7,12 +7,15 @@ directory under the system temporary folder. PostgreSQL refuses to run as
 root, so under root the server runs as the ``postgres`` user (``runuser``).
 It listens on a Unix socket in its own directory and on no TCP address, with
 ``trust`` authentication for the local superuser, ``fsync`` off (test data
-only). :meth:`PostgresServer.stop` stops it and removes everything.
+only) unless ``durable`` (benchmarks: ``fsync`` and ``synchronous_commit`` on,
+as in production, so a commit pays its flush as SQLite's does).
+:meth:`PostgresServer.stop` stops it and removes everything.
 
 Where PostgreSQL cannot be started, :func:`start_postgres` raises
 :class:`PostgresUnavailable`; the ``postgres_server`` fixture in
 ``tests/conftest.py`` turns that into a skip, or into a failure when the
 ``CI`` environment variable is set, so CI never passes by skipping.
+(``tests/postgres.py`` re-exports this module for the tests.)
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ class PostgresServer:
     root: Path
     port: int
     as_user: list[str]
+    durable: bool = False
 
     @property
     def socket_dir(self) -> Path:
@@ -111,10 +115,9 @@ class PostgresServer:
 
     def start_server(self) -> None:
         """``pg_ctl start`` on the existing data directory."""
-        options = (
-            f"-k {self.socket_dir} -p {self.port} -c listen_addresses='' "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        )
+        options = f"-k {self.socket_dir} -p {self.port} -c listen_addresses='' "
+        if not self.durable:
+            options += "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         start = self._run(
             str(self.bin / "pg_ctl"),
             "-D",
@@ -145,7 +148,7 @@ class PostgresServer:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_postgres() -> PostgresServer:
+def start_postgres(*, durable: bool = False) -> PostgresServer:
     """Start a fresh server (see the module docstring); raise PostgresUnavailable if impossible."""
     folder = find_bin()
     as_user: list[str] = []
@@ -161,7 +164,7 @@ def start_postgres() -> PostgresServer:
             shutil.rmtree(root, ignore_errors=True)
             raise PostgresUnavailable(f"no {SERVICE_USER!r} user to run PostgreSQL as") from exc
         as_user = [runuser, "-u", SERVICE_USER, "--"]
-    server = PostgresServer(folder, root, _free_port(), as_user)
+    server = PostgresServer(folder, root, _free_port(), as_user, durable)
     subprocess.run([*as_user, "mkdir", "-m", "700", str(server.socket_dir)], check=True)
     try:
         server.start()

@@ -11,8 +11,6 @@ when it is back the servers reconnect and the next query succeeds.
 from __future__ import annotations
 
 import asyncio
-import itertools
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ import grpc
 import pytest
 
 from pets.devtools.localcluster import LocalCluster
+from pets.devtools.pgcluster import PostgresCluster, server_databases
 from pets.protocols.registry import lookup
 from pets.query import Query, evaluate
 from pets.query import compile as compile_query
@@ -28,34 +27,15 @@ from tests.postgres import PostgresServer
 
 from .conftest import analyst, contribute, expected, holder_client, run, tables_for
 
-_names = itertools.count()
-
-
-@dataclass
-class PostgresCluster(LocalCluster):
-    """A :class:`LocalCluster` whose servers keep their state in PostgreSQL."""
-
-    state_urls: dict[str, str] = field(default_factory=dict)
-
-    def _server_config(self, name: str, role: str) -> Path:
-        path = super()._server_config(name, role)
-        path.write_text(f'state = "{self.state_urls[name]}"\n' + path.read_text())
-        return path
-
 
 def _cluster(tmp_path: Path, datasets: dict[str, Any], server: PostgresServer) -> PostgresCluster:
-    urls = {}
-    for name in ("leader", "helper-1"):
-        database = f"it_{name.replace('-', '_')}_{next(_names)}"
-        server.create_database(database)
-        urls[name] = server.url(database)
     cluster = PostgresCluster(
         workdir=tmp_path / "cluster",
         schema=datasets["schema"],
         holder_data=dict(datasets["holder_data"]),
         min_holders=2,
         limits={"finalize_timeout_seconds": 5},
-        state_urls=urls,
+        state_urls=server_databases(server, ["leader", "helper-1"]),
     )
     cluster.prepare(analysts=("analyst",))
     cluster.start_servers()
