@@ -96,7 +96,14 @@ class HelperLink:
                 mine = [s for s in stored.seeds if s.helper == self.name]
                 batch.append(
                     pb.SealedContribution(
-                        holder=stored.holder, certificate=stored.certificate, seeds=mine
+                        holder=stored.holder,
+                        certificate=stored.certificate,
+                        seeds=mine,
+                        # Prio3: the public share, the leader's verifier share and
+                        # (once decided) the verifier message.
+                        public_share=stored.public_share,
+                        verifier_share=stored.verifier_share,
+                        verifier_message=stored.verifier_message,
                     )
                 )
             yield pb.FinalizeMessage(contributions=batch)

@@ -257,6 +257,11 @@ class AggregationProtocol(ABC):
         many helpers)."""
         return None
 
+    def circuit_bounds(self, plan: QueryPlan) -> list[int]:
+        """What the helpers need of the plan to verify (Prio3: the per-slot bounds of
+        its circuit), sent with the verify key in RegisterQuery; [] if nothing."""
+        return []
+
     def prepare_message(
         self,
         holder: str,

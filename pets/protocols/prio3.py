@@ -487,6 +487,9 @@ class Prio3Protocol(AggregationProtocol):
             )
         return secrets.token_bytes(32)
 
+    def circuit_bounds(self, plan: QueryPlan) -> list[int]:
+        return list(slot_offsets(plan)[1])
+
     def check_header(
         self, header: pb.ContributionHeader, helpers: Sequence[str]
     ) -> list[pb.SealedSeed]:

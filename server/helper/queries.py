@@ -32,6 +32,7 @@ from pets.server.config import ServerConfig
 from pets.server.query_state import FAILED, OPEN, READY
 from pets.server.release_policy import ReleaseGuard
 from pets.server.store import QUERY_ID, QueryRecord, Store
+from pets.server.store.base import VerifyKey
 from pets.v1 import aggregation_pb2 as pb
 
 log = logging.getLogger("pets.server.helper")
@@ -50,6 +51,9 @@ class HelperQuery:
     # and Finalize checks and opens what the leader sends.
     accepted: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
     closing: bool = False  # finalisation started (or aborted): Prepare refuses
+    # Prio3 (issue 12): the query's verify key, aggregator id and circuit bounds, as
+    # the leader registered them (stored; erased when the query ends).
+    verify_key: VerifyKey | None = None
 
     @functools.cached_property
     def protocol(self) -> AggregationProtocol:
@@ -71,7 +75,9 @@ class HelperQueries:
     async def load(self, seal_key: x25519.X25519PrivateKey) -> None:
         self._seal_key = seal_key
         for rec in await self.store.load_queries():
-            self.queries[rec.id] = HelperQuery(rec)
+            q = self.queries[rec.id] = HelperQuery(rec)
+            if q.protocol.verifies:
+                q.verify_key = await self.store.get_verify_key(rec.id)
 
     def stop(self) -> None:
         for q in self.queries.values():
@@ -88,7 +94,7 @@ class HelperQueries:
         """The query protocol's helper half, for this query on this helper."""
         assert self._seal_key is not None
         rec = q.record
-        return q.protocol.helper_checker(
+        checker = q.protocol.helper_checker(
             query_id=rec.id,
             fingerprint=rec.fingerprint,
             vector_length=rec.vector_length,
@@ -99,6 +105,12 @@ class HelperQueries:
             ca_pem=self._ca_pem,
             insecure=self.config.tls is None,
         )
+        if not q.protocol.verifies:
+            return checker
+        key = q.verify_key
+        if key is None:  # the query ended (the key is erased) or was never keyed
+            raise NotReadyError(f"helper {self.config.name} holds no verify key for {rec.id}")
+        return q.protocol.keyed_checker(checker, key.key, key.aggregator_id, key.bounds)
 
     # -- registration ------------------------------------------------------------
     async def register(self, request: pb.RegisterQueryRequest) -> None:
@@ -138,22 +150,44 @@ class HelperQueries:
             vector_length=request.vector_length,
             fingerprint=bytes(request.fingerprint),
         )
+        key = None
+        if lookup(request.spec.protocol).verifies:  # Prio3: keep the query's verify key
+            key = self._verify_key(request)
+            await self.store.put_verify_key(rec.id, key)
         await self.store.insert_query(rec)
-        self.queries[rec.id] = HelperQuery(rec)
+        self.queries[rec.id] = HelperQuery(rec, verify_key=key)
         log.info("query registered", extra={"query_id": rec.id, "analyst": rec.analyst})
 
     # -- Prepare -----------------------------------------------------------------
+    @staticmethod
+    def _verify_key(request: pb.RegisterQueryRequest) -> VerifyKey:
+        """The Prio3 verify key a RegisterQuery carries, checked."""
+        if len(request.verify_key) != 32 or request.aggregator_id < 1:
+            raise InvalidInputError("a prio3 query needs a 32-byte verify key and an aggregator id")
+        from pets.protocols.prio3 import checked_vdaf  # loads the VDAF only when used
+
+        bounds = tuple(int(b) for b in request.prio3_bounds)
+        checked_vdaf(bounds, request.vector_length)
+        return VerifyKey(bytes(request.verify_key), int(request.aggregator_id), bounds)
+
     async def prepare(
-        self, q: HelperQuery, items: Sequence[pb.SealedContribution]
+        self,
+        q: HelperQuery,
+        items: Sequence[pb.SealedContribution],
+        verifier_shares: dict[str, bytes] | None = None,
     ) -> list[tuple[str, str]]:
         """Check and open what Prepare relays; keep what is accepted; the refused
-        holders with why."""
+        holders with why. A verifying protocol's (Prio3) verifier shares of the
+        accepted holders go into ``verifier_shares``."""
         if q.closing or q.record.state != OPEN:
             raise NotReadyError(f"query {q.record.id} is no longer accepting contributions")
-        accepted, refused = await asyncio.to_thread(self._checker(q).check, items, dict(q.accepted))
+        checker = self._checker(q)
+        accepted, refused = await asyncio.to_thread(checker.check, items, dict(q.accepted))
         if q.closing:  # finalisation began meanwhile: it has its own copy; keep it simple
             raise NotReadyError(f"query {q.record.id} is no longer accepting contributions")
         q.accepted.update(accepted)
+        if verifier_shares is not None:
+            verifier_shares.update(getattr(checker, "verifier_shares", {}))
         return refused
 
     # -- finalisation ------------------------------------------------------------

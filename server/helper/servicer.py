@@ -87,13 +87,17 @@ class Helper(pb_grpc.HelperServicer):
         q = self._queries.get(header.query_id)
         # The work belongs to the helper, not to this call: a caller that gives up
         # never leaves the accepted seeds half-updated.
-        refused = await asyncio.shield(asyncio.ensure_future(self._queries.prepare(q, items)))
+        shares: dict[str, bytes] = {}  # Prio3: this helper's verifier shares
+        refused = await asyncio.shield(
+            asyncio.ensure_future(self._queries.prepare(q, items, shares))
+        )
         self.metrics.prepares.labels("accepted").inc(len(items) - len(refused))
         self.metrics.prepares.labels("refused").inc(len(refused))
         return pb.PrepareResponse(
             query_id=q.record.id,
             refused=[pb.Refusal(holder=h, reason=r) for h, r in refused],
             accepted=len(items) - len(refused),
+            verifier_shares=[pb.VerifierShare(holder=h, share=v) for h, v in shares.items()],
         )
 
     @unary

@@ -320,6 +320,8 @@ class SqliteDatabase:
             # The helpers have what they need (or the query failed): the leader keeps
             # who contributed and the digests, not the sealed seeds.
             self._db.execute("UPDATE contributions SET sealed=x'' WHERE query_id=?", (q.id,))
+            # The query ended: its Prio3 verify key is no longer needed (erased).
+            self._db.execute("DELETE FROM verify_keys WHERE query_id=?", (q.id,))
             if generation is not None:
                 self._db.execute(
                     "INSERT OR REPLACE INTO aggregate_files VALUES (?, ?)", (q.id, generation)
@@ -373,6 +375,8 @@ class SqliteDatabase:
             self._put_budget(analyst, dataset, spend(self.get_budget(analyst, dataset)))
             self.update_query(q)
             self._db.execute("UPDATE contributions SET sealed=x'' WHERE query_id=?", (q.id,))
+            # The query ended: its Prio3 verify key is no longer needed (erased).
+            self._db.execute("DELETE FROM verify_keys WHERE query_id=?", (q.id,))
             self._db.execute(
                 "INSERT OR REPLACE INTO aggregate_files VALUES (?, ?)", (q.id, generation)
             )
