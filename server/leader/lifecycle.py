@@ -223,9 +223,9 @@ class Lifecycle:
 
     async def _stuck(self, rt: QueryRuntime, stage: str, exc: BaseException) -> None:
         rt.stuck_attempts += 1
+        self.metrics.finalisations.labels("retried").inc()
         rt.stuck_reason = f"{stage} failed ({_describe(exc)}); retrying"
         log.warning(
-        self.metrics.finalisations.labels("retried").inc()
             f"{stage} failed; retrying",
             extra={"query_id": rt.record.id, "attempt": rt.stuck_attempts, "error": repr(exc)},
         )
@@ -359,10 +359,10 @@ class Lifecycle:
             # A failed query's running aggregate is deleted: it will never be released.
             await self.state.store.finish_query(rec, released, state == FAILED)
         rt.record = rec
+        self.metrics.finalisations.labels("ready" if state == READY else "failed").inc()
         rt.aggregate = None  # the share lives on in the store; free the memory
         rt.holders = {}
         log.info(
-        self.metrics.finalisations.labels("ready" if state == READY else "failed").inc()
             "query finished",
             extra={
                 "query_id": rec.id,
