@@ -16,6 +16,9 @@ reads it:
 * ``benchmark.extra_info["scaling"] = {"series": str, "x": number, "x_label":
   str, "rss_mb": number}`` puts the case on a scaling chart: one PNG per
   series with time against ``x`` and RSS against ``x`` on a second axis.
+  ``"rss_label"`` says whose memory ``rss_mb`` is (default "peak RSS"; the
+  service benchmarks say "leader peak RSS"); a ``"helper_rss_mb"`` is drawn
+  as a second memory line. Every chart has a legend naming each line.
 
 Outputs go next to the JSON: ``results.md`` (the same tables, for a PR or
 the docs) and ``scaling-<series>.png``. The terminal table uses ``rich`` when
@@ -110,6 +113,8 @@ class ScalingPoint:
     stddev: float
     rss_mb: float | None
     name: str
+    rss_label: str = "peak RSS"
+    helper_rss_mb: float | None = None
 
 
 # --------------------------------------------------------------------------- loading
@@ -243,6 +248,7 @@ def scaling_series(data: Mapping[str, Any]) -> dict[str, list[ScalingPoint]]:
         if not isinstance(sc, dict) or not sc.get("series") or "x" not in sc:
             raise InvalidInputError(f"{name}: scaling needs at least 'series' and 'x'")
         rss = sc.get("rss_mb")
+        helper_rss = sc.get("helper_rss_mb")
         point = ScalingPoint(
             series=str(sc["series"]),
             x=_number(sc["x"], f"{name} scaling x"),
@@ -251,6 +257,10 @@ def scaling_series(data: Mapping[str, Any]) -> dict[str, list[ScalingPoint]]:
             stddev=_number(stats.get("stddev", 0.0), f"{name} stddev"),
             rss_mb=None if rss is None else _number(rss, f"{name} scaling rss_mb"),
             name=name,
+            rss_label=str(sc.get("rss_label") or "peak RSS"),
+            helper_rss_mb=(
+                None if helper_rss is None else _number(helper_rss, f"{name} scaling helper_rss_mb")
+            ),
         )
         series.setdefault(point.series, []).append(point)
     for points in series.values():
@@ -384,7 +394,14 @@ def _slug(text: str) -> str:
 
 
 def plot_scaling(series: str, points: Sequence[ScalingPoint], out_dir: str | Path) -> Path:
-    """Draw one scaling series (time and RSS against x) to ``scaling-<series>.png``.
+    """Draw one scaling series (time and RSS against x) to ``scaling-<series>.png``."""
+    out = Path(out_dir) / f"scaling-{_slug(series)}.png"
+    scaling_figure(series, points).savefig(out, dpi=110)
+    return out
+
+
+def scaling_figure(series: str, points: Sequence[ScalingPoint]) -> Any:
+    """The chart of one scaling series: a matplotlib ``Figure``, with a legend.
 
     Points without ``rss_mb`` appear on the time curve only.
 
@@ -409,7 +426,7 @@ def plot_scaling(series: str, points: Sequence[ScalingPoint], out_dir: str | Pat
         marker="o",
         color="tab:blue",
         capsize=3,
-        label="mean time",
+        label="time per call (mean, ± sd)",
     )
     ax.set_xlabel(points[0].x_label)
     ax.set_ylabel(f"time per call ({label})", color="tab:blue")
@@ -421,24 +438,33 @@ def plot_scaling(series: str, points: Sequence[ScalingPoint], out_dir: str | Pat
     else:
         ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
     rss = [(p.x, p.rss_mb) for p in points if p.rss_mb is not None]
-    if rss:
+    helper = [(p.x, p.helper_rss_mb) for p in points if p.helper_rss_mb is not None]
+    if rss or helper:
+        rss_label = points[0].rss_label
         ax2 = ax.twinx()
-        ax2.plot(
-            [x for x, _ in rss],
-            [m for _, m in rss],
-            marker="s",
-            linestyle="--",
-            color="tab:red",
-            label="RSS",
-        )
+        for line, color, marker, text in (
+            (rss, "tab:red", "s", rss_label),
+            (helper, "tab:orange", "^", "helper peak RSS"),
+        ):
+            if line:
+                ax2.plot(
+                    [x for x, _ in line],
+                    [m for _, m in line],
+                    marker=marker,
+                    linestyle="--",
+                    color=color,
+                    label=f"{text} (MB)",
+                )
         ax2.set_ylim(bottom=0)
-        ax2.set_ylabel("RSS (MB)", color="tab:red")
+        ax2.set_ylabel(f"{rss_label} (MB)" if not helper else "peak RSS (MB)", color="tab:red")
         ax2.tick_params(axis="y", labelcolor="tab:red")
+        more_handles, more_labels = ax2.get_legend_handles_labels()
+        handles, labels = handles + more_handles, labels + more_labels
+    ax.legend(handles, labels, loc="upper left", fontsize="small", framealpha=0.85)
     ax.set_title(f"scaling: {series}")
-    out = Path(out_dir) / f"scaling-{_slug(series)}.png"
-    fig.savefig(out, dpi=110)
-    return out
+    return fig
 
 
 # --------------------------------------------------------------------------- main

@@ -184,6 +184,7 @@ def _scaling_case(
             "x": x,
             "x_label": x_label,
             "rss_mb": round(peak["leader"], 1),
+            "rss_label": "leader peak RSS",
             "helper_rss_mb": round(peak["helper-1"], 1),
             "leader_rss_before_mb": round(before["leader"], 1),
             "helper_rss_before_mb": round(before["helper-1"], 1),

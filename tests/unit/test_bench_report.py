@@ -349,3 +349,23 @@ def test_ratio_is_per_element_when_sizes_differ() -> None:
     same = Row("g", "other", "other", 2.0, 2.0, 2.0, 0.0, 0.5, 1, elements=100)
     assert _ratio_to(fast, base, "mean") == pytest.approx(0.02)  # 50x faster per value
     assert _ratio_to(same, base, "mean") == pytest.approx(2.0)
+
+
+def test_scaling_chart_has_a_legend_naming_whose_memory(results: dict[str, Any]) -> None:
+    """Issue 15, item 23: every line is named, and memory says it is the leader's peak RSS."""
+    from benchmarks.report import scaling_figure
+
+    for b in results["benchmarks"]:
+        sc = b["extra_info"].get("scaling")
+        if sc is not None:
+            sc["rss_label"] = "leader peak RSS"
+            sc["helper_rss_mb"] = sc["rss_mb"] / 2
+    fig = scaling_figure("share vector", scaling_series(results)["share vector"])
+    legend = fig.axes[0].get_legend()
+    assert legend is not None
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert labels == [
+        "time per call (mean, ± sd)",
+        "leader peak RSS (MB)",
+        "helper peak RSS (MB)",
+    ]
