@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import grpc
+import numpy as np
 
 from pets.client.config import Endpoints, load_schema
 from pets.client.connect import Connector
@@ -368,13 +369,16 @@ class AnalystClient:
         # plan this process derives from the query plan (docs/DP.md).
         from pets.dp import decode_noisy, noise_plan
 
+        modulus = protocol.noise_modulus(status)
+        if not isinstance(total, np.ndarray):  # a field or Paillier total: reduce it
+            total = [int(v) % modulus for v in total]
         noisy = decode_noisy(
             plan,
             noise_plan(plan),
             total,
             headers[0].contributors,
             len(servers),
-            modulus=protocol.noise_modulus(status),
+            modulus=modulus,
         )
         return dataclasses.replace(
             noisy.result,

@@ -39,10 +39,12 @@ BUT_ONE = (
 COST_BOUND = 5000.0  # Δ of one row's cost (thousands of yen)
 
 
-async def _ask(cluster: LocalCluster, text: str) -> Result:
+async def _ask(cluster: LocalCluster, text: str, protocol: str = "additive") -> Result:
     client = analyst(cluster)
     try:
-        outcome = await client.run(Query.parse(text), close_after=HOLDERS, deadline_seconds=30)
+        outcome = await client.run(
+            Query.parse(text), protocol=protocol, close_after=HOLDERS, deadline_seconds=30
+        )
     finally:
         await client.close()
     assert outcome.result is not None, outcome.status.failure_detail
@@ -152,3 +154,20 @@ def test_required_dp_and_per_query_cap(make_cluster: ClusterFactory) -> None:
         run(_ask(cluster, "count() from hospitals"))
     with pytest.raises(PermissionDeniedError, match="exceeds this server's per-query maximum"):
         run(_ask(cluster, "count() from hospitals dp epsilon 2"))
+
+
+@pytest.mark.parametrize("protocol", ["prio3", "paillier"])
+def test_field_and_paillier_releases_are_noisy_and_decode(
+    make_cluster: ClusterFactory, protocol: str
+) -> None:
+    cluster = make_cluster(
+        nodes=True, node_policy_toml='[policy]\nprotocols = ["additive", "paillier", "prio3"]\n'
+    )
+    text = "sum(kg_co2e) from supply_chain group by stage dp rho 0.1"
+    result = run(_ask(cluster, text, protocol))
+    assert result.dp is not None and result.dp["servers"] == (1 if protocol == "paillier" else 2)
+    exact = expected(cluster, text)
+    for got, want, ivs in zip(result.rows, exact.rows, result.intervals, strict=True):
+        sd = _sum_sd(result) * math.sqrt(result.dp["servers"])
+        assert abs(got["sum"] - want["sum"]) <= 6 * sd
+        assert ivs["sum"][0] < got["sum"] < ivs["sum"][1]
