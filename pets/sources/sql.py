@@ -8,7 +8,17 @@ Read-only is enforced by the database, not by inspecting the SQL:
 * PostgreSQL (psycopg 3) runs in ``BEGIN READ ONLY`` transactions
   (``Connection.read_only``) with ``default_transaction_read_only = on`` for
   the session, so an ``INSERT`` or ``DELETE`` in a configured query fails
-  with ``read_only_sql_transaction``.
+  with ``read_only_sql_transaction``. Every statement built around a
+  configured query is first parsed by the extended protocol (a prepared
+  ``Parse``), which refuses more than one command ("cannot insert multiple
+  commands into a prepared statement", PostgreSQL protocol docs 55.2.3):
+  psycopg sends parameterless text by the simple-query protocol, where
+  ``;``-separated statements would all run, so a query that closed the
+  wrapping parentheses could ``COMMIT`` and write. ``COPY`` cannot be
+  prepared, so the same ``SELECT`` is prepared first (``LIMIT 0``) in the
+  same read-only transaction; its text around the query holds no ``;``
+  or quote, so both statements split the query text the same way.
+  Give the source a role that may only ``SELECT`` (docs/DATA_SOURCES.md).
 
 PostgreSQL rows stream as ``COPY (SELECT ...) TO STDOUT (FORMAT csv)`` text
 into pyarrow's CSV reader (parsed in C); SQLite rows come ``batch_rows`` at a
@@ -97,6 +107,8 @@ def _db_error(label: str, exc: Exception) -> InvalidInputError:
     state = getattr(exc, "sqlstate", None) or getattr(exc, "sqlite_errorname", None)
     detail = f"{type(exc).__name__}" + (f", {state}" if state else "")
     text = str(exc)
+    if text.startswith(("cannot insert multiple commands", "You can only execute one statement")):
+        detail += ": the query must be one SELECT statement"
     if text.startswith(("no such table", "no such column")):  # names, never values
         detail += f": {text}"
     return InvalidInputError(f"{label}: the database refused the read ({detail})")
@@ -258,7 +270,10 @@ class PostgresSource(DataSource):
 
         with self.connect() as conn:
             try:
-                cur = conn.execute(sql.SQL("SELECT * FROM {} LIMIT 0").format(self._from()))
+                # prepare=True: the extended protocol, one statement only (module docstring).
+                cur = conn.execute(
+                    sql.SQL("SELECT * FROM {} LIMIT 0").format(self._from()), prepare=True
+                )
                 fields = [
                     (d.name, _PG_TYPES.get(d.type_code, pa.binary())) for d in cur.description
                 ]
@@ -285,6 +300,9 @@ class PostgresSource(DataSource):
         )
         with self.connect() as conn:
             try:
+                # COPY runs by the simple protocol: the same SELECT, prepared first in
+                # the same read-only transaction, refuses stacked statements.
+                conn.execute(sql.SQL("{} LIMIT 0").format(select), prepare=True)
                 with conn.cursor() as cur, cur.copy(statement) as copy:
                     stream = _CopyReader(copy)
                     reader = pa_csv.open_csv(
