@@ -23,6 +23,7 @@ from pets.client.analyst import AnalystClient
 from pets.client.node import load_table
 from pets.devtools.datafiles import merge_schemas, write_data
 from pets.devtools.datagen import generate
+from pets.devtools.demo_prio3 import run_prio3_queries
 from pets.devtools.localcluster import LocalCluster
 from pets.query import Query, QueryPlan, Result, plaintext
 from pets.query import compile as compile_query
@@ -79,6 +80,11 @@ DP_QUERIES: tuple[tuple[str, str, str], ...] = (
         "age histogram (DP, paillier)",
         "paillier",
         "histogram(age) from hospitals bins [0, 18, 40, 65, 80, 110] dp rho 0.05",
+    ),
+    (
+        "CO2 per stage (DP, prio3)",
+        "prio3",
+        "sum(kg_co2e) from supply_chain group by stage dp rho 0.1",
     ),
 )
 DP_FAILURE = 1e-6
@@ -160,8 +166,11 @@ def build_cluster(workdir: Path, holders: int, rows: int) -> LocalCluster:
         min_holders=3,
         limits={"finalize_timeout_seconds": 10},
         # The demo asks one query under both protocols (same fingerprint): each node
-        # answers it twice, not once as a node's default policy allows a day.
-        node_policy_toml="[policy]\nsame_query_answers = 2\n",
+        # answers it twice, not once as a node's default policy allows a day. Nodes
+        # take Prio3 queries too (the DP block asks one).
+        node_policy_toml=(
+            '[policy]\nsame_query_answers = 2\nprotocols = ["additive", "paillier", "prio3"]\n'
+        ),
     )
 
 
@@ -217,6 +226,8 @@ async def _run_queries(cluster: LocalCluster, holders: int) -> list[dict[str, An
     try:
         results = await asyncio.gather(*(one(*q) for q in DEMO_QUERIES + DP_QUERIES))
         out.extend(results)
+        # Prio3 with a dishonest holder (issue 12): pets.devtools.demo_prio3.
+        out.extend(await run_prio3_queries(cluster, holders))
     finally:
         await analyst.close()
     return out
@@ -258,6 +269,13 @@ def run_demo(
             if "dp" in q:  # noisy answer, its 95% intervals, the exact answer
                 out.print(f"  95% intvl {_intervals(q['_secure'])}", soft_wrap=True)
             out.print(f"  plaintext {_summary(q['_plain'])}", soft_wrap=True)
+            if "refused" in q:  # Prio3: the dishonest holder's contribution was refused
+                r = q["refused"]
+                out.print(
+                    f"  refused   {r['holder']}: {r['reason']} "
+                    f"(rejected contributions: {q['rejected_contributions']})",
+                    soft_wrap=True,
+                )
             if "dp" in q:
                 dp = q["dp"]
                 out.print(
