@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -19,7 +20,9 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric import x25519
 
+from pets.dp import NoisePlan
 from pets.errors import (
+    ConfigError,
     ConflictError,
     InvalidInputError,
     NotFoundError,
@@ -28,7 +31,10 @@ from pets.errors import (
 )
 from pets.protocols import AggregationProtocol, lookup
 from pets.protocols.base import HelperChecker
+from pets.query import Query, QueryPlan, Schema
+from pets.query import compile as compile_query
 from pets.server.config import ServerConfig
+from pets.server.privacy import ServerPrivacy
 from pets.server.query_state import FAILED, OPEN, READY
 from pets.server.release_policy import ReleaseGuard
 from pets.server.store import QUERY_ID, QueryRecord, Store
@@ -60,6 +66,15 @@ class HelperQuery:
         return lookup(pb.QuerySpec.FromString(self.record.spec).protocol)
 
 
+def _asks_for_dp(query_json: str) -> bool:
+    """Whether a query's JSON carries a ``dp`` request (without compiling it)."""
+    try:
+        doc = json.loads(query_json)
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and doc.get("dp") is not None
+
+
 class HelperQueries:
     """Every query this helper knows, and what the leader may do with them."""
 
@@ -69,8 +84,16 @@ class HelperQueries:
         self.queries: dict[str, HelperQuery] = {}
         self._ca_pem = None if config.tls is None else config.tls.ca.read_bytes()
         self._seal_key: x25519.X25519PrivateKey | None = None
+        # DP: this helper derives each DP query's noise itself, from its own schema.
+        self.privacy = ServerPrivacy(config.dp, store, config.name)
         # The release rule (pets.server.release_policy), checked at every finalisation.
         self.releases = ReleaseGuard(store, config.limits.release_window_seconds, time.time)
+        self._schema: Schema | None = None
+        if config.schema is not None:
+            try:
+                self._schema = Schema.from_toml(config.schema.read_text())
+            except FileNotFoundError:
+                raise ConfigError(f"schema file {config.schema} does not exist") from None
 
     async def load(self, seal_key: x25519.X25519PrivateKey) -> None:
         self._seal_key = seal_key
@@ -112,6 +135,30 @@ class HelperQueries:
             raise NotReadyError(f"helper {self.config.name} holds no verify key for {rec.id}")
         return q.protocol.keyed_checker(checker, key.key, key.aggregator_id, key.bounds)
 
+    def _dp_plan(
+        self, spec: pb.QuerySpec, fingerprint: bytes
+    ) -> tuple[QueryPlan, NoisePlan | None] | None:
+        """The helper's own plan and noise for a query (None: no DP and none required).
+
+        The plan is compiled from this helper's schema and must have the fingerprint
+        the leader registered, so both derive the same noise from the same bounds.
+        """
+        if not self.config.dp.require and not _asks_for_dp(spec.query_json):
+            return None
+        query = Query.from_json(spec.query_json)
+        if self._schema is None:
+            raise InvalidInputError(
+                f"helper {self.config.name} has no schema, so it cannot derive the noise of a "
+                "differentially private query; configure `schema` on the helper"
+            )
+        plan = compile_query(query, self._schema)
+        if plan.fingerprint() != fingerprint:
+            raise ConflictError(
+                f"helper {self.config.name} compiles this query to another plan: its schema "
+                "differs from the leader's"
+            )
+        return plan, self.config.dp.admit(plan)
+
     # -- registration ------------------------------------------------------------
     async def register(self, request: pb.RegisterQueryRequest) -> None:
         """Record a query the leader registers (again: a no-op if it is the same)."""
@@ -128,6 +175,10 @@ class HelperQueries:
             raise InvalidInputError("the query must name its protocol")
         if not lookup(request.spec.protocol).uses_helpers:
             raise InvalidInputError("this query's protocol involves no helper")
+        dp = self._dp_plan(request.spec, bytes(request.fingerprint))
+        noise = None
+        if dp is not None:  # the policy, and an early budget refusal (nothing spent)
+            noise = await self.privacy.admit(request.analyst, dp[0], lookup(request.spec.protocol))
         existing = self.queries.get(request.query_id)
         spec = request.spec.SerializeToString()
         if existing is not None:
@@ -156,6 +207,8 @@ class HelperQueries:
             await self.store.put_verify_key(rec.id, key)
         await self.store.insert_query(rec)
         self.queries[rec.id] = HelperQuery(rec, verify_key=key)
+        if noise is not None:  # DP: draw this helper's noise while holders contribute
+            self.privacy.prepare(rec.id, noise)
         log.info("query registered", extra={"query_id": rec.id, "analyst": rec.analyst})
 
     # -- Prepare -----------------------------------------------------------------
@@ -228,7 +281,15 @@ class HelperQueries:
         released = q.protocol.release_share(data)
         contributors = tuple(c.holder for c in items)
         done = rec.with_state(READY, contributors=contributors)
-        await self.store.finish_query(done, data if released is None else released)
+        spec = pb.QuerySpec.FromString(rec.spec)
+        dp = self._dp_plan(spec, rec.fingerprint)
+        if dp is not None and dp[1] is not None:
+            # This helper's own noise, stored with the budget it spends (one transaction);
+            # PrivacyBudgetExceededError (PERMISSION_DENIED) leaves both as they were.
+            share = data if released is None else released
+            await self.privacy.release(done, q.protocol, spec, dp[0], dp[1], share)
+        else:
+            await self.store.finish_query(done, data if released is None else released)
         q.record = done
         q.accepted = {}
         log.info(
@@ -250,6 +311,7 @@ class HelperQueries:
             if rec.state != FAILED:
                 q.closing = True
                 failed = rec.with_state(FAILED, failure=reason)
+                self.privacy.discard(rec.id)
                 await self.store.finish_query(failed, None, True)
                 q.record = failed
                 q.accepted = {}
