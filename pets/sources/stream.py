@@ -17,9 +17,10 @@ rows is refused before a slot could leave the range
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -133,7 +134,7 @@ def evaluate_source(
         raise InvalidInputError(f"{source.label}: not the query's dataset {plan.dataset.name!r}")
     columns = query_columns(plan)
 
-    def work(batch: pa.RecordBatch, first_row: int) -> tuple[np.ndarray, np.ndarray, int]:
+    def work(batch: pa.RecordBatch, first_row: int) -> Partial:
         table = to_table(
             plan.dataset, batch, source=source.label, first_row=first_row, columns=columns
         )
@@ -148,18 +149,36 @@ def evaluate_source(
             acc.count_rows(batch.num_rows)
             acc.add(work(batch, first))
         return acc.finish()
-    pending: deque[Future[tuple[np.ndarray, np.ndarray, int]]] = deque()
+
+    def tasks() -> Iterator[Callable[[], Partial]]:
+        for batch in source.batches(columns):
+            first = acc.rows
+            acc.count_rows(batch.num_rows)
+            yield functools.partial(work, batch, first)
+
+    _run_bounded(acc, tasks(), workers)
+    return acc.finish()
+
+
+Partial = tuple[np.ndarray, np.ndarray, int]
+
+
+def _run_bounded(acc: Accumulator, tasks: Iterator[Callable[[], Partial]], workers: int) -> None:
+    """Run ``tasks`` on ``workers`` threads, at most ``workers + 1`` in flight; add in order.
+
+    Producing the next task may raise (a read error, or ``max_rows`` passed):
+    the tasks already running finish first, so an earlier batch's own error
+    comes first and errors name the first bad row whatever ``workers`` is.
+    """
+    pending: deque[Future[Partial]] = deque()
     with ThreadPoolExecutor(workers, thread_name_prefix="pets-eval") as pool:
         try:
             try:
-                for batch in source.batches(columns):
-                    first = acc.rows
-                    acc.count_rows(batch.num_rows)
-                    pending.append(pool.submit(work, batch, first))
+                for task in tasks:
+                    pending.append(pool.submit(task))
                     while len(pending) > workers:
                         acc.add(pending.popleft().result())
             except InvalidInputError:
-                # A read error at some row: an earlier batch's own error comes first.
                 while pending:
                     acc.add(pending.popleft().result())
                 raise
@@ -169,10 +188,6 @@ def evaluate_source(
             for future in pending:
                 future.cancel()
             raise
-    return acc.finish()
-
-
-Partial = tuple[np.ndarray, np.ndarray, int]
 
 
 def _evaluate_parts(
@@ -209,21 +224,13 @@ def _evaluate_parts(
             )
         return vector, cells, matched
 
-    pending: deque[Future[Partial]] = deque()
-    with ThreadPoolExecutor(workers, thread_name_prefix="pets-eval") as pool:
-        try:
-            for index, n in enumerate(parts):
-                first = acc.rows
-                acc.count_rows(n)
-                pending.append(pool.submit(work, index, first))
-                while len(pending) > workers:
-                    acc.add(pending.popleft().result())
-            while pending:
-                acc.add(pending.popleft().result())
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
+    def tasks() -> Iterator[Callable[[], Partial]]:
+        for index, n in enumerate(parts):
+            first = acc.rows
+            acc.count_rows(n)
+            yield functools.partial(work, index, first)
+
+    _run_bounded(acc, tasks(), workers)
     return acc.finish()
 
 

@@ -179,3 +179,22 @@ def test_postgresql_null_names_the_row(files: Files, pg_conninfo: str) -> None:
     query = "SELECT * FROM nulls ORDER BY id"
     spec = SourceSpec("postgresql", conninfo=pg_conninfo, query=query, batch_rows=4)
     assert "row 9, column 'cost': value is empty" in _error(files, spec)
+
+
+def test_an_earlier_row_error_comes_before_max_rows_whatever_the_workers(
+    files: Files, tmp_path: Path
+) -> None:
+    """Row groups read in parallel report errors in row order, like batches read in a stream."""
+    path = tmp_path / "many.parquet"
+    table = pa.concat_tables([files.table, files.table])  # 1200 rows > max_rows = 1000
+    cost = table.column("cost").to_pylist()
+    cost[1] = float("nan")
+    table = table.set_column(5, "cost", pa.array(cost, pa.float64()))
+    pq.write_table(table, path, row_group_size=500)
+    plan = compile(parse_query("sum(cost) from hospitals"), files.schema)
+    source = open_source(
+        files.schema, "hospitals", SourceSpec("parquet", path=path, batch_rows=500)
+    )
+    for workers in (1, 2):
+        with pytest.raises(InvalidInputError, match="row 2, column 'cost'"):
+            evaluate_source(plan, source, workers=workers)
