@@ -23,6 +23,7 @@ SUITES: tuple[str, ...] = (
     "zk",
     "sources",
     "vdaf",
+    "prio3_service",
     "dp",
     "linkage",
     "postgres",

@@ -39,6 +39,7 @@ HEADLINE: dict[str, set[str]] = {
         "prio3_histogram100_verify_ms",
         "prio3_histogram100_batch_verify_reports_per_s",
     },
+    "prio3_service": {"prio3_contributions_per_s", "prio3_vs_additive_e2e_ratio"},
     "dp": {"dp_gaussian_10k_slots_ms", "dp_laplace_10k_slots_ms", "dp_add_noise_ring_10k_ms"},
     "linkage": {
         "linkage_per_record_us_holder",
