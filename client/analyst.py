@@ -424,6 +424,8 @@ class AnalystClient:
                 "submitted with (--paillier-key)"
             )
         submitted = Submitted(status=status, plan=plan, private_key=private_key)
+        if on_status is not None:
+            on_status(status)
         final = (
             status
             if status.state in TERMINAL

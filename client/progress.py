@@ -33,8 +33,15 @@ class StatusPrinter:
     """Shows the latest status: a spinner on a terminal, a line per change elsewhere;
     silent when disabled (``--json``)."""
 
-    def __init__(self, *, enabled: bool = True, console: Console | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        enabled: bool = True,
+        console: Console | None = None,
+        title: str = "submitting query ...",
+    ) -> None:
         self.enabled = enabled
+        self.title = title
         self._console = console or Console(stderr=True)
         self._status: Status | None = None
         self._last: tuple[int, int] | None = None
@@ -42,10 +49,10 @@ class StatusPrinter:
     def __enter__(self) -> StatusPrinter:
         if self.enabled:
             if self._console.is_terminal:
-                self._status = self._console.status("submitting query ...")
+                self._status = self._console.status(self.title)
                 self._status.start()
             else:
-                self.note("submitting query ...")
+                self.note(self.title)
         return self
 
     def __exit__(

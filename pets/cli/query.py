@@ -233,7 +233,7 @@ def follow(args: argparse.Namespace, query_id: str) -> int:
         from pets.paillier import load_private_key
 
         private_key = load_private_key(args.paillier_key)
-    reporter = _Reporter(args)
+    reporter = _Reporter(args, f"following query {query_id} ...")
 
     async def main() -> tuple[Query, Outcome]:
         try:
@@ -261,11 +261,11 @@ class _Reporter:
     fetch its result later, and the outcome is a table on stdout.
     """
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, title: str = "submitting query ...") -> None:
         from pets.client.progress import StatusPrinter
 
         self.args = args
-        self.printer = StatusPrinter(enabled=not args.json)
+        self.printer = StatusPrinter(enabled=not args.json, title=title)
 
     def submitted(self, query_id: str) -> None:
         if self.args.json:

@@ -111,6 +111,11 @@ def test_query_survives_a_leader_restart_and_result_fetches_it_later(
     resumed = _pets("query", "--config", str(config), "--json", "--resume", query_id)
     assert resumed.returncode == EXIT_OK, resumed.stderr
     assert _rows(json.loads(resumed.stdout.splitlines()[-1])) == got
+    # For people, on a non-TTY (stderr is a pipe here): a plain status line, not silence.
+    text = _pets("result", "--config", str(config), query_id)
+    assert text.returncode == EXIT_OK, text.stderr
+    assert f"{query_id}: ready, 2 contributor(s)" in text.stderr
+    assert "2 holders contributed" in text.stdout
 
 
 def test_result_of_an_unknown_query_is_one_error_line(shared_cluster, tmp_path: Path) -> None:
