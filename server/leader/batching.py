@@ -46,6 +46,11 @@ from pets.server.store.base import VerifyKey
 from pets.v1 import aggregation_pb2 as pb
 
 MAX_BATCH = 512
+# Prio3 (issue 12): verification costs CPU in proportion to a report's size (about
+# 0.35 s per MB of leader payload on each server, pure Python), so a Prepare batch
+# of a verifying protocol holds at most this many payload bytes: a helper checks it
+# well within PREPARE_TIMEOUT_SECONDS (and a test cluster's shorter bound).
+MAX_VERIFY_BYTES_PER_BATCH = 2 << 20
 # How long a helper gets to check one batch of contributions (Prepare); a
 # contribution it has not checked by then fails as unavailable and is retried.
 PREPARE_TIMEOUT_SECONDS = 10.0
@@ -115,8 +120,14 @@ class Batching:
     async def _prepare_loop(self) -> None:
         while True:
             batch = [await self._prepare_queue.get()]
-            while not self._prepare_queue.empty() and len(batch) < MAX_BATCH:
+            work = self._verify_work(batch[0])
+            while (
+                not self._prepare_queue.empty()
+                and len(batch) < MAX_BATCH
+                and work < MAX_VERIFY_BYTES_PER_BATCH
+            ):
                 batch.append(self._prepare_queue.get_nowait())
+                work += self._verify_work(batch[-1])
             pending = [i for i in batch if isinstance(i, Pending)]
             self._preparing = True
             try:
@@ -132,6 +143,13 @@ class Batching:
             for queued in batch:
                 if isinstance(queued, Close) or id(queued) in kept:
                     self._commit_queue.put_nowait(queued)
+
+    def _verify_work(self, item: Pending | Close) -> int:
+        """Payload bytes a queued item adds to a batch's verification (0 if none)."""
+        rt = self.state.queries.get(item.query_id)
+        if not isinstance(item, Pending) or rt is None or rt.aggregate is None:
+            return 0
+        return rt.aggregate.payload_bytes if rt.protocol.verifies else 0
 
     async def prepare_with_helpers(self, items: list[Pending]) -> list[Pending]:
         """Have every helper check the batch's contributions; keep what all accept.
@@ -378,6 +396,12 @@ class Batching:
                     ),
                 )
                 continue
+            if rt.stale:  # a failed commit left it unreloaded: never add to it as it is
+                try:
+                    await reload(self.state.store, rt)
+                except Exception:
+                    settle(item.future, error=UnavailableError("the store is unavailable; retry"))
+                    continue
             known = rt.holders.get(item.holder)
             first = staged.get((item.query_id, item.holder))
             if known is not None or first is not None:
@@ -418,6 +442,8 @@ class Batching:
                 # brings in what another writer recorded meanwhile (a conflicting
                 # holder is then known, and its retry is decided on its digest).
                 log.exception("could not persist contributions; reloading state")
+                for rt in touched.values():
+                    rt.stale = True  # until reloaded (which may fail too, if the store is down)
                 for rt in touched.values():
                     await reload(self.state.store, rt)
                 failure = UnavailableError("could not store the contribution; retry")
