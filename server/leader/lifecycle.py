@@ -335,6 +335,8 @@ class Lifecycle:
     async def _finish(self, rt: QueryRuntime, state: int, failure: str, detail: str) -> None:
         rec = rt.record.with_state(state, failure=failure, failure_detail=detail)
         released = None
+        if rt.stale and state == READY:  # never release an aggregate a failed commit left
+            await reload(self.state.store, rt)
         aggregate = rt.aggregate
         if state == READY and aggregate is not None:
             # The protocol's release hook (e.g. noise), once; None keeps the share as it is.

@@ -75,6 +75,10 @@ class QueryRuntime:
     # error and the failed attempts so far; reported in the query's status.
     stuck_reason: str = ""
     stuck_attempts: int = 0
+    # A group commit failed and reloading from the store failed too (the store was
+    # unreachable): ``aggregate`` may hold contributions that were never recorded, so
+    # it is reloaded before anything uses it again (batching.py, lifecycle.py).
+    stale: bool = False
 
     @property
     def protocol(self) -> AggregationProtocol:
@@ -97,6 +101,7 @@ async def reload(store: Store, rt: QueryRuntime) -> None:
     rt.aggregate = rt.protocol.running_aggregate(
         rt.spec, rt.record.vector_length, rt.plan, data, count=len(rt.holders)
     )
+    rt.stale = False
 
 
 def settle(
