@@ -39,6 +39,7 @@ from pets.dp.noise import DECODE_FAILURE_LOG2, RING_MODULUS, centered, check_noi
 from pets.dp.sensitivity import NoisePlan
 from pets.dp.tails import half_width
 from pets.errors import InvalidInputError, OverflowDetectedError
+from pets.query.decode import result_for
 from pets.query.model import Aggregate
 from pets.query.plan import QueryPlan
 from pets.query.result import Result
@@ -131,7 +132,7 @@ def decode_noisy(
             row, ivs = _group(plan, group, slots, widths, alpha, notes)
             rows.append(row)
             intervals.append(ivs)
-    result = _result(plan, rows, contributors)
+    result = result_for(plan, rows, contributors)
     dp = noise.to_dict() | {
         "servers": servers,
         "confidence": confidence,
@@ -257,22 +258,3 @@ def _group(
         else:
             ivs["variance"] = (0.0, cap)
     return row, ivs
-
-
-def _result(plan: QueryPlan, rows: list[dict[str, Any]], contributors: int) -> Result:
-    if plan.query.aggregate == Aggregate.vector_sum and not plan.is_vector:
-        labels = tuple(f"sum({b.column})" for b in plan.bounds)
-    else:
-        labels = ()
-    return Result(
-        aggregate=plan.query.aggregate,
-        description=plan.query.describe(),
-        dataset=plan.dataset.name,
-        group_by=plan.query.group_by,
-        fields=plan.result_fields,
-        rows=rows,
-        contributors=contributors,
-        labels=labels,
-        term_error=tuple(0.5 / b.scale for b in plan.bounds),
-        term_magnitude=tuple(max(abs(b.lo), abs(b.hi)) for b in plan.bounds),
-    )

@@ -52,7 +52,7 @@ def decode(plan: QueryPlan, total: np.ndarray | Sequence[int], contributors: int
     slots = signed_slots(total, plan.length)
     if plan.is_vector:
         rows = [{"vector": _decode_vector(plan, slots, contributors)}]
-        return _result(plan, rows, contributors)
+        return result_for(plan, rows, contributors)
     rows_possible = contributors * plan.max_rows
     grid = slots.reshape(len(plan.groups), plan.width).tolist()
     seen_rows = 0
@@ -75,7 +75,7 @@ def decode(plan: QueryPlan, total: np.ndarray | Sequence[int], contributors: int
             f"the groups count {seen_rows} rows, more than {contributors} holders of at "
             f"most {plan.max_rows} rows have; the aggregate cannot be trusted"
         )
-    return _result(plan, rows, contributors)
+    return result_for(plan, rows, contributors)
 
 
 def signed_slots(total: np.ndarray | Sequence[int], length: int) -> np.ndarray:
@@ -160,7 +160,8 @@ def _row(plan: QueryPlan, group: tuple[str, ...], values: list[int]) -> dict[str
     return row
 
 
-def _result(plan: QueryPlan, rows: list[dict[str, Any]], contributors: int) -> Result:
+def result_for(plan: QueryPlan, rows: list[dict[str, Any]], contributors: int) -> Result:
+    """The :class:`Result` of ``plan`` with these rows (shared by the exact and DP decoders)."""
     if plan.query.aggregate == Aggregate.vector_sum and not plan.is_vector:
         labels = tuple(f"sum({b.column})" for b in plan.bounds)
     else:
@@ -194,7 +195,7 @@ def plaintext(plan: QueryPlan, tables: Sequence[Table]) -> Result:
         b = plan.bounds[0]
         clipped = [clip(t.vector, b.lo, b.hi) for t in tables if t.vector is not None]
         total = np.sum(clipped, axis=0) if clipped else np.zeros(plan.width)
-        return _result(plan, [{"vector": [float(v) for v in total]}], len(tables))
+        return result_for(plan, [{"vector": [float(v) for v in total]}], len(tables))
     n_groups = len(plan.groups)
     masks = [row_mask(plan, t) for t in tables]
     g = _concat([group_index(plan, t)[m] for t, m in zip(tables, masks, strict=True)], np.int64)
@@ -213,7 +214,7 @@ def plaintext(plan: QueryPlan, tables: Sequence[Table]) -> Result:
             }
             for i, group in enumerate(plan.groups)
         ]
-        return _result(plan, rows, len(tables))
+        return result_for(plan, rows, len(tables))
     order = np.argsort(g, kind="stable")
     starts = np.concatenate(([0], np.cumsum(counts)))
     values = {}
@@ -240,7 +241,7 @@ def plaintext(plan: QueryPlan, tables: Sequence[Table]) -> Result:
             if agg == Aggregate.variance:
                 row["variance"] = float(np.sum((x - mean) ** 2)) / c if c else None
         rows.append(row)
-    return _result(plan, rows, len(tables))
+    return result_for(plan, rows, len(tables))
 
 
 def _concat(parts: list[np.ndarray], dtype: type) -> np.ndarray:

@@ -212,3 +212,13 @@ def test_laplace_half_width_is_sound_against_the_exact_pmf(scale: Fraction, serv
         assert total[np.abs(support) > w].sum() <= alpha
         if servers <= 2 and w > 0:  # exact: one less would not do
             assert total[np.abs(support) > w - 1].sum() > alpha
+
+
+def test_dp_and_exact_results_are_built_by_one_function() -> None:
+    """Labels, term error and magnitude of a DP result come from the exact decoder's builder."""
+    import importlib
+
+    release = importlib.import_module("pets.dp.release")
+    decode = importlib.import_module("pets.query.decode")
+    assert release.result_for is decode.result_for
+    assert not hasattr(release, "_result") and not hasattr(decode, "_result")
