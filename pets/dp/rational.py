@@ -17,6 +17,12 @@ from fractions import Fraction
 from pets.errors import InvalidInputError
 
 Rational = Fraction | int | float | str
+
+# Text longer than this, or a decimal exponent beyond +-this, is refused: the
+# exact Fraction of "1e-20000000" is 10**20000000 (49 s to build, measured),
+# while every float (5e-324 .. 1.8e308) and any sensible parameter fits.
+MAX_TEXT_LENGTH = 100
+MAX_DECIMAL_EXPONENT = 400
 """What :func:`exact` accepts: Fraction, int, finite float, or a string (``"0.5"``, ``"1/32"``)."""
 
 
@@ -34,6 +40,10 @@ def exact(value: Rational, what: str = "value") -> Fraction:
         return Fraction(Decimal(repr(value)))
     if isinstance(value, str):
         text = value.strip()
+        if len(text) > MAX_TEXT_LENGTH:
+            raise InvalidInputError(
+                f"{what} {value[:40]!r}... is longer than {MAX_TEXT_LENGTH} characters"
+            )
         try:
             if "/" in text:
                 return Fraction(text)
@@ -42,6 +52,10 @@ def exact(value: Rational, what: str = "value") -> Fraction:
             raise InvalidInputError(f"{what} {value[:40]!r} is not a number") from None
         if not dec.is_finite():
             raise InvalidInputError(f"{what} must be finite, got {value[:40]!r}")
+        if dec and abs(dec.adjusted()) > MAX_DECIMAL_EXPONENT:
+            raise InvalidInputError(
+                f"{what} {value[:40]!r} is out of range (|exponent| > {MAX_DECIMAL_EXPONENT})"
+            )
         return Fraction(dec)
     raise InvalidInputError(f"{what} must be a number, got {type(value).__name__}")
 
