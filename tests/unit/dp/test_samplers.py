@@ -133,6 +133,41 @@ def test_uniform_helpers_are_unbiased_at_the_edges() -> None:
         uint64s(lambda n: b"short", 2)
 
 
+def _words(*words: int) -> samplers.RandomBytes:
+    """A random source that returns these uint64 words, one per read, in order."""
+    queue = [np.array([w], dtype=np.uint64).tobytes() for w in words]
+
+    def read(n: int) -> bytes:
+        assert n == 8, "one word per read"
+        return queue.pop(0)
+
+    return read
+
+
+@pytest.mark.parametrize("bound", [3, 10, (1 << 63) + 1, (1 << 64) - 1])
+def test_words_in_the_biased_tail_are_redrawn(bound: int) -> None:
+    """Known answers: a word >= 2^64 - (2^64 mod b) is rejected and a fresh word drawn.
+
+    Without the rejection step the first word would give ``limit % b`` (0)
+    or ``(2^64 - 1) % b``, the over-weighted low residues.
+    """
+    limit = (1 << 64) - (1 << 64) % bound
+    assert limit < 1 << 64
+    expected = 7 % bound
+    for sampler in (
+        lambda rng: int(samplers._below(rng, bound, 1)[0]),
+        lambda rng: int(samplers._below_each(rng, np.array([bound], dtype=np.uint64))[0]),
+    ):
+        assert sampler(_words(limit, (1 << 64) - 1, 7)) == expected
+        assert sampler(_words(limit - 1)) == (limit - 1) % bound  # just below: kept
+
+
+def test_python_below_redraws_values_past_the_bound() -> None:
+    """bound 3 reads the top 2 bits of a byte: 3 (0xC0) is redrawn, then 1 (0x40)."""
+    reads = iter([b"\xc0", b"\xc0", b"\x40"])
+    assert python_below(lambda n: next(reads), 3) == 1
+
+
 # -- pinned against OpenDP ---------------------------------------------------------
 
 
