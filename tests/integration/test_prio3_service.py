@@ -6,7 +6,9 @@ holders. Dishonest holders are the client library with a tampering hook."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+import sqlite3
 from collections.abc import Callable
 
 import pytest
@@ -206,8 +208,12 @@ def test_every_query_shape_matches_the_plaintext_and_replays_survive_a_restart(
         return subs, reports
 
     subs, reports = run(submit_all())
-    cluster.kill("leader", signal.SIGKILL)  # a crash: only what was stored survives
-    cluster.restart_server("leader")
+    assert verify_keys(cluster, "leader") == verify_keys(cluster, "helper-1") == len(texts)
+    # Crashes of both servers: only what they stored survives (the verify keys, the
+    # committed holders); the helper verifies again at Finalize what it did not keep.
+    for server in ("leader", "helper-1"):
+        cluster.kill(server, signal.SIGKILL)
+        cluster.restart_server(server)
 
     async def finish():  # type: ignore[no-untyped-def]
         client = analyst(cluster)
@@ -232,3 +238,20 @@ def test_every_query_shape_matches_the_plaintext_and_replays_survive_a_restart(
         assert not replay.newly_accepted and late.newly_accepted
         assert final.contributors == 3, text
         assert result.close_to(expected(cluster, text, holders)), text
+    # The verify keys ended with their queries, on both servers.
+    for server in ("leader", "helper-1"):
+        assert verify_keys(cluster, server) == 0, server
+
+
+def verify_keys(cluster, server: str) -> int:  # type: ignore[no-untyped-def]
+    """Rows in the server's ``verify_keys`` table (its SQLite database, read directly)."""
+    state = cluster.workdir / "state" / server
+    databases = [
+        p for p in state.rglob("*") if p.is_file() and p.read_bytes()[:16] == b"SQLite format 3\x00"
+    ]
+    assert databases, state
+    rows = 0
+    for path in databases:
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            rows += db.execute("SELECT count(*) FROM verify_keys").fetchone()[0]
+    return rows
