@@ -47,6 +47,10 @@ from pets.server.store.base import ContributionRecord, QueryRecord, ReleaseRecor
 from pets.server.store.pg_migrations import SCHEMA_VERSION, migrate
 
 log = logging.getLogger("pets.server.store")
+# The pool logs each failed reconnection attempt as a multi-line plain-text warning;
+# the servers report an unreachable database themselves (UnavailableError, in their
+# JSON log lines), so only the pool's errors are let through.
+logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
 T = TypeVar("T")
 

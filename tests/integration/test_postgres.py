@@ -22,6 +22,7 @@ from pets.devtools.pgcluster import PostgresCluster, server_databases
 from pets.protocols.registry import lookup
 from pets.query import Query, evaluate
 from pets.query import compile as compile_query
+from pets.server.store.postgres import CONNECTION_TIMEOUT_SECONDS
 from pets.v1 import aggregation_pb2 as pb
 from tests.postgres import PostgresServer
 
@@ -106,8 +107,10 @@ def test_a_database_restart_fails_calls_cleanly_and_the_next_query_succeeds(
     tmp_path: Path, datasets: dict[str, Any], private_postgres_server: PostgresServer
 ) -> None:
     """The database crashes while a query is open: a contribution and a new query
-    are refused with UNAVAILABLE (never INTERNAL), a holder that keeps retrying
-    gets through once the database is back, and the next query succeeds."""
+    are refused with UNAVAILABLE (never INTERNAL); once the database is back,
+    other holders' contributions and the refused one's retry land, each counted
+    once (the leader forgot what it could not record), and the next query
+    succeeds."""
     server = private_postgres_server
     cluster = _cluster(tmp_path, datasets, server)
     text = "count() from hospitals where age >= 65"
@@ -142,21 +145,21 @@ def test_a_database_restart_fails_calls_cleanly_and_the_next_query_succeeds(
                     with pytest.raises(grpc.aio.AioRpcError) as failed:
                         await call
                     codes.append(failed.value.code())
-                # The holder's own client retries UNAVAILABLE with backoff; the
-                # database comes back meanwhile and the contribution lands once.
-                retrying = asyncio.create_task(
-                    holder.send_payload(
-                        ann.query_id,
-                        made.payload,
-                        made.digest,
-                        made.sealed_seeds,
-                        deadline=ann.deadline_unix,
-                    )
-                )
-                await asyncio.sleep(1.0)
+                # Down long enough that the leader's own attempts to reload the query
+                # from the store fail too (each waits CONNECTION_TIMEOUT_SECONDS).
+                await asyncio.sleep(CONNECTION_TIMEOUT_SECONDS + 1)
                 await asyncio.to_thread(server.start_server)
-                await retrying
+                # The first commit after the outage is another holder's: the leader's
+                # running aggregate must not still hold org-1's unrecorded contribution.
                 await contribute(cluster, "org-2", submitted.query_id)
+                # org-1's client retries UNAVAILABLE with backoff: it lands once.
+                await holder.send_payload(
+                    ann.query_id,
+                    made.payload,
+                    made.digest,
+                    made.sealed_seeds,
+                    deadline=ann.deadline_unix,
+                )
                 await client.close_query(submitted.query_id)
                 status = await asyncio.wait_for(client.wait(submitted.query_id), 30)
                 return codes, status, await client.fetch(submitted, status)
