@@ -29,6 +29,7 @@ class AggregateSlots:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         directory.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(directory, 0o700)  # mkdir leaves an existing directory's mode as it was
 
     def path(self, query_id: str, generation: int) -> Path:
         if not QUERY_ID.fullmatch(query_id):  # never let an id name a path elsewhere

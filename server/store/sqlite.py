@@ -132,10 +132,10 @@ class SqliteDatabase:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fresh = not path.exists()
+        # Created 0600 before SQLite opens it (a helper's seal key lives here);
+        # SQLite gives the -wal and -shm files the database file's mode.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        if fresh:
-            os.chmod(path, 0o600)  # a helper's seal key lives here
         self._slots = AggregateSlots(path.parent / "aggregates")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
