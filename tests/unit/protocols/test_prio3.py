@@ -208,6 +208,24 @@ def test_every_query_type_compiles_and_sums() -> None:
         assert list(total) == list(sum(vectors.values())), text
 
 
+def test_vector_sums_with_negative_bounds_sum_exactly() -> None:
+    schema = Schema.from_toml('[datasets.v]\nkind = "vector"\nlength = 6\nlo = -50\nhi = 50\n')
+    plan = compile_query(Query.from_json('{"aggregate":"vector_sum","dataset":"v"}'), schema)
+    vectors = {
+        "h1": np.array([-50, 50, 0, 1, -1, 7], dtype=np.int64),
+        "h2": np.array([-50, -50, 49, 3, 2, -7], dtype=np.int64),
+    }
+    total, errors = run_query(plan, vectors, {})
+    assert not errors
+    assert list(total) == list(vectors["h1"] + vectors["h2"])
+
+
+def test_an_out_of_bounds_vector_is_refused_by_an_honest_holder() -> None:
+    """The honest client never proves a value outside its slot's bound."""
+    with pytest.raises(InvalidInputError, match="slot 0"):
+        run_query(MEAN, {"h1": np.full(MEAN.length, 10**9, dtype=np.int64)}, {})
+
+
 def test_the_nonce_is_fixed_by_query_holder_and_attempt() -> None:
     n = report_nonce(QID, "h1")
     assert len(n) == NONCE_SIZE and n == report_nonce(QID, "h1", 0)
