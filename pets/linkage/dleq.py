@@ -29,6 +29,7 @@ import hashlib
 import numpy as np
 from coincurve import PublicKey
 
+from pets import lengthprefix
 from pets.errors import InvalidInputError, InvalidProofError
 from pets.linkage.domain import LinkageDomain, as_bytes, query_bytes
 from pets.linkage.errors import LinkageProofError
@@ -45,8 +46,8 @@ PROOF_BYTES = 64
 COMPOSITE_CHUNK = 65536
 
 
-def _lp(data: bytes) -> bytes:
-    return len(data).to_bytes(8, "big") + data
+# 8-byte lengths: a batch of points hashed into the seed may pass 4 GiB.
+_LENGTH_BYTES = 8
 
 
 def proof_context(role: str, domain: LinkageDomain, query_id: str | bytes, holder: str) -> bytes:
@@ -62,14 +63,14 @@ def proof_context(role: str, domain: LinkageDomain, query_id: str | bytes, holde
         query_bytes(query_id),
         holder.encode("utf-8"),
     )
-    return b"".join(_lp(p) for p in parts)
+    return lengthprefix.join(parts, _LENGTH_BYTES)
 
 
 def composite_seed(public_key: bytes, context: bytes, inputs: bytes, outputs: bytes) -> bytes:
     """SHA-256 over the label, Y, the context and both batches, each length-prefixed (so n too)."""
-    h = hashlib.sha256(_lp(SEED_LABEL))
+    h = hashlib.sha256(lengthprefix.encode(SEED_LABEL, _LENGTH_BYTES))
     for part in (public_key, context, inputs, outputs):
-        h.update(_lp(as_bytes(part, "a DLEQ input")))
+        h.update(lengthprefix.encode(as_bytes(part, "a DLEQ input"), _LENGTH_BYTES))
     return h.digest()
 
 
