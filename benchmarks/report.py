@@ -219,7 +219,7 @@ def build_groups(data: Mapping[str, Any], *, stat: Stat = "mean") -> list[Group]
         base = bases[0] if bases else None
         if len(bases) > 1:
             others = ", ".join(r.name for r in bases[1:])
-            warnings.append(f"several baselines marked; using {base.name}, ignoring {others}")
+            warnings.append(f"several baselines marked; using {bases[0].name}, ignoring {others}")
         if base is not None:
             rows = [replace(r, ratio=_ratio_to(r, base, stat), baseline=r is base) for r in rows]
         rows.sort(key=lambda r: (not r.baseline, r.mean))

@@ -42,7 +42,18 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     cluster = LocalCluster(workdir=root, schema=data.schema, holder_data=holder_data)
     cluster.prepare(analysts=("alice",))
     (root / "a-file").write_text("not a folder\n")
-    return {"root": root, "certs": cluster.certs, "schema": cluster.schema_path}
+    # A folder nobody may write to (root ignores modes: then a read-only filesystem's).
+    read_only = root / "read-only"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    if os.geteuid() == 0:
+        read_only = Path("/sys/pets-test-state")
+    return {
+        "root": root,
+        "certs": cluster.certs,
+        "schema": cluster.schema_path,
+        "read_only": read_only,
+    }
 
 
 def _leader(w: dict[str, Path], *, state: str = "", schema: str = "", tls: str = "") -> str:
@@ -55,11 +66,13 @@ def _leader(w: dict[str, Path], *, state: str = "", schema: str = "", tls: str =
     )
 
 
-def _node(w: dict[str, Path], *, schema: str = "", data: str = "", tls: str = "") -> str:
+def _node(
+    w: dict[str, Path], *, schema: str = "", data: str = "", tls: str = "", state: str = ""
+) -> str:
     csv = data or w["root"] / "data" / "hospital-01" / "hospitals.csv"
     return (
         f'name = "hospital-01"\nschema = "{schema or w["schema"]}"\nleader = "127.0.0.1:9"\n'
-        f'state_dir = "{w["root"] / "state" / "hospital-01"}"\n'
+        f'state_dir = "{state or w["root"] / "state" / "hospital-01"}"\n'
         f'[helpers]\nhelper-1 = "127.0.0.1:9"\n[data]\nhospitals = "{csv}"\n'
         f"{tls or _tls(w['certs'], 'hospital-01')}"
     )
@@ -91,6 +104,16 @@ CASES: dict[str, Case] = {
         _serve,
         lambda w: _leader(w, state=str(w["root"] / "a-file" / "leader")),
         "state_dir",
+    ),
+    "leader state_dir read-only": (
+        _serve,
+        lambda w: _leader(w, state=str(w["read_only"] / "leader")),
+        "state_dir",
+    ),
+    "node state_dir read-only": (
+        _run_node,
+        lambda w: _node(w, state=str(w["read_only"] / "hospital-01")),
+        "pets-test-state" if os.geteuid() == 0 else "read-only",
     ),
     "leader schema missing": (
         _serve,
