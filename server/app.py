@@ -96,7 +96,8 @@ class Server:
         server_creds, client_creds = self._credentials()
         try:
             self._store = timed_store(
-                await connect_store(cfg.state_url or cfg.database), self.metrics
+                await connect_store(cfg.state_url or cfg.database, f"{cfg.role}/{cfg.name}"),
+                self.metrics,
             )
         except (OSError, sqlite3.Error) as exc:  # read-only, missing or not a directory
             raise ConfigError(

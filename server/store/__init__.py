@@ -25,12 +25,16 @@ def open_store(database: Path) -> Store:
     return SqliteStore(database)
 
 
-async def connect_store(state: Path | str) -> Store:
-    """The store at ``state``: a ``postgresql://`` URL, else a SQLite database path."""
+async def connect_store(state: Path | str, owner: str | None = None) -> Store:
+    """The store at ``state``: a ``postgresql://`` URL, else a SQLite database path.
+
+    ``owner`` (``"<role>/<name>"``) claims a PostgreSQL database for one server
+    and refuses a database another server claimed (a SQLite file lives in its
+    server's own ``state_dir``)."""
     if isinstance(state, str) and state.startswith(POSTGRES_SCHEMES):
         from pets.server.store.postgres import PostgresStore  # psycopg only when used
 
-        return await PostgresStore.open(state)
+        return await PostgresStore.open(state, owner=owner)
     return open_store(Path(state))
 
 

@@ -59,6 +59,8 @@ ATTEMPTS = 8
 # How long a call waits for a connection before failing with UNAVAILABLE.
 CONNECTION_TIMEOUT_SECONDS = 5.0
 POOL_MAX_SIZE = 8
+# The settings key naming the server a database belongs to ("<role>/<name>").
+OWNER_SETTING = "pets.owner"
 
 
 class _Retry(Exception):
@@ -85,14 +87,19 @@ class PostgresStore:
         cls,
         conninfo: str,
         *,
+        owner: str | None = None,
         max_size: int = POOL_MAX_SIZE,
         timeout: float = CONNECTION_TIMEOUT_SECONDS,
     ) -> PostgresStore:
         """Connect, apply the missing migrations and return the store.
 
         ``conninfo`` is a libpq URL or key/value string (``PGPASSWORD`` and
-        ``~/.pgpass`` work as usual). Raises :class:`ConfigError` when the
-        database cannot be reached or is at a newer schema version.
+        ``~/.pgpass`` work as usual). ``owner`` names the server
+        (``"<role>/<name>"``): the first to open a database owns it, and another
+        server is refused, so a leader and a helper cannot share a database by a
+        configuration slip (the one-honest-server model). Raises
+        :class:`ConfigError` when the database cannot be reached, is at a newer
+        schema version or belongs to another server.
         """
         pool: AsyncConnectionPool = AsyncConnectionPool(
             conninfo,
@@ -116,6 +123,8 @@ class PostgresStore:
         try:
             async with pool.connection() as conn:
                 before = await migrate(conn)
+                if owner is not None:
+                    await _claim(conn, owner)
         except BaseException:
             await pool.close()
             raise
@@ -472,6 +481,24 @@ async def _releases(conn: AsyncConnection, fingerprint: bytes, since: float) -> 
         ReleaseRecord(bytes(r[0]), r[1], bytes(r[2]), int(r[3]), float(r[4]))
         for r in await cur.fetchall()
     ]
+
+
+async def _claim(conn: AsyncConnection, owner: str) -> None:
+    """Record ``owner`` as the database's server, or refuse if another server is."""
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO settings VALUES (%s, %b) ON CONFLICT DO NOTHING",
+            (OWNER_SETTING, owner.encode()),
+        )
+        cur = await conn.execute("SELECT value FROM settings WHERE key = %s", (OWNER_SETTING,))
+        row = await cur.fetchone()
+    recorded = bytes(row[0]).decode(errors="replace") if row is not None else owner
+    if recorded != owner:
+        raise ConfigError(
+            f"this PostgreSQL state database belongs to {recorded}, not {owner}: every server "
+            "needs a database of its own (a leader and a helper sharing one would put both "
+            "aggregate shares in one place)"
+        )
 
 
 async def _configure(conn: AsyncConnection) -> None:

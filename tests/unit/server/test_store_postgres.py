@@ -187,3 +187,17 @@ def test_a_database_restart_fails_calls_cleanly_then_reconnects(
             await store.close()
 
     asyncio.run(go())
+
+
+def test_a_database_belongs_to_the_first_server_that_opens_it(url: str) -> None:
+    """A helper pointed at the leader's database is refused: one database per server."""
+
+    async def go() -> None:
+        leader = await PostgresStore.open(url, owner="leader/leader")
+        await leader.close()
+        again = await PostgresStore.open(url, owner="leader/leader")  # itself, restarted
+        await again.close()
+        with pytest.raises(ConfigError, match="belongs to leader/leader, not helper/helper-1"):
+            await PostgresStore.open(url, owner="helper/helper-1")
+
+    asyncio.run(go())
