@@ -15,6 +15,14 @@ step. Any number of shares from 2 to 255 is supported; helpers receive seeds
 (and a blind when the circuit uses joint randomness). Randomness for
 ``shard`` comes from ``os.urandom`` unless injected (``rand=``) for
 known-answer tests. No I/O.
+
+Arguments that may come off the wire or out of a store (messages, nonce,
+context, verify key, the measurement count) are checked for type as well:
+anything but a bytes-like object (``bytes``, ``bytearray``, ``memoryview``)
+or a positive count is a :class:`~pets.vdaf.errors.VdafError` naming the
+step, never a ``TypeError``. Objects only this process builds
+(:class:`VerifyState`, decoded shares, output shares) are not re-checked: a
+wrong Python type there is a programming error and may raise ``TypeError``.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pets.vdaf.circuits import Valid
-from pets.vdaf.errors import VdafDecodeError, VdafParameterError, VdafVerifyError
+from pets.vdaf.errors import VdafDecodeError, VdafError, VdafParameterError, VdafVerifyError
 from pets.vdaf.flp import Flp
 from pets.vdaf.xof import Xof, XofTurboShake128
 
@@ -39,6 +47,26 @@ USAGE_PROVE_RANDOMNESS = 4
 USAGE_QUERY_RANDOMNESS = 5
 USAGE_JOINT_RAND_SEED = 6
 USAGE_JOINT_RAND_PART = 7
+
+
+def _as_bytes(
+    value: object, what: str, step: str, error: type[VdafError] = VdafDecodeError
+) -> bytes:
+    """``value`` as bytes; anything but a bytes-like object is refused (untrusted input)."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    raise error(step, f"{what} must be bytes, not {type(value).__name__}")
+
+
+def _as_byte_list(value: object, count: int, what: str, step: str) -> list[bytes]:
+    """A list (or tuple) of exactly ``count`` bytes-like messages."""
+    if not isinstance(value, list | tuple):
+        raise VdafDecodeError(step, f"{what} must be a list, not {type(value).__name__}")
+    if len(value) != count:
+        raise VdafDecodeError(step, f"wrong number of {what}")
+    return [_as_bytes(v, what, step) for v in value]
 
 
 def format_dst(algo_class: int, algo: int, usage: int) -> bytes:
@@ -204,10 +232,13 @@ class Prio3:
         ``rand`` (``RAND_SIZE`` bytes) is drawn from ``os.urandom`` unless given
         (known-answer tests only).
         """
+        ctx = _as_bytes(ctx, "context", "shard", VdafParameterError)
+        nonce = _as_bytes(nonce, "nonce", "shard", VdafParameterError)
         if len(nonce) != NONCE_SIZE:
             raise VdafParameterError("shard", "incorrect nonce size")
         if rand is None:
             rand = os.urandom(self.RAND_SIZE)
+        rand = _as_bytes(rand, "random bytes", "shard", VdafParameterError)
         if len(rand) != self.RAND_SIZE:
             raise VdafParameterError("shard", "incorrect size of random bytes argument")
         return self.shard_encoded(ctx, self.flp.valid.encode(measurement), nonce, rand)
@@ -220,6 +251,9 @@ class Prio3:
         For known-answer vectors and tests that play a dishonest Client (an
         encoding the circuit must reject); services call :meth:`shard`.
         """
+        ctx = _as_bytes(ctx, "context", "shard", VdafParameterError)
+        nonce = _as_bytes(nonce, "nonce", "shard", VdafParameterError)
+        rand = _as_bytes(rand, "random bytes", "shard", VdafParameterError)
         if len(nonce) != NONCE_SIZE or len(rand) != self.RAND_SIZE:
             raise VdafParameterError("shard", "incorrect nonce or randomness size")
         if len(meas) != self.flp.MEAS_LEN:
@@ -281,6 +315,7 @@ class Prio3:
     # -- decoding of inbound messages ----------------------------------------
 
     def decode_public_share(self, data: bytes, step: str = "verify_init") -> list[bytes] | None:
+        data = _as_bytes(data, "public share", step)
         if not self.uses_joint_rand:
             if data:
                 raise VdafDecodeError(step, "public share must be empty for this circuit")
@@ -294,6 +329,7 @@ class Prio3:
         self, agg_id: int, data: bytes, step: str = "verify_init"
     ) -> LeaderShare | HelperShare:
         self._check_agg_id(agg_id, step)
+        data = _as_bytes(data, "input share", step)
         if len(data) != self.input_share_len(agg_id):
             raise VdafDecodeError(step, "input share has the wrong length")
         s = self.SEED_SIZE
@@ -310,6 +346,7 @@ class Prio3:
     def decode_verifier_share(
         self, data: bytes, step: str = "verifier_shares_to_message"
     ) -> tuple[list[int], bytes | None]:
+        data = _as_bytes(data, "verifier share", step)
         f = self.field.ENCODED_SIZE
         vlen = self.verifier_len * f
         extra = self.SEED_SIZE if self.uses_joint_rand else 0
@@ -321,6 +358,7 @@ class Prio3:
         return vec, (data[vlen:] if self.uses_joint_rand else None)
 
     def decode_verifier_message(self, data: bytes, step: str = "verify_next") -> bytes | None:
+        data = _as_bytes(data, "verifier message", step)
         if not self.uses_joint_rand:
             if data:
                 raise VdafDecodeError(step, "verifier message must be empty for this circuit")
@@ -333,6 +371,7 @@ class Prio3:
         return self.field.encode_vec(agg_share)
 
     def decode_agg_share(self, data: bytes, step: str = "unshard") -> list[int]:
+        data = _as_bytes(data, "aggregate share", step)
         vec = self.field.decode_vec(data)
         if vec is None or len(vec) != self.flp.OUTPUT_LEN:
             raise VdafDecodeError(step, "aggregate share has the wrong length or a bad element")
@@ -351,6 +390,7 @@ class Prio3:
         return self.field.encode_vec(state.out_share) + seed
 
     def decode_verify_state(self, data: bytes, step: str = "verify_next") -> VerifyState:
+        data = _as_bytes(data, "verify state", step)
         extra = self.SEED_SIZE if self.uses_joint_rand else 0
         n = self.flp.OUTPUT_LEN * self.field.ENCODED_SIZE
         if len(data) != n + extra:
@@ -399,6 +439,9 @@ class Prio3:
     ) -> tuple[VerifyState, bytes]:
         """Query this Aggregator's shares: (verify state, encoded verifier share)."""
         step = "verify_init"
+        verify_key = _as_bytes(verify_key, "verify key", step, VdafParameterError)
+        ctx = _as_bytes(ctx, "context", step, VdafParameterError)
+        nonce = _as_bytes(nonce, "nonce", step)
         if len(verify_key) != self.VERIFY_KEY_SIZE:
             raise VdafParameterError(step, "verify key has the wrong length")
         if len(nonce) != NONCE_SIZE:
@@ -448,8 +491,8 @@ class Prio3:
     def verifier_shares_to_message(self, ctx: bytes, verifier_shares: list[bytes]) -> bytes:
         """Combine all verifier shares; raise :class:`VdafVerifyError` unless every proof holds."""
         step = "verifier_shares_to_message"
-        if len(verifier_shares) != self.SHARES:
-            raise VdafDecodeError(step, "wrong number of verifier shares")
+        ctx = _as_bytes(ctx, "context", step, VdafParameterError)
+        verifier_shares = _as_byte_list(verifier_shares, self.SHARES, "verifier shares", step)
         p = self.field.MODULUS
         total = [0] * self.verifier_len
         parts = []
@@ -470,6 +513,7 @@ class Prio3:
     def verify_next(self, ctx: bytes, state: VerifyState, message: bytes) -> list[int]:
         """Check the joint randomness and release the output share."""
         step = "verify_next"
+        _as_bytes(ctx, "context", step, VdafParameterError)
         seed = self.decode_verifier_message(message, step)
         expected = state.corrected_joint_rand_seed
         if (seed is None) != (expected is None) or (
@@ -506,7 +550,12 @@ class Prio3:
 
     def unshard(self, agg_shares: list[bytes], num_measurements: int) -> Any:
         """Merge the encoded aggregate shares and decode the aggregate result."""
-        if len(agg_shares) != self.SHARES:
-            raise VdafDecodeError("unshard", "wrong number of aggregate shares")
+        agg_shares = _as_byte_list(agg_shares, self.SHARES, "aggregate shares", "unshard")
+        if (
+            not isinstance(num_measurements, int)
+            or isinstance(num_measurements, bool)
+            or num_measurements < 1
+        ):
+            raise VdafParameterError("unshard", "the number of measurements must be at least 1")
         agg = self.merge([self.decode_agg_share(s, "unshard") for s in agg_shares])
         return self.flp.valid.decode(agg, num_measurements)
