@@ -99,10 +99,32 @@ class Batching:
     async def submit(self, item: Pending) -> bool:
         """Queue a validated contribution; True once newly committed, False if the
         same contribution was already recorded."""
+        if item.seeds is not None and not await self._leader_verify(item):
+            return await asyncio.shield(item.future)  # type: ignore[no-any-return]
         # Unbounded queues: never wait.
         queue = self._commit_queue if item.seeds is None else self._prepare_queue
         queue.put_nowait(item)
         return await asyncio.shield(item.future)  # type: ignore[no-any-return]
+
+    async def _leader_verify(self, item: Pending) -> bool:
+        """Prio3: the leader's ``verify_init`` as the contribution arrives, in a worker
+        thread, so it overlaps with the helper checking earlier batches (the prepare
+        loop only relays). False if the contribution was refused (its future set)."""
+        rt = self.state.queries.get(item.query_id)
+        if rt is None or not rt.protocol.verifies:
+            return True
+        if rt.record.state != OPEN or item.holder in rt.holders:
+            return True  # the commit loop refuses or acknowledges it as recorded
+        try:
+            context = await self._prepare_context(rt, item.holder)
+        except PetsError as exc:
+            settle(item.future, error=exc)
+            return False
+        (error,) = await asyncio.to_thread(self._verify_init, [(item, context)])
+        if error is not None:
+            await self._reject(rt, item, error)
+            return False
+        return True
 
     async def close(self, query_id: str, reason: str) -> None:
         """Fix the contributor set of an open query (no-op if already closed)."""
@@ -162,6 +184,7 @@ class Batching:
         """
         groups: dict[str, dict[str, Pending]] = {}
         verifying: list[tuple[Pending, PrepareContext]] = []
+        verified: list[Pending] = []
         for item in items:
             if item.seeds is None:
                 continue
@@ -170,7 +193,9 @@ class Batching:
                 # Prio3: the leader's verify_init is CPU work, done below off the loop.
                 # (A closed query's or a committed holder's goes straight on: the commit
                 # loop refuses it or acknowledges it as recorded.)
-                if rt.record.state == OPEN and item.holder not in rt.holders:
+                if item.record is not None:  # the leader's half done on arrival (submit)
+                    verified.append(item)
+                elif rt.record.state == OPEN and item.holder not in rt.holders:
                     try:
                         verifying.append((item, await self._prepare_context(rt, item.holder)))
                     except PetsError as exc:
@@ -201,16 +226,21 @@ class Batching:
                 if error is not None:
                     await self._reject(self.state.queries[item.query_id], item, error)
                     continue
-                group = groups.setdefault(item.query_id, {})
-                if item.holder in group:
-                    settle(
-                        item.future,
-                        error=UnavailableError(
-                            f"another contribution from {item.holder} is being checked; retry"
-                        ),
-                    )
-                    continue
-                group[item.holder] = item
+                verified.append(item)
+        for item in verified:
+            rt = self.state.queries[item.query_id]
+            if rt.record.state != OPEN or item.holder in rt.holders:
+                continue  # the commit loop refuses or acknowledges it as recorded
+            group = groups.setdefault(item.query_id, {})
+            if item.holder in group:
+                settle(
+                    item.future,
+                    error=UnavailableError(
+                        f"another contribution from {item.holder} is being checked; retry"
+                    ),
+                )
+                continue
+            group[item.holder] = item
         verdicts = await asyncio.gather(
             *(
                 self.prepare(self.state.queries[qid].protocol, qid, list(group.values()))
