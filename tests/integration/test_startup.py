@@ -46,3 +46,28 @@ def test_a_port_in_use_is_one_clear_error(make_cluster, server: str) -> None:  #
     assert not [r for r in records if r["msg"] in ("leader started", "helper started")]
     assert "Traceback" not in out.stderr
 
+
+def test_a_metrics_port_in_use_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The metrics endpoint is bound before the service starts, like the gRPC port."""
+    import asyncio
+    import socket
+
+    from pets.errors import ConfigError
+    from pets.server.app import Server
+    from pets.server.config import ServerConfig
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        config = ServerConfig(
+            role="helper",
+            name="helper-1",
+            listen="127.0.0.1:0",
+            state_dir=tmp_path,
+            min_holders=1,
+            tls=None,
+            metrics_listen=address,
+        )
+        with pytest.raises(ConfigError, match=f"could not serve metrics on {address}"):
+            asyncio.run(Server(config).start())
