@@ -3,8 +3,8 @@
 Each aggregation server keeps one :class:`pets.dp.PrivacyFilter` per
 (analyst, dataset) in its own durable store (docs/DP.md, "Budgets in the
 service"). These commands read and write that store directly, located
-through the server's configuration file (``pets serve --config``), so run
-them on the server's machine with access to its state directory.
+through the server's configuration file (``pets serve --config``): its
+SQLite database in ``state_dir``, or its PostgreSQL database (``state``).
 
 The server need not be stopped: it reads a filter from the store at every
 admission and release (nothing is cached), and each change here is one
@@ -76,12 +76,12 @@ def _extra_rho(args: argparse.Namespace) -> Fraction:
 
 def _show(args: argparse.Namespace) -> int:
     from pets.dp import PrivacyFilter
-    from pets.server.store import open_store
+    from pets.server.store import connect_store
 
     cfg = _load(args.config)
 
     async def read() -> list[str]:
-        store = open_store(cfg.database)
+        store = await connect_store(cfg.state_url or cfg.database)
         try:
             return await store.list_budgets()
         finally:
@@ -115,7 +115,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _grant(args: argparse.Namespace) -> int:
     from pets.dp import PrivacyFilter
-    from pets.server.store import open_store
+    from pets.server.store import connect_store
 
     cfg = _load(args.config)
     extra = _extra_rho(args)
@@ -130,7 +130,7 @@ def _grant(args: argparse.Namespace) -> int:
         return str(filt.to_json())
 
     async def write() -> str:
-        store = open_store(cfg.database)
+        store = await connect_store(cfg.state_url or cfg.database)
         try:
             return await store.update_budget(args.analyst, args.dataset, update)
         finally:

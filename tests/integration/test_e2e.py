@@ -210,9 +210,15 @@ def test_demo_json(tmp_path) -> None:
     assert doc["seconds"] < 60
     assert len(doc["queries"]) >= 6
     assert all(q["match"] for q in doc["queries"])
-    assert {q["protocol"] for q in doc["queries"]} == {"additive", "paillier"}
+    assert {q["protocol"] for q in doc["queries"]} >= {"additive", "paillier"}
     for q in doc["queries"]:
         assert {"name", "protocol", "secure", "plaintext", "match"} <= set(q)
+    # The DP queries (issue 11): noisy, checked within the 1e-6 tail bound, marked.
+    dp = [q for q in doc["queries"] if "dp" in q]
+    assert len(dp) >= 2
+    for q in dp:
+        assert q["dp"]["mechanism"] in ("discrete_laplace", "discrete_gaussian")
+        assert q["secure"]["intervals"] and q["dp"]["worst_sd"] <= q["dp"]["bound_sd"]
 
 
 def test_gen_data_writes_schema_and_files(tmp_path) -> None:
