@@ -89,7 +89,9 @@ def test_presentation_cannot_be_replayed_or_lent(policy_cluster) -> None:
         client = analyst(cluster, "analyst")
         nonce, presentation = await client._present(wallet, PROVE)
         request = pb.SubmitQueryRequest(
-            spec=pb.QuerySpec(query_json=QUERY.to_json(), deadline_seconds=30),
+            spec=pb.QuerySpec(
+                query_json=QUERY.to_json(), protocol=pb.PROTOCOL_ADDITIVE, deadline_seconds=30
+            ),
             presentation=presentation,
             presentation_nonce=nonce,
         )
@@ -213,7 +215,9 @@ def test_malformed_presentation_is_an_invalid_proof(policy_cluster) -> None:
         out = []
         for data in bad_inputs:
             request = pb.SubmitQueryRequest(
-                spec=pb.QuerySpec(query_json=QUERY.to_json(), deadline_seconds=30),
+                spec=pb.QuerySpec(
+                    query_json=QUERY.to_json(), protocol=pb.PROTOCOL_ADDITIVE, deadline_seconds=30
+                ),
                 presentation=data,
                 presentation_nonce=nonce,
             )
@@ -238,7 +242,9 @@ def test_a_failed_presentation_burns_its_nonce(policy_cluster) -> None:
         # Proves too little for the policy: verified, then refused.
         nonce, weak = await client._present(_wallet(issuer, 5), ["accreditation >= 1"])
         request = pb.SubmitQueryRequest(
-            spec=pb.QuerySpec(query_json=QUERY.to_json(), deadline_seconds=30),
+            spec=pb.QuerySpec(
+                query_json=QUERY.to_json(), protocol=pb.PROTOCOL_ADDITIVE, deadline_seconds=30
+            ),
             presentation=weak,
             presentation_nonce=nonce,
         )
