@@ -237,14 +237,22 @@ def test_query_validation(shared_cluster) -> None:
         client = analyst(cluster)
         stub = client.leader
         md = client.connector.metadata
+        additive = pb.PROTOCOL_ADDITIVE
         bad = [
-            pb.QuerySpec(query_json="{not json"),
-            pb.QuerySpec(query_json='{"dataset": "nope", "aggregate": "count"}'),
+            pb.QuerySpec(query_json="{not json", protocol=additive),
+            pb.QuerySpec(query_json='{"dataset": "nope", "aggregate": "count"}', protocol=additive),
             # well-formed JSON, but a sum over a category column
-            pb.QuerySpec(query_json='{"aggregate":"sum","column":"sex","dataset":"hospitals"}'),
-            pb.QuerySpec(query_json=QUERY.to_json(), min_holders=1),  # below the floor of 2
-            pb.QuerySpec(query_json=QUERY.to_json(), deadline_seconds=-1),
+            pb.QuerySpec(
+                query_json='{"aggregate":"sum","column":"sex","dataset":"hospitals"}',
+                protocol=additive,
+            ),
+            # below the floor of 2
+            pb.QuerySpec(query_json=QUERY.to_json(), min_holders=1, protocol=additive),
+            pb.QuerySpec(query_json=QUERY.to_json(), deadline_seconds=-1, protocol=additive),
             pb.QuerySpec(query_json=QUERY.to_json(), protocol=pb.PROTOCOL_PAILLIER),  # no key
+            pb.QuerySpec(query_json=QUERY.to_json()),  # no protocol: refused, not guessed
+            # above max_holders: could never be released (issue 15, item 3)
+            pb.QuerySpec(query_json=QUERY.to_json(), min_holders=2**32 - 1, protocol=additive),
         ]
         out = []
         for spec in bad:
@@ -261,6 +269,8 @@ def test_query_validation(shared_cluster) -> None:
     assert "nope" in results[1]
     assert "sex" in results[2]
     assert "floor" in results[3]
+    assert "must name its protocol" in results[6]
+    assert "max_holders" in results[7]
 
 
 def test_close_after_below_min_holders_is_refused(shared_cluster) -> None:
