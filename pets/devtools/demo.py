@@ -81,6 +81,11 @@ DP_QUERIES: tuple[tuple[str, str, str], ...] = (
         "paillier",
         "histogram(age) from hospitals bins [0, 18, 40, 65, 80, 110] dp rho 0.05",
     ),
+    (
+        "CO2 per stage (DP, prio3)",
+        "prio3",
+        "sum(kg_co2e) from supply_chain group by stage dp rho 0.1",
+    ),
 )
 DP_FAILURE = 1e-6
 
@@ -161,8 +166,11 @@ def build_cluster(workdir: Path, holders: int, rows: int) -> LocalCluster:
         min_holders=3,
         limits={"finalize_timeout_seconds": 10},
         # The demo asks one query under both protocols (same fingerprint): each node
-        # answers it twice, not once as a node's default policy allows a day.
-        node_policy_toml="[policy]\nsame_query_answers = 2\n",
+        # answers it twice, not once as a node's default policy allows a day. Nodes
+        # take Prio3 queries too (the DP block asks one).
+        node_policy_toml=(
+            '[policy]\nsame_query_answers = 2\nprotocols = ["additive", "paillier", "prio3"]\n'
+        ),
     )
 
 
