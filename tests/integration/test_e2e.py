@@ -213,6 +213,13 @@ def test_demo_json(tmp_path) -> None:
     assert {q["protocol"] for q in doc["queries"]} >= {"additive", "paillier"}
     for q in doc["queries"]:
         assert {"name", "protocol", "secure", "plaintext", "match"} <= set(q)
+    # Prio3 (issue 12): a count, a grouped mean and a histogram; in one of them a
+    # dishonest holder is refused and counted, and the result still matches.
+    prio3 = [q for q in doc["queries"] if q["protocol"] == "prio3" and "dp" not in q]
+    assert len(prio3) >= 3
+    refused = [q for q in prio3 if "refused" in q]
+    assert len(refused) == 1 and refused[0]["rejected_contributions"] == 1
+    assert "proof verifier check failed" in refused[0]["refused"]["reason"]
     # The DP queries (issue 11): noisy, checked within the 1e-6 tail bound, marked.
     dp = [q for q in doc["queries"] if "dp" in q]
     assert len(dp) >= 2
