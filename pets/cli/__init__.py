@@ -52,6 +52,8 @@ typical session (see README.md):
   pets serve --role leader --config leader.toml
   pets node --config node.toml
   pets query --config analyst.toml --dataset hospitals --aggregate mean --column cost
+  pets result --config analyst.toml QUERY_ID   # fetch a query's result later
+  pets node history --config node.toml         # what a node answered or refused, and why
   pets demo            # all of the above on loopback, checked against plaintext
 """
 

@@ -132,7 +132,17 @@ def test_cli_query_json_and_table(make_cluster, tmp_path) -> None:
 
 @pytest.mark.parametrize("flag", ["--help"])
 def test_every_command_has_help(flag: str) -> None:
-    for command in ("serve", "node", "query", "demo", "certs", "gen-data", "bench", "paillier"):
+    for command in (
+        "serve",
+        "node",
+        "query",
+        "result",
+        "demo",
+        "certs",
+        "gen-data",
+        "bench",
+        "paillier",
+    ):
         out = subprocess.run(
             [sys.executable, "-m", "pets", command, flag],
             capture_output=True,
