@@ -52,7 +52,8 @@ class PostgresRig(ServiceRig):
 
 def quick() -> dict[str, float]:
     """``contributions_per_s_pg`` and ``contributions_per_s_sqlite`` of one run, and
-    their ratio (about a minute on 2 cores, most of it starting servers)."""
+    their ratio (20 s on an idle 2-core machine, most of it starting servers; a minute
+    under load)."""
     try:
         server = start_postgres(durable=True)
     except PostgresUnavailable as exc:
