@@ -35,7 +35,7 @@ def _cluster(tmp_path: Path, datasets: dict[str, Any], server: PostgresServer) -
         schema=datasets["schema"],
         holder_data=dict(datasets["holder_data"]),
         min_holders=2,
-        limits={"finalize_timeout_seconds": 5},
+        limits={"finalize_timeout_seconds": 30},  # the default: a pool may be reconnecting
         state_urls=server_databases(server, ["leader", "helper-1"]),
     )
     cluster.prepare(analysts=("analyst",))
