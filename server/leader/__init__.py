@@ -5,8 +5,10 @@ One module per job (docs/ARCHITECTURE.md, "The leader"):
 * :mod:`~pets.server.leader.servicer`: the thin gRPC servicer;
 * :mod:`~pets.server.leader.admission`: the pure checks of a submitted query;
 * :mod:`~pets.server.leader.intake`: one contribution, header to acknowledgement;
-* :mod:`~pets.server.leader.batching`: the helpers' check (Prepare), then the
+* :mod:`~pets.server.leader.batching`: the queues, the prepare loop and the
   group commit;
+* :mod:`~pets.server.leader.prepare`: the helpers' check of a batch (Prepare),
+  with Prio3's verification;
 * :mod:`~pets.server.leader.lifecycle`: open, deadline, close, finalise, resume;
 * :mod:`~pets.server.leader.announcements`: announcements to holders, status
   to analysts;

@@ -138,7 +138,9 @@ class Lifecycle:
                 fingerprint=fingerprint,
             )
             # Prio3: each helper's request carries the query's fresh verify key.
-            requests = await self.batching.register_requests(query_id, a.protocol, a.plan, register)
+            requests = await self.batching.prepare_round.register_requests(
+                query_id, a.protocol, a.plan, register
+            )
             keys = list(
                 await asyncio.gather(
                     *(h.register(r) for h, r in zip(self.state.helpers, requests, strict=True))

@@ -68,7 +68,8 @@ class Leader(pb_grpc.LeaderServicer):
         self.lifecycle = Lifecycle(self.state, self.batching)
         self.intake = Intake(self.state, self.batching, close=self.lifecycle.close_until_done)
         self.intake.metrics = self.lifecycle.metrics = self.metrics
-        self.batching.on_prepared = lambda outcome, n: self.metrics.prepares.labels(outcome).inc(n)
+        prepare_round = self.batching.prepare_round
+        prepare_round.on_prepared = lambda outcome, n: self.metrics.prepares.labels(outcome).inc(n)
         self.metrics.count_open_queries(
             lambda: sum(1 for rt in list(self.queries.values()) if rt.record.state == OPEN)
         )

@@ -65,7 +65,9 @@ def _verdicts(tmp_path: Path, answers: list[pb.PrepareResponse | Exception]) -> 
             item = Pending(QID, holder, b"d" * 32, parsed=None, seeds=[], certificate=b"")
             item.record = pb.SealedContribution(holder=holder)
             group.append(item)
-        errors = await leader.batching.prepare(lookup(pb.PROTOCOL_ADDITIVE), QID, group)
+        errors = await leader.batching.prepare_round.prepare(
+            lookup(pb.PROTOCOL_ADDITIVE), QID, group
+        )
         await store.close()
         assert all(h.calls == [["h1", "h2", "h3"]] for h in helpers)
         return {holder: type(e).__name__ + ": " + str(e) for holder, e in errors.items()}
