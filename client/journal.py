@@ -17,6 +17,11 @@ time. It serves three purposes:
   applies its own limit and simply does not contribute, so the analyst sees
   only a smaller contributor count, never which node refused;
 * ``pets node history``: what did my node answer?
+* single-use Paillier specs (issue 15, item 15): the spec id an analyst
+  signed is answered for one query id only (:meth:`Journal.claim_spec`), so a
+  leader replaying a signed spec under a new query id gets no second answer;
+  an id is kept until its signed ``not_after`` passes (the signature is
+  refused from then on anyway).
 
 The former ``answered.json`` (query ids only) is imported once on open.
 """
@@ -51,6 +56,11 @@ CREATE TABLE IF NOT EXISTS queries (
     at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS queries_by_fingerprint ON queries (analyst, fingerprint, at);
+CREATE TABLE IF NOT EXISTS spec_ids (
+    spec_id BLOB PRIMARY KEY,
+    query_id TEXT NOT NULL,
+    not_after REAL NOT NULL
+);
 """
 
 
@@ -146,6 +156,20 @@ class Journal:
                 "query = CASE WHEN excluded.query = '' THEN query ELSE excluded.query END",
                 (query_id, analyst, fingerprint, query, outcome, reason, self.clock()),
             )
+
+    def claim_spec(self, spec_id: bytes, query_id: str, *, not_after: float) -> str | None:
+        """Bind a signed spec id to ``query_id``; return the other query id it is
+        already bound to (refuse), or None. Ids past their ``not_after`` are pruned."""
+        with self._db:
+            self._db.execute("DELETE FROM spec_ids WHERE not_after < ?", (self.clock(),))
+            self._db.execute(
+                "INSERT OR IGNORE INTO spec_ids VALUES (?, ?, ?)",
+                (bytes(spec_id), query_id, not_after),
+            )
+            (bound,) = self._db.execute(
+                "SELECT query_id FROM spec_ids WHERE spec_id = ?", (bytes(spec_id),)
+            ).fetchone()
+        return None if bound == query_id else str(bound)
 
     def forget(self, query_id: str) -> None:
         """Drop an unfinished answer (the contribution failed; the node may try again)."""

@@ -40,7 +40,7 @@ from pets.errors import (
     PermissionDeniedError,
     PetsError,
 )
-from pets.identity.signing import verify_spec
+from pets.identity.signing import check_deadline, verify_spec
 from pets.protocols import lookup, name_of
 from pets.query import Query, QueryPlan, Schema, Table
 from pets.query import compile as compile_query
@@ -119,6 +119,16 @@ class Node:
         """
         pol = self.config.policy
         fingerprint = bytes(ann.fingerprint)
+        if lookup(ann.spec.protocol).spec_signed and ann.spec.spec_id:
+            # A signed spec is answered for one query only (issue 15, item 15).
+            earlier = self.journal.claim_spec(
+                bytes(ann.spec.spec_id), ann.query_id, not_after=ann.spec.not_after_unix
+            )
+            if earlier is not None:
+                return (
+                    f"replayed spec: this node already answered spec id "
+                    f"{bytes(ann.spec.spec_id).hex()} for query {earlier}"
+                )
         done = self.journal.answers(
             ann.analyst, fingerprint, pol.same_query_window_seconds, other_than=ann.query_id
         )
@@ -170,6 +180,7 @@ class Node:
         if chosen.spec_signed and self._ca_pem is not None:
             try:
                 verify_spec(ann.spec, self._ca_pem)
+                check_deadline(ann.spec, ann.deadline_unix)
             except PetsError as exc:
                 # Encrypting to a key no analyst signed could hand our data to the leader.
                 return Decision(False, f"{protocol} key not vouched for by an analyst: {exc}")

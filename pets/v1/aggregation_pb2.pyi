@@ -32,7 +32,7 @@ QUERY_STATE_READY: QueryState
 QUERY_STATE_FAILED: QueryState
 
 class QuerySpec(_message.Message):
-    __slots__ = ("query_json", "protocol", "min_holders", "deadline_seconds", "close_after", "paillier_public_key", "max_holders", "analyst_certificate", "analyst_signature")
+    __slots__ = ("query_json", "protocol", "min_holders", "deadline_seconds", "close_after", "paillier_public_key", "max_holders", "analyst_certificate", "analyst_signature", "spec_id", "not_after_unix")
     QUERY_JSON_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     MIN_HOLDERS_FIELD_NUMBER: _ClassVar[int]
@@ -42,6 +42,8 @@ class QuerySpec(_message.Message):
     MAX_HOLDERS_FIELD_NUMBER: _ClassVar[int]
     ANALYST_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     ANALYST_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    SPEC_ID_FIELD_NUMBER: _ClassVar[int]
+    NOT_AFTER_UNIX_FIELD_NUMBER: _ClassVar[int]
     query_json: str
     protocol: Protocol
     min_holders: int
@@ -51,7 +53,9 @@ class QuerySpec(_message.Message):
     max_holders: int
     analyst_certificate: bytes
     analyst_signature: bytes
-    def __init__(self, query_json: _Optional[str] = ..., protocol: _Optional[_Union[Protocol, str]] = ..., min_holders: _Optional[int] = ..., deadline_seconds: _Optional[float] = ..., close_after: _Optional[int] = ..., paillier_public_key: _Optional[bytes] = ..., max_holders: _Optional[int] = ..., analyst_certificate: _Optional[bytes] = ..., analyst_signature: _Optional[bytes] = ...) -> None: ...
+    spec_id: bytes
+    not_after_unix: int
+    def __init__(self, query_json: _Optional[str] = ..., protocol: _Optional[_Union[Protocol, str]] = ..., min_holders: _Optional[int] = ..., deadline_seconds: _Optional[float] = ..., close_after: _Optional[int] = ..., paillier_public_key: _Optional[bytes] = ..., max_holders: _Optional[int] = ..., analyst_certificate: _Optional[bytes] = ..., analyst_signature: _Optional[bytes] = ..., spec_id: _Optional[bytes] = ..., not_after_unix: _Optional[int] = ...) -> None: ...
 
 class SubmitQueryRequest(_message.Message):
     __slots__ = ("spec", "presentation", "presentation_nonce")

@@ -1,8 +1,9 @@
 """Admission of a submitted query: every check the leader makes before it opens one.
 
-Pure (no gRPC, no store, no clock): :func:`admit` takes the spec, the
-authenticated analyst and what the leader knows (schema, configuration,
-how many unfinished queries that analyst has) and returns the
+Pure (no gRPC, no store; the clock only as the default of ``now``):
+:func:`admit` takes the spec, the authenticated analyst and what the leader
+knows (schema, configuration, how many unfinished queries that analyst has)
+and returns the
 :class:`Admission` the lifecycle opens, or raises the error the analyst
 gets. The protocol-specific checks (a key, the most holders whose sum fits)
 come from the query's protocol (:meth:`pets.protocols.AggregationProtocol.admit`).
@@ -13,16 +14,23 @@ does ``close_after`` (issue 15, item 3). Whether a ``close_after`` could
 isolate a holder against earlier releases of the same query needs the
 store, so :mod:`pets.server.release_policy` checks it when the query opens.
 A spec must name its protocol: PROTOCOL_UNSPECIFIED is refused, not guessed.
+
+A signed (Paillier) spec must be signed by the submitting analyst, unexpired
+at ``now``, and its query must close (``now`` + deadline) before the signed
+``not_after`` (issue 15, item 15; :mod:`pets.identity.signing`). The deadline
+and ``close_after`` the query runs with are the spec's own, which the
+signature covers.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 from pets.errors import InvalidInputError, NotReadyError, PetsError
 from pets.identity.certificates import Peer
-from pets.identity.signing import verify_spec
+from pets.identity.signing import check_deadline, verify_spec
 from pets.protocols import AggregationProtocol, lookup, names
 from pets.query import Query, QueryPlan, Schema
 from pets.query import compile as compile_query
@@ -62,6 +70,7 @@ def admit(
     config: ServerConfig,
     open_queries: int,
     ca_pem: bytes | None,
+    now: float | None = None,
 ) -> Admission:
     """Check a submitted spec against the schema, the server's floor and limits and
     the query's protocol; ``open_queries`` is how many unfinished queries
@@ -101,8 +110,12 @@ def admit(
     vector_length = protocol.admit(spec, plan, min_holders)  # validates e.g. the key
     # Holders check the signature too; refusing here gives the analyst a clear error.
     signed = protocol.spec_signed and config.tls is not None
-    if signed and verify_spec(spec, ca_pem) != analyst:
-        raise InvalidInputError("the query must be signed by the analyst submitting it")
+    if signed:
+        if verify_spec(spec, ca_pem, now=now) != analyst:
+            raise InvalidInputError("the query must be signed by the analyst submitting it")
+        # The analyst signed the deadline and close_after this query runs with (the
+        # spec is used as signed); it must also close before the signed not_after.
+        check_deadline(spec, (time.time() if now is None else now) + deadline_s)
     if vector_length > limits.max_vector_length:
         raise InvalidInputError(
             f"query needs vectors of {vector_length} values; this server accepts at most "

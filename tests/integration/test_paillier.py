@@ -220,3 +220,62 @@ def test_paillier_payload_must_match_its_digest(shared_cluster) -> None:
         results[:2] == ["INVALID_ARGUMENT: payload does not match its announced SHA-256 digest"] * 2
     )
     assert results[2] == "ok 1"
+
+
+def test_a_replayed_signed_spec_gets_no_second_answer(shared_cluster, tmp_path) -> None:
+    """Issue 15, item 15: the same signed spec, submitted again under a new query id
+    (what a leader replaying it would do), is answered for the first query only, also
+    after the node restarts; a deadline past the signed not_after is refused."""
+    import dataclasses
+
+    from pets.client.config import load_node_config
+    from pets.client.node import Node
+
+    from .conftest import announcement, holder_client
+
+    cluster = shared_cluster
+
+    async def go() -> tuple[str, str, str, str, str]:
+        client = analyst(cluster)
+        first = await client.submit(
+            Query.parse("count() from hospitals"),
+            protocol="paillier",
+            deadline_seconds=60,
+            max_holders=10,
+        )
+        replay = await client.leader.SubmitQuery(
+            pb.SubmitQueryRequest(spec=first.status.spec), metadata=client.connector.metadata
+        )
+        await client.close()
+        assert replay.query_id != first.query_id
+        holder = holder_client(cluster, "org-1")
+        ann1 = await announcement(holder, first.query_id)
+        ann2 = await announcement(holder, replay.query_id)
+        await holder.close()
+        assert ann1.spec.spec_id == ann2.spec.spec_id and len(ann1.spec.spec_id) == 16
+        # A node of its own (a fresh state_dir), so the cluster's org-1 is not disturbed.
+        config = dataclasses.replace(
+            load_node_config(cluster.node_config("org-1")), state_dir=tmp_path
+        )
+        node = Node(config)
+        decision = node.decide(ann1)
+        assert decision.accept and decision.plan is not None
+        answered = node.reserve_answer(ann1, decision.plan) or ""
+        replayed = node.reserve_answer(ann2, decision.plan) or ""
+        node.journal.close()
+        await node.client.close()
+        restarted = Node(config)
+        after_restart = restarted.reserve_answer(ann2, decision.plan) or ""
+        stretched = pb.QueryAnnouncement()
+        stretched.CopyFrom(ann1)
+        stretched.deadline_unix = ann1.spec.not_after_unix + 3600
+        late = restarted.decide(stretched).reason
+        restarted.journal.close()
+        await restarted.client.close()
+        return answered, replayed, after_restart, late, first.query_id
+
+    answered, replayed, after_restart, late, first_id = run(go())
+    assert answered == ""
+    assert "replayed spec" in replayed and first_id in replayed
+    assert "replayed spec" in after_restart
+    assert "not_after" in late

@@ -59,3 +59,21 @@ def test_history_has_outcome_reason_and_time_and_the_old_file_is_imported(
     assert obj["outcome"] == "refused" and obj["reason"] == "x" and obj["analyst"] == "alice"
     assert str(obj["at"]).endswith("Z")
     assert set(obj) == {"query_id", "analyst", "query", "outcome", "reason", "at"}
+
+
+def test_a_spec_id_is_answered_for_one_query_only_across_restarts(tmp_path: Path) -> None:
+    """Issue 15, item 15: a signed Paillier spec replayed under another query id is
+    refused, also after a restart; spent ids are pruned once their not_after passed."""
+    clock = Clock()
+    spec_id = b"\x07" * 16
+    journal = Journal(tmp_path, clock=clock)
+    assert journal.claim_spec(spec_id, "q1", not_after=clock.now + 100) is None
+    assert journal.claim_spec(spec_id, "q1", not_after=clock.now + 100) is None  # same query
+    assert journal.claim_spec(spec_id, "q2", not_after=clock.now + 100) == "q1"
+    journal.close()
+    again = Journal(tmp_path, clock=clock)
+    assert again.claim_spec(spec_id, "q2", not_after=clock.now + 100) == "q1"
+    clock.now += 101  # expired: verify_spec refuses it now, so the id may go
+    assert again.claim_spec(b"\x08" * 16, "q3", not_after=clock.now + 100) is None
+    (count,) = again._db.execute("SELECT COUNT(*) FROM spec_ids").fetchone()
+    assert count == 1

@@ -196,3 +196,47 @@ def test_min_holders_has_a_ceiling() -> None:
         max_holders=10,
     )
     assert admitted.min_holders == 10
+
+
+def test_a_signed_spec_is_checked_for_expiry_and_its_deadline() -> None:
+    """Issue 15, item 15: the leader refuses a signed Paillier spec that expired, one
+    whose query would outlive the signed not_after, and one whose deadline or
+    close_after was changed after signing."""
+    from pets.identity import certificates as identity
+    from pets.identity.signing import sign_spec
+
+    ca = identity.create_ca("test CA")
+    alice = identity.issue(ca, Role.ANALYST, "alice")
+    t0 = 1_900_000_000.0
+    spec = pb.QuerySpec(
+        query_json=VECTOR,
+        protocol=pb.PROTOCOL_PAILLIER,
+        paillier_public_key=_public(),
+        deadline_seconds=60,
+        close_after=2,
+    )
+    sign_spec(spec, alice.cert_pem, alice.key_pem, now=t0)
+    tls = TlsFiles(Path("ca.pem"), Path("cert.pem"), Path("key.pem"))  # never read here
+
+    def submit(s: pb.QuerySpec, now: float) -> Admission:
+        return admit(
+            s,
+            ANALYST,
+            schema=SCHEMA,
+            config=_config(tls=tls),
+            open_queries=0,
+            ca_pem=ca.cert_pem,
+            now=now,
+        )
+
+    assert submit(spec, t0 + 1).deadline_seconds == 60
+    with pytest.raises(InvalidProofError, match="not_after"):
+        submit(spec, t0 + 301)  # not expired yet, but the query would close after it
+    with pytest.raises(InvalidProofError, match="expired"):
+        submit(spec, spec.not_after_unix + 1)
+    for field, value in (("deadline_seconds", 600.0), ("close_after", 3)):
+        changed = pb.QuerySpec()
+        changed.CopyFrom(spec)
+        setattr(changed, field, value)
+        with pytest.raises(InvalidProofError, match="does not verify"):
+            submit(changed, t0 + 1)
