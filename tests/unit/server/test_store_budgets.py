@@ -19,8 +19,8 @@ from pets.dp import PrivacyBudgetExceededError, PrivacyFilter
 from pets.errors import ConfigError
 from pets.server.config import parse_config
 from pets.server.store import QueryRecord
-from pets.server.store.sqlite import SCHEMA_VERSION
-from pets.server.store.sqlite import SqliteDatabase as Store
+from pets.server.store.sqlite_database import SqliteDatabase as Store
+from pets.server.store.sqlite_schema import SCHEMA_VERSION
 
 OPEN, READY = 1, 3
 Q1 = "q-0000000000000001"

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from pets.server.store import slots as slots_module
-from pets.server.store import sqlite as sqlite_module
+from pets.server.store import sqlite_database as sqlite_module
 from pets.server.store.slots import AggregateSlots
 
 

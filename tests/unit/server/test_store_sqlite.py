@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pets.server.store import ContributionRecord, QueryRecord
-from pets.server.store.sqlite import SqliteDatabase as Store
+from pets.server.store.sqlite_database import SqliteDatabase as Store
 
 OPEN, READY, FAILED = 1, 3, 4
 Q1, QDONE = "q-0000000000000001", "q-00000000000000d0"
