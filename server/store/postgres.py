@@ -59,6 +59,11 @@ ATTEMPTS = 8
 # How long a call waits for a connection before failing with UNAVAILABLE.
 CONNECTION_TIMEOUT_SECONDS = 5.0
 POOL_MAX_SIZE = 8
+# psycopg_pool retries a failed connection with a delay that doubles without a cap
+# until its reconnect_timeout (5 min by default): after a long outage the next
+# attempt could come a minute after the database is back. Giving up after a few
+# seconds instead lets the next call start a fresh attempt at once.
+RECONNECT_SECONDS = 4.0
 # The settings key naming the server a database belongs to ("<role>/<name>").
 OWNER_SETTING = "pets.owner"
 
@@ -111,6 +116,7 @@ class PostgresStore:
             timeout=timeout,
             open=False,
             name="pets-state",
+            reconnect_timeout=RECONNECT_SECONDS,
         )
         try:
             await pool.open(wait=True, timeout=timeout)

@@ -19,7 +19,7 @@ from pets.server.query_state import OPEN
 from pets.server.store import ContributionRecord, QueryRecord
 from pets.server.store.base import VerifyKey
 from pets.server.store.pg_migrations import MIGRATIONS, SCHEMA_VERSION, migrate
-from pets.server.store.postgres import PostgresStore
+from pets.server.store.postgres import RECONNECT_SECONDS, PostgresStore
 from tests.postgres import PostgresServer
 
 Q1 = "q-00000000000000b1"
@@ -176,9 +176,12 @@ def test_a_database_restart_fails_calls_cleanly_then_reconnects(
                 await store.commit_contributions([_contribution("b")], {Q1: b"lost"})
             with pytest.raises(UnavailableError):
                 await store.get_aggregate(Q1)
+            # A long outage: the pool's reconnection attempts back off meanwhile.
+            await asyncio.sleep(2 * RECONNECT_SECONDS)
             private_postgres_server.start_server()
-            # The pool replaces its dead connections: the next calls succeed, and
-            # what was acknowledged before the crash is there.
+            # The pool replaces its dead connections at once (it gave up backing
+            # off): the very next calls succeed, and what was acknowledged before
+            # the crash is there.
             assert await store.get_aggregate(Q1) == b"acknowledged"
             assert set(await store.contributions(Q1)) == {"a"}
             await store.commit_contributions([_contribution("b")], {Q1: b"after"})
