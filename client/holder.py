@@ -118,6 +118,7 @@ class HolderClient:
         is announced for, from this holder's project CA: the leader relays the
         keys and must not be able to slip in one of its own. In ``--insecure``
         mode nothing is authenticated and unsigned keys are taken as they come.
+        A statement past its signed ``not_after_unix`` is refused (issue 15, item 15).
         """
         if [k.helper for k in ann.helper_keys] != list(ann.helpers):
             raise InvalidProofError(
@@ -128,6 +129,9 @@ class HolderClient:
         for statement in ann.helper_keys:
             raw = statement.SerializeToString()
             key = self._checked_keys.get(raw)
+            expired = statement.not_after_unix <= time.time()
+            if key is not None and self._ca_pem is not None and expired:
+                key = None  # checked once, expired since: verify again (and refuse)
             if key is None:
                 if self._ca_pem is None:
                     key = seal.load_public_key(bytes(statement.seal_public_key))
@@ -138,6 +142,7 @@ class HolderClient:
                         bytes(statement.certificate),
                         bytes(statement.signature),
                         self._ca_pem,
+                        not_after=statement.not_after_unix,
                     )
                 self._checked_keys[raw] = key
             keys.append(key)

@@ -29,7 +29,11 @@ fingerprint, holder and helper):
 
 Holders learn a helper's seal key from the leader's announcement; the helper
 signs it with its own certificate key (:func:`helper_key_message`) so the
-leader cannot substitute a key of its own.
+leader cannot substitute a key of its own. The statement carries a
+``not_after`` (:data:`HELPER_KEY_LIFETIME_SECONDS` after signing) and holders
+refuse it from then on, so a leader cannot keep relaying a statement for a
+key the helper has since replaced or lost (issue 15, item 15); the helper
+re-signs well before that (``pets.server.helper.seal_key``).
 
 Randomness: HPKE draws its ephemeral key inside OpenSSL; ECDSA nonces come
 from OpenSSL too. Known-answer tests therefore fix the *opening* side
@@ -40,6 +44,7 @@ key, context and expected seed, plus variants that must fail at a named step.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -67,6 +72,10 @@ SIGNATURE_DOMAIN = b"pets/v1/sealed-seed-signature"
 HELPER_KEY_DOMAIN = b"pets/v1/helper-seal-key"
 CONTRIBUTION_DOMAIN = b"pets/v1/additive-contribution"
 _ECDSA = ec.ECDSA(hashes.SHA256())
+#: How long a helper's signed seal-key statement is valid (48 h). The helper
+#: re-signs it after 12 h, so every statement it hands out outlives the
+#: longest query deadline (24 h) by at least 12 h.
+HELPER_KEY_LIFETIME_SECONDS = 48 * 3600
 
 
 @dataclass(frozen=True)
@@ -212,13 +221,18 @@ def public_bytes(key: x25519.X25519PublicKey) -> bytes:
     return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
-def helper_key_message(helper: str, public_key: bytes) -> bytes:
-    """The bytes a helper signs to vouch for its seal key."""
-    return HELPER_KEY_DOMAIN + lengthprefix.join([helper.encode(), bytes(public_key)])
+def helper_key_message(helper: str, public_key: bytes, not_after: int) -> bytes:
+    """The bytes a helper signs to vouch for its seal key until ``not_after``
+    (Unix seconds)."""
+    return HELPER_KEY_DOMAIN + lengthprefix.join(
+        [helper.encode(), bytes(public_key), int(not_after).to_bytes(8, "big")]
+    )
 
 
-def sign_helper_key(helper: str, public_key: bytes, key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.sign(helper_key_message(helper, public_key), _ECDSA)
+def sign_helper_key(
+    helper: str, public_key: bytes, key: ec.EllipticCurvePrivateKey, *, not_after: int
+) -> bytes:
+    return key.sign(helper_key_message(helper, public_key, not_after), _ECDSA)
 
 
 def verify_helper_key(
@@ -227,17 +241,25 @@ def verify_helper_key(
     certificate: bytes,
     signature: bytes,
     ca_pem: bytes | None,
+    *,
+    not_after: int,
+    now: float | None = None,
 ) -> x25519.X25519PublicKey:
-    """Check that helper ``helper`` vouches for ``public_key``; return the key.
+    """Check that helper ``helper`` vouches for ``public_key`` until ``not_after``,
+    still in force at ``now`` (default: the clock); return the key.
 
     ``certificate`` must be a helper certificate naming ``helper`` (from the
     CA ``ca_pem``, when given) whose key signed :func:`helper_key_message`.
     Raises InvalidProofError otherwise.
     """
+    if not 0 <= not_after < 2**64:
+        raise InvalidProofError(f"helper {helper}'s seal key statement has a bad not_after")
+    if not_after <= (time.time() if now is None else now):
+        raise InvalidProofError(f"helper {helper}'s seal key statement has expired (not_after)")
     check_party(certificate, ca_pem, Role.HELPER, helper)
     try:
         certificate_key(certificate).verify(
-            bytes(signature), helper_key_message(helper, public_key), _ECDSA
+            bytes(signature), helper_key_message(helper, public_key, not_after), _ECDSA
         )
     except (InvalidSignature, ValueError):
         raise InvalidProofError(

@@ -24,17 +24,17 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19pets/v1/aggregation.proto\x12\x07pets.v1\"\x9b\x02\n\tQuerySpec\x12\x12\n\nquery_json\x18\x01 \x01(\t\x12#\n\x08protocol\x18\x02 \x01(\x0e\x32\x11.pets.v1.Protocol\x12\x13\n\x0bmin_holders\x18\x03 \x01(\r\x12\x18\n\x10\x64\x65\x61\x64line_seconds\x18\x04 \x01(\x01\x12\x13\n\x0b\x63lose_after\x18\x05 \x01(\r\x12\x1b\n\x13paillier_public_key\x18\x06 \x01(\x0c\x12\x13\n\x0bmax_holders\x18\x07 \x01(\r\x12\x1b\n\x13\x61nalyst_certificate\x18\x08 \x01(\x0c\x12\x19\n\x11\x61nalyst_signature\x18\t \x01(\x0c\x12\x0f\n\x07spec_id\x18\n \x01(\x0c\x12\x16\n\x0enot_after_unix\x18\x0b \x01(\x04\"h\n\x12SubmitQueryRequest\x12 \n\x04spec\x18\x01 \x01(\x0b\x32\x12.pets.v1.QuerySpec\x12\x14\n\x0cpresentation\x18\x02 \x01(\x0c\x12\x1a\n\x12presentation_nonce\x18\x03 \x01(\x0c\"\x1c\n\x08QueryRef\x12\x10\n\x08query_id\x18\x01 \x01(\t\"\x87\x03\n\x0bQueryStatus\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\"\n\x05state\x18\x02 \x01(\x0e\x32\x13.pets.v1.QueryState\x12 \n\x04spec\x18\x03 \x01(\x0b\x32\x12.pets.v1.QuerySpec\x12\x0f\n\x07\x61nalyst\x18\x04 \x01(\t\x12\x14\n\x0c\x63ontributors\x18\x05 \x01(\r\x12\x13\n\x0bmin_holders\x18\x06 \x01(\r\x12\x15\n\rdeadline_unix\x18\x07 \x01(\x01\x12\x0f\n\x07\x66\x61ilure\x18\x08 \x01(\t\x12\x16\n\x0e\x66\x61ilure_detail\x18\t \x01(\t\x12\x15\n\rvector_length\x18\n \x01(\x04\x12\x19\n\x11proven_predicates\x18\x0b \x03(\t\x12\x0f\n\x07helpers\x18\x0c \x03(\t\x12\x1e\n\x16rejected_contributions\x18\r \x01(\r\x12\x14\n\x0cstuck_reason\x18\x0e \x01(\t\x12\x16\n\x0estuck_attempts\x18\x0f \x01(\r\x12\x13\n\x0bvalue_count\x18\x10 \x01(\x04\"\xd5\x01\n\x11QueryAnnouncement\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12 \n\x04spec\x18\x02 \x01(\x0b\x32\x12.pets.v1.QuerySpec\x12\x15\n\rdeadline_unix\x18\x03 \x01(\x01\x12\x15\n\rvector_length\x18\x04 \x01(\x04\x12\x0f\n\x07helpers\x18\x05 \x03(\t\x12\x13\n\x0b\x66ingerprint\x18\x06 \x01(\x0c\x12\'\n\x0bhelper_keys\x18\x07 \x03(\x0b\x32\x12.pets.v1.HelperKey\x12\x0f\n\x07\x61nalyst\x18\x08 \x01(\t\"+\n\x13WatchQueriesRequest\x12\x14\n\x0cinclude_open\x18\x01 \x01(\x08\"?\n\nSealedSeed\x12\x0e\n\x06helper\x18\x01 \x01(\t\x12\x0e\n\x06sealed\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"\\\n\tHelperKey\x12\x0e\n\x06helper\x18\x01 \x01(\t\x12\x17\n\x0fseal_public_key\x18\x02 \x01(\x0c\x12\x13\n\x0b\x63\x65rtificate\x18\x03 \x01(\x0c\x12\x11\n\tsignature\x18\x04 \x01(\x0c\"\x8b\x01\n\x12\x43ontributionHeader\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x15\n\rpayload_bytes\x18\x02 \x01(\x04\x12\x1b\n\x13\x63ontribution_digest\x18\x04 \x01(\x0c\x12)\n\x0csealed_seeds\x18\x05 \x03(\x0b\x32\x13.pets.v1.SealedSeedJ\x04\x08\x03\x10\x04\"T\n\x11\x43ontributionChunk\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x1b.pets.v1.ContributionHeader\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0cJ\x04\x08\x03\x10\x04\"a\n\x0f\x43ontributionAck\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x0e\n\x06holder\x18\x02 \x01(\t\x12\x16\n\x0enewly_accepted\x18\x03 \x01(\x08\x12\x14\n\x0c\x63ontributors\x18\x04 \x01(\r\"\x9e\x01\n\x0f\x41ggregateHeader\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x0e\n\x06server\x18\x02 \x01(\t\x12#\n\x08protocol\x18\x03 \x01(\x0e\x32\x11.pets.v1.Protocol\x12\x14\n\x0c\x63ontributors\x18\x04 \x01(\r\x12\x15\n\rpayload_bytes\x18\x05 \x01(\x04J\x04\x08\x06\x10\x07R\x11\x63ontributor_names\"H\n\x0e\x41ggregateChunk\x12(\n\x06header\x18\x01 \x01(\x0b\x32\x18.pets.v1.AggregateHeader\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"\xf4\x01\n\x14RegisterQueryRequest\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12 \n\x04spec\x18\x02 \x01(\x0b\x32\x12.pets.v1.QuerySpec\x12\x0f\n\x07\x61nalyst\x18\x03 \x01(\t\x12\x15\n\rvector_length\x18\x04 \x01(\x04\x12\x15\n\rdeadline_unix\x18\x05 \x01(\x01\x12\x13\n\x0bmin_holders\x18\x06 \x01(\r\x12\x13\n\x0b\x66ingerprint\x18\x07 \x01(\x0c\x12\x12\n\nverify_key\x18\x08 \x01(\x0c\x12\x15\n\raggregator_id\x18\t \x01(\r\x12\x14\n\x0cprio3_bounds\x18\n \x03(\x04\"=\n\x15RegisterQueryResponse\x12$\n\x08seal_key\x18\x01 \x01(\x0b\x32\x12.pets.v1.HelperKey\"G\n\x0e\x46inalizeHeader\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontributors\x18\x02 \x01(\r\x12\r\n\x05\x61\x62ort\x18\x03 \x01(\x08\"\xa5\x01\n\x12SealedContribution\x12\x0e\n\x06holder\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x65rtificate\x18\x02 \x01(\x0c\x12\"\n\x05seeds\x18\x03 \x03(\x0b\x32\x13.pets.v1.SealedSeed\x12\x14\n\x0cpublic_share\x18\x04 \x01(\x0c\x12\x16\n\x0everifier_share\x18\x05 \x01(\x0c\x12\x18\n\x10verifier_message\x18\x06 \x01(\x0c\"n\n\x0f\x46inalizeMessage\x12\'\n\x06header\x18\x01 \x01(\x0b\x32\x17.pets.v1.FinalizeHeader\x12\x32\n\rcontributions\x18\x02 \x03(\x0b\x32\x1b.pets.v1.SealedContribution\":\n\x10\x46inalizeResponse\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontributors\x18\x02 \x01(\r\"\x89\x01\n\x0fPrepareResponse\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12!\n\x07refused\x18\x02 \x03(\x0b\x32\x10.pets.v1.Refusal\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\r\x12/\n\x0fverifier_shares\x18\x04 \x03(\x0b\x32\x16.pets.v1.VerifierShare\".\n\rVerifierShare\x12\x0e\n\x06holder\x18\x01 \x01(\t\x12\r\n\x05share\x18\x02 \x01(\x0c\")\n\x07Refusal\x12\x0e\n\x06holder\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x13\n\x11HelperInfoRequest\"F\n\nHelperInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12$\n\x08seal_key\x18\x03 \x01(\x0b\x32\x12.pets.v1.HelperKeyJ\x04\x08\x02\x10\x03*f\n\x08Protocol\x12\x18\n\x14PROTOCOL_UNSPECIFIED\x10\x00\x12\x15\n\x11PROTOCOL_ADDITIVE\x10\x01\x12\x15\n\x11PROTOCOL_PAILLIER\x10\x02\x12\x12\n\x0ePROTOCOL_PRIO3\x10\x03*\x86\x01\n\nQueryState\x12\x1b\n\x17QUERY_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10QUERY_STATE_OPEN\x10\x01\x12\x16\n\x12QUERY_STATE_CLOSED\x10\x02\x12\x15\n\x11QUERY_STATE_READY\x10\x03\x12\x16\n\x12QUERY_STATE_FAILED\x10\x04\x32\x92\x04\n\x06Leader\x12@\n\x0bSubmitQuery\x12\x1b.pets.v1.SubmitQueryRequest\x1a\x14.pets.v1.QueryStatus\x12\x39\n\x0eGetQueryStatus\x12\x11.pets.v1.QueryRef\x1a\x14.pets.v1.QueryStatus\x12=\n\x10WatchQueryStatus\x12\x11.pets.v1.QueryRef\x1a\x14.pets.v1.QueryStatus0\x01\x12\x35\n\nCloseQuery\x12\x11.pets.v1.QueryRef\x1a\x14.pets.v1.QueryStatus\x12<\n\x0cGetAggregate\x12\x11.pets.v1.QueryRef\x1a\x17.pets.v1.AggregateChunk0\x01\x12J\n\x0cWatchQueries\x12\x1c.pets.v1.WatchQueriesRequest\x1a\x1a.pets.v1.QueryAnnouncement0\x01\x12\x44\n\nContribute\x12\x1a.pets.v1.ContributionChunk\x1a\x18.pets.v1.ContributionAck(\x01\x12\x45\n\rContributeOne\x12\x1a.pets.v1.ContributionChunk\x1a\x18.pets.v1.ContributionAck2\xd6\x02\n\x06Helper\x12:\n\x07GetInfo\x12\x1a.pets.v1.HelperInfoRequest\x1a\x13.pets.v1.HelperInfo\x12N\n\rRegisterQuery\x12\x1d.pets.v1.RegisterQueryRequest\x1a\x1e.pets.v1.RegisterQueryResponse\x12?\n\x07Prepare\x12\x18.pets.v1.FinalizeMessage\x1a\x18.pets.v1.PrepareResponse(\x01\x12\x41\n\x08\x46inalize\x12\x18.pets.v1.FinalizeMessage\x1a\x19.pets.v1.FinalizeResponse(\x01\x12<\n\x0cGetAggregate\x12\x11.pets.v1.QueryRef\x1a\x17.pets.v1.AggregateChunk0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19pets/v1/aggregation.proto\x12\x07pets.v1\"\x9b\x02\n\tQuerySpec\x12\x12\n\nquery_json\x18\x01 \x01(\t\x12#\n\x08protocol\x18\x02 \x01(\x0e\x32\x11.pets.v1.Protocol\x12\x13\n\x0bmin_holders\x18\x03 \x01(\r\x12\x18\n\x10\x64\x65\x61\x64line_seconds\x18\x04 \x01(\x01\x12\x13\n\x0b\x63lose_after\x18\x05 \x01(\r\x12\x1b\n\x13paillier_public_key\x18\x06 \x01(\x0c\x12\x13\n\x0bmax_holders\x18\x07 \x01(\r\x12\x1b\n\x13\x61nalyst_certificate\x18\x08 \x01(\x0c\x12\x19\n\x11\x61nalyst_signature\x18\t \x01(\x0c\x12\x0f\n\x07spec_id\x18\n \x01(\x0c\x12\x16\n\x0enot_after_unix\x18\x0b \x01(\x04\"h\n\x12SubmitQueryRequest\x12 \n\x04spec\x18\x01 \x01(\x0b\x32\x12.pets.v1.QuerySpec\x12\x14\n\x0cpresentation\x18\x02 \x01(\x0c\x12\x1a\n\x12presentation_nonce\x18\x03 \x01(\x0c\"\x1c\n\x08QueryRef\x12\x10\n\x08query_id\x18\x01 \x01(\t\"\x87\x03\n\x0bQueryStatus\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\"\n\x05state\x18\x02 \x01(\x0e\x32\x13.pets.v1.QueryState\x12 \n\x04spec\x18\x03 \x01(\x0b\x32\x12.pets.v1.QuerySpec\x12\x0f\n\x07\x61nalyst\x18\x04 \x01(\t\x12\x14\n\x0c\x63ontributors\x18\x05 \x01(\r\x12\x13\n\x0bmin_holders\x18\x06 \x01(\r\x12\x15\n\rdeadline_unix\x18\x07 \x01(\x01\x12\x0f\n\x07\x66\x61ilure\x18\x08 \x01(\t\x12\x16\n\x0e\x66\x61ilure_detail\x18\t \x01(\t\x12\x15\n\rvector_length\x18\n \x01(\x04\x12\x19\n\x11proven_predicates\x18\x0b \x03(\t\x12\x0f\n\x07helpers\x18\x0c \x03(\t\x12\x1e\n\x16rejected_contributions\x18\r \x01(\r\x12\x14\n\x0cstuck_reason\x18\x0e \x01(\t\x12\x16\n\x0estuck_attempts\x18\x0f \x01(\r\x12\x13\n\x0bvalue_count\x18\x10 \x01(\x04\"\xd5\x01\n\x11QueryAnnouncement\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12 \n\x04spec\x18\x02 \x01(\x0b\x32\x12.pets.v1.QuerySpec\x12\x15\n\rdeadline_unix\x18\x03 \x01(\x01\x12\x15\n\rvector_length\x18\x04 \x01(\x04\x12\x0f\n\x07helpers\x18\x05 \x03(\t\x12\x13\n\x0b\x66ingerprint\x18\x06 \x01(\x0c\x12\'\n\x0bhelper_keys\x18\x07 \x03(\x0b\x32\x12.pets.v1.HelperKey\x12\x0f\n\x07\x61nalyst\x18\x08 \x01(\t\"+\n\x13WatchQueriesRequest\x12\x14\n\x0cinclude_open\x18\x01 \x01(\x08\"?\n\nSealedSeed\x12\x0e\n\x06helper\x18\x01 \x01(\t\x12\x0e\n\x06sealed\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"t\n\tHelperKey\x12\x0e\n\x06helper\x18\x01 \x01(\t\x12\x17\n\x0fseal_public_key\x18\x02 \x01(\x0c\x12\x13\n\x0b\x63\x65rtificate\x18\x03 \x01(\x0c\x12\x11\n\tsignature\x18\x04 \x01(\x0c\x12\x16\n\x0enot_after_unix\x18\x05 \x01(\x04\"\x8b\x01\n\x12\x43ontributionHeader\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x15\n\rpayload_bytes\x18\x02 \x01(\x04\x12\x1b\n\x13\x63ontribution_digest\x18\x04 \x01(\x0c\x12)\n\x0csealed_seeds\x18\x05 \x03(\x0b\x32\x13.pets.v1.SealedSeedJ\x04\x08\x03\x10\x04\"T\n\x11\x43ontributionChunk\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x1b.pets.v1.ContributionHeader\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0cJ\x04\x08\x03\x10\x04\"a\n\x0f\x43ontributionAck\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x0e\n\x06holder\x18\x02 \x01(\t\x12\x16\n\x0enewly_accepted\x18\x03 \x01(\x08\x12\x14\n\x0c\x63ontributors\x18\x04 \x01(\r\"\x9e\x01\n\x0f\x41ggregateHeader\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x0e\n\x06server\x18\x02 \x01(\t\x12#\n\x08protocol\x18\x03 \x01(\x0e\x32\x11.pets.v1.Protocol\x12\x14\n\x0c\x63ontributors\x18\x04 \x01(\r\x12\x15\n\rpayload_bytes\x18\x05 \x01(\x04J\x04\x08\x06\x10\x07R\x11\x63ontributor_names\"H\n\x0e\x41ggregateChunk\x12(\n\x06header\x18\x01 \x01(\x0b\x32\x18.pets.v1.AggregateHeader\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"\xf4\x01\n\x14RegisterQueryRequest\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12 \n\x04spec\x18\x02 \x01(\x0b\x32\x12.pets.v1.QuerySpec\x12\x0f\n\x07\x61nalyst\x18\x03 \x01(\t\x12\x15\n\rvector_length\x18\x04 \x01(\x04\x12\x15\n\rdeadline_unix\x18\x05 \x01(\x01\x12\x13\n\x0bmin_holders\x18\x06 \x01(\r\x12\x13\n\x0b\x66ingerprint\x18\x07 \x01(\x0c\x12\x12\n\nverify_key\x18\x08 \x01(\x0c\x12\x15\n\raggregator_id\x18\t \x01(\r\x12\x14\n\x0cprio3_bounds\x18\n \x03(\x04\"=\n\x15RegisterQueryResponse\x12$\n\x08seal_key\x18\x01 \x01(\x0b\x32\x12.pets.v1.HelperKey\"G\n\x0e\x46inalizeHeader\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontributors\x18\x02 \x01(\r\x12\r\n\x05\x61\x62ort\x18\x03 \x01(\x08\"\xa5\x01\n\x12SealedContribution\x12\x0e\n\x06holder\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x65rtificate\x18\x02 \x01(\x0c\x12\"\n\x05seeds\x18\x03 \x03(\x0b\x32\x13.pets.v1.SealedSeed\x12\x14\n\x0cpublic_share\x18\x04 \x01(\x0c\x12\x16\n\x0everifier_share\x18\x05 \x01(\x0c\x12\x18\n\x10verifier_message\x18\x06 \x01(\x0c\"n\n\x0f\x46inalizeMessage\x12\'\n\x06header\x18\x01 \x01(\x0b\x32\x17.pets.v1.FinalizeHeader\x12\x32\n\rcontributions\x18\x02 \x03(\x0b\x32\x1b.pets.v1.SealedContribution\":\n\x10\x46inalizeResponse\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontributors\x18\x02 \x01(\r\"\x89\x01\n\x0fPrepareResponse\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12!\n\x07refused\x18\x02 \x03(\x0b\x32\x10.pets.v1.Refusal\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\r\x12/\n\x0fverifier_shares\x18\x04 \x03(\x0b\x32\x16.pets.v1.VerifierShare\".\n\rVerifierShare\x12\x0e\n\x06holder\x18\x01 \x01(\t\x12\r\n\x05share\x18\x02 \x01(\x0c\")\n\x07Refusal\x12\x0e\n\x06holder\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x13\n\x11HelperInfoRequest\"F\n\nHelperInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12$\n\x08seal_key\x18\x03 \x01(\x0b\x32\x12.pets.v1.HelperKeyJ\x04\x08\x02\x10\x03*f\n\x08Protocol\x12\x18\n\x14PROTOCOL_UNSPECIFIED\x10\x00\x12\x15\n\x11PROTOCOL_ADDITIVE\x10\x01\x12\x15\n\x11PROTOCOL_PAILLIER\x10\x02\x12\x12\n\x0ePROTOCOL_PRIO3\x10\x03*\x86\x01\n\nQueryState\x12\x1b\n\x17QUERY_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10QUERY_STATE_OPEN\x10\x01\x12\x16\n\x12QUERY_STATE_CLOSED\x10\x02\x12\x15\n\x11QUERY_STATE_READY\x10\x03\x12\x16\n\x12QUERY_STATE_FAILED\x10\x04\x32\x92\x04\n\x06Leader\x12@\n\x0bSubmitQuery\x12\x1b.pets.v1.SubmitQueryRequest\x1a\x14.pets.v1.QueryStatus\x12\x39\n\x0eGetQueryStatus\x12\x11.pets.v1.QueryRef\x1a\x14.pets.v1.QueryStatus\x12=\n\x10WatchQueryStatus\x12\x11.pets.v1.QueryRef\x1a\x14.pets.v1.QueryStatus0\x01\x12\x35\n\nCloseQuery\x12\x11.pets.v1.QueryRef\x1a\x14.pets.v1.QueryStatus\x12<\n\x0cGetAggregate\x12\x11.pets.v1.QueryRef\x1a\x17.pets.v1.AggregateChunk0\x01\x12J\n\x0cWatchQueries\x12\x1c.pets.v1.WatchQueriesRequest\x1a\x1a.pets.v1.QueryAnnouncement0\x01\x12\x44\n\nContribute\x12\x1a.pets.v1.ContributionChunk\x1a\x18.pets.v1.ContributionAck(\x01\x12\x45\n\rContributeOne\x12\x1a.pets.v1.ContributionChunk\x1a\x18.pets.v1.ContributionAck2\xd6\x02\n\x06Helper\x12:\n\x07GetInfo\x12\x1a.pets.v1.HelperInfoRequest\x1a\x13.pets.v1.HelperInfo\x12N\n\rRegisterQuery\x12\x1d.pets.v1.RegisterQueryRequest\x1a\x1e.pets.v1.RegisterQueryResponse\x12?\n\x07Prepare\x12\x18.pets.v1.FinalizeMessage\x1a\x18.pets.v1.PrepareResponse(\x01\x12\x41\n\x08\x46inalize\x12\x18.pets.v1.FinalizeMessage\x1a\x19.pets.v1.FinalizeResponse(\x01\x12<\n\x0cGetAggregate\x12\x11.pets.v1.QueryRef\x1a\x17.pets.v1.AggregateChunk0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pets.v1.aggregation_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PROTOCOL']._serialized_start=2883
-  _globals['_PROTOCOL']._serialized_end=2985
-  _globals['_QUERYSTATE']._serialized_start=2988
-  _globals['_QUERYSTATE']._serialized_end=3122
+  _globals['_PROTOCOL']._serialized_start=2907
+  _globals['_PROTOCOL']._serialized_end=3009
+  _globals['_QUERYSTATE']._serialized_start=3012
+  _globals['_QUERYSTATE']._serialized_end=3146
   _globals['_QUERYSPEC']._serialized_start=39
   _globals['_QUERYSPEC']._serialized_end=322
   _globals['_SUBMITQUERYREQUEST']._serialized_start=324
@@ -50,41 +50,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SEALEDSEED']._serialized_start=1115
   _globals['_SEALEDSEED']._serialized_end=1178
   _globals['_HELPERKEY']._serialized_start=1180
-  _globals['_HELPERKEY']._serialized_end=1272
-  _globals['_CONTRIBUTIONHEADER']._serialized_start=1275
-  _globals['_CONTRIBUTIONHEADER']._serialized_end=1414
-  _globals['_CONTRIBUTIONCHUNK']._serialized_start=1416
-  _globals['_CONTRIBUTIONCHUNK']._serialized_end=1500
-  _globals['_CONTRIBUTIONACK']._serialized_start=1502
-  _globals['_CONTRIBUTIONACK']._serialized_end=1599
-  _globals['_AGGREGATEHEADER']._serialized_start=1602
-  _globals['_AGGREGATEHEADER']._serialized_end=1760
-  _globals['_AGGREGATECHUNK']._serialized_start=1762
-  _globals['_AGGREGATECHUNK']._serialized_end=1834
-  _globals['_REGISTERQUERYREQUEST']._serialized_start=1837
-  _globals['_REGISTERQUERYREQUEST']._serialized_end=2081
-  _globals['_REGISTERQUERYRESPONSE']._serialized_start=2083
-  _globals['_REGISTERQUERYRESPONSE']._serialized_end=2144
-  _globals['_FINALIZEHEADER']._serialized_start=2146
-  _globals['_FINALIZEHEADER']._serialized_end=2217
-  _globals['_SEALEDCONTRIBUTION']._serialized_start=2220
-  _globals['_SEALEDCONTRIBUTION']._serialized_end=2385
-  _globals['_FINALIZEMESSAGE']._serialized_start=2387
-  _globals['_FINALIZEMESSAGE']._serialized_end=2497
-  _globals['_FINALIZERESPONSE']._serialized_start=2499
-  _globals['_FINALIZERESPONSE']._serialized_end=2557
-  _globals['_PREPARERESPONSE']._serialized_start=2560
-  _globals['_PREPARERESPONSE']._serialized_end=2697
-  _globals['_VERIFIERSHARE']._serialized_start=2699
-  _globals['_VERIFIERSHARE']._serialized_end=2745
-  _globals['_REFUSAL']._serialized_start=2747
-  _globals['_REFUSAL']._serialized_end=2788
-  _globals['_HELPERINFOREQUEST']._serialized_start=2790
-  _globals['_HELPERINFOREQUEST']._serialized_end=2809
-  _globals['_HELPERINFO']._serialized_start=2811
-  _globals['_HELPERINFO']._serialized_end=2881
-  _globals['_LEADER']._serialized_start=3125
-  _globals['_LEADER']._serialized_end=3655
-  _globals['_HELPER']._serialized_start=3658
-  _globals['_HELPER']._serialized_end=4000
+  _globals['_HELPERKEY']._serialized_end=1296
+  _globals['_CONTRIBUTIONHEADER']._serialized_start=1299
+  _globals['_CONTRIBUTIONHEADER']._serialized_end=1438
+  _globals['_CONTRIBUTIONCHUNK']._serialized_start=1440
+  _globals['_CONTRIBUTIONCHUNK']._serialized_end=1524
+  _globals['_CONTRIBUTIONACK']._serialized_start=1526
+  _globals['_CONTRIBUTIONACK']._serialized_end=1623
+  _globals['_AGGREGATEHEADER']._serialized_start=1626
+  _globals['_AGGREGATEHEADER']._serialized_end=1784
+  _globals['_AGGREGATECHUNK']._serialized_start=1786
+  _globals['_AGGREGATECHUNK']._serialized_end=1858
+  _globals['_REGISTERQUERYREQUEST']._serialized_start=1861
+  _globals['_REGISTERQUERYREQUEST']._serialized_end=2105
+  _globals['_REGISTERQUERYRESPONSE']._serialized_start=2107
+  _globals['_REGISTERQUERYRESPONSE']._serialized_end=2168
+  _globals['_FINALIZEHEADER']._serialized_start=2170
+  _globals['_FINALIZEHEADER']._serialized_end=2241
+  _globals['_SEALEDCONTRIBUTION']._serialized_start=2244
+  _globals['_SEALEDCONTRIBUTION']._serialized_end=2409
+  _globals['_FINALIZEMESSAGE']._serialized_start=2411
+  _globals['_FINALIZEMESSAGE']._serialized_end=2521
+  _globals['_FINALIZERESPONSE']._serialized_start=2523
+  _globals['_FINALIZERESPONSE']._serialized_end=2581
+  _globals['_PREPARERESPONSE']._serialized_start=2584
+  _globals['_PREPARERESPONSE']._serialized_end=2721
+  _globals['_VERIFIERSHARE']._serialized_start=2723
+  _globals['_VERIFIERSHARE']._serialized_end=2769
+  _globals['_REFUSAL']._serialized_start=2771
+  _globals['_REFUSAL']._serialized_end=2812
+  _globals['_HELPERINFOREQUEST']._serialized_start=2814
+  _globals['_HELPERINFOREQUEST']._serialized_end=2833
+  _globals['_HELPERINFO']._serialized_start=2835
+  _globals['_HELPERINFO']._serialized_end=2905
+  _globals['_LEADER']._serialized_start=3149
+  _globals['_LEADER']._serialized_end=3679
+  _globals['_HELPER']._serialized_start=3682
+  _globals['_HELPER']._serialized_end=4024
 # @@protoc_insertion_point(module_scope)

@@ -146,16 +146,18 @@ class SealedSeed(_message.Message):
     def __init__(self, helper: _Optional[str] = ..., sealed: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class HelperKey(_message.Message):
-    __slots__ = ("helper", "seal_public_key", "certificate", "signature")
+    __slots__ = ("helper", "seal_public_key", "certificate", "signature", "not_after_unix")
     HELPER_FIELD_NUMBER: _ClassVar[int]
     SEAL_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    NOT_AFTER_UNIX_FIELD_NUMBER: _ClassVar[int]
     helper: str
     seal_public_key: bytes
     certificate: bytes
     signature: bytes
-    def __init__(self, helper: _Optional[str] = ..., seal_public_key: _Optional[bytes] = ..., certificate: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+    not_after_unix: int
+    def __init__(self, helper: _Optional[str] = ..., seal_public_key: _Optional[bytes] = ..., certificate: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., not_after_unix: _Optional[int] = ...) -> None: ...
 
 class ContributionHeader(_message.Message):
     __slots__ = ("query_id", "payload_bytes", "contribution_digest", "sealed_seeds")

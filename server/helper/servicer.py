@@ -36,7 +36,7 @@ class Helper(pb_grpc.HelperServicer):
         self.metrics.count_open_queries(
             lambda: sum(1 for q in list(self.queries.values()) if q.record.state == OPEN)
         )
-        self._key_statement: pb.HelperKey | None = None
+        self._key_statement: seal_key.KeyStatement | None = None
 
     @property
     def queries(self) -> dict[str, HelperQuery]:
@@ -44,12 +44,16 @@ class Helper(pb_grpc.HelperServicer):
 
     async def start(self) -> None:
         key = await seal_key.load_or_create(self.store)
-        self._key_statement = seal_key.vouch(self.config, key)
+        self._key_statement = seal_key.KeyStatement(self.config, key)
         await self._queries.load(key)
         log.info("helper started", extra={"queries": len(self.queries)})
 
     async def stop(self) -> None:
         self._queries.stop()
+
+    def _current_key_statement(self) -> pb.HelperKey | None:
+        """The seal-key statement, re-signed when it has grown old (seal_key.KeyStatement)."""
+        return None if self._key_statement is None else self._key_statement.current()
 
     def _from_leader(self, context: grpc.aio.ServicerContext, action: str) -> None:
         require(caller(context, insecure=self._insecure), [Role.LEADER], action)
@@ -59,7 +63,7 @@ class Helper(pb_grpc.HelperServicer):
         self, request: pb.HelperInfoRequest, context: grpc.aio.ServicerContext
     ) -> pb.HelperInfo:
         self._from_leader(context, "read helper info")
-        return pb.HelperInfo(name=self.config.name, seal_key=self._key_statement)
+        return pb.HelperInfo(name=self.config.name, seal_key=self._current_key_statement())
 
     @unary
     async def RegisterQuery(
@@ -67,7 +71,7 @@ class Helper(pb_grpc.HelperServicer):
     ) -> pb.RegisterQueryResponse:
         self._from_leader(context, "register queries")
         await self._queries.register(request)
-        return pb.RegisterQueryResponse(seal_key=self._key_statement)
+        return pb.RegisterQueryResponse(seal_key=self._current_key_statement())
 
     @unary
     async def Prepare(

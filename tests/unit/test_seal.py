@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, x25519
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -46,13 +49,33 @@ def test_known_contribution_digest_and_helper_key_message() -> None:
     assert seal.contribution_digest(d["query_id"], seeds).hex() == d["digest"]
     assert seal.contribution_digest(d["query_id"], seeds[::-1]).hex() != d["digest"]
     m = ACCEPT["helper_key_message"]
-    assert (
-        seal.helper_key_message(m["helper"], bytes.fromhex(m["public_key"])).hex() == m["message"]
+    message = seal.helper_key_message(m["helper"], bytes.fromhex(m["public_key"]), m["not_after"])
+    assert message.hex() == m["message"]
+
+
+def _check_statement(vector: dict) -> None:
+    s = vector["statement"]
+    seal.verify_helper_key(
+        s["helper"],
+        bytes.fromhex(s["public_key"]),
+        s["certificate"].encode(),
+        bytes.fromhex(s["signature"]),
+        None,
+        not_after=s["not_after"],
+        now=vector["now"],
     )
+
+
+def test_known_helper_key_statement_verifies() -> None:
+    _check_statement(ACCEPT["helper_key"])
 
 
 @pytest.mark.parametrize("vector", cases(VECTORS.reject))
 def test_reject_vectors_fail_at_their_step(vector: dict) -> None:
+    if vector["step"] == "helper_key":
+        with rejected(vector):
+            _check_statement(vector)
+        return
     ctx = _context(vector["context"])
     sealed = bytes.fromhex(vector["sealed"])
     step = vector["step"]
@@ -127,25 +150,68 @@ def test_helper_vouches_for_its_key(ca: identity.CA) -> None:
     helper = identity.issue(ca, Role.HELPER, "helper-1")
     key = load_pem_private_key(helper.key_pem, password=None)
     public = seal.public_bytes(RECIPIENT.public_key())
-    signature = seal.sign_helper_key("helper-1", public, key)  # type: ignore[arg-type]
-    got = seal.verify_helper_key("helper-1", public, helper.cert_pem, signature, ca.cert_pem)
+    until = int(time.time()) + seal.HELPER_KEY_LIFETIME_SECONDS
+    signature = seal.sign_helper_key("helper-1", public, key, not_after=until)  # type: ignore[arg-type]
+    got = seal.verify_helper_key(
+        "helper-1", public, helper.cert_pem, signature, ca.cert_pem, not_after=until
+    )
     assert seal.public_bytes(got) == public
     # A key the leader swapped in, or the statement of another helper, is refused.
     leader = identity.issue(ca, Role.LEADER, "leader")
     leader_key = load_pem_private_key(leader.key_pem, password=None)
     swapped = seal.public_bytes(x25519.X25519PrivateKey.generate().public_key())
     with pytest.raises(InvalidProofError, match="not signed"):
-        seal.verify_helper_key("helper-1", swapped, helper.cert_pem, signature, ca.cert_pem)
+        seal.verify_helper_key(
+            "helper-1", swapped, helper.cert_pem, signature, ca.cert_pem, not_after=until
+        )
     with pytest.raises(InvalidProofError, match="names"):
         seal.verify_helper_key(
             "helper-1",
             swapped,
             leader.cert_pem,
-            seal.sign_helper_key("helper-1", swapped, leader_key),  # type: ignore[arg-type]
+            seal.sign_helper_key("helper-1", swapped, leader_key, not_after=until),  # type: ignore[arg-type]
             ca.cert_pem,
+            not_after=until,
         )
     with pytest.raises(InvalidProofError, match="names"):
-        seal.verify_helper_key("helper-2", public, helper.cert_pem, signature, ca.cert_pem)
+        seal.verify_helper_key(
+            "helper-2", public, helper.cert_pem, signature, ca.cert_pem, not_after=until
+        )
     other_ca = identity.create_ca("another CA")
     with pytest.raises(InvalidProofError, match="not from this CA"):
-        seal.verify_helper_key("helper-1", public, helper.cert_pem, signature, other_ca.cert_pem)
+        seal.verify_helper_key(
+            "helper-1", public, helper.cert_pem, signature, other_ca.cert_pem, not_after=until
+        )
+
+
+# --- issue 15, item 15: the helper's seal-key statement expires ---------------------------
+
+
+@pytest.fixture(scope="module")
+def helper_party() -> tuple[identity.CA, identity.Identity]:
+    ca = identity.create_ca("seal key CA")
+    return ca, identity.issue(ca, Role.HELPER, "helper-1")
+
+
+def test_a_seal_key_statement_carries_its_expiry(
+    helper_party: tuple[identity.CA, identity.Identity],
+) -> None:
+    ca, helper = helper_party
+    signing_key = load_pem_private_key(helper.key_pem, password=None)
+    assert isinstance(signing_key, ec.EllipticCurvePrivateKey)
+    public = seal.public_bytes(RECIPIENT.public_key())
+    now = 1_900_000_000.0
+    not_after = int(now) + seal.HELPER_KEY_LIFETIME_SECONDS
+    signature = seal.sign_helper_key("helper-1", public, signing_key, not_after=not_after)
+
+    def check(at: float, claimed: int = not_after) -> None:
+        seal.verify_helper_key(
+            "helper-1", public, helper.cert_pem, signature, ca.cert_pem, not_after=claimed, now=at
+        )
+
+    check(now)
+    check(not_after - 1)
+    with pytest.raises(InvalidProofError, match="expired"):
+        check(not_after)
+    with pytest.raises(InvalidProofError, match="not signed"):
+        check(now, claimed=not_after + 86_400)  # the leader extended an old statement

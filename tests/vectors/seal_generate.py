@@ -9,7 +9,11 @@ with the signer's public key. They freeze the context encoding, the HPKE suite
 and the signed-message layout: a change to any of them breaks the vectors.
 (RFC 9180 conformance of the suite itself is ``cryptography``'s, tested there
 against the RFC's own vectors.) Each reject vector names the step that must
-fail: ``open`` (HPKE decryption), ``verify`` (holder signature) or ``length``.
+fail: ``open`` (HPKE decryption), ``verify`` (holder signature), ``length`` or
+``helper_key`` (a helper's seal-key statement: expired at ``now``, or its
+``not_after`` changed after signing; issue 15, item 15). The helper statement
+comes with the helper's certificate (checked without a CA: the certificate's
+own validity period is not what these vectors test).
 """
 
 from __future__ import annotations
@@ -19,9 +23,15 @@ import json
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec, x25519
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_private_key,
+)
 
 from pets import seal
+from pets.identity import certificates as identity
+from pets.identity.certificates import Role
 
 HERE = Path(__file__).resolve().parent
 
@@ -52,6 +62,20 @@ def main() -> None:
     flipped = bytearray(sealed)
     flipped[40] ^= 0x01
     other_ctx = seal.SeedContext(ctx.query_id, ctx.fingerprint, ctx.holder, "helper-2")
+    helper = identity.issue(identity.create_ca("pets seal vector CA"), Role.HELPER, "helper-1")
+    helper_signing_key = load_pem_private_key(helper.key_pem, password=None)
+    assert isinstance(helper_signing_key, ec.EllipticCurvePrivateKey)
+    seal_public = recipient.public_key().public_bytes_raw()
+    not_after = 1_900_000_000
+    statement = {
+        "helper": "helper-1",
+        "public_key": seal_public.hex(),
+        "certificate": helper.cert_pem.decode(),
+        "not_after": not_after,
+        "signature": seal.sign_helper_key(
+            "helper-1", seal_public, helper_signing_key, not_after=not_after
+        ).hex(),
+    }
     data = {
         "description": __doc__,
         "suite": "DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM; base mode, single shot",
@@ -82,9 +106,14 @@ def main() -> None:
                 "step": "helper_key_message",
                 "helper": "helper-1",
                 "public_key": recipient.public_key().public_bytes_raw().hex(),
-                "message": seal.helper_key_message(
-                    "helper-1", recipient.public_key().public_bytes_raw()
-                ).hex(),
+                "not_after": not_after,
+                "message": seal.helper_key_message("helper-1", seal_public, not_after).hex(),
+            },
+            {
+                "name": "helper-key-statement",
+                "step": "helper_key",
+                "statement": statement,
+                "now": not_after - 1,
             },
         ],
         "reject": [
@@ -162,6 +191,22 @@ def main() -> None:
                 "context": context,
                 "sealed": sealed.hex(),
                 "signature": signature[:-2].hex(),
+            },
+            {
+                "name": "expired helper key statement",
+                "step": "helper_key",
+                "error": "InvalidProofError",
+                "match": "expired",
+                "statement": statement,
+                "now": not_after,
+            },
+            {
+                "name": "helper key statement with an extended not_after",
+                "step": "helper_key",
+                "error": "InvalidProofError",
+                "match": "not signed",
+                "statement": {**statement, "not_after": not_after + 86_400},
+                "now": not_after - 1,
             },
         ],
     }
