@@ -16,6 +16,7 @@ SCHEMA_FILES = (
     "query/query_vectors.json",
     "paillier/packing.json",
     "paillier/reject.json",
+    "paillier/spec_signing.json",
     "linkage/oprf.json",
     "linkage/join.json",
     "linkage/normalise.json",
