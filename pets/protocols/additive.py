@@ -29,7 +29,7 @@ from pets import encoding, prg, seal, sharing
 from pets.errors import InvalidInputError, PetsError
 from pets.identity.certificates import Role
 from pets.protocols.base import (
-    AggregationProtocol,
+    HelperSharingProtocol,
     HolderContribution,
     SeedSealer,
     ShareCombiner,
@@ -244,10 +244,11 @@ class _RingSum(ShareCombiner):
 # --------------------------------------------------------------------------- the protocol
 
 
-class AdditiveProtocol(AggregationProtocol):
+class AdditiveProtocol(HelperSharingProtocol):
     name: ClassVar[str] = "additive"
     wire_id: ClassVar[pb.Protocol] = pb.PROTOCOL_ADDITIVE
     uses_helpers: ClassVar[bool] = True
+    helper_count: ClassVar[int | None] = None  # any number of helpers
     prepares: ClassVar[bool] = True
     spec_signed: ClassVar[bool] = False
     supports_dp: ClassVar[bool] = True
@@ -274,18 +275,7 @@ class AdditiveProtocol(AggregationProtocol):
         noisy = add_to_ring_share(ring.astype(np.uint64, copy=False), noise)
         return noisy.astype(wire.RING_DTYPE, copy=False).tobytes()
 
-    # -- holder
-    def holder_refusal(
-        self, ann: pb.QueryAnnouncement, plan: QueryPlan, configured_helpers: Sequence[str]
-    ) -> str | None:
-        if plan.length != ann.vector_length:
-            return "announced vector length does not match the query"
-        if len(set(ann.helpers)) != len(ann.helpers) or set(ann.helpers) != set(configured_helpers):
-            # Sharing among fewer (or repeated) helpers than configured would
-            # weaken the one-honest-server guarantee this node relies on.
-            return f"announced helpers {list(ann.helpers)} differ from the configured set"
-        return None
-
+    # -- holder (holder_refusal: HelperSharingProtocol's, among any number of helpers)
     async def contribute(
         self,
         ann: pb.QueryAnnouncement,

@@ -363,3 +363,31 @@ class AggregationProtocol(ABC):
         circuit's per-slot bounds (protocols that :attr:`verifies`; the others'
         checkers take no key)."""
         return checker
+
+
+class HelperSharingProtocol(AggregationProtocol):
+    """A protocol whose holders split each contribution among the leader and the
+    configured helpers (additive sharing, Prio3): the holder half refuses an
+    announcement that would share among other helpers than its node is set up with.
+
+    Sharing among fewer (or repeated) helpers than configured would weaken the
+    one-honest-server guarantee the holder relies on.
+    """
+
+    uses_helpers: ClassVar[bool] = True
+    # The exact number of helpers the protocol shares among (None: any number).
+    helper_count: ClassVar[int | None] = None
+
+    def holder_refusal(
+        self, ann: pb.QueryAnnouncement, plan: QueryPlan, configured_helpers: Sequence[str]
+    ) -> str | None:
+        if plan.length != ann.vector_length:
+            return "announced vector length does not match the query"
+        helpers = list(ann.helpers)
+        if (
+            len(set(helpers)) != len(helpers)
+            or (self.helper_count is not None and len(helpers) != self.helper_count)
+            or set(helpers) != set(configured_helpers)
+        ):
+            return f"announced helpers {helpers} differ from the configured set"
+        return None

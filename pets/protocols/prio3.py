@@ -67,8 +67,8 @@ from pets import lengthprefix, seal
 from pets.errors import InvalidInputError, InvalidProofError, PetsError, UnavailableError
 from pets.protocols.additive import SeedOpener
 from pets.protocols.base import (
-    AggregationProtocol,
     HelperChecker,
+    HelperSharingProtocol,
     HolderContribution,
     PrepareContext,
     SeedSealer,
@@ -370,12 +370,13 @@ class _FieldSum(ShareCombiner):
 # --------------------------------------------------------------------------- the protocol
 
 
-class Prio3Protocol(AggregationProtocol):
+class Prio3Protocol(HelperSharingProtocol):
     """Prio3BoundedVec between the leader and one helper (see the module docstring)."""
 
     name: ClassVar[str] = "prio3"
     wire_id: ClassVar[pb.Protocol] = pb.PROTOCOL_PRIO3
     uses_helpers: ClassVar[bool] = True
+    helper_count: ClassVar[int | None] = SHARES - 1  # a two-party VDAF: one helper
     prepares: ClassVar[bool] = True
     spec_signed: ClassVar[bool] = False
     verifies: ClassVar[bool] = True
@@ -394,16 +395,7 @@ class Prio3Protocol(AggregationProtocol):
     def combiner(self, status: pb.QueryStatus, plan: QueryPlan, private_key: Any) -> _FieldSum:
         return _FieldSum(status, plan)
 
-    # -- holder
-    def holder_refusal(
-        self, ann: pb.QueryAnnouncement, plan: QueryPlan, configured_helpers: Sequence[str]
-    ) -> str | None:
-        if plan.length != ann.vector_length:
-            return "announced vector length does not match the query"
-        if len(ann.helpers) != SHARES - 1 or set(ann.helpers) != set(configured_helpers):
-            return f"announced helpers {list(ann.helpers)} differ from the configured set"
-        return None
-
+    # -- holder (holder_refusal: HelperSharingProtocol's, with exactly helper_count helpers)
     async def contribute(
         self,
         ann: pb.QueryAnnouncement,
