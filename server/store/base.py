@@ -31,7 +31,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
+
+# The columns of the ``queries`` table in :meth:`QueryRecord.from_row`'s order
+# (the same in every SQL backend).
+QUERY_COLUMNS = (
+    "id, analyst, spec, state, created, deadline, min_holders, vector_length, failure, "
+    "failure_detail, contributors, proven_predicates, fingerprint, helper_keys"
+)
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    return tuple(value)
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,30 @@ class QueryRecord:
 
     def with_state(self, state: int, **changes: object) -> QueryRecord:
         return replace(self, state=state, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_row(
+        cls, r: Sequence[Any], names: Callable[[Any], tuple[str, ...]] = _names
+    ) -> QueryRecord:
+        """The record of a ``SELECT {QUERY_COLUMNS}`` row. ``names`` decodes the
+        ``contributors`` and ``proven_predicates`` columns: PostgreSQL returns
+        arrays (the default), SQLite JSON text."""
+        return cls(
+            id=r[0],
+            analyst=r[1],
+            spec=bytes(r[2]),
+            state=r[3],
+            created=r[4],
+            deadline=r[5],
+            min_holders=r[6],
+            vector_length=r[7],
+            failure=r[8],
+            failure_detail=r[9],
+            contributors=names(r[10]),
+            proven_predicates=names(r[11]),
+            fingerprint=bytes(r[12]),
+            helper_keys=bytes(r[13]),
+        )
 
 
 @dataclass(frozen=True)

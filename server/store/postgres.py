@@ -43,7 +43,13 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from pets.errors import ConfigError, ConflictError, UnavailableError
 from pets.runtime.backoff import Backoff
-from pets.server.store.base import ContributionRecord, QueryRecord, ReleaseRecord, VerifyKey
+from pets.server.store.base import (
+    QUERY_COLUMNS,
+    ContributionRecord,
+    QueryRecord,
+    ReleaseRecord,
+    VerifyKey,
+)
 from pets.server.store.pg_migrations import SCHEMA_VERSION, migrate
 
 log = logging.getLogger("pets.server.store")
@@ -222,30 +228,10 @@ class PostgresStore:
     async def load_queries(self) -> list[QueryRecord]:
         async def body(conn: AsyncConnection) -> list[QueryRecord]:
             cur = await conn.execute(
-                "SELECT id, analyst, spec, state, created, deadline, min_holders, vector_length, "
-                "failure, failure_detail, contributors, proven_predicates, fingerprint, "
-                "helper_keys FROM queries ORDER BY created, id",
+                f"SELECT {QUERY_COLUMNS} FROM queries ORDER BY created, id",  # noqa: S608
                 binary=True,
             )
-            return [
-                QueryRecord(
-                    id=r[0],
-                    analyst=r[1],
-                    spec=bytes(r[2]),
-                    state=r[3],
-                    created=r[4],
-                    deadline=r[5],
-                    min_holders=r[6],
-                    vector_length=r[7],
-                    failure=r[8],
-                    failure_detail=r[9],
-                    contributors=tuple(r[10]),
-                    proven_predicates=tuple(r[11]),
-                    fingerprint=bytes(r[12]),
-                    helper_keys=bytes(r[13]),
-                )
-                for r in await cur.fetchall()
-            ]
+            return [QueryRecord.from_row(r) for r in await cur.fetchall()]
 
         return await self._transact(body)
 

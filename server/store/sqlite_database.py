@@ -30,9 +30,20 @@ import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-from pets.server.store.base import ContributionRecord, QueryRecord, ReleaseRecord, VerifyKey
+from pets.server.store.base import (
+    QUERY_COLUMNS,
+    ContributionRecord,
+    QueryRecord,
+    ReleaseRecord,
+    VerifyKey,
+)
 from pets.server.store.slots import AggregateSlots
 from pets.server.store.sqlite_schema import Transaction, ensure_schema
+
+
+def _json_names(value: str) -> tuple[str, ...]:
+    """A names column as SQLite stores it (a JSON list)."""
+    return tuple(json.loads(value))
 
 
 class SqliteDatabase:
@@ -120,30 +131,11 @@ class SqliteDatabase:
         )
 
     def load_queries(self) -> list[QueryRecord]:
+        """Every stored query, oldest first (ties in ``id`` order)."""
         rows = self._db.execute(
-            "SELECT id, analyst, spec, state, created, deadline, min_holders, vector_length, "
-            "failure, failure_detail, contributors, proven_predicates, fingerprint, helper_keys "
-            "FROM queries ORDER BY created"
+            f"SELECT {QUERY_COLUMNS} FROM queries ORDER BY created, id"  # noqa: S608 (constant)
         ).fetchall()
-        return [
-            QueryRecord(
-                id=r[0],
-                analyst=r[1],
-                spec=bytes(r[2]),
-                state=r[3],
-                created=r[4],
-                deadline=r[5],
-                min_holders=r[6],
-                vector_length=r[7],
-                failure=r[8],
-                failure_detail=r[9],
-                contributors=tuple(json.loads(r[10])),
-                proven_predicates=tuple(json.loads(r[11])),
-                fingerprint=bytes(r[12]),
-                helper_keys=bytes(r[13]),
-            )
-            for r in rows
-        ]
+        return [QueryRecord.from_row(r, _json_names) for r in rows]
 
     # -- aggregates ---------------------------------------------------------
     def get_aggregate(self, query_id: str) -> bytes | None:
