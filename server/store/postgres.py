@@ -23,68 +23,35 @@ replicas of a server share no disk (docs/ARCHITECTURE.md, "Storage"):
   retries), never a bare exception; the pool checks a connection before
   handing it out, so after a database restart the next call reconnects.
 
-Connections come from a :class:`psycopg_pool.AsyncConnectionPool` in
-autocommit mode, each call taking one for its transaction. Migrations
-(:mod:`pets.server.store.pg_migrations`) run when the store opens. Bytes
-travel in binary (``%b`` parameters, binary results), so an 80 MB aggregate
-is not hex-encoded on the way.
+Connections, the owner claim and the retry loop are in
+:mod:`pets.server.store.pg_pool` (every method runs its transaction through
+:func:`~pets.server.store.pg_pool.transact`); SQL steps shared by several
+methods are in :mod:`pets.server.store.pg_queries`; migrations
+(:mod:`pets.server.store.pg_migrations`) run when the store opens. Bytes travel
+in binary (``%b`` parameters, binary results), so an 80 MB aggregate is not
+hex-encoded on the way.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
 
-import psycopg
 from psycopg import AsyncConnection, errors
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 
-from pets.errors import ConfigError, ConflictError, UnavailableError
-from pets.runtime.backoff import Backoff
-from pets.server.store.base import (
-    QUERY_COLUMNS,
-    ContributionRecord,
-    QueryRecord,
-    ReleaseRecord,
-    VerifyKey,
+from pets.errors import ConflictError
+from pets.server.store import pg_queries as sql
+from pets.server.store.base import ContributionRecord, QueryRecord, ReleaseRecord, VerifyKey
+from pets.server.store.pg_pool import (
+    CONNECTION_TIMEOUT_SECONDS,
+    POOL_MAX_SIZE,
+    open_pool,
+    transact,
 )
-from pets.server.store.pg_migrations import SCHEMA_VERSION, migrate
-
-log = logging.getLogger("pets.server.store")
-# The pool logs each failed reconnection attempt as a multi-line plain-text warning;
-# the servers report an unreachable database themselves (UnavailableError, in their
-# JSON log lines), so only the pool's errors are let through.
-logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
 T = TypeVar("T")
-
-# A transaction is tried this many times when PostgreSQL asks for a retry.
-ATTEMPTS = 8
-# How long a call waits for a connection before failing with UNAVAILABLE.
-CONNECTION_TIMEOUT_SECONDS = 5.0
-POOL_MAX_SIZE = 8
-# psycopg_pool retries a failed connection with a delay that doubles without a cap
-# until its reconnect_timeout (5 min by default): after a long outage the next
-# attempt could come a minute after the database is back. Giving up after a few
-# seconds instead lets the next call start a fresh attempt at once.
-RECONNECT_SECONDS = 4.0
-# The settings key naming the server a database belongs to ("<role>/<name>").
-OWNER_SETTING = "pets.owner"
-
-
-class _Retry(Exception):
-    """Raised inside a transaction that lost a race it can win by starting again."""
-
-
-_RETRYABLE = (errors.SerializationFailure, errors.DeadlockDetected, _Retry)
-
-
-def _reason(exc: BaseException) -> str:
-    """The first line of a driver error: the cause, without connection parameters' values."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
 
 class PostgresStore:
@@ -112,37 +79,7 @@ class PostgresStore:
         :class:`ConfigError` when the database cannot be reached, is at a newer
         schema version or belongs to another server.
         """
-        pool: AsyncConnectionPool = AsyncConnectionPool(
-            conninfo,
-            min_size=1,
-            max_size=max_size,
-            kwargs={"autocommit": True},
-            check=AsyncConnectionPool.check_connection,
-            configure=_configure,
-            timeout=timeout,
-            open=False,
-            name="pets-state",
-            reconnect_timeout=RECONNECT_SECONDS,
-        )
-        try:
-            await pool.open(wait=True, timeout=timeout)
-        except (PoolTimeout, psycopg.Error) as exc:
-            await pool.close()
-            raise ConfigError(
-                f"cannot connect to the PostgreSQL state database ({_reason(exc)}); check "
-                "`state` in the server config"
-            ) from None
-        try:
-            async with pool.connection() as conn:
-                before = await migrate(conn)
-                if owner is not None:
-                    await _claim(conn, owner)
-        except BaseException:
-            await pool.close()
-            raise
-        if before != SCHEMA_VERSION:
-            log.info("state database migrated", extra={"from": before, "to": SCHEMA_VERSION})
-        return cls(pool)
+        return cls(await open_pool(conninfo, owner=owner, max_size=max_size, timeout=timeout))
 
     async def close(self) -> None:
         await self._pool.close()
@@ -150,22 +87,7 @@ class PostgresStore:
     async def _transact(self, body: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run ``body`` in one transaction, retried on serialization failures and
         deadlocks; an unreachable database raises UnavailableError."""
-        backoff = Backoff(0.005, 0.5)
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                async with self._pool.connection() as conn, conn.transaction():
-                    return await body(conn)
-            except _RETRYABLE as exc:
-                if attempt == ATTEMPTS:
-                    raise UnavailableError(
-                        f"the state database kept refusing the transaction ({_reason(exc)})"
-                    ) from None
-                await backoff.sleep()
-            except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
-                raise UnavailableError(
-                    f"the state database is unavailable ({_reason(exc)})"
-                ) from exc
-        raise AssertionError("unreachable")  # the loop returns or raises
+        return await transact(self._pool, body)
 
     # -- settings -----------------------------------------------------------
     async def get_setting(self, key: str) -> bytes | None:
@@ -221,19 +143,12 @@ class PostgresStore:
 
     async def update_query(self, record: QueryRecord) -> None:
         async def body(conn: AsyncConnection) -> None:
-            await _update_query(conn, record)
+            await sql.update_query(conn, record)
 
         await self._transact(body)
 
     async def load_queries(self) -> list[QueryRecord]:
-        async def body(conn: AsyncConnection) -> list[QueryRecord]:
-            cur = await conn.execute(
-                f"SELECT {QUERY_COLUMNS} FROM queries ORDER BY created, id",  # noqa: S608
-                binary=True,
-            )
-            return [QueryRecord.from_row(r) for r in await cur.fetchall()]
-
-        return await self._transact(body)
+        return await self._transact(sql.load_queries)
 
     # -- the leader's contributions -----------------------------------------
     async def contributions(self, query_id: str) -> dict[str, bytes]:
@@ -300,21 +215,9 @@ class PostgresStore:
         self, record: QueryRecord, aggregate: bytes | memoryview | None, drop: bool = False
     ) -> None:
         async def body(conn: AsyncConnection) -> None:
-            await _update_query(conn, record)
-            # The helpers have what they need (or the query failed): the leader keeps
-            # who contributed and the digests, not the sealed seeds.
-            await conn.execute(
-                "UPDATE contributions SET sealed = '' WHERE query_id = %s AND sealed <> ''",
-                (record.id,),
-            )
-            # The query ended: its Prio3 verify key is no longer needed (erased).
-            await conn.execute("DELETE FROM verify_keys WHERE query_id = %s", (record.id,))
+            await sql.end_query(conn, record)
             if aggregate is not None:
-                await conn.execute(
-                    "INSERT INTO aggregates VALUES (%s, %b) "
-                    "ON CONFLICT (query_id) DO UPDATE SET data = excluded.data",
-                    (record.id, aggregate),
-                )
+                await sql.put_aggregate(conn, record.id, aggregate)
             elif drop:
                 await conn.execute("DELETE FROM aggregates WHERE query_id = %s", (record.id,))
 
@@ -373,7 +276,7 @@ class PostgresStore:
     # -- privacy budgets (pets.dp.PrivacyFilter as exact JSON) ------------------
     async def get_budget(self, analyst: str, dataset: str) -> str | None:
         async def body(conn: AsyncConnection) -> str | None:
-            return await _budget(conn, analyst, dataset, lock=False)
+            return await sql.budget(conn, analyst, dataset, lock=False)
 
         return await self._transact(body)
 
@@ -391,9 +294,9 @@ class PostgresStore:
         may raise (no change) and may run again if a concurrent first write wins."""
 
         async def body(conn: AsyncConnection) -> str:
-            old = await _budget(conn, analyst, dataset, lock=True)
+            old = await sql.budget(conn, analyst, dataset, lock=True)
             new = update(old)
-            await _put_budget(conn, analyst, dataset, old, new)
+            await sql.put_budget(conn, analyst, dataset, old, new)
             return new
 
         return await self._transact(body)
@@ -411,27 +314,17 @@ class PostgresStore:
         changes."""
 
         async def body(conn: AsyncConnection) -> None:
-            old = await _budget(conn, analyst, dataset, lock=True)
-            await _put_budget(conn, analyst, dataset, old, spend(old))
-            await _update_query(conn, record)
-            await conn.execute(
-                "UPDATE contributions SET sealed = '' WHERE query_id = %s AND sealed <> ''",
-                (record.id,),
-            )
-            # The query ended: its Prio3 verify key is no longer needed (erased).
-            await conn.execute("DELETE FROM verify_keys WHERE query_id = %s", (record.id,))
-            await conn.execute(
-                "INSERT INTO aggregates VALUES (%s, %b) "
-                "ON CONFLICT (query_id) DO UPDATE SET data = excluded.data",
-                (record.id, aggregate),
-            )
+            old = await sql.budget(conn, analyst, dataset, lock=True)
+            await sql.put_budget(conn, analyst, dataset, old, spend(old))
+            await sql.end_query(conn, record)
+            await sql.put_aggregate(conn, record.id, aggregate)
 
         await self._transact(body)
 
     # -- releases (pets.server.release_policy) ------------------------------------
     async def releases(self, fingerprint: bytes, since: float) -> list[ReleaseRecord]:
         async def body(conn: AsyncConnection) -> list[ReleaseRecord]:
-            return await _releases(conn, fingerprint, since)
+            return await sql.releases(conn, fingerprint, since)
 
         return await self._transact(body)
 
@@ -453,7 +346,7 @@ class PostgresStore:
                 (r.fingerprint,),
             )
             await conn.execute("DELETE FROM releases WHERE released < %s", (since,))
-            others = await _releases(conn, r.fingerprint, since)
+            others = await sql.releases(conn, r.fingerprint, since)
             check([p for p in others if p.query_id != r.query_id])
             await conn.execute(
                 "INSERT INTO releases VALUES (%b, %s, %b, %s, %s) ON CONFLICT DO NOTHING",
@@ -461,86 +354,3 @@ class PostgresStore:
             )
 
         await self._transact(body)
-
-
-async def _releases(conn: AsyncConnection, fingerprint: bytes, since: float) -> list[ReleaseRecord]:
-    cur = await conn.execute(
-        "SELECT fingerprint, query_id, contributor_set, contributors, released FROM releases "
-        "WHERE fingerprint = %b AND released >= %s ORDER BY released, query_id",
-        (fingerprint, since),
-    )
-    return [
-        ReleaseRecord(bytes(r[0]), r[1], bytes(r[2]), int(r[3]), float(r[4]))
-        for r in await cur.fetchall()
-    ]
-
-
-async def _claim(conn: AsyncConnection, owner: str) -> None:
-    """Record ``owner`` as the database's server, or refuse if another server is."""
-    async with conn.transaction():
-        await conn.execute(
-            "INSERT INTO settings VALUES (%s, %b) ON CONFLICT DO NOTHING",
-            (OWNER_SETTING, owner.encode()),
-        )
-        cur = await conn.execute("SELECT value FROM settings WHERE key = %s", (OWNER_SETTING,))
-        row = await cur.fetchone()
-    recorded = bytes(row[0]).decode(errors="replace") if row is not None else owner
-    if recorded != owner:
-        raise ConfigError(
-            f"this PostgreSQL state database belongs to {recorded}, not {owner}: every server "
-            "needs a database of its own (a leader and a helper sharing one would put both "
-            "aggregate shares in one place)"
-        )
-
-
-async def _configure(conn: AsyncConnection) -> None:
-    """Make every commit durable before it returns, whatever the database's default:
-    ``synchronous_commit = off`` would let an acknowledged contribution vanish in a
-    crash. Stronger settings (``remote_write``, ``remote_apply``) are kept."""
-    cur = await conn.execute("SHOW synchronous_commit")
-    row = await cur.fetchone()
-    if row is not None and row[0] == "off":
-        await conn.execute("SET synchronous_commit = on")
-
-
-async def _budget(conn: AsyncConnection, analyst: str, dataset: str, *, lock: bool) -> str | None:
-    if lock:
-        cur = await conn.execute(
-            "SELECT filter FROM privacy_budgets WHERE analyst = %s AND dataset = %s FOR UPDATE",
-            (analyst, dataset),
-        )
-    else:
-        cur = await conn.execute(
-            "SELECT filter FROM privacy_budgets WHERE analyst = %s AND dataset = %s",
-            (analyst, dataset),
-        )
-    row = await cur.fetchone()
-    return None if row is None else str(row[0])
-
-
-async def _put_budget(
-    conn: AsyncConnection, analyst: str, dataset: str, old: str | None, new: str
-) -> None:
-    """Store ``new`` over ``old``, which this transaction read (and locked, if it
-    existed). A first budget for the pair committed meanwhile by another
-    transaction makes this one start again, so no spend is overwritten."""
-    if old is not None:
-        await conn.execute(
-            "UPDATE privacy_budgets SET filter = %s WHERE analyst = %s AND dataset = %s",
-            (new, analyst, dataset),
-        )
-        return
-    cur = await conn.execute(
-        "INSERT INTO privacy_budgets VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-        (analyst, dataset, new),
-    )
-    if cur.rowcount != 1:
-        raise _Retry
-
-
-async def _update_query(conn: AsyncConnection, q: QueryRecord) -> None:
-    await conn.execute(
-        "UPDATE queries SET state = %s, failure = %s, failure_detail = %s, contributors = %s "
-        "WHERE id = %s",
-        (q.state, q.failure, q.failure_detail, list(q.contributors), q.id),
-    )

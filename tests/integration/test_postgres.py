@@ -22,7 +22,7 @@ from pets.devtools.pgcluster import PostgresCluster, server_databases
 from pets.protocols.registry import lookup
 from pets.query import Query, evaluate
 from pets.query import compile as compile_query
-from pets.server.store.postgres import CONNECTION_TIMEOUT_SECONDS
+from pets.server.store.pg_pool import CONNECTION_TIMEOUT_SECONDS
 from pets.v1 import aggregation_pb2 as pb
 from tests.postgres import PostgresServer
 

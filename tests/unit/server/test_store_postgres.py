@@ -19,7 +19,8 @@ from pets.server.query_state import OPEN
 from pets.server.store import ContributionRecord, QueryRecord
 from pets.server.store.base import VerifyKey
 from pets.server.store.pg_migrations import MIGRATIONS, SCHEMA_VERSION, migrate
-from pets.server.store.postgres import RECONNECT_SECONDS, PostgresStore
+from pets.server.store.pg_pool import RECONNECT_SECONDS
+from pets.server.store.postgres import PostgresStore
 from tests.postgres import PostgresServer
 
 Q1 = "q-00000000000000b1"
