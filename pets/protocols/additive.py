@@ -29,6 +29,7 @@ from pets import encoding, prg, seal, sharing
 from pets.errors import InvalidInputError, PetsError
 from pets.identity.certificates import Role
 from pets.protocols.base import (
+    HelperQueryContext,
     HelperSharingProtocol,
     HolderContribution,
     SeedSealer,
@@ -136,6 +137,21 @@ class SeedOpener:
     ca_pem: bytes | None
     insecure: bool = False
     _keys: dict[bytes, object] = field(default_factory=dict)
+
+    @classmethod
+    def for_query(cls, context: HelperQueryContext) -> SeedOpener:
+        """The opener for the query and helper ``context`` describes."""
+        return cls(
+            context.query_id,
+            context.fingerprint,
+            context.vector_length,
+            context.created,
+            context.deadline,
+            context.helper,
+            context.seal_key,
+            context.ca_pem,
+            context.insecure,
+        )
 
     def open(
         self,
@@ -381,27 +397,5 @@ class AdditiveProtocol(HelperSharingProtocol):
         return AdditiveAggregate(length, data, max_contributions=plan.max_holders(), count=count)
 
     # -- helper
-    def helper_checker(
-        self,
-        *,
-        query_id: str,
-        fingerprint: bytes,
-        vector_length: int,
-        created: float,
-        deadline: float,
-        helper: str,
-        seal_key: Any,
-        ca_pem: bytes | None,
-        insecure: bool,
-    ) -> SeedOpener:
-        return SeedOpener(
-            query_id,
-            fingerprint,
-            vector_length,
-            created,
-            deadline,
-            helper,
-            seal_key,
-            ca_pem,
-            insecure,
-        )
+    def helper_checker(self, context: HelperQueryContext) -> SeedOpener:
+        return SeedOpener.for_query(context)

@@ -140,6 +140,22 @@ class PrepareContext:
 
 
 @dataclass(frozen=True)
+class HelperQueryContext:
+    """What a helper's checker needs about one query on this helper (from the
+    query's record and the helper's configuration)."""
+
+    query_id: str
+    fingerprint: bytes
+    vector_length: int
+    created: float  # the query's open window, for certificates that expire meanwhile
+    deadline: float
+    helper: str  # this helper's name
+    seal_key: Any  # this helper's X25519 private key
+    ca_pem: bytes | None
+    insecure: bool  # no TLS: seeds are sealed but not signed
+
+
+@dataclass(frozen=True)
 class HolderContribution:
     """What a holder sends the leader: the payload, the id, the helpers' sealed seeds."""
 
@@ -336,19 +352,7 @@ class AggregationProtocol(ABC):
 
     # -- helper ----------------------------------------------------------------
     @abstractmethod
-    def helper_checker(
-        self,
-        *,
-        query_id: str,
-        fingerprint: bytes,
-        vector_length: int,
-        created: float,
-        deadline: float,
-        helper: str,
-        seal_key: Any,
-        ca_pem: bytes | None,
-        insecure: bool,
-    ) -> HelperChecker:
+    def helper_checker(self, context: HelperQueryContext) -> HelperChecker:
         """The helper's checker for one query (per-query state such as a verify key
         belongs in it)."""
 

@@ -26,6 +26,7 @@ from pets.errors import InvalidInputError
 from pets.protocols.base import (
     AggregationProtocol,
     HelperChecker,
+    HelperQueryContext,
     HolderContribution,
     SeedSealer,
     ShareCombiner,
@@ -329,5 +330,5 @@ class PaillierProtocol(AggregationProtocol):
         return int(_public_key(status.spec).n)
 
     # -- helper
-    def helper_checker(self, **_: Any) -> HelperChecker:
+    def helper_checker(self, context: HelperQueryContext) -> HelperChecker:
         raise InvalidInputError("Paillier queries involve no helper")

@@ -68,6 +68,7 @@ from pets.errors import InvalidInputError, InvalidProofError, PetsError, Unavail
 from pets.protocols.additive import SeedOpener
 from pets.protocols.base import (
     HelperChecker,
+    HelperQueryContext,
     HelperSharingProtocol,
     HolderContribution,
     PrepareContext,
@@ -604,32 +605,9 @@ class Prio3Protocol(HelperSharingProtocol):
         return errors
 
     # -- helper
-    def helper_checker(
-        self,
-        *,
-        query_id: str,
-        fingerprint: bytes,
-        vector_length: int,
-        created: float,
-        deadline: float,
-        helper: str,
-        seal_key: Any,
-        ca_pem: bytes | None,
-        insecure: bool,
-    ) -> Prio3Checker:
+    def helper_checker(self, context: HelperQueryContext) -> Prio3Checker:
         """Without the key: :meth:`keyed_checker` completes it."""
-        opener = SeedOpener(
-            query_id,
-            fingerprint,
-            vector_length,
-            created,
-            deadline,
-            helper,
-            seal_key,
-            ca_pem,
-            insecure,
-        )
-        return Prio3Checker(opener)
+        return Prio3Checker(SeedOpener.for_query(context))
 
     def keyed_checker(
         self,

@@ -30,7 +30,7 @@ from pets.errors import (
     ThresholdNotMetError,
 )
 from pets.protocols import AggregationProtocol, lookup
-from pets.protocols.base import HelperChecker
+from pets.protocols.base import HelperChecker, HelperQueryContext
 from pets.query import Query, QueryPlan, Schema
 from pets.query import compile as compile_query
 from pets.server.config import ServerConfig
@@ -118,15 +118,17 @@ class HelperQueries:
         assert self._seal_key is not None
         rec = q.record
         checker = q.protocol.helper_checker(
-            query_id=rec.id,
-            fingerprint=rec.fingerprint,
-            vector_length=rec.vector_length,
-            created=rec.created,
-            deadline=rec.deadline,
-            helper=self.config.name,
-            seal_key=self._seal_key,
-            ca_pem=self._ca_pem,
-            insecure=self.config.tls is None,
+            HelperQueryContext(
+                query_id=rec.id,
+                fingerprint=rec.fingerprint,
+                vector_length=rec.vector_length,
+                created=rec.created,
+                deadline=rec.deadline,
+                helper=self.config.name,
+                seal_key=self._seal_key,
+                ca_pem=self._ca_pem,
+                insecure=self.config.tls is None,
+            )
         )
         if not q.protocol.verifies:
             return checker

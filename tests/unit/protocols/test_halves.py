@@ -19,7 +19,7 @@ from pets import encoding, seal
 from pets.errors import InvalidInputError, InvalidProofError, NotReadyError, UnavailableError
 from pets.paillier import Accumulator, generate_keypair, public_key_to_bytes
 from pets.protocols import AggregationProtocol, by_name
-from pets.protocols.base import SeedSealer
+from pets.protocols.base import HelperQueryContext, SeedSealer
 from pets.protocols.paillier import PaillierAggregate
 from pets.query import Query, Schema
 from pets.query import compile as compile_query
@@ -107,15 +107,17 @@ async def _round(
     shares = {"leader": bytes(aggregate.to_bytes())}
     for helper in HELPERS if protocol.uses_helpers else ():
         checker = protocol.helper_checker(
-            query_id=QID,
-            fingerprint=PLAN.fingerprint(),
-            vector_length=length,
-            created=time.time() - 1,
-            deadline=time.time() + 60,
-            helper=helper,
-            seal_key=SEAL_KEYS[helper],
-            ca_pem=None,
-            insecure=True,
+            HelperQueryContext(
+                query_id=QID,
+                fingerprint=PLAN.fingerprint(),
+                vector_length=length,
+                created=time.time() - 1,
+                deadline=time.time() + 60,
+                helper=helper,
+                seal_key=SEAL_KEYS[helper],
+                ca_pem=None,
+                insecure=True,
+            )
         )
         mine = [
             pb.SealedContribution(holder=r.holder, seeds=[s for s in r.seeds if s.helper == helper])

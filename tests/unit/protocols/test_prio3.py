@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import x25519
 from pets import seal
 from pets.errors import InvalidInputError, PetsError
 from pets.protocols import by_name
-from pets.protocols.base import PrepareContext
+from pets.protocols.base import HelperQueryContext, PrepareContext
 from pets.protocols.prio3 import (
     Prio3Checker,
     Prio3Protocol,
@@ -70,15 +70,17 @@ def run_query(plan, vectors: dict[str, np.ndarray], tampers: dict[str, Tamper]):
     )
     aggregate = honest.running_aggregate(spec, length, plan)
     checker = honest.helper_checker(
-        query_id=QID,
-        fingerprint=plan.fingerprint(),
-        vector_length=length,
-        created=0.0,
-        deadline=4e9,
-        helper=HELPER,
-        seal_key=SEAL_KEY,
-        ca_pem=None,
-        insecure=True,
+        HelperQueryContext(
+            query_id=QID,
+            fingerprint=plan.fingerprint(),
+            vector_length=length,
+            created=0.0,
+            deadline=4e9,
+            helper=HELPER,
+            seal_key=SEAL_KEY,
+            ca_pem=None,
+            insecure=True,
+        )
     )
     _, bounds = slot_offsets(plan)
     checker = honest.keyed_checker(checker, VERIFY_KEY, 1, bounds)
