@@ -45,6 +45,10 @@ def _names(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _array(names: tuple[str, ...]) -> Any:
+    return list(names)
+
+
 @dataclass(frozen=True)
 class QueryRecord:
     """A query as a server stores it (no contributed values)."""
@@ -66,6 +70,27 @@ class QueryRecord:
 
     def with_state(self, state: int, **changes: object) -> QueryRecord:
         return replace(self, state=state, **changes)  # type: ignore[arg-type]
+
+    def to_row(self, names: Callable[[tuple[str, ...]], Any] = _array) -> tuple[Any, ...]:
+        """The record as a row of :data:`QUERY_COLUMNS`; ``names`` encodes the
+        ``contributors`` and ``proven_predicates`` columns (the inverse of
+        :meth:`from_row`'s)."""
+        return (
+            self.id,
+            self.analyst,
+            self.spec,
+            self.state,
+            self.created,
+            self.deadline,
+            self.min_holders,
+            self.vector_length,
+            self.failure,
+            self.failure_detail,
+            names(self.contributors),
+            names(self.proven_predicates),
+            self.fingerprint,
+            self.helper_keys,
+        )
 
     @classmethod
     def from_row(

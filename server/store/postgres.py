@@ -43,7 +43,13 @@ from psycopg_pool import AsyncConnectionPool
 
 from pets.errors import ConflictError
 from pets.server.store import pg_queries as sql
-from pets.server.store.base import ContributionRecord, QueryRecord, ReleaseRecord, VerifyKey
+from pets.server.store.base import (
+    QUERY_COLUMNS,
+    ContributionRecord,
+    QueryRecord,
+    ReleaseRecord,
+    VerifyKey,
+)
 from pets.server.store.pg_pool import (
     CONNECTION_TIMEOUT_SECONDS,
     POOL_MAX_SIZE,
@@ -114,26 +120,9 @@ class PostgresStore:
 
         async def body(conn: AsyncConnection) -> None:
             await conn.execute(
-                "INSERT INTO queries (id, analyst, spec, state, created, deadline, min_holders, "
-                "vector_length, failure, failure_detail, contributors, proven_predicates, "
-                "fingerprint, helper_keys) "
+                f"INSERT INTO queries ({QUERY_COLUMNS}) "  # noqa: S608 (constant)
                 "VALUES (%s, %s, %b, %s, %s, %s, %s, %s, %s, %s, %s, %s, %b, %b)",
-                (
-                    q.id,
-                    q.analyst,
-                    q.spec,
-                    q.state,
-                    q.created,
-                    q.deadline,
-                    q.min_holders,
-                    q.vector_length,
-                    q.failure,
-                    q.failure_detail,
-                    list(q.contributors),
-                    list(q.proven_predicates),
-                    q.fingerprint,
-                    q.helper_keys,
-                ),
+                q.to_row(),
             )
 
         try:

@@ -46,6 +46,11 @@ def _json_names(value: str) -> tuple[str, ...]:
     return tuple(json.loads(value))
 
 
+def _json_list(names: tuple[str, ...]) -> str:
+    """A names column as SQLite stores it (a JSON list)."""
+    return json.dumps(list(names))
+
+
 class SqliteDatabase:
     """Synchronous access to one server's SQLite database and its slot files."""
 
@@ -105,23 +110,7 @@ class SqliteDatabase:
     # -- queries ------------------------------------------------------------
     def insert_query(self, q: QueryRecord) -> None:
         self._db.execute(
-            "INSERT INTO queries VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                q.id,
-                q.analyst,
-                q.spec,
-                q.state,
-                q.created,
-                q.deadline,
-                q.min_holders,
-                q.vector_length,
-                q.failure,
-                q.failure_detail,
-                json.dumps(list(q.contributors)),
-                json.dumps(list(q.proven_predicates)),
-                q.fingerprint,
-                q.helper_keys,
-            ),
+            "INSERT INTO queries VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", q.to_row(_json_list)
         )
 
     def update_query(self, q: QueryRecord) -> None:
