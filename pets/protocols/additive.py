@@ -265,6 +265,7 @@ class AdditiveProtocol(HelperSharingProtocol):
     wire_id: ClassVar[pb.Protocol] = pb.PROTOCOL_ADDITIVE
     uses_helpers: ClassVar[bool] = True
     helper_count: ClassVar[int | None] = None  # any number of helpers
+    sealed_what: ClassVar[str] = "seed"
     prepares: ClassVar[bool] = True
     spec_signed: ClassVar[bool] = False
     supports_dp: ClassVar[bool] = True
@@ -361,25 +362,6 @@ class AdditiveProtocol(HelperSharingProtocol):
                 f"ring (at most {plan.max_holders()} fit); narrow the bounds with a clip"
             )
         return plan.length
-
-    def check_header(
-        self, header: pb.ContributionHeader, helpers: Sequence[str]
-    ) -> list[pb.SealedSeed]:
-        """One sealed seed per helper, in order, of the right size. The leader cannot
-        open them: the helpers check and open them in Prepare."""
-        seeds = header.sealed_seeds
-        if [s.helper for s in seeds] != list(helpers):
-            raise InvalidInputError(
-                f"expected one sealed seed for each of the helpers "
-                f"{list(helpers)}, in that order; got {[s.helper for s in seeds]}"
-            )
-        for s in seeds:
-            if len(s.sealed) != seal.SEALED_BYTES:
-                raise InvalidInputError(
-                    f"the seed sealed to helper {s.helper} has {len(s.sealed)} bytes, "
-                    f"expected {seal.SEALED_BYTES}"
-                )
-        return list(seeds)
 
     def payload_sink(self, expected_bytes: int) -> wire.ChunkCollector:
         # The chunks as received: the running sum reads each once, nothing is copied.

@@ -58,6 +58,7 @@ from pets.errors import (
     PetsError,
     UnavailableError,
 )
+from pets.seal import SEALED_BYTES
 from pets.v1 import aggregation_pb2 as pb
 
 if TYPE_CHECKING:
@@ -381,6 +382,7 @@ class HelperSharingProtocol(AggregationProtocol):
     uses_helpers: ClassVar[bool] = True
     # The exact number of helpers the protocol shares among (None: any number).
     helper_count: ClassVar[int | None] = None
+    sealed_what: ClassVar[str] = "seed"  # what a holder seals to each helper, for messages
 
     def holder_refusal(
         self, ann: pb.QueryAnnouncement, plan: QueryPlan, configured_helpers: Sequence[str]
@@ -395,3 +397,25 @@ class HelperSharingProtocol(AggregationProtocol):
         ):
             return f"announced helpers {helpers} differ from the configured set"
         return None
+
+    def check_header(
+        self, header: pb.ContributionHeader, helpers: Sequence[str]
+    ) -> list[pb.SealedSeed]:
+        """One sealed seed (or share key) per helper, in order, of the right size. The
+        leader cannot open them: the helpers check and open them in Prepare."""
+        seeds = header.sealed_seeds
+        named = [s.helper for s in seeds]
+        if named != list(helpers) or (
+            self.helper_count is not None and len(seeds) != self.helper_count
+        ):
+            raise InvalidInputError(
+                f"expected one sealed {self.sealed_what} for each of the helpers "
+                f"{list(helpers)}, in that order; got {named}"
+            )
+        for s in seeds:
+            if len(s.sealed) != SEALED_BYTES:
+                raise InvalidInputError(
+                    f"the {self.sealed_what} sealed to helper {s.helper} has "
+                    f"{len(s.sealed)} bytes, expected {SEALED_BYTES}"
+                )
+        return list(seeds)

@@ -63,7 +63,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from pets import lengthprefix, seal
+from pets import lengthprefix
 from pets.errors import InvalidInputError, InvalidProofError, PetsError, UnavailableError
 from pets.protocols.additive import SeedOpener
 from pets.protocols.base import (
@@ -378,6 +378,7 @@ class Prio3Protocol(HelperSharingProtocol):
     wire_id: ClassVar[pb.Protocol] = pb.PROTOCOL_PRIO3
     uses_helpers: ClassVar[bool] = True
     helper_count: ClassVar[int | None] = SHARES - 1  # a two-party VDAF: one helper
+    sealed_what: ClassVar[str] = "share key"
     prepares: ClassVar[bool] = True
     spec_signed: ClassVar[bool] = False
     verifies: ClassVar[bool] = True
@@ -484,23 +485,6 @@ class Prio3Protocol(HelperSharingProtocol):
 
     def circuit_bounds(self, plan: QueryPlan) -> list[int]:
         return list(slot_offsets(plan)[1])
-
-    def check_header(
-        self, header: pb.ContributionHeader, helpers: Sequence[str]
-    ) -> list[pb.SealedSeed]:
-        seeds = header.sealed_seeds
-        if [s.helper for s in seeds] != list(helpers) or len(seeds) != SHARES - 1:
-            raise InvalidInputError(
-                f"expected one sealed share key for the helper {list(helpers)}; "
-                f"got {[s.helper for s in seeds]}"
-            )
-        for s in seeds:
-            if len(s.sealed) != seal.SEALED_BYTES:
-                raise InvalidInputError(
-                    f"the share key sealed to helper {s.helper} has {len(s.sealed)} bytes, "
-                    f"expected {seal.SEALED_BYTES}"
-                )
-        return list(seeds)
 
     def payload_sink(self, expected_bytes: int) -> wire.ChunkAssembler:
         return wire.ChunkAssembler(expected_bytes, sha256=True)
