@@ -13,7 +13,8 @@ each tier. Top to bottom:
 * ``pets.server`` | ``pets.client``: the gRPC leader and helper (source folder
   ``server/``); the data-holder node and the analyst client (``client/``);
 
-and the **core**, which opens no sockets and sets up no logging:
+and the **core**, which serves nothing and sets up no logging (its one outgoing
+connection is a holder's read-only PostgreSQL source, ``pets.sources.sql``):
 
 * ``pets.protocols``: one module per aggregation protocol behind one interface;
 * ``pets.vdaf``, ``pets.dp``, ``pets.sources``, ``pets.linkage``: Prio3,
