@@ -78,6 +78,9 @@ def test_differencing_with_dp_budget_restart_and_grant(make_cluster: ClusterFact
 
     differences: list[float] = []
     variances: list[float] = []
+    # (noisy - exact)^2 and the variance both servers' noise gives it, per release.
+    squared_errors: list[float] = []
+    release_variances: list[float] = []
     refused: PermissionDeniedError | None = None
     for _ in range(10):  # the analyst repeats the pair until refused
         try:
@@ -93,6 +96,8 @@ def test_differencing_with_dp_budget_restart_and_grant(make_cluster: ClusterFact
             assert lo < r.rows[0]["sum"] < hi
             # The exact answer lies within six standard deviations of both servers' noise.
             assert abs(r.rows[0]["sum"] - exact[text]) <= 6 * _sum_sd(r) * math.sqrt(2)
+            squared_errors.append((r.rows[0]["sum"] - exact[text]) ** 2)
+            release_variances.append(2 * _sum_sd(r) ** 2)
         differences.append(a.rows[0]["sum"] - b.rows[0]["sum"])
         # One (honest) server's noise on each of the two answers.
         variances.append(_sum_sd(a) ** 2 + _sum_sd(b) ** 2)
@@ -107,6 +112,10 @@ def test_differencing_with_dp_budget_restart_and_grant(make_cluster: ClusterFact
     floor = differencing_floor(COST_BOUND, DEFAULT_BUDGET_RHO)
     assert sd_of_average >= floor > COST_BOUND * 0.99
     assert abs(sum(differences) / pairs - target) < 8 * sd_of_average * math.sqrt(2)
+    # The noise is really there, at the reported scale: the releases' squared errors add up
+    # to a chi-square-like multiple of the reported variances (4 releases: below 0.002 of
+    # it with probability ~1e-5 when the noise is there; 0 when a server drops its noise).
+    assert sum(squared_errors) >= 0.002 * sum(release_variances)
 
     # Each server recorded what it spent, exactly.
     for server in ("leader", "helper-1"):
