@@ -341,14 +341,17 @@ class _ChunkedBits(Valid):
         sum_a_inv = sum(a) * shares_inv
         padded = meas + [0] * (calls * chunk - len(meas)) if len(meas) < calls * chunk else meas
         jr = joint_rand[:calls]
-        coef = [x * r % p for x, r in zip(a, jr, strict=True)]
+        if len(a) != calls or len(jr) != calls:
+            raise VdafParameterError("verify_init", "joint randomness or Lagrange table too short")
+        # ``map(mul, ...)`` runs the products in C; only the reduction is a Python step.
+        coef = [c % p for c in map(mul, a, jr)]
         out = [0] * (2 * chunk)
         for j in range(chunk):
             col = padded[j::chunk]
             out[2 * j] = (c0 * g_seeds[2 * j] + sum(map(mul, coef, col))) % p
             out[2 * j + 1] = (c0 * g_seeds[2 * j + 1] + sum(map(mul, a, col)) - sum_a_inv) % p
             if j + 1 < chunk:
-                coef = [x * r % p for x, r in zip(coef, jr, strict=True)]
+                coef = [c % p for c in map(mul, coef, jr)]
         return [out]
 
     def _range_check(self, gadget_outs: list[list[int]]) -> int:
