@@ -121,10 +121,11 @@ class Field:
         """Little-endian ``ENCODED_SIZE``-byte words of ``data`` as ints (no range check).
 
         Short inputs go through ``int.from_bytes`` (numpy's per-call overhead
-        dominates below ~64 elements); long ones through numpy ``uint64`` words.
+        dominates below ~24 elements: 2.7 vs 2.9 us at 16, 5.4 vs 4.5 us at 32);
+        long ones through numpy ``uint64`` words.
         """
         size = self.ENCODED_SIZE
-        if len(data) <= 64 * size:
+        if len(data) <= 24 * size:
             return [int.from_bytes(data[i : i + size], "little") for i in range(0, len(data), size)]
         words = np.frombuffer(data, dtype=_U64)
         if size == 8:
