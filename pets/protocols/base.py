@@ -347,7 +347,9 @@ class AggregationProtocol(ABC):
             for refusal in outcome.refused:
                 errors.setdefault(
                     refusal.holder,
-                    InvalidProofError(f"helper {helper} refused the seed: {refusal.reason}"),
+                    InvalidProofError(
+                        f"helper {helper} refused the contribution: {refusal.reason}"
+                    ),
                 )
         return errors
 

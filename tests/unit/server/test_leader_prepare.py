@@ -88,7 +88,7 @@ def test_a_refusal_by_any_helper_refuses_that_holder(tmp_path: Path) -> None:
     errors = _verdicts(tmp_path, [ok, no])
     assert list(errors) == ["h2"]
     assert errors["h2"].startswith(InvalidProofError.__name__)
-    assert "helper-2 refused the seed: does not open" in errors["h2"]
+    assert "helper-2 refused the contribution: does not open" in errors["h2"]
 
 
 def test_an_answer_that_does_not_add_up_commits_nothing(tmp_path: Path) -> None:
