@@ -178,7 +178,22 @@ class Count(Valid):
         return int(output[0])
 
 
-class Sum(Valid):
+class _PolyEvalEachElement(Valid):
+    """One ``PolyEval`` gadget called once per measurement element, whose outputs are
+    the circuit's outputs (Sum's bit checks, HigherDegree's root checks)."""
+
+    def wires(
+        self, meas: list[int], joint_rand: list[int], num_shares: int
+    ) -> list[list[list[int]]]:
+        return [[list(meas)]]
+
+    def outputs(
+        self, meas: list[int], joint_rand: list[int], num_shares: int, gadget_outs: list[list[int]]
+    ) -> list[int]:
+        return list(gadget_outs[0])
+
+
+class Sum(_PolyEvalEachElement):
     """Every bit of the modified decomposition is 0 or 1 (draft §7.4.2)."""
 
     JOINT_RAND_LEN = 0
@@ -200,16 +215,6 @@ class Sum(Valid):
     def encode(self, measurement: Any) -> list[int]:
         return encode_range_checked_int(self.field, measurement, self.max_measurement)
 
-    def wires(
-        self, meas: list[int], joint_rand: list[int], num_shares: int
-    ) -> list[list[list[int]]]:
-        return [[list(meas)]]
-
-    def outputs(
-        self, meas: list[int], joint_rand: list[int], num_shares: int, gadget_outs: list[list[int]]
-    ) -> list[int]:
-        return list(gadget_outs[0])
-
     def truncate(self, meas: list[int]) -> list[int]:
         w = self._weights
         return [sum(a * b for a, b in zip(w, meas, strict=True)) % self.field.MODULUS]
@@ -218,7 +223,7 @@ class Sum(Valid):
         return int(output[0])
 
 
-class HigherDegree(Valid):
+class HigherDegree(_PolyEvalEachElement):
     """The draft's test circuit with a higher-degree ``PolyEval`` gadget.
 
     Two published forms exist and both are supported:
@@ -258,16 +263,6 @@ class HigherDegree(Valid):
             if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < self.degree:
                 raise VdafParameterError("shard", "measurement element out of range")
         return list(values)
-
-    def wires(
-        self, meas: list[int], joint_rand: list[int], num_shares: int
-    ) -> list[list[list[int]]]:
-        return [[list(meas)]]
-
-    def outputs(
-        self, meas: list[int], joint_rand: list[int], num_shares: int, gadget_outs: list[list[int]]
-    ) -> list[int]:
-        return list(gadget_outs[0])
 
     def decode(self, output: list[int], num_measurements: int) -> Any:
         if self.vector:

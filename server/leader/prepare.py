@@ -93,6 +93,22 @@ class PrepareRound:
         groups: dict[str, dict[str, Pending]] = {}
         verifying: list[tuple[Pending, PrepareContext]] = []
         verified: list[Pending] = []
+
+        def group_for_helpers(item: Pending) -> None:
+            rt = self.state.queries[item.query_id]
+            if rt.record.state != OPEN or item.holder in rt.holders:
+                return  # the commit loop refuses or acknowledges it as recorded
+            group = groups.setdefault(item.query_id, {})
+            if item.holder in group:  # one at a time per holder: only one is checked
+                settle(
+                    item.future,
+                    error=UnavailableError(
+                        f"another contribution from {item.holder} is being checked; retry"
+                    ),
+                )
+                return
+            group[item.holder] = item
+
         for item in items:
             if item.seeds is None:
                 continue
@@ -113,18 +129,7 @@ class PrepareRound:
                 item.holder, item.certificate, item.seeds, item.parsed
             )
             item.sealed = item.record.SerializeToString()
-            if rt.record.state != OPEN or item.holder in rt.holders:
-                continue  # the commit loop refuses or acknowledges it as recorded
-            group = groups.setdefault(item.query_id, {})
-            if item.holder in group:  # one at a time per holder: only one is checked
-                settle(
-                    item.future,
-                    error=UnavailableError(
-                        f"another contribution from {item.holder} is being checked; retry"
-                    ),
-                )
-                continue
-            group[item.holder] = item
+            group_for_helpers(item)
         if verifying:
             for item, error in zip(
                 [i for i, _ in verifying],
@@ -136,19 +141,7 @@ class PrepareRound:
                     continue
                 verified.append(item)
         for item in verified:
-            rt = self.state.queries[item.query_id]
-            if rt.record.state != OPEN or item.holder in rt.holders:
-                continue  # the commit loop refuses or acknowledges it as recorded
-            group = groups.setdefault(item.query_id, {})
-            if item.holder in group:
-                settle(
-                    item.future,
-                    error=UnavailableError(
-                        f"another contribution from {item.holder} is being checked; retry"
-                    ),
-                )
-                continue
-            group[item.holder] = item
+            group_for_helpers(item)
         verdicts = await asyncio.gather(
             *(
                 self.prepare(self.state.queries[qid].protocol, qid, list(group.values()))
