@@ -191,6 +191,32 @@ class ContributionAck(_message.Message):
     contributors: int
     def __init__(self, query_id: _Optional[str] = ..., holder: _Optional[str] = ..., newly_accepted: _Optional[bool] = ..., contributors: _Optional[int] = ...) -> None: ...
 
+class ContributionStreamRequest(_message.Message):
+    __slots__ = ("sequence", "contribution")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTION_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    contribution: ContributionChunk
+    def __init__(self, sequence: _Optional[int] = ..., contribution: _Optional[_Union[ContributionChunk, _Mapping]] = ...) -> None: ...
+
+class ContributionStreamResponse(_message.Message):
+    __slots__ = ("sequence", "ack", "error")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    ACK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    ack: ContributionAck
+    error: StreamError
+    def __init__(self, sequence: _Optional[int] = ..., ack: _Optional[_Union[ContributionAck, _Mapping]] = ..., error: _Optional[_Union[StreamError, _Mapping]] = ...) -> None: ...
+
+class StreamError(_message.Message):
+    __slots__ = ("code", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
 class AggregateHeader(_message.Message):
     __slots__ = ("query_id", "server", "protocol", "contributors", "payload_bytes")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]

@@ -76,6 +76,11 @@ class LeaderStub:
                 request_serializer=pets_dot_v1_dot_aggregation__pb2.ContributionChunk.SerializeToString,
                 response_deserializer=pets_dot_v1_dot_aggregation__pb2.ContributionAck.FromString,
                 _registered_method=True)
+        self.ContributeStream = channel.stream_stream(
+                '/pets.v1.Leader/ContributeStream',
+                request_serializer=pets_dot_v1_dot_aggregation__pb2.ContributionStreamRequest.SerializeToString,
+                response_deserializer=pets_dot_v1_dot_aggregation__pb2.ContributionStreamResponse.FromString,
+                _registered_method=True)
 
 
 class LeaderServicer:
@@ -144,6 +149,19 @@ class LeaderServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ContributeStream(self, request_iterator, context):
+        """Holder: many one-message contributions over one long-lived stream (issue
+        14, item 4), at the per-message cost of a stream rather than the
+        per-call cost of a unary call. Each request is a whole contribution, as
+        for ContributeOne, and gets exactly one response carrying its sequence
+        number (responses may come out of order). A failure of one request is
+        reported in its response and leaves the stream open; re-sending a
+        contribution is idempotent, as for every contribution path.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LeaderServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -186,6 +204,11 @@ def add_LeaderServicer_to_server(servicer, server):
                     servicer.ContributeOne,
                     request_deserializer=pets_dot_v1_dot_aggregation__pb2.ContributionChunk.FromString,
                     response_serializer=pets_dot_v1_dot_aggregation__pb2.ContributionAck.SerializeToString,
+            ),
+            'ContributeStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.ContributeStream,
+                    request_deserializer=pets_dot_v1_dot_aggregation__pb2.ContributionStreamRequest.FromString,
+                    response_serializer=pets_dot_v1_dot_aggregation__pb2.ContributionStreamResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -406,6 +429,33 @@ class Leader:
             '/pets.v1.Leader/ContributeOne',
             pets_dot_v1_dot_aggregation__pb2.ContributionChunk.SerializeToString,
             pets_dot_v1_dot_aggregation__pb2.ContributionAck.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ContributeStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/pets.v1.Leader/ContributeStream',
+            pets_dot_v1_dot_aggregation__pb2.ContributionStreamRequest.SerializeToString,
+            pets_dot_v1_dot_aggregation__pb2.ContributionStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,
