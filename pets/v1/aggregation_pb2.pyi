@@ -13,6 +13,7 @@ class Protocol(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PROTOCOL_ADDITIVE: _ClassVar[Protocol]
     PROTOCOL_PAILLIER: _ClassVar[Protocol]
     PROTOCOL_PRIO3: _ClassVar[Protocol]
+    PROTOCOL_LINKAGE: _ClassVar[Protocol]
 
 class QueryState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -25,6 +26,7 @@ PROTOCOL_UNSPECIFIED: Protocol
 PROTOCOL_ADDITIVE: Protocol
 PROTOCOL_PAILLIER: Protocol
 PROTOCOL_PRIO3: Protocol
+PROTOCOL_LINKAGE: Protocol
 QUERY_STATE_UNSPECIFIED: QueryState
 QUERY_STATE_OPEN: QueryState
 QUERY_STATE_CLOSED: QueryState
@@ -32,7 +34,7 @@ QUERY_STATE_READY: QueryState
 QUERY_STATE_FAILED: QueryState
 
 class QuerySpec(_message.Message):
-    __slots__ = ("query_json", "protocol", "min_holders", "deadline_seconds", "close_after", "paillier_public_key", "max_holders", "analyst_certificate", "analyst_signature", "spec_id", "not_after_unix")
+    __slots__ = ("query_json", "protocol", "min_holders", "deadline_seconds", "close_after", "paillier_public_key", "max_holders", "analyst_certificate", "analyst_signature", "spec_id", "not_after_unix", "min_intersection")
     QUERY_JSON_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     MIN_HOLDERS_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +46,7 @@ class QuerySpec(_message.Message):
     ANALYST_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     SPEC_ID_FIELD_NUMBER: _ClassVar[int]
     NOT_AFTER_UNIX_FIELD_NUMBER: _ClassVar[int]
+    MIN_INTERSECTION_FIELD_NUMBER: _ClassVar[int]
     query_json: str
     protocol: Protocol
     min_holders: int
@@ -55,7 +58,8 @@ class QuerySpec(_message.Message):
     analyst_signature: bytes
     spec_id: bytes
     not_after_unix: int
-    def __init__(self, query_json: _Optional[str] = ..., protocol: _Optional[_Union[Protocol, str]] = ..., min_holders: _Optional[int] = ..., deadline_seconds: _Optional[float] = ..., close_after: _Optional[int] = ..., paillier_public_key: _Optional[bytes] = ..., max_holders: _Optional[int] = ..., analyst_certificate: _Optional[bytes] = ..., analyst_signature: _Optional[bytes] = ..., spec_id: _Optional[bytes] = ..., not_after_unix: _Optional[int] = ...) -> None: ...
+    min_intersection: int
+    def __init__(self, query_json: _Optional[str] = ..., protocol: _Optional[_Union[Protocol, str]] = ..., min_holders: _Optional[int] = ..., deadline_seconds: _Optional[float] = ..., close_after: _Optional[int] = ..., paillier_public_key: _Optional[bytes] = ..., max_holders: _Optional[int] = ..., analyst_certificate: _Optional[bytes] = ..., analyst_signature: _Optional[bytes] = ..., spec_id: _Optional[bytes] = ..., not_after_unix: _Optional[int] = ..., min_intersection: _Optional[int] = ...) -> None: ...
 
 class SubmitQueryRequest(_message.Message):
     __slots__ = ("spec", "presentation", "presentation_nonce")
@@ -160,16 +164,28 @@ class HelperKey(_message.Message):
     def __init__(self, helper: _Optional[str] = ..., seal_public_key: _Optional[bytes] = ..., certificate: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., not_after_unix: _Optional[int] = ...) -> None: ...
 
 class ContributionHeader(_message.Message):
-    __slots__ = ("query_id", "payload_bytes", "contribution_digest", "sealed_seeds")
+    __slots__ = ("query_id", "payload_bytes", "contribution_digest", "sealed_seeds", "linkage")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_BYTES_FIELD_NUMBER: _ClassVar[int]
     CONTRIBUTION_DIGEST_FIELD_NUMBER: _ClassVar[int]
     SEALED_SEEDS_FIELD_NUMBER: _ClassVar[int]
+    LINKAGE_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     payload_bytes: int
     contribution_digest: bytes
     sealed_seeds: _containers.RepeatedCompositeFieldContainer[SealedSeed]
-    def __init__(self, query_id: _Optional[str] = ..., payload_bytes: _Optional[int] = ..., contribution_digest: _Optional[bytes] = ..., sealed_seeds: _Optional[_Iterable[_Union[SealedSeed, _Mapping]]] = ...) -> None: ...
+    linkage: LinkageUpload
+    def __init__(self, query_id: _Optional[str] = ..., payload_bytes: _Optional[int] = ..., contribution_digest: _Optional[bytes] = ..., sealed_seeds: _Optional[_Iterable[_Union[SealedSeed, _Mapping]]] = ..., linkage: _Optional[_Union[LinkageUpload, _Mapping]] = ...) -> None: ...
+
+class LinkageUpload(_message.Message):
+    __slots__ = ("side", "rows", "signature")
+    SIDE_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    side: int
+    rows: int
+    signature: bytes
+    def __init__(self, side: _Optional[int] = ..., rows: _Optional[int] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class ContributionChunk(_message.Message):
     __slots__ = ("header", "data")
@@ -350,3 +366,105 @@ class HelperInfo(_message.Message):
     name: str
     seal_key: HelperKey
     def __init__(self, name: _Optional[str] = ..., seal_key: _Optional[_Union[HelperKey, _Mapping]] = ...) -> None: ...
+
+class LinkageKey(_message.Message):
+    __slots__ = ("role", "server", "public_key", "certificate", "signature")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    role: str
+    server: str
+    public_key: bytes
+    certificate: bytes
+    signature: bytes
+    def __init__(self, role: _Optional[str] = ..., server: _Optional[str] = ..., public_key: _Optional[bytes] = ..., certificate: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class LinkageBatchHeader(_message.Message):
+    __slots__ = ("query_id", "domain", "rows", "prove", "holder", "certificate", "chunk_points")
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    PROVE_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_POINTS_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    domain: str
+    rows: int
+    prove: bool
+    holder: str
+    certificate: bytes
+    chunk_points: int
+    def __init__(self, query_id: _Optional[str] = ..., domain: _Optional[str] = ..., rows: _Optional[int] = ..., prove: _Optional[bool] = ..., holder: _Optional[str] = ..., certificate: _Optional[bytes] = ..., chunk_points: _Optional[int] = ...) -> None: ...
+
+class LinkageBatchChunk(_message.Message):
+    __slots__ = ("header", "index", "points", "signature")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    header: LinkageBatchHeader
+    index: int
+    points: bytes
+    signature: bytes
+    def __init__(self, header: _Optional[_Union[LinkageBatchHeader, _Mapping]] = ..., index: _Optional[int] = ..., points: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class LinkageEvaluation(_message.Message):
+    __slots__ = ("keys", "index", "points", "proof", "helper_points", "helper_proof")
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
+    HELPER_POINTS_FIELD_NUMBER: _ClassVar[int]
+    HELPER_PROOF_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedCompositeFieldContainer[LinkageKey]
+    index: int
+    points: bytes
+    proof: bytes
+    helper_points: bytes
+    helper_proof: bytes
+    def __init__(self, keys: _Optional[_Iterable[_Union[LinkageKey, _Mapping]]] = ..., index: _Optional[int] = ..., points: _Optional[bytes] = ..., proof: _Optional[bytes] = ..., helper_points: _Optional[bytes] = ..., helper_proof: _Optional[bytes] = ...) -> None: ...
+
+class LinkageJoinHeader(_message.Message):
+    __slots__ = ("query_id", "contributors", "digest")
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTORS_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    contributors: int
+    digest: bytes
+    def __init__(self, query_id: _Optional[str] = ..., contributors: _Optional[int] = ..., digest: _Optional[bytes] = ...) -> None: ...
+
+class LinkagePseudonyms(_message.Message):
+    __slots__ = ("holder", "certificate", "upload", "contribution_digest", "pseudonyms", "last")
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTION_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    PSEUDONYMS_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
+    holder: str
+    certificate: bytes
+    upload: LinkageUpload
+    contribution_digest: bytes
+    pseudonyms: bytes
+    last: bool
+    def __init__(self, holder: _Optional[str] = ..., certificate: _Optional[bytes] = ..., upload: _Optional[_Union[LinkageUpload, _Mapping]] = ..., contribution_digest: _Optional[bytes] = ..., pseudonyms: _Optional[bytes] = ..., last: _Optional[bool] = ...) -> None: ...
+
+class LinkageJoinMessage(_message.Message):
+    __slots__ = ("header", "part")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    PART_FIELD_NUMBER: _ClassVar[int]
+    header: LinkageJoinHeader
+    part: LinkagePseudonyms
+    def __init__(self, header: _Optional[_Union[LinkageJoinHeader, _Mapping]] = ..., part: _Optional[_Union[LinkagePseudonyms, _Mapping]] = ...) -> None: ...
+
+class LinkageJoinResponse(_message.Message):
+    __slots__ = ("query_id", "digest")
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    digest: bytes
+    def __init__(self, query_id: _Optional[str] = ..., digest: _Optional[bytes] = ...) -> None: ...

@@ -81,6 +81,11 @@ class LeaderStub:
                 request_serializer=pets_dot_v1_dot_aggregation__pb2.ContributionStreamRequest.SerializeToString,
                 response_deserializer=pets_dot_v1_dot_aggregation__pb2.ContributionStreamResponse.FromString,
                 _registered_method=True)
+        self.LinkageEvaluate = channel.stream_stream(
+                '/pets.v1.Leader/LinkageEvaluate',
+                request_serializer=pets_dot_v1_dot_aggregation__pb2.LinkageBatchChunk.SerializeToString,
+                response_deserializer=pets_dot_v1_dot_aggregation__pb2.LinkageEvaluation.FromString,
+                _registered_method=True)
 
 
 class LeaderServicer:
@@ -162,6 +167,17 @@ class LeaderServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LinkageEvaluate(self, request_iterator, context):
+        """Holder, PROTOCOL_LINKAGE: its signed blinded batch, streamed in chunks;
+        the leader relays each chunk to the helper and streams back k·B (with
+        both servers' proofs in verified mode). One batch per holder and query:
+        a second one, an oversized one, or one that is not whole valid points is
+        refused (INVALID_ARGUMENT). Memory is bounded by the chunks in flight.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LeaderServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -209,6 +225,11 @@ def add_LeaderServicer_to_server(servicer, server):
                     servicer.ContributeStream,
                     request_deserializer=pets_dot_v1_dot_aggregation__pb2.ContributionStreamRequest.FromString,
                     response_serializer=pets_dot_v1_dot_aggregation__pb2.ContributionStreamResponse.SerializeToString,
+            ),
+            'LinkageEvaluate': grpc.stream_stream_rpc_method_handler(
+                    servicer.LinkageEvaluate,
+                    request_deserializer=pets_dot_v1_dot_aggregation__pb2.LinkageBatchChunk.FromString,
+                    response_serializer=pets_dot_v1_dot_aggregation__pb2.LinkageEvaluation.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -466,6 +487,33 @@ class Leader:
             metadata,
             _registered_method=True)
 
+    @staticmethod
+    def LinkageEvaluate(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/pets.v1.Leader/LinkageEvaluate',
+            pets_dot_v1_dot_aggregation__pb2.LinkageBatchChunk.SerializeToString,
+            pets_dot_v1_dot_aggregation__pb2.LinkageEvaluation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
 
 class HelperStub:
     """A helper: registered queries, checks before commits, and finalisation, all
@@ -503,6 +551,16 @@ class HelperStub:
                 '/pets.v1.Helper/GetAggregate',
                 request_serializer=pets_dot_v1_dot_aggregation__pb2.QueryRef.SerializeToString,
                 response_deserializer=pets_dot_v1_dot_aggregation__pb2.AggregateChunk.FromString,
+                _registered_method=True)
+        self.LinkageEvaluate = channel.stream_stream(
+                '/pets.v1.Helper/LinkageEvaluate',
+                request_serializer=pets_dot_v1_dot_aggregation__pb2.LinkageBatchChunk.SerializeToString,
+                response_deserializer=pets_dot_v1_dot_aggregation__pb2.LinkageEvaluation.FromString,
+                _registered_method=True)
+        self.LinkageJoin = channel.stream_unary(
+                '/pets.v1.Helper/LinkageJoin',
+                request_serializer=pets_dot_v1_dot_aggregation__pb2.LinkageJoinMessage.SerializeToString,
+                response_deserializer=pets_dot_v1_dot_aggregation__pb2.LinkageJoinResponse.FromString,
                 _registered_method=True)
 
 
@@ -552,6 +610,26 @@ class HelperServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LinkageEvaluate(self, request_iterator, context):
+        """Leader, PROTOCOL_LINKAGE: a holder's blinded batch (header with the
+        holder's name and certificate, then its signed chunks). The helper checks
+        the certificate, every chunk's signature, rows <= max_linkage_rows and
+        that this is the holder's first batch for the query, and streams back
+        k_H·B per chunk (with its DLEQ proof in verified mode).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LinkageJoin(self, request_iterator, context):
+        """Leader, PROTOCOL_LINKAGE, before Finalize: every contributor's signed
+        pseudonyms and the leader's matched-set digest; the helper joins, checks
+        the digest and the min_intersection floor, and answers its own digest.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_HelperServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -579,6 +657,16 @@ def add_HelperServicer_to_server(servicer, server):
                     servicer.GetAggregate,
                     request_deserializer=pets_dot_v1_dot_aggregation__pb2.QueryRef.FromString,
                     response_serializer=pets_dot_v1_dot_aggregation__pb2.AggregateChunk.SerializeToString,
+            ),
+            'LinkageEvaluate': grpc.stream_stream_rpc_method_handler(
+                    servicer.LinkageEvaluate,
+                    request_deserializer=pets_dot_v1_dot_aggregation__pb2.LinkageBatchChunk.FromString,
+                    response_serializer=pets_dot_v1_dot_aggregation__pb2.LinkageEvaluation.SerializeToString,
+            ),
+            'LinkageJoin': grpc.stream_unary_rpc_method_handler(
+                    servicer.LinkageJoin,
+                    request_deserializer=pets_dot_v1_dot_aggregation__pb2.LinkageJoinMessage.FromString,
+                    response_serializer=pets_dot_v1_dot_aggregation__pb2.LinkageJoinResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -719,6 +807,60 @@ class Helper:
             '/pets.v1.Helper/GetAggregate',
             pets_dot_v1_dot_aggregation__pb2.QueryRef.SerializeToString,
             pets_dot_v1_dot_aggregation__pb2.AggregateChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LinkageEvaluate(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/pets.v1.Helper/LinkageEvaluate',
+            pets_dot_v1_dot_aggregation__pb2.LinkageBatchChunk.SerializeToString,
+            pets_dot_v1_dot_aggregation__pb2.LinkageEvaluation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LinkageJoin(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/pets.v1.Helper/LinkageJoin',
+            pets_dot_v1_dot_aggregation__pb2.LinkageJoinMessage.SerializeToString,
+            pets_dot_v1_dot_aggregation__pb2.LinkageJoinResponse.FromString,
             options,
             channel_credentials,
             insecure,
