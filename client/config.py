@@ -4,8 +4,12 @@ A holder's ``node.toml`` (relative paths are relative to the file)::
 
     name = "hospital-01"          # must match the name in its certificate
     schema = "schema.toml"        # the dataset schema all parties share
-    leader = "127.0.0.1:7001"
-    leader_name = "leader"        # optional: the name in the leader's certificate
+    leader = "127.0.0.1:7001"     # or the leader's replicas: ["10.0.0.1:7001", "10.0.0.2:7001"]
+                                  # (or "10.0.0.1:7001,10.0.0.2:7001"): one channel, calls
+                                  # spread by gRPC round_robin, a replica that is down is
+                                  # skipped, so a retry lands on another (same for [helpers])
+    leader_name = "leader"        # optional: the name in the leader's certificate (every
+                                  # replica presents a certificate for this name)
     state_dir = "state/hospital-01"   # remembers which queries it answered
 
     [helpers]                     # helper name -> address
@@ -46,13 +50,17 @@ from pets.protocols import names as protocol_names
 from pets.query import Schema
 from pets.runtime.tomlconfig import TlsFiles, check_keys, path_setting, read_toml, tls_setting
 from pets.sources.spec import SourceSpec, parse_source_setting
+from pets.transport.targets import parse_addresses
 
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Where the servers are and how to authenticate to them."""
+    """Where the servers are and how to authenticate to them.
+
+    ``leader`` and each of ``helpers`` is one ``HOST:PORT`` or several, comma-separated
+    (one server's replicas; :mod:`pets.transport.targets`)."""
 
     name: str
     leader: str
@@ -84,14 +92,12 @@ def _endpoints(data: dict[str, Any], base: Path, insecure: bool) -> Endpoints:
     name = data.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
         raise ConfigError(f"name {name!r} must match {_NAME.pattern}")
-    leader = data.get("leader")
-    if not isinstance(leader, str) or ":" not in leader:
-        raise ConfigError("leader must be the leader's HOST:PORT")
+    # One address per server, or several (its replicas): pets.transport.targets.
+    leader = parse_addresses(data.get("leader"), "leader (the leader's address)")
     helpers = data.get("helpers", {})
-    if not isinstance(helpers, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and ":" in v for k, v in helpers.items()
-    ):
+    if not isinstance(helpers, dict) or not all(isinstance(k, str) for k in helpers):
         raise ConfigError("[helpers] maps each helper's name to its HOST:PORT")
+    helpers = {k: parse_addresses(v, f"helpers.{k}") for k, v in helpers.items()}
     tls = tls_setting(data, base, insecure=insecure)
     leader_name = data.get("leader_name", "leader")
     if not isinstance(leader_name, str) or not _NAME.match(leader_name):

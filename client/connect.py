@@ -11,6 +11,7 @@ from pets.errors import ConfigError
 from pets.identity.certificates import server_dns_name
 from pets.identity.files import load_own_identity
 from pets.transport import wire
+from pets.transport.targets import open_channel
 from pets.transport.wire import INSECURE_IDENTITY_HEADER
 
 CHANNEL_OPTIONS = [
@@ -42,16 +43,16 @@ class Connector:
             self.metadata = ()
 
     def channel(self, address: str, role: str, name: str) -> grpc.aio.Channel:
-        """A channel to the ``role`` server called ``name`` at ``address``.
+        """A channel to the ``role`` server called ``name`` at ``address``: one
+        ``HOST:PORT`` or several (its replicas), calls spread by gRPC ``round_robin``
+        (:func:`pets.transport.targets.open_channel`).
 
         With TLS the server's certificate must carry ``<name>.<role>.pets``
         (see :func:`pets.identity.certificates.server_dns_name`), so the handshake proves
-        which server answered.
+        which server answered, whichever replica it was.
         """
-        if self._creds is None:
-            return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
-        pin = ("grpc.ssl_target_name_override", server_dns_name(role, name))
-        return grpc.aio.secure_channel(address, self._creds, options=[*CHANNEL_OPTIONS, pin])
+        pin = None if self._creds is None else server_dns_name(role, name)
+        return open_channel(address, self._creds, pin, CHANNEL_OPTIONS)
 
     def leader_channel(self) -> grpc.aio.Channel:
         return self.channel(self.endpoints.leader, "leader", self.endpoints.leader_name)

@@ -18,7 +18,8 @@ Example for a leader (relative paths are relative to the config file)::
 
     [[helpers]]                # leader only: the helpers, in share order
     name = "helper-1"
-    address = "127.0.0.1:7002"
+    address = "127.0.0.1:7002" # or its replicas: ["10.0.1.1:7002", "10.0.1.2:7002"] (or
+                               # comma-separated): calls spread by gRPC round_robin
 
     [limits]                   # all optional; these are the defaults
     max_vector_length = 10000000        # values (or ciphertexts) per contribution
@@ -61,6 +62,7 @@ from typing import Any
 from pets.dp.policy import DpPolicy
 from pets.errors import ConfigError
 from pets.runtime.tomlconfig import TlsFiles, check_keys, path_setting, read_toml, tls_setting
+from pets.transport.targets import parse_addresses
 
 ROLES = ("leader", "helper")
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -70,7 +72,7 @@ _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 @dataclass(frozen=True)
 class HelperEndpoint:
     name: str
-    address: str
+    address: str  # HOST:PORT, or several comma-separated: the helper's replicas
 
 
 @dataclass(frozen=True)
@@ -191,9 +193,9 @@ def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) ->
         check_keys(h, {"name", "address"}, "[[helpers]]")
         if not isinstance(h.get("name"), str) or not _NAME.match(h["name"]):
             raise ConfigError(f"helper name {h.get('name')!r} must match {_NAME.pattern}")
-        if not isinstance(h.get("address"), str) or ":" not in h["address"]:
-            raise ConfigError(f"helper {h['name']}: address must be HOST:PORT")
-        helpers.append(HelperEndpoint(h["name"], h["address"]))
+        # One address, or several: the helper's replicas (pets.transport.targets).
+        address = parse_addresses(h.get("address"), f"helper {h['name']}: address")
+        helpers.append(HelperEndpoint(h["name"], address))
     if len({h.name for h in helpers}) != len(helpers):
         raise ConfigError("helper names must be unique")
     if role == "leader" and not helpers:

@@ -12,6 +12,7 @@ from pets.identity.certificates import server_dns_name
 from pets.server.config import HelperEndpoint, ServerConfig
 from pets.transport import wire
 from pets.transport.status import error_for
+from pets.transport.targets import open_channel
 from pets.transport.wire import INSECURE_IDENTITY_HEADER
 from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
@@ -29,11 +30,11 @@ CHANNEL_OPTIONS = [
 def helper_channel(
     endpoint: HelperEndpoint, credentials: grpc.ChannelCredentials | None
 ) -> grpc.aio.Channel:
-    """A channel to one helper; with TLS its certificate must name that helper."""
-    if credentials is None:
-        return grpc.aio.insecure_channel(endpoint.address, options=CHANNEL_OPTIONS)
-    pin = ("grpc.ssl_target_name_override", server_dns_name("helper", endpoint.name))
-    return grpc.aio.secure_channel(endpoint.address, credentials, options=[*CHANNEL_OPTIONS, pin])
+    """A channel to one helper, at one address or several (its replicas, calls spread by
+    gRPC ``round_robin``: :mod:`pets.transport.targets`); with TLS every replica's
+    certificate must name that helper."""
+    pin = None if credentials is None else server_dns_name("helper", endpoint.name)
+    return open_channel(endpoint.address, credentials, pin, CHANNEL_OPTIONS)
 
 
 class HelperLink:

@@ -52,7 +52,9 @@ NODE_TOML = """\
 node.toml (relative paths are relative to the file; examples/local/node-01.toml):
   name = "hospital-01"             # the name in this holder's certificate
   schema = "schema.toml"           # the dataset schema all parties share
-  leader = "127.0.0.1:7001"
+  leader = "127.0.0.1:7001"        # or its replicas: ["10.0.0.1:7001", "10.0.0.2:7001"]
+                                   # (or "A:P,B:P"): calls spread by gRPC round_robin,
+                                   # a replica that is down is skipped (retries too)
   leader_name = "leader"           # optional: the name in the leader's certificate
   state_dir = "state/hospital-01"  # seed key and node.sqlite (what it answered)
   [helpers]                        # helper name -> address (only checked, never dialled)

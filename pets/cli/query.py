@@ -50,7 +50,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "fewer holders than min_holders contributed); 1 on an error."
         ),
     )
-    p.add_argument("--config", type=Path, required=True, help="analyst TOML file")
+    p.add_argument(
+        "--config",
+        type=Path,
+        required=True,
+        help="analyst TOML file: name, schema, leader, [helpers], [tls]; a server run as "
+        'several replicas takes a list of addresses, e.g. leader = ["10.0.0.1:7001", '
+        '"10.0.0.2:7001"] (calls spread by gRPC round_robin; a replica that is down is '
+        "skipped)",
+    )
     src = p.add_argument_group("the query")
     src.add_argument("--query", dest="text", help="query text, e.g. 'sum(cost) from hospitals'")
     src.add_argument("--query-file", type=Path, help="a JSON query file (Query.to_json format)")

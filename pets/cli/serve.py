@@ -53,7 +53,8 @@ examples/local/helper.toml):
   key = "certs/leader-key.pem"
   [[helpers]]                      # leader: the helpers, in share order
   name = "helper-1"
-  address = "127.0.0.1:7002"
+  address = "127.0.0.1:7002"       # or its replicas: ["10.0.1.1:7002", "10.0.1.2:7002"]
+                                   # (round_robin; a replica that is down is skipped)
 Optional tables: [limits], [policy] (analyst credentials), [dp], [metrics]. The full
 reference, with every key and its default, is the docstring of server/config.py.
 
