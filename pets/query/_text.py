@@ -25,7 +25,10 @@ _TOKEN_RE = re.compile(
 )
 _INT_RE = re.compile(r"[+-]?\d+")
 _FLOAT_RE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-KEYWORDS = frozenset({"and", "in", "from", "where", "group", "by", "bins", "clip"})
+KEYWORDS = frozenset(
+    {"and", "in", "from", "where", "group", "by", "bins", "clip"}
+    | {"linked", "to", "min_intersection"}
+)
 
 
 @dataclass(frozen=True)

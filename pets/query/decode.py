@@ -189,6 +189,10 @@ def plaintext(plan: QueryPlan, tables: Sequence[Table]) -> Result:
     Filters and clipping are those of the secure path; values are not
     rounded to fixed point, so the two agree within :meth:`Result.close_to`.
     """
+    if plan.linkage is not None:
+        raise InvalidInputError(
+            "a linked query's plaintext answer needs the join: pets.devtools.linkjoin"
+        )
     for table in tables:
         check_table(plan, table)
     if plan.is_vector:

@@ -100,6 +100,10 @@ class Accumulator:
     """
 
     def __init__(self, plan: QueryPlan, *, source: str = "") -> None:
+        if plan.linkage is not None:
+            raise InvalidInputError(
+                "a linked query is evaluated per person (pets.linkage.persons), not per holder"
+            )
         lo, hi = plan.holder_bounds()
         if lo < INT64_MIN or hi > INT64_MAX:  # compile() refuses such plans already
             raise OverflowDetectedError("the query's slots do not fit in 64 bits")

@@ -34,6 +34,16 @@ ASCII), so the same query gives the same bytes everywhere; the text form
     sum(kg_co2e) from supply_chain where stage in (transport, retail) clip [0, 5000]
     sum(cost) from hospitals where age >= 65 clip [0, 5000] dp epsilon 1
     count(*) from hospitals group by sex dp rho 0.05 unit holder
+    mean(care_cost) from ltc linked to hospitals where hospitals.diagnosis = E group by care_level
+
+A *linked* query (issue 16, ``docs/LINKAGE.md``) aggregates the per-person
+values of its ``dataset`` (the ``from`` side) over the people who also appear
+in each dataset of ``linked_to`` (datasets sharing a linkage domain), with
+filters on every side: columns of another side are written ``dataset.column``;
+the ``from`` side's columns may be qualified too, and are stored unqualified
+(so both spellings give one canonical JSON and one fingerprint).
+``min_intersection N`` asks for a floor on the number of linked people (it
+may raise the servers' floor, never lower it). ``linked_to`` is kept sorted.
 
 An optional :class:`DpRequest` asks for a differentially private release:
 ``dp epsilon E`` (pure ε-DP, discrete Laplace noise) or ``dp rho R`` (ρ-zCDP,
@@ -56,7 +66,7 @@ from pets.errors import QueryError
 from pets.query._text import Token, format_number, format_scalar, number, tokenize
 
 if TYPE_CHECKING:
-    from pets.query.schema import Dataset
+    from pets.query.schema import Column, Dataset, Schema
 
 Scalar = str | int | float
 FilterValue = Scalar | tuple[Scalar, ...]
@@ -239,6 +249,8 @@ _QUERY_KEYS = (
     "dataset",
     "dp",
     "group_by",
+    "linked_to",
+    "min_intersection",
     "where",
 )
 
@@ -260,9 +272,12 @@ class Query:
     bins: tuple[float, ...] | None = None
     clip: tuple[float, float] | None = None
     dp: DpRequest | None = None
+    linked_to: tuple[str, ...] = ()
+    min_intersection: int | None = None
 
     def __post_init__(self) -> None:
         _check_str(self.dataset, "query dataset")
+        self._check_linkage()
         if self.dp is not None and not isinstance(self.dp, DpRequest):
             raise QueryError(f"query dp must be a DpRequest, got {self.dp!r}")
         try:
@@ -289,6 +304,43 @@ class Query:
             if clip[0] > clip[1]:
                 raise QueryError(f"query clip is inverted: lo={clip[0]} > hi={clip[1]}")
             object.__setattr__(self, "clip", clip)
+        self._unqualify()
+
+    def _check_linkage(self) -> None:
+        linked = _str_tuple(self.linked_to, "query linked_to")
+        if len(set(linked)) != len(linked):
+            raise QueryError(f"linked to repeats a dataset: {list(linked)}")
+        if self.dataset in linked:
+            raise QueryError(f"dataset {self.dataset!r} cannot be linked to itself")
+        object.__setattr__(self, "linked_to", tuple(sorted(linked)))
+        m = self.min_intersection
+        if m is not None:
+            if isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= _EXACT_MAX:
+                raise QueryError(f"min_intersection must be a positive integer, got {m!r}")
+            if not linked:
+                raise QueryError("min_intersection applies to linked queries only")
+
+    def _unqualify(self) -> None:
+        """Store the ``from`` dataset's own columns unqualified (one canonical form)."""
+        prefix = self.dataset + "."
+
+        def own(name: str) -> str:
+            return name[len(prefix) :] if name.startswith(prefix) else name
+
+        if self.column is not None:
+            object.__setattr__(self, "column", own(self.column))
+        object.__setattr__(self, "columns", tuple(own(c) for c in self.columns))
+        object.__setattr__(self, "group_by", tuple(own(c) for c in self.group_by))
+        where = tuple(
+            Filter(own(f.column), f.op, f.value) if f.column.startswith(prefix) else f
+            for f in self.where
+        )
+        object.__setattr__(self, "where", where)
+
+    @property
+    def is_linked(self) -> bool:
+        """True for a linked query (``linked_to`` is not empty)."""
+        return bool(self.linked_to)
 
     # -- wire form -----------------------------------------------------------
 
@@ -306,6 +358,9 @@ class Query:
         }
         if self.dp is not None:
             out["dp"] = self.dp.to_dict()
+        if self.linked_to:  # absent otherwise: unlinked queries keep their JSON
+            out["linked_to"] = list(self.linked_to)
+            out["min_intersection"] = self.min_intersection
         return out
 
     @classmethod
@@ -337,6 +392,8 @@ class Query:
             bins=d.get("bins"),
             clip=d.get("clip"),
             dp=None if d.get("dp") is None else DpRequest.from_dict(d["dp"]),
+            linked_to=d.get("linked_to", ()),
+            min_intersection=d.get("min_intersection"),
         )
 
     def to_json(self) -> str:
@@ -365,6 +422,8 @@ class Query:
         else:
             args = self.column if self.column is not None else "*"
         parts = [f"{self.aggregate.value}({args}) from {self.dataset}"]
+        if self.linked_to:
+            parts.append("linked to " + ", ".join(self.linked_to))
         if self.where:
             parts.append("where " + " and ".join(f.describe() for f in self.where))
         if self.group_by:
@@ -373,12 +432,14 @@ class Query:
             parts.append("bins [" + ", ".join(format_number(b) for b in self.bins) + "]")
         if self.clip is not None:
             parts.append("clip [" + ", ".join(format_number(b) for b in self.clip) + "]")
+        if self.min_intersection is not None:
+            parts.append(f"min_intersection {self.min_intersection}")
         if self.dp is not None:
             parts.append(self.dp.describe())
         return " ".join(parts)
 
     @classmethod
-    def parse(cls, text: str, dataset: Dataset | None = None) -> Query:
+    def parse(cls, text: str, dataset: Dataset | Schema | None = None) -> Query:
         """Same as :func:`parse_query`."""
         return parse_query(text, dataset)
 
@@ -400,11 +461,12 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 class _Parser:
-    def __init__(self, text: str, dataset: Dataset | None) -> None:
+    def __init__(self, text: str, dataset: Dataset | Schema | None) -> None:
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
         self.dataset = dataset
+        self.home: str | None = None  # the query's ``from`` dataset, once read
 
     def peek(self) -> Token | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -448,9 +510,26 @@ class _Parser:
         return tok.text if num is None else num
 
     def _is_category(self, column: str) -> bool:
-        if self.dataset is None:
-            return False
-        return any(c.name == column and c.type == "category" for c in self.dataset.columns)
+        found = self._column(column)
+        return found is not None and found.type == "category"
+
+    def _column(self, name: str) -> Column | None:
+        """The declared column ``name`` (``dataset.column`` or the home dataset's), if known."""
+        from pets.query.schema import Dataset
+
+        owner, _, bare = name.rpartition(".")
+        if isinstance(self.dataset, Dataset):
+            datasets = {self.dataset.name: self.dataset}
+            default = self.dataset.name
+        elif self.dataset is not None:
+            datasets = {d.name: d for d in self.dataset.datasets}
+            default = self.home or ""
+        else:
+            return None
+        dataset = datasets.get(owner or default)
+        if dataset is None:
+            return None
+        return next((c for c in dataset.columns if c.name == bare), None)
 
     def condition(self) -> Filter:
         column = self.name("a column name")
@@ -512,13 +591,14 @@ class _Parser:
             raise QueryError(f"unexpected {tok.text!r} at position {tok.pos}")
 
 
-def parse_where(text: str, dataset: Dataset | None = None) -> tuple[Filter, ...]:
+def parse_where(text: str, dataset: Dataset | Schema | None = None) -> tuple[Filter, ...]:
     """Parse ``"age >= 65 and sex = F and prefecture in (Tokyo, Osaka)"``.
 
     Conditions are joined by ``and``; values are bare words, numbers or quoted
     strings (``"New York"``). A bare word that spells a number becomes an int
-    or float, unless ``dataset`` is given and the column is a category (then
-    it stays a string). The empty string gives no filters.
+    or float, unless ``dataset`` (a dataset, or a schema for the
+    ``dataset.column`` names of linked queries) is given and the column is a
+    category (then it stays a string). The empty string gives no filters.
     """
     parser = _Parser(text, dataset)
     if parser.peek() is None:
@@ -528,12 +608,15 @@ def parse_where(text: str, dataset: Dataset | None = None) -> tuple[Filter, ...]
     return out
 
 
-def parse_query(text: str, dataset: Dataset | None = None) -> Query:
+def parse_query(text: str, dataset: Dataset | Schema | None = None) -> Query:
     """Parse the text form :meth:`Query.describe` writes::
 
-    AGG(COLUMN | COL, COL... | *) from DATASET [where COND and ...]
-        [group by COL, ...] [bins [E0, E1, ...]] [clip [LO, HI]]
-        [dp epsilon E | dp rho R [unit row | unit holder]]
+    AGG(COLUMN | COL, COL... | *) from DATASET [linked to DATASET, ...]
+        [where COND and ...] [group by COL, ...] [bins [E0, E1, ...]] [clip [LO, HI]]
+        [min_intersection N] [dp epsilon E | dp rho R [unit row | unit holder]]
+
+    ``dataset`` (a dataset or a schema) only decides whether a bare filter
+    value next to a category column stays a string.
     """
     parser = _Parser(text, dataset)
     aggregate = parser.name("an aggregate name").lower()
@@ -552,6 +635,15 @@ def parse_query(text: str, dataset: Dataset | None = None) -> Query:
     parser.punct(")")
     parser.keyword("from")
     name = parser.name("a dataset name")
+    parser.home = name
+    linked: list[str] = []
+    if (tok := parser.peek()) is not None and tok.is_word("linked"):
+        parser.i += 1
+        parser.keyword("to")
+        linked.append(parser.name("a dataset name"))
+        while (p := parser.peek()) is not None and p.text == ",":
+            parser.i += 1
+            linked.append(parser.name("a dataset name"))
     where: tuple[Filter, ...] = ()
     group_by: list[str] = []
     bins = clip = None
@@ -571,6 +663,14 @@ def parse_query(text: str, dataset: Dataset | None = None) -> Query:
     if (tok := parser.peek()) is not None and tok.is_word("clip"):
         parser.i += 1
         clip = parser.numbers("clip")
+    min_intersection = None
+    if (tok := parser.peek()) is not None and tok.is_word("min_intersection"):
+        parser.i += 1
+        value_tok = parser.next("a number after 'min_intersection'")
+        value = number(value_tok.text) if value_tok.kind == "word" else None
+        if not isinstance(value, int):
+            raise parser.fail(value_tok, "a whole number after 'min_intersection'")
+        min_intersection = value
     dp = None
     if (tok := parser.peek()) is not None and tok.is_word("dp"):
         parser.i += 1
@@ -588,6 +688,8 @@ def parse_query(text: str, dataset: Dataset | None = None) -> Query:
         bins=bins,
         clip=clip,  # type: ignore[arg-type]
         dp=dp,
+        linked_to=tuple(linked),
+        min_intersection=min_intersection,
     )
 
 

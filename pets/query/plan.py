@@ -24,10 +24,18 @@ vector_sum     ``count, sum(c1), ..., sum(ck)`` (table);
 Sums are of fixed-point values ``round(clip(v) * scale)``; ``sum_sq`` is in
 ``scale^2`` units. The count slot lets the decoder bound each sum by the rows
 that actually entered it (tight overflow checks).
+
+A linked query (``... from ltc linked to hospitals ...``, see
+:mod:`pets.query.linked`) compiles to the same layout over its ``from``
+dataset, with :attr:`QueryPlan.linkage` saying which datasets take part and
+each one's filters; each *person* of the value side then fills the vector as
+one row would (:mod:`pets.linkage.persons`). Its fingerprint also covers
+every side's dataset declaration.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -37,6 +45,7 @@ from typing import Literal
 from pets.encoding import INT64_MAX, INT64_MIN, to_fixed
 from pets.errors import InvalidInputError, QueryError
 from pets.query._text import format_number
+from pets.query.linked import LinkagePlan, compile_linkage
 from pets.query.model import Aggregate, Filter, Query
 from pets.query.schema import Column, Dataset, Schema
 
@@ -102,6 +111,7 @@ class QueryPlan:
     bounds: tuple[NumericBounds, ...]
     result_fields: tuple[str, ...]
     bin_labels: tuple[str, ...] = ()
+    linkage: LinkagePlan | None = None  # the sides of a linked query (pets.query.linked)
 
     @property
     def width(self) -> int:
@@ -173,15 +183,25 @@ class QueryPlan:
         return INT64_MAX // worst
 
     def fingerprint(self) -> bytes:
-        """SHA-256 over the canonical query JSON and the dataset's schema."""
-        dataset_json = json.dumps(
-            self.dataset.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False
-        )
+        """SHA-256 over the canonical query JSON and the dataset's schema.
+
+        A linked plan adds every other side's dataset (with its linkage
+        declaration), in side order; the query JSON already holds the sides,
+        their filters and ``min_intersection``.
+        """
         digest = hashlib.sha256(_FINGERPRINT_DOMAIN)
         digest.update(self.query.to_json().encode())
         digest.update(b"\x00")
-        digest.update(dataset_json.encode())
+        digest.update(_dataset_json(self.dataset).encode())
+        if self.linkage is not None:
+            for side in self.linkage.sides[1:]:
+                digest.update(b"\x00")
+                digest.update(_dataset_json(side.dataset).encode())
         return digest.digest()
+
+
+def _dataset_json(dataset: Dataset) -> str:
+    return json.dumps(dataset.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def compile(query: Query, schema: Schema | Dataset) -> QueryPlan:
@@ -195,6 +215,12 @@ def compile(query: Query, schema: Schema | Dataset) -> QueryPlan:
     """
     if not isinstance(query, Query):
         raise QueryError(f"expected a Query, got {type(query).__name__}")
+    if query.is_linked:
+        if isinstance(schema, Dataset):
+            raise QueryError(
+                "a linked query compiles against the whole schema (all its sides), not one dataset"
+            )
+        return _compile_linked(query, schema)
     dataset = schema if isinstance(schema, Dataset) else schema.dataset(query.dataset)
     if dataset.name != query.dataset:
         raise QueryError(f"query is on dataset {query.dataset!r}, not {dataset.name!r}")
@@ -212,6 +238,22 @@ def compile(query: Query, schema: Schema | Dataset) -> QueryPlan:
                 "lower the scale, or lower max_rows"
             )
     return plan
+
+
+def _compile_linked(query: Query, schema: Schema) -> QueryPlan:
+    """The value side's ordinary layout (its own filters only) plus the linkage."""
+    linkage = compile_linkage(query, schema)
+    for side in linkage.sides[1:]:
+        for f in side.where:
+            try:
+                _check_filter(f, side.dataset)
+            except QueryError as exc:
+                raise QueryError(f"{side.name}: {exc}") from None
+    local = dataclasses.replace(
+        query, where=linkage.value_side.where, linked_to=(), min_intersection=None
+    )
+    plan = compile(local, linkage.value_side.dataset)
+    return dataclasses.replace(plan, query=query, linkage=linkage)
 
 
 def _compile_vector(query: Query, dataset: Dataset) -> QueryPlan:

@@ -25,6 +25,12 @@ TOML format (one ``[datasets.NAME]`` table per dataset, columns in order)::
     type = "category"
     domain = ["F", "M"]       # ordered, unique, non-empty
 
+    [datasets.hospitals.linkage]   # optional: the dataset can be linked (docs/LINKAGE.md)
+    domain = "resident"       # datasets sharing a domain can be linked
+    id_column = "patient_id"  # the identifier column; not one of `columns`
+    normalisation = ["nfkc", "remove_whitespace", "casefold"]   # optional
+    one_row = "first"         # first, last, sum, min, max or reject
+
     [datasets.emissions_daily]
     kind = "vector"           # each holder holds one numeric vector
     length = 365
@@ -32,6 +38,7 @@ TOML format (one ``[datasets.NAME]`` table per dataset, columns in order)::
     hi = 1000000.0
     scale = 100               # optional; default 100
     # max_rows is optional for vectors and must be 1 (one vector per holder)
+
 
 Names of datasets and columns are identifiers (``[A-Za-z_][A-Za-z0-9_]*``).
 Bounds are finite with ``lo <= hi`` and their scaled magnitudes at most 2^53
@@ -94,6 +101,98 @@ def _check_bounds(lo: float | None, hi: float | None, scale: int, what: str) -> 
                 f"{what}: bound {bound} times scale {scale} exceeds 2^53; "
                 "lower the scale or the bounds"
             )
+
+
+# The identifier normalisation steps and one-row-per-person rules a linkage declaration may
+# name. The query layer sits below pets.linkage (which implements them), so these are copies,
+# pinned equal to pets.linkage.normalise.NORMALISATION_STEPS / pets.linkage.dedup.ONE_ROW_RULES
+# by tests/unit/query/test_linkage_schema.py.
+NORMALISATION_STEPS: tuple[str, ...] = (
+    "nfkc",
+    "casefold",
+    "strip",
+    "collapse_whitespace",
+    "remove_whitespace",
+    "digits_only",
+    "alnum_only",
+)
+DEFAULT_NORMALISATION: tuple[str, ...] = ("nfkc", "strip", "casefold")
+ONE_ROW_RULES: tuple[str, ...] = ("first", "last", "sum", "min", "max", "reject")
+# pets.linkage.domain's rule for domain names (they go into the RFC 9380 DST).
+_DOMAIN_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+
+@dataclass(frozen=True)
+class Linkage:
+    """How a dataset's rows link to other datasets' rows (issue 16; ``docs/LINKAGE.md``).
+
+    ``domain`` names the identifier space: datasets with the same domain can be
+    linked. ``id_column`` holds each row's identifier; it is not one of the
+    dataset's ``columns`` (an identifier is never filtered, grouped or
+    aggregated). ``normalisation`` is applied to it, in order, before hashing;
+    ``one_row`` collapses a holder's repeated identifiers into one row per
+    person (``first``, ``last``, ``sum``, ``min``, ``max`` or ``reject``).
+    """
+
+    domain: str
+    id_column: str
+    one_row: str
+    normalisation: tuple[str, ...] = DEFAULT_NORMALISATION
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.domain, str) or not _DOMAIN_RE.fullmatch(self.domain):
+            raise SchemaError(
+                f"linkage domain {self.domain!r} must be 1 to 64 characters of a-z, 0-9, "
+                "'.', '_', '-' starting with a letter or digit"
+            )
+        check_name(self.id_column, "linkage id column")
+        if self.one_row not in ONE_ROW_RULES:
+            raise SchemaError(
+                f"unknown one-row-per-person rule {self.one_row!r}; "
+                f"expected one of {', '.join(ONE_ROW_RULES)}"
+            )
+        steps = self.normalisation
+        if isinstance(steps, str) or not isinstance(steps, Iterable):
+            raise SchemaError("linkage normalisation must be a list of step names")
+        steps = tuple(steps)
+        for step in steps:
+            if step not in NORMALISATION_STEPS:
+                raise SchemaError(
+                    f"unknown identifier normalisation step {step!r}; "
+                    f"expected some of {', '.join(NORMALISATION_STEPS)}"
+                )
+        object.__setattr__(self, "normalisation", steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON/TOML-compatible form (every key present)."""
+        return {
+            "domain": self.domain,
+            "id_column": self.id_column,
+            "normalisation": list(self.normalisation),
+            "one_row": self.one_row,
+        }
+
+    @classmethod
+    def from_dict(cls, d: object) -> Linkage:
+        """Strict inverse of :meth:`to_dict` (``normalisation`` may be left out)."""
+        if not isinstance(d, Mapping):
+            raise SchemaError(f"linkage must be a table of settings, got {d!r}")
+        allowed = {"domain", "id_column", "normalisation", "one_row"}
+        unknown = set(d) - allowed
+        if unknown:
+            raise SchemaError(f"linkage: unknown keys {sorted(unknown)}")
+        for key in ("domain", "id_column", "one_row"):
+            if key not in d:
+                raise SchemaError(f"linkage: missing {key!r}")
+        steps = d.get("normalisation", DEFAULT_NORMALISATION)
+        if isinstance(steps, str) or not isinstance(steps, list | tuple):
+            raise SchemaError("linkage normalisation must be a list of step names")
+        return cls(
+            domain=d["domain"],
+            id_column=d["id_column"],
+            one_row=d["one_row"],
+            normalisation=tuple(steps),
+        )
 
 
 @dataclass(frozen=True)
@@ -224,6 +323,7 @@ class Dataset:
     lo: float | None = None
     hi: float | None = None
     scale: int | None = None
+    linkage: Linkage | None = None
 
     def __post_init__(self) -> None:
         check_name(self.name, "dataset")
@@ -233,6 +333,8 @@ class Dataset:
         object.__setattr__(self, "columns", tuple(self.columns))
         _positive_int(self.max_rows, f"{what}: max_rows")
         if self.kind == "vector":
+            if self.linkage is not None:
+                raise SchemaError(f"{what}: a vector dataset cannot be linked (no rows)")
             self._check_vector(what)
             return
         if self.length is not None or self.lo is not None or self.hi is not None:
@@ -248,6 +350,14 @@ class Dataset:
             if column.name in seen:
                 raise SchemaError(f"{what}: column {column.name!r} is declared twice")
             seen.add(column.name)
+        if self.linkage is not None:
+            if not isinstance(self.linkage, Linkage):
+                raise SchemaError(f"{what}: linkage must be a Linkage, got {self.linkage!r}")
+            if self.linkage.id_column in seen:
+                raise SchemaError(
+                    f"{what}: linkage id column {self.linkage.id_column!r} is also declared "
+                    "as a column; identifiers are declared only under linkage"
+                )
 
     def _check_vector(self, what: str) -> None:
         if self.columns:
@@ -287,6 +397,8 @@ class Dataset:
             out.update(length=self.length, lo=self.lo, hi=self.hi, scale=self.scale)
         else:
             out["columns"] = [c.to_dict() for c in self.columns]
+        if self.linkage is not None:  # absent otherwise: unlinked fingerprints stay as they were
+            out["linkage"] = self.linkage.to_dict()
         return out
 
     @classmethod
@@ -296,7 +408,7 @@ class Dataset:
             raise SchemaError(f"a dataset must be a table of settings, got {d!r}")
         name = check_name(d.get("name"), "dataset")
         what = f"dataset {name!r}"
-        allowed = {"name", "kind", "max_rows", "columns", "length", "lo", "hi", "scale"}
+        allowed = {"name", "kind", "max_rows", "columns", "length", "lo", "hi", "scale", "linkage"}
         unknown = set(d) - allowed
         if unknown:
             raise SchemaError(f"{what}: unknown keys {sorted(unknown)}")
@@ -310,6 +422,7 @@ class Dataset:
             raise SchemaError(f"{what}: columns must be a list of tables")
         try:
             columns = tuple(Column.from_dict(c) for c in raw_columns)
+            linkage = None if d.get("linkage") is None else Linkage.from_dict(d["linkage"])
         except SchemaError as exc:
             raise SchemaError(f"{what}: {exc}") from None
         return cls(
@@ -321,6 +434,7 @@ class Dataset:
             lo=d.get("lo"),
             hi=d.get("hi"),
             scale=d.get("scale"),
+            linkage=linkage,
         )
 
 
@@ -399,6 +513,7 @@ class Schema:
         for dataset in self.datasets:
             body = dataset.to_dict()
             columns = body.pop("columns", [])
+            linkage = body.pop("linkage", None)
             del body["name"]
             if lines:
                 lines.append("")
@@ -408,6 +523,10 @@ class Schema:
                 lines.append("")
                 lines.append(f"[[datasets.{dataset.name}.columns]]")
                 lines.extend(f"{key} = {_toml_value(value)}" for key, value in column.items())
+            if linkage is not None:
+                lines.append("")
+                lines.append(f"[datasets.{dataset.name}.linkage]")
+                lines.extend(f"{key} = {_toml_value(value)}" for key, value in linkage.items())
         return "\n".join(lines) + "\n"
 
 

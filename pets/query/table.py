@@ -8,6 +8,11 @@ A table may hold only some of its dataset's columns (a *projection*: the
 columns one query reads, as :mod:`pets.sources` streams them batch by batch);
 asking it for another column raises :class:`InvalidInputError`.
 
+A linkable dataset's identifier column (``[datasets.X.linkage] id_column``,
+not one of its ``columns``) may be present: :attr:`Table.ids` keeps it as
+the raw strings (normalised only when a linked query needs it,
+:mod:`pets.linkage.persons`); ordinary queries never read it.
+
 Error messages name the row and column but never echo the holder's values,
 so they can be reported without leaking data.
 """
@@ -33,6 +38,7 @@ class Table:
     dataset: Dataset
     columns: Mapping[str, np.ndarray] = field(default_factory=dict)
     vector: np.ndarray | None = None
+    ids: np.ndarray | None = field(default=None, repr=False)  # raw identifiers (object array)
 
     @property
     def n_rows(self) -> int:
@@ -86,7 +92,15 @@ class Table:
             n = len(arr)
             arr.setflags(write=False)
             out[column.name] = arr
-        return cls(dataset, out)
+        ids = None
+        id_column = _id_column(dataset)
+        if id_column is not None and id_column in data:
+            ids = _identifiers(id_column, data[id_column])
+            if n is not None and len(ids) != n:
+                raise InvalidInputError(
+                    f"column {id_column!r} has {len(ids)} values, the others {n}"
+                )
+        return cls(dataset, out, ids=ids)
 
     @classmethod
     def from_vector(cls, dataset: Dataset, vector: object) -> Table:
@@ -130,6 +144,7 @@ def parse_csv(text: str, dataset: Dataset) -> Table:
         raise InvalidInputError(f"CSV for {dataset.name!r} is empty; a header row is required")
     header = [h.strip() for h in rows[0]]
     _check_names(dataset, header)
+    id_column = _id_column(dataset)
     if len(set(header)) != len(header):
         raise InvalidInputError(f"CSV header for {dataset.name!r} repeats a column")
     body = rows[1:]
@@ -139,15 +154,34 @@ def parse_csv(text: str, dataset: Dataset) -> Table:
                 f"CSV row {i} has {len(row)} fields, the header has {len(header)}"
             )
     cells = list(zip(*body, strict=True)) if body else [() for _ in header]
-    data = {}
+    data: dict[str, object] = {}
     for name, raw in zip(header, cells, strict=True):
+        if name == id_column:
+            data[name] = np.asarray(raw, dtype=object)
+            continue
         column = dataset.column(name)
         data[name] = _parse_cells(column, raw)
     return Table.from_columns(dataset, data)
 
 
+def _id_column(dataset: Dataset) -> str | None:
+    return None if dataset.linkage is None else dataset.linkage.id_column
+
+
+def _identifiers(name: str, values: object) -> np.ndarray:
+    """The identifier column as a read-only object array (str, int or bytes; None = missing)."""
+    arr = np.asarray(values, dtype=object)
+    if arr.ndim != 1:
+        raise InvalidInputError(f"column {name!r} must be a 1-D array of identifiers")
+    arr.setflags(write=False)
+    return arr
+
+
 def _check_names(dataset: Dataset, names: list[str]) -> None:
     declared = set(dataset.column_names)
+    id_column = _id_column(dataset)
+    if id_column is not None:
+        declared.add(id_column)
     for name in names:
         if name not in declared:
             raise InvalidInputError(f"dataset {dataset.name!r} has no column {name!r}")
