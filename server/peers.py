@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 
 import grpc
 
@@ -120,6 +120,20 @@ class HelperLink:
     async def finalize(self, query_id: str, contributions: Sequence[bytes], timeout: float) -> None:
         """Stream the fixed contributor set; the helper sums exactly these seeds."""
         await self._call("Finalize", self._messages(query_id, contributions), timeout)
+
+    def linkage_evaluate(
+        self, requests: AsyncIterator[pb.LinkageBatchChunk]
+    ) -> grpc.aio.StreamStreamCall:
+        """Record linkage: relay a holder's blinded batch; the helper's evaluations
+        stream back chunk by chunk (server/leader/linkage.py)."""
+        return self._stub.LinkageEvaluate(requests, metadata=self._metadata)
+
+    async def linkage_join(
+        self, messages: Iterator[pb.LinkageJoinMessage], timeout: float
+    ) -> pb.LinkageJoinResponse:
+        """Record linkage: every upload's signed pseudonyms and the leader's digest;
+        the helper's digest."""
+        return await self._call("LinkageJoin", messages, timeout)  # type: ignore[return-value]
 
     async def abort(self, query_id: str) -> None:
         """Tell the helper the query failed: it releases nothing for it."""

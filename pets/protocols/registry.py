@@ -26,6 +26,7 @@ _REGISTRY: dict[int, tuple[str, str]] = {
     pb.PROTOCOL_ADDITIVE: ("additive", "pets.protocols.additive:AdditiveProtocol"),
     pb.PROTOCOL_PAILLIER: ("paillier", "pets.protocols.paillier:PaillierProtocol"),
     pb.PROTOCOL_PRIO3: ("prio3", "pets.protocols.prio3:Prio3Protocol"),
+    pb.PROTOCOL_LINKAGE: ("linkage", "pets.protocols.linkage:LinkageProtocol"),
 }
 #: What a spec that names no protocol means.
 DEFAULT = pb.PROTOCOL_ADDITIVE

@@ -12,6 +12,7 @@ from pets.errors import NotFoundError, NotReadyError
 from pets.identity.certificates import Role
 from pets.server.config import ServerConfig
 from pets.server.helper import seal_key
+from pets.server.helper.linkage import HelperLinkage
 from pets.server.helper.queries import HelperQueries, HelperQuery, log
 from pets.server.helper.streams import read_contributors
 from pets.server.metrics import ServerMetrics
@@ -33,6 +34,7 @@ class Helper(pb_grpc.HelperServicer):
         self.metrics = metrics if metrics is not None else ServerMetrics()
         self._insecure = config.tls is None
         self._queries = HelperQueries(config, store)
+        self._linkage = HelperLinkage(self._queries)  # record linkage (issue 16)
         self.metrics.count_open_queries(
             lambda: sum(1 for q in list(self.queries.values()) if q.record.state == OPEN)
         )
@@ -119,6 +121,27 @@ class Helper(pb_grpc.HelperServicer):
         await self._queries.finalise(q, items)
         self.metrics.finalisations.labels("finalised").inc()  # per call: retries join one
         return pb.FinalizeResponse(query_id=q.record.id, contributors=len(items))
+
+    @streaming
+    async def LinkageEvaluate(
+        self,
+        request_iterator: AsyncIterator[pb.LinkageBatchChunk],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[pb.LinkageEvaluation]:
+        """Record linkage: apply k_H to a holder's batch (server/helper/linkage.py)."""
+        self._from_leader(context, "evaluate linkage batches")
+        async for answer in self._linkage.evaluate(request_iterator):
+            yield answer
+
+    @unary
+    async def LinkageJoin(
+        self,
+        request_iterator: AsyncIterator[pb.LinkageJoinMessage],
+        context: grpc.aio.ServicerContext,
+    ) -> pb.LinkageJoinResponse:
+        """Record linkage: join, compare digests, check the floor (server/helper/linkage.py)."""
+        self._from_leader(context, "join linked queries")
+        return await self._linkage.join(request_iterator)
 
     @streaming
     async def GetAggregate(

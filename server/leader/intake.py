@@ -71,6 +71,9 @@ class Intake:
         if rt.record.state != OPEN or aggregate is None:
             raise NotReadyError(f"query {header.query_id} is no longer accepting contributions")
         expected = aggregate.payload_bytes
+        sized = getattr(rt.protocol, "contribution_bytes", None)
+        if sized is not None:  # record linkage: uploads vary in size (pets.protocols.linkage)
+            expected = sized(header, aggregate)
         if header.payload_bytes != expected:
             raise InvalidInputError(
                 f"contribution announces {header.payload_bytes} bytes; query "

@@ -41,6 +41,7 @@ from pets.runtime.offload import offload
 from pets.server.leader.admission import Admission
 from pets.server.leader.announcements import pack_helper_keys
 from pets.server.leader.batching import Batching
+from pets.server.leader.linkage import LeaderLinkage
 from pets.server.leader.state import LeaderState, QueryRuntime, log, reload
 from pets.server.metrics import ServerMetrics
 from pets.server.privacy import ServerPrivacy
@@ -71,6 +72,7 @@ class Lifecycle:
         self.state = state
         self.batching = batching
         self.metrics = ServerMetrics()  # the server's, set by the servicer
+        self.linkage = LeaderLinkage(state)  # record linkage: OPRF relay and join (issue 16)
         # The delays between attempts of a failing close or finalisation (no deadline:
         # they are retried until they succeed). Tests inject shorter ones.
         self.retry_backoff: Callable[[], Backoff] = lambda: Backoff(
@@ -252,6 +254,10 @@ class Lifecycle:
                 "below_min_holders",
                 f"{n} holder(s) contributed, at least {rec.min_holders} required; nothing released",
             )
+            return
+        joins = getattr(rt.protocol, "joins", False)  # record linkage (server/leader/linkage.py)
+        if joins and (refused := await self.linkage.join(rt)) is not None:
+            await self._fail(rt, *refused)  # join, digest or floor refused: nothing released
             return
         if not await self._dp_precheck(rt):
             return

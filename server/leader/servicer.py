@@ -257,3 +257,15 @@ class Leader(pb_grpc.LeaderServicer):
         peer, certificate = caller_and_certificate(context, insecure=self._insecure)
         require(peer, [Role.HOLDER], "contribute")
         return await self.intake.contribute(peer, certificate, request, None)
+
+    @streaming
+    async def LinkageEvaluate(
+        self,
+        request_iterator: AsyncIterator[pb.LinkageBatchChunk],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[pb.LinkageEvaluation]:
+        """Record linkage: relay a holder's blinded batch (server/leader/linkage.py)."""
+        peer, certificate = caller_and_certificate(context, insecure=self._insecure)
+        require(peer, [Role.HOLDER], "link records")
+        async for answer in self.lifecycle.linkage.evaluate(peer, certificate, request_iterator):
+            yield answer
