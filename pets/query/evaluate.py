@@ -45,15 +45,16 @@ rows. The accumulator computes them in the same pass.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from pets.encoding import FLOAT_EXACT_MAX, INT64_MAX, INT64_MIN, clip, to_fixed
 from pets.errors import InvalidInputError, OverflowDetectedError
-from pets.query.model import Aggregate
+from pets.query.model import Aggregate, Filter
 from pets.query.plan import Field, QueryPlan
+from pets.query.schema import Dataset
 from pets.query.table import Table, parse_csv
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "cell_row_counts",
     "evaluate",
     "evaluate_batches",
+    "filter_mask",
     "group_row_counts",
     "parse_csv",
 ]
@@ -226,9 +228,18 @@ def check_table(plan: QueryPlan, table: Table) -> None:
 
 def row_mask(plan: QueryPlan, table: Table) -> np.ndarray:
     """Boolean mask of the rows that pass every filter (raw, unclipped values)."""
+    return filter_mask(plan.dataset, plan.query.where, table)
+
+
+def filter_mask(dataset: Dataset, where: Sequence[Filter], table: Table) -> np.ndarray:
+    """Boolean mask of the rows of ``table`` that pass every filter of ``where``.
+
+    The filters are checked against ``dataset`` already (by compile); a linked
+    plan gives each side's own filters (:attr:`pets.query.linked.LinkedSide.where`).
+    """
     mask: np.ndarray | None = None
-    for f in plan.query.where:
-        column = plan.dataset.column(f.column)
+    for f in where:
+        column = dataset.column(f.column)
         values = table.values(f.column)
         wanted = f.value if isinstance(f.value, tuple) else (f.value,)
         if column.type == "category":
