@@ -33,6 +33,7 @@ from pets.client.config import NodeConfig, load_schema
 from pets.client.connect import Connector
 from pets.client.holder import HolderClient
 from pets.client.journal import ANSWERED, ANSWERING, REFUSED, Journal
+from pets.client.linkage import answer_linked, held_side
 from pets.errors import (
     ConfigError,
     ConflictError,
@@ -162,7 +163,7 @@ class Node:
             return Decision(False, f"query does not compile against the local schema: {exc!s:.200}")
         if plan.fingerprint() != ann.fingerprint:
             return Decision(False, "query fingerprint differs: leader and node schemas disagree")
-        if query.dataset not in self.tables:
+        if query.dataset not in self.tables and held_side(plan, list(self.tables)) is None:
             return Decision(False, f"no local data for dataset {query.dataset}")
         if pol.datasets is not None and query.dataset not in pol.datasets:
             return Decision(False, f"dataset {query.dataset} is not allowed by local policy")
@@ -228,12 +229,15 @@ class Node:
                 self._refuse(ann, limited, plan.query.describe())
                 return
             reserved = True
-            vector, refusal = await asyncio.to_thread(self.evaluate, plan)
-            if vector is None:
-                reserved = False
-                self._refuse(ann, refusal, plan.query.describe())
-                return
-            ack = await self.client.contribute(ann, plan, vector)
+            if plan.linkage is not None:  # record linkage: OPRF, pseudonyms (client/linkage.py)
+                ack = await answer_linked(self.client, ann, plan, self.tables)
+            else:
+                vector, refusal = await asyncio.to_thread(self.evaluate, plan)
+                if vector is None:
+                    reserved = False
+                    self._refuse(ann, refusal, plan.query.describe())
+                    return
+                ack = await self.client.contribute(ann, plan, vector)
             reserved = False
             self.journal.record(qid, ANSWERED)
             log.info(

@@ -1,0 +1,292 @@
+"""A data holder's answer to a linked query (issue 16; docs/LINKAGE.md, "Service").
+
+The node calls :func:`answer_linked` for a query whose plan is linked; it
+talks to the leader only:
+
+1. the holder's side of the query (the dataset it holds among the plan's
+   sides), its persons (:func:`pets.linkage.persons.evaluate_persons`: the
+   side's filters, normalised identifiers, one row per person, the per-person
+   vectors on the value side);
+2. the OPRF exchange (:func:`oprf`): the identifiers blinded and shuffled
+   (:func:`pets.linkage.blind`), streamed to the leader in signed chunks
+   (``Leader.LinkageEvaluate``); in verified mode every chunk's two DLEQ
+   proofs are checked against the servers' signed key shares (certificates
+   from the project CA) as the chunks come back;
+3. unblinding to pseudonyms, shuffled again (:func:`pets.linkage.finish`);
+4. the upload on the ordinary contribution path (:func:`upload`): the
+   pseudonyms and the leader's share of the per-person matrix, the helper's
+   seed sealed to it, the pseudonyms signed and bound to that seed.
+
+Nothing here logs an identifier, a point or a pseudonym.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import grpc
+import numpy as np
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+from pets import prg, seal, sharing
+from pets.client.holder import HolderClient
+from pets.errors import InvalidInputError, InvalidProofError
+from pets.identity.certificates import Role
+from pets.linkage import (
+    LinkageDomain,
+    announcement_message,
+    blind,
+    finish,
+    verify_evaluations,
+)
+from pets.protocols.linkage import (
+    DEFAULT_CHUNK_POINTS,
+    chunk_context,
+    chunk_message,
+    encode_payload,
+    upload_message,
+)
+from pets.query import QueryPlan
+from pets.transport.status import error_for
+from pets.v1 import aggregation_pb2 as pb
+
+_ECDSA = ec.ECDSA(hashes.SHA256())
+
+
+class PersonRows(Protocol):
+    """What the holder links: distinct normalised ids and, per person, a vector."""
+
+    ids: list[bytes]
+    domain: LinkageDomain
+    width: int
+
+    def vectors(self, persons: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """The leader's output k·B for the whole batch (and, verified, what was checked)."""
+
+    points: bytes
+    chunks: int
+
+
+def held_side(plan: QueryPlan, datasets: Sequence[str]) -> int | None:
+    """The index of the first side of ``plan`` whose dataset the node holds."""
+    linkage = getattr(plan, "linkage", None)
+    if linkage is None:
+        return None
+    for i, side in enumerate(linkage.sides):
+        if side.name in datasets:
+            return i
+    return None
+
+
+def _signing_key(client: HolderClient) -> ec.EllipticCurvePrivateKey | None:
+    tls = client.connector.endpoints.tls
+    if tls is None:
+        return None
+    key = load_pem_private_key(tls.key.read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise InvalidInputError("the holder's key must be an ECDSA key from `pets certs`")
+    return key
+
+
+def _check_key(
+    statement: pb.LinkageKey,
+    role: str,
+    name: str | None,
+    domain: LinkageDomain,
+    query_id: str,
+    ca_pem: bytes | None,
+) -> bytes:
+    """A server's announced key share, its signature checked (with a CA); its bytes."""
+    if statement.role != role or (name is not None and statement.server != name):
+        raise InvalidProofError(f"the {role}'s linkage key is announced for another server")
+    public = bytes(statement.public_key)
+    if ca_pem is not None:
+        peer_role = Role.HELPER if role == "helper" else Role.LEADER
+        seal.check_party(bytes(statement.certificate), ca_pem, peer_role, statement.server)
+        try:
+            seal.certificate_key(bytes(statement.certificate)).verify(
+                bytes(statement.signature),
+                announcement_message(role, domain, query_id, public),
+                _ECDSA,
+            )
+        except (InvalidSignature, ValueError):
+            raise InvalidProofError(f"the {role}'s linkage key is not signed by it") from None
+    return public
+
+
+async def oprf(
+    client: HolderClient,
+    ann: pb.QueryAnnouncement,
+    domain: LinkageDomain,
+    batch: bytes,
+    *,
+    verify: bool = True,
+    chunk_points: int = DEFAULT_CHUNK_POINTS,
+) -> bytes:
+    """k·B for the blinded ``batch`` through the leader (see the module docstring)."""
+    rows = len(batch) // 33
+    signer = _signing_key(client)
+    ca_pem = None if client.connector.endpoints.tls is None else client._ca_pem
+    holder = client.name
+    step = 33 * chunk_points
+    header = pb.LinkageBatchHeader(
+        query_id=ann.query_id,
+        domain=domain.name,
+        rows=rows,
+        prove=verify,
+        chunk_points=chunk_points,
+    )
+
+    async def requests() -> AsyncIterator[pb.LinkageBatchChunk]:
+        starts = range(0, len(batch), step) if batch else range(1)
+        for index, at in enumerate(starts):
+            points = batch[at : at + step]
+            msg = pb.LinkageBatchChunk(index=index, points=points)
+            if index == 0:
+                msg.header.CopyFrom(header)
+            if signer is not None:
+                message = chunk_message(domain.name, ann.query_id, holder, rows, index, points)
+                msg.signature = signer.sign(message, _ECDSA)
+            yield msg
+            await asyncio.sleep(0)
+
+    outputs: list[bytes] = []
+    keys: tuple[bytes, bytes] | None = None
+    checks: list[asyncio.Future[None]] = []
+    call = client.leader.LinkageEvaluate(requests(), metadata=client.connector.metadata)
+    try:
+        async for ev in call:
+            index = len(outputs)
+            if ev.index != index:
+                raise InvalidProofError("the leader answered the batch out of order")
+            sent = batch[index * step : (index + 1) * step]
+            if len(ev.points) != len(sent):
+                raise InvalidProofError("the leader's answer does not match the chunk it got")
+            if verify:
+                if index == 0:
+                    if len(ev.keys) != 2:
+                        raise InvalidProofError("verified mode: both servers' keys must come")
+                    helper = ann.helpers[0] if ann.helpers else None
+                    keys = (
+                        _check_key(ev.keys[0], "helper", helper, domain, ann.query_id, ca_pem),
+                        _check_key(ev.keys[1], "leader", None, domain, ann.query_id, ca_pem),
+                    )
+                assert keys is not None
+                checks.append(
+                    asyncio.ensure_future(
+                        asyncio.to_thread(
+                            verify_evaluations,
+                            sent,
+                            bytes(ev.helper_points),
+                            bytes(ev.points),
+                            helper_public_key=keys[0],
+                            helper_proof=bytes(ev.helper_proof),
+                            helper_context=chunk_context(
+                                "helper", domain.name, ann.query_id, holder, index
+                            ),
+                            leader_public_key=keys[1],
+                            leader_proof=bytes(ev.proof),
+                            leader_context=chunk_context(
+                                "leader", domain.name, ann.query_id, holder, index
+                            ),
+                        )
+                    )
+                )
+            outputs.append(bytes(ev.points))
+    except grpc.aio.AioRpcError as exc:
+        raise error_for(exc, f"linkage batch for {ann.query_id}") from None
+    finally:
+        if checks:
+            results = await asyncio.gather(*checks, return_exceptions=True)
+            for r in results:
+                if isinstance(r, BaseException):
+                    raise r
+    out = b"".join(outputs)
+    if len(out) != len(batch):
+        raise InvalidProofError("the leader returned fewer points than the batch had")
+    return out
+
+
+async def upload(
+    client: HolderClient,
+    ann: pb.QueryAnnouncement,
+    side: int,
+    pseudonyms: bytes,
+    matrix: np.ndarray,
+) -> pb.ContributionAck:
+    """Deliver the pseudonyms and the shared ``rows x width`` matrix to the leader."""
+    if len(ann.helpers) != 1:
+        raise InvalidInputError("record linkage runs with exactly one helper")
+    seed = prg.new_seed()
+    flat = np.ascontiguousarray(matrix, dtype=np.uint64).reshape(-1)
+    shares = await asyncio.to_thread(sharing.shard, flat, 2, seeds=[seed])
+    digest = seal.contribution_digest(ann.query_id, [seed])
+    sealed = client.seal_seeds(ann, [seed])
+    signer = _signing_key(client)
+    rows = len(pseudonyms) // 16
+    signature = b""
+    if signer is not None:
+        message = upload_message(
+            ann.query_id, bytes(ann.fingerprint), client.name, side, rows, pseudonyms, digest
+        )
+        signature = signer.sign(message, _ECDSA)
+    payload = encode_payload(side, signature, pseudonyms, shares.leader)
+    return await client.send_payload(
+        ann.query_id, payload, digest, sealed, deadline=ann.deadline_unix
+    )
+
+
+async def link_and_upload(
+    client: HolderClient,
+    ann: pb.QueryAnnouncement,
+    side: int,
+    persons: PersonRows,
+    *,
+    verify: bool = True,
+    chunk_points: int = DEFAULT_CHUNK_POINTS,
+) -> pb.ContributionAck:
+    """Steps 2-4 of the module docstring for the holder's ``persons`` on ``side``."""
+    if not persons.ids:  # nobody passed the filters: an empty upload, no OPRF round
+        empty = np.zeros((0, persons.width), dtype=np.uint64)
+        return await upload(client, ann, side, b"", empty)
+    batch, state = await asyncio.to_thread(blind, persons.ids, persons.domain, workers=2)
+    out = await oprf(client, ann, persons.domain, batch, verify=verify, chunk_points=chunk_points)
+    done = await asyncio.to_thread(finish, out, state, persons.domain, ann.query_id, workers=2)
+    if persons.width:
+        matrix = await asyncio.to_thread(persons.vectors, done.records)
+    else:
+        matrix = np.zeros((len(done.records), 0), dtype=np.uint64)
+    return await upload(client, ann, side, done.pseudonyms, matrix)
+
+
+async def answer_linked(
+    client: HolderClient,
+    ann: pb.QueryAnnouncement,
+    plan: QueryPlan,
+    tables: Mapping[str, Any],
+    *,
+    verify: bool = True,
+) -> pb.ContributionAck:
+    """The node's answer to a linked query over the first side it holds."""
+    from pets.linkage.persons import evaluate_persons  # the holder's per-person evaluation
+    from pets.sources import read_table
+
+    side = held_side(plan, list(tables))
+    if side is None:
+        raise InvalidInputError("this node holds none of the linked query's datasets")
+    linkage = plan.linkage
+    assert linkage is not None
+    dataset = linkage.sides[side].name
+    table = await asyncio.to_thread(read_table, tables[dataset])
+    persons = await asyncio.to_thread(evaluate_persons, plan, dataset, table)
+    return await link_and_upload(client, ann, side, persons, verify=verify)
