@@ -11,9 +11,13 @@ relay of :mod:`pets.seal`, docs/ARCHITECTURE.md):
 2. :meth:`HolderClient.seal_seeds` seals each seed to its helper's seal key
    (announced by the leader, signed by the helper, checked here against the
    project CA) and signs each sealed seed with the holder's certificate key;
-3. the masked vector streams to the leader in ~1 MB chunks, the sealed
-   seeds and the contribution digest in the header: one call, no connection
-   to any helper.
+3. the masked vector goes to the leader, the sealed seeds and the
+   contribution digest in the header, no connection to any helper: a
+   contribution that fits one message (~1 MB) as one message on the
+   holder's persistent ``ContributeStream``
+   (:mod:`pets.client.contribution_stream`; ``ContributeOne`` when the
+   leader lacks it), a larger one streamed in ~1 MB chunks on one
+   ``Contribute`` call.
 
 A retry after a transient failure re-sends the *same* messages, which the
 leader treats as idempotent; with derived seeds even a restarted node
@@ -34,6 +38,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from pets import seal
 from pets.client.connect import Connector
+from pets.client.contribution_stream import ContributionStream, MessageError, falls_back
 from pets.errors import InvalidInputError, InvalidProofError, NotFoundError
 from pets.protocols import HolderContribution, lookup
 from pets.protocols.additive import AdditiveProtocol
@@ -47,14 +52,20 @@ from pets.v1 import aggregation_pb2_grpc as pb_grpc
 log = logging.getLogger("pets.client.holder")
 
 RETRY_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+MESSAGE_TIMEOUT = 30.0  # seconds for one one-message contribution's acknowledgement
 
 
 class HolderClient:
     """RPCs a holder makes: everything goes to the leader."""
 
-    def __init__(self, connector: Connector, *, seed_key: bytes | None = None) -> None:
+    def __init__(
+        self, connector: Connector, *, seed_key: bytes | None = None, stream: bool = True
+    ) -> None:
         """``seed_key``: a long-term 32-byte secret from which the holder derives its
-        seeds per (query, helper); without it seeds are fresh from ``os.urandom``."""
+        seeds per (query, helper); without it seeds are fresh from ``os.urandom``.
+        ``stream`` (also :attr:`use_stream`, changeable at any time): send
+        one-message contributions on the persistent ``ContributeStream``, else
+        each as one ``ContributeOne`` call."""
         self.connector = connector
         self._seed_key = seed_key
         self._leader_channel = connector.leader_channel()
@@ -66,6 +77,8 @@ class HolderClient:
             request_serializer=None,
             response_deserializer=pb.ContributionAck.FromString,
         )
+        self._stream = ContributionStream(self._leader_channel, connector.metadata)
+        self.use_stream = stream
         tls = connector.endpoints.tls
         self._ca_pem: bytes | None = None
         self._signing_key: ec.EllipticCurvePrivateKey | None = None
@@ -82,7 +95,14 @@ class HolderClient:
     def name(self) -> str:
         return self.connector.endpoints.name
 
+    @property
+    def streaming(self) -> bool:
+        """Whether one-message contributions go on the stream now: :attr:`use_stream`,
+        unless the leader answered UNIMPLEMENTED lately."""
+        return self.use_stream and self._stream.available
+
     async def close(self) -> None:
+        await self._stream.close()
         await self._leader_channel.close()
 
     async def _retrying(self, what: str, deadline: float, call: object) -> object:
@@ -90,7 +110,7 @@ class HolderClient:
         while True:
             try:
                 return await call()  # type: ignore[operator]
-            except grpc.aio.AioRpcError as exc:
+            except (grpc.aio.AioRpcError, MessageError) as exc:
                 if exc.code() not in RETRY_CODES or backoff.exhausted():
                     raise error_for(exc, what) from None
                 log.warning("retrying", extra={"call": what, "code": exc.code().name})
@@ -174,7 +194,10 @@ class HolderClient:
         *,
         deadline: float,
     ) -> pb.ContributionAck:
-        """Stream ``payload`` to the leader, ``digest`` and ``sealed_seeds`` in the header."""
+        """Deliver ``payload`` to the leader, ``digest`` and ``sealed_seeds`` in the header:
+        as one message on the contribution stream (or ``ContributeOne``) if it fits one,
+        else in ~1 MB chunks on one ``Contribute`` call; retried idempotently until
+        ``deadline`` (Unix time) while the leader is unavailable."""
         payload = memoryview(payload).cast("B")
         header = pb.ContributionHeader(
             query_id=query_id,
@@ -189,11 +212,16 @@ class HolderClient:
                 yield wire.encode_chunk(header if i == 0 else None, chunk)
 
         async def call() -> Any:
-            if len(payload) <= wire.CHUNK_BYTES:  # one message: the cheaper unary call
+            if len(payload) <= wire.CHUNK_BYTES:  # one message: on the stream, else unary
+                chunk = pb.ContributionChunk(header=header, data=bytes(payload))
+                if self.streaming:
+                    try:
+                        return await self._stream.contribute(chunk, timeout=MESSAGE_TIMEOUT)
+                    except MessageError as exc:
+                        if not falls_back(exc.code()):
+                            raise  # retried (or not) like a failed call
                 return await self.leader.ContributeOne(
-                    pb.ContributionChunk(header=header, data=bytes(payload)),
-                    metadata=self.connector.metadata,
-                    timeout=30.0,
+                    chunk, metadata=self.connector.metadata, timeout=MESSAGE_TIMEOUT
                 )
             return await self._contribute_encoded(
                 messages(),

@@ -30,6 +30,7 @@ from pets.query import Schema
 from pets.server.config import ServerConfig
 from pets.server.helper import Helper
 from pets.server.leader import Leader
+from pets.server.leader.stream import decode_request as decode_stream_request
 from pets.server.metrics import RpcMetricsInterceptor, ServerMetrics, timed_store
 from pets.server.peers import HelperLink
 from pets.server.rpc import add_service
@@ -143,7 +144,11 @@ class Server:
                 self._server,
                 self._service,
                 "Leader",
-                request_decoders={"Contribute": decode, "ContributeOne": decode},
+                request_decoders={
+                    "Contribute": decode,
+                    "ContributeOne": decode,
+                    "ContributeStream": decode_stream_request,  # one bad message, one answer
+                },
                 encoded_responses=["GetAggregate"],
             )
         else:

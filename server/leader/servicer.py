@@ -26,6 +26,7 @@ from pets.server.leader.batching import Batching
 from pets.server.leader.intake import Intake
 from pets.server.leader.lifecycle import Lifecycle
 from pets.server.leader.state import HelperPort, LeaderState, QueryRuntime, log
+from pets.server.leader.stream import ContributionStreams
 from pets.server.metrics import ServerMetrics
 from pets.server.query_state import OPEN, READY, TERMINAL
 from pets.server.query_state import name as state_name
@@ -68,6 +69,7 @@ class Leader(pb_grpc.LeaderServicer):
         self.lifecycle = Lifecycle(self.state, self.batching)
         self.intake = Intake(self.state, self.batching, close=self.lifecycle.close_until_done)
         self.intake.metrics = self.lifecycle.metrics = self.metrics
+        self.streams = ContributionStreams(self.intake)  # ContributeStream calls
         prepare_round = self.batching.prepare_round
         prepare_round.on_prepared = lambda outcome, n: self.metrics.prepares.labels(outcome).inc(n)
         self.metrics.count_open_queries(
@@ -91,6 +93,7 @@ class Leader(pb_grpc.LeaderServicer):
         """End the long-lived streams so a graceful stop need not wait for them."""
         self.state.stopping = True
         self.announcer.shutdown()
+        self.streams.shutdown()
 
     async def stop(self) -> None:
         self.begin_shutdown()
@@ -269,3 +272,14 @@ class Leader(pb_grpc.LeaderServicer):
         require(peer, [Role.HOLDER], "link records")
         async for answer in self.lifecycle.linkage.evaluate(peer, certificate, request_iterator):
             yield answer
+
+    @streaming
+    async def ContributeStream(
+        self,
+        request_iterator: AsyncIterator[pb.ContributionStreamRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[pb.ContributionStreamResponse]:
+        peer, certificate = caller_and_certificate(context, insecure=self._insecure)
+        require(peer, [Role.HOLDER], "contribute")
+        async for response in self.streams.serve(peer, certificate, request_iterator):
+            yield response
