@@ -39,7 +39,7 @@ import numpy as np
 from cryptography.exceptions import InvalidSignature
 
 from pets import seal
-from pets.errors import InvalidInputError, InvalidProofError, NotReadyError
+from pets.errors import InvalidInputError, NotReadyError
 from pets.identity.certificates import Role
 from pets.linkage import BatchRejectedError, LinkageDomain, derive_key_share, evaluate
 from pets.linkage.errors import DigestMismatchError
@@ -169,8 +169,8 @@ class HelperLinkage:
                 try:
                     public.verify(bytes(msg.signature), message, _ECDSA)
                 except (InvalidSignature, ValueError):
-                    raise InvalidProofError(
-                        f"chunk {index} of the batch is not signed by holder {holder}"
+                    raise BatchRejectedError(
+                        "signature", f"chunk {index} of the batch is not signed by holder {holder}"
                     ) from None
             context = chunk_context("helper", domain, q.record.id, holder, index)
             out = await asyncio.to_thread(
@@ -226,8 +226,9 @@ class HelperLinkage:
                 try:
                     public.verify(bytes(up.signature), message, _ECDSA)
                 except (InvalidSignature, ValueError):
-                    raise InvalidProofError(
-                        f"the pseudonyms of holder {part.holder} are not signed by that holder"
+                    raise BatchRejectedError(
+                        "signature",
+                        f"the pseudonyms of holder {part.holder} are not signed by that holder",
                     ) from None
             signed[part.holder] = (up.side, up.rows, bytes(part.contribution_digest))
             uploads.append(SideUpload(part.holder, up.side, pseudonyms))

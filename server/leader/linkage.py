@@ -31,6 +31,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import grpc
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
@@ -62,6 +63,7 @@ from pets.protocols.linkage import (
 from pets.runtime.offload import offload
 from pets.server.leader.state import LeaderState, QueryRuntime, log
 from pets.server.query_state import OPEN
+from pets.transport.status import error_for
 from pets.v1 import aggregation_pb2 as pb
 
 SECRET_SETTING = "linkage-secret"  # noqa: S105 (the setting's name, not a secret)
@@ -202,6 +204,8 @@ class LeaderLinkage:
                         answer.keys.extend([*ev.keys, mine])
                 index += 1
                 yield answer
+        except grpc.aio.AioRpcError as exc:  # the helper's refusal, with its status
+            raise error_for(exc, f"helper {helper.name}") from None
         finally:
             call.cancel()
         log.info(
