@@ -18,7 +18,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "The data is synthetic and deterministic for a given --seed."
         ),
     )
-    p.add_argument("--kind", choices=("hospitals", "supply_chain"), required=True)
+    p.add_argument(
+        "--kind",
+        choices=("hospitals", "supply_chain", "linked"),
+        required=True,
+        help="linked: hospitals, municipal long-term care (ltc) and insurer claims about one "
+        "population, with messy pseudonymous ids and linkage domain 'resident' (N holders of "
+        "each; out/linkage.json lists the known overlaps)",
+    )
     p.add_argument("--holders", type=int, default=5, help="number of holders (default 5)")
     p.add_argument("--rows", type=int, default=2000, help="rows per holder (default 2000)")
     p.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")

@@ -4,13 +4,15 @@ The generator itself (:mod:`pets.devtools.datagen`) is pure; this module lays it
 output out as a holder would keep it: one folder per holder with a file per
 table dataset (CSV by default; Parquet or a SQLite database for the holders
 ``formats`` names, so the demo exercises those sources end to end) and a
-``.npy`` per vector dataset, plus the shared ``schema.toml``. Every format
+``.npy`` per vector dataset, plus the shared ``schema.toml`` (and for linked
+data ``linkage.json``, the known overlaps). Every format
 holds the same rows, so results stay comparable with the plaintext answer.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -99,7 +101,17 @@ def write_generated(kind: str, holders: int, rows: int, seed: int, out: Path) ->
     schema_path = out / "schema.toml"
     schema_path.write_text(data.schema_toml)
     written = write_data(data, out)
-    return [schema_path] + [p for files in written.values() for p in files.values()]
+    paths = [schema_path] + [p for files in written.values() for p in files.values()]
+    if data.overlaps is not None:
+        paths.append(write_overlaps(data.overlaps, out))
+    return paths
+
+
+def write_overlaps(overlaps: dict[str, object], out: Path) -> Path:
+    """``out/linkage.json``: the known people per dataset and per intersection (kind linked)."""
+    path = out / "linkage.json"
+    path.write_text(json.dumps(overlaps, indent=2, sort_keys=True) + "\n")
+    return path
 
 
 def merge_schemas(*schemas: Schema) -> Schema:

@@ -40,8 +40,16 @@ total needs a narrower ``clip`` (squares reach 1e14 at scale 100;
 daily totals in kg CO2e per holder, [0, 1e6] scale 100, with seasonal and
 weekly cycles.
 
+``linked`` (holders ``hospital-01``, ``municipality-01``, ``insurer-01``, ...;
+datasets ``hospitals``, ``ltc``, ``claims``): records about one synthetic
+population, each dataset with a messy pseudonymous id column and a linkage
+declaration (domain ``resident``), for linked queries; see
+:mod:`pets.devtools.datagen_linked`. ``GeneratedData.overlaps`` holds the
+known people per dataset and per intersection.
+
 ``max_rows`` in the schema is ``rows`` rounded up to a power of ten (at least
-100), so every generated holder is within it.
+100), so every generated holder is within it (``linked``: the largest
+holder's rows).
 """
 
 from __future__ import annotations
@@ -57,6 +65,8 @@ from pets.errors import InvalidInputError
 from pets.query.schema import Column, Dataset, Schema
 
 KINDS: tuple[str, ...] = ("hospitals", "supply_chain")
+#: Every kind ``generate`` makes: the unlinked ones and ``linked`` (three linked datasets).
+ALL_KINDS: tuple[str, ...] = (*KINDS, "linked")
 
 PREFECTURES = ("Tokyo", "Kanagawa", "Osaka", "Aichi", "Saitama", "Chiba", "Hyogo", "Fukuoka")
 _PREFECTURE_WEIGHTS = np.array([14.0, 9.2, 8.8, 7.5, 7.3, 6.3, 5.4, 5.1])
@@ -102,6 +112,7 @@ class GeneratedData:
     kind: str
     schema_toml: str
     files: dict[str, dict[str, str | np.ndarray]] = field(default_factory=dict)
+    overlaps: dict[str, object] | None = None  # kind linked: the known overlaps
 
     @property
     def schema(self) -> Schema:
@@ -116,11 +127,13 @@ class GeneratedData:
 
 def generate(kind: str, holders: int, rows: int, seed: int) -> GeneratedData:
     """Synthetic data of ``kind`` for ``holders`` holders of ``rows`` rows each."""
-    if kind not in KINDS:
-        raise InvalidInputError(f"unknown data kind {kind!r} (one of {', '.join(KINDS)})")
+    if kind not in ALL_KINDS:
+        raise InvalidInputError(f"unknown data kind {kind!r} (one of {', '.join(ALL_KINDS)})")
     for name, value, least in (("holders", holders, 1), ("rows", rows, 1), ("seed", seed, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise InvalidInputError(f"{name} must be an integer >= {least}, got {value!r}")
+    if kind == "linked":
+        return _generate_linked(holders, rows, seed)
     schema = schema_for(kind, max_rows_for(rows))
     prefix = "hospital" if kind == "hospitals" else "supplier"
     width = max(2, len(str(holders)))
@@ -138,6 +151,19 @@ def generate(kind: str, holders: int, rows: int, seed: int) -> GeneratedData:
             }
     header = f"# pets synthetic data schema: kind={kind}, seed={seed} (non-secret, numpy RNG)\n"
     return GeneratedData(kind, header + schema.to_toml(), files)
+
+
+def _generate_linked(holders: int, rows: int, seed: int) -> GeneratedData:
+    from pets.devtools import datagen_linked as dl
+
+    data = dl.generate_linked(holders, rows, seed)
+    schema = dl.schema(dl.max_rows(data))
+    files: dict[str, dict[str, str | np.ndarray]] = {
+        holder: {d: dl.to_csv(schema.dataset(d), cols) for d, cols in datasets.items()}
+        for holder, datasets in data.items()
+    }
+    header = f"# pets synthetic data schema: kind=linked, seed={seed} (non-secret, numpy RNG)\n"
+    return GeneratedData("linked", header + schema.to_toml(), files, dl.overlaps(data))
 
 
 def max_rows_for(rows: int) -> int:
