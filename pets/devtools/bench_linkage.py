@@ -29,6 +29,17 @@ the best of a few runs divided by the batch size.
   releases the GIL) is measured by ``benchmarks/test_bench_linkage.py``
   (``make bench``), not here: it sits between the two figures above and kept
   ``pets bench --quick`` 3 s longer.
+* ``linkage_10k_seconds``: the same 10^4 x 10^4 end to end through the
+  service (:func:`service_run`): a real leader and helper (processes, mTLS,
+  SQLite) and two holders, each in its own process as on its own machine,
+  from submitting ``count(*) from left linked to right`` to the decoded
+  count, unverified mode (``service_run(verify=True)`` measures verified
+  mode); ``linkage_per_record_us_service_{holder,leader,helper}`` are the CPU
+  microseconds each party spent per record (of the 2·10^4), from
+  ``time.process_time`` in the holders and ``/proc/PID/stat`` for the servers;
+* ``openmined_psi_cardinality_10k_seconds``: openmined-psi's PSI cardinality
+  (ECDH over P-256, both parties in this process, no network) at the same
+  sizes, when ``openmined.psi`` is installed (it is not a dependency).
 """
 
 from __future__ import annotations
@@ -36,8 +47,12 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 from coincurve import PublicKey
 
 from pets.devtools.bench import best_time
@@ -178,12 +193,207 @@ def join_seconds(n: int = 10_000) -> float:
     return best_time(lambda: match([a, b]), repeat=5)
 
 
+# --------------------------------------------------------------------------- the service
+SERVICE_SCHEMA = """
+[datasets.left]
+max_rows = {rows}
+[[datasets.left.columns]]
+name = "v"
+type = "int"
+lo = 0
+hi = 1
+[datasets.left.linkage]
+domain = "bench-ids"
+id_column = "id"
+one_row = "first"
+
+[datasets.right]
+max_rows = {rows}
+[[datasets.right.columns]]
+name = "w"
+type = "int"
+lo = 0
+hi = 1
+[datasets.right.linkage]
+domain = "bench-ids"
+id_column = "id"
+one_row = "first"
+"""
+
+
+@dataclass
+class _Rows:
+    """:class:`pets.client.linkage.PersonRows` for the benchmark: a count per person."""
+
+    ids: list[bytes]
+    domain: LinkageDomain
+    width: int
+
+    def vectors(self, persons: np.ndarray) -> np.ndarray:
+        return np.ones((len(persons), self.width), dtype=np.uint64)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """user + system CPU seconds of a running process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _side_ids(side: int, n: int) -> list[bytes]:
+    """Holder ``side``'s ``n`` ids: the first half shared by both holders."""
+    own = b"lr"[side : side + 1]
+    return [b"s%09d" % i for i in range(n // 2)] + [own + b"%09d" % i for i in range(n - n // 2)]
+
+
+def _holder_process(
+    endpoints: Any, side: int, n: int, verify: bool, inbox: Any, outbox: Any
+) -> None:
+    """One holder in its own process (as on its own machine): connect, wait for the
+    query id, then link and upload; reports its CPU seconds."""
+    import asyncio
+
+    from pets.client.connect import Connector
+    from pets.client.holder import HolderClient
+    from pets.client.linkage import link_and_upload
+
+    ids = _side_ids(side, n)
+
+    async def run() -> None:
+        client = HolderClient(Connector(endpoints, "holder"))
+        outbox.put("ready")
+        qid = await asyncio.to_thread(inbox.get)
+        cpu = time.process_time()
+        try:
+            ann = await client.announcement(qid)
+            rows = _Rows(ids, DOMAIN, 1 if side == 0 else 0)
+            await link_and_upload(client, ann, side, rows, verify=verify)
+        finally:
+            await client.close()
+        outbox.put(time.process_time() - cpu)
+
+    asyncio.run(run())
+
+
+def service_run(n: int = 10_000, *, verify: bool = False) -> dict[str, float]:
+    """Two holders of ``n`` records each (half shared), each in its own process,
+    linked end to end through a real leader and helper (processes, mTLS, SQLite):
+    wall time from submitting the query to the decoded count, and CPU microseconds
+    per record (of the 2n records) for the holders and for each server."""
+    import asyncio
+    import tempfile
+
+    from pets.client.analyst import AnalystClient
+    from pets.devtools.localcluster import LocalCluster
+    from pets.query import Query, Schema
+
+    schema = Schema.from_toml(SERVICE_SCHEMA.format(rows=max(n, 1)))
+    holders = ["holder-l", "holder-r"]
+    ctx = get_context("spawn")
+    with tempfile.TemporaryDirectory() as tmp:
+        cluster = LocalCluster(
+            workdir=Path(tmp),
+            schema=schema,
+            holder_data={h: {} for h in holders},
+            min_holders=2,
+            limits={"finalize_timeout_seconds": 60},
+        )
+        cluster.prepare()
+        cluster.start_servers()
+        inbox, outbox = ctx.Queue(), ctx.Queue()
+        procs = [
+            ctx.Process(
+                target=_holder_process,
+                args=(cluster.endpoints(h), side, n, verify, inbox, outbox),
+            )
+            for side, h in enumerate(holders)
+        ]
+        try:
+            for p in procs:
+                p.start()
+            for _ in procs:
+                outbox.get(timeout=120)
+            pids = {s: cluster.processes[s].popen.pid for s in ("leader", "helper-1")}  # type: ignore[union-attr]
+
+            async def scenario() -> tuple[float, int]:
+                analyst = AnalystClient(cluster.endpoints("analyst"))
+                try:
+                    query = Query.parse("count(*) from left linked to right")
+                    started = time.perf_counter()
+                    sub = await analyst.submit(
+                        query,
+                        protocol="linkage",
+                        min_holders=2,
+                        deadline_seconds=600,
+                        close_after=2,
+                    )
+                    for _ in procs:
+                        inbox.put(sub.status.query_id)
+                    status = await analyst.wait(sub.status.query_id)
+                    result = await analyst.fetch(sub, status)
+                    return time.perf_counter() - started, int(result.rows[0]["count"])
+                finally:
+                    await analyst.close()
+
+            before = {s: _cpu_seconds(p) for s, p in pids.items()}
+            wall, count = asyncio.run(scenario())
+            after = {s: _cpu_seconds(p) for s, p in pids.items()}
+            holders_cpu = sum(outbox.get(timeout=60) for _ in procs)
+        finally:
+            for p in procs:
+                p.join(timeout=30)
+                if p.is_alive():
+                    p.kill()
+            cluster.stop()
+    if count != n // 2:
+        raise AssertionError(f"linked count {count}, expected {n // 2}")
+    records = 2 * n
+    suffix = "_verified" if verify else ""
+    size = f"{n // 1000}k" if n < 1_000_000 else f"{n // 1_000_000}m"
+    return {
+        f"linkage_{size}_seconds{suffix}": wall,
+        f"linkage_per_record_us_service_holder{suffix}": holders_cpu / records * 1e6,
+        f"linkage_per_record_us_service_leader{suffix}": (after["leader"] - before["leader"])
+        / records
+        * 1e6,
+        f"linkage_per_record_us_service_helper{suffix}": (after["helper-1"] - before["helper-1"])
+        / records
+        * 1e6,
+    }
+
+
+def psi_cardinality_seconds(n: int = 10_000) -> float | None:
+    """openmined-psi's PSI cardinality (ECDH P-256, both parties in this process) at
+    the same sizes, when the package is installed (None otherwise)."""
+    try:
+        import private_set_intersection.python as psi  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    shared = [f"s{i:09d}" for i in range(n // 2)]
+    client_items = shared + [f"c{i:09d}" for i in range(n - n // 2)]
+    server_items = shared + [f"v{i:09d}" for i in range(n - n // 2)]
+    started = time.perf_counter()
+    client = psi.client.CreateWithNewKey(False)  # reveal_intersection=False: cardinality
+    server = psi.server.CreateWithNewKey(False)
+    setup = server.CreateSetupMessage(1e-9, len(client_items), server_items, psi.DataStructure.RAW)
+    request = client.CreateRequest(client_items)
+    response = server.ProcessRequest(request)
+    size = client.GetIntersectionSize(setup, response)
+    elapsed = time.perf_counter() - started
+    if size != n // 2:
+        raise AssertionError(f"openmined-psi counted {size}, expected {n // 2}")
+    return elapsed
+
+
 def quick() -> dict[str, float]:
     """All linkage quick metrics (about 8 s on 2 cores)."""
     metrics = per_record()
     metrics["linkage_core_10k_seconds"] = core_seconds()
     metrics["linkage_core_10k_seconds_2_processes"] = core_seconds_processes()
     metrics["linkage_join_10k_seconds"] = join_seconds()
+    metrics.update(service_run(10_000))  # linkage_10k_seconds, through real servers
+    psi = psi_cardinality_seconds(10_000)
+    if psi is not None:
+        metrics["openmined_psi_cardinality_10k_seconds"] = psi
     return metrics
 
 
