@@ -25,7 +25,10 @@ fingerprint, holder and helper):
   the project CA, and opens the seed, before the leader may commit the
   contribution (``Helper.Prepare``), so a leader cannot invent holders to
   push a query over ``min_holders``, and a seed that does not open is
-  refused before it counts.
+  refused before it counts. The helper parses each holder certificate's
+  key once (:func:`certificate_key` keeps the last
+  :data:`CERTIFICATE_KEYS_CACHED` by the certificate's bytes), not once per
+  batch; the signature check and the opening stay per contribution.
 
 Holders learn a helper's seal key from the leader's announcement; the helper
 signs it with its own certificate key (:func:`helper_key_message`) so the
@@ -43,6 +46,7 @@ key, context and expected seed, plus variants that must fail at a named step.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Sequence
@@ -158,9 +162,24 @@ def verify_sealed(
         ) from None
 
 
+CERTIFICATE_KEYS_CACHED = 4096
+"""Parsed certificate keys :func:`certificate_key` remembers (least recently used go)."""
+
+
 def certificate_key(cert_pem_or_der: bytes) -> ec.EllipticCurvePublicKey:
-    """The ECDSA public key of a pets certificate (PEM or DER)."""
-    data = bytes(cert_pem_or_der)
+    """The ECDSA public key of a pets certificate (PEM or DER).
+
+    Parsed once per certificate: the key is remembered by the certificate's
+    exact bytes (immutable, so the same bytes always carry the same key) in a
+    bounded LRU; a certificate that does not parse is not remembered. Whether
+    the certificate is from the CA, names the party and is valid is
+    :func:`check_party`'s job, on every use.
+    """
+    return _certificate_key(bytes(cert_pem_or_der))
+
+
+@functools.lru_cache(maxsize=CERTIFICATE_KEYS_CACHED)
+def _certificate_key(data: bytes) -> ec.EllipticCurvePublicKey:
     try:
         cert = (
             x509.load_pem_x509_certificate(data)
