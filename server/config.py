@@ -8,6 +8,8 @@ Example for a leader (relative paths are relative to the config file)::
     state_dir = "state/leader" # SQLite database lives here
     # state = "postgresql://pets@db.example/pets_leader"  # optional: PostgreSQL instead
     #   of SQLite (password from PGPASSWORD or ~/.pgpass); one database per server
+    # replica = "leader-a"     # optional, with `state`: this process's name among the
+    #   server's replicas on that database (default: random per start)
     schema = "schema.toml"     # leader: the dataset schema all parties share
     min_holders = 3            # server-wide floor; a query may raise it, never lower it
 
@@ -34,6 +36,8 @@ Example for a leader (relative paths are relative to the config file)::
     max_holders = 1000000               # the most holders a query may require (min_holders)
     release_window_seconds = 604800     # how long a release's contributor set binds the
                                         # next ones of its fingerprint (the release rule)
+    finalise_lease_seconds = 30         # replicas: a finaliser that stops renewing its
+                                        # lease this long is taken over by another
 
     [policy]                   # leader, optional: analysts must prove attributes
     require = "accreditation >= 2 and purpose in {public-health, research}"
@@ -91,6 +95,8 @@ class Limits:
     # Releases of one fingerprint within this window must have the same contributor
     # set (pets.server.release_policy).
     release_window_seconds: float = 604_800.0
+    # Replicas on PostgreSQL (issue 14): how long a finalisation lease lasts unrenewed.
+    finalise_lease_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         for name, kind in (
@@ -105,6 +111,7 @@ class Limits:
             ("contribution_timeout_seconds", float),
             ("max_holders", int),
             ("release_window_seconds", float),
+            ("finalise_lease_seconds", float),
         ):
             value = getattr(self, name)
             ok = isinstance(value, int | float) and not isinstance(value, bool)
@@ -147,6 +154,9 @@ class ServerConfig:
     # A PostgreSQL URL: the server's state lives there instead of SQLite in state_dir.
     state_url: str | None = None
     dp: DpPolicy = field(default_factory=DpPolicy)
+    # This process's name among the server's replicas on a PostgreSQL database
+    # ("": a fresh random one per start).
+    replica: str = ""
 
     @property
     def database(self) -> Path:
@@ -171,6 +181,7 @@ def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) ->
             "port_file",
             "metrics",
             "state",
+            "replica",
             "dp",
         },
         "the server config",
@@ -247,6 +258,11 @@ def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) ->
         raise ConfigError(
             'state must be a PostgreSQL URL ("postgresql://..."); for SQLite set state_dir'
         )
+    replica = data.get("replica", "")
+    if not isinstance(replica, str) or (replica and not _NAME.match(replica)):
+        raise ConfigError(f"replica {replica!r} must match {_NAME.pattern}")
+    if replica and state_url is None:
+        raise ConfigError("replica names a process among replicas on a PostgreSQL `state`")
     metrics_listen = None
     if "metrics" in data:
         metrics = data["metrics"]
@@ -271,6 +287,7 @@ def parse_config(data: dict[str, Any], base: Path, *, insecure: bool = False) ->
         metrics_listen=metrics_listen,
         state_url=state_url,
         dp=dp,
+        replica=replica,
     )
 
 

@@ -51,6 +51,7 @@ TIMED_STORE_CALLS = (
     "commit_contributions",
     "insert_query",
     "update_query",
+    "close_query",
     "finish_query",
 )
 

@@ -223,6 +223,17 @@ class Accumulator:
                 products[i] = products[i] * c % n2
             self._contributors += 1
 
+    def merge(self, other: Accumulator) -> None:
+        """Fold in another accumulator of the same key and length (index-wise product
+        mod n^2, contributor counts added): merging replicas' shards (issue 14)."""
+        if other._length != self._length or other._n2 != self._n2:
+            raise InvalidInputError("only an accumulator of the same key and length merges")
+        n2 = self._n2
+        with self._lock:
+            pairs = zip(self._products, other._products, strict=True)
+            self._products = [a * b % n2 for a, b in pairs]
+            self._contributors += other._contributors
+
     def feed(self, chunk: bytes | bytearray | memoryview) -> None:
         """Sequential mode: bytes of whole vectors back to back, any chunking.
 

@@ -94,6 +94,13 @@ class AdditiveAggregate:
             at = end
         self.count += 1
 
+    def merge(self, other: object) -> None:
+        """Add another shard of this query's sum (mod 2^64: uint64 wraps)."""
+        if not isinstance(other, AdditiveAggregate) or other.length != self.length:
+            raise InvalidInputError("only a shard of the same additive query merges")
+        np.add(self.total, other.total, out=self.total)
+        self.count += other.count
+
     def to_bytes(self) -> bytes | memoryview:
         """The running sum as little-endian bytes; on a little-endian host a
         zero-copy view (valid until the next ``add``: the leader writes it

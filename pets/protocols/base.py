@@ -96,6 +96,12 @@ class RunningAggregate(Protocol):
 
     def to_bytes(self) -> bytes | memoryview: ...
 
+    def merge(self, other: RunningAggregate) -> None:
+        """Fold in another running aggregate of the same query (the protocol's own
+        addition: sum mod 2^64, product mod n^2, Field128 sums), counts added: how
+        the leader merges its replicas' shards at finalisation (issue 14)."""
+        ...
+
 
 class HelperChecker(Protocol):
     """A helper's half for one query: check and open what Prepare relays, then sum.

@@ -164,6 +164,12 @@ class PaillierAggregate:
             raise InvalidInputError("a Paillier contribution must come from validate()")
         self.accumulator.add(parsed)
 
+    def merge(self, other: object) -> None:
+        """Multiply in another shard's ciphertexts (mod n^2)."""
+        if not isinstance(other, PaillierAggregate):
+            raise InvalidInputError("only a shard of the same Paillier query merges")
+        self.accumulator.merge(other.accumulator)
+
     def to_bytes(self) -> bytes:
         return self.accumulator.to_bytes()
 

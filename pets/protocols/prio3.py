@@ -52,10 +52,13 @@ docs/ARCHITECTURE.md, "Prio3").
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
+import weakref
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -80,6 +83,7 @@ from pets.runtime.offload import offload
 from pets.transport import wire
 from pets.v1 import aggregation_pb2 as pb
 from pets.vdaf import Field128, Prio3, VdafError, prio3_bounded_vec
+from pets.vdaf import pool as vdaf_pool
 from pets.vdaf.prio3 import NONCE_SIZE, LeaderShare, VerifyState
 
 #: Aggregators: the leader (0) and one helper (1).
@@ -149,6 +153,12 @@ def _vdaf(bounds: tuple[int, ...]) -> Prio3:
     return prio3_bounded_vec(SHARES, list(bounds))
 
 
+def vdaf_ref(vdaf: Prio3) -> vdaf_pool.VdafRef:
+    """How a verification worker process rebuilds ``vdaf`` (the cached constructor and
+    the circuit's bounds): what crosses the process boundary instead of the instance."""
+    return (_vdaf, (tuple(vdaf.flp.valid.bounds),))  # type: ignore[attr-defined]
+
+
 def vdaf_for(plan: QueryPlan) -> Prio3:
     """The query's Prio3BoundedVec (two aggregators, Field128, one proof)."""
     _, bounds = slot_offsets(plan)
@@ -182,12 +192,17 @@ class Tamper:
 
 @dataclass
 class Prio3Report:
-    """One contribution on the leader, from validation to commit."""
+    """One contribution on the leader, from validation to commit.
+
+    ``input_share`` is the leader's encoded input share, checked (exact length,
+    canonical elements) but not decoded: ``verify_init`` decodes it where it runs
+    (a worker process, see :func:`leader_verify_init`).
+    """
 
     vdaf: Prio3
     public_share: bytes
     parts: list[bytes] | None
-    share: LeaderShare
+    input_share: bytes
     state: VerifyState | None = None
     verifier_share: bytes = b""
     vdaf_ctx: bytes = b""
@@ -220,8 +235,7 @@ class Prio3Aggregate:
             )
         public = data[: self.public_bytes]
         parts = self.vdaf.decode_public_share(public)
-        share = self.vdaf.decode_input_share(0, data[self.public_bytes :])
-        assert isinstance(share, LeaderShare)
+        share = self.vdaf.check_input_share(0, data[self.public_bytes :])
         return Prio3Report(self.vdaf, public, parts, share)
 
     def add(self, parsed: object) -> None:
@@ -235,8 +249,103 @@ class Prio3Aggregate:
         self.total = self.vdaf.agg_update(self.total, parsed.out_share)
         self.count += 1
 
+    def merge(self, other: object) -> None:
+        """Add another shard's output-share sum (Field128, element-wise)."""
+        if not isinstance(other, Prio3Aggregate):
+            raise InvalidInputError("only a shard of the same prio3 query merges")
+        self.total = self.vdaf.merge([self.total, other.total])
+        self.count += other.count
+
     def to_bytes(self) -> bytes:
         return self.vdaf.encode_agg_share(self.total)
+
+
+class _InitBatcher:
+    """The leader's ``verify_init`` jobs, coalesced on their way to the worker pool.
+
+    A contribution's job is queued; while fewer batches than workers are in
+    flight, everything queued goes out as one batch per (instance, key, context),
+    so a burst of arrivals costs a few process round trips, not one each.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.queued: list[tuple[tuple[Any, ...], vdaf_pool.InitItem, asyncio.Future[Any]]] = []
+        self.in_flight = 0
+
+    def submit(self, group: tuple[Any, ...], item: vdaf_pool.InitItem) -> asyncio.Future[Any]:
+        future = self.loop.create_future()
+        self.queued.append((group, item, future))
+        if self.in_flight < max(1, vdaf_pool.worker_count()):
+            self._flush()
+        return future
+
+    def _flush(self) -> None:
+        queued, self.queued = self.queued, []
+        groups: dict[tuple[Any, ...], list[tuple[vdaf_pool.InitItem, asyncio.Future[Any]]]] = {}
+        for group, item, future in queued:
+            groups.setdefault(group, []).append((item, future))
+        for group, entries in groups.items():
+            self.in_flight += 1
+            ref, key, ctx = group
+            job = self.loop.run_in_executor(
+                vdaf_pool.shared_pool(),  # None (no pool): the default thread pool
+                vdaf_pool.verify_init_encoded,
+                ref,
+                key,
+                ctx,
+                0,
+                [item for item, _ in entries],
+            )
+            job.add_done_callback(lambda done, e=entries: self._done(done, e))  # type: ignore[misc]
+
+    def _done(
+        self,
+        done: asyncio.Future[list[vdaf_pool.InitResult]],
+        entries: list[tuple[vdaf_pool.InitItem, asyncio.Future[Any]]],
+    ) -> None:
+        self.in_flight -= 1
+        error = done.exception() if not done.cancelled() else asyncio.CancelledError()
+        results: list[Any] = [error] * len(entries) if error else done.result()
+        for (_, future), result in zip(entries, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+        if self.queued and self.in_flight < max(1, vdaf_pool.worker_count()):
+            self._flush()
+
+
+_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _InitBatcher] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def leader_verify_init(report: Prio3Report, holder: str, context: PrepareContext) -> None:
+    """The leader's ``verify_init`` (aggregator 0) of one report on the verification
+    workers (:mod:`pets.vdaf.pool`), off the event loop and its interpreter lock;
+    sets the report's verify state and verifier share, or raises the VdafError."""
+    loop = asyncio.get_running_loop()
+    batcher = _batchers.get(loop)
+    if batcher is None:
+        batcher = _batchers[loop] = _InitBatcher(loop)
+    ctx = vdaf_context(context.query_id, context.fingerprint)
+    item = (report_nonce(context.query_id, holder), report.public_share, report.input_share)
+    result = await batcher.submit((vdaf_ref(report.vdaf), context.verify_key, ctx), item)
+    if isinstance(result, BaseException):
+        if isinstance(result, VdafError):
+            raise result
+        if not isinstance(result, BrokenProcessPool):
+            raise result
+        # A worker died: verify here instead (same result); the next job starts a new pool.
+        vdaf_pool.discard_broken()
+        (result,) = await asyncio.to_thread(
+            vdaf_pool.verify_init_encoded, vdaf_ref(report.vdaf), context.verify_key, ctx, 0, [item]
+        )
+        if isinstance(result, VdafError):
+            raise result
+    verifier_share, state = result
+    report.vdaf_ctx = ctx
+    report.verifier_share = verifier_share
+    report.state = report.vdaf.decode_verify_state(state)
 
 
 # --------------------------------------------------------------------------- helper
@@ -291,18 +400,51 @@ class Prio3Checker:
         accepted: dict[str, tuple[bytes, bytes]] | None = None,
     ) -> tuple[dict[str, tuple[bytes, bytes]], list[tuple[str, str]]]:
         """Verify every item (a re-sent one again: the leader needs the verifier
-        share); ``({holder: (sealed, output share)}, [(holder, failed check)])``."""
-        ok: dict[str, tuple[bytes, bytes]] = {}
+        share); ``({holder: (sealed, output share)}, [(holder, failed check)])``.
+
+        Runs in a worker thread: the certificate, signature and HPKE checks here,
+        then the batch's Prio3 verification split over the verification workers
+        (:func:`pets.vdaf.pool.run_split`; the same checks as :meth:`_verify`)."""
+        vdaf = self.vdaf
+        if vdaf is None or len(self.verify_key) != vdaf.VERIFY_KEY_SIZE:
+            reason = str(UnavailableError(f"helper has no verify key for {self.opener.query_id}"))
+            return {}, [(item.holder, reason) for item in items]
         refused: list[tuple[str, str]] = []
+        opened: list[tuple[str, bytes]] = []
+        jobs: list[vdaf_pool.FullItem] = []
         for item in items:
             try:
-                sealed, out, own = self._verify(item)
+                sealed, key = self.opener.open(item)
             except PetsError as exc:
                 refused.append((item.holder, str(exc)))
                 continue
-            assert self.vdaf is not None
-            ok[item.holder] = (sealed, self.vdaf.encode_out_share(out))
-            self.verifier_shares[item.holder] = own
+            opened.append((item.holder, sealed))
+            nonce = report_nonce(self.opener.query_id, item.holder)
+            jobs.append(
+                (
+                    nonce,
+                    bytes(item.public_share),
+                    helper_share(key),
+                    [bytes(item.verifier_share)],
+                    bytes(item.verifier_message),
+                )
+            )
+        results = vdaf_pool.run_split(
+            vdaf_pool.verify_encoded,
+            vdaf_ref(vdaf),
+            self.verify_key,
+            self.ctx,
+            self.aggregator_id,
+            jobs,
+        )
+        ok: dict[str, tuple[bytes, bytes]] = {}
+        for (holder, sealed), result in zip(opened, results, strict=True):
+            if isinstance(result, VdafError):
+                refused.append((holder, str(result)))
+                continue
+            out, own = result
+            ok[holder] = (sealed, out)
+            self.verifier_shares[holder] = own
         return ok, refused
 
     def finalise(
@@ -481,6 +623,7 @@ class Prio3Protocol(HelperSharingProtocol):
             raise InvalidInputError(
                 f"prio3 runs between the leader and exactly one helper; this leader has {helpers}"
             )
+        vdaf_pool.warm()  # the first Prepare batch should not wait for workers to start
         return secrets.token_bytes(32)
 
     def circuit_bounds(self, plan: QueryPlan) -> list[int]:
@@ -531,13 +674,16 @@ class Prio3Protocol(HelperSharingProtocol):
         """The leader's ``verify_init`` (aggregator 0); its verifier share goes to the helper."""
         if not isinstance(parsed, Prio3Report) or context is None:
             raise InvalidInputError("a prio3 contribution needs its report and the query's key")
-        vdaf = _vdaf_of_report(parsed)
-        ctx = vdaf_context(context.query_id, context.fingerprint)
-        nonce = report_nonce(context.query_id, holder)
-        parsed.vdaf_ctx = ctx
-        parsed.state, parsed.verifier_share = vdaf.verify_init_decoded(
-            context.verify_key, ctx, 0, nonce, parsed.parts, parsed.share
-        )
+        if parsed.state is None:  # not yet verified by leader_verify_init: here, in-thread
+            vdaf = _vdaf_of_report(parsed)
+            ctx = vdaf_context(context.query_id, context.fingerprint)
+            nonce = report_nonce(context.query_id, holder)
+            share = vdaf.decode_input_share(0, parsed.input_share)
+            assert isinstance(share, LeaderShare)
+            parsed.vdaf_ctx = ctx
+            parsed.state, parsed.verifier_share = vdaf.verify_init_decoded(
+                context.verify_key, ctx, 0, nonce, parsed.parts, share
+            )
         return pb.SealedContribution(
             holder=holder,
             certificate=certificate,
@@ -545,6 +691,16 @@ class Prio3Protocol(HelperSharingProtocol):
             public_share=parsed.public_share,
             verifier_share=parsed.verifier_share,
         )
+
+    async def leader_verify_init(
+        self, holder: str, parsed: object, context: PrepareContext
+    ) -> None:
+        """The leader's ``verify_init`` off the event loop, on the verification workers
+        (:func:`leader_verify_init`); :meth:`prepare_message` then only builds the message.
+        Raises the VdafError of a refused report."""
+        if not isinstance(parsed, Prio3Report):
+            raise InvalidInputError("a prio3 contribution needs its report")
+        await leader_verify_init(parsed, holder, context)
 
     def prepare_verdicts(
         self,
@@ -602,6 +758,7 @@ class Prio3Protocol(HelperSharingProtocol):
     ) -> Prio3Checker:
         if not isinstance(checker, Prio3Checker):
             raise InvalidInputError("not a prio3 checker")
+        vdaf_pool.warm()  # the first Prepare batch should not wait for workers to start
         return replace(
             checker,
             vdaf=checked_vdaf(bounds, checker.opener.vector_length),

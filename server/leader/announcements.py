@@ -39,6 +39,8 @@ class Announcer:
     def __init__(self, state: LeaderState) -> None:
         self.state = state
         self._watchers: set[asyncio.Queue[pb.QueryAnnouncement | None]] = set()
+        # Queries another replica accepted are announced here too (replicas.py).
+        state.announce = self.announce
 
     def status(self, rt: QueryRuntime) -> pb.QueryStatus:
         r = rt.record
@@ -47,7 +49,7 @@ class Announcer:
             state=r.state,  # type: ignore[arg-type]
             spec=rt.spec,
             analyst=r.analyst,
-            contributors=len(rt.holders) if r.state == OPEN else len(r.contributors),
+            contributors=rt.contributors if r.state == OPEN else len(r.contributors),
             min_holders=r.min_holders,
             deadline_unix=r.deadline,
             failure=r.failure,

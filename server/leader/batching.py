@@ -17,6 +17,13 @@ contributions and closing are serialised without locks:
    cost of a durable commit is paid per batch, not per holder. A close is
    applied between the contributions before and after it.
 
+With replicas on one database (issue 14) each replica's commit writes its own
+shard of the aggregate; a commit that lost a race to another replica (the
+holder's contribution was recorded there, or the query was closed there) is
+refused whole by the store, so the loop re-reads those queries and decides
+the same batch once more: known holders on their digest, closed queries
+refused, the rest committed.
+
 Contributions of protocols without Prepare (Paillier) go straight to the
 commit loop, so they never wait on a slow helper. Neither loop dies: a
 failure fails the batch it was working on, not the server
@@ -34,8 +41,9 @@ from pets.errors import ConflictError, NotReadyError, PetsError, UnavailableErro
 from pets.runtime.offload import offload
 from pets.server.leader.prepare import MAX_VERIFY_BYTES_PER_BATCH, PrepareRound
 from pets.server.leader.state import Close, LeaderState, Pending, QueryRuntime, log, reload, settle
-from pets.server.query_state import CLOSED, OPEN, TERMINAL
+from pets.server.query_state import OPEN, TERMINAL
 from pets.server.store import ContributionRecord
+from pets.server.store.base import QueryNotOpenError
 
 MAX_BATCH = 512
 
@@ -158,7 +166,8 @@ class Batching:
                         with contextlib.suppress(Exception):
                             await reload(self.state.store, rt)
 
-    async def _commit(self, items: list[Pending]) -> None:
+    async def _commit(self, items: list[Pending], *, again: bool = True) -> None:
+        items = [i for i in items if not i.future.done()]
         if not items:
             return
         staged: dict[tuple[str, str], Pending] = {}
@@ -214,33 +223,68 @@ class Batching:
                 assert rt.aggregate is not None
                 blobs[qid] = await offload(rt.aggregate.payload_bytes, rt.aggregate.to_bytes)
             try:
-                await self.state.store.commit_contributions(records, blobs)
+                counts = await self.state.store.commit_contributions(records, blobs)
+            except (ConflictError, QueryNotOpenError) as exc:
+                if again and self.state.replica:
+                    # Another replica recorded one of these holders, or closed a query:
+                    # re-read what changed and decide the batch once more.
+                    log.info("group commit lost a race to another replica; deciding again")
+                    for rt in touched.values():
+                        rt.stale = True
+                        await self.refresh(rt, closed=isinstance(exc, QueryNotOpenError))
+                    await self._commit([*staged.values(), *followers], again=False)
+                    return
+                await self._failed_commit(touched, [*staged.values(), *followers])
+                return
             except Exception:
-                # Nothing of the batch was recorded. Reloading from the store also
-                # brings in what another writer recorded meanwhile (a conflicting
-                # holder is then known, and its retry is decided on its digest).
-                log.exception("could not persist contributions; reloading state")
-                for rt in touched.values():
-                    rt.stale = True  # until reloaded (which may fail too, if the store is down)
-                for rt in touched.values():
-                    await reload(self.state.store, rt)
-                failure = UnavailableError("could not store the contribution; retry")
-                for item in [*staged.values(), *followers]:
-                    settle(item.future, error=failure)
+                await self._failed_commit(touched, [*staged.values(), *followers])
                 return
             for item in staged.values():
                 self.state.queries[item.query_id].holders[item.holder] = item.digest
                 settle(item.future, True)
+            for qid, n in counts.items():
+                touched[qid].committed = n
         for item in followers:
             settle(item.future, False)
         for rt in touched.values():
             await rt.bump()
 
+    async def _failed_commit(self, touched: dict[str, QueryRuntime], items: list[Pending]) -> None:
+        """Nothing of the batch was recorded. Reloading from the store also brings in
+        what another writer recorded meanwhile (a conflicting holder is then known,
+        and its retry is decided on its digest)."""
+        log.exception("could not persist contributions; reloading state")
+        for rt in touched.values():
+            rt.stale = True  # until reloaded (which may fail too, if the store is down)
+        for rt in touched.values():
+            if rt.record.state == OPEN:
+                await reload(self.state.store, rt)
+        failure = UnavailableError("could not store the contribution; retry")
+        for item in items:
+            settle(item.future, error=failure)
+
+    async def refresh(self, rt: QueryRuntime, *, closed: bool) -> None:
+        """Re-read a query another replica may have changed: its record (if ``closed``)
+        and this replica's shard and every replica's holders (if still open)."""
+        if closed:
+            stored = await self.state.store.load_query(rt.record.id)
+            if stored is not None and stored.state != OPEN and rt.record.state == OPEN:
+                rt.record = stored
+                if rt.deadline_task is not None and not rt.deadline_task.done():
+                    rt.deadline_task.cancel()
+                await rt.bump()
+                self._on_closed(rt)
+        if rt.record.state == OPEN:
+            await reload(self.state.store, rt)
+
     async def _apply_close(self, item: Close) -> None:
         rt = self.state.queries[item.query_id]
         if rt.record.state == OPEN:
-            rec = rt.record.with_state(CLOSED, contributors=tuple(sorted(rt.holders)))
-            await self.state.store.update_query(rec)
+            # The contributor set as recorded by every replica, fixed under the query
+            # row's lock (a single-writer store: exactly this replica's holders).
+            rec = await self.state.store.close_query(item.query_id)
+            if rec is None:  # cannot happen: queries are never deleted
+                raise AssertionError(f"query {item.query_id} vanished from the store")
             rt.record = rec
             if rt.deadline_task is not None and not rt.deadline_task.done():
                 rt.deadline_task.cancel()  # safe: its close() awaits a shielded future

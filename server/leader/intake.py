@@ -66,7 +66,7 @@ class Intake:
         if not first.HasField("header"):
             raise InvalidInputError("the first message of a contribution must carry its header")
         header = first.header
-        rt = self.state.runtime(header.query_id)
+        rt = await self.state.find(header.query_id)  # read through: another replica's query
         aggregate = rt.aggregate
         if rt.record.state != OPEN or aggregate is None:
             raise NotReadyError(f"query {header.query_id} is no longer accepting contributions")
@@ -118,11 +118,11 @@ class Intake:
         # cost more than the contribution; "query closed" logs the count.
         log.debug(
             "contribution accepted" if newly else "contribution already recorded",
-            extra={"query_id": rt.record.id, "holder": peer.name, "contributors": len(rt.holders)},
+            extra={"query_id": rt.record.id, "holder": peer.name, "contributors": rt.contributors},
         )
         self.metrics.contribution_seconds.observe(time.perf_counter() - started)
         close_after = rt.spec.close_after
-        if newly and close_after and len(rt.holders) >= close_after and rt.record.state == OPEN:
+        if newly and close_after and rt.contributors >= close_after and rt.record.state == OPEN:
             reason = f"{close_after} holders contributed"
             self.state.spawn(self.close(rt.record.id, reason), "close")
         return self.ack(rt, peer.name, newly=newly)
@@ -203,5 +203,5 @@ class Intake:
             query_id=rt.record.id,
             holder=holder,
             newly_accepted=newly,
-            contributors=len(rt.holders),
+            contributors=rt.contributors,
         )

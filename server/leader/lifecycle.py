@@ -22,11 +22,21 @@ succeeds (:meth:`Lifecycle.close_until_done`,
 ``stuck_reason`` and ``stuck_attempts``, so an analyst waiting on it sees why.
 (A helper that stays unreachable is different: the query fails after
 ``finalize_timeout_seconds``.)
+
+Replicas (issue 14): every replica that sees a query CLOSED runs
+:meth:`Lifecycle.finalise_until_done`, but only the one holding the query's
+finalisation lease (:meth:`pets.server.store.Store.take_lease`, renewed every
+third of ``finalise_lease_seconds``) finalises; the others wait and look
+again, and take over once the lease lapses (its holder died). A finaliser that
+loses its lease stops. The final aggregate is the merge of every replica's
+shard (:meth:`pets.protocols.base.RunningAggregate.merge`), and the finish is
+conditional in the store, so a release (and a DP budget spend) happens once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from collections.abc import Callable
@@ -34,6 +44,7 @@ from collections.abc import Callable
 from pets.dp import NoisePlan
 from pets.errors import PermissionDeniedError, PetsError, ThresholdNotMetError, UnavailableError
 from pets.identity.certificates import Peer
+from pets.protocols import RunningAggregate
 from pets.query import Query
 from pets.query import compile as compile_query
 from pets.runtime.backoff import Backoff
@@ -42,6 +53,7 @@ from pets.server.leader.admission import Admission
 from pets.server.leader.announcements import pack_helper_keys
 from pets.server.leader.batching import Batching
 from pets.server.leader.linkage import LeaderLinkage
+from pets.server.leader.replicas import Replicas
 from pets.server.leader.state import LeaderState, QueryRuntime, log, reload
 from pets.server.metrics import ServerMetrics
 from pets.server.privacy import ServerPrivacy
@@ -49,6 +61,7 @@ from pets.server.query_state import FAILED, OPEN, READY, TERMINAL
 from pets.server.query_state import name as state_name
 from pets.server.release_policy import ReleaseGuard
 from pets.server.store import QueryRecord
+from pets.server.store.base import AlreadyFinishedError
 from pets.transport.status import is_disk_full
 from pets.v1 import aggregation_pb2 as pb
 
@@ -84,9 +97,12 @@ class Lifecycle:
         self.releases = ReleaseGuard(
             state.store, state.config.limits.release_window_seconds, state.clock
         )
+        # What the other replicas on a shared store do (server/leader/replicas.py).
+        self.replicas = Replicas(state, self)
 
     async def resume(self) -> list[QueryRuntime]:
         """Load every query from the store; the unfinished ones, ready to go on."""
+        self.state.replica = await self.state.store.replica()
         resumed: list[QueryRuntime] = []
         for rec in await self.state.store.load_queries():
             spec = pb.QuerySpec.FromString(rec.spec)
@@ -112,12 +128,14 @@ class Lifecycle:
         return resumed
 
     def go_on(self, resumed: list[QueryRuntime]) -> None:
-        """Wait for the open ones' deadlines; finalise the closed ones."""
+        """Wait for the open ones' deadlines; finalise the closed ones; with replicas
+        on a shared store, follow what the others do (server/leader/replicas.py)."""
         for rt in resumed:
             if rt.record.state == OPEN:
                 self.schedule_deadline(rt)
             else:
                 self.start_finalise(rt)
+        self.replicas.start()
 
     async def open(self, analyst: Peer, admission: Admission, proven: list[str]) -> QueryRuntime:
         """Open an admitted query: helpers registered, recorded, deadline scheduled."""
@@ -214,16 +232,97 @@ class Lifecycle:
 
     async def finalise_until_done(self, rt: QueryRuntime) -> None:
         """:meth:`finalise`, retried with backoff until the query is READY or FAILED;
-        while it keeps failing, the query's status says why and how often."""
-        backoff = self.retry_backoff()
-        await self._unstuck(rt)  # its close went through (and ended its own retries)
-        while rt.record.state not in TERMINAL:
-            try:
-                await self.finalise(rt)
-            except Exception as exc:
-                await self._stuck(rt, "finalisation", exc)
-                await backoff.sleep()
-        await self._unstuck(rt)
+        while it keeps failing, the query's status says why and how often. With
+        replicas, only while this one holds the query's lease (see the module
+        docstring); one such loop per query and process."""
+        if rt.finalising:
+            return
+        rt.finalising = True
+        try:
+            backoff = self.retry_backoff()
+            await self._unstuck(rt)  # its close went through (and ended its own retries)
+            while rt.record.state not in TERMINAL and not self.state.stopping:
+                try:
+                    if not await self.state.store.take_lease(rt.record.id, self._lease_seconds):
+                        await self._await_other_finaliser(rt)
+                        continue
+                    await self._finalise_leased(rt)
+                except AlreadyFinishedError:
+                    await self._adopt_finished(rt)
+                except Exception as exc:
+                    await self._stuck(rt, "finalisation", exc)
+                    await backoff.sleep()
+            await self._unstuck(rt)
+        finally:
+            rt.finalising = False
+
+    @property
+    def _lease_seconds(self) -> float:
+        return self.state.config.limits.finalise_lease_seconds
+
+    async def _finalise_leased(self, rt: QueryRuntime) -> None:
+        """:meth:`finalise` while renewing the lease; cancelled if the lease is lost."""
+        work = asyncio.ensure_future(self.finalise(rt))
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self._lease_seconds / 3)
+                try:
+                    kept = await self.state.store.renew_lease(rt.record.id, self._lease_seconds)
+                except Exception as exc:  # the store is down: keep trying while it lasts
+                    log.warning(
+                        "could not renew a finalisation lease",
+                        extra={"query_id": rt.record.id, "error": repr(exc)},
+                    )
+                    continue
+                if not kept:
+                    log.warning(
+                        "finalisation lease lost to another replica; stopping",
+                        extra={"query_id": rt.record.id},
+                    )
+                    work.cancel()
+                    return
+
+        renewer = asyncio.ensure_future(renew())
+        try:
+            await work
+        except asyncio.CancelledError:
+            if not work.cancelled() or self.state.stopping:
+                raise
+            await self._await_other_finaliser(rt)  # the lease was lost
+        finally:
+            renewer.cancel()
+
+    async def _await_other_finaliser(self, rt: QueryRuntime) -> None:
+        """Another replica holds the lease: wait for news (or a third of a lease),
+        then read the query's stored state."""
+        seen = rt.version
+        async with rt.changed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    rt.changed.wait_for(lambda: rt.version != seen), self._lease_seconds / 3
+                )
+        if rt.record.state not in TERMINAL:
+            stored = await self.state.store.load_query(rt.record.id)
+            if stored is not None and stored.state in TERMINAL:
+                await self.adopt_record(rt, stored)
+
+    async def _adopt_finished(self, rt: QueryRuntime) -> None:
+        """Another replica finished the query first: take its stored outcome."""
+        stored = await self.state.store.load_query(rt.record.id)
+        if stored is not None and stored.state in TERMINAL:
+            self.privacy.discard(rt.record.id)
+            await self.adopt_record(rt, stored)
+
+    async def adopt_record(self, rt: QueryRuntime, stored: QueryRecord) -> None:
+        """Take a query's stored record (another replica changed it)."""
+        rt.record = stored
+        if stored.state != OPEN and rt.deadline_task is not None and not rt.deadline_task.done():
+            rt.deadline_task.cancel()
+        if stored.state in TERMINAL:
+            rt.aggregate = None
+            rt.holders = {}
+        await rt.bump()
 
     async def _stuck(self, rt: QueryRuntime, stage: str, exc: BaseException) -> None:
         rt.stuck_attempts += 1
@@ -331,6 +430,26 @@ class Lifecycle:
                 await backoff.sleep()
         return True
 
+    async def _merged(self, rt: QueryRuntime) -> RunningAggregate | None:
+        """The query's final running aggregate: every replica's shard, merged by the
+        protocol (one shard with a single-writer store)."""
+        if rt.plan is None:
+            rt.plan = compile_query(Query.from_json(rt.spec.query_json), self.state.schema)
+        plan, length = rt.plan, rt.record.vector_length
+        merged = None
+        for data, count in await self.state.store.shards(rt.record.id):
+            part = await offload(
+                len(data),
+                lambda d=data, c=count: rt.protocol.running_aggregate(  # type: ignore[misc]
+                    rt.spec, length, plan, d, count=c
+                ),
+            )
+            if merged is None:
+                merged = part
+            else:
+                await offload(len(data), merged.merge, part)
+        return merged
+
     async def _fail(self, rt: QueryRuntime, failure: str, detail: str) -> None:
         self.privacy.discard(rt.record.id)
         await self._finish(rt, FAILED, failure, detail)
@@ -343,9 +462,9 @@ class Lifecycle:
     async def _finish(self, rt: QueryRuntime, state: int, failure: str, detail: str) -> None:
         rec = rt.record.with_state(state, failure=failure, failure_detail=detail)
         released = None
-        if rt.stale and state == READY:  # never release an aggregate a failed commit left
-            await reload(self.state.store, rt)
-        aggregate = rt.aggregate
+        # Every replica's committed shard, merged: never what a failed commit left in
+        # memory, and the same on whichever replica finalises.
+        aggregate = await self._merged(rt) if state == READY else None
         if state == READY and aggregate is not None:
             # The protocol's release hook (e.g. noise), once; None keeps the share as it is.
             released = await offload(
@@ -367,6 +486,8 @@ class Lifecycle:
                 state = FAILED
         else:
             # A failed query's running aggregate is deleted: it will never be released.
+            if state == READY and released is None and aggregate is not None:
+                released = aggregate.to_bytes()  # the merge of every replica's shard
             await self.state.store.finish_query(rec, released, state == FAILED)
         rt.record = rec
         self.metrics.finalisations.labels("ready" if state == READY else "failed").inc()

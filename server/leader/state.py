@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -79,6 +79,16 @@ class QueryRuntime:
     # unreachable): ``aggregate`` may hold contributions that were never recorded, so
     # it is reloaded before anything uses it again (batching.py, lifecycle.py).
     stale: bool = False
+    # Replicas (issue 14): every replica's committed contributions as the last group
+    # commit counted them (``holders`` knows this replica's and those loaded), and
+    # whether this process runs the query's finalisation loop (lease-guarded).
+    committed: int = 0
+    finalising: bool = False
+
+    @property
+    def contributors(self) -> int:
+        """Committed contributions as far as this replica knows (all replicas')."""
+        return max(len(self.holders), self.committed)
 
     @property
     def protocol(self) -> AggregationProtocol:
@@ -92,14 +102,15 @@ class QueryRuntime:
 
 
 async def reload(store: Store, rt: QueryRuntime) -> None:
-    """Rebuild a query's aggregate and committed holders from the store."""
+    """Rebuild a query's aggregate (this replica's shard) and committed holders (every
+    replica's) from the store."""
     assert rt.plan is not None
-    data = await store.get_aggregate(rt.record.id)
+    data, count = await store.own_shard(rt.record.id)
     rt.holders = await store.contributions(rt.record.id)
     if rt.protocol.verifies:
         rt.rejected = await store.rejections(rt.record.id)
     rt.aggregate = rt.protocol.running_aggregate(
-        rt.spec, rt.record.vector_length, rt.plan, data, count=len(rt.holders)
+        rt.spec, rt.record.vector_length, rt.plan, data, count=count
     )
     rt.stale = False
 
@@ -175,10 +186,27 @@ class LeaderState:
         self.insecure = config.tls is None
         self.queries: dict[str, QueryRuntime] = {}
         self.stopping = False
+        # Replicas (issue 14): this process's replica id on a shared store (None: the
+        # store has one writer) and how a query another replica opened is loaded on a
+        # miss (server/leader/replicas.py sets both at start).
+        self.replica: str | None = None
+        self.load_through: Callable[[str], Awaitable[QueryRuntime | None]] | None = None
+        # Announces a query to this process's watching holders (the Announcer's).
+        self.announce: Callable[[QueryRuntime], None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def runtime(self, query_id: str) -> QueryRuntime:
         rt = self.queries.get(query_id)
+        if rt is None:
+            raise NotFoundError(f"no query {query_id!r}")
+        return rt
+
+    async def find(self, query_id: str) -> QueryRuntime:
+        """:meth:`runtime`, reading through to the store on a miss (a query another
+        replica accepted and this one has not heard of yet)."""
+        rt = self.queries.get(query_id)
+        if rt is None and self.load_through is not None:
+            rt = await self.load_through(query_id)
         if rt is None:
             raise NotFoundError(f"no query {query_id!r}")
         return rt

@@ -25,16 +25,19 @@ def open_store(database: Path) -> Store:
     return SqliteStore(database)
 
 
-async def connect_store(state: Path | str, owner: str | None = None) -> Store:
+async def connect_store(
+    state: Path | str, owner: str | None = None, replica: str | None = None
+) -> Store:
     """The store at ``state``: a ``postgresql://`` URL, else a SQLite database path.
 
     ``owner`` (``"<role>/<name>"``) claims a PostgreSQL database for one server
     and refuses a database another server claimed (a SQLite file lives in its
-    server's own ``state_dir``)."""
+    server's own ``state_dir``). ``replica`` names this process among the
+    server's replicas on a PostgreSQL database (default: random per start)."""
     if isinstance(state, str) and state.startswith(POSTGRES_SCHEMES):
         from pets.server.store.postgres import PostgresStore  # psycopg only when used
 
-        return await PostgresStore.open(state, owner=owner)
+        return await PostgresStore.open(state, owner=owner, replica=replica)
     return open_store(Path(state))
 
 

@@ -20,18 +20,27 @@ guarantees the servers rely on are part of the interface, not of a backend:
   clears the sealed seeds, atomically.
 * :meth:`Store.get_aggregate` returns the current generation only.
 
-A backend that shards a query's running aggregate across replicas (issue
-14) keeps one shard per writer behind :meth:`commit_contributions` and
-merges them in :meth:`finish_query` / :meth:`get_aggregate`; the servers'
-calls need not change. Nothing in the interface grows with the vector length
-times the number of holders.
+Replicas (issue 14): a backend several processes of one server share
+(PostgreSQL) keeps one running-aggregate **shard** per writer (its
+:meth:`Store.replica`): :meth:`commit_contributions` writes the caller's own
+shard and refuses a query another writer closed (:class:`QueryNotOpenError`),
+:meth:`Store.close_query` fixes the contributor set from every writer's
+records, :meth:`Store.shards` returns them all for the protocol to merge
+(:meth:`pets.protocols.base.RunningAggregate.merge`), a lease
+(:meth:`Store.take_lease`) picks one finaliser, and :meth:`finish_query` is
+conditional (:class:`AlreadyFinishedError`), so a release and its budget spend
+happen once. A single-writer backend (SQLite) has one shard, and its leases
+always succeed. Nothing in the interface grows with the vector length times
+the number of holders.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
+
+from pets.errors import ConflictError, NotReadyError
 
 # The columns of the ``queries`` table in :meth:`QueryRecord.from_row`'s order
 # (the same in every SQL backend).
@@ -150,6 +159,24 @@ class ReleaseRecord:
     released: float
 
 
+class QueryNotOpenError(NotReadyError):
+    """A group commit touched queries that are no longer open (another replica
+    closed them): nothing of the batch was recorded."""
+
+    def __init__(self, query_ids: Sequence[str]) -> None:
+        super().__init__("a query of this batch is no longer accepting contributions")
+        self.query_ids = tuple(query_ids)
+
+
+class AlreadyFinishedError(ConflictError):
+    """:meth:`Store.finish_query` on a query that is already READY or FAILED (another
+    replica finished it): nothing changed, no budget was spent."""
+
+
+#: A shard of a query's running aggregate: its bytes and how many contributions it holds.
+Shard = tuple[bytes, int]
+
+
 class Store(Protocol):
     """One server's durable state. Every method is safe to call from the event loop."""
 
@@ -180,9 +207,12 @@ class Store(Protocol):
         self,
         records: Sequence[ContributionRecord],
         aggregates: Mapping[str, bytes | memoryview],
-    ) -> None:
-        """The group commit: ``records`` and the new aggregate of every query they
-        touch, in one transaction (see the module docstring)."""
+    ) -> Mapping[str, int]:
+        """The group commit: ``records`` and the new aggregate (this replica's shard)
+        of every query they touch, in one transaction (see the module docstring).
+        Returns, per query touched, how many contributions every replica committed
+        so far (empty for a single-writer store: the caller's own count is exact).
+        Raises :class:`QueryNotOpenError` if a query was closed meanwhile."""
         ...
 
     async def sealed_contributions(self, query_id: str, holders: Iterable[str]) -> list[bytes]:
@@ -199,7 +229,9 @@ class Store(Protocol):
         self, record: QueryRecord, aggregate: bytes | memoryview | None, drop: bool = False
     ) -> None:
         """A query's final state in one transaction with its aggregate share:
-        ``aggregate`` replaces it, ``drop`` deletes it. Sealed seeds are cleared."""
+        ``aggregate`` replaces it, ``drop`` deletes it. Sealed seeds, running shards
+        and the finalisation lease are cleared. :class:`AlreadyFinishedError` if the
+        query is already READY or FAILED."""
         ...
 
     # -- Prio3 (issue 12): the per-query verify key and the rejected contributions
@@ -270,4 +302,50 @@ class Store(Protocol):
         ``since``; call ``check`` with the fingerprint's other releases since then
         (oldest first); if it raises, record nothing, else record ``release`` (a
         query already recorded keeps its first record)."""
+        ...
+
+    # -- replicas (issue 14): several processes of one server on one database ------
+    async def replica(self) -> str | None:
+        """This process's replica id (its shard and leases), or None for a store only
+        one process writes (SQLite)."""
+        ...
+
+    async def load_query(self, query_id: str) -> QueryRecord | None:
+        """One query as stored (another replica may have changed it), or None."""
+        ...
+
+    async def own_shard(self, query_id: str) -> tuple[bytes | None, int]:
+        """This replica's running aggregate of an unfinished query and how many
+        contributions it folded in ((None, 0) if none yet)."""
+        ...
+
+    async def shards(self, query_id: str) -> list[Shard]:
+        """Every replica's running-aggregate shard of an unfinished query."""
+        ...
+
+    async def close_query(self, query_id: str) -> QueryRecord | None:
+        """Fix an OPEN query's contributor set from every replica's committed
+        contributions and make it CLOSED, in one transaction that waits for group
+        commits in progress; returns the stored record (unchanged if the query was
+        no longer open), None if there is no such query."""
+        ...
+
+    async def take_lease(self, query_id: str, seconds: float) -> bool:
+        """Become the query's finaliser for ``seconds`` (by the database's clock), if
+        no other replica holds an unexpired lease; True if this replica holds it."""
+        ...
+
+    async def renew_lease(self, query_id: str, seconds: float) -> bool:
+        """Extend this replica's lease; False if it lapsed and another took it."""
+        ...
+
+    async def drop_lease(self, query_id: str) -> None:
+        """Give up this replica's lease (finishing a query drops it too)."""
+        ...
+
+    def changes(self) -> AsyncIterator[str | None]:
+        """The ids of queries another replica inserted, closed or finished, as they
+        commit; None first and after every reconnection (the caller then re-reads
+        every query, since changes may have been missed). Never ends for a shared
+        store; a single-writer store yields nothing."""
         ...

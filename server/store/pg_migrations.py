@@ -100,6 +100,32 @@ MIGRATIONS: tuple[LiteralString, ...] = (
     );
     CREATE INDEX releases_released ON releases (released);
     """,
+    # 4: replicas of one server on the database (issue 14, item 2). Each replica folds
+    # contributions into its own shard row of a query's running aggregate (merged at
+    # finalisation); ``aggregates`` keeps final shares only. A running aggregate of an
+    # unfinished query moves to the shard of replica '' (its count: the query's
+    # contributions). ``leases``: who finalises a query, until when (database clock).
+    """
+    CREATE TABLE aggregate_shards (
+        query_id text NOT NULL,
+        replica text NOT NULL,
+        data bytea NOT NULL,
+        contributions bigint NOT NULL,
+        PRIMARY KEY (query_id, replica)
+    );
+    ALTER TABLE aggregate_shards ALTER COLUMN data SET STORAGE EXTERNAL;
+    INSERT INTO aggregate_shards
+        SELECT a.query_id, '', a.data,
+               (SELECT count(*) FROM contributions c WHERE c.query_id = a.query_id)
+        FROM aggregates a JOIN queries q ON q.id = a.query_id
+        WHERE q.state IN (1, 2);
+    DELETE FROM aggregates a USING queries q WHERE q.id = a.query_id AND q.state IN (1, 2);
+    CREATE TABLE leases (
+        query_id text PRIMARY KEY,
+        holder text NOT NULL,
+        expires double precision NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

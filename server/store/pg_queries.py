@@ -11,8 +11,15 @@ from __future__ import annotations
 
 from psycopg import AsyncConnection
 
-from pets.server.store.base import QUERY_COLUMNS, QueryRecord, ReleaseRecord
+from pets.server.query_state import TERMINAL
+from pets.server.store.base import (
+    QUERY_COLUMNS,
+    AlreadyFinishedError,
+    QueryRecord,
+    ReleaseRecord,
+)
 from pets.server.store.pg_pool import Retry
+from pets.server.store.pg_replicas import end_running
 
 
 async def load_queries(conn: AsyncConnection) -> list[QueryRecord]:
@@ -34,8 +41,18 @@ async def update_query(conn: AsyncConnection, q: QueryRecord) -> None:
 
 
 async def end_query(conn: AsyncConnection, record: QueryRecord) -> None:
-    """Record the query's final state and erase what it no longer needs."""
-    await update_query(conn, record)
+    """Record the query's final state and erase what it no longer needs; refused
+    (:class:`AlreadyFinishedError`, the transaction rolls back) if another replica
+    finished it first, so a release and its budget spend happen once."""
+    q = record
+    cur = await conn.execute(
+        "UPDATE queries SET state = %s, failure = %s, failure_detail = %s, contributors = %s "
+        "WHERE id = %s AND state <> ALL(%s)",
+        (q.state, q.failure, q.failure_detail, list(q.contributors), q.id, list(TERMINAL)),
+    )
+    if cur.rowcount != 1:
+        raise AlreadyFinishedError(f"query {q.id} is already finished")
+    await end_running(conn, q.id)
     # The helpers have what they need (or the query failed): the leader keeps
     # who contributed and the digests, not the sealed seeds.
     await conn.execute(

@@ -23,6 +23,12 @@ replicas of a server share no disk (docs/ARCHITECTURE.md, "Storage"):
   retries), never a bare exception; the pool checks a connection before
   handing it out, so after a database restart the next call reconnects.
 
+Several replicas of one server may share the database (issue 14, item 2):
+each writes its own shard of a running aggregate, closing and finishing are
+conditional on the query's stored state, a lease picks one finaliser and
+query changes are NOTIFYed; those steps are in
+:mod:`pets.server.store.pg_replicas`.
+
 Connections, the owner claim and the retry loop are in
 :mod:`pets.server.store.pg_pool` (every method runs its transaction through
 :func:`~pets.server.store.pg_pool.transact`); SQL steps shared by several
@@ -35,19 +41,23 @@ hex-encoded on the way.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+import secrets
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
 
 from psycopg import AsyncConnection, errors
 from psycopg_pool import AsyncConnectionPool
 
-from pets.errors import ConflictError
+from pets.errors import ConflictError, InvalidInputError
 from pets.server.store import pg_queries as sql
+from pets.server.store import pg_replicas as rep
 from pets.server.store.base import (
     QUERY_COLUMNS,
     ContributionRecord,
     QueryRecord,
     ReleaseRecord,
+    Shard,
     VerifyKey,
 )
 from pets.server.store.pg_pool import (
@@ -63,8 +73,14 @@ T = TypeVar("T")
 class PostgresStore:
     """:class:`pets.server.store.Store` over a PostgreSQL database (open with :meth:`open`)."""
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(
+        self, pool: AsyncConnectionPool, replica: str | None = None, conninfo: str = ""
+    ) -> None:
         self._pool = pool
+        self._conninfo = conninfo or str(pool.conninfo)  # the change listener's connection
+        # This process's shard and lease name: configured, or fresh per start (a
+        # restarted replica then starts a new shard; the old one is merged too).
+        self.replica_id = replica or "r-" + secrets.token_hex(6)
 
     @classmethod
     async def open(
@@ -74,6 +90,7 @@ class PostgresStore:
         owner: str | None = None,
         max_size: int = POOL_MAX_SIZE,
         timeout: float = CONNECTION_TIMEOUT_SECONDS,
+        replica: str | None = None,
     ) -> PostgresStore:
         """Connect, apply the missing migrations and return the store.
 
@@ -81,11 +98,13 @@ class PostgresStore:
         ``~/.pgpass`` work as usual). ``owner`` names the server
         (``"<role>/<name>"``): the first to open a database owns it, and another
         server is refused, so a leader and a helper cannot share a database by a
-        configuration slip (the one-honest-server model). Raises
+        configuration slip (the one-honest-server model). ``replica`` names this
+        process among the server's replicas (default: a fresh random id). Raises
         :class:`ConfigError` when the database cannot be reached, is at a newer
         schema version or belongs to another server.
         """
-        return cls(await open_pool(conninfo, owner=owner, max_size=max_size, timeout=timeout))
+        pool = await open_pool(conninfo, owner=owner, max_size=max_size, timeout=timeout)
+        return cls(pool, replica, conninfo)
 
     async def close(self) -> None:
         await self._pool.close()
@@ -124,6 +143,7 @@ class PostgresStore:
                 "VALUES (%s, %s, %b, %s, %s, %s, %s, %s, %s, %s, %s, %s, %b, %b)",
                 q.to_row(),
             )
+            await rep.notify(conn, q.id)
 
         try:
             await self._transact(body)
@@ -155,23 +175,23 @@ class PostgresStore:
         self,
         records: Sequence[ContributionRecord],
         aggregates: Mapping[str, bytes | memoryview],
-    ) -> None:
-        """The group commit: ``records`` and the new aggregates in one transaction."""
+    ) -> Mapping[str, int]:
+        """The group commit: ``records`` and this replica's new shards in one
+        transaction, refused if a query is no longer open; every replica's count."""
         rows = [(r.query_id, r.holder, r.digest, r.sealed) for r in records]
-        # A fixed order of the aggregate rows: two writers cannot deadlock on them.
+        added = dict(Counter(r.query_id for r in records))
+        # A fixed order of the rows locked and written: two writers cannot deadlock.
         blobs = sorted(aggregates.items())
+        queries = sorted(set(aggregates) | set(added))
 
-        async def body(conn: AsyncConnection) -> None:
+        async def body(conn: AsyncConnection) -> Mapping[str, int]:
+            await rep.lock_open(conn, queries)
             async with conn.cursor() as cur:
                 await cur.executemany("INSERT INTO contributions VALUES (%s, %s, %b, %b)", rows)
-                await cur.executemany(
-                    "INSERT INTO aggregates VALUES (%s, %b) "
-                    "ON CONFLICT (query_id) DO UPDATE SET data = excluded.data",
-                    blobs,
-                )
+            return await rep.write_shards(conn, self.replica_id, blobs, added)
 
         try:
-            await self._transact(body)
+            return await self._transact(body)
         except errors.UniqueViolation:
             raise ConflictError("a contribution of this batch is already recorded") from None
 
@@ -189,14 +209,72 @@ class PostgresStore:
         found = await self._transact(body)
         return [found[h] for h in wanted]
 
+    # -- replicas (pets.server.store.pg_replicas) ----------------------------
+    async def replica(self) -> str | None:
+        return self.replica_id
+
+    async def load_query(self, query_id: str) -> QueryRecord | None:
+        async def body(conn: AsyncConnection) -> QueryRecord | None:
+            return await rep.load_query(conn, query_id)
+
+        return await self._transact(body)
+
+    async def own_shard(self, query_id: str) -> tuple[bytes | None, int]:
+        async def body(conn: AsyncConnection) -> tuple[bytes | None, int]:
+            return await rep.own_shard(conn, query_id, self.replica_id)
+
+        return await self._transact(body)
+
+    async def shards(self, query_id: str) -> list[Shard]:
+        async def body(conn: AsyncConnection) -> list[Shard]:
+            return await rep.shards(conn, query_id)
+
+        return await self._transact(body)
+
+    async def close_query(self, query_id: str) -> QueryRecord | None:
+        async def body(conn: AsyncConnection) -> QueryRecord | None:
+            return await rep.close_query(conn, query_id)
+
+        return await self._transact(body)
+
+    async def take_lease(self, query_id: str, seconds: float) -> bool:
+        async def body(conn: AsyncConnection) -> bool:
+            return await rep.take_lease(conn, query_id, self.replica_id, seconds)
+
+        return await self._transact(body)
+
+    async def renew_lease(self, query_id: str, seconds: float) -> bool:
+        async def body(conn: AsyncConnection) -> bool:
+            return await rep.renew_lease(conn, query_id, self.replica_id, seconds)
+
+        return await self._transact(body)
+
+    async def drop_lease(self, query_id: str) -> None:
+        async def body(conn: AsyncConnection) -> None:
+            await rep.drop_lease(conn, query_id, self.replica_id)
+
+        await self._transact(body)
+
+    def changes(self) -> AsyncIterator[str | None]:
+        return rep.changes(self._conninfo)
+
     # -- aggregates, both roles ----------------------------------------------
     async def get_aggregate(self, query_id: str) -> bytes | None:
+        """The final share; before the query finishes, the running aggregate if one
+        replica wrote it (else this replica's shard: several are merged by the
+        leader's finalisation, not here)."""
+
         async def body(conn: AsyncConnection) -> bytes | None:
             cur = await conn.execute(
                 "SELECT data FROM aggregates WHERE query_id = %s", (query_id,), binary=True
             )
             row = await cur.fetchone()
-            return None if row is None else bytes(row[0])
+            if row is not None:
+                return bytes(row[0])
+            running = await rep.shards(conn, query_id)
+            if len(running) == 1:
+                return running[0][0]
+            return (await rep.own_shard(conn, query_id, self.replica_id))[0]
 
         return await self._transact(body)
 
@@ -204,9 +282,19 @@ class PostgresStore:
         self, record: QueryRecord, aggregate: bytes | memoryview | None, drop: bool = False
     ) -> None:
         async def body(conn: AsyncConnection) -> None:
+            final = aggregate
+            if final is None and not drop:
+                # "Keep the running aggregate": only one shard can be kept as it is
+                # (several are merged by the protocol, and passed as ``aggregate``).
+                running = await rep.shards(conn, record.id)
+                if len(running) > 1:
+                    raise InvalidInputError(
+                        f"query {record.id} has {len(running)} shards: finish it with their merge"
+                    )
+                final = running[0][0] if running else None
             await sql.end_query(conn, record)
-            if aggregate is not None:
-                await sql.put_aggregate(conn, record.id, aggregate)
+            if final is not None:
+                await sql.put_aggregate(conn, record.id, final)
             elif drop:
                 await conn.execute("DELETE FROM aggregates WHERE query_id = %s", (record.id,))
 

@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
 from pets.errors import ConflictError
-from pets.server.store.base import ContributionRecord, QueryRecord, ReleaseRecord, VerifyKey
+from pets.server.store.base import (
+    ContributionRecord,
+    QueryRecord,
+    ReleaseRecord,
+    Shard,
+    VerifyKey,
+)
 from pets.server.store.sqlite_database import SqliteDatabase
 
 T = TypeVar("T")
@@ -66,11 +72,43 @@ class SqliteStore:
         self,
         records: Sequence[ContributionRecord],
         aggregates: Mapping[str, bytes | memoryview],
-    ) -> None:
+    ) -> Mapping[str, int]:
         try:
             await self._run(self._db.commit_contributions, records, aggregates)
         except sqlite3.IntegrityError:
             raise ConflictError("a contribution of this batch is already recorded") from None
+        return {}  # one writer: the leader's own count is exact
+
+    # -- replicas: a SQLite file has one writer, its server's one process ----------
+    async def replica(self) -> str | None:
+        return None
+
+    async def load_query(self, query_id: str) -> QueryRecord | None:
+        return await self._run(self._db.load_query, query_id)
+
+    async def own_shard(self, query_id: str) -> tuple[bytes | None, int]:
+        return await self._run(self._db.own_shard, query_id)
+
+    async def shards(self, query_id: str) -> list[Shard]:
+        data, count = await self.own_shard(query_id)
+        return [] if data is None else [(data, count)]
+
+    async def close_query(self, query_id: str) -> QueryRecord | None:
+        return await self._run(self._db.close_query, query_id)
+
+    async def take_lease(self, query_id: str, seconds: float) -> bool:
+        return True  # no other process writes this database
+
+    async def renew_lease(self, query_id: str, seconds: float) -> bool:
+        return True
+
+    async def drop_lease(self, query_id: str) -> None:
+        return None
+
+    async def changes(self) -> AsyncIterator[str | None]:
+        """Nothing: no other process changes this database."""
+        return
+        yield  # an async generator that ends at once
 
     async def sealed_contributions(self, query_id: str, holders: Iterable[str]) -> list[bytes]:
         return await self._run(self._db.sealed_contributions, query_id, list(holders))

@@ -30,8 +30,10 @@ import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
+from pets.server.query_state import CLOSED, OPEN, TERMINAL
 from pets.server.store.base import (
     QUERY_COLUMNS,
+    AlreadyFinishedError,
     ContributionRecord,
     QueryRecord,
     ReleaseRecord,
@@ -126,6 +128,35 @@ class SqliteDatabase:
         ).fetchall()
         return [QueryRecord.from_row(r, _json_names) for r in rows]
 
+    def load_query(self, query_id: str) -> QueryRecord | None:
+        row = self._db.execute(
+            f"SELECT {QUERY_COLUMNS} FROM queries WHERE id=?",  # noqa: S608 (constant)
+            (query_id,),
+        ).fetchone()
+        return None if row is None else QueryRecord.from_row(row, _json_names)
+
+    def close_query(self, query_id: str) -> QueryRecord | None:
+        """CLOSED with the recorded contributors (sorted), if still OPEN."""
+        with self._transaction():
+            q = self.load_query(query_id)
+            if q is not None and q.state == OPEN:
+                q = q.with_state(CLOSED, contributors=tuple(sorted(self.contributions(query_id))))
+                self.update_query(q)
+        return q
+
+    def own_shard(self, query_id: str) -> tuple[bytes | None, int]:
+        """The running aggregate and its count (one writer: the only shard)."""
+        (count,) = self._db.execute(
+            "SELECT count(*) FROM contributions WHERE query_id=?", (query_id,)
+        ).fetchone()
+        return self.get_aggregate(query_id), int(count)
+
+    def _finishing(self, q: QueryRecord) -> None:
+        """Refuse to finish a query twice (AlreadyFinishedError: nothing changes)."""
+        row = self._db.execute("SELECT state FROM queries WHERE id=?", (q.id,)).fetchone()
+        if row is not None and int(row[0]) in TERMINAL:
+            raise AlreadyFinishedError(f"query {q.id} is already finished")
+
     # -- aggregates ---------------------------------------------------------
     def get_aggregate(self, query_id: str) -> bytes | None:
         """The query's current aggregate (running or final), or None."""
@@ -186,6 +217,7 @@ class SqliteDatabase:
     ) -> None:
         """Store a query's final state, in one transaction with its aggregate share:
         ``aggregate`` replaces it, ``drop`` deletes it. Sealed seeds are cleared."""
+        self._finishing(q)
         generation = None if aggregate is None else self._write_next(q.id, aggregate)
         with self._transaction():
             self.update_query(q)
@@ -242,6 +274,7 @@ class SqliteDatabase:
         """:meth:`finish_query` with ``aggregate`` and, in the SAME transaction, the
         budget ``spend`` returns from the stored one. If ``spend`` raises (the
         release would overspend), nothing changes: neither the query nor the budget."""
+        self._finishing(q)
         generation = self._write_next(q.id, aggregate)
         with self._transaction():
             self._put_budget(analyst, dataset, spend(self.get_budget(analyst, dataset)))

@@ -97,7 +97,7 @@ SPEC = pb.QuerySpec(
 def test_a_failed_deadline_close_and_finalisation_are_retried(tmp_path: Path) -> None:
     async def go() -> tuple[list[pb.QueryStatus], list[str]]:
         # The deadline close fails twice, then recording the result fails once.
-        leader, store = _leader(tmp_path, {"update_query": 2, "finish_query": 1})
+        leader, store = _leader(tmp_path, {"close_query": 2, "finish_query": 1})
         await leader.start()
         status = await leader.SubmitQuery(pb.SubmitQueryRequest(spec=SPEC), Context("analyst/a"))
         qid = status.query_id
@@ -115,7 +115,7 @@ def test_a_failed_deadline_close_and_finalisation_are_retried(tmp_path: Path) ->
         return seen, store.failed
 
     seen, failed = asyncio.run(go())
-    assert failed == ["update_query", "update_query", "finish_query"]
+    assert failed == ["close_query", "close_query", "finish_query"]
     stuck = [(s.state, s.stuck_attempts, s.stuck_reason) for s in seen if s.stuck_attempts]
     assert (pb.QUERY_STATE_OPEN, 2, "close failed (the server's disk is full); retrying") in stuck
     assert (

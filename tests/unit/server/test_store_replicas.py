@@ -1,0 +1,191 @@
+"""The store's replica guarantees (issue 14, item 2), on both backends where they apply.
+
+Two :class:`~pets.server.store.Store` objects on one PostgreSQL database stand
+for two leader replicas: each commits into its own shard, a close fixes the
+contributor set from both, a commit after the close is refused, one finish
+wins, and one lease holder at a time. SQLite (one writer) keeps its single
+shard and always grants the lease. The protocols' merges are checked against
+folding the same contributions into one aggregate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pets.errors import InvalidInputError
+from pets.protocols.additive import AdditiveAggregate
+from pets.server.query_state import CLOSED, READY
+from pets.server.store import Store, connect_store
+from pets.server.store.base import AlreadyFinishedError, QueryNotOpenError
+from tests.unit.server.test_store_interface import (
+    Q1,
+    Q2,
+    _contribution,
+    _record,
+    state_location,
+)
+
+
+@pytest.fixture
+def pg_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    location = state_location(request, tmp_path, "postgres")
+    assert isinstance(location, str)
+    return location
+
+
+def _two(location: str, body: object) -> None:
+    async def go() -> None:
+        a = await connect_store(location, replica="a")
+        b = await connect_store(location, replica="b")
+        try:
+            await body(a, b)  # type: ignore[operator]
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(go())
+
+
+def test_each_replica_commits_its_own_shard_and_the_close_takes_both(pg_location: str) -> None:
+    async def body(a: Store, b: Store) -> None:
+        assert (await a.replica(), await b.replica()) == ("a", "b")
+        await a.insert_query(_record(Q1))
+        counts = await a.commit_contributions(
+            [_contribution(Q1, "h1"), _contribution(Q1, "h2")], {Q1: b"A2"}
+        )
+        assert counts == {Q1: 2}
+        assert await b.commit_contributions([_contribution(Q1, "h0")], {Q1: b"B1"}) == {Q1: 3}
+        assert await a.own_shard(Q1) == (b"A2", 2)
+        assert await b.own_shard(Q1) == (b"B1", 1)
+        assert sorted(await a.shards(Q1)) == [(b"A2", 2), (b"B1", 1)]
+        closed = await b.close_query(Q1)
+        assert closed is not None and closed.state == CLOSED
+        assert closed.contributors == ("h0", "h1", "h2")  # every replica's, sorted
+        again = await a.close_query(Q1)  # a second close changes nothing
+        assert again == closed
+        with pytest.raises(QueryNotOpenError) as refused:
+            await a.commit_contributions([_contribution(Q1, "late")], {Q1: b"A3"})
+        assert refused.value.query_ids == (Q1,)
+        assert set(await b.contributions(Q1)) == {"h0", "h1", "h2"}
+        assert await a.close_query("q-unknown") is None
+
+    _two(pg_location, body)
+
+
+def test_a_batch_with_a_closed_query_records_nothing(pg_location: str) -> None:
+    async def body(a: Store, b: Store) -> None:
+        await a.insert_query(_record(Q1))
+        await a.insert_query(_record(Q2))
+        await b.close_query(Q2)
+        with pytest.raises(QueryNotOpenError):
+            await a.commit_contributions(
+                [_contribution(Q1, "h1"), _contribution(Q2, "h1")], {Q1: b"x", Q2: b"y"}
+            )
+        assert await a.contributions(Q1) == {}
+        assert await a.shards(Q1) == []
+
+    _two(pg_location, body)
+
+
+def test_one_finish_wins_and_clears_the_shards_and_lease(pg_location: str) -> None:
+    async def body(a: Store, b: Store) -> None:
+        await a.insert_query(_record(Q1))
+        await a.commit_contributions([_contribution(Q1, "h1")], {Q1: b"A"})
+        await b.commit_contributions([_contribution(Q1, "h2")], {Q1: b"B"})
+        closed = await a.close_query(Q1)
+        assert closed is not None
+        assert await a.take_lease(Q1, 60)
+        ready = closed.with_state(READY)
+        with pytest.raises(InvalidInputError):  # two shards: "keep the running one" is ambiguous
+            await a.finish_query(ready, None)
+        outcomes = await asyncio.gather(
+            a.finish_query(ready, b"merged"),
+            b.finish_query(ready, b"other"),
+            return_exceptions=True,
+        )
+        errors = [o for o in outcomes if isinstance(o, BaseException)]
+        assert len(errors) == 1 and isinstance(errors[0], AlreadyFinishedError), outcomes
+        winner = b"merged" if outcomes[0] is None else b"other"
+        assert await b.get_aggregate(Q1) == winner
+        assert await a.shards(Q1) == []
+        assert await b.take_lease(Q1, 60)  # the finished query's lease was deleted
+
+    _two(pg_location, body)
+
+
+def test_one_lease_holder_at_a_time_until_it_lapses(pg_location: str) -> None:
+    async def body(a: Store, b: Store) -> None:
+        await a.insert_query(_record(Q1))
+        assert await a.take_lease(Q1, 0.5)
+        assert not await b.take_lease(Q1, 30)
+        assert await a.take_lease(Q1, 0.5)  # its holder may take it again (renew)
+        assert await a.renew_lease(Q1, 0.5)
+        assert not await b.renew_lease(Q1, 30)
+        await asyncio.sleep(0.7)  # lapsed: the other replica takes over
+        assert await b.take_lease(Q1, 30)
+        assert not await a.renew_lease(Q1, 30)
+        assert not await a.take_lease(Q1, 30)
+        await b.drop_lease(Q1)
+        assert await a.take_lease(Q1, 30)
+
+    _two(pg_location, body)
+
+
+def test_changes_are_announced_to_every_replica(pg_location: str) -> None:
+    async def body(a: Store, b: Store) -> None:
+        feed = b.changes().__aiter__()
+        assert await asyncio.wait_for(anext(feed), 10) is None  # connected: re-read all
+        await a.insert_query(_record(Q1))
+        assert await asyncio.wait_for(anext(feed), 10) == Q1
+        await a.close_query(Q1)
+        assert await asyncio.wait_for(anext(feed), 10) == Q1
+        await feed.aclose()  # type: ignore[attr-defined]
+
+    _two(pg_location, body)
+
+
+def test_sqlite_has_one_writer_one_shard_and_the_lease(tmp_path: Path) -> None:
+    async def go() -> None:
+        store = await connect_store(tmp_path / "pets.sqlite")
+        try:
+            assert await store.replica() is None
+            await store.insert_query(_record(Q1))
+            assert (
+                await store.commit_contributions(
+                    [_contribution(Q1, "b"), _contribution(Q1, "a")], {Q1: b"S"}
+                )
+                == {}
+            )
+            assert await store.own_shard(Q1) == (b"S", 2)
+            assert await store.shards(Q1) == [(b"S", 2)]
+            assert await store.take_lease(Q1, 1) and await store.renew_lease(Q1, 1)
+            closed = await store.close_query(Q1)
+            assert closed is not None and closed.contributors == ("a", "b")
+            assert [c async for c in store.changes()] == []
+            await store.finish_query(closed.with_state(READY), None)
+            with pytest.raises(AlreadyFinishedError):
+                await store.finish_query(closed.with_state(READY), b"again")
+            assert await store.get_aggregate(Q1) == b"S"
+            assert (await store.load_query(Q1)).state == READY  # type: ignore[union-attr]
+        finally:
+            await store.close()
+
+    asyncio.run(go())
+
+
+def test_merging_shards_equals_one_aggregate() -> None:
+    """Additive shards merge to the sum mod 2^64 of every contribution."""
+    rng = np.random.default_rng(7)
+    vectors = [rng.integers(0, 2**64, 5, dtype=np.uint64) for _ in range(6)]
+    whole, left, right = (AdditiveAggregate(5) for _ in range(3))
+    for i, v in enumerate(vectors):
+        whole.add([v])
+        (left if i % 2 else right).add([v])
+    restored = AdditiveAggregate(5, bytes(left.to_bytes()), count=left.count)
+    restored.merge(right)
+    assert bytes(restored.to_bytes()) == bytes(whole.to_bytes())
+    assert restored.count == whole.count == 6
