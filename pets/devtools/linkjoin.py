@@ -30,7 +30,7 @@ import operator
 import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -41,7 +41,7 @@ from pets.query.decode import result_for
 from pets.query.linked import LinkedSide
 from pets.query.model import Aggregate, Filter
 
-Source = Path | pd.DataFrame
+Source: TypeAlias = Path | pd.DataFrame
 
 _NORMALISE = {
     "nfkc": lambda s: s.str.normalize("NFKC"),
@@ -222,6 +222,7 @@ def _mask(side: LinkedSide, frame: pd.DataFrame) -> np.ndarray:
 
 def _passes(f: Filter, column: pd.Series, numeric: bool) -> np.ndarray:
     wanted = f.value if isinstance(f.value, tuple) else (f.value,)
+    target: list[float] | list[str]
     if numeric:
         x = column.astype(float).to_numpy()
         target = [float(v) for v in wanted]

@@ -249,7 +249,7 @@ def _value_columns(plan: QueryPlan, side: LinkedSide) -> tuple[list[str], list[s
 
 
 def _matrix(table: Table, columns: list[str], mask: np.ndarray, dtype: type) -> np.ndarray:
-    out = np.empty((int(np.count_nonzero(mask)), len(columns)), dtype=dtype)
+    out: np.ndarray = np.empty((int(np.count_nonzero(mask)), len(columns)), dtype=dtype)
     for j, name in enumerate(columns):
         out[:, j] = table.values(name)[mask]
     return out

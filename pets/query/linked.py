@@ -112,8 +112,8 @@ def compile_linkage(query: Query, schema: Schema) -> LinkagePlan:
     if not query.is_linked:
         raise QueryError("not a linked query (it has no 'linked to')")
     if query.aggregate not in LINKED_AGGREGATES:
-        names = ", ".join(a.value for a in LINKED_AGGREGATES)
-        raise QueryError(f"linked queries support {names}; not {query.aggregate.value}")
+        supported = ", ".join(a.value for a in LINKED_AGGREGATES)
+        raise QueryError(f"linked queries support {supported}; not {query.aggregate.value}")
     home = _linkable(schema.dataset(query.dataset))
     others = [_linkable(schema.dataset(name)) for name in query.linked_to]
     domain = home.linkage.domain if home.linkage is not None else ""
