@@ -23,8 +23,7 @@ Nothing here logs an identifier, a point or a pseudonym.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import grpc
@@ -39,12 +38,14 @@ from pets.client.holder import HolderClient
 from pets.errors import InvalidInputError, InvalidProofError
 from pets.identity.certificates import Role
 from pets.linkage import (
+    BlindState,
     LinkageDomain,
     announcement_message,
     blind,
     finish,
     verify_evaluations,
 )
+from pets.linkage.holder import shuffle
 from pets.protocols.linkage import (
     DEFAULT_CHUNK_POINTS,
     chunk_context,
@@ -67,14 +68,6 @@ class PersonRows(Protocol):
     width: int
 
     def vectors(self, persons: np.ndarray) -> np.ndarray: ...
-
-
-@dataclass(frozen=True)
-class Evaluated:
-    """The leader's output k·B for the whole batch (and, verified, what was checked)."""
-
-    points: bytes
-    chunks: int
 
 
 def held_side(plan: QueryPlan, datasets: Sequence[str]) -> int | None:
@@ -124,21 +117,24 @@ def _check_key(
     return public
 
 
-async def oprf(
+async def exchange(
     client: HolderClient,
     ann: pb.QueryAnnouncement,
     domain: LinkageDomain,
-    batch: bytes,
+    rows: int,
+    chunks: AsyncIterator[bytes],
+    on_chunk: Callable[[int, bytes], Awaitable[None]],
     *,
     verify: bool = True,
     chunk_points: int = DEFAULT_CHUNK_POINTS,
-) -> bytes:
-    """k·B for the blinded ``batch`` through the leader (see the module docstring)."""
-    rows = len(batch) // 33
+) -> None:
+    """The OPRF exchange with the leader for a batch of ``rows`` points that
+    ``chunks`` yields (each ``chunk_points`` long but the last), streamed as
+    they come; ``on_chunk(index, k·B)`` gets each evaluated chunk once it is
+    checked (verified mode: both DLEQ proofs against the servers' signed keys)."""
     signer = _signing_key(client)
     ca_pem = None if client.connector.endpoints.tls is None else client._ca_pem
     holder = client.name
-    step = 33 * chunk_points
     header = pb.LinkageBatchHeader(
         query_id=ann.query_id,
         domain=domain.name,
@@ -146,11 +142,12 @@ async def oprf(
         prove=verify,
         chunk_points=chunk_points,
     )
+    sent: dict[int, bytes] = {}
 
     async def requests() -> AsyncIterator[pb.LinkageBatchChunk]:
-        starts = range(0, len(batch), step) if batch else range(1)
-        for index, at in enumerate(starts):
-            points = batch[at : at + step]
+        index = 0
+        async for points in chunks:
+            sent[index] = points
             msg = pb.LinkageBatchChunk(index=index, points=points)
             if index == 0:
                 msg.header.CopyFrom(header)
@@ -158,19 +155,16 @@ async def oprf(
                 message = chunk_message(domain.name, ann.query_id, holder, rows, index, points)
                 msg.signature = signer.sign(message, _ECDSA)
             yield msg
-            await asyncio.sleep(0)
+            index += 1
 
-    outputs: list[bytes] = []
     keys: tuple[bytes, bytes] | None = None
-    checks: list[asyncio.Future[None]] = []
+    done = 0
     call = client.leader.LinkageEvaluate(requests(), metadata=client.connector.metadata)
     try:
         async for ev in call:
-            index = len(outputs)
-            if ev.index != index:
-                raise InvalidProofError("the leader answered the batch out of order")
-            sent = batch[index * step : (index + 1) * step]
-            if len(ev.points) != len(sent):
+            index = done
+            chunk = sent.pop(index, None)
+            if ev.index != index or chunk is None or len(ev.points) != len(chunk):
                 raise InvalidProofError("the leader's answer does not match the chunk it got")
             if verify:
                 if index == 0:
@@ -182,39 +176,63 @@ async def oprf(
                         _check_key(ev.keys[1], "leader", None, domain, ann.query_id, ca_pem),
                     )
                 assert keys is not None
-                checks.append(
-                    asyncio.ensure_future(
-                        asyncio.to_thread(
-                            verify_evaluations,
-                            sent,
-                            bytes(ev.helper_points),
-                            bytes(ev.points),
-                            helper_public_key=keys[0],
-                            helper_proof=bytes(ev.helper_proof),
-                            helper_context=chunk_context(
-                                "helper", domain.name, ann.query_id, holder, index
-                            ),
-                            leader_public_key=keys[1],
-                            leader_proof=bytes(ev.proof),
-                            leader_context=chunk_context(
-                                "leader", domain.name, ann.query_id, holder, index
-                            ),
-                        )
-                    )
+                await asyncio.to_thread(
+                    verify_evaluations,
+                    chunk,
+                    bytes(ev.helper_points),
+                    bytes(ev.points),
+                    helper_public_key=keys[0],
+                    helper_proof=bytes(ev.helper_proof),
+                    helper_context=chunk_context(
+                        "helper", domain.name, ann.query_id, holder, index
+                    ),
+                    leader_public_key=keys[1],
+                    leader_proof=bytes(ev.proof),
+                    leader_context=chunk_context(
+                        "leader", domain.name, ann.query_id, holder, index
+                    ),
                 )
-            outputs.append(bytes(ev.points))
+            await on_chunk(index, bytes(ev.points))
+            done += 1
     except grpc.aio.AioRpcError as exc:
         raise error_for(exc, f"linkage batch for {ann.query_id}") from None
     finally:
-        if checks:
-            results = await asyncio.gather(*checks, return_exceptions=True)
-            for r in results:
-                if isinstance(r, BaseException):
-                    raise r
-    out = b"".join(outputs)
-    if len(out) != len(batch):
+        call.cancel()
+    if done * chunk_points < rows:
         raise InvalidProofError("the leader returned fewer points than the batch had")
-    return out
+
+
+async def oprf(
+    client: HolderClient,
+    ann: pb.QueryAnnouncement,
+    domain: LinkageDomain,
+    batch: bytes,
+    *,
+    verify: bool = True,
+    chunk_points: int = DEFAULT_CHUNK_POINTS,
+) -> bytes:
+    """k·B for a whole blinded ``batch`` (:func:`exchange` over its chunks)."""
+    step = 33 * chunk_points
+    outputs: dict[int, bytes] = {}
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for at in range(0, len(batch), step):
+            yield batch[at : at + step]
+
+    async def keep(index: int, points: bytes) -> None:
+        outputs[index] = points
+
+    await exchange(
+        client,
+        ann,
+        domain,
+        len(batch) // 33,
+        chunks(),
+        keep,
+        verify=verify,
+        chunk_points=chunk_points,
+    )
+    return b"".join(outputs[i] for i in range(len(outputs)))
 
 
 async def upload(
@@ -255,18 +273,48 @@ async def link_and_upload(
     verify: bool = True,
     chunk_points: int = DEFAULT_CHUNK_POINTS,
 ) -> pb.ContributionAck:
-    """Steps 2-4 of the module docstring for the holder's ``persons`` on ``side``."""
-    if not persons.ids:  # nobody passed the filters: an empty upload, no OPRF round
+    """Steps 2-4 of the module docstring for the holder's ``persons`` on ``side``,
+    as a pipeline: the ids are shuffled once, then each chunk is blinded, sent,
+    evaluated by the servers and unblinded while the next ones are on their way
+    (blinding and unblinding are point-wise), and the pseudonyms are shuffled
+    again as a whole before the upload."""
+    ids = persons.ids
+    rows = len(ids)
+    if not rows:  # nobody passed the filters: an empty upload, no OPRF round
         empty = np.zeros((0, persons.width), dtype=np.uint64)
         return await upload(client, ann, side, b"", empty)
-    batch, state = await asyncio.to_thread(blind, persons.ids, persons.domain, workers=2)
-    out = await oprf(client, ann, persons.domain, batch, verify=verify, chunk_points=chunk_points)
-    done = await asyncio.to_thread(finish, out, state, persons.domain, ann.query_id, workers=2)
+    order = shuffle(rows)
+    parts = [order[at : at + chunk_points] for at in range(0, rows, chunk_points)]
+    states: dict[int, BlindState] = {}
+    pseudonyms: dict[int, bytes] = {}
+    records: dict[int, np.ndarray] = {}
+    domain = persons.domain
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for index, part in enumerate(parts):
+            batch, states[index] = await asyncio.to_thread(
+                blind, [ids[int(j)] for j in part], domain
+            )
+            yield batch
+
+    async def unblind(index: int, points: bytes) -> None:
+        done = await asyncio.to_thread(finish, points, states.pop(index), domain, ann.query_id)
+        pseudonyms[index] = done.pseudonyms
+        records[index] = parts[index][done.records]
+
+    await exchange(
+        client, ann, domain, rows, chunks(), unblind, verify=verify, chunk_points=chunk_points
+    )
+    again = shuffle(rows)
+    flat = np.frombuffer(
+        b"".join(pseudonyms[i] for i in range(len(parts))), dtype=np.uint8
+    ).reshape(rows, 16)[again]
+    kept = np.concatenate([records[i] for i in range(len(parts))])[again]
     if persons.width:
-        matrix = await asyncio.to_thread(persons.vectors, done.records)
+        matrix = await asyncio.to_thread(persons.vectors, kept)
     else:
-        matrix = np.zeros((len(done.records), 0), dtype=np.uint64)
-    return await upload(client, ann, side, done.pseudonyms, matrix)
+        matrix = np.zeros((rows, 0), dtype=np.uint64)
+    return await upload(client, ann, side, flat.tobytes(), matrix)
 
 
 async def answer_linked(
