@@ -103,11 +103,14 @@ class ContributionStreams:
     def __init__(self, intake: Intake, *, max_in_flight: int = MAX_IN_FLIGHT) -> None:
         self.intake = intake
         self.max_in_flight = max_in_flight
-        self._stopping = asyncio.Event()
+        self._stopping = False
+        self._readers: set[asyncio.Task[None]] = set()
 
     def shutdown(self) -> None:
         """Stop reading every open stream; each answers what it took, then ends."""
-        self._stopping.set()
+        self._stopping = True
+        for reader in list(self._readers):
+            reader.cancel()
 
     async def serve(
         self,
@@ -116,6 +119,8 @@ class ContributionStreams:
         requests: AsyncIterator[pb.ContributionStreamRequest | GarbledRequest],
     ) -> AsyncIterator[pb.ContributionStreamResponse]:
         """The responses to an authenticated holder's requests, as they complete."""
+        if self._stopping:
+            return
         responses: asyncio.Queue[pb.ContributionStreamResponse | None] = asyncio.Queue()
         room = asyncio.Semaphore(self.max_in_flight)  # released once a response is sent
         tasks: set[asyncio.Task[None]] = set()
@@ -124,35 +129,29 @@ class ContributionStreams:
             responses.put_nowait(await self._answer(peer, certificate, request))
 
         async def read() -> None:
-            iterator = aiter(requests)
-            stopping = asyncio.ensure_future(self._stopping.wait())
-            try:
-                while True:
-                    await room.acquire()
-                    nxt = asyncio.ensure_future(anext(iterator, None))
-                    await asyncio.wait({nxt, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                    if not nxt.done():  # shutting down: take no more requests
-                        nxt.cancel()
-                        break
-                    request = nxt.result()
-                    if request is None:  # the holder half-closed the stream
-                        break
-                    task = asyncio.create_task(answer(request))
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
-                if tasks:
-                    await asyncio.wait(set(tasks))
-            finally:
-                stopping.cancel()
-                responses.put_nowait(None)
+            # Cancelled by shutdown(): no more requests are taken, the taken ones answered.
+            async for request in requests:
+                await room.acquire()
+                task = asyncio.create_task(answer(request))
+                tasks.add(task)
+                task.add_done_callback(answered)
+
+        def answered(task: asyncio.Task[None]) -> None:
+            tasks.discard(task)
+            if reader.done() and not tasks:
+                responses.put_nowait(None)  # after every response: the end of the stream
 
         reader = asyncio.create_task(read())
+        self._readers.add(reader)
+        reader.add_done_callback(lambda _: answered(reader))
         try:
             while (response := await responses.get()) is not None:
                 yield response
                 room.release()
-            await reader  # re-raises a failure to read the stream (a cancelled call)
+            if not reader.cancelled():
+                reader.result()  # re-raises a failure to read the stream
         finally:
+            self._readers.discard(reader)
             reader.cancel()
             for task in list(tasks):
                 task.cancel()

@@ -303,3 +303,29 @@ def test_stream_client_reports_per_message_errors_like_calls(shared_cluster) -> 
     code, ack = run(go())
     assert code == grpc.StatusCode.INVALID_ARGUMENT
     assert ack.newly_accepted and ack.holder == "org-4"
+
+
+def test_leader_shutdown_ends_open_streams_cleanly(make_cluster) -> None:
+    """SIGTERM: the leader answers what it took and ends an idle stream with OK
+    (instead of keeping the stop waiting for its grace period); it exits 0."""
+    cluster = make_cluster()
+    (query_id,) = run(_submit(cluster, 1))
+
+    async def go() -> tuple[pb.ContributionStreamResponse, object, grpc.StatusCode]:
+        client = holder_client(cluster, "org-1")
+        try:
+            chunk = await _chunk(client, query_id)
+            call = _raw_stream(client)(metadata=client.connector.metadata, timeout=60)
+            await call.write(_request(1, chunk))
+            answer = await call.read()
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, cluster.processes["leader"].signal, signal.SIGTERM)
+            end = await call.read()
+            return answer, end, await call.code()
+        finally:
+            await client.close()
+
+    answer, end, code = run(go())
+    assert answer.ack.newly_accepted
+    assert end is grpc.aio.EOF and code == grpc.StatusCode.OK
+    assert cluster.processes["leader"].wait(15) == 0
