@@ -102,6 +102,12 @@ async def _finish(client: AnalystClient, submitted: Any) -> tuple[pb.QueryStatus
     return status, await client.fetch(submitted, status)
 
 
+def _shards(url: str) -> dict[str, int]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute("SELECT replica, contributions FROM aggregate_shards")
+        return {str(r): int(n) for r, n in rows}
+
+
 def _leases(url: str) -> list[tuple[str, str]]:
     with psycopg.connect(url, autocommit=True) as conn:
         return [(str(q), str(h)) for q, h in conn.execute("SELECT query_id, holder FROM leases")]
@@ -113,6 +119,7 @@ def test_a_replica_killed_while_holders_contribute_loses_nothing(
     cluster = _cluster(tmp_path, datasets, postgres_server, holders=24)
     holders = sorted(cluster.holder_data)
     acked: list[str] = []
+    shards: dict[str, int] = {}
 
     async def go() -> tuple[pb.QueryStatus, Any]:
         client = analyst(cluster)
@@ -126,6 +133,7 @@ def test_a_replica_killed_while_holders_contribute_loses_nothing(
                 acked.append(holder)
                 if len(acked) == len(holders) // 3 and not killed.is_set():
                     killed.set()
+                    shards.update(_shards(cluster.state_urls["leader"]))
                     cluster.kill("leader-r2")  # SIGKILL, mid-stream for the others
 
             await asyncio.gather(*(one(h) for h in holders))
@@ -139,6 +147,7 @@ def test_a_replica_killed_while_holders_contribute_loses_nothing(
     try:
         status, result = run(go())
         assert not cluster.processes["leader-r2"].running
+        assert shards.get("leader-r2", 0) >= 1  # the killed replica had committed some
         # Every acknowledged contribution is in the answer, each once.
         assert sorted(acked) == holders
         assert status.state == pb.QUERY_STATE_READY and status.contributors == len(holders)
@@ -207,7 +216,7 @@ def test_the_same_contribution_on_both_replicas_at_once_counts_once(
             vector = evaluate(plan, tables_for(cluster, plan.query.dataset, [twice])[0])
             # One contribution (same payload, digest and sealed seeds), sent to both.
             contribution = await AdditiveProtocol().contribute(
-                ann, plan, vector, holder=twice, sealer=first.seal_seeds
+                ann, plan, vector, holder=twice, seed_key=None, sealer=first.seal_seeds
             )
             c = contribution
             acks = await asyncio.gather(
