@@ -102,6 +102,21 @@ class Field:
             return None
         return out
 
+    def is_canonical(self, data: bytes) -> bool:
+        """Is ``data`` a whole number of elements, each ``< MODULUS``? (``decode_vec``'s
+        checks, vectorised, without building the elements.)"""
+        size = self.ENCODED_SIZE
+        if len(data) % size:
+            return False
+        if not data:
+            return True
+        words = np.frombuffer(data, dtype=_U64)
+        if size == 8:
+            return bool(words.max() < self.MODULUS)
+        hi, lo = words[1::2], words[0::2]
+        p_hi, p_lo = self.MODULUS >> 64, self.MODULUS & ((1 << 64) - 1)
+        return not bool(np.any((hi > p_hi) | ((hi == p_hi) & (lo >= p_lo))))
+
     def words_to_elems(self, data: bytes) -> tuple[list[int], int]:
         """XOF sampling of ``data``: (elements ``< MODULUS`` in order, number rejected).
 

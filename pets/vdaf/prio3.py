@@ -343,6 +343,19 @@ class Prio3:
         m = self.flp.MEAS_LEN
         return LeaderShare(vec[:m], vec[m:], blind, body[: m * self.field.ENCODED_SIZE])
 
+    def check_input_share(self, agg_id: int, data: bytes, step: str = "verify_init") -> bytes:
+        """:meth:`decode_input_share`'s checks (exact length, canonical elements)
+        without building the elements: the share's bytes, or a VdafDecodeError."""
+        self._check_agg_id(agg_id, step)
+        data = _as_bytes(data, "input share", step)
+        if len(data) != self.input_share_len(agg_id):
+            raise VdafDecodeError(step, "input share has the wrong length")
+        if agg_id == 0:
+            body = data[: -self.SEED_SIZE] if self.uses_joint_rand else data
+            if not self.field.is_canonical(body):
+                raise VdafDecodeError(step, "input share holds a non-canonical field element")
+        return data
+
     def decode_verifier_share(
         self, data: bytes, step: str = "verifier_shares_to_message"
     ) -> tuple[list[int], bytes | None]:

@@ -9,7 +9,7 @@ one ``Prepare`` call per helper and query, each bounded by
 For a verifying protocol (Prio3, draft-irtf-cfrg-vdaf-13 section 7) the round also
 carries the verification: the per-query verify key sent to the helpers at
 registration (:meth:`PrepareRound.register_requests`), the leader's ``verify_init``
-(in a worker thread, on arrival), the combination of the verifier shares, and the
+(on arrival, on the verification worker processes of :mod:`pets.vdaf.pool`), the combination of the verifier shares, and the
 durable, final rejection of a report that fails the check.
 
 :class:`PrepareRound` holds no queue: :class:`pets.server.leader.batching.Batching`
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 from pets.errors import (
     InvalidInputError,
@@ -46,6 +47,17 @@ MAX_VERIFY_BYTES_PER_BATCH = 2 << 20
 PREPARE_TIMEOUT_SECONDS = 10.0
 
 
+@runtime_checkable
+class OffloadsVerifyInit(Protocol):
+    """A verifying protocol whose leader ``verify_init`` runs off the event loop by
+    itself (Prio3: :func:`pets.protocols.prio3.leader_verify_init`), after which its
+    ``prepare_message`` only builds the Prepare message."""
+
+    async def leader_verify_init(
+        self, holder: str, parsed: object, context: PrepareContext
+    ) -> None: ...
+
+
 class PrepareRound:
     """The helpers' check of contributions (Prepare), and Prio3's verification in it."""
 
@@ -68,7 +80,7 @@ class PrepareRound:
         except PetsError as exc:
             settle(item.future, error=exc)
             return False
-        (error,) = await asyncio.to_thread(self._verify_init, [(item, context)])
+        (error,) = await self._leader_verify_init([(item, context)])
         if error is not None:
             await self._reject(rt, item, error)
             return False
@@ -133,7 +145,7 @@ class PrepareRound:
         if verifying:
             for item, error in zip(
                 [i for i, _ in verifying],
-                await asyncio.to_thread(self._verify_init, verifying),
+                await self._leader_verify_init(verifying),
                 strict=True,
             ):
                 if error is not None:
@@ -215,6 +227,32 @@ class PrepareRound:
                 raise NotReadyError(f"query {rt.record.id} has no verify key (it has ended)")
             rt.verify_key = stored.key
         return PrepareContext(rt.record.id, rt.record.fingerprint, rt.verify_key)
+
+    async def _leader_verify_init(
+        self, batch: list[tuple[Pending, PrepareContext]]
+    ) -> list[PetsError | None]:
+        """The leader's half of verification for each item: on the protocol's own
+        verification workers when it has them (Prio3: worker processes, so the event
+        loop keeps its interpreter lock), else in a worker thread."""
+        offloaded = [
+            (item, context)
+            for item, context in batch
+            if isinstance(self.state.queries[item.query_id].protocol, OffloadsVerifyInit)
+        ]
+        if len(offloaded) != len(batch):
+            return await asyncio.to_thread(self._verify_init, batch)
+
+        async def one(item: Pending, context: PrepareContext) -> PetsError | None:
+            protocol = self.state.queries[item.query_id].protocol
+            assert isinstance(protocol, OffloadsVerifyInit)
+            try:
+                await protocol.leader_verify_init(item.holder, item.parsed, context)
+            except PetsError as exc:
+                return exc
+            (error,) = self._verify_init([(item, context)])  # only builds the message now
+            return error
+
+        return list(await asyncio.gather(*(one(item, context) for item, context in batch)))
 
     def _verify_init(self, batch: list[tuple[Pending, PrepareContext]]) -> list[PetsError | None]:
         """The leader's half of verification for each item (a worker thread): its

@@ -1,0 +1,208 @@
+"""Prio3 verification on a process-wide pool of worker processes.
+
+A server verifies Prio3 reports in pure Python (draft-irtf-cfrg-vdaf-20
+§7.2.2: ``verify_init``, ``verifier_shares_to_message``, ``verify_next``).
+Run in a thread, that work holds the interpreter lock and starves the
+server's event loop (every network event then waits for a GIL turn, up to
+the 5 ms switch interval each), so a server cannot overlap its own
+verification with the network and its peer; it also uses one core at most.
+Run here, it goes to worker processes (``forkserver``, safe in a threaded
+gRPC server) and the event loop stays free.
+
+Jobs cross the process boundary as bytes only: the instance is named by a
+picklable ``(factory, args)`` reference (for example the service's cached
+``Prio3BoundedVec`` constructor and its bounds) and rebuilt once per worker,
+the reports are the draft's encoded messages, and the results are encoded
+verifier shares and verify states. A refused report comes back as its
+:class:`~pets.vdaf.errors.VdafError` (which pickles with its step), never as
+a failed batch.
+
+``PETS_VDAF_WORKERS`` sets the number of worker processes (default: the
+number of CPUs; ``0`` verifies in the calling thread). If the pool cannot be
+started or breaks, the work runs in the calling thread: the results are the
+same either way. No other I/O.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import logging
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from pets.vdaf.errors import VdafError, VdafVerifyError
+from pets.vdaf.prio3 import Prio3
+
+log = logging.getLogger(__name__)
+
+VdafRef = tuple[Callable[..., Prio3], tuple[Any, ...]]
+"""A picklable way to build a :class:`Prio3` instance: ``factory(*args)``."""
+
+#: One report for :func:`verify_init_encoded`: (nonce, public share, input share).
+InitItem = tuple[bytes, bytes, bytes]
+#: ``verify_init`` result: (encoded verifier share, encoded verify state), or the refusal.
+InitResult = tuple[bytes, bytes] | VdafError
+#: One report for :func:`verify_encoded`: (nonce, public share, input share, the other
+#: aggregators' verifier shares in aggregator order without this one's, and the
+#: verifier message already computed by another aggregator, or ``b""``).
+FullItem = tuple[bytes, bytes, bytes, Sequence[bytes], bytes]
+#: Full verification result: (encoded output share, own encoded verifier share), or the refusal.
+FullResult = tuple[bytes, bytes] | VdafError
+
+_lock = threading.Lock()
+_pool: ProcessPoolExecutor | None = None
+_pool_failed = False
+
+
+def worker_count() -> int:
+    """Worker processes of the shared pool (``PETS_VDAF_WORKERS``; default: CPUs)."""
+    raw = os.environ.get("PETS_VDAF_WORKERS", "")
+    try:
+        n = int(raw) if raw else (os.cpu_count() or 1)
+    except ValueError:
+        n = os.cpu_count() or 1
+    return max(0, min(n, 32))
+
+
+def shared_pool() -> Executor | None:
+    """The process-wide verification pool (started on first use), or None to run inline."""
+    global _pool, _pool_failed
+    if _pool is not None or _pool_failed:
+        return _pool
+    with _lock:
+        if _pool is None and not _pool_failed:
+            workers = worker_count()
+            if workers == 0:
+                _pool_failed = True
+                return None
+            try:
+                ctx = multiprocessing.get_context("forkserver")
+                _pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+            except (OSError, ValueError, RuntimeError):
+                log.warning("cannot start verification workers; verifying in-process")
+                _pool_failed = True
+        return _pool
+
+
+def warm() -> None:
+    """Start the pool's workers now (a no-op job each), so the first batch does not wait."""
+    pool = shared_pool()
+    if pool is None:
+        return
+    try:
+        for _ in range(worker_count()):
+            pool.submit(_noop)
+    except (BrokenProcessPool, RuntimeError):
+        _discard(pool)
+
+
+def discard_broken() -> None:
+    """Forget the shared pool after a worker died; the next call starts a fresh one."""
+    pool = _pool
+    if pool is not None:
+        _discard(pool)
+
+
+def _noop() -> None:
+    return None
+
+
+def _discard(pool: Executor) -> None:
+    """Forget a broken pool; the next call starts a fresh one."""
+    global _pool
+    with _lock:
+        if _pool is pool:
+            _pool = None
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+@functools.lru_cache(maxsize=32)
+def _instance(ref: VdafRef) -> Prio3:
+    factory, args = ref
+    return factory(*args)
+
+
+# --------------------------------------------------------------------------- worker functions
+
+
+def verify_init_encoded(
+    ref: VdafRef, verify_key: bytes, ctx: bytes, agg_id: int, items: Sequence[InitItem]
+) -> list[InitResult]:
+    """``verify_init`` for each report: (verifier share, encoded verify state) or its error."""
+    vdaf = _instance(ref)
+    out: list[InitResult] = []
+    for nonce, public, share in items:
+        try:
+            state, vshare = vdaf.verify_init(verify_key, ctx, agg_id, nonce, public, share)
+            out.append((vshare, vdaf.encode_verify_state(state)))
+        except VdafError as exc:
+            out.append(exc)
+    return out
+
+
+def verify_encoded(
+    ref: VdafRef, verify_key: bytes, ctx: bytes, agg_id: int, items: Sequence[FullItem]
+) -> list[FullResult]:
+    """The whole verification of each report on aggregator ``agg_id``, given the
+    other aggregators' verifier shares: ``verify_init``, ``verifier_shares_to_message``
+    (the proof check), the comparison with an already computed verifier message,
+    and ``verify_next`` (the joint-randomness check). (output share, own verifier
+    share) or the refusal naming its step."""
+    vdaf = _instance(ref)
+    out: list[FullResult] = []
+    for nonce, public, share, others, known_message in items:
+        try:
+            state, own = vdaf.verify_init(verify_key, ctx, agg_id, nonce, public, share)
+            shares = list(others)
+            shares.insert(agg_id, own)
+            message = vdaf.verifier_shares_to_message(ctx, shares)
+            if known_message and not hmac.compare_digest(message, known_message):
+                raise VdafVerifyError("verify_next", "joint randomness check failed")
+            out_share = vdaf.verify_next(ctx, state, message)
+            out.append((vdaf.encode_out_share(out_share), own))
+        except VdafError as exc:
+            out.append(exc)
+    return out
+
+
+# --------------------------------------------------------------------------- callers
+
+
+def _split(items: Sequence[Any], parts: int) -> list[Sequence[Any]]:
+    step = max(1, -(-len(items) // max(1, parts)))
+    return [items[i : i + step] for i in range(0, len(items), step)]
+
+
+def run_split(
+    fn: Callable[[VdafRef, bytes, bytes, int, Sequence[Any]], list[Any]],
+    ref: VdafRef,
+    verify_key: bytes,
+    ctx: bytes,
+    agg_id: int,
+    items: Sequence[Any],
+) -> list[Any]:
+    """``fn`` over ``items``, split evenly over the pool's workers; blocks (call it
+    from a worker thread). Inline when there is no pool or the pool breaks."""
+    if not items:
+        return []
+    pool = shared_pool()
+    if pool is not None:
+        try:
+            futures: list[Future[list[Any]]] = [
+                pool.submit(fn, ref, verify_key, ctx, agg_id, list(part))
+                for part in _split(items, worker_count())
+            ]
+            out: list[Any] = []
+            for f in futures:
+                out += f.result()
+            return out
+        except BrokenProcessPool:
+            log.warning("a verification worker died; verifying in-process")
+            _discard(pool)
+    return fn(ref, verify_key, ctx, agg_id, items)
