@@ -81,6 +81,16 @@ def read_frame(path: Path, dataset: str) -> pd.DataFrame:
     raise InvalidInputError(f"cannot read {path.name}: expected .csv, .parquet or .sqlite")
 
 
+def sources_by_dataset(
+    holder_data: Mapping[str, Mapping[str, Path]], datasets: Sequence[str]
+) -> dict[str, list[Path]]:
+    """``dataset -> [path of each holder that has it]`` from ``holder -> dataset -> path``.
+
+    The shape :class:`pets.devtools.localcluster.LocalCluster` keeps its holders' files in.
+    """
+    return {d: [files[d] for files in holder_data.values() if d in files] for d in datasets}
+
+
 def linked_people(plan: QueryPlan, sources: Mapping[str, Sequence[Source]]) -> pd.DataFrame:
     """The matched value-side people: one row per (holder, person) with their values.
 

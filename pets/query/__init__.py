@@ -7,6 +7,12 @@ vector layout); each holder :func:`evaluate`\\ s it on its own :class:`Table`
 does); the vectors are summed secretly; the analyst :func:`decode`\\ s the sum into a
 :class:`Result` (checked against overflow). :func:`plaintext` gives the same
 answer from raw rows, for comparison.
+
+Linked queries (``... from ltc linked to hospitals ...``, issue 16): a
+dataset's :class:`Linkage` declares its identifier column, normalisation and
+one-row-per-person rule; a linked :class:`QueryPlan` carries a
+:class:`LinkagePlan` (:mod:`pets.query.linked`), and holders evaluate it per
+person with :mod:`pets.linkage.persons`.
 """
 
 from pets.query.decode import decode, plaintext
@@ -18,10 +24,11 @@ from pets.query.evaluate import (
     evaluate_batches,
     group_row_counts,
 )
+from pets.query.linked import LinkagePlan, LinkedSide
 from pets.query.model import Aggregate, Filter, Query, parse_query, parse_where
 from pets.query.plan import Field, NumericBounds, QueryPlan, compile
 from pets.query.result import Result
-from pets.query.schema import Column, Dataset, Schema
+from pets.query.schema import Column, Dataset, Linkage, Schema
 from pets.query.table import Table, parse_csv
 
 __all__ = [
@@ -32,6 +39,9 @@ __all__ = [
     "Evaluation",
     "Field",
     "Filter",
+    "Linkage",
+    "LinkagePlan",
+    "LinkedSide",
     "NumericBounds",
     "Query",
     "QueryPlan",
