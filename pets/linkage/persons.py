@@ -125,6 +125,25 @@ class PersonRecords:
             out[rows, slots] = terms
         return out.view(np.uint64)
 
+    def cells(self, persons: Iterable[int] | np.ndarray | None = None) -> np.ndarray:
+        """People behind each released cell (per group; histograms: per group x bin).
+
+        Over all people kept by default, or over ``persons``: the counts a
+        holder's small-cell policy checks, as :attr:`pets.query.Evaluation.cells`
+        for ordinary queries (the matched people are a subset of these).
+        """
+        index = self._persons(range(len(self)) if persons is None else persons)
+        plan = self.plan
+        histogram = plan.query.aggregate == Aggregate.histogram
+        size = len(plan.groups) * (plan.width if histogram else 1)
+        if not len(index):
+            return np.zeros(size, dtype=np.int64)
+        assert self.group is not None and self.terms is not None
+        cell = self.group[index]
+        if histogram:
+            cell = cell * plan.width + self.terms[index, 0]
+        return np.bincount(cell, minlength=size).astype(np.int64)
+
     def sum_vectors(self, persons: Iterable[int] | np.ndarray) -> np.ndarray:
         """The sum (in Z_2^64, ``uint64``) of the vectors of ``persons``, without building them."""
         index = self._persons(persons)

@@ -269,6 +269,20 @@ def test_a_person_vector_is_the_ordinary_encoding_of_one_row() -> None:
         assert np.array_equal(vectors[p], evaluate(ordinary, one).view(np.uint64))
 
 
+def test_cells_count_people_per_released_cell() -> None:
+    plan = compile(parse_query(QUERIES[5], SCHEMA), SCHEMA)  # histogram(service) by care_level
+    rec = evaluate_persons(plan, "ltc", TABLES["ltc"][0])
+    cells = rec.cells()
+    assert cells.shape == (7 * 3,) and int(cells.sum()) == len(rec)
+    everyone = np.arange(len(rec), dtype=np.int64)
+    assert np.array_equal(cells, rec.vectors(everyone).view(np.int64).sum(axis=0))
+    assert int(rec.cells([0, 1]).sum()) == 2
+    plan = compile(parse_query(QUERIES[0], SCHEMA), SCHEMA)  # mean by care_level
+    rec = evaluate_persons(plan, "ltc", TABLES["ltc"][0])
+    counts = rec.vectors(np.arange(len(rec))).view(np.int64).reshape(len(rec), 7, 2)[:, :, 0]
+    assert np.array_equal(rec.cells(), counts.sum(axis=0))
+
+
 def test_streaming_batches_equal_one_table() -> None:
     plan = compile(parse_query(QUERIES[0], SCHEMA), SCHEMA)
     table = TABLES["ltc"][0]
