@@ -97,7 +97,9 @@ class Server:
         server_creds, client_creds = self._credentials()
         try:
             self._store = timed_store(
-                await connect_store(cfg.state_url or cfg.database, f"{cfg.role}/{cfg.name}"),
+                await connect_store(
+                    cfg.state_url or cfg.database, f"{cfg.role}/{cfg.name}", cfg.replica or None
+                ),
                 self.metrics,
             )
         except (OSError, sqlite3.Error) as exc:  # read-only, missing or not a directory

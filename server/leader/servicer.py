@@ -113,9 +113,9 @@ class Leader(pb_grpc.LeaderServicer):
     def announcement(self, rt: QueryRuntime) -> pb.QueryAnnouncement:
         return self.announcer.announcement(rt)
 
-    def _owned(self, peer: Peer, query_id: str, action: str) -> QueryRuntime:
+    async def _owned(self, peer: Peer, query_id: str, action: str) -> QueryRuntime:
         require(peer, [Role.ANALYST], action)
-        rt = self.state.runtime(query_id)
+        rt = await self.state.find(query_id)  # read through: another replica's query
         if not hmac.compare_digest(rt.record.analyst.encode(), peer.name.encode()):
             # Same message as for an unknown query: do not confirm it exists.
             raise NotFoundError(f"no query {query_id!r}")
@@ -178,14 +178,15 @@ class Leader(pb_grpc.LeaderServicer):
         self, request: pb.QueryRef, context: grpc.aio.ServicerContext
     ) -> pb.QueryStatus:
         peer = caller(context, insecure=self._insecure)
-        return self.announcer.status(self._owned(peer, request.query_id, "read query status"))
+        rt = await self._owned(peer, request.query_id, "read query status")
+        return self.announcer.status(rt)
 
     @streaming
     async def WatchQueryStatus(
         self, request: pb.QueryRef, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.QueryStatus]:
         peer = caller(context, insecure=self._insecure)
-        rt = self._owned(peer, request.query_id, "follow query status")
+        rt = await self._owned(peer, request.query_id, "follow query status")
         async for status in self.announcer.watch_status(rt):
             yield status
 
@@ -194,7 +195,7 @@ class Leader(pb_grpc.LeaderServicer):
         self, request: pb.QueryRef, context: grpc.aio.ServicerContext
     ) -> pb.QueryStatus:
         peer = caller(context, insecure=self._insecure)
-        rt = self._owned(peer, request.query_id, "close queries")
+        rt = await self._owned(peer, request.query_id, "close queries")
         await self.batching.close(rt.record.id, "closed by analyst")
         return self.announcer.status(rt)
 
@@ -203,7 +204,7 @@ class Leader(pb_grpc.LeaderServicer):
         self, request: pb.QueryRef, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[bytes]:
         peer = caller(context, insecure=self._insecure)
-        rt = self._owned(peer, request.query_id, "read query results")
+        rt = await self._owned(peer, request.query_id, "read query results")
         rec = rt.record
         if rec.state != READY:
             raise NotReadyError(
