@@ -113,8 +113,11 @@ class Field:
         words = np.frombuffer(data, dtype=_U64)
         if size == 8:
             return bool(words.max() < self.MODULUS)
-        hi, lo = words[1::2], words[0::2]
+        hi = words[1::2]
         p_hi, p_lo = self.MODULUS >> 64, self.MODULUS & ((1 << 64) - 1)
+        if hi.max() < p_hi:  # the usual case, one reduction: every element < p_hi * 2^64
+            return True
+        lo = words[0::2]
         return not bool(np.any((hi > p_hi) | ((hi == p_hi) & (lo >= p_lo))))
 
     def words_to_elems(self, data: bytes) -> tuple[list[int], int]:

@@ -62,7 +62,11 @@ _pool_failed = False
 
 def worker_count() -> int:
     """Worker processes of the shared pool (``PETS_VDAF_WORKERS``; default: CPUs)."""
-    raw = os.environ.get("PETS_VDAF_WORKERS", "")
+    return _worker_count(os.environ.get("PETS_VDAF_WORKERS", ""))
+
+
+@functools.lru_cache(maxsize=4)
+def _worker_count(raw: str) -> int:
     try:
         n = int(raw) if raw else (os.cpu_count() or 1)
     except ValueError:

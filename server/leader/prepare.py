@@ -9,8 +9,9 @@ one ``Prepare`` call per helper and query, each bounded by
 For a verifying protocol (Prio3, draft-irtf-cfrg-vdaf-13 section 7) the round also
 carries the verification: the per-query verify key sent to the helpers at
 registration (:meth:`PrepareRound.register_requests`), the leader's ``verify_init``
-(on arrival, on the verification worker processes of :mod:`pets.vdaf.pool`), the combination of the verifier shares, and the
-durable, final rejection of a report that fails the check.
+(on arrival, on the verification worker processes of :mod:`pets.vdaf.pool`), the
+combination of the verifier shares, and the durable, final rejection of a report that
+fails the check.
 
 :class:`PrepareRound` holds no queue: :class:`pets.server.leader.batching.Batching`
 owns it, feeds it batches from its prepare loop and commits what it keeps.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from functools import cache
 from typing import Protocol, runtime_checkable
 
 from pets.errors import (
@@ -56,6 +58,15 @@ class OffloadsVerifyInit(Protocol):
     async def leader_verify_init(
         self, holder: str, parsed: object, context: PrepareContext
     ) -> None: ...
+
+
+@cache
+def _offloads_type(protocol_type: type) -> bool:
+    return issubclass(protocol_type, OffloadsVerifyInit)  # a slow check: once per class
+
+
+def _offloads(protocol: AggregationProtocol) -> bool:
+    return _offloads_type(type(protocol))
 
 
 class PrepareRound:
@@ -234,12 +245,7 @@ class PrepareRound:
         """The leader's half of verification for each item: on the protocol's own
         verification workers when it has them (Prio3: worker processes, so the event
         loop keeps its interpreter lock), else in a worker thread."""
-        offloaded = [
-            (item, context)
-            for item, context in batch
-            if isinstance(self.state.queries[item.query_id].protocol, OffloadsVerifyInit)
-        ]
-        if len(offloaded) != len(batch):
+        if not all(_offloads(self.state.queries[item.query_id].protocol) for item, _ in batch):
             return await asyncio.to_thread(self._verify_init, batch)
 
         async def one(item: Pending, context: PrepareContext) -> PetsError | None:
