@@ -65,7 +65,7 @@ from pets.errors import InvalidInputError
 _TWO64 = 1 << 64
 # Noise parameters beyond this are refused: the noise would not fit the ring.
 MAX_SCALE_NUMERATOR = 1 << 62
-_INT64_SAFE = 1 << 62
+INT64_SAFE = 1 << 62
 
 
 # -- uniform integers ------------------------------------------------------------
@@ -222,7 +222,7 @@ def _laplace_batch(rng: RandomBytes, t: int, s: int, n: int) -> np.ndarray:
     u = u[_bernoulli_exp_fraction(rng, _ratios(u, t), n)]
     v = _geometric(rng, u.size)
     top = t * (int(v.max()) + 1) if v.size else 0
-    if top < _INT64_SAFE:
+    if top < INT64_SAFE:
         x = u.astype(np.int64) + np.int64(t) * v
         y = x // np.int64(s)
     else:  # exact, slower; only for huge scales
@@ -232,7 +232,7 @@ def _laplace_batch(rng: RandomBytes, t: int, s: int, n: int) -> np.ndarray:
     return np.where(sign, -y, y)[keep]
 
 
-def _collect(batch: Callable[[int], np.ndarray], size: int, accept_rate: float) -> np.ndarray:
+def collect(batch: Callable[[int], np.ndarray], size: int, accept_rate: float) -> np.ndarray:
     """Run ``batch`` (candidates in, accepted draws out) until ``size`` draws are in.
 
     The first batch is sized by the expected acceptance rate, later ones by
@@ -250,10 +250,10 @@ def _collect(batch: Callable[[int], np.ndarray], size: int, accept_rate: float) 
         parts.append(got)
         need -= got.size
     out = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-    return _to_int64(out)
+    return to_int64(out)
 
 
-def _to_int64(values: np.ndarray) -> np.ndarray:
+def to_int64(values: np.ndarray) -> np.ndarray:
     if values.dtype == np.int64:
         return values
     try:
@@ -262,7 +262,7 @@ def _to_int64(values: np.ndarray) -> np.ndarray:
         raise InvalidInputError("noise does not fit in 64 bits; the scale is too large") from None
 
 
-def _check_size(size: int) -> None:
+def check_size(size: int) -> None:
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise InvalidInputError(f"sample size must be a non-negative integer, got {size!r}")
 
@@ -274,12 +274,12 @@ def discrete_laplace(scale: Rational, size: int, rng: RandomBytes = system_rando
     count-like statistic of L1 sensitivity Δ gives (Δ/b)-DP. ``scale`` is
     exact (a Fraction, int or decimal string/float).
     """
-    _check_size(size)
+    check_size(size)
     b = positive(scale, "discrete Laplace scale")
     if b.numerator >= MAX_SCALE_NUMERATOR or b.denominator >= MAX_SCALE_NUMERATOR:
         raise InvalidInputError("discrete Laplace scale is too large or too fine to sample")
     t, s = b.numerator, b.denominator
-    return _collect(lambda n: _laplace_batch(rng, t, s, n), size, 0.5)
+    return collect(lambda n: _laplace_batch(rng, t, s, n), size, 0.5)
 
 
 # -- discrete Gaussian (CKS20 Algorithm 3) -----------------------------------------
@@ -309,13 +309,13 @@ def discrete_gaussian(sigma2: Rational, size: int, rng: RandomBytes = system_ran
     pmf ∝ ``exp(-z²/(2σ²))``; adding it to a statistic of L2 sensitivity Δ
     gives (Δ²/(2σ²))-zCDP (CKS20). ``sigma2`` is σ², exact.
     """
-    _check_size(size)
+    check_size(size)
     var = positive(sigma2, "discrete Gaussian sigma^2")
     if var.numerator >= MAX_SCALE_NUMERATOR**2 or var.denominator >= MAX_SCALE_NUMERATOR:
         raise InvalidInputError("discrete Gaussian sigma^2 is too large or too fine to sample")
     a, b = var.numerator, var.denominator
     t = isqrt(a // b) + 1
-    return _collect(lambda n: _gaussian_batch(rng, a, b, t, n), size, 0.4)
+    return collect(lambda n: _gaussian_batch(rng, a, b, t, n), size, 0.4)
 
 
 def sigma2_of(sigma: Rational) -> Fraction:

@@ -49,9 +49,15 @@ from typing import Any
 import numpy as np
 
 from pets.dp.accountant import rho_of_pure_dp
-from pets.dp.randomness import RandomBytes, system_random
+from pets.dp.fast import (
+    MAX_FAST_SIGMA2,
+    MIN_FAST_SIGMA2,
+    discrete_gaussian,
+    discrete_laplace,
+    representable_sigma2,
+)
+from pets.dp.randomness import KeyedStream, RandomBytes
 from pets.dp.rational import exact, positive
-from pets.dp.samplers import discrete_gaussian, discrete_laplace
 from pets.dp.tails import half_width
 from pets.errors import QueryError
 from pets.query.model import Aggregate, DpRequest
@@ -127,9 +133,15 @@ class NoisePlan:
             return [self.fields[0].param] * self.length
         return [f.param for f in self.fields] * self.groups
 
-    def sample(self, rng: RandomBytes = system_random) -> np.ndarray:
-        """One server's noise vector (int64, ``length`` slots), exact and fresh."""
+    def sample(self, rng: RandomBytes | None = None) -> np.ndarray:
+        """One server's noise vector (int64, ``length`` slots), exact and fresh.
+
+        Drawn by the fast samplers of :mod:`pets.dp.fast` (same laws as the
+        reference samplers of :mod:`pets.dp.samplers`) from one fresh
+        :class:`~pets.dp.randomness.KeyedStream` per call unless ``rng`` is given.
+        """
         out = np.zeros(self.length, dtype=np.int64)
+        rng = KeyedStream() if rng is None else rng
         draw = discrete_gaussian if self.mechanism == Mechanism.GAUSSIAN else discrete_laplace
         if len(self.fields) == 1:
             if self.fields[0].param:
@@ -196,6 +208,19 @@ def _row_sensitivities(plan: QueryPlan) -> list[tuple[str, int, int]]:
     return out
 
 
+def gaussian_sigma2(sigma2: Fraction) -> Fraction:
+    """The σ² actually used for a requested σ²: itself, or for 2^20 <= σ² < 2^61 the next
+    value the fast sampler represents exactly (:func:`pets.dp.fast.representable_sigma2`:
+    at most ``σ + 2`` more, a relative increase below 2^-9).
+
+    More noise than requested never weakens the guarantee: the ρ charged (the
+    requested one) bounds the true ``Δ²/(2σ²)`` of the σ² used.
+    """
+    if not MIN_FAST_SIGMA2 <= sigma2 < MAX_FAST_SIGMA2:
+        return sigma2
+    return representable_sigma2(sigma2)
+
+
 def noise_plan(plan: QueryPlan, request: DpRequest | None = None) -> NoisePlan:
     """The noise of a DP release of ``plan`` (``request`` defaults to the query's ``dp``).
 
@@ -230,7 +255,7 @@ def noise_plan(plan: QueryPlan, request: DpRequest | None = None) -> NoisePlan:
         epsilon = None
         rho = positive(exact(req.rho, "dp rho"), "dp rho")  # type: ignore[arg-type]
         for label, delta, scale in per_row:
-            param = Fraction((delta * multiplier) ** 2 * touched) / (2 * rho)
+            param = gaussian_sigma2(Fraction((delta * multiplier) ** 2 * touched) / (2 * rho))
             fields.append(FieldNoise(label, delta * multiplier, param, scale))
     return NoisePlan(
         mechanism=mechanism,

@@ -83,11 +83,30 @@ def chi_square_p(samples: np.ndarray, pmf: Pmf, min_expected: float = 20.0) -> f
     return _gamma_q(df / 2, stat / 2)
 
 
+def two_sample_p(a: np.ndarray, b: np.ndarray, bins: int = 40) -> float:
+    """p-value of a chi-square test that two integer samples come from one law.
+
+    Bins are the pooled sample's quantiles (ties merged), so every bin is
+    well filled at any scale; the statistic is the homogeneity chi-square of
+    the 2 x bins table (df = bins - 1).
+    """
+    pooled = np.concatenate([a, b])
+    edges = np.unique(np.quantile(pooled, np.linspace(0, 1, bins + 1)[1:-1], method="lower"))
+    ca = np.bincount(np.searchsorted(edges, a, side="right"), minlength=edges.size + 1)
+    cb = np.bincount(np.searchsorted(edges, b, side="right"), minlength=edges.size + 1)
+    total = ca + cb
+    keep = total > 0
+    ea, eb = total * a.size / pooled.size, total * b.size / pooled.size
+    stat = float((((ca - ea) ** 2 / ea)[keep] + ((cb - eb) ** 2 / eb)[keep]).sum())
+    return _gamma_q((int(keep.sum()) - 1) / 2, stat / 2)
+
+
 @pytest.fixture(scope="session")
 def stats() -> dict[str, Callable[..., object]]:
-    """``chi_square_p``, ``laplace_pmf``, ``gaussian_pmf`` for the tests."""
+    """``chi_square_p``, ``two_sample_p``, ``laplace_pmf``, ``gaussian_pmf`` for the tests."""
     return {
         "chi_square_p": chi_square_p,
+        "two_sample_p": two_sample_p,
         "laplace_pmf": laplace_pmf,
         "gaussian_pmf": gaussian_pmf,
     }

@@ -6,12 +6,15 @@ Dataset: cost in [0, 5000] at scale 10 (fixed point [0, 50000]), age in
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
 from pets.dp import Mechanism, SeededRandom, Unit, noise_plan
+from pets.dp.fast import laplace_scale_for
+from pets.dp.sensitivity import gaussian_sigma2
 from pets.errors import QueryError
 from pets.query import Column, Dataset, compile, parse_query
 from pets.query.model import DpRequest
@@ -81,7 +84,33 @@ def test_sensitivity_by_hand(text: str, mech: str, touched: int, mult: int, fiel
     n = _noise(text)
     assert n.mechanism == (Mechanism.LAPLACE if mech == "L" else Mechanism.GAUSSIAN)
     assert (n.touched, n.multiplier) == (touched, mult)
-    assert [(f.sensitivity, f.param) for f in n.fields] == [(d, Fraction(p)) for d, p in fields]
+    # σ² from 2^20 on is rounded up to a value the fast sampler represents (below: exact).
+    want = [Fraction(p) if mech == "L" else gaussian_sigma2(Fraction(p)) for _, p in fields]
+    assert [(f.sensitivity, f.param) for f in n.fields] == list(
+        zip([d for d, _ in fields], want, strict=True)
+    )
+
+
+@pytest.mark.parametrize("sigma2", [Fraction(1, 3), Fraction(10**6), Fraction(2**20 - 1)])
+def test_small_sigma2_is_used_exactly(sigma2: Fraction) -> None:
+    assert gaussian_sigma2(sigma2) == sigma2
+
+
+@pytest.mark.parametrize(
+    "sigma2", [Fraction(2**20), Fraction(5 * 10**9), Fraction(3 * 10**12, 2), Fraction(10**18, 7)]
+)
+def test_large_sigma2_is_rounded_up_a_little_to_a_representable_value(sigma2: Fraction) -> None:
+    used = gaussian_sigma2(sigma2)
+    assert sigma2 <= used < sigma2 + math.isqrt(math.ceil(sigma2)) + 2
+    assert laplace_scale_for(used) is not None
+    assert gaussian_sigma2(used) == used  # already representable: unchanged
+
+
+def test_charged_rho_is_the_requested_one_and_bounds_the_true_rho() -> None:
+    n = _noise("mean(cost) from hospitals dp rho 0.5")
+    assert n.rho == Fraction(1, 2)
+    for f in n.fields:  # ρ = k·Δ²/(2σ²) per field, with the σ² actually used
+        assert n.touched * Fraction(f.sensitivity**2) / (2 * f.param) <= n.rho
 
 
 def test_charged_rho_and_unit() -> None:
