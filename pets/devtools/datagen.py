@@ -156,14 +156,17 @@ def generate(kind: str, holders: int, rows: int, seed: int) -> GeneratedData:
 def _generate_linked(holders: int, rows: int, seed: int) -> GeneratedData:
     from pets.devtools import datagen_linked as dl
 
-    data = dl.generate_linked(holders, rows, seed)
-    schema = dl.schema(dl.max_rows(data))
+    overlaps = dl.Overlaps(holders, rows)
+    parts = []
+    for part in dl.iter_linked(holders, rows, seed):
+        overlaps.add(part)
+        parts.append(part)
+    schema = dl.schema(overlaps.max_rows)
     files: dict[str, dict[str, str | np.ndarray]] = {
-        holder: {d: dl.to_csv(schema.dataset(d), cols) for d, cols in datasets.items()}
-        for holder, datasets in data.items()
+        p.holder: {p.dataset: dl.to_csv(schema.dataset(p.dataset), p.columns)} for p in parts
     }
     header = f"# pets synthetic data schema: kind=linked, seed={seed} (non-secret, numpy RNG)\n"
-    return GeneratedData("linked", header + schema.to_toml(), files, dl.overlaps(data))
+    return GeneratedData("linked", header + schema.to_toml(), files, overlaps.to_dict())
 
 
 def max_rows_for(rows: int) -> int:

@@ -32,16 +32,17 @@ domain ``resident``. Half a percent of the rows of each holder have an empty
 id (dropped by every side). Municipalities and insurers partition the
 population, so value-side people never repeat across holders of one side.
 
-:func:`overlaps` counts the people of each side and of each intersection
-(no filters) from the canonical ids: the *known overlaps*, which
-``pets gen-data`` writes to ``linkage.json``. The data is **not secret**
+:class:`Overlaps` counts the people of each side and of each intersection
+(ids not blank, no filters): the *known overlaps*, which ``pets gen-data``
+writes to ``linkage.json``. :func:`iter_linked` yields one holder at a time,
+so writing files needs memory for the population and one holder's rows. The data is **not secret**
 (``numpy.random``).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -133,8 +134,14 @@ def schema(max_rows: int) -> Schema:
 Columns = dict[str, np.ndarray]
 
 
-def hospital_rows(rng: np.random.Generator, people: Population, n: int) -> Columns:
-    """``n`` stays at one hospital: the ``hospitals`` columns and messy ``patient_id``."""
+def hospital_rows(
+    rng: np.random.Generator, people: Population, n: int
+) -> tuple[Columns, np.ndarray]:
+    """``n`` stays at one hospital: the ``hospitals`` columns and messy ``patient_id``.
+
+    Also returns the population index of each row whose id is not blank (as do
+    :func:`ltc_rows` and :func:`claims_rows`).
+    """
     weight = 0.2 + (people.age / 60.0) ** 2
     person = rng.choice(len(people), size=n, p=weight / weight.sum())
     age = people.age[person]
@@ -148,19 +155,21 @@ def hospital_rows(rng: np.random.Generator, people: Population, n: int) -> Colum
     stay = np.clip(np.rint(median_stay * rng.lognormal(0.0, 0.6, size=n)), 1, 365)
     cost = (30 + dg._DAILY_KYEN[diagnosis] * stay) * rng.lognormal(0.0, 0.25, size=n)
     cost = cost + (rng.random(n) < dg._SURGERY_P[diagnosis]) * rng.lognormal(6.8, 0.5, size=n)
-    ids = _hospital_ids(rng, people.canonical(person))
+    ids, kept = _blank_some(rng, _hospital_ids(rng, people.canonical(person)))
     return {
-        "patient_id": _blank_some(rng, ids),
+        "patient_id": ids,
         "age": age.astype(np.float64),
         "sex": np.asarray(("F", "M"), dtype=object)[people.sex[person]],
         "prefecture": np.asarray(dg.PREFECTURES, dtype=object)[prefecture],
         "diagnosis": np.asarray(dg.DIAGNOSES, dtype=object)[diagnosis],
         "length_of_stay": stay.astype(np.float64),
         "cost": np.clip(np.round(cost, 1), 0, 5000),
-    }
+    }, person[kept]
 
 
-def ltc_rows(rng: np.random.Generator, people: Population, municipality: int) -> Columns:
+def ltc_rows(
+    rng: np.random.Generator, people: Population, municipality: int
+) -> tuple[Columns, np.ndarray]:
     """The care records of one municipality's recipients (1 to 3 monthly rows each)."""
     residents = np.flatnonzero(people.municipality == municipality)
     age = people.age[residents]
@@ -174,16 +183,18 @@ def ltc_rows(rng: np.random.Generator, people: Population, municipality: int) ->
     level = level.astype(np.int64)
     service = np.where(level >= 4, rng.choice(3, size=n, p=[0.3, 0.2, 0.5]), rng.choice(3, size=n))
     cost = _CARE_COST[level] * _SERVICE_FACTOR[service] * rng.lognormal(0.0, 0.2, size=n)
-    ids = _ltc_ids(rng, people.canonical(person))
+    ids, kept = _blank_some(rng, _ltc_ids(rng, people.canonical(person)))
     return {
-        "resident_id": _blank_some(rng, ids),
+        "resident_id": ids,
         "care_level": np.asarray(CARE_LEVELS, dtype=object)[level],
         "service": np.asarray(SERVICES, dtype=object)[service],
         "care_cost": np.clip(np.round(cost, 1), 0, 3000),
-    }
+    }, person[kept]
 
 
-def claims_rows(rng: np.random.Generator, people: Population, insurer: int) -> Columns:
+def claims_rows(
+    rng: np.random.Generator, people: Population, insurer: int
+) -> tuple[Columns, np.ndarray]:
     """The claims of one insurer's members (60% claim, 1 to 4 claims each)."""
     members = np.flatnonzero(people.insurer == insurer)
     claimants = members[rng.random(len(members)) < 0.6]
@@ -192,63 +203,80 @@ def claims_rows(rng: np.random.Generator, people: Population, insurer: int) -> C
     n = len(person)
     kind = rng.choice(len(CLAIM_TYPES), size=n, p=_CLAIM_P)
     amount = _CLAIM_KYEN[kind] * rng.lognormal(0.0, 0.7, size=n)
-    ids = _claim_ids(rng, people.canonical(person))
+    ids, kept = _blank_some(rng, _claim_ids(rng, people.canonical(person)))
     return {
-        "member_id": _blank_some(rng, ids),
+        "member_id": ids,
         "claim_type": np.asarray(CLAIM_TYPES, dtype=object)[kind],
         "amount": np.clip(np.round(amount, 1), 0, 2000),
-    }
+    }, person[kept]
 
 
-def generate_linked(holders: int, rows: int, seed: int) -> dict[str, dict[str, Columns]]:
-    """``holder -> dataset -> columns`` for ``holders`` holders of each kind.
+@dataclass(frozen=True, eq=False)
+class HolderRows:
+    """One holder's rows of one dataset, and who they are about (for the known overlaps)."""
+
+    holder: str
+    dataset: str
+    columns: Columns
+    people: np.ndarray  # population index of every row whose id is not blank
+
+    def __len__(self) -> int:
+        return len(self.columns[LINKAGES[self.dataset].id_column])
+
+
+def iter_linked(holders: int, rows: int, seed: int) -> Iterator[HolderRows]:
+    """Every holder's rows, one holder at a time (hospitals, then municipalities, insurers).
 
     Hospitals have ``rows`` stays each; municipalities and insurers as many
-    rows as their share of the population gives. Holder ``i``'s data depends
-    on ``seed``, ``holders`` and ``rows`` (the population does).
+    rows as their share of the population gives. The data depends on
+    ``seed``, ``holders`` and ``rows`` (the population does). Memory: the
+    population and one holder's rows.
     """
     pop_seed, *holder_seeds = np.random.SeedSequence(seed).spawn(1 + 3 * holders)
     people = draw_population(
         np.random.default_rng(pop_seed), population_size(holders, rows), holders
     )
     width = max(2, len(str(holders)))
-    out: dict[str, dict[str, Columns]] = {}
     for k, dataset in enumerate(DATASETS):
         for i in range(holders):
             rng = np.random.default_rng(holder_seeds[k * holders + i])
             if dataset == "hospitals":
-                columns = hospital_rows(rng, people, rows)
+                columns, who = hospital_rows(rng, people, rows)
             elif dataset == "ltc":
-                columns = ltc_rows(rng, people, i)
+                columns, who = ltc_rows(rng, people, i)
             else:
-                columns = claims_rows(rng, people, i)
-            out[f"{HOLDER_PREFIX[dataset]}-{i + 1:0{width}d}"] = {dataset: columns}
-    return out
+                columns, who = claims_rows(rng, people, i)
+            yield HolderRows(f"{HOLDER_PREFIX[dataset]}-{i + 1:0{width}d}", dataset, columns, who)
 
 
-def overlaps(data: Mapping[str, Mapping[str, Columns]]) -> dict[str, object]:
-    """People per dataset and per intersection of datasets (canonical ids, no filters)."""
-    people: dict[str, set[str]] = {d: set() for d in DATASETS}
-    for files in data.values():
-        for dataset, columns in files.items():
-            link = LINKAGES[dataset]
-            for raw in columns[link.id_column]:
-                canonical = _canonical(str(raw))
-                if canonical:
-                    people[dataset].add(canonical)
-    out: dict[str, object] = {"domain": DOMAIN, "persons": {d: len(s) for d, s in people.items()}}
-    both: dict[str, int] = {}
-    for r in (2, 3):
-        for combo in itertools.combinations(DATASETS, r):
-            both["&".join(combo)] = len(set.intersection(*(people[d] for d in combo)))
-    out["intersections"] = both
-    return out
+class Overlaps:
+    """The known overlaps: people per dataset and per intersection (ids not blank, no filters)."""
 
+    def __init__(self, holders: int, rows: int) -> None:
+        size = population_size(holders, rows)
+        self._present = {d: np.zeros(size, dtype=bool) for d in DATASETS}
+        self.most_rows = 1
 
-def max_rows(data: Mapping[str, Mapping[str, Columns]]) -> int:
-    """The schema's ``max_rows``: the largest holder's rows rounded up to a power of ten."""
-    most = max(len(next(iter(c.values()))) for files in data.values() for c in files.values())
-    return dg.max_rows_for(max(1, most))
+    def add(self, part: HolderRows) -> None:
+        """Count one holder's rows in."""
+        self._present[part.dataset][part.people] = True
+        self.most_rows = max(self.most_rows, len(part))
+
+    def to_dict(self) -> dict[str, object]:
+        """``{"domain", "persons": {dataset: n}, "intersections": {"a&b": n, ...}}``."""
+        present = self._present
+        both: dict[str, int] = {}
+        for r in (2, 3):
+            for combo in itertools.combinations(DATASETS, r):
+                mask = np.logical_and.reduce([present[d] for d in combo])
+                both["&".join(combo)] = int(np.count_nonzero(mask))
+        persons = {d: int(np.count_nonzero(m)) for d, m in present.items()}
+        return {"domain": DOMAIN, "persons": persons, "intersections": both}
+
+    @property
+    def max_rows(self) -> int:
+        """The schema's ``max_rows``: the largest holder's rows rounded up to a power of ten."""
+        return dg.max_rows_for(self.most_rows)
 
 
 # -- messy identifiers ---------------------------------------------------------------
@@ -256,12 +284,6 @@ def max_rows(data: Mapping[str, Mapping[str, Columns]]) -> int:
 _FULL_WIDTH = str.maketrans(
     "0123456789rR", "".join(chr(0xFF10 + d) for d in range(10)) + "\uff52\uff32"
 )
-
-
-def _canonical(raw: str) -> str:
-    import unicodedata
-
-    return "".join(ch for ch in unicodedata.normalize("NFKC", raw) if ch.isalnum()).casefold()
 
 
 def _hospital_ids(rng: np.random.Generator, ids: np.ndarray) -> np.ndarray:
@@ -298,9 +320,11 @@ def _claim_ids(rng: np.random.Generator, ids: np.ndarray) -> np.ndarray:
     return out
 
 
-def _blank_some(rng: np.random.Generator, ids: np.ndarray) -> np.ndarray:
-    ids[rng.random(len(ids)) < _MISSING_ID_P] = ""
-    return ids
+def _blank_some(rng: np.random.Generator, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Blank about half a percent of the ids; return the ids and the mask of those kept."""
+    blank = rng.random(len(ids)) < _MISSING_ID_P
+    ids[blank] = ""
+    return ids, ~blank
 
 
 def to_csv(dataset: Dataset, columns: Columns) -> str:

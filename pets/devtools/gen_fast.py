@@ -20,9 +20,10 @@ Layout, as ``pets gen-data`` writes it: ``out/schema.toml`` and
 
 Kind ``linked`` (:mod:`pets.devtools.datagen_linked`) is drawn vectorised in
 one piece per holder (its holders' rows depend on one shared population), so
-its memory is O(rows of the largest holder), about 200 bytes a row; the
-values are the ones :func:`~pets.devtools.datagen.generate` draws for the same
-arguments. ``linkage.json`` holds the known overlaps.
+its memory is the population (N x rows people, about 40 bytes each) and the
+rows of one holder at a time (about 200 bytes a row); the values are the ones
+:func:`~pets.devtools.datagen.generate` draws for the same arguments.
+``linkage.json`` holds the known overlaps.
 """
 
 from __future__ import annotations
@@ -204,7 +205,7 @@ def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa
 
 
 def write_linked_fast(holders: int, rows: int, seed: int, out: Path, fmt: Format) -> list[Path]:
-    """Kind ``linked`` as Parquet or CSV files (see the module docstring)."""
+    """Kind ``linked`` as Parquet or CSV files, one holder at a time (module docstring)."""
     import json
 
     from pets.devtools import datagen_linked as dl
@@ -213,37 +214,36 @@ def write_linked_fast(holders: int, rows: int, seed: int, out: Path, fmt: Format
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise InvalidInputError(f"{name} must be an integer >= {least}, got {value!r}")
     out.mkdir(parents=True, exist_ok=True)
-    data = dl.generate_linked(holders, rows, seed)
-    schema = dl.schema(dl.max_rows(data))
+    layout = dl.schema(1)  # the columns; max_rows is known once every holder is drawn
+    overlaps = dl.Overlaps(holders, rows)
+    written = []
+    for part in dl.iter_linked(holders, rows, seed):
+        overlaps.add(part)
+        dataset = layout.dataset(part.dataset)
+        assert dataset.linkage is not None
+        id_column = dataset.linkage.id_column
+        arrays: dict[str, pa.Array] = {id_column: pa.array(part.columns[id_column], pa.string())}
+        for column in dataset.columns:
+            values = part.columns[column.name]
+            if column.type == "category":
+                lookup = {label: code for code, label in enumerate(column.domain)}
+                codes = np.fromiter((lookup[v] for v in values), np.int64, len(values))
+                arrays[column.name] = _labels(column.domain, codes)
+            elif column.type == "int":
+                arrays[column.name] = pa.array(values.astype(np.int64))
+            else:
+                arrays[column.name] = pa.array(values.astype(np.float64))
+        folder = out / part.holder
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{part.dataset}.{fmt}"
+        write_table(path, iter([pa.record_batch(arrays)]), fmt)
+        written.append(path)
+        del part, arrays
     schema_path = out / "schema.toml"
     schema_path.write_text(
         f"# pets synthetic data schema: kind=linked, seed={seed}, rows={rows} "
-        "(non-secret, numpy RNG)\n" + schema.to_toml()
+        "(non-secret, numpy RNG)\n" + dl.schema(overlaps.max_rows).to_toml()
     )
-    written = [schema_path]
-    for holder, datasets in data.items():
-        folder = out / holder
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, columns in datasets.items():
-            dataset = schema.dataset(name)
-            assert dataset.linkage is not None
-            arrays: dict[str, pa.Array] = {
-                dataset.linkage.id_column: pa.array(columns[dataset.linkage.id_column], pa.string())
-            }
-            for column in dataset.columns:
-                values = columns[column.name]
-                if column.type == "category":
-                    lookup = {label: code for code, label in enumerate(column.domain)}
-                    codes = np.fromiter((lookup[v] for v in values), np.int64, len(values))
-                    arrays[column.name] = _labels(column.domain, codes)
-                elif column.type == "int":
-                    arrays[column.name] = pa.array(values.astype(np.int64))
-                else:
-                    arrays[column.name] = pa.array(values.astype(np.float64))
-            path = folder / f"{name}.{fmt}"
-            write_table(path, iter([pa.record_batch(arrays)]), fmt)
-            written.append(path)
-    overlaps = out / "linkage.json"
-    overlaps.write_text(json.dumps(dl.overlaps(data), indent=2, sort_keys=True) + "\n")
-    written.append(overlaps)
-    return written
+    overlaps_path = out / "linkage.json"
+    overlaps_path.write_text(json.dumps(overlaps.to_dict(), indent=2, sort_keys=True) + "\n")
+    return [schema_path, *written, overlaps_path]
