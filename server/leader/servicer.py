@@ -115,7 +115,7 @@ class Leader(pb_grpc.LeaderServicer):
 
     async def _owned(self, peer: Peer, query_id: str, action: str) -> QueryRuntime:
         require(peer, [Role.ANALYST], action)
-        rt = await self.state.find(query_id)  # read through: another replica's query
+        rt = await self.state.find(query_id, fresh=True)  # as another replica left it
         if not hmac.compare_digest(rt.record.analyst.encode(), peer.name.encode()):
             # Same message as for an unknown query: do not confirm it exists.
             raise NotFoundError(f"no query {query_id!r}")

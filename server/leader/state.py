@@ -22,6 +22,7 @@ from pets.errors import NotFoundError
 from pets.protocols import AggregationProtocol, RunningAggregate, lookup
 from pets.query import QueryPlan, Schema
 from pets.server.config import ServerConfig
+from pets.server.query_state import TERMINAL
 from pets.server.store import QueryRecord, Store
 from pets.v1 import aggregation_pb2 as pb
 
@@ -201,11 +202,15 @@ class LeaderState:
             raise NotFoundError(f"no query {query_id!r}")
         return rt
 
-    async def find(self, query_id: str) -> QueryRuntime:
+    async def find(self, query_id: str, *, fresh: bool = False) -> QueryRuntime:
         """:meth:`runtime`, reading through to the store on a miss (a query another
-        replica accepted and this one has not heard of yet)."""
+        replica accepted and this one has not heard of yet); ``fresh`` also re-reads
+        an unfinished query's stored state (another replica may have closed or
+        finished it a moment ago), so an analyst who saw READY on one replica never
+        sees CLOSED on the next."""
         rt = self.queries.get(query_id)
-        if rt is None and self.load_through is not None:
+        stale = rt is None or (fresh and rt.record.state not in TERMINAL)
+        if stale and self.load_through is not None:
             rt = await self.load_through(query_id)
         if rt is None:
             raise NotFoundError(f"no query {query_id!r}")
