@@ -12,8 +12,9 @@ How each interval is computed (``K`` = servers whose noise is in the sum,
 ``w(α)`` = :func:`pets.dp.tails.half_width` of a slot at level α):
 
 * count, bin, sum, vector element: ``noisy ± w(α)``, α = 1 - confidence (a
-  vector dataset's intervals are ``{"vector": {"lo": [...], "hi": [...]}}``,
-  element by element; a table's vector field a list of ``(lo, hi)``);
+  vector dataset's intervals are ``{"vector": {"lo": array, "hi": array}}``,
+  element by element, as read-only float64 numpy arrays; a table's vector
+  field a list of ``(lo, hi)``);
 * mean = sum / count: the count and the sum intervals each at level α/2
   (union bound, so both hold together with probability >= 1-α); the mean
   interval is the range of s/c over that box when its count interval is
@@ -61,9 +62,17 @@ class DpRelease:
         """``result`` JSON plus ``dp`` (mechanism, unit, scales), ``intervals`` and ``notes``."""
         out = self.result.to_json_obj()
         out["dp"] = self.dp
-        out["intervals"] = self.intervals
+        out["intervals"] = [_json_row(iv) for iv in self.intervals]
         out["notes"] = self.notes
         return out
+
+
+def _json_row(iv: dict[str, Any]) -> dict[str, Any]:
+    """One row's intervals for JSON: a vector dataset's numpy ``lo``/``hi`` as lists."""
+    return {
+        k: {n: a.tolist() for n, a in v.items()} if isinstance(v, dict) else v
+        for k, v in iv.items()
+    }
 
 
 class _Widths:
@@ -121,8 +130,11 @@ def decode_noisy(
         w = widths(0, alpha)
         as_float = np.asarray(values, dtype=np.float64)  # as the exact decoder: v / scale
         rows = [{"vector": (as_float / b.scale).tolist()}]
-        # Per element [lo[i], hi[i]]: two flat lists (10^6 pairs would cost seconds).
-        lows, highs = ((as_float - w) / b.scale).tolist(), ((as_float + w) / b.scale).tolist()
+        # Per element [lo[i], hi[i]]: two flat read-only float64 arrays (10^6 pairs as
+        # Python objects would cost seconds; Result.to_json_obj makes lists of them).
+        lows, highs = (as_float - w) / b.scale, (as_float + w) / b.scale
+        lows.setflags(write=False)
+        highs.setflags(write=False)
         intervals = [{"vector": {"lo": lows, "hi": highs}}]
     else:
         values = [int(v) for v in values] if ring else values

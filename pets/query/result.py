@@ -228,9 +228,14 @@ class Result:
 
 
 def _json_intervals(iv: dict[str, Any]) -> dict[str, Any]:
-    """One row's intervals with lists for pairs (JSON has no tuples)."""
+    """One row's intervals with lists for pairs (JSON has no tuples) and for a vector
+    dataset's ``lo``/``hi`` arrays (numpy in memory: pets.dp.release)."""
     return {
-        k: v if isinstance(v, dict) else [list(p) for p in v] if isinstance(v, list) else list(v)
+        k: {n: list(a.tolist() if hasattr(a, "tolist") else a) for n, a in v.items()}
+        if isinstance(v, dict)
+        else [list(p) for p in v]
+        if isinstance(v, list)
+        else list(v)
         for k, v in iv.items()
     }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from fractions import Fraction
 
 import numpy as np
@@ -74,6 +76,26 @@ def test_decode_noisy_gives_exact_plus_noise(text: str) -> None:
         if row.get("mean") is not None:
             lo, hi = ivs["mean"]
             assert 0 <= lo <= hi <= 5000
+
+
+def test_a_vector_dataset_has_interval_arrays_that_become_json_lists() -> None:
+    """10^5 elements: lo/hi stay read-only numpy arrays (no 2·10^5 Python floats until
+    JSON is asked for), and both JSON forms hold plain lists."""
+    length = 100_000
+    series = Dataset("series", (), 1, kind="vector", length=length, lo=-5, hi=5, scale=10)
+    plan = compile(parse_query("vector_sum() from series dp epsilon 1"), Schema((series,)))
+    noise = noise_plan(plan)
+    total = add_to_ring_share(np.zeros(length, dtype=np.uint64), noise.sample(SeededRandom("v")))
+    release = decode_noisy(plan, noise, total, 1, 1)
+    (ivs,) = release.intervals
+    lo, hi = ivs["vector"]["lo"], ivs["vector"]["hi"]
+    assert isinstance(lo, np.ndarray) and not lo.flags.writeable and lo.shape == (length,)
+    values = np.asarray(release.result.rows[0]["vector"])
+    assert (lo < values).all() and (values < hi).all()
+    result = dataclasses.replace(release.result, dp=release.dp, intervals=tuple(release.intervals))
+    for obj in (release.to_json_obj(), result.to_json_obj()):
+        vector = json.loads(json.dumps(obj))["intervals"][0]["vector"]
+        assert vector["lo"] == lo.tolist() and vector["hi"] == hi.tolist()
 
 
 def test_intervals_cover_at_least_95_percent() -> None:
