@@ -20,6 +20,17 @@ Group ``service-e2e`` (10 holders x 10^6 values, same session, same holders)
     moves more between runs than the quick metric's, whose rounds are
     interleaved.
 
+Group ``service-contributions`` (200 holders, each its own certificate, one
+small contribution each to a fresh ``count() from hospitals`` query)
+    ``test_contributions[stream]``: every holder sends its contribution as one
+    message on its persistent ``ContributeStream`` (a node's default);
+    ``test_contributions[unary]``: as one ``ContributeOne`` call. Timed: first
+    holder starts (shard, seal and sign the helper's seed) → last durable
+    acknowledgement. The holders run on this process's one event loop, so
+    unlike ``contributions_per_s`` (two client processes) the client side is
+    one Python thread here. Closing and finalising the previous round happen
+    in the untimed ``setup``.
+
 Scaling (``extra_info["scaling"]``, one chart per series in the report)
     ``service-scaling-holders``: 10, 100, 1000 holders at d = 10^3.
     ``service-scaling-length``: d = 10^3 ... 10^7 with 4 holders.
@@ -34,6 +45,7 @@ Scaling (``extra_info["scaling"]``, one chart per series in the report)
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import numpy as np
@@ -42,6 +54,9 @@ import pytest
 from pets.devtools.bench_service import (
     E2E_HOLDERS,
     E2E_LENGTH,
+    RATE_HOLDERS,
+    SMALL_DATASET,
+    Round,
     ServiceRig,
     dataset_name,
     holder_vector,
@@ -138,6 +153,53 @@ def test_e2e_secure(benchmark, e2e) -> None:
     )
     _check(result, e2e["expected"])
     benchmark.extra_info["leader_hwm_mb"] = rig.memory("leader").hwm_mb
+
+
+# --------------------------------------------------------------------------- contributions
+
+
+@pytest.fixture(scope="module")
+def contributions_rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    rig = _rig(tmp_path_factory, "contributions", (1,))
+    try:
+        clients = rig.holders(RATE_HOLDERS, prefix="rate")
+        yield {"rig": rig, "clients": clients, "open": []}
+    finally:
+        rig.close()
+
+
+@pytest.mark.benchmark(group="service-contributions")
+@pytest.mark.parametrize("path", ["stream", "unary"])
+def test_contributions(benchmark, contributions_rig, path: str) -> None:
+    rig: ServiceRig = contributions_rig["rig"]
+    clients = contributions_rig["clients"]
+    opened: list[Round] = contributions_rig["open"]
+    for c in clients:
+        c.use_stream = path == "stream"
+    ones = np.ones(1, dtype=np.uint64)
+
+    def setup():  # type: ignore[no-untyped-def]
+        while opened:  # the previous round: closed and finalised, untimed
+            rig.run(rig.finish_round(opened.pop(), close=True))
+        rnd = rig.run(rig.open_round(SMALL_DATASET, announcer=clients[0]))
+        opened.append(rnd)
+        return (rnd,), {}
+
+    async def contribute(rnd: Round) -> int:
+        acks = await asyncio.gather(
+            *(c.contribute_additive(rnd.announcement, ones) for c in clients)
+        )
+        return sum(a.newly_accepted for a in acks)
+
+    accepted = benchmark.pedantic(
+        lambda rnd: rig.run(contribute(rnd)), setup=setup, rounds=5, warmup_rounds=1
+    )
+    assert accepted == len(clients)
+    benchmark.extra_info.update(
+        holders=len(clients),
+        path=path,
+        contributions_per_s=round(len(clients) / benchmark.stats.stats.mean),
+    )
 
 
 # --------------------------------------------------------------------------- scaling

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from pets.cli.exits import EXIT_OK
@@ -35,7 +37,36 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="no TLS and no authentication (local experiments only; prints a warning)",
     )
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.add_argument(
+        "--loop",
+        default="auto",
+        choices=LOOPS,
+        help="event loop: uvloop if installed (auto, the default), or force one",
+    )
     p.set_defaults(func=_serve)
+
+
+LOOPS = ("auto", "asyncio", "uvloop")
+
+
+def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event-loop factory for ``--loop choice`` (None: asyncio's default loop).
+
+    uvloop (libuv) runs the server's gRPC and asyncio work with less CPU per
+    call than the default loop; ``auto`` takes it when it is installed.
+    """
+    if choice == "asyncio":
+        return None
+    try:
+        uvloop = importlib.import_module("uvloop")  # optional: not imported when absent
+    except ImportError:
+        if choice == "uvloop":
+            from pets.errors import ConfigError
+
+            raise ConfigError("--loop uvloop: uvloop is not installed") from None
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 SERVER_TOML = """\
@@ -83,5 +114,6 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     configure(args.log_level, config.name, sys.stderr)
-    asyncio.run(Server(config).serve())
+    with asyncio.Runner(loop_factory=loop_factory(args.loop)) as runner:
+        runner.run(Server(config).serve())
     return EXIT_OK

@@ -62,12 +62,25 @@ Two quick metrics (``pets bench --quick --only service``):
     Many small contributions (length-1 vectors, the size of ``count() from
     hospitals``) from :data:`RATE_HOLDERS` concurrent holders, each its own
     identity, into one additive query. Each is acknowledged durably after the
-    full protocol (shard, seal and sign the helper's seed, one call to the
-    leader, which checks the signature and commits). Timed: first holder
-    starts → last acknowledgement; the holders run in :data:`RATE_PROCESSES`
-    client processes so the client side is not a single Python thread. The
-    best of :data:`RATE_ROUNDS` rounds (peak sustained rate) is the metric;
-    the median round is reported beside it.
+    full protocol (shard, seal and sign the helper's seed, one message to the
+    leader, which has the helper check the signature and commits). Timed:
+    first holder starts → last acknowledgement; the holders run in
+    :data:`RATE_PROCESSES` client processes so the client side is not a
+    single Python thread. Holders send the way a node does by default: one
+    message on their persistent ``ContributeStream``
+    (:mod:`pets.client.contribution_stream`). The best of :data:`RATE_ROUNDS`
+    rounds (peak sustained rate) is the metric; the median round is reported
+    beside it.
+
+``contributions_per_s_stream`` and ``contributions_per_s_unary``
+    The same rounds sent on the stream (the default; the same figure as
+    ``contributions_per_s``) and as one ``ContributeOne`` call each,
+    alternating round by round in the same run. Beside them, the CPU time
+    each process spent per contribution over those rounds
+    (``cpu_us_per_contribution_{leader,helper,holders}_{stream,unary}``: the
+    servers' utime + stime from ``/proc/<pid>/stat`` in 10 ms ticks, the
+    client processes' ``time.process_time``; query set-up and finalisation
+    left out), which says which process bounds the rate.
 
 The same building blocks (:class:`ServiceRig`, :func:`start_sink`) drive
 ``benchmarks/test_bench_service.py`` and ``tests/integration/test_memory.py``.
@@ -88,6 +101,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -744,44 +758,77 @@ def _check_vector(result: Result, expected: np.ndarray) -> None:
         raise RuntimeError("benchmark sum does not match the plaintext sum")
 
 
+RATE_PATHS = ("stream", "unary")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of process ``pid`` so far (Linux ``/proc/<pid>/stat``)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
 def rate_metrics(
     rig: ServiceRig,
     *,
     holders: int = RATE_HOLDERS,
     processes: int = RATE_PROCESSES,
     rounds: int = RATE_ROUNDS,
+    paths: Sequence[str] = RATE_PATHS,
 ) -> dict[str, float]:
     """Durable small contributions per second from ``holders`` concurrent holders.
 
     The holders are split over ``processes`` client processes
     (``python -m pets.devtools.bench_service rate-worker``), each one asyncio loop.
-    Round 0 connects every channel and is not counted; each later round is a
-    fresh ``count() from hospitals`` query. Rate = holders / (earliest start
-    to latest acknowledgement over all processes); the best round is the
-    metric, the median round is reported beside it.
+    A first round per path connects every channel and opens every stream and
+    is not counted; then ``rounds`` rounds per path (``paths``; the first is
+    the one ``contributions_per_s`` reports), alternating, each a fresh
+    ``count() from hospitals`` query. Rate = holders / (earliest start to
+    latest acknowledgement over all processes); the best round per path is
+    its metric, the median beside it. CPU per contribution: each process's
+    CPU time over the timed spans of a path's rounds (from just before the
+    holders start to their last acknowledgement; query set-up and
+    finalisation left out) over their contributions.
     """
     names = [f"rate-{i:05d}" for i in range(holders)]
     rig.issue_holders(names)
     announcer = rig.holders(1, prefix="announcer")[0]
     workers = [RateWorker.start(rig.cluster, names[i::processes]) for i in range(processes)]
-    rates: list[float] = []
+    servers = {"leader": rig.pid("leader"), "helper": rig.pid("helper-1")}
+    rates: dict[str, list[float]] = {path: [] for path in paths}
+    cpu = {path: {**dict.fromkeys(servers, 0.0), "holders": 0.0} for path in paths}
     try:
         for r in range(rounds + 1):
-            rnd = rig.run(rig.open_round(SMALL_DATASET, announcer=announcer))
-            for w in workers:
-                w.send(rnd.announcement)
-            spans = [w.result() for w in workers]
-            rig.run(rig.finish_round(rnd, close=True))
-            if r:
-                seconds = max(end for _, end in spans) - min(start for start, _ in spans)
-                rates.append(holders / seconds)
+            for path in paths:
+                rnd = rig.run(rig.open_round(SMALL_DATASET, announcer=announcer))
+                before = {name: process_cpu_seconds(pid) for name, pid in servers.items()}
+                for w in workers:
+                    w.send(rnd.announcement, path)
+                results = [w.result() for w in workers]
+                after = {name: process_cpu_seconds(pid) for name, pid in servers.items()}
+                rig.run(rig.finish_round(rnd, close=True))
+                if r:
+                    for name in servers:
+                        cpu[path][name] += after[name] - before[name]
+                    cpu[path]["holders"] += sum(cpu_s for _, _, cpu_s in results)
+                    seconds = max(e for _, e, _ in results) - min(s for s, _, _ in results)
+                    rates[path].append(holders / seconds)
     finally:
         for w in workers:
             w.stop()
-    return {
-        "contributions_per_s": max(rates),
-        "contributions_per_s_median": statistics.median(rates),
+    out = {
+        "contributions_per_s": max(rates[paths[0]]),
+        "contributions_per_s_median": statistics.median(rates[paths[0]]),
     }
+    for path in paths:
+        out[f"contributions_per_s_{path}"] = max(rates[path])
+        out[f"contributions_per_s_{path}_median"] = statistics.median(rates[path])
+        for name, seconds in cpu[path].items():
+            out[f"cpu_us_per_contribution_{name}_{path}"] = seconds / (rounds * holders) * 1e6
+    return out
 
 
 @dataclass
@@ -808,11 +855,13 @@ class RateWorker:
         self.process.stdin.write(line + "\n")
         self.process.stdin.flush()
 
-    def send(self, ann: pb.QueryAnnouncement) -> None:
-        self._write(ann.SerializeToString().hex())
+    def send(self, ann: pb.QueryAnnouncement, path: str = "stream") -> None:
+        """Start a round: every holder contributes to ``ann`` by ``path``
+        (:data:`RATE_PATHS`)."""
+        self._write(f"{path} {ann.SerializeToString().hex()}")
 
-    def result(self) -> tuple[float, float]:
-        """``(first start, last acknowledgement)`` of the current round."""
+    def result(self) -> tuple[float, float, float]:
+        """``(first start, last acknowledgement, CPU seconds)`` of the current round."""
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
         if not line:
@@ -820,7 +869,7 @@ class RateWorker:
         out = json.loads(line)
         if "error" in out:
             raise RuntimeError(f"benchmark client: {out['error']}")
-        return float(out["start"]), float(out["end"])
+        return float(out["start"]), float(out["end"]), float(out["cpu"])
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -858,12 +907,13 @@ def _endpoints_from_json(d: dict[str, Any]) -> Endpoints:
 def _rate_worker_main() -> None:
     """Entry point of a throughput client process: one asyncio loop, many holders.
 
-    stdin: one JSON line with the holders' endpoints, then one hex-encoded
-    ``QueryAnnouncement`` per round (EOF ends the process). For each round,
-    every holder contributes a vector of ones concurrently; stdout gets one
-    JSON line ``{"start", "end"}`` on the system-wide monotonic clock
-    (``perf_counter`` is ``CLOCK_MONOTONIC`` on Linux, comparable across
-    processes).
+    stdin: one JSON line with the holders' endpoints, then one line per
+    round: the path (``stream`` or ``unary``), a space and the hex-encoded
+    ``QueryAnnouncement`` (EOF ends the process). For each round, every
+    holder contributes a vector of ones concurrently by that path; stdout
+    gets one JSON line ``{"start", "end", "cpu"}``: start and end on the
+    system-wide monotonic clock (``perf_counter`` is ``CLOCK_MONOTONIC`` on
+    Linux, comparable across processes), the process's CPU seconds in between.
     """
 
     async def main() -> None:
@@ -872,14 +922,21 @@ def _rate_worker_main() -> None:
         clients = [HolderClient(Connector(_endpoints_from_json(e), "holder")) for e in endpoints]
         try:
             while line := await loop.run_in_executor(None, sys.stdin.readline):
-                ann = pb.QueryAnnouncement.FromString(bytes.fromhex(line.strip()))
+                path, _, hex_ann = line.strip().partition(" ")
+                ann = pb.QueryAnnouncement.FromString(bytes.fromhex(hex_ann))
                 ones = [np.ones(ann.vector_length, dtype=np.uint64) for _ in clients]
+                for c in clients:
+                    c.use_stream = path == "stream"
                 try:
-                    start = time.perf_counter()
+                    cpu, start = time.process_time(), time.perf_counter()
                     await asyncio.gather(
                         *(c.contribute_additive(ann, v) for c, v in zip(clients, ones, strict=True))
                     )
-                    out: dict[str, float | str] = {"start": start, "end": time.perf_counter()}
+                    out: dict[str, float | str] = {
+                        "start": start,
+                        "end": time.perf_counter(),
+                        "cpu": time.process_time() - cpu,
+                    }
                 except Exception as exc:  # report, never leave the parent waiting
                     out = {"error": f"{type(exc).__name__}: {exc}"}
                 print(json.dumps(out), flush=True)
@@ -891,10 +948,12 @@ def _rate_worker_main() -> None:
 
 
 def quick() -> dict[str, float]:
-    """``e2e_secure_vs_clear_ratio`` and ``contributions_per_s`` (plus context).
+    """``e2e_secure_vs_clear_ratio`` and ``contributions_per_s`` (plus context:
+    ``contributions_per_s_stream``, ``contributions_per_s_unary``, CPU per contribution).
 
-    One leader + one helper for both; about 12 s on 2 cores (start-up and
-    certificates ~3 s, 2 x 10 e2e rounds ~6 s, 6 throughput rounds ~3 s).
+    One leader + one helper for both; about 15 s on 2 cores (start-up and
+    certificates ~3 s, 2 x 10 e2e rounds ~6 s, 2 x 6 throughput rounds, stream
+    and unary, ~6 s).
     ``e2e_*_peak_rss_mb`` are the servers' VmHWM after the e2e rounds.
     """
     with (

@@ -25,7 +25,12 @@ from pets.devtools.bench import SUITES
 # here, e.g. one that reports nothing where its service is not installed, is only run).
 HEADLINE: dict[str, set[str]] = {
     "sharing": {"shard_elements_per_s", "aggregate_vs_npadd_ratio"},
-    "service": {"e2e_secure_vs_clear_ratio", "contributions_per_s"},
+    "service": {
+        "e2e_secure_vs_clear_ratio",
+        "contributions_per_s",
+        "contributions_per_s_stream",
+        "contributions_per_s_unary",
+    },
     "paillier": {"paillier_packed_encrypt_values_per_s", "paillier_packed_vs_phe_speedup"},
     "zk": {
         "schnorr_prove_verify_ms",
