@@ -96,6 +96,11 @@ class Valid:
     def truncate(self, meas: list[int]) -> list[int]:
         return list(meas)
 
+    def encoded_output_prefix(self) -> int:
+        """``k`` if ``truncate`` keeps exactly the first ``k`` elements (so the output
+        share's encoding is a prefix of the measurement share's), else 0."""
+        return 0
+
     def decode(self, output: list[int], num_measurements: int) -> Any:
         return [int(x) for x in output]
 
@@ -420,6 +425,9 @@ class Histogram(_ChunkedBits):
         enc[measurement] = 1
         return enc
 
+    def encoded_output_prefix(self) -> int:
+        return self.MEAS_LEN  # truncate is the identity
+
     def outputs(
         self, meas: list[int], joint_rand: list[int], num_shares: int, gadget_outs: list[list[int]]
     ) -> list[int]:
@@ -466,6 +474,9 @@ class MultihotCountVec(_ChunkedBits):
 
     def truncate(self, meas: list[int]) -> list[int]:
         return list(meas[: self.length])
+
+    def encoded_output_prefix(self) -> int:
+        return self.length
 
 
 class BoundedVec(_ChunkedBits):

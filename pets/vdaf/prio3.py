@@ -34,6 +34,7 @@ from typing import Any
 
 from pets.vdaf.circuits import Valid
 from pets.vdaf.errors import VdafDecodeError, VdafError, VdafParameterError, VdafVerifyError
+from pets.vdaf.field import FIELDS, Field
 from pets.vdaf.flp import Flp
 from pets.vdaf.xof import Xof, XofTurboShake128
 
@@ -93,12 +94,84 @@ class HelperShare:
     blind: bytes | None
 
 
-@dataclass(frozen=True)
 class VerifyState:
-    """An Aggregator's state between ``verify_init`` and ``verify_next``."""
+    """An Aggregator's state between ``verify_init`` and ``verify_next``.
 
-    out_share: list[int]
+    ``encoded`` is the output share's encoding when it came for free (the
+    circuit's output is a prefix of the encoded measurement share, e.g.
+    Histogram). The state then pickles as those bytes, not as a list of ints
+    (most of what a batch on worker processes sends back, :mod:`pets.vdaf.batch`),
+    and an unpickled state decodes its output share only when it is first
+    used (``verify_next``, aggregation). Immutable; it holds a secret share, so
+    its repr shows no values.
+    """
+
+    __slots__ = ("_encoded", "_field", "_out", "corrected_joint_rand_seed")
+
     corrected_joint_rand_seed: bytes | None
+    _out: list[int] | None
+    _encoded: bytes | None
+    _field: Field | None
+
+    def __init__(
+        self,
+        out_share: list[int] | None,
+        corrected_joint_rand_seed: bytes | None,
+        *,
+        encoded: bytes | None = None,
+        field: Field | None = None,
+    ) -> None:
+        if out_share is None and (encoded is None or field is None):
+            raise ValueError("a verify state needs its output share, decoded or encoded")
+        object.__setattr__(self, "_out", out_share)
+        object.__setattr__(self, "corrected_joint_rand_seed", corrected_joint_rand_seed)
+        object.__setattr__(self, "_encoded", encoded if field is not None else None)
+        object.__setattr__(self, "_field", field)
+
+    @property
+    def out_share(self) -> list[int]:
+        out = self._out
+        if out is None:
+            assert self._field is not None and self._encoded is not None
+            out = self._field.decode_vec(self._encoded)
+            if out is None:
+                raise ValueError("corrupt verify state")
+            object.__setattr__(self, "_out", out)
+        return out
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("VerifyState is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, VerifyState):
+            return NotImplemented
+        return (self.out_share, self.corrected_joint_rand_seed) == (
+            other.out_share,
+            other.corrected_joint_rand_seed,
+        )
+
+    def __hash__(self) -> int:
+        return hash((tuple(self.out_share), self.corrected_joint_rand_seed))
+
+    def __repr__(self) -> str:
+        return "VerifyState(<secret>)"
+
+    def encoded_out_share(self, field: Field) -> bytes:
+        """The output share's encoding (the cached one when ``field`` made it)."""
+        if self._encoded is not None and self._field is field:
+            return self._encoded
+        return field.encode_vec(self.out_share)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        seed = self.corrected_joint_rand_seed
+        if self._encoded is not None and self._field is not None:
+            return (_state_from_encoded, (self._field.name, self._encoded, seed))
+        return (VerifyState, (self.out_share, seed))
+
+
+def _state_from_encoded(field_name: str, encoded: bytes, seed: bytes | None) -> VerifyState:
+    """Unpickle a :class:`VerifyState` sent as its encoded output share (decoded on use)."""
+    return VerifyState(None, seed, encoded=encoded, field=FIELDS[field_name])
 
 
 class Prio3:
@@ -400,7 +473,7 @@ class Prio3:
         ``verify_next``. It holds a secret share: store it like one.
         """
         seed = state.corrected_joint_rand_seed or b""
-        return self.field.encode_vec(state.out_share) + seed
+        return state.encoded_out_share(self.field) + seed
 
     def decode_verify_state(self, data: bytes, step: str = "verify_next") -> VerifyState:
         data = _as_bytes(data, "verify state", step)
@@ -411,7 +484,7 @@ class Prio3:
         vec = self.field.decode_vec(data[:n])
         if vec is None:
             raise VdafDecodeError(step, "verify state holds a non-canonical field element")
-        return VerifyState(vec, data[n:] if extra else None)
+        return VerifyState(vec, data[n:] if extra else None, encoded=data[:n], field=self.field)
 
     def _check_agg_id(self, agg_id: int, step: str) -> None:
         if not isinstance(agg_id, int) or not 0 <= agg_id < self.SHARES:
@@ -476,6 +549,11 @@ class Prio3:
         field = self.field
         meas, proofs, blind, enc_meas = self.expand_input_share(ctx, agg_id, share)
         out_share = flp.valid.truncate(meas)
+        # The output share's encoding when it is a prefix of the measurement share's.
+        prefix = flp.valid.encoded_output_prefix() * field.ENCODED_SIZE
+        enc_out: bytes | None = enc_meas[:prefix]
+        if not enc_meas or not prefix or prefix != flp.OUTPUT_LEN * field.ENCODED_SIZE:
+            enc_out = None
 
         corrected_seed = None
         own_part = b""
@@ -499,7 +577,8 @@ class Prio3:
                 joint_rands[i * jl : (i + 1) * jl],
                 self.SHARES,
             )
-        return VerifyState(out_share, corrected_seed), field.encode_vec(verifiers) + own_part
+        state = VerifyState(out_share, corrected_seed, encoded=enc_out, field=field)
+        return state, field.encode_vec(verifiers) + own_part
 
     def verifier_shares_to_message(self, ctx: bytes, verifier_shares: list[bytes]) -> bytes:
         """Combine all verifier shares; raise :class:`VdafVerifyError` unless every proof holds."""

@@ -60,3 +60,21 @@ def test_verifier_shares_batch_reports_errors() -> None:
     out = verifier_shares_to_message_batch(vdaf, CTX, [[b"", b""]])
     assert isinstance(out[0], VdafDecodeError)
     assert out[0].step == "verifier_shares_to_message"
+
+
+def test_verify_state_crosses_processes_as_its_encoding() -> None:
+    """A Histogram state pickles as its encoded output share (the measurement share's
+    own bytes, no re-encoding) and unpickles equal, with the same verify_next result."""
+    import pickle
+
+    vdaf = prio3_histogram(2, 6, 3)
+    nonce = bytes(16)
+    public, shares = vdaf.shard(CTX, 2, nonce)
+    for agg_id in (0, 1):
+        state, _ = vdaf.verify_init(KEY, CTX, agg_id, nonce, public, shares[agg_id])
+        data = pickle.dumps(state)
+        assert vdaf.field.encode_vec(state.out_share) in data
+        copy = pickle.loads(data)
+        assert copy == state and copy.out_share == state.out_share
+        assert vdaf.encode_verify_state(copy) == vdaf.encode_verify_state(state)
+        assert repr(copy) == "VerifyState(<secret>)"
