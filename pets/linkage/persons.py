@@ -157,8 +157,9 @@ class PersonRecords:
 class PersonAccumulator:
     """Collect one holder's rows of one side batch by batch; :meth:`finish` makes the people.
 
-    Memory grows with the rows that pass the filters (their identifiers and a
-    few numbers each), never with a vector per row.
+    Each batch's identifiers are normalised as it arrives, so what stays is
+    the normalised identifiers of the rows that pass the filters and a few
+    numbers per such row, never the raw strings or a vector per row.
     """
 
     def __init__(self, plan: QueryPlan, dataset: str, *, source: str = "") -> None:
@@ -169,7 +170,9 @@ class PersonAccumulator:
         self.source = source or f"dataset {dataset!r}"
         self.rows = 0
         self.matched = 0
-        self._ids: list[np.ndarray] = []
+        self.dropped = 0
+        self._domain = domain_of(self.side)
+        self._ids: list[bytes] = []
         self._numeric: list[np.ndarray] = []
         self._category: list[np.ndarray] = []
         self._numeric_columns, self._category_columns = _value_columns(plan, self.side)
@@ -199,27 +202,29 @@ class PersonAccumulator:
             )
         mask = filter_mask(self.side.dataset, self.side.where, table)
         self.matched += int(np.count_nonzero(mask))
-        self._ids.append(raw[mask])
+        passed = np.flatnonzero(mask)
+        kept, rows, dropped = normalise_ids(raw[passed].tolist(), self._domain.normalisation)
+        self._ids.extend(kept)
+        self.dropped += dropped
         if self.side.carries_values:
-            self._numeric.append(_matrix(table, self._numeric_columns, mask, np.float64))
-            self._category.append(_matrix(table, self._category_columns, mask, np.int64))
+            usable = passed[np.asarray(rows, dtype=np.int64)]
+            self._numeric.append(_matrix(table, self._numeric_columns, usable, np.float64))
+            self._category.append(_matrix(table, self._category_columns, usable, np.int64))
 
     def finish(self) -> PersonRecords:
         """Normalise, keep one row per person, and encode each person's values."""
         side = self.side
-        domain = domain_of(side)
+        domain = self._domain
         rule = side.linkage.one_row
-        raw = np.concatenate(self._ids) if self._ids else np.zeros(0, dtype=object)
-        kept, rows, dropped = normalise_ids(raw.tolist(), domain.normalisation)
-        del raw
+        kept, self._ids = self._ids, []
+        dropped = self.dropped
         if not side.carries_values:
             distinct, _ = one_row_per_person(kept, None, rule)
             return PersonRecords(
                 self.plan, side, domain, distinct, self.rows, self.matched, dropped
             )
-        where = np.asarray(rows, dtype=np.int64)
-        numeric = _stack(self._numeric, len(self._numeric_columns), np.float64)[where]
-        category = _stack(self._category, len(self._category_columns), np.int64)[where]
+        numeric = _stack(self._numeric, len(self._numeric_columns), np.float64)
+        category = _stack(self._category, len(self._category_columns), np.int64)
         self._numeric = self._category = []
         if rule in ("first", "last", "reject"):
             both = np.concatenate([numeric, category.astype(np.float64)], axis=1)
@@ -267,10 +272,10 @@ def _value_columns(plan: QueryPlan, side: LinkedSide) -> tuple[list[str], list[s
     return list(dict.fromkeys(numeric)), list(dict.fromkeys(category))
 
 
-def _matrix(table: Table, columns: list[str], mask: np.ndarray, dtype: type) -> np.ndarray:
-    out: np.ndarray = np.empty((int(np.count_nonzero(mask)), len(columns)), dtype=dtype)
+def _matrix(table: Table, columns: list[str], rows: np.ndarray, dtype: type) -> np.ndarray:
+    out: np.ndarray = np.empty((len(rows), len(columns)), dtype=dtype)
     for j, name in enumerate(columns):
-        out[:, j] = table.values(name)[mask]
+        out[:, j] = table.values(name)[rows]
     return out
 
 
