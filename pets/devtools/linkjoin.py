@@ -38,7 +38,7 @@ import pandas as pd
 from pets.errors import InvalidInputError
 from pets.query import QueryPlan, Result
 from pets.query.decode import result_for
-from pets.query.linked import LinkedSide
+from pets.query.linked import LinkagePlan, LinkedSide
 from pets.query.model import Aggregate, Filter
 
 Source: TypeAlias = Path | pd.DataFrame
@@ -176,7 +176,7 @@ def linked_plaintext(plan: QueryPlan, sources: Mapping[str, Sequence[Source]]) -
 # -- steps ------------------------------------------------------------------------------
 
 
-def _linkage(plan: QueryPlan) -> Any:
+def _linkage(plan: QueryPlan) -> LinkagePlan:
     if plan.linkage is None:
         raise InvalidInputError("not a linked query; use pets.query.plaintext")
     return plan.linkage
