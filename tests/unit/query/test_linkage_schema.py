@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pets.errors import SchemaError
 from pets.linkage.dedup import ONE_ROW_RULES
@@ -129,3 +131,18 @@ def test_a_vector_dataset_cannot_be_linked() -> None:
             hi=1,
             linkage=Linkage("resident", "pid", "first"),
         )
+
+
+_steps = st.lists(st.sampled_from(NORMALISATION_STEPS), max_size=4).map(tuple)
+_domains = st.from_regex(r"[a-z0-9][a-z0-9._-]{0,20}", fullmatch=True)
+
+
+@settings(max_examples=50, deadline=None)
+@given(_domains, st.sampled_from(ONE_ROW_RULES), _steps)
+def test_any_declaration_round_trips_through_toml(
+    domain: str, rule: str, steps: tuple[str, ...]
+) -> None:
+    link = Linkage(domain, "person_id", rule, steps)
+    schema = Schema((Dataset("d", (Column("v", "int", 0, 9),), 10, linkage=link),))
+    assert Schema.from_toml(schema.to_toml()) == schema
+    assert LinkageDomain(link.domain, link.normalisation).normalisation == steps
