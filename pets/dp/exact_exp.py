@@ -85,9 +85,9 @@ def _floor_exp_neg(x: Fraction, bits: int) -> int:
 class LazyUniform:
     """A uniform real ``F`` in [0, 1) whose binary digits are drawn only when needed.
 
-    It starts from a known 64-bit prefix ``w`` (``F = (w + R)/2^64``, ``R``
-    uniform and still undrawn), so a word already compared in a vectorised
-    pass keeps its meaning when a tie is settled here.
+    It starts from a known prefix ``w`` of ``bits`` bits (``F = (w + R)/2^bits``,
+    ``R`` uniform and still undrawn), so a word already compared in a
+    vectorised pass keeps its meaning when a tie is settled here.
     """
 
     def __init__(self, rng: RandomBytes, prefix: int, bits: int = WORD_BITS) -> None:
@@ -112,13 +112,13 @@ class LazyUniform:
             self._extend()
 
 
-def geometric_exp_tail(rng: RandomBytes, word: int) -> int:
-    """``V = max{v >= 0 : F < exp(-v)}`` for the uniform ``F`` with 64-bit prefix ``word``.
+def geometric_exp_tail(rng: RandomBytes, word: int, bits: int = WORD_BITS) -> int:
+    """``V = max{v >= 0 : F < exp(-v)}`` for the uniform ``F`` with ``bits``-bit prefix ``word``.
 
     This is a ``Geometric`` draw with ``P(V >= v) = exp(-v)``; the vectorised
     pass reads it off the thresholds and calls this only on a tie.
     """
-    f = LazyUniform(rng, word)
+    f = LazyUniform(rng, word, bits)
     v = 0
     while f.below_exp_neg(Fraction(v + 1)):
         v += 1

@@ -19,10 +19,10 @@ Discrete Laplace of scale ``t/s`` (Algorithm 2):
    fit in 64 bits, this module does so too);
 3. ``V`` with ``P(V >= v) = exp(-v)`` (the number of successes of
    ``Bernoulli(exp(-1))`` trials before the first failure) by inversion: a
-   uniform 64-bit word ``w`` is compared with ``T_v = floor(exp(-v)·2^64)``
-   (:func:`pets.dp.exact_exp.thresholds`, computed once with integers); a
-   tie ``w = T_v`` (probability about 2^-64 per draw) is settled exactly by
-   drawing further bits (:mod:`pets.dp.exact_exp`);
+   uniform 32-bit word ``w`` is compared with ``floor(exp(-v)·2^32)``
+   (from :func:`pets.dp.exact_exp.thresholds`, computed once with
+   integers); a tie (``w`` equal to one of them, probability about 2^-27 per
+   draw) is settled exactly by drawing further bits (:mod:`pets.dp.exact_exp`);
 4. ``Y = floor((U + t·V)/s)``, a fair sign, and the rejection of "minus zero".
 
 Discrete Gaussian of variance parameter σ² (Algorithm 3): a discrete Laplace
@@ -141,9 +141,13 @@ def _below_exp_neg_int(rng: RandomBytes, n: np.ndarray) -> np.ndarray:
 
 
 def _geometric_exp(rng: RandomBytes, n: int) -> np.ndarray:
-    """``n`` draws of ``V`` with ``P(V >= v) = exp(-v)`` (int64), by exact inversion."""
-    ascending = _ascending_thresholds()  # T_63 <= ... <= T_1 (T_v = 0 for v >= 45)
-    w = uint64s(rng, n)
+    """``n`` draws of ``V`` with ``P(V >= v) = exp(-v)`` (int64), by exact inversion.
+
+    A uniform 32-bit word ``w`` is the prefix of ``F``; ``F < exp(-v)`` exactly
+    when ``w < floor(exp(-v)·2^32)``, unless ``w`` equals it (then further bits).
+    """
+    ascending = _ascending_thresholds32()  # T_63 <= ... <= T_1 (T_v = 0 for v >= 23)
+    w = uint32s(rng, n)
     v = np.zeros(n, dtype=np.int64)
     # V = 0 unless w < T_1 (probability 1/e); among those, V = #{v >= 1 : T_v > w}:
     # every v with w < T_v has F < exp(-v), every other not (no tie).
@@ -154,13 +158,14 @@ def _geometric_exp(rng: RandomBytes, n: int) -> np.ndarray:
     tie[some] = ascending[np.maximum(at_or_below, 1) - 1] == w[some]  # w equals some T_v
     tie |= w == ascending[-1]
     for i in np.flatnonzero(tie):
-        v[i] = geometric_exp_tail(rng, int(w[i]))
+        v[i] = geometric_exp_tail(rng, int(w[i]), bits=32)
     return v
 
 
 @functools.cache
-def _ascending_thresholds() -> np.ndarray:
-    return thresholds()[1:][::-1].copy()
+def _ascending_thresholds32() -> np.ndarray:
+    """``floor(exp(-v)·2^32) = T_v >> 32`` for ``v = 63 .. 1`` (uint32, ascending)."""
+    return (thresholds()[1:][::-1] >> np.uint64(32)).astype(np.uint32)
 
 
 def _accept_exp_fraction(rng: RandomBytes, num: np.ndarray, den: int) -> np.ndarray:
