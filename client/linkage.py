@@ -317,6 +317,37 @@ async def link_and_upload(
     return await upload(client, ann, side, flat.tobytes(), matrix)
 
 
+def read_ids(source: Any, id_column: str) -> list[object]:
+    """The raw identifier column of a file source, in row order (the sources read only
+    schema columns; the identifier is not one). CSV, Parquet and SQLite files."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
+    path = getattr(source, "path", None)
+    if path is None:
+        raise InvalidInputError(
+            f"{getattr(source, 'label', 'this source')}: linked queries read identifiers "
+            "from CSV, Parquet or SQLite files only"
+        )
+    suffix = str(path).lower().rsplit(".", 1)[-1]
+    if suffix == "parquet":
+        return list(pq.read_table(path, columns=[id_column]).column(0).to_pylist())
+    if suffix in ("sqlite", "db", "sqlite3"):
+        import sqlite3
+
+        table = getattr(source, "table", None) or source.dataset.name
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            rows = db.execute(f'SELECT "{id_column}" FROM "{table}"').fetchall()  # noqa: S608
+        return [r[0] for r in rows]
+    options = pa_csv.ConvertOptions(
+        include_columns=[id_column],
+        column_types={id_column: pa.string()},
+        strings_can_be_null=False,
+    )
+    return list(pa_csv.read_csv(path, convert_options=options).column(0).to_pylist())
+
+
 async def answer_linked(
     client: HolderClient,
     ann: pb.QueryAnnouncement,
@@ -334,7 +365,9 @@ async def answer_linked(
         raise InvalidInputError("this node holds none of the linked query's datasets")
     linkage = plan.linkage
     assert linkage is not None
-    dataset = linkage.sides[side].name
-    table = await asyncio.to_thread(read_table, tables[dataset])
-    persons = await asyncio.to_thread(evaluate_persons, plan, dataset, table)
+    chosen = linkage.sides[side]
+    source = tables[chosen.name]
+    table = await asyncio.to_thread(read_table, source)
+    ids = await asyncio.to_thread(read_ids, source, chosen.linkage.id_column)
+    persons = await asyncio.to_thread(evaluate_persons, plan, chosen.name, table, ids)
     return await link_and_upload(client, ann, side, persons, verify=verify)

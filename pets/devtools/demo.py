@@ -6,7 +6,9 @@ processes with mutual TLS; an analyst (this process) asks queries of every
 aggregate type over both datasets, and one query both by additive sharing
 and by Paillier. Each secure result is printed beside the plaintext answer
 computed directly from the data files; any difference beyond fixed-point
-rounding makes the demo fail.
+rounding makes the demo fail. A second deployment (hospitals, municipalities,
+insurers) answers linked queries by private record linkage, each compared with
+the plaintext join (:mod:`pets.devtools.demo_linked`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pets.client.analyst import AnalystClient
 from pets.client.node import load_table
 from pets.devtools.datafiles import merge_schemas, write_data
 from pets.devtools.datagen import generate
+from pets.devtools.demo_linked import run_linked_queries
 from pets.devtools.demo_prio3 import run_prio3_queries
 from pets.devtools.localcluster import LocalCluster
 from pets.query import Query, QueryPlan, Result, plaintext
@@ -258,6 +261,15 @@ def run_demo(
         codes = cluster.stop()
         if tmp is not None:
             tmp.cleanup()
+    # Record linkage (issue 16): a second deployment of hospitals, municipalities and
+    # insurers; its linked queries are checked against the plaintext join.
+    with tempfile.TemporaryDirectory(prefix="pets-demo-linked-") as linked_dir:
+        if verbose:
+            console.print("linked queries: 1 leader, 1 helper, 6 nodes (2 of each kind)")
+        linked = run_linked_queries(Path(linked_dir))
+    if not all(q["clean_shutdown"] for q in linked):
+        codes["linked-deployment"] = 1
+    queries += linked
     bad_exits = {n: c for n, c in codes.items() if c != 0}
     if verbose:
         out = Console()
@@ -269,6 +281,9 @@ def run_demo(
             if "dp" in q:  # noisy answer, its 95% intervals, the exact answer
                 out.print(f"  95% intvl {_intervals(q['_secure'])}", soft_wrap=True)
             out.print(f"  plaintext {_summary(q['_plain'])}", soft_wrap=True)
+            if "matched_records" in q:  # linked: the join's size, and a floor refusal
+                failure = f", refused: {q['failure']}" if q.get("failure") else ""
+                out.print(f"  matched   {q['matched_records']} records{failure}", soft_wrap=True)
             if "refused" in q:  # Prio3: the dishonest holder's contribution was refused
                 r = q["refused"]
                 out.print(
