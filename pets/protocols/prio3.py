@@ -722,6 +722,9 @@ class Prio3Protocol(HelperSharingProtocol):
         for outcome in answers.values():
             if isinstance(outcome, pb.PrepareResponse):
                 shares.update({v.holder: bytes(v.share) for v in outcome.verifier_shares})
+        # The proof checks (verifier_shares_to_message) of the batch run on the
+        # verification workers, grouped by instance and context (one query: one group).
+        groups: dict[tuple[Any, bytes], list[tuple[str, Prio3Report, bytes]]] = {}
         for holder in holders:
             if holder in errors:
                 continue
@@ -730,18 +733,30 @@ class Prio3Protocol(HelperSharingProtocol):
             if not isinstance(report, Prio3Report) or report.state is None or helper_vs is None:
                 errors[holder] = UnavailableError("helper gave no verifier share; retry")
                 continue
-            vdaf = _vdaf_of_report(report)
-            try:
-                message = vdaf.verifier_shares_to_message(
-                    report.vdaf_ctx, [report.verifier_share, helper_vs]
-                )
-                report.out_share = vdaf.verify_next(report.vdaf_ctx, report.state, message)
-            except VdafError as exc:  # names the draft step and check, never a value
-                errors[holder] = exc
-                continue
-            record = records.get(holder)
-            if record is not None:
-                record.verifier_message = message
+            group = (vdaf_ref(_vdaf_of_report(report)), report.vdaf_ctx)
+            groups.setdefault(group, []).append((holder, report, helper_vs))
+        for (ref, ctx), entries in groups.items():
+            messages = vdaf_pool.run_split(
+                vdaf_pool.messages_encoded,
+                ref,
+                b"",
+                ctx,
+                0,
+                [[report.verifier_share, helper_vs] for _, report, helper_vs in entries],
+            )
+            for (holder, report, _), message in zip(entries, messages, strict=True):
+                try:
+                    if isinstance(message, VdafError):
+                        raise message
+                    vdaf = _vdaf_of_report(report)
+                    assert report.state is not None
+                    report.out_share = vdaf.verify_next(ctx, report.state, message)
+                except VdafError as exc:  # names the draft step and check, never a value
+                    errors[holder] = exc
+                    continue
+                record = records.get(holder)
+                if record is not None:
+                    record.verifier_message = message
         return errors
 
     # -- helper

@@ -175,6 +175,22 @@ def verify_encoded(
     return out
 
 
+def messages_encoded(
+    ref: VdafRef, verify_key: bytes, ctx: bytes, agg_id: int, items: Sequence[Sequence[bytes]]
+) -> list[bytes | VdafError]:
+    """``verifier_shares_to_message`` for each report (``items[i]``: every aggregator's
+    verifier share, in order); the verifier message or the refusal. ``verify_key``
+    and ``agg_id`` are unused (the signature of :func:`run_split`'s functions)."""
+    vdaf = _instance(ref)
+    out: list[bytes | VdafError] = []
+    for shares in items:
+        try:
+            out.append(vdaf.verifier_shares_to_message(ctx, list(shares)))
+        except VdafError as exc:
+            out.append(exc)
+    return out
+
+
 # --------------------------------------------------------------------------- callers
 
 

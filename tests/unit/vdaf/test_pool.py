@@ -87,3 +87,19 @@ def test_a_different_verifier_message_fails_the_joint_randomness_check() -> None
     )
     assert isinstance(result, VdafVerifyError)
     assert str(result) == "verify_next: joint randomness check failed"
+
+
+def test_messages_match_in_process() -> None:
+    vdaf = prio3_bounded_vec(2, list(BOUNDS))
+    nonces, publics, leader, helper = _reports(3)
+    pairs = []
+    for i in range(3):
+        shares = [leader[i], helper[i]]
+        pairs.append(
+            [vdaf.verify_init(KEY, CTX, j, nonces[i], publics[i], shares[j])[1] for j in (0, 1)]
+        )
+    pairs[1][0] = pairs[1][0][:-1]
+    out = pool.run_split(pool.messages_encoded, _ref(), b"", CTX, 0, pairs)
+    assert out[0] == vdaf.verifier_shares_to_message(CTX, pairs[0])
+    assert isinstance(out[1], VdafDecodeError) and out[1].step == "verifier_shares_to_message"
+    assert out[2] == vdaf.verifier_shares_to_message(CTX, pairs[2])
