@@ -197,6 +197,10 @@ class Accumulator:
     def length(self) -> int:
         return self._length
 
+    @property
+    def max_contributions(self) -> int | None:
+        return self._max
+
     def begin(self) -> Contribution:
         """A fresh reader for one holder's byte stream."""
         return Contribution(self._public_key, self._length)

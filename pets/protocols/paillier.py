@@ -149,6 +149,11 @@ class PaillierAggregate:
     def count(self) -> int:
         return self.accumulator.contributors
 
+    @property
+    def max_contributions(self) -> int | None:
+        """The layout's headroom: the most contributions the slots can carry."""
+        return self.accumulator.max_contributions
+
     def validate(self, payload: bytes | bytearray | list[bytes]) -> object:
         """Parse and check every ciphertext (range and coprimality) exactly once."""
         contribution = self.accumulator.begin()

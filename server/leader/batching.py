@@ -37,13 +37,19 @@ import contextlib
 import hmac
 from collections.abc import Callable
 
-from pets.errors import ConflictError, NotReadyError, PetsError, UnavailableError
+from pets.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotReadyError,
+    PetsError,
+    UnavailableError,
+)
 from pets.runtime.offload import offload
 from pets.server.leader.prepare import MAX_VERIFY_BYTES_PER_BATCH, PrepareRound
 from pets.server.leader.state import Close, LeaderState, Pending, QueryRuntime, log, reload, settle
 from pets.server.query_state import OPEN, TERMINAL
 from pets.server.store import ContributionRecord
-from pets.server.store.base import QueryNotOpenError
+from pets.server.store.base import QueryFullError, QueryNotOpenError
 
 MAX_BATCH = 512
 
@@ -171,6 +177,7 @@ class Batching:
         if not items:
             return
         staged: dict[tuple[str, str], Pending] = {}
+        adding: dict[str, int] = {}  # staged contributions per query
         followers: list[Pending] = []  # same contribution as one staged in this batch
         touched: dict[str, QueryRuntime] = {}
         for item in items:
@@ -206,12 +213,21 @@ class Batching:
                 else:
                     followers.append(item)
                 continue
+            cap = _cap(rt)
+            if (
+                self.state.replica
+                and cap is not None
+                and rt.contributors + adding.get(item.query_id, 0) >= cap
+            ):  # every replica's contributions count (this shard's cap does not)
+                settle(item.future, error=_full(rt.contributors))
+                continue
             try:
                 await offload(rt.aggregate.payload_bytes, rt.aggregate.add, item.parsed)
             except PetsError as exc:  # e.g. a query already at its max_holders
                 settle(item.future, error=exc)
                 continue
             staged[(item.query_id, item.holder)] = item
+            adding[item.query_id] = adding.get(item.query_id, 0) + 1
             touched[rt.record.id] = rt
         if staged:
             records = [
@@ -222,12 +238,13 @@ class Batching:
             for qid, rt in touched.items():
                 assert rt.aggregate is not None
                 blobs[qid] = await offload(rt.aggregate.payload_bytes, rt.aggregate.to_bytes)
+            caps = {q: c for q, rt in touched.items() if (c := _cap(rt)) is not None}
             try:
-                counts = await self.state.store.commit_contributions(records, blobs)
-            except (ConflictError, QueryNotOpenError) as exc:
+                counts = await self.state.store.commit_contributions(records, blobs, caps)
+            except (ConflictError, QueryNotOpenError, QueryFullError) as exc:
                 if again and self.state.replica:
-                    # Another replica recorded one of these holders, or closed a query:
-                    # re-read what changed and decide the batch once more.
+                    # Another replica recorded one of these holders, closed a query or
+                    # filled it: re-read what changed and decide the batch once more.
                     log.info("group commit lost a race to another replica; deciding again")
                     for rt in touched.values():
                         rt.stale = True
@@ -299,3 +316,16 @@ class Batching:
             await rt.bump()
             self._on_closed(rt)
         settle(item.future)
+
+
+def _cap(rt: QueryRuntime) -> int | None:
+    """The most contributions the query's sum can provably hold (its protocol's
+    aggregate knows it), or None."""
+    cap = getattr(rt.aggregate, "max_contributions", None)
+    return cap if isinstance(cap, int) else None
+
+
+def _full(count: int) -> InvalidInputError:
+    return InvalidInputError(
+        f"query already has {count} contributions, the most whose sum it can provably hold"
+    )

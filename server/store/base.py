@@ -40,7 +40,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from pets.errors import ConflictError, NotReadyError
+from pets.errors import ConflictError, InvalidInputError, NotReadyError
 
 # The columns of the ``queries`` table in :meth:`QueryRecord.from_row`'s order
 # (the same in every SQL backend).
@@ -168,6 +168,18 @@ class QueryNotOpenError(NotReadyError):
         self.query_ids = tuple(query_ids)
 
 
+class QueryFullError(InvalidInputError):
+    """A group commit would take a query past its most contributions (``caps``) once
+    every replica's are counted: nothing of the batch was recorded. ``totals``:
+    every replica's committed count of those queries."""
+
+    def __init__(self, totals: Mapping[str, int]) -> None:
+        super().__init__(
+            "the query already has the most contributions whose sum it can provably hold"
+        )
+        self.totals = dict(totals)
+
+
 class AlreadyFinishedError(ConflictError):
     """:meth:`Store.finish_query` on a query that is already READY or FAILED (another
     replica finished it): nothing changed, no budget was spent."""
@@ -207,12 +219,16 @@ class Store(Protocol):
         self,
         records: Sequence[ContributionRecord],
         aggregates: Mapping[str, bytes | memoryview],
+        caps: Mapping[str, int] | None = None,
     ) -> Mapping[str, int]:
         """The group commit: ``records`` and the new aggregate (this replica's shard)
         of every query they touch, in one transaction (see the module docstring).
         Returns, per query touched, how many contributions every replica committed
         so far (empty for a single-writer store: the caller's own count is exact).
-        Raises :class:`QueryNotOpenError` if a query was closed meanwhile."""
+        Raises :class:`QueryNotOpenError` if a query was closed meanwhile, and
+        :class:`QueryFullError` if every replica's contributions to a query would
+        exceed its entry in ``caps`` (a single-writer store leaves that check to
+        the caller's own aggregate)."""
         ...
 
     async def sealed_contributions(self, query_id: str, holders: Iterable[str]) -> list[bytes]:

@@ -29,14 +29,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 import psycopg
 from psycopg import AsyncConnection
 
 from pets.runtime.backoff import Backoff
 from pets.server.query_state import CLOSED, OPEN
-from pets.server.store.base import QUERY_COLUMNS, QueryNotOpenError, QueryRecord, Shard
+from pets.server.store.base import (
+    QUERY_COLUMNS,
+    QueryFullError,
+    QueryNotOpenError,
+    QueryRecord,
+    Shard,
+)
+from pets.server.store.pg_pool import Retry
 
 log = logging.getLogger("pets.server.store")
 
@@ -44,6 +51,9 @@ log = logging.getLogger("pets.server.store")
 CHANNEL = "pets_queries"
 #: The database's clock, in Unix seconds (leases expire by it).
 DB_NOW = "extract(epoch FROM clock_timestamp())"
+#: The most replicas committing to one query at once for which the caps are exact
+#: without serialising commits (see :func:`lock_open`).
+MAX_CONCURRENT_WRITERS = 16
 #: How long the listener waits for a notification before checking its connection.
 LISTEN_CHECK_SECONDS = 5.0
 
@@ -63,17 +73,59 @@ async def load_query(conn: AsyncConnection, query_id: str) -> QueryRecord | None
     return None if row is None else QueryRecord.from_row(row)
 
 
-async def lock_open(conn: AsyncConnection, query_ids: Sequence[str]) -> None:
-    """Share-lock the queries' rows (in id order: no deadlock with a closer) and
-    refuse the batch if one is not OPEN."""
+async def lock_open(
+    conn: AsyncConnection,
+    query_ids: Sequence[str],
+    caps: Mapping[str, int] | None = None,
+    added: Mapping[str, int] | None = None,
+) -> None:
+    """Lock the queries' rows (in id order: no deadlock with a closer), refuse the
+    batch if one is not OPEN (:class:`QueryNotOpenError`) or would pass its cap
+    over every replica's shards (:class:`QueryFullError`).
+
+    Far below every cap (the committed total plus this batch within
+    1/:data:`MAX_CONCURRENT_WRITERS` of it) a share lock is enough: even that many
+    replicas committing at once, each seeing the same total, stay within the cap.
+    Nearer, the rows are locked ``FOR UPDATE``, which waits for every commit in
+    progress and keeps new ones out, and the exact total is checked. A share-locked
+    commit that finds the total near once it holds the lock starts again
+    (:class:`~pets.server.store.pg_pool.Retry`) and then locks exclusively."""
+    added = added or {}
+    capped = [q for q in sorted(added) if caps and q in caps]
+
+    def near(total: Mapping[str, int]) -> bool:
+        assert caps is not None
+        return any((total.get(q, 0) + added[q]) * MAX_CONCURRENT_WRITERS > caps[q] for q in capped)
+
+    exclusive = bool(capped) and near(await totals(conn, capped))
+    mode = "UPDATE" if exclusive else "SHARE"
     cur = await conn.execute(
-        "SELECT id, state FROM queries WHERE id = ANY(%s) ORDER BY id FOR SHARE",
+        f"SELECT id, state FROM queries WHERE id = ANY(%s) ORDER BY id FOR {mode}",  # noqa: S608
         (list(query_ids),),
     )
     states = {str(i): int(s) for i, s in await cur.fetchall()}
     shut = [q for q in query_ids if states.get(q) != OPEN]
     if shut:
         raise QueryNotOpenError(shut)
+    if not capped:
+        return
+    assert caps is not None
+    exact = await totals(conn, capped)
+    if not exclusive and near(exact):
+        raise Retry  # filled up meanwhile: start again, locking exclusively
+    full = {q: exact.get(q, 0) for q in capped if exact.get(q, 0) + added[q] > caps[q]}
+    if full:
+        raise QueryFullError(full)
+
+
+async def totals(conn: AsyncConnection, query_ids: Sequence[str]) -> dict[str, int]:
+    """Every replica's committed contributions per query."""
+    cur = await conn.execute(
+        "SELECT query_id, sum(contributions)::bigint FROM aggregate_shards "
+        "WHERE query_id = ANY(%s) GROUP BY query_id",
+        (list(query_ids),),
+    )
+    return {str(q): int(n) for q, n in await cur.fetchall()}
 
 
 async def write_shards(

@@ -175,9 +175,11 @@ class PostgresStore:
         self,
         records: Sequence[ContributionRecord],
         aggregates: Mapping[str, bytes | memoryview],
+        caps: Mapping[str, int] | None = None,
     ) -> Mapping[str, int]:
         """The group commit: ``records`` and this replica's new shards in one
-        transaction, refused if a query is no longer open; every replica's count."""
+        transaction, refused if a query is no longer open or would pass its cap
+        (:func:`pg_replicas.lock_open`); every replica's count."""
         rows = [(r.query_id, r.holder, r.digest, r.sealed) for r in records]
         added = dict(Counter(r.query_id for r in records))
         # A fixed order of the rows locked and written: two writers cannot deadlock.
@@ -185,7 +187,7 @@ class PostgresStore:
         queries = sorted(set(aggregates) | set(added))
 
         async def body(conn: AsyncConnection) -> Mapping[str, int]:
-            await rep.lock_open(conn, queries)
+            await rep.lock_open(conn, queries, caps, added)
             async with conn.cursor() as cur:
                 await cur.executemany("INSERT INTO contributions VALUES (%s, %s, %b, %b)", rows)
             return await rep.write_shards(conn, self.replica_id, blobs, added)

@@ -72,6 +72,7 @@ class SqliteStore:
         self,
         records: Sequence[ContributionRecord],
         aggregates: Mapping[str, bytes | memoryview],
+        caps: Mapping[str, int] | None = None,
     ) -> Mapping[str, int]:
         try:
             await self._run(self._db.commit_contributions, records, aggregates)

@@ -20,7 +20,7 @@ from pets.errors import InvalidInputError
 from pets.protocols.additive import AdditiveAggregate
 from pets.server.query_state import CLOSED, READY
 from pets.server.store import Store, connect_store
-from pets.server.store.base import AlreadyFinishedError, QueryNotOpenError
+from pets.server.store.base import AlreadyFinishedError, QueryFullError, QueryNotOpenError
 from tests.unit.server.test_store_interface import (
     Q1,
     Q2,
@@ -87,6 +87,39 @@ def test_a_batch_with_a_closed_query_records_nothing(pg_location: str) -> None:
             )
         assert await a.contributions(Q1) == {}
         assert await a.shards(Q1) == []
+
+    _two(pg_location, body)
+
+
+def test_a_cap_counts_every_replica_even_when_they_race(pg_location: str) -> None:
+    """A query's cap (its most contributions) holds over every replica's shards: one
+    at a time, and with ten one-holder commits racing from two replicas."""
+
+    async def body(a: Store, b: Store) -> None:
+        await a.insert_query(_record(Q1))
+        await a.commit_contributions(
+            [_contribution(Q1, "h1"), _contribution(Q1, "h2")], {Q1: b"A"}, {Q1: 3}
+        )
+        with pytest.raises(QueryFullError) as full:
+            await b.commit_contributions(
+                [_contribution(Q1, "h3"), _contribution(Q1, "h4")], {Q1: b"B"}, {Q1: 3}
+            )
+        assert full.value.totals == {Q1: 2}
+        await b.commit_contributions([_contribution(Q1, "h3")], {Q1: b"B"}, {Q1: 3})
+        await a.insert_query(_record(Q2))
+        outcomes = await asyncio.gather(
+            *(
+                (a, b)[i % 2].commit_contributions(
+                    [_contribution(Q2, f"r{i}")], {Q2: b"x"}, {Q2: 5}
+                )
+                for i in range(10)
+            ),
+            return_exceptions=True,
+        )
+        assert sum(1 for o in outcomes if not isinstance(o, BaseException)) == 5, outcomes
+        assert all(isinstance(o, QueryFullError) for o in outcomes if isinstance(o, BaseException))
+        assert len(await a.contributions(Q2)) == 5
+        assert sum(n for _, n in await b.shards(Q2)) == 5
 
     _two(pg_location, body)
 
