@@ -35,18 +35,6 @@ class DataSource(ABC):
     def batches(self, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
         """The rows' ``columns``, in order, in batches of at most ``batch_rows`` rows."""
 
-    def parts(self) -> list[int] | None:
-        """Row counts of parts that can be read independently (Parquet row groups), or None.
-
-        Where a source has parts, :func:`~pets.sources.stream.evaluate_source`
-        reads them in parallel, one worker per part, instead of reading on one thread.
-        """
-        return None
-
-    def part_batches(self, index: int, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
-        """The batches of part ``index`` (only for sources with :meth:`parts`)."""
-        raise NotImplementedError(f"{type(self).__name__} has no parts")
-
     def check(self) -> None:
         """Raise :class:`~pets.errors.InvalidInputError` on a missing column or wrong type."""
         check_arrow_schema(self.dataset, self.arrow_schema(), self.label)

@@ -1,11 +1,12 @@
 """File sources: CSV, Parquet and Arrow IPC (Feather v2) through pyarrow, and ``.npy`` vectors.
 
-All three table formats stream: pyarrow's CSV reader parses ~4 MiB blocks,
-Parquet is read one row-group slice at a time (projected to the query's
-columns, decoded on pyarrow's thread pool), an IPC file one record batch at
-a time. Numeric CSV columns are parsed as float64 (an ``int`` column's
-integrality is checked per batch), category columns dictionary-encoded, so
-mapping labels to domain codes costs one lookup per distinct label.
+All three table formats stream: pyarrow's CSV reader parses 1 MiB blocks,
+Parquet is scanned by ``pyarrow.dataset`` (projected to the query's columns,
+row groups decoded ahead on pyarrow's thread pool; batch by batch for row
+groups over 2^20 rows), an IPC file one record batch at a time. Numeric CSV
+columns are parsed as float64 (an ``int`` column's integrality is checked per
+batch), category columns dictionary-encoded, so mapping labels to domain codes
+costs one lookup per distinct label.
 
 pyarrow's own error messages quote the offending cell, so no pyarrow text
 reaches a message here: a conversion or parse error is reduced to its row
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+import pyarrow.dataset as pa_ds
 import pyarrow.ipc as pa_ipc
 import pyarrow.parquet as pq
 
@@ -132,16 +134,29 @@ def csv_error(
 
 
 class ParquetSource(DataSource):
-    """A Parquet file, read row-group slice by slice, only the query's columns."""
+    """A Parquet file: only the query's columns, in order, category columns as dictionaries.
+
+    Row groups of at most :data:`SCAN_ROW_GROUP_ROWS` rows (pyarrow writes
+    2^20 by default) are scanned by ``pyarrow.dataset``: it decodes row groups
+    ahead on pyarrow's thread pool (``use_threads``, at most
+    ``READAHEAD_BATCHES`` batches ahead), each row group's column chunks read
+    in one coalesced request (``pre_buffer``), while the caller's workers check
+    and evaluate the batches already decoded. The scanner decodes a whole row
+    group at a time, so a file with larger row groups is read batch by batch
+    by ``ParquetFile.iter_batches`` instead, which keeps memory at a few
+    batches whatever the row-group size (measured, docs/DATA_SOURCES.md).
+    """
+
+    READAHEAD_BATCHES = 4
+    SCAN_ROW_GROUP_ROWS = 1 << 20
 
     def __init__(self, dataset: Dataset, path: Path, batch_rows: int, label: str = "") -> None:
         super().__init__(dataset, label or f"Parquet file {path}", batch_rows)
         self.path = path
 
-    def _open(self, columns: Sequence[str] = ()) -> pq.ParquetFile:
-        dictionary = [c for c in columns if self.dataset.column(c).type == "category"]
+    def _open(self, dictionary: Sequence[str] = ()) -> pq.ParquetFile:
         try:
-            return pq.ParquetFile(self.path, read_dictionary=dictionary or None)
+            return pq.ParquetFile(self.path, read_dictionary=list(dictionary) or None)
         except (pa.ArrowException, OSError):
             raise _unreadable(self.label, "Parquet") from None
 
@@ -149,30 +164,33 @@ class ParquetSource(DataSource):
         return self._open().schema_arrow
 
     def batches(self, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
-        f = self._open(columns)
+        dictionary = [c for c in columns if self.dataset.column(c).type == "category"]
+        f = self._open(dictionary)
+        meta = f.metadata
+        largest = max((meta.row_group(i).num_rows for i in range(meta.num_row_groups)), default=0)
         try:
-            yield from f.iter_batches(
-                batch_size=self.batch_rows, columns=list(columns), use_threads=True
-            )
+            if largest <= self.SCAN_ROW_GROUP_ROWS:
+                scanned = self._scan(columns, dictionary)
+            else:
+                scanned = f.iter_batches(
+                    batch_size=self.batch_rows, columns=list(columns), use_threads=True
+                )
+            yield from rebatch(scanned, self.batch_rows)
         except (pa.ArrowException, OSError):
             raise _unreadable(self.label, "Parquet") from None
 
-    def parts(self) -> list[int] | None:
-        """Rows per row group, from the footer."""
-        metadata = self._open().metadata
-        return [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
-
-    def part_batches(self, index: int, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
-        f = self._open(columns)
-        try:
-            yield from f.iter_batches(
-                batch_size=self.batch_rows,
-                row_groups=[index],
-                columns=list(columns),
-                use_threads=False,  # one worker per row group instead
-            )
-        except (pa.ArrowException, OSError):
-            raise _unreadable(self.label, "Parquet") from None
+    def _scan(self, columns: Sequence[str], dictionary: list[str]) -> Iterator[pa.RecordBatch]:
+        file_format = pa_ds.ParquetFileFormat(
+            read_options=pa_ds.ParquetReadOptions(dictionary_columns=dictionary),
+            default_fragment_scan_options=pa_ds.ParquetFragmentScanOptions(pre_buffer=True),
+        )
+        data = pa_ds.dataset(self.path, format=file_format)
+        return data.to_batches(  # type: ignore[no-any-return]
+            columns=list(columns),
+            batch_size=self.batch_rows,
+            batch_readahead=self.READAHEAD_BATCHES,
+            use_threads=True,
+        )
 
 
 class ArrowSource(DataSource):

@@ -140,9 +140,6 @@ def evaluate_source(
         )
         return acc.partial(table)
 
-    parts = source.parts() if workers > 1 else None
-    if parts is not None and len(parts) > 1:
-        return _evaluate_parts(acc, source, parts, columns, workers)
     if workers <= 1:
         for batch in source.batches(columns):
             first = acc.rows
@@ -188,50 +185,6 @@ def _run_bounded(acc: Accumulator, tasks: Iterator[Callable[[], Partial]], worke
             for future in pending:
                 future.cancel()
             raise
-
-
-def _evaluate_parts(
-    acc: Accumulator, source: DataSource, parts: list[int], columns: Sequence[str], workers: int
-) -> Evaluation:
-    """One worker per part (row group) reads, checks and evaluates it; parts are added in order.
-
-    Rows are counted from the footer before a part is read (so ``max_rows``
-    refuses before reading), and each part's rows are checked against it.
-    """
-    plan = acc.plan
-
-    def work(index: int, first_row: int) -> Partial:
-        vector = np.zeros(plan.length, dtype=np.int64)
-        cells = np.zeros_like(acc.cells)
-        matched = rows = 0
-        for batch in source.part_batches(index, columns):
-            table = to_table(
-                plan.dataset,
-                batch,
-                source=source.label,
-                first_row=first_row + rows,
-                columns=columns,
-            )
-            rows += batch.num_rows
-            v, c, m = acc.partial(table)
-            vector += v
-            cells += c
-            matched += m
-        if rows != parts[index]:
-            raise InvalidInputError(
-                f"{source.label}: row group {index} holds {rows} rows, its footer says "
-                f"{parts[index]}"
-            )
-        return vector, cells, matched
-
-    def tasks() -> Iterator[Callable[[], Partial]]:
-        for index, n in enumerate(parts):
-            first = acc.rows
-            acc.count_rows(n)
-            yield functools.partial(work, index, first)
-
-    _run_bounded(acc, tasks(), workers)
-    return acc.finish()
 
 
 def read_table(source: Source, columns: Sequence[str] | None = None) -> Table:

@@ -108,3 +108,25 @@ def test_a_bare_path_picks_the_format_by_suffix(files: Files, tmp_path: Path) ->
     for path in (files.csv, files.parquet, feather):
         source = open_source(files.schema, "hospitals", path)
         assert np.array_equal(evaluate_source(plan, source).vector, want)
+
+
+@pytest.mark.parametrize("batch_rows", [1 << 20, 97])
+def test_parquet_with_row_groups_too_large_to_scan_streams_batch_by_batch(
+    files: Files, batch_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Row groups above SCAN_ROW_GROUP_ROWS are read by iter_batches (memory: a few batches);
+    same vector as the scanned path and the reference."""
+    from pets.sources.files import ParquetSource
+
+    spec = SourceSpec("parquet", path=files.parquet, batch_rows=batch_rows)
+    source = open_source(files.schema, "hospitals", spec)
+    assert isinstance(source, ParquetSource)
+    for text in QUERIES:
+        plan = compile(parse_query(text), files.schema)
+        scanned = evaluate_source(plan, source, workers=2).vector
+        monkeypatch.setattr(ParquetSource, "SCAN_ROW_GROUP_ROWS", 16)  # the file has 128
+        streamed = evaluate_source(plan, source, workers=2).vector
+        monkeypatch.undo()
+        assert np.array_equal(scanned, streamed) and np.array_equal(
+            streamed, _reference(files, text)
+        )
