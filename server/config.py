@@ -34,6 +34,7 @@ Example for a leader (relative paths are relative to the config file)::
     finalize_timeout_seconds = 30       # how long helpers get to finalise
     contribution_timeout_seconds = 300  # a contribution stream must finish within this
     max_holders = 1000000               # the most holders a query may require (min_holders)
+    min_intersection = 10               # linked queries: fewest matched records released
     release_window_seconds = 604800     # how long a release's contributor set binds the
                                         # next ones of its fingerprint (the release rule)
     finalise_lease_seconds = 30         # replicas: a finaliser that stops renewing its
@@ -97,6 +98,9 @@ class Limits:
     release_window_seconds: float = 604_800.0
     # Replicas on PostgreSQL (issue 14): how long a finalisation lease lasts unrenewed.
     finalise_lease_seconds: float = 30.0
+    # Record linkage (issue 16): the fewest matched records a linked query may
+    # release; a query may raise it, never lower it (server/leader/linkage.py).
+    min_intersection: int = 10
 
     def __post_init__(self) -> None:
         for name, kind in (
@@ -112,6 +116,7 @@ class Limits:
             ("max_holders", int),
             ("release_window_seconds", float),
             ("finalise_lease_seconds", float),
+            ("min_intersection", int),
         ):
             value = getattr(self, name)
             ok = isinstance(value, int | float) and not isinstance(value, bool)

@@ -67,8 +67,6 @@ from pets.transport.status import error_for
 from pets.v1 import aggregation_pb2 as pb
 
 SECRET_SETTING = "linkage-secret"  # noqa: S105 (the setting's name, not a secret)
-#: The server-wide floor on matched records when the configuration sets none.
-DEFAULT_MIN_INTERSECTION = 10
 #: Pseudonyms per LinkageJoin part.
 JOIN_PART = 65536
 _ECDSA = ec.ECDSA(hashes.SHA256())
@@ -85,9 +83,8 @@ async def load_secret(store: Any) -> bytes:
 
 
 def server_floor(config: Any) -> int:
-    """The server-wide ``min_intersection`` ([limits] min_intersection, else the default)."""
-    floor = getattr(config.limits, "min_intersection", DEFAULT_MIN_INTERSECTION)
-    return max(1, int(floor))
+    """The server-wide ``min_intersection`` (``[limits] min_intersection``, default 10)."""
+    return int(config.limits.min_intersection)
 
 
 def query_floor(rt_spec: pb.QuerySpec, plan: Any) -> int:
