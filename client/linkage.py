@@ -63,9 +63,14 @@ _ECDSA = ec.ECDSA(hashes.SHA256())
 class PersonRows(Protocol):
     """What the holder links: distinct normalised ids and, per person, a vector."""
 
-    ids: list[bytes]
-    domain: LinkageDomain
-    width: int
+    @property
+    def ids(self) -> list[bytes]: ...
+
+    @property
+    def domain(self) -> LinkageDomain: ...
+
+    @property
+    def width(self) -> int: ...
 
     def vectors(self, persons: np.ndarray) -> np.ndarray: ...
 

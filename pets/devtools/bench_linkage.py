@@ -365,7 +365,7 @@ def psi_cardinality_seconds(n: int = 10_000) -> float | None:
     """openmined-psi's PSI cardinality (ECDH P-256, both parties in this process) at
     the same sizes, when the package is installed (None otherwise)."""
     try:
-        import private_set_intersection.python as psi  # type: ignore[import-not-found]
+        import private_set_intersection.python as psi  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError:
         return None
     shared = [f"s{i:09d}" for i in range(n // 2)]

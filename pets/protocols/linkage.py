@@ -386,7 +386,7 @@ class LinkageProtocol(AdditiveProtocol):
             )
         return int(header.payload_bytes)
 
-    def running_aggregate(
+    def running_aggregate(  # type: ignore[override]  # a RunningAggregate, not additive's
         self,
         spec: pb.QuerySpec,
         length: int,
@@ -394,7 +394,7 @@ class LinkageProtocol(AdditiveProtocol):
         data: bytes | None = None,
         *,
         count: int = 0,
-    ) -> LinkageAggregate:  # type: ignore[override]
+    ) -> LinkageAggregate:
         widths, rows, _ = plan_sides(plan)
         return LinkageAggregate(length, widths, rows, data, count=count)
 
