@@ -412,6 +412,20 @@ class Prio3Checker:
         refused: list[tuple[str, str]] = []
         opened: list[tuple[str, bytes]] = []
         jobs: list[vdaf_pool.FullItem] = []
+        submitted: list[vdaf_pool.Pending] = []
+        ref, ctx = vdaf_ref(vdaf), self.ctx
+        # Chunks go to the workers as soon as they are opened, so the workers verify
+        # while this thread opens the rest (about two chunks per worker).
+        chunk = max(8, -(-len(items) // (2 * max(1, vdaf_pool.worker_count()))))
+
+        def flush() -> None:
+            submitted.append(
+                vdaf_pool.submit(
+                    vdaf_pool.verify_encoded, ref, self.verify_key, ctx, self.aggregator_id, jobs
+                )
+            )
+            jobs.clear()
+
         for item in items:
             try:
                 sealed, key = self.opener.open(item)
@@ -429,14 +443,11 @@ class Prio3Checker:
                     bytes(item.verifier_message),
                 )
             )
-        results = vdaf_pool.run_split(
-            vdaf_pool.verify_encoded,
-            vdaf_ref(vdaf),
-            self.verify_key,
-            self.ctx,
-            self.aggregator_id,
-            jobs,
-        )
+            if len(jobs) >= chunk:
+                flush()
+        if jobs:
+            flush()
+        results = [result for pending in submitted for result in pending.result()]
         ok: dict[str, tuple[bytes, bytes]] = {}
         for (holder, sealed), result in zip(opened, results, strict=True):
             if isinstance(result, VdafError):

@@ -199,6 +199,47 @@ def _split(items: Sequence[Any], parts: int) -> list[Sequence[Any]]:
     return [items[i : i + step] for i in range(0, len(items), step)]
 
 
+class Pending:
+    """One submitted chunk of work; :meth:`result` waits for it (inline if the
+    pool broke or there is none: the same results either way)."""
+
+    def __init__(
+        self,
+        fn: Callable[[VdafRef, bytes, bytes, int, Sequence[Any]], list[Any]],
+        args: tuple[VdafRef, bytes, bytes, int, list[Any]],
+    ) -> None:
+        self._fn, self._args = fn, args
+        self._future: Future[list[Any]] | None = None
+        pool = shared_pool()
+        if pool is not None:
+            try:
+                self._future = pool.submit(fn, *args)
+            except (BrokenProcessPool, RuntimeError):
+                _discard(pool)
+
+    def result(self) -> list[Any]:
+        if self._future is not None:
+            try:
+                return self._future.result()
+            except BrokenProcessPool:
+                log.warning("a verification worker died; verifying in-process")
+                discard_broken()
+        return self._fn(*self._args)
+
+
+def submit(
+    fn: Callable[[VdafRef, bytes, bytes, int, Sequence[Any]], list[Any]],
+    ref: VdafRef,
+    verify_key: bytes,
+    ctx: bytes,
+    agg_id: int,
+    items: Sequence[Any],
+) -> Pending:
+    """Start ``fn`` over ``items`` on a worker now (for a caller that prepares the
+    next chunk meanwhile); collect with :meth:`Pending.result`."""
+    return Pending(fn, (ref, verify_key, ctx, agg_id, list(items)))
+
+
 def run_split(
     fn: Callable[[VdafRef, bytes, bytes, int, Sequence[Any]], list[Any]],
     ref: VdafRef,
