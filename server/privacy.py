@@ -63,9 +63,11 @@ class ServerPrivacy:
         """Start drawing this server's noise for an admitted query in a worker thread.
 
         The noise does not depend on the data, so it is drawn while holders
-        contribute, off the release's critical path (10^6 slots take seconds).
-        It stays in memory only: a restart before the release draws again, which
-        is harmless because nothing was released with the first draw.
+        contribute, off the release's critical path (10^6 slots take ~0.1 CPU-s,
+        :mod:`pets.dp.fast`). The sampler's AES key lives only while it draws;
+        the noise stays in memory only, until the release adds it to the share
+        and overwrites it with zeros: a restart before the release draws again,
+        which is harmless because nothing was released with the first draw.
         """
         if query_id not in self._drawn:
             self._drawn[query_id] = (noise, asyncio.ensure_future(asyncio.to_thread(noise.sample)))
@@ -135,7 +137,10 @@ class ServerPrivacy:
 
         z = await self._noise_for(record.id, noise)
         # Adding is fast in a ring or field; Paillier encrypts the noise: off the loop.
-        data = await asyncio.to_thread(protocol.add_noise, spec, plan, share, z)
+        try:
+            data = await asyncio.to_thread(protocol.add_noise, spec, plan, share, z)
+        finally:
+            z.fill(0)  # the draw is spent (or the release failed and it is dropped)
         spend = self._spend(analyst, dataset, noise.rho)
         await self.store.finish_query_spending(record, data, analyst, dataset, spend)
         log.info(
