@@ -295,7 +295,7 @@ def service_run(n: int = 10_000, *, verify: bool = False) -> dict[str, float]:
             schema=schema,
             holder_data={h: {} for h in holders},
             min_holders=2,
-            limits={"finalize_timeout_seconds": 60},
+            limits={"finalize_timeout_seconds": max(60, n // 5000)},
         )
         cluster.prepare()
         cluster.start_servers()
@@ -323,7 +323,7 @@ def service_run(n: int = 10_000, *, verify: bool = False) -> dict[str, float]:
                         query,
                         protocol="linkage",
                         min_holders=2,
-                        deadline_seconds=600,
+                        deadline_seconds=max(600.0, n / 200),  # 10^6: over an hour
                         close_after=2,
                     )
                     for _ in procs:

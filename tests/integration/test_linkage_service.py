@@ -128,3 +128,16 @@ def test_nothing_identifying_in_the_servers_state_or_logs(cluster: LocalCluster)
     for needle in (b"P0001", b"p0001", b"p0017"):
         assert all(needle not in b for b in blobs), needle
         assert needle not in logs, needle
+
+
+def test_differential_privacy_on_a_linked_count(cluster: LocalCluster) -> None:
+    holders = {"muni-1": ltc(0, 60), "hosp-1": hospital(list(range(0, 60)))}
+    text = "count(*) from ltc linked to hospitals dp rho 0.5"
+    status, result = asyncio.run(run_linked(cluster, text, holders))
+    assert status.state == pb.QUERY_STATE_READY, (status.failure, status.failure_detail)
+    assert result is not None and result.dp is not None  # each server added its noise
+    exact, matched = reference(
+        cluster.schema, Query.parse("count(*) from ltc linked to hospitals"), holders
+    )
+    assert matched == 60
+    assert abs(result.rows[0]["count"] - exact.rows[0]["count"]) < 40  # sd ~ 1.4
