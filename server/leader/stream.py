@@ -51,6 +51,10 @@ log = logging.getLogger("pets.server")
 MAX_IN_FLIGHT = 128
 """Requests of one stream being processed or answered at once (back-pressure bound)."""
 
+MESSAGE_METHOD = "pets.v1.Leader/ContributeStream.message"
+"""The ``method`` label under which ``pets_rpcs`` counts each request of a stream by the
+code of its answer (the stream itself is counted once, as ``.../ContributeStream``)."""
+
 _rejections = RateLimitedLog()
 _failures = RateLimitedLog()
 
@@ -155,13 +159,14 @@ class ContributionStreams:
             reader.cancel()
             for task in list(tasks):
                 task.cancel()
-            with contextlib.suppress(BaseException):
+            with contextlib.suppress(asyncio.CancelledError):  # the call ends either way
                 await asyncio.gather(reader, *tasks, return_exceptions=True)
 
     async def _answer(
         self, peer: Peer, certificate: bytes, request: pb.ContributionStreamRequest | GarbledRequest
     ) -> pb.ContributionStreamResponse:
         sequence = request.sequence
+        counted = self.intake.metrics.rpcs
         try:
             if isinstance(request, GarbledRequest):
                 raise InvalidInputError("malformed ContributionStreamRequest message")
@@ -172,8 +177,18 @@ class ContributionStreams:
             raise
         except Exception as exc:
             _log_refusal(peer, exc)
-            return error_response(sequence, exc)
+            response = error_response(sequence, exc)
+            counted.labels(MESSAGE_METHOD, _code_name(response.error.code)).inc()
+            return response
+        counted.labels(MESSAGE_METHOD, "OK").inc()
         return pb.ContributionStreamResponse(sequence=sequence, ack=ack)
+
+
+_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
+
+
+def _code_name(value: int) -> str:
+    return _CODE_NAMES.get(value, "UNKNOWN")
 
 
 def _log_refusal(peer: Peer, exc: Exception) -> None:

@@ -329,3 +329,29 @@ def test_leader_shutdown_ends_open_streams_cleanly(make_cluster) -> None:
     assert answer.ack.newly_accepted
     assert end is grpc.aio.EOF and code == grpc.StatusCode.OK
     assert cluster.processes["leader"].wait(15) == 0
+
+
+def test_each_stream_message_is_counted_by_its_answer(make_cluster) -> None:
+    """``pets_rpcs`` counts the stream once and each of its requests by its answer's code."""
+    from .test_metrics import METRICS_TOML, metrics_port, scrape
+
+    cluster = make_cluster(leader_extra_toml=METRICS_TOML)
+    (query_id,) = run(_submit(cluster, 1))
+
+    async def go() -> dict[int, pb.ContributionStreamResponse]:
+        client = holder_client(cluster, "org-1")
+        try:
+            good = await _chunk(client, query_id)
+            return await _exchange(client, [_request(1, good), _request(2, None)])
+        finally:
+            await client.close()
+
+    out = run(go())
+    assert out[1].HasField("ack") and out[2].HasField("error")
+    samples = scrape(metrics_port(cluster.processes["leader"].log))
+    rpc = "pets_rpcs_total"
+    message = "pets.v1.Leader/ContributeStream.message"
+    assert samples[(rpc, (("code", "OK"), ("method", message)))] == 1
+    assert samples[(rpc, (("code", "INVALID_ARGUMENT"), ("method", message)))] == 1
+    assert samples[(rpc, (("code", "OK"), ("method", "pets.v1.Leader/ContributeStream")))] == 1
+    assert samples[("pets_contribution_seconds_count", ())] == 1
