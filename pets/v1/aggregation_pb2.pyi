@@ -164,18 +164,16 @@ class HelperKey(_message.Message):
     def __init__(self, helper: _Optional[str] = ..., seal_public_key: _Optional[bytes] = ..., certificate: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., not_after_unix: _Optional[int] = ...) -> None: ...
 
 class ContributionHeader(_message.Message):
-    __slots__ = ("query_id", "payload_bytes", "contribution_digest", "sealed_seeds", "linkage")
+    __slots__ = ("query_id", "payload_bytes", "contribution_digest", "sealed_seeds")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_BYTES_FIELD_NUMBER: _ClassVar[int]
     CONTRIBUTION_DIGEST_FIELD_NUMBER: _ClassVar[int]
     SEALED_SEEDS_FIELD_NUMBER: _ClassVar[int]
-    LINKAGE_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     payload_bytes: int
     contribution_digest: bytes
     sealed_seeds: _containers.RepeatedCompositeFieldContainer[SealedSeed]
-    linkage: LinkageUpload
-    def __init__(self, query_id: _Optional[str] = ..., payload_bytes: _Optional[int] = ..., contribution_digest: _Optional[bytes] = ..., sealed_seeds: _Optional[_Iterable[_Union[SealedSeed, _Mapping]]] = ..., linkage: _Optional[_Union[LinkageUpload, _Mapping]] = ...) -> None: ...
+    def __init__(self, query_id: _Optional[str] = ..., payload_bytes: _Optional[int] = ..., contribution_digest: _Optional[bytes] = ..., sealed_seeds: _Optional[_Iterable[_Union[SealedSeed, _Mapping]]] = ...) -> None: ...
 
 class LinkageUpload(_message.Message):
     __slots__ = ("side", "rows", "signature")
