@@ -338,3 +338,27 @@ def test_no_identifier_hash_or_pseudonym_in_state_or_logs(
     for needle in needles:
         assert needle not in logs
         assert all(needle not in b for b in blobs)
+
+
+def test_a_batch_repeated_after_a_leader_restart_is_refused_by_the_helper(tmp_path: Path) -> None:
+    """The leader's record of batches is in memory; the helper's is in its store."""
+    cluster = make_cluster(tmp_path, HOLDERS)
+    try:
+        qid = asyncio.run(_submit(cluster))
+        batch, _ = blind([b"p%04d" % i for i in range(5)], DOMAIN)
+
+        async def send() -> None:
+            client = holder_client(cluster, "muni-1")
+            try:
+                await _send(client, qid, batch)
+            finally:
+                await client.close()
+
+        asyncio.run(send())
+        cluster.kill("leader")
+        cluster.restart_server("leader")
+        with pytest.raises(InvalidInputError, match="repeated-batch"):
+            asyncio.run(send())
+        assert "repeated-batch" in cluster.tail("helper-1", 50)
+    finally:
+        cluster.stop()
