@@ -24,6 +24,10 @@ per call, so the report shows records/s):
     the same for 10^6 × 10^6 on two processes, one round (issue target:
     <= 5 minutes end to end; the per-record CPU costs measured add up to about
     430 s, so about 215 s if both cores stay busy).
+``linkage-service``
+    10^4 × 10^4 end to end through a real leader and helper (processes, mTLS,
+    SQLite) with two holder processes, unverified and verified; ``slow``: the
+    same at 10^6 × 10^6 (:func:`pets.devtools.bench_linkage.service_run`).
 """
 
 from __future__ import annotations
@@ -32,7 +36,13 @@ import os
 
 import pytest
 
-from pets.devtools.bench_linkage import DOMAIN, QUERY, core_seconds, core_seconds_processes
+from pets.devtools.bench_linkage import (
+    DOMAIN,
+    QUERY,
+    core_seconds,
+    core_seconds_processes,
+    service_run,
+)
 from pets.linkage import (
     blind,
     derive_key_share,
@@ -157,3 +167,22 @@ def test_core_1m(benchmark) -> None:
     benchmark.pedantic(
         lambda: core_seconds_processes(1_000_000), rounds=1, iterations=1, warmup_rounds=0
     )
+
+
+@pytest.mark.benchmark(group="linkage-service")
+@pytest.mark.parametrize("verify", [False, True], ids=["unverified", "verified"])
+def test_service_10k(benchmark, verify: bool) -> None:
+    """10^4 x 10^4 through a real leader and helper, two holder processes
+    (:func:`pets.devtools.bench_linkage.service_run`); target <= 3 s unverified."""
+    benchmark.extra_info["elements"] = 20_000
+    benchmark.pedantic(
+        lambda: service_run(10_000, verify=verify), rounds=1, iterations=1, warmup_rounds=0
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.benchmark(group="linkage-service")
+def test_service_1m(benchmark) -> None:
+    """10^6 x 10^6 through the service; target <= 5 minutes on one 2-core machine."""
+    benchmark.extra_info["elements"] = 2_000_000
+    benchmark.pedantic(lambda: service_run(1_000_000), rounds=1, iterations=1, warmup_rounds=0)
