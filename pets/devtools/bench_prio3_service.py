@@ -14,6 +14,11 @@
     all send at a barrier), so the rate is what the two servers sustain.
     Best of :data:`RATE_ROUNDS` rounds; the median beside it;
     ``prio3_shard_ms`` is one holder's proving time for that query.
+``prio3_contributions_per_cpu_s``
+    The same rounds divided by the CPU time every process involved spent in
+    the timed window (both servers with their verification workers, both
+    client processes; :mod:`pets.devtools.proc_cpu`, Linux), median: the
+    load-independent figure. Two idle cores sustain at most twice that.
 ``prio3_vs_additive_e2e_ratio``
     The same 10-holder grouped mean through both protocols in the same run,
     interleaved: from the first holder's contribution (proving included) to
@@ -44,6 +49,7 @@ from pets.client.connect import Connector
 from pets.client.holder import HolderClient
 from pets.devtools.bench_service import _endpoints_from_json, _endpoints_to_json
 from pets.devtools.localcluster import LocalCluster
+from pets.devtools.proc_cpu import tree_cpu_seconds
 from pets.identity.certificates import Role
 from pets.protocols import by_name
 from pets.query import Query, QueryPlan, Schema
@@ -233,6 +239,7 @@ def rate_metrics(
     announcer = rig.holders(["p3-announcer"])[0]
     workers = [_Worker(rig.cluster, names[i::RATE_PROCESSES]) for i in range(RATE_PROCESSES)]
     rates: list[float] = []
+    cpu_rates: list[float] = []
     try:
         for r in range(rounds + 1):  # round 0 connects every channel: not counted
             submitted = rig.run(rig.submit("prio3"))
@@ -241,23 +248,32 @@ def rate_metrics(
                 w.write(ann.SerializeToString().hex())
             for w in workers:
                 w.read()  # ready: every report proved
+            pids = [p.popen.pid for p in rig.cluster.processes.values() if p.popen is not None]
+            pids += [w.process.pid for w in workers]
+            cpu_before = tree_cpu_seconds(*pids)
             for w in workers:
                 w.write("go")
             spans = [w.read() for w in workers]
+            cpu_after = tree_cpu_seconds(*pids)
             result = rig.run(rig.finish(submitted))
             if result.contributors != holders:
                 raise RuntimeError(f"{result.contributors} of {holders} contributions counted")
             if r:
                 seconds = max(s["end"] for s in spans) - min(s["start"] for s in spans)
                 rates.append(holders / seconds)
+                if cpu_before is not None and cpu_after is not None and cpu_after > cpu_before:
+                    cpu_rates.append(holders / (cpu_after - cpu_before))
     finally:
         for w in workers:
             w.stop()
         rig.run(announcer.close())
-    return {
+    out = {
         "prio3_contributions_per_s": max(rates),
         "prio3_contributions_per_s_median": statistics.median(rates),
     }
+    if cpu_rates:
+        out["prio3_contributions_per_cpu_s"] = statistics.median(cpu_rates)
+    return out
 
 
 def e2e_metrics(rig: _Rig, rounds: int = E2E_ROUNDS) -> dict[str, float]:
