@@ -78,26 +78,22 @@ async def lock_open(
     query_ids: Sequence[str],
     caps: Mapping[str, int] | None = None,
     added: Mapping[str, int] | None = None,
-) -> None:
+    *,
+    exclusive: bool = False,
+) -> dict[str, int]:
     """Lock the queries' rows (in id order: no deadlock with a closer), refuse the
     batch if one is not OPEN (:class:`QueryNotOpenError`) or would pass its cap
-    over every replica's shards (:class:`QueryFullError`).
+    over every replica's shards (:class:`QueryFullError`); every replica's
+    committed count per query, read once the lock is held.
 
     Far below every cap (the committed total plus this batch within
     1/:data:`MAX_CONCURRENT_WRITERS` of it) a share lock is enough: even that many
     replicas committing at once, each seeing the same total, stay within the cap.
-    Nearer, the rows are locked ``FOR UPDATE``, which waits for every commit in
-    progress and keeps new ones out, and the exact total is checked. A share-locked
-    commit that finds the total near once it holds the lock starts again
-    (:class:`~pets.server.store.pg_pool.Retry`) and then locks exclusively."""
+    Nearer, the caller locks ``exclusive`` (``FOR UPDATE``, which waits for every
+    commit in progress and keeps new ones out) and the exact total is checked: a
+    share-locked commit that finds a total near raises :class:`NearCap` for its
+    caller to start again exclusively (no lock upgrade, so no deadlock)."""
     added = added or {}
-    capped = [q for q in sorted(added) if caps and q in caps]
-
-    def near(total: Mapping[str, int]) -> bool:
-        assert caps is not None
-        return any((total.get(q, 0) + added[q]) * MAX_CONCURRENT_WRITERS > caps[q] for q in capped)
-
-    exclusive = bool(capped) and near(await totals(conn, capped))
     mode = "UPDATE" if exclusive else "SHARE"
     cur = await conn.execute(
         f"SELECT id, state FROM queries WHERE id = ANY(%s) ORDER BY id FOR {mode}",  # noqa: S608
@@ -107,15 +103,25 @@ async def lock_open(
     shut = [q for q in query_ids if states.get(q) != OPEN]
     if shut:
         raise QueryNotOpenError(shut)
-    if not capped:
-        return
-    assert caps is not None
-    exact = await totals(conn, capped)
-    if not exclusive and near(exact):
-        raise Retry  # filled up meanwhile: start again, locking exclusively
-    full = {q: exact.get(q, 0) for q in capped if exact.get(q, 0) + added[q] > caps[q]}
-    if full:
-        raise QueryFullError(full)
+    # A statement of its own, so its snapshot is taken once the lock is held (a
+    # subquery of the locking statement would not see commits it waited for).
+    seen = await totals(conn, query_ids)
+    capped = [q for q in sorted(added) if caps and q in caps]
+    if capped:
+        assert caps is not None
+        if not exclusive and any(
+            (seen.get(q, 0) + added[q]) * MAX_CONCURRENT_WRITERS > caps[q] for q in capped
+        ):
+            raise NearCap
+        full = {q: seen.get(q, 0) for q in capped if seen.get(q, 0) + added[q] > caps[q]}
+        if full:
+            raise QueryFullError(full)
+    return seen
+
+
+class NearCap(Retry):
+    """A share-locked group commit found a query near its cap: start again, locking
+    the rows exclusively."""
 
 
 async def totals(conn: AsyncConnection, query_ids: Sequence[str]) -> dict[str, int]:
@@ -132,11 +138,10 @@ async def write_shards(
     conn: AsyncConnection,
     replica: str,
     blobs: Sequence[tuple[str, bytes | memoryview]],
-    added: dict[str, int],
-) -> dict[str, int]:
+    added: Mapping[str, int],
+) -> None:
     """Replace this replica's shards of the queries in ``blobs`` (sorted by query),
-    adding ``added[query]`` to each shard's count; every replica's committed count
-    per query."""
+    adding ``added[query]`` to each shard's count."""
     async with conn.cursor() as cur:
         await cur.executemany(
             "INSERT INTO aggregate_shards VALUES (%s, %s, %b, %s) "
@@ -144,12 +149,6 @@ async def write_shards(
             "contributions = aggregate_shards.contributions + excluded.contributions",
             [(q, replica, data, added.get(q, 0)) for q, data in blobs],
         )
-    cur2 = await conn.execute(
-        "SELECT query_id, sum(contributions)::bigint FROM aggregate_shards "
-        "WHERE query_id = ANY(%s) GROUP BY query_id",
-        ([q for q, _ in blobs],),
-    )
-    return {str(q): int(n) for q, n in await cur2.fetchall()}
 
 
 async def own_shard(conn: AsyncConnection, query_id: str, replica: str) -> tuple[bytes | None, int]:

@@ -186,11 +186,20 @@ class PostgresStore:
         blobs = sorted(aggregates.items())
         queries = sorted(set(aggregates) | set(added))
 
+        exclusive = False  # near a cap: lock the queries' rows FOR UPDATE
+
         async def body(conn: AsyncConnection) -> Mapping[str, int]:
-            await rep.lock_open(conn, queries, caps, added)
+            nonlocal exclusive
+            try:
+                seen = await rep.lock_open(conn, queries, caps, added, exclusive=exclusive)
+            except rep.NearCap:
+                exclusive = True
+                raise
             async with conn.cursor() as cur:
                 await cur.executemany("INSERT INTO contributions VALUES (%s, %s, %b, %b)", rows)
-            return await rep.write_shards(conn, self.replica_id, blobs, added)
+            await rep.write_shards(conn, self.replica_id, blobs, added)
+            # Every replica's count as this commit saw it, with its own.
+            return {q: seen.get(q, 0) + added.get(q, 0) for q in queries}
 
         try:
             return await self._transact(body)
