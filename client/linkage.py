@@ -164,22 +164,14 @@ async def exchange(
 
     keys: tuple[bytes, bytes] | None = None
     done = 0
-    call = client.leader.LinkageEvaluate(requests(), metadata=client.connector.metadata)
-    try:
-        async for ev in call:
-            index = done
-            chunk = sent.pop(index, None)
-            if ev.index != index or chunk is None or len(ev.points) != len(chunk):
-                raise InvalidProofError("the leader's answer does not match the chunk it got")
+    # Checking and unblinding run beside the receiving loop, so the servers keep
+    # streaming (gRPC flow control would otherwise stall them behind the holder).
+    work: list[asyncio.Future[None]] = []
+    lanes = asyncio.Semaphore(2)
+
+    async def process(index: int, chunk: bytes, ev: pb.LinkageEvaluation) -> None:
+        async with lanes:
             if verify:
-                if index == 0:
-                    if len(ev.keys) != 2:
-                        raise InvalidProofError("verified mode: both servers' keys must come")
-                    helper = ann.helpers[0] if ann.helpers else None
-                    keys = (
-                        _check_key(ev.keys[0], "helper", helper, domain, ann.query_id, ca_pem),
-                        _check_key(ev.keys[1], "leader", None, domain, ann.query_id, ca_pem),
-                    )
                 assert keys is not None
                 await asyncio.to_thread(
                     verify_evaluations,
@@ -198,11 +190,34 @@ async def exchange(
                     ),
                 )
             await on_chunk(index, bytes(ev.points))
+
+    call = client.leader.LinkageEvaluate(requests(), metadata=client.connector.metadata)
+    try:
+        async for ev in call:
+            index = done
+            chunk = sent.pop(index, None)
+            if ev.index != index or chunk is None or len(ev.points) != len(chunk):
+                raise InvalidProofError("the leader's answer does not match the chunk it got")
+            if verify and index == 0:
+                if len(ev.keys) != 2:
+                    raise InvalidProofError("verified mode: both servers' keys must come")
+                helper = ann.helpers[0] if ann.helpers else None
+                keys = (
+                    _check_key(ev.keys[0], "helper", helper, domain, ann.query_id, ca_pem),
+                    _check_key(ev.keys[1], "leader", None, domain, ann.query_id, ca_pem),
+                )
+            work.append(asyncio.ensure_future(process(index, chunk, ev)))
             done += 1
+            for finished in [w for w in work if w.done()]:
+                finished.result()  # a failed check ends the exchange now
     except grpc.aio.AioRpcError as exc:
         raise error_for(exc, f"linkage batch for {ann.query_id}") from None
     finally:
         call.cancel()
+        outcomes = await asyncio.gather(*work, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
     if done * chunk_points < rows:
         raise InvalidProofError("the leader returned fewer points than the batch had")
 

@@ -350,6 +350,10 @@ class LinkageProtocol(AdditiveProtocol):
     def forget_join(self, helper: str, query_id: str) -> None:
         self._joined.pop((helper, query_id), None)
 
+    def joined_queries(self, helper: str) -> list[str]:
+        """The queries whose join ``helper`` still keeps."""
+        return [q for h, q in self._joined if h == helper]
+
     # -- holder: the node answers linked queries with pets.client.linkage
     async def contribute(
         self,

@@ -253,6 +253,11 @@ class HelperLinkage:
             matched={h: rows.get(h, np.zeros(0, dtype=np.int64)) for h in signed},
             digest=matched.digest,
         )
+        # Joins of queries that have ended (finalised or aborted) are not needed any more.
+        for ended in protocol.joined_queries(self.config.name):
+            known = self.queries.queries.get(ended)
+            if known is None or known.record.state != OPEN:
+                protocol.forget_join(self.config.name, ended)
         protocol.remember_join(self.config.name, rec.id, joined)
         log.info("linkage joined", extra={"query_id": rec.id, "holders": len(signed)})
         return pb.LinkageJoinResponse(query_id=rec.id, digest=matched.digest)
