@@ -214,12 +214,14 @@ def _laplace_candidates(rng: RandomBytes, t: int, s: int, n: int) -> np.ndarray:
         sign = _signs(rng, big.size)
         keep = ~(sign & (big == 0))
         return samplers.to_int64(np.where(sign, -big, big)[keep])
-    y = u.astype(np.int64) + np.int64(t) * v
+    y = np.multiply(v, np.int64(t), out=v)
+    y += u.view(np.int64) if u.dtype == np.uint64 else u  # u < t < 2^62
     if s != 1:
         y //= np.int64(s)
     sign = _signs(rng, y.size)
-    keep = ~(sign & (y == 0))
-    return np.where(sign, -y, y)[keep]
+    minus_zero = np.flatnonzero(y == 0)  # rejected when the sign is minus (rare for b >> 1)
+    np.negative(y, out=y, where=sign)
+    return np.delete(y, minus_zero[sign[minus_zero]])
 
 
 def discrete_laplace(scale: Rational, size: int, rng: RandomBytes | None = None) -> np.ndarray:
