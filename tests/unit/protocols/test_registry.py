@@ -28,7 +28,9 @@ def test_an_unspecified_protocol_is_additive() -> None:
 def test_unknown_protocols_are_refused_by_value_and_by_name() -> None:
     with pytest.raises(InvalidInputError, match="unknown protocol 42"):
         lookup(42)
-    with pytest.raises(InvalidInputError, match=r"one of \['additive', 'paillier', 'prio3'\]"):
+    with pytest.raises(
+        InvalidInputError, match=r"one of \['additive', 'linkage', 'paillier', 'prio3'\]"
+    ):
         by_name("poplar1")
     assert name_of(42) == "unknown"
 
