@@ -6,6 +6,18 @@ and checks and opens anything else (say, after a restart). One finalisation
 per query, owned by the helper: a leader that gives up on a call never
 interrupts it, and a retry joins it. The checks and the sum are the query
 protocol's helper half (:meth:`pets.protocols.AggregationProtocol.helper_checker`).
+
+**Replicas** (issue 14, item 2; docs/ARCHITECTURE.md, "The helper"): several
+processes of one helper may share its PostgreSQL database, behind one name.
+Any of them serves any call: a query registered through another replica is
+loaded from the store on first use (:meth:`HelperQueries.get`); a replica that
+did not see a contribution's Prepare checks and opens its sealed seed at
+Finalize, as after a restart; and a query is finished once across replicas,
+because the store's finish is conditional on the query still being open
+(:class:`~pets.server.store.base.AlreadyFinishedError`): the replica that
+loses the race stores nothing, spends no privacy budget and answers with the
+winner's stored result. :mod:`pets.server.helper.replicas` keeps each
+replica's memory in step with what the others did.
 """
 
 from __future__ import annotations
@@ -38,7 +50,7 @@ from pets.server.privacy import ServerPrivacy
 from pets.server.query_state import FAILED, OPEN, READY
 from pets.server.release_policy import ReleaseGuard
 from pets.server.store import QUERY_ID, QueryRecord, Store
-from pets.server.store.base import VerifyKey
+from pets.server.store.base import AlreadyFinishedError, VerifyKey
 from pets.v1 import aggregation_pb2 as pb
 
 log = logging.getLogger("pets.server.helper")
@@ -98,20 +110,54 @@ class HelperQueries:
     async def load(self, seal_key: x25519.X25519PrivateKey) -> None:
         self._seal_key = seal_key
         for rec in await self.store.load_queries():
-            q = self.queries[rec.id] = HelperQuery(rec)
-            if q.protocol.verifies:
-                q.verify_key = await self.store.get_verify_key(rec.id)
+            await self._remember(rec)
+
+    async def _remember(self, rec: QueryRecord) -> HelperQuery:
+        """Keep a stored query in memory (with its Prio3 verify key); the one already
+        kept if another call got there first."""
+        q = HelperQuery(rec)
+        if q.protocol.verifies and rec.state == OPEN:
+            q.verify_key = await self.store.get_verify_key(rec.id)
+        return self.queries.setdefault(rec.id, q)
 
     def stop(self) -> None:
         for q in self.queries.values():
             if q.finalizing is not None and not q.finalizing.done():
                 q.finalizing.cancel()
 
-    def get(self, query_id: str) -> HelperQuery:
+    async def find(self, query_id: str) -> HelperQuery | None:
+        """A query from memory or, registered through another replica, from the store."""
         q = self.queries.get(query_id)
+        if q is None and QUERY_ID.fullmatch(query_id):
+            rec = await self.store.load_query(query_id)
+            if rec is not None:
+                q = await self._remember(rec)
+        return q
+
+    async def get(self, query_id: str) -> HelperQuery:
+        q = await self.find(query_id)
         if q is None:
             raise NotFoundError(f"no query {query_id!r} registered with helper {self.config.name}")
         return q
+
+    async def refresh(self, q: HelperQuery) -> QueryRecord:
+        """The query as stored now: another replica may have finalised or aborted it
+        (then this replica's seeds and noise for it are dropped). A finalisation
+        running here is left alone."""
+        if q.record.state == OPEN and (q.finalizing is None or q.finalizing.done()):
+            stored = await self.store.load_query(q.record.id)
+            if stored is not None and stored.state != OPEN:
+                self._ended_elsewhere(q, stored)
+        return q.record
+
+    def _ended_elsewhere(self, q: HelperQuery, stored: QueryRecord) -> None:
+        """Another replica finished the query: adopt its record, forget what only
+        a finalisation here would have needed."""
+        q.record = stored
+        q.closing = True
+        q.accepted = {}
+        q.verify_key = None
+        self.privacy.discard(stored.id)
 
     def _checker(self, q: HelperQuery) -> HelperChecker:
         """The query protocol's helper half, for this query on this helper."""
@@ -181,16 +227,11 @@ class HelperQueries:
         noise = None
         if dp is not None:  # the policy, and an early budget refusal (nothing spent)
             noise = await self.privacy.admit(request.analyst, dp[0], lookup(request.spec.protocol))
-        existing = self.queries.get(request.query_id)
+        # Registered already (here, or through another replica): the same is a no-op.
+        existing = await self.find(request.query_id)
         spec = request.spec.SerializeToString()
         if existing is not None:
-            rec = existing.record
-            if (
-                rec.spec != spec
-                or rec.analyst != request.analyst
-                or rec.fingerprint != bytes(request.fingerprint)
-            ):
-                raise ConflictError(f"query {request.query_id} is registered with another spec")
+            self._same_registration(existing.record, request, spec)
             return
         rec = QueryRecord(
             id=request.query_id,
@@ -207,11 +248,28 @@ class HelperQueries:
         if lookup(request.spec.protocol).verifies:  # Prio3: keep the query's verify key
             key = self._verify_key(request)
             await self.store.put_verify_key(rec.id, key)
-        await self.store.insert_query(rec)
+        try:
+            await self.store.insert_query(rec)
+        except ConflictError:  # another replica recorded it a moment ago
+            stored = await self.find(rec.id)
+            if stored is None:
+                raise
+            self._same_registration(stored.record, request, spec)
+            return
         self.queries[rec.id] = HelperQuery(rec, verify_key=key)
         if noise is not None:  # DP: draw this helper's noise while holders contribute
             self.privacy.prepare(rec.id, noise)
         log.info("query registered", extra={"query_id": rec.id, "analyst": rec.analyst})
+
+    @staticmethod
+    def _same_registration(rec: QueryRecord, request: pb.RegisterQueryRequest, spec: bytes) -> None:
+        """A query registered again must be registered the same (ConflictError)."""
+        if (
+            rec.spec != spec
+            or rec.analyst != request.analyst
+            or rec.fingerprint != bytes(request.fingerprint)
+        ):
+            raise ConflictError(f"query {request.query_id} is registered with another spec")
 
     # -- Prepare -----------------------------------------------------------------
     @staticmethod
@@ -250,7 +308,8 @@ class HelperQueries:
         """Finalise over exactly ``items`` (joining a finalisation already running)."""
         contributors = tuple(c.holder for c in items)
         async with q.lock:
-            rec = q.record
+            # Another replica may have finalised or aborted it meanwhile.
+            rec = await self.refresh(q)
             if rec.state == FAILED:
                 raise NotReadyError(f"query {rec.id} was aborted by the leader")
             if rec.state == READY:
@@ -285,13 +344,19 @@ class HelperQueries:
         done = rec.with_state(READY, contributors=contributors)
         spec = pb.QuerySpec.FromString(rec.spec)
         dp = self._dp_plan(spec, rec.fingerprint)
-        if dp is not None and dp[1] is not None:
-            # This helper's own noise, stored with the budget it spends (one transaction);
-            # PrivacyBudgetExceededError (PERMISSION_DENIED) leaves both as they were.
-            share = data if released is None else released
-            await self.privacy.release(done, q.protocol, spec, dp[0], dp[1], share)
-        else:
-            await self.store.finish_query(done, data if released is None else released)
+        try:
+            if dp is not None and dp[1] is not None:
+                # This helper's own noise, stored with the budget it spends (one
+                # transaction); PrivacyBudgetExceededError (PERMISSION_DENIED) leaves
+                # both as they were.
+                share = data if released is None else released
+                await self.privacy.release(done, q.protocol, spec, dp[0], dp[1], share)
+            else:
+                await self.store.finish_query(done, data if released is None else released)
+        except AlreadyFinishedError:
+            # Another replica finished it first: its share (and noise, and spend) stands.
+            await self._adopt_winner(q, contributors)
+            return
         q.record = done
         q.accepted = {}
         log.info(
@@ -304,17 +369,41 @@ class HelperQueries:
             },
         )
 
+    async def _adopt_winner(self, q: HelperQuery, contributors: tuple[str, ...]) -> None:
+        """After losing the finish to another replica: its stored record, if it
+        finalised over the same set (ConflictError, NotReadyError otherwise)."""
+        stored = await self.store.load_query(q.record.id)
+        if stored is None:  # not possible while queries are never deleted
+            raise NotFoundError(f"query {q.record.id} vanished from the store")
+        self._ended_elsewhere(q, stored)
+        if stored.state == FAILED:
+            raise NotReadyError(f"query {stored.id} was aborted by the leader")
+        if stored.contributors != contributors:
+            raise ConflictError(f"query {stored.id} was finalised over another set")
+        log.info(
+            "query finalised by another replica",
+            extra={"query_id": stored.id, "contributors": len(contributors)},
+        )
+
     async def abort(self, q: HelperQuery, reason: str = "aborted_by_leader") -> None:
         """The leader failed the query: nothing will be released for it."""
         async with q.lock:
-            rec = q.record
+            rec = await self.refresh(q)
             if rec.state == READY or (q.finalizing is not None and not q.finalizing.done()):
                 raise ConflictError(f"query {rec.id} is already finalised (or being finalised)")
             if rec.state != FAILED:
                 q.closing = True
                 failed = rec.with_state(FAILED, failure=reason)
                 self.privacy.discard(rec.id)
-                await self.store.finish_query(failed, None, True)
+                try:
+                    await self.store.finish_query(failed, None, True)
+                except AlreadyFinishedError:  # another replica finalised or aborted it
+                    stored = await self.store.load_query(rec.id)
+                    assert stored is not None
+                    self._ended_elsewhere(q, stored)
+                    if stored.state == READY:
+                        raise ConflictError(f"query {rec.id} is already finalised") from None
+                    return
                 q.record = failed
                 q.accepted = {}
                 log.info("query aborted", extra={"query_id": rec.id})

@@ -14,6 +14,7 @@ from pets.server.config import ServerConfig
 from pets.server.helper import seal_key
 from pets.server.helper.linkage import HelperLinkage
 from pets.server.helper.queries import HelperQueries, HelperQuery, log
+from pets.server.helper.replicas import follow_changes
 from pets.server.helper.streams import read_contributors
 from pets.server.metrics import ServerMetrics
 from pets.server.query_state import OPEN, READY
@@ -39,6 +40,7 @@ class Helper(pb_grpc.HelperServicer):
             lambda: sum(1 for q in list(self.queries.values()) if q.record.state == OPEN)
         )
         self._key_statement: seal_key.KeyStatement | None = None
+        self._follower: asyncio.Task[None] | None = None
 
     @property
     def queries(self) -> dict[str, HelperQuery]:
@@ -48,9 +50,13 @@ class Helper(pb_grpc.HelperServicer):
         key = await seal_key.load_or_create(self.store)
         self._key_statement = seal_key.KeyStatement(self.config, key)
         await self._queries.load(key)
+        # Replicas (issue 14): drop what queries finished by another replica no longer need.
+        self._follower = asyncio.ensure_future(follow_changes(self._queries))
         log.info("helper started", extra={"queries": len(self.queries)})
 
     async def stop(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
         self._queries.stop()
 
     def _current_key_statement(self) -> pb.HelperKey | None:
@@ -90,7 +96,7 @@ class Helper(pb_grpc.HelperServicer):
         """
         self._from_leader(context, "prepare queries")
         header, items = await read_contributors(request_iterator)
-        q = self._queries.get(header.query_id)
+        q = await self._queries.get(header.query_id)
         # The work belongs to the helper, not to this call: a caller that gives up
         # never leaves the accepted seeds half-updated.
         shares: dict[str, bytes] = {}  # Prio3: this helper's verifier shares
@@ -114,7 +120,7 @@ class Helper(pb_grpc.HelperServicer):
     ) -> pb.FinalizeResponse:
         self._from_leader(context, "finalise queries")
         header, items = await read_contributors(request_iterator)
-        q = self._queries.get(header.query_id)
+        q = await self._queries.get(header.query_id)
         if header.abort:
             await self._queries.abort(q)
             return pb.FinalizeResponse(query_id=q.record.id)
@@ -149,10 +155,11 @@ class Helper(pb_grpc.HelperServicer):
     ) -> AsyncIterator[bytes]:
         peer = caller(context, insecure=self._insecure)
         require(peer, [Role.ANALYST], "read query results")
-        q = self.queries.get(request.query_id)
+        q = await self._queries.find(request.query_id)
         if q is None or not hmac.compare_digest(q.record.analyst.encode(), peer.name.encode()):
             raise NotFoundError(f"no query {request.query_id!r}")
-        rec = q.record
+        # Finalised here, or (replicas) through another replica: the stored share.
+        rec = await self._queries.refresh(q)
         if rec.state != READY:
             raise NotReadyError(f"query {rec.id} is not finalised on helper {self.config.name}")
         data = await self.store.get_aggregate(rec.id)
