@@ -1,4 +1,9 @@
-"""Exact discrete Laplace and discrete Gaussian samplers, vectorised with numpy.
+"""Exact discrete Laplace and discrete Gaussian samplers, vectorised with numpy: the reference.
+
+The servers draw their noise with :mod:`pets.dp.fast`, which samples the same
+laws with the same algorithms rearranged for long vectors and is pinned
+against this module in the tests; this module stays the readable reference
+(and samples what the fast path cannot represent).
 
 The algorithms are those of Canonne, Kamath and Steinke, *The Discrete
 Gaussian for Differential Privacy* (NeurIPS 2020, arXiv:2004.00010):
