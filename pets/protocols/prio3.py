@@ -285,19 +285,24 @@ class _InitBatcher:
         groups: dict[tuple[Any, ...], list[tuple[vdaf_pool.InitItem, asyncio.Future[Any]]]] = {}
         for group, item, future in queued:
             groups.setdefault(group, []).append((item, future))
+        free = max(1, vdaf_pool.worker_count() - self.in_flight)
         for group, entries in groups.items():
-            self.in_flight += 1
-            ref, key, ctx = group
-            job = self.loop.run_in_executor(
-                vdaf_pool.shared_pool(),  # None (no pool): the default thread pool
-                vdaf_pool.verify_init_encoded,
-                ref,
-                key,
-                ctx,
-                0,
-                [item for item, _ in entries],
-            )
-            job.add_done_callback(lambda done, e=entries: self._done(done, e))  # type: ignore[misc]
+            # Spread a burst over the idle workers (one job each).
+            step = -(-len(entries) // free)
+            for start in range(0, len(entries), step):
+                part = entries[start : start + step]
+                self.in_flight += 1
+                ref, key, ctx = group
+                job = self.loop.run_in_executor(
+                    vdaf_pool.shared_pool(),  # None (no pool): the default thread pool
+                    vdaf_pool.verify_init_encoded,
+                    ref,
+                    key,
+                    ctx,
+                    0,
+                    [item for item, _ in part],
+                )
+                job.add_done_callback(lambda done, e=part: self._done(done, e))  # type: ignore[misc]
 
     def _done(
         self,
