@@ -362,3 +362,43 @@ def test_a_batch_repeated_after_a_leader_restart_is_refused_by_the_helper(tmp_pa
         assert "repeated-batch" in cluster.tail("helper-1", 50)
     finally:
         cluster.stop()
+
+
+def test_the_leader_cannot_relay_other_pseudonyms_to_the_helper(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The helper checks each upload's signature: a leader that swaps one pseudonym
+    in what it relays (to steer the helper's join) fails the query."""
+    import pets.server.leader.linkage as leader_linkage
+
+    cluster = make_cluster(tmp_path, HOLDERS)
+    try:
+        cluster.kill("leader")
+        config = load_config(cluster._server_config("leader", "leader"))
+        honest = leader_linkage.LeaderLinkage._join_messages
+
+        def tampered(self: Any, *args: Any) -> Any:
+            for msg in honest(self, *args):
+                if msg.HasField("part") and msg.part.pseudonyms:
+                    msg.part.pseudonyms = bytes(16) + msg.part.pseudonyms[16:]
+                yield msg
+
+        monkeypatch.setattr(leader_linkage.LeaderLinkage, "_join_messages", tampered)
+
+        async def scenario() -> pb.QueryStatus:
+            server = Server(config)
+            await server.start()
+            try:
+                holders = {"muni-1": ltc(0, 40), "hosp-1": hospital(list(range(0, 40)))}
+                status, result = await run_linked(cluster, TEXT, holders)
+                assert result is None
+                return status
+            finally:
+                await server.stop(0)
+
+        status = asyncio.run(scenario())
+        assert status.state == pb.QUERY_STATE_FAILED
+        assert status.failure == "linkage_refused", status.failure_detail
+        assert "linkage signature" in status.failure_detail
+    finally:
+        cluster.stop()
