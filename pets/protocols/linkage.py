@@ -420,10 +420,9 @@ class LinkageProtocol(AdditiveProtocol):
 
     def release_share(self, share: bytes | memoryview) -> bytes | memoryview | None:
         """The leader's share over the matched rows, untagged; the helper's as it is."""
-        data = bytes(share[: len(JOINED_TAG)])
-        if data == JOINED_TAG:
+        if bytes(share[: len(JOINED_TAG)]) == JOINED_TAG:
             return share[len(JOINED_TAG) :]
-        if data == UPLOADS_TAG[: len(data)] and bytes(share[: len(UPLOADS_TAG)]) == UPLOADS_TAG:
+        if bytes(share[: len(UPLOADS_TAG)]) == UPLOADS_TAG:
             raise PetsError("a linked query is released only after its join")
         return None
 
