@@ -3,11 +3,12 @@
 A server's first replica is its usual process (``leader``, ``helper-1``); more
 processes of the same server (same name, certificate and database, their own
 port) are started with :meth:`ReplicaCluster.start_replica` under a process
-alias such as ``helper-1-b``. Every party lists every running replica's address
-(``address(server)`` joins them, so channels spread calls with ``round_robin``),
-except that :attr:`ReplicaCluster.leader_dials` may choose which of the helper's
-replicas the leader's config lists, so a test decides which replica the leader's
-Register, Prepare and Finalize calls reach.
+alias such as ``helper-1-b`` (the leader's own replicas can also come from
+:attr:`~pets.devtools.pgcluster.PostgresCluster.leader_replicas`). Every party lists
+every running replica's address (``address(server)`` joins them, so channels spread
+calls with ``round_robin``), except that :attr:`ReplicaCluster.leader_dials` may
+choose which of the helper's replicas the leader's config lists, so a test decides
+which replica the leader's Register, Prepare and Finalize calls reach.
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ class ReplicaCluster(PostgresCluster):
         return f"127.0.0.1:{self.ports[alias]}"
 
     def address(self, name: str) -> str:
-        aliases = [a for a in self.replicas.get(name, [name]) if a in self.ports]
+        if name not in self.replicas:  # one process, or the leader's own replicas
+            return super().address(name)
+        aliases = [a for a in self.replicas[name] if a in self.ports]
         return ",".join(self.replica_address(a) for a in aliases)
 
     def _server_config(self, name: str, role: str) -> Path:
