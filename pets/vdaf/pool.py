@@ -31,6 +31,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -87,7 +88,12 @@ def shared_pool() -> Executor | None:
                 return None
             try:
                 ctx = multiprocessing.get_context("forkserver")
-                _pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+                _pool = ProcessPoolExecutor(
+                    max_workers=workers,
+                    mp_context=ctx,
+                    initializer=_watch_owner,
+                    initargs=(os.getpid(), _start_time(os.getpid())),
+                )
             except (OSError, ValueError, RuntimeError):
                 log.warning("cannot start verification workers; verifying in-process")
                 _pool_failed = True
@@ -115,6 +121,44 @@ def discard_broken() -> None:
 
 def _noop() -> None:
     return None
+
+
+def _start_time(pid: int) -> str:
+    """A process's start time (Linux ``/proc``; empty elsewhere), so a reused pid is
+    not mistaken for the owner."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rpartition(")")[2].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _owner_alive(pid: int, start: str) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _start_time(pid) == start
+
+
+def _watch_owner(pid: int, start: str) -> None:
+    """Worker initializer: exit when the process that owns the pool is gone.
+
+    A worker holds the write ends of its own call queue and of the forkserver's
+    liveness pipe, so if the owner dies without shutting the pool down (SIGKILL,
+    SIGTERM without a handler) nothing would ever tell the workers, the
+    forkserver or the resource tracker to exit. A daemon thread checks once a
+    second; the forkserver and the tracker follow once the workers are gone.
+    """
+
+    def watch() -> None:
+        while _owner_alive(pid, start):
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="pets-vdaf-owner-watch", daemon=True).start()
 
 
 def _discard(pool: Executor) -> None:
