@@ -3,7 +3,11 @@
 The pure core of issue 11; servers wire it in (see ``docs/DP.md``):
 
 * :mod:`pets.dp.samplers` — exact discrete Laplace and discrete Gaussian
-  samplers (Canonne, Kamath, Steinke 2020), vectorised, no floating point;
+  samplers (Canonne, Kamath, Steinke 2020), vectorised, no floating point:
+  the reference;
+* :mod:`pets.dp.fast` — the same laws, rearranged for 10^6-slot vectors (what
+  the servers draw), with :mod:`pets.dp.exact_exp` (exp(-x) bounds with
+  integers, exact comparisons of a uniform with it);
 * :mod:`pets.dp.sensitivity` — :func:`noise_plan`: from a compiled plan and
   its ``dp`` request to per-slot noise (unit of privacy: row or holder);
 * :mod:`pets.dp.noise` — adding noise to a ring, field or Paillier share;
