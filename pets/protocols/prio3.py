@@ -293,15 +293,15 @@ class _InitBatcher:
                 part = entries[start : start + step]
                 self.in_flight += 1
                 ref, key, ctx = group
-                job = self.loop.run_in_executor(
-                    vdaf_pool.shared_pool(),  # None (no pool): the default thread pool
-                    vdaf_pool.verify_init_encoded,
-                    ref,
-                    key,
-                    ctx,
-                    0,
-                    [item for item, _ in part],
-                )
+                items = [item for item, _ in part]
+                fn = vdaf_pool.verify_init_encoded
+                try:  # no pool: None, the default thread pool
+                    job = self.loop.run_in_executor(
+                        vdaf_pool.shared_pool(), fn, ref, key, ctx, 0, items
+                    )
+                except (BrokenProcessPool, RuntimeError):  # broken or shut down: a thread
+                    vdaf_pool.discard_broken()
+                    job = self.loop.run_in_executor(None, fn, ref, key, ctx, 0, items)
                 job.add_done_callback(lambda done, e=part: self._done(done, e))  # type: ignore[misc]
 
     def _done(

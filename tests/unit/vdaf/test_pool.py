@@ -103,3 +103,46 @@ def test_messages_match_in_process() -> None:
     assert out[0] == vdaf.verifier_shares_to_message(CTX, pairs[0])
     assert isinstance(out[1], VdafDecodeError) and out[1].step == "verifier_shares_to_message"
     assert out[2] == vdaf.verifier_shares_to_message(CTX, pairs[2])
+
+
+def test_workers_exit_when_their_owner_is_killed(tmp_path: object) -> None:
+    """SIGKILL of the process that owns the pool (no shutdown, no atexit) must not
+    leave its verification workers running."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import os, sys\n"
+        "from pets.vdaf import pool\n"
+        "if __name__ == '__main__':\n"
+        "    p = pool.shared_pool()\n"
+        "    pool.warm()\n"
+        "    p.submit(pool._noop).result()\n"
+        "    print(' '.join(str(pid) for pid in p._processes), flush=True)\n"
+        "    sys.stdin.read()\n"
+    )
+    env = dict(os.environ, PETS_VDAF_WORKERS="2")
+    owner = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+    )
+    assert owner.stdout is not None
+    workers = [int(pid) for pid in owner.stdout.readline().split()]
+    assert len(workers) == 2
+    owner.send_signal(signal.SIGKILL)
+    owner.wait()
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        with open(f"/proc/{pid}/stat") as f:  # a zombie waiting for its reaper is gone too
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+
+    deadline = time.monotonic() + 15
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(pid) for pid in workers)
