@@ -56,7 +56,7 @@ from pets.protocols.linkage import (
 from pets.query import Query, Schema
 from pets.query import compile as compile_query
 from pets.server.helper.queries import HelperQueries, HelperQuery
-from pets.server.leader.linkage import load_secret, server_floor, signed_key
+from pets.server.linkage_keys import load_secret, server_floor, signed_key
 from pets.server.query_state import OPEN
 from pets.v1 import aggregation_pb2 as pb
 

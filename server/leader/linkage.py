@@ -27,17 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import os
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import grpc
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from pets.errors import (
-    ConfigError,
     InvalidInputError,
     NotReadyError,
     PetsError,
@@ -46,9 +40,7 @@ from pets.errors import (
 from pets.identity.certificates import Peer
 from pets.linkage import (
     BatchRejectedError,
-    KeyShare,
     LinkageDomain,
-    announcement_message,
     derive_key_share,
     evaluate,
 )
@@ -62,51 +54,14 @@ from pets.protocols.linkage import (
 )
 from pets.runtime.offload import offload
 from pets.server.leader.state import LeaderState, QueryRuntime, log
+from pets.server.linkage_keys import load_secret, query_floor, server_floor, signed_key
 from pets.server.query_state import OPEN
 from pets.transport.status import error_for
 from pets.v1 import aggregation_pb2 as pb
 
-SECRET_SETTING = "linkage-secret"  # noqa: S105 (the setting's name, not a secret)
 #: Pseudonyms per LinkageJoin part.
 JOIN_PART = 65536
-_ECDSA = ec.ECDSA(hashes.SHA256())
 MISMATCH = ("linkage_digest_mismatch", "the servers' matched sets differ; nothing released")
-
-
-async def load_secret(store: Any) -> bytes:
-    """This server's long-term linkage secret, made (os.urandom) and stored on first use."""
-    secret = await store.get_setting(SECRET_SETTING)
-    if secret is None:
-        secret = os.urandom(32)
-        await store.put_setting(SECRET_SETTING, secret)
-    return bytes(secret)
-
-
-def server_floor(config: Any) -> int:
-    """The server-wide ``min_intersection`` (``[limits] min_intersection``, default 10)."""
-    return int(config.limits.min_intersection)
-
-
-def query_floor(rt_spec: pb.QuerySpec, plan: Any) -> int:
-    """What a query asks for: its plan's and its spec's min_intersection (0: nothing)."""
-    planned = getattr(getattr(plan, "linkage", None), "min_intersection", None) or 0
-    return max(int(planned), int(rt_spec.min_intersection))
-
-
-def signed_key(config: Any, role: str, domain: str, query_id: str, key: KeyShare) -> pb.LinkageKey:
-    """This server's public key share for one query, signed with its certificate key."""
-    public = key.public_key
-    statement = pb.LinkageKey(role=role, server=config.name, public_key=public)
-    tls = config.tls
-    if tls is not None:
-        signing = load_pem_private_key(tls.key.read_bytes(), password=None)
-        if not isinstance(signing, ec.EllipticCurvePrivateKey):
-            raise ConfigError(f"{tls.key} is not the ECDSA key of a `pets certs` certificate")
-        statement.certificate = tls.cert.read_bytes()
-        statement.signature = signing.sign(
-            announcement_message(role, LinkageDomain(domain), query_id, public), _ECDSA
-        )
-    return statement
 
 
 class LeaderLinkage:

@@ -40,7 +40,7 @@ from pets.protocols.linkage import DEFAULT_CHUNK_POINTS, chunk_context, chunk_me
 from pets.query import Query
 from pets.server.app import Server
 from pets.server.config import load_config
-from pets.server.leader.linkage import signed_key
+from pets.server.linkage_keys import signed_key
 from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
 from pets.zk.curve import N
