@@ -153,11 +153,16 @@ class HelperQueries:
     def _ended_elsewhere(self, q: HelperQuery, stored: QueryRecord) -> None:
         """Another replica finished the query: adopt its record, forget what only
         a finalisation here would have needed."""
+        dropped = len(q.accepted)
         q.record = stored
         q.closing = True
         q.accepted = {}
         q.verify_key = None
         self.privacy.discard(stored.id)
+        log.info(
+            "query ended on another replica",
+            extra={"query_id": stored.id, "state": stored.state, "dropped_seeds": dropped},
+        )
 
     def _checker(self, q: HelperQuery) -> HelperChecker:
         """The query protocol's helper half, for this query on this helper."""

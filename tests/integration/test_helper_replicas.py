@@ -5,7 +5,8 @@ serve one leader, which lists one or both of their addresses:
 
 * a query registered and prepared through replica A is finalised through
   replica B, which loads it from the database and checks and opens every
-  sealed seed itself (additive and Prio3), and both replicas serve the share;
+  sealed seed itself (additive and Prio3); A learns of it from the change feed
+  and drops the seeds it kept, and both replicas serve the share;
 * the same Finalize sent to A and B at the same moment yields one stored result:
   both calls succeed, both replicas serve the same (noisy) share, and the DP
   budget is spent once; with both forced to compute and store at once
@@ -122,11 +123,22 @@ def test_registered_and_prepared_on_one_replica_finalised_on_another(
         results: dict[str, list[Any]] = {}
         client = analyst(cluster)
         try:
+            statuses = {}
             for protocol, sub in submitted.items():
                 await client.close_query(sub.query_id)
                 status = await asyncio.wait_for(client.wait(sub.query_id), 60)
                 assert status.state == pb.QUERY_STATE_READY, status.failure_detail
                 assert status.contributors == len(HOLDERS)
+                statuses[protocol] = status
+            # A, which holds the seeds its Prepare accepted, learns from the change feed
+            # (LISTEN/NOTIFY) that B finished both queries, and drops them.
+            for _ in range(150):
+                if cluster.tail(A, 400).count('"query ended on another replica"') == 2:
+                    break
+                await asyncio.sleep(0.1)
+            assert cluster.tail(A, 400).count('"dropped_seeds": 3') == 2
+            for protocol, sub in submitted.items():
+                status = statuses[protocol]
                 results[protocol] = []
                 for replica in (A, B):  # either replica serves the stored share
                     fetcher = _analyst_of(cluster, replica)
