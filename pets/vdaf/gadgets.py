@@ -9,8 +9,17 @@ returns the gadget polynomial's values at the ``n``-th roots of unity, with
 
 from __future__ import annotations
 
+from operator import mul
+
 from pets.vdaf.field import Field
-from pets.vdaf.poly import double_evaluations_raw, inv_ntt, next_power_of_2, ntt, poly_eval
+from pets.vdaf.poly import (
+    double_evaluations_odd_many,
+    double_evaluations_raw,
+    inv_ntt,
+    next_power_of_2,
+    ntt,
+    poly_eval,
+)
 
 
 def wire_poly_len(gadget_calls: int) -> int:
@@ -21,6 +30,13 @@ def wire_poly_len(gadget_calls: int) -> int:
 def gadget_poly_len(degree: int, wire_len: int) -> int:
     """Coordinates of a gadget polynomial sent in the proof."""
     return degree * (wire_len - 1) + 1
+
+
+#: Wire polynomials up to this length are doubled all at once by a fixed matrix
+#: (:func:`~pets.vdaf.poly.double_evaluations_odd_many`, O(n^2) per wire in C);
+#: longer ones by NTTs (O(n log n) in Python). Measured crossover: 64 (32 points: 5.6
+#: vs 9.4 ms for 66 wires; 64: 27 vs 26 ms; 128: 153 vs 72 ms).
+BATCHED_DOUBLING = 32
 
 
 class Gadget:
@@ -96,8 +112,19 @@ class ParallelSum(Gadget):
         p = field.P
         size = next_power_of_2(gadget_poly_len(self.DEGREE, len(wires[0])))
         a = self.subcircuit.ARITY
+        if isinstance(self.subcircuit, Mul) and size == 2 * len(wires[0]) <= 2 * BATCHED_DOUBLING:
+            # Point by point: the sum over calls of (even wire) * (odd wire), one
+            # reduction per point; the wires' values at the new (odd) points come from
+            # one batched doubling of every wire (double_evaluations_odd_many).
+            # Wire values are reduced (the prover's), as the batched doubling requires.
+            odd = double_evaluations_odd_many(field, wires)
+            out = [0] * size
+            out[0::2] = [
+                sum(map(mul, col[0::2], col[1::2])) % p for col in zip(*wires, strict=True)
+            ]
+            out[1::2] = [sum(map(mul, row[0::2], row[1::2])) % p for row in odd]
+            return [int(x) for x in out]
         if isinstance(self.subcircuit, Mul):
-            # Sum of products with one reduction per coordinate.
             acc = [0] * size
             for i in range(self.count):
                 x = [u % p for u in double_evaluations_raw(field, wires[2 * i])]
