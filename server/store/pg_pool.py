@@ -6,8 +6,9 @@ handling lives here and the store keeps only its SQL (docs/ARCHITECTURE.md,
 "Storage", "PostgreSQL"):
 
 * the pool (:class:`psycopg_pool.AsyncConnectionPool`, autocommit) checks a
-  connection before handing it out, so after a database restart the next call
-  reconnects; a reconnection attempt gives up after :data:`RECONNECT_SECONDS`;
+  connection idle for over :data:`CHECK_IDLE_SECONDS` before handing it out
+  (:func:`check`), so after a database restart the next call reconnects; a
+  reconnection attempt gives up after :data:`RECONNECT_SECONDS`;
 * every session commits with ``synchronous_commit`` at least ``on``
   (:func:`configure`);
 * the first server to open a database owns it (:func:`claim`), so a leader and
@@ -23,6 +24,9 @@ handling lives here and the store keeps only its SQL (docs/ARCHITECTURE.md,
 from __future__ import annotations
 
 import logging
+import select
+import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -86,8 +90,9 @@ async def open_pool(
         min_size=1,
         max_size=max_size,
         kwargs={"autocommit": True},
-        check=AsyncConnectionPool.check_connection,
+        check=check,
         configure=configure,
+        reset=_returned,
         timeout=timeout,
         open=False,
         name="pets-state",
@@ -149,6 +154,37 @@ async def claim(conn: AsyncConnection, owner: str) -> None:
             "needs a database of its own (a leader and a helper sharing one would put both "
             "aggregate shares in one place)"
         )
+
+
+# A connection returned to the pool less than this long ago is lent without the
+# check's round trip unless its socket has something to read (an idle session gets
+# nothing, except the server's goodbye or the EOF of a closed connection: then it is
+# checked, fails and is replaced); an older one is always checked. Either way, after
+# a database restart the next call reconnects instead of failing.
+CHECK_IDLE_SECONDS = 1.0
+_returned_at: weakref.WeakKeyDictionary[AsyncConnection, float] = weakref.WeakKeyDictionary()
+
+
+async def _returned(conn: AsyncConnection) -> None:
+    _returned_at[conn] = time.monotonic()
+
+
+async def check(conn: AsyncConnection) -> None:
+    """The pool's check before lending ``conn``: skipped if it was in use a moment ago
+    and its socket is quiet."""
+    recent = time.monotonic() - _returned_at.get(conn, float("-inf")) <= CHECK_IDLE_SECONDS
+    if recent and not _has_input(conn):
+        return
+    await AsyncConnectionPool.check_connection(conn)
+
+
+def _has_input(conn: AsyncConnection) -> bool:
+    """Whether the server sent an idle session anything (or closed it)."""
+    try:
+        readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    except (OSError, ValueError, psycopg.OperationalError):
+        return True  # no usable socket: let the real check decide
+    return bool(readable)
 
 
 async def configure(conn: AsyncConnection) -> None:

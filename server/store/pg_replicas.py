@@ -95,17 +95,20 @@ async def lock_open(
     caller to start again exclusively (no lock upgrade, so no deadlock)."""
     added = added or {}
     mode = "UPDATE" if exclusive else "SHARE"
-    cur = await conn.execute(
-        f"SELECT id, state FROM queries WHERE id = ANY(%s) ORDER BY id FOR {mode}",  # noqa: S608
-        (list(query_ids),),
-    )
-    states = {str(i): int(s) for i, s in await cur.fetchall()}
+    # Two statements in one round trip: the second's snapshot is taken once the first
+    # holds the lock (a subquery of the locking statement would not see the commits
+    # it waited for).
+    async with conn.pipeline():
+        locked = await conn.execute(
+            f"SELECT id, state FROM queries WHERE id = ANY(%s) ORDER BY id FOR {mode}",  # noqa: S608
+            (list(query_ids),),
+        )
+        summed = await conn.execute(TOTALS, (list(query_ids),))
+    states = {str(i): int(s) for i, s in await locked.fetchall()}
     shut = [q for q in query_ids if states.get(q) != OPEN]
     if shut:
         raise QueryNotOpenError(shut)
-    # A statement of its own, so its snapshot is taken once the lock is held (a
-    # subquery of the locking statement would not see commits it waited for).
-    seen = await totals(conn, query_ids)
+    seen = {str(q): int(n) for q, n in await summed.fetchall()}
     capped = [q for q in sorted(added) if caps and q in caps]
     if capped:
         assert caps is not None
@@ -124,14 +127,11 @@ class NearCap(Retry):
     the rows exclusively."""
 
 
-async def totals(conn: AsyncConnection, query_ids: Sequence[str]) -> dict[str, int]:
-    """Every replica's committed contributions per query."""
-    cur = await conn.execute(
-        "SELECT query_id, sum(contributions)::bigint FROM aggregate_shards "
-        "WHERE query_id = ANY(%s) GROUP BY query_id",
-        (list(query_ids),),
-    )
-    return {str(q): int(n) for q, n in await cur.fetchall()}
+#: Every replica's committed contributions per query.
+TOTALS = (
+    "SELECT query_id, sum(contributions)::bigint FROM aggregate_shards "
+    "WHERE query_id = ANY(%s) GROUP BY query_id"
+)
 
 
 async def write_shards(
@@ -142,7 +142,7 @@ async def write_shards(
 ) -> None:
     """Replace this replica's shards of the queries in ``blobs`` (sorted by query),
     adding ``added[query]`` to each shard's count."""
-    async with conn.cursor() as cur:
+    async with conn.cursor() as cur:  # in the caller's pipeline, if any
         await cur.executemany(
             "INSERT INTO aggregate_shards VALUES (%s, %s, %b, %s) "
             "ON CONFLICT (query_id, replica) DO UPDATE SET data = excluded.data, "

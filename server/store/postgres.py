@@ -195,9 +195,10 @@ class PostgresStore:
             except rep.NearCap:
                 exclusive = True
                 raise
-            async with conn.cursor() as cur:
-                await cur.executemany("INSERT INTO contributions VALUES (%s, %s, %b, %b)", rows)
-            await rep.write_shards(conn, self.replica_id, blobs, added)
+            async with conn.pipeline():  # both writes in one round trip
+                async with conn.cursor() as cur:
+                    await cur.executemany("INSERT INTO contributions VALUES (%s, %s, %b, %b)", rows)
+                await rep.write_shards(conn, self.replica_id, blobs, added)
             # Every replica's count as this commit saw it, with its own.
             return {q: seen.get(q, 0) + added.get(q, 0) for q in queries}
 
