@@ -57,7 +57,8 @@ FLOOR = 10
 def build_linked_cluster(workdir: Path, holders: int, rows: int) -> LocalCluster:
     """``holders`` hospitals, municipalities and insurers (one node each)."""
     data = generate("linked", holders, rows, SEED)
-    files = write_data(data, workdir / "data")
+    # Some holders keep Parquet and some SQLite, so every file source is linked end to end.
+    files = write_data(data, workdir / "data", formats=("parquet", "sqlite", "sqlite", "parquet"))
     return LocalCluster(
         workdir=workdir,
         schema=data.schema,
@@ -79,7 +80,7 @@ async def _run(cluster: LocalCluster) -> list[dict[str, Any]]:
         sides = set(plan.linkage.datasets)
         answering = sum(1 for files in cluster.holder_data.values() if sides & set(files))
         outcome = await analyst.run(
-            query, protocol="linkage", close_after=answering, deadline_seconds=30
+            query, protocol="linkage", close_after=answering, deadline_seconds=120
         )
         sources = {
             ds: [files[ds] for files in cluster.holder_data.values() if ds in files]
