@@ -290,17 +290,17 @@ def _gaussian_candidates(rng: RandomBytes, c: int, t: int, n: int) -> np.ndarray
     diff = np.abs(np.abs(y) - np.int64(c))  # ||Y| - σ²/t|
     den = 2 * c * t
     small = diff < _SMALL_GAMMA_DIFF
+    everywhere = bool(small.all())  # almost always: no gather needed
+    idx = np.arange(0) if everywhere else np.flatnonzero(small)
+    d = (diff if everywhere else diff[idx]).view(np.uint64)  # diff >= 0
+    whole, frac = np.divmod(d * d, np.uint64(den))  # d·d < 2^64; whole < 2^63
+    ok = _below_exp_neg_int(rng, whole.view(np.int64))
+    keep = np.flatnonzero(ok)
+    ok[keep] = _accept_exp_fraction(rng, frac[keep], den)
+    if everywhere:
+        return y[ok]
     accept = np.zeros(y.size, dtype=bool)
-    idx = np.flatnonzero(small)
-    if idx.size:
-        d = diff[idx].astype(np.uint64)
-        num = d * d  # < 2^64
-        whole = (num // np.uint64(den)).astype(np.int64)
-        frac = num % np.uint64(den)
-        ok = _below_exp_neg_int(rng, whole)
-        keep = np.flatnonzero(ok)
-        ok[keep] = _accept_exp_fraction(rng, frac[keep], den)
-        accept[idx] = ok
+    accept[idx] = ok
     for i in np.flatnonzero(~small):  # |Y| beyond 2^32 + σ: exact object arithmetic
         num_i = int(diff[i]) ** 2
         word = int(uint64s(rng, 1)[0])

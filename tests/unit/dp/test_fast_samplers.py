@@ -45,6 +45,16 @@ def test_fast_gaussian_matches_pmf(sigma2: int, stats: dict) -> None:
     assert stats["chi_square_p"](x, stats["gaussian_pmf"](float(sigma2))) > REJECT_BELOW
 
 
+def test_lanes_far_out_are_decided_with_python_integers(
+    stats: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """||Y| - c| >= 2^32 takes the object-arithmetic path (practically never at real
+    scales); lowered to 4 here, so most lanes take it, and the law is unchanged."""
+    monkeypatch.setattr(fast, "_SMALL_GAMMA_DIFF", 4)
+    x = fast.discrete_gaussian(110, 20_000, SeededRandom("far lanes"))
+    assert stats["chi_square_p"](x, stats["gaussian_pmf"](110.0)) > REJECT_BELOW
+
+
 def test_the_tests_have_power(stats: dict) -> None:
     """5% off in scale is rejected (so passing means something)."""
     x = fast.discrete_gaussian(110, N, SeededRandom("power"))
