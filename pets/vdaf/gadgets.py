@@ -102,7 +102,9 @@ class ParallelSum(Gadget):
     def eval(self, field: Field, inp: list[int]) -> int:
         a = self.subcircuit.ARITY
         if isinstance(self.subcircuit, Mul):
-            return sum(inp[2 * i] * inp[2 * i + 1] for i in range(self.count)) % field.MODULUS
+            return sum(map(mul, inp[0 : 2 * self.count : 2], inp[1 : 2 * self.count : 2])) % (
+                field.MODULUS
+            )
         return (
             sum(self.subcircuit.eval(field, inp[i * a : (i + 1) * a]) for i in range(self.count))
             % field.MODULUS

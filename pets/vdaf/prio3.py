@@ -30,6 +30,8 @@ from __future__ import annotations
 import hmac
 import os
 from dataclasses import dataclass
+from itertools import repeat
+from operator import add, mod
 from typing import Any
 
 from pets.vdaf.circuits import Valid
@@ -586,14 +588,14 @@ class Prio3:
         ctx = _as_bytes(ctx, "context", step, VdafParameterError)
         verifier_shares = _as_byte_list(verifier_shares, self.SHARES, "verifier shares", step)
         p = self.field.MODULUS
-        total = [0] * self.verifier_len
+        total: list[int] = []
         parts = []
         for data in verifier_shares:
-            vec, part = self.decode_verifier_share(data, step)
-            total = [a + b for a, b in zip(total, vec, strict=True)]
+            vec, part = self.decode_verifier_share(data, step)  # exact length: checked
+            total = list(map(add, total, vec)) if total else vec
             if part is not None:
                 parts.append(part)
-        total = [x % p for x in total]
+        total = list(map(mod, total, repeat(p, len(total))))
         vl = self.flp.VERIFIER_LEN
         for i in range(self.PROOFS):
             if not self.flp.decide(total[i * vl : (i + 1) * vl]):
