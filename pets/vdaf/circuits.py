@@ -23,6 +23,7 @@ its own ``[0, bound_i]``; see docs/PRIO3.md).
 
 from __future__ import annotations
 
+from functools import cache
 from itertools import repeat
 from operator import mod, mul
 from typing import Any
@@ -112,6 +113,13 @@ class Valid:
             calls = len(w[0]) if w else 0
             outs.append([g.eval(self.field, [wire[k] for wire in w]) for k in range(calls)])
         return self.outputs(meas, joint_rand, num_shares, outs)
+
+
+@cache
+def _shares_inv(field: Field, num_shares: int) -> int:
+    """``1 / num_shares`` in ``field`` (constant per instance; an inversion each call
+    otherwise)."""
+    return field.inv(num_shares % field.MODULUS)
 
 
 # -- the modified bit decomposition of Prio3Sum (draft §7.4.2) ---------------
@@ -301,7 +309,7 @@ class _ChunkedBits(Valid):
         self, meas: list[int], joint_rand: list[int], num_shares: int
     ) -> list[list[list[int]]]:
         p = self.field.P
-        shares_inv = self.field.inv(num_shares % p)
+        shares_inv = _shares_inv(self.field, num_shares)
         chunk = self.chunk_length
         calls = self.GADGET_CALLS[0]
         n = len(meas)
@@ -340,7 +348,7 @@ class _ChunkedBits(Valid):
         c0 = lag[0]
         a = lag[1 : calls + 1]
         g_seeds = seeds[0]
-        shares_inv = self.field.inv(num_shares % p)
+        shares_inv = _shares_inv(self.field, num_shares)
         sum_a_inv = sum(a) * shares_inv
         padded = meas + [0] * (calls * chunk - len(meas)) if len(meas) < calls * chunk else meas
         jr = joint_rand[:calls]
@@ -437,7 +445,7 @@ class Histogram(_ChunkedBits):
         self, meas: list[int], joint_rand: list[int], num_shares: int, gadget_outs: list[list[int]]
     ) -> list[int]:
         p = self.field.MODULUS
-        sum_check = (sum(meas) - self.field.inv(num_shares % p)) % p
+        sum_check = (sum(meas) - _shares_inv(self.field, num_shares)) % p
         return [self._range_check(gadget_outs), sum_check]
 
 

@@ -109,7 +109,9 @@ class Flp:
         for checks, gcheck in zip(wire_checks, gadget_checks, strict=True):
             verifier += checks
             verifier.append(gcheck)
-        return [int(x) for x in verifier]
+        if self.field.ENCODED_SIZE == 8:  # numpy encodes Field64: plain ints
+            return [int(x) for x in verifier]
+        return verifier  # ints and mpz, which encode alike (to_bytes) and compare equal
 
     def decide(self, verifier: list[int]) -> bool:
         if verifier[0] != 0:
