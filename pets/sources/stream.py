@@ -9,7 +9,9 @@ column, a Parquet column of the wrong type, a vector of the wrong length);
 Batches are read in stream order on the calling thread (pyarrow decodes
 Parquet on its own pool) and checked and evaluated on a small thread pool
 (numpy and pyarrow release the GIL), at most ``workers + 1`` batches in
-flight: memory is O(batch_rows x workers) whatever the size of the source.
+flight: memory is O(batch_rows x workers) whatever the size of the source
+(plus, for Parquet, the few row groups pyarrow decodes ahead: at most 2^20
+rows each, :class:`~pets.sources.files.ParquetSource`).
 Rows are counted as they are read, so a source with more than ``max_rows``
 rows is refused before a slot could leave the range
 :func:`~pets.query.plan.compile` proved.
