@@ -222,3 +222,53 @@ def test_merging_shards_equals_one_aggregate() -> None:
     restored.merge(right)
     assert bytes(restored.to_bytes()) == bytes(whole.to_bytes())
     assert restored.count == whole.count == 6
+
+
+def test_paillier_shards_merge_to_the_product() -> None:
+    """Paillier shards merge by multiplying ciphertexts mod n^2: the merged shard
+    decrypts to the sum of every contribution, counts added."""
+    from pets.paillier import Accumulator, generate_keypair, raw_decrypt, raw_encrypt
+
+    public, private = generate_keypair(512, allow_insecure_test_size=True)
+    values = [[3, 5], [7, 11], [13, 17]]
+    left, right = Accumulator(public, 2), Accumulator(public, 2)
+    for i, v in enumerate(values):
+        (left if i == 0 else right).add(
+            [raw_encrypt(public, x, 2 + 7 * i + j) for j, x in enumerate(v)]
+        )
+    left.merge(right)
+    assert left.contributors == 3
+    assert [raw_decrypt(private, c) for c in left.ciphertexts()] == [23, 33]
+
+
+def test_prio3_shards_merge_in_the_field() -> None:
+    """Prio3 aggregate shares merge by element-wise addition in Field128."""
+    from pets.protocols.prio3 import Prio3Aggregate, _vdaf
+
+    vdaf = _vdaf((1, 1, 1))
+    p = vdaf.field.MODULUS
+    a_total, b_total = [p - 1, 5, 0], [2, p - 5, 9]
+    a = Prio3Aggregate(vdaf, vdaf.encode_agg_share(a_total), count=2, max_contributions=10)
+    b = Prio3Aggregate(vdaf, vdaf.encode_agg_share(b_total), count=3, max_contributions=10)
+    a.merge(b)
+    assert a.count == 5
+    assert vdaf.decode_agg_share(a.to_bytes(), "aggregate") == [1, 0, 9]
+
+
+def test_replica_config_needs_a_postgresql_state(tmp_path: Path) -> None:
+    from pets.errors import ConfigError
+    from pets.server.config import parse_config
+
+    base = {"role": "helper", "name": "helper-1", "listen": "127.0.0.1:0"}
+    url = "postgresql:///pets_helper"
+    cfg = parse_config(
+        {**base, "state": url, "replica": "helper-1-b", "limits": {"finalise_lease_seconds": 2}},
+        tmp_path,
+        insecure=True,
+    )
+    assert (cfg.replica, cfg.limits.finalise_lease_seconds) == ("helper-1-b", 2)
+    assert parse_config({**base, "state": url}, tmp_path, insecure=True).replica == ""
+    with pytest.raises(ConfigError, match="PostgreSQL"):
+        parse_config({**base, "replica": "b"}, tmp_path, insecure=True)
+    with pytest.raises(ConfigError, match="replica"):
+        parse_config({**base, "state": url, "replica": "no spaces"}, tmp_path, insecure=True)
