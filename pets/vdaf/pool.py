@@ -20,7 +20,9 @@ a failed batch.
 ``PETS_VDAF_WORKERS`` sets the number of worker processes (default: the
 number of CPUs; ``0`` verifies in the calling thread). If the pool cannot be
 started or breaks, the work runs in the calling thread: the results are the
-same either way. No other I/O.
+same either way. The pool is the module's one piece of global state; besides
+its pipes, the only I/O is each worker reading its owner's ``/proc`` entry
+once a second (so that it exits with its owner).
 """
 
 from __future__ import annotations
