@@ -21,8 +21,9 @@ Halves:
   and signed by the holder (:mod:`pets.seal`), relayed by the leader. The
   payload the leader receives is ``public share || leader input share``.
 * **leader** (:class:`Prio3Aggregate`, :meth:`Prio3Protocol.prepare_message`,
-  :meth:`Prio3Protocol.prepare_verdicts`): decodes the payload, runs
-  ``verify_init`` (aggregator 0) and relays its verifier share in Prepare;
+  :meth:`Prio3Protocol.prepare_verdicts`): checks the payload (length,
+  canonical elements), runs ``verify_init`` (aggregator 0,
+  :func:`leader_verify_init`) and relays its verifier share in Prepare;
   with the helper's verifier share it computes the verifier message
   (``verifier_shares_to_message``: the proof check) and finishes with
   ``verify_next`` (the joint-randomness check). Only then does the output
@@ -39,6 +40,10 @@ Halves:
   (``unshard``), reads each sum as a signed value mod p (DP noise may be
   negative) and adds back ``n * lo`` per slot, where ``n`` is the number of
   contributors: the plan's integer vector.
+
+Both servers run the Prio3 arithmetic on the verification workers of
+:mod:`pets.vdaf.pool` (worker processes), never on their event loop or in its
+threads, where it would hold the interpreter lock.
 
 The verify key is fresh per query (:meth:`Prio3Protocol.new_verify_key`,
 ``secrets``), sent by the leader to the helper in RegisterQuery over their
