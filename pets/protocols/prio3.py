@@ -290,7 +290,8 @@ class _InitBatcher:
         groups: dict[tuple[Any, ...], list[tuple[vdaf_pool.InitItem, asyncio.Future[Any]]]] = {}
         for group, item, future in queued:
             groups.setdefault(group, []).append((item, future))
-        free = max(1, vdaf_pool.worker_count() - self.in_flight)
+        pool = vdaf_pool.pool_for(len(queued))  # None (a trickle): the default thread pool
+        free = max(1, vdaf_pool.worker_count() - self.in_flight) if pool is not None else 1
         for group, entries in groups.items():
             # Spread a burst over the idle workers (one job each).
             step = -(-len(entries) // free)
@@ -300,10 +301,8 @@ class _InitBatcher:
                 ref, key, ctx = group
                 items = [item for item, _ in part]
                 fn = vdaf_pool.verify_init_encoded
-                try:  # no pool: None, the default thread pool
-                    job = self.loop.run_in_executor(
-                        vdaf_pool.shared_pool(), fn, ref, key, ctx, 0, items
-                    )
+                try:
+                    job = self.loop.run_in_executor(pool, fn, ref, key, ctx, 0, items)
                 except (BrokenProcessPool, RuntimeError):  # broken or shut down: a thread
                     vdaf_pool.discard_broken()
                     job = self.loop.run_in_executor(None, fn, ref, key, ctx, 0, items)
@@ -428,10 +427,18 @@ class Prio3Checker:
         # while this thread opens the rest (about two chunks per worker).
         chunk = max(8, -(-len(items) // (2 * max(1, vdaf_pool.worker_count()))))
 
+        pool = vdaf_pool.pool_for(len(items))  # None for a small batch: this thread
+
         def flush() -> None:
             submitted.append(
                 vdaf_pool.submit(
-                    vdaf_pool.verify_encoded, ref, self.verify_key, ctx, self.aggregator_id, jobs
+                    vdaf_pool.verify_encoded,
+                    ref,
+                    self.verify_key,
+                    ctx,
+                    self.aggregator_id,
+                    jobs,
+                    pool,
                 )
             )
             jobs.clear()
@@ -644,7 +651,6 @@ class Prio3Protocol(HelperSharingProtocol):
             raise InvalidInputError(
                 f"prio3 runs between the leader and exactly one helper; this leader has {helpers}"
             )
-        vdaf_pool.warm()  # the first Prepare batch should not wait for workers to start
         return secrets.token_bytes(32)
 
     def circuit_bounds(self, plan: QueryPlan) -> list[int]:
@@ -794,7 +800,6 @@ class Prio3Protocol(HelperSharingProtocol):
     ) -> Prio3Checker:
         if not isinstance(checker, Prio3Checker):
             raise InvalidInputError("not a prio3 checker")
-        vdaf_pool.warm()  # the first Prepare batch should not wait for workers to start
         return replace(
             checker,
             vdaf=checked_vdaf(bounds, checker.opener.vector_length),

@@ -102,6 +102,22 @@ def shared_pool() -> Executor | None:
         return _pool
 
 
+#: A batch smaller than this runs in the calling thread while the pool is not running;
+#: the first batch at least this large starts it, and every batch uses it from then on.
+#: A server that only ever sees a trickle of reports (a test cluster, a small query)
+#: then never pays for the workers' start-up (about a second of CPU for two workers),
+#: and one under load moves its verification off the interpreter lock.
+POOL_MIN_ITEMS = 16
+
+
+def pool_for(items: int) -> Executor | None:
+    """The pool to verify a batch of ``items`` reports on, or None for the calling thread
+    (see :data:`POOL_MIN_ITEMS`)."""
+    if _pool is not None:
+        return _pool
+    return shared_pool() if items >= POOL_MIN_ITEMS else None
+
+
 def warm() -> None:
     """Start the pool's workers now (a no-op job each), so the first batch does not wait."""
     pool = shared_pool()
@@ -253,10 +269,10 @@ class Pending:
         self,
         fn: Callable[[VdafRef, bytes, bytes, int, Sequence[Any]], list[Any]],
         args: tuple[VdafRef, bytes, bytes, int, list[Any]],
+        pool: Executor | None,
     ) -> None:
         self._fn, self._args = fn, args
         self._future: Future[list[Any]] | None = None
-        pool = shared_pool()
         if pool is not None:
             try:
                 self._future = pool.submit(fn, *args)
@@ -280,10 +296,11 @@ def submit(
     ctx: bytes,
     agg_id: int,
     items: Sequence[Any],
+    pool: Executor | None,
 ) -> Pending:
-    """Start ``fn`` over ``items`` on a worker now (for a caller that prepares the
-    next chunk meanwhile); collect with :meth:`Pending.result`."""
-    return Pending(fn, (ref, verify_key, ctx, agg_id, list(items)))
+    """Start ``fn`` over ``items`` on ``pool`` now (for a caller that prepares the next
+    chunk meanwhile; ``None``: run at :meth:`Pending.result`, in the calling thread)."""
+    return Pending(fn, (ref, verify_key, ctx, agg_id, list(items)), pool)
 
 
 def run_split(
@@ -295,10 +312,11 @@ def run_split(
     items: Sequence[Any],
 ) -> list[Any]:
     """``fn`` over ``items``, split evenly over the pool's workers; blocks (call it
-    from a worker thread). Inline when there is no pool or the pool breaks."""
+    from a worker thread). Inline when there is no pool for this many items
+    (:func:`pool_for`) or the pool breaks."""
     if not items:
         return []
-    pool = shared_pool()
+    pool = pool_for(len(items))
     if pool is not None:
         try:
             futures: list[Future[list[Any]]] = [

@@ -40,6 +40,7 @@ def test_pool_matches_in_process_and_isolates_bad_reports(
     monkeypatch.setenv("PETS_VDAF_WORKERS", workers)
     monkeypatch.setattr(pool, "_pool", None)
     monkeypatch.setattr(pool, "_pool_failed", False)
+    monkeypatch.setattr(pool, "POOL_MIN_ITEMS", 1)  # these small batches use the workers too
     vdaf = prio3_bounded_vec(2, list(BOUNDS))
     nonces, publics, leader, helper = _reports(7)
     leader[2] = leader[2][:-1]  # does not decode (at verify_init)
@@ -146,3 +147,15 @@ def test_workers_exit_when_their_owner_is_killed(tmp_path: object) -> None:
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(alive(pid) for pid in workers)
+
+
+def test_a_trickle_does_not_start_the_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Below POOL_MIN_ITEMS reports, and while no pool runs, verification stays in the
+    calling thread: a server that never sees a burst never starts worker processes."""
+    monkeypatch.setattr(pool, "_pool", None)
+    monkeypatch.setattr(pool, "_pool_failed", False)
+    nonces, publics, leader, _ = _reports(3)
+    items = list(zip(nonces, publics, leader, strict=True))
+    out = pool.run_split(pool.verify_init_encoded, _ref(), KEY, CTX, 0, items)
+    assert len(out) == 3 and not any(isinstance(r, Exception) for r in out)
+    assert pool._pool is None and pool.pool_for(pool.POOL_MIN_ITEMS - 1) is None
