@@ -310,14 +310,23 @@ def test_both_replicas_reconnect_after_a_database_restart(
 def test_shards_merge_to_the_sum_of_every_replica(
     tmp_path: Path, datasets: dict[str, Any], postgres_server: PostgresServer
 ) -> None:
-    """Each holder on a chosen replica: both shards are non-empty and merge right."""
+    """Each holder on a chosen replica: both shards are non-empty and merge right. The
+    analyst submits on one replica and asks the other at once (read through on a
+    miss), closes and waits on the first and fetches the shares from the second."""
     cluster = _cluster(tmp_path, datasets, postgres_server, holders=4)
     holders = sorted(cluster.holder_data)
 
-    async def go() -> tuple[pb.QueryStatus, Any, list[int]]:
-        client = analyst(cluster)
+    def analyst_on(process: str) -> AnalystClient:
+        endpoints = cluster.endpoints("analyst")
+        return AnalystClient(
+            dataclasses.replace(endpoints, leader=cluster.replica_address(process))
+        )
+
+    async def go() -> tuple[pb.QueryStatus, pb.QueryStatus, Any, list[int]]:
+        first, second = analyst_on("leader"), analyst_on("leader-r2")
         try:
-            submitted = await client.submit(Query.parse(QUERY), deadline_seconds=120)
+            submitted = await first.submit(Query.parse(QUERY), deadline_seconds=120)
+            elsewhere = await second.status(submitted.query_id)
             for i, holder in enumerate(holders):
                 h = _on(cluster, cluster.leader_processes[i % 2], holder)
                 try:
@@ -334,14 +343,16 @@ def test_shards_merge_to_the_sum_of_every_replica(
                         "SELECT contributions FROM aggregate_shards ORDER BY replica"
                     )
                 ]
-            await client.close_query(submitted.query_id)
-            status, result = await _finish(client, submitted)
-            return status, result, counts
+            await first.close_query(submitted.query_id)
+            status = await asyncio.wait_for(first.wait(submitted.query_id), 60)
+            return elsewhere, status, await second.fetch(submitted, status), counts
         finally:
-            await client.close()
+            await first.close()
+            await second.close()
 
     try:
-        status, result, counts = run(go())
+        elsewhere, status, result, counts = run(go())
+        assert elsewhere.state == pb.QUERY_STATE_OPEN
         assert counts == [2, 2]
         assert status.state == pb.QUERY_STATE_READY and status.contributors == len(holders)
         assert result.close_to(expected(cluster, QUERY, holders))
