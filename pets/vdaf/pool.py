@@ -152,13 +152,20 @@ def _start_time(pid: int) -> str:
 
 
 def _owner_alive(pid: int, start: str) -> bool:
+    """Is the owner still running (not exited, not a zombie awaiting its reaper, not
+    a new process under a reused pid)?"""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return _start_time(pid) == start
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:
+        return not start  # no /proc: trust kill(0); with /proc: the owner is gone
+    return fields[0] != "Z" and fields[19] == start
 
 
 def _watch_owner(pid: int, start: str) -> None:
