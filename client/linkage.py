@@ -292,12 +292,14 @@ async def link_and_upload(
     *,
     verify: bool = True,
     chunk_points: int = DEFAULT_CHUNK_POINTS,
+    workers: int = 1,
 ) -> pb.ContributionAck:
     """Steps 2-4 of the module docstring for the holder's ``persons`` on ``side``,
     as a pipeline: the ids are shuffled once, then each chunk is blinded, sent,
     evaluated by the servers and unblinded while the next ones are on their way
     (blinding and unblinding are point-wise), and the pseudonyms are shuffled
-    again as a whole before the upload."""
+    again as a whole before the upload. ``workers`` threads share each chunk's
+    multiplications (libsecp256k1 releases the GIL)."""
     ids = persons.ids
     rows = len(ids)
     if not rows:  # nobody passed the filters: an empty upload, no OPRF round
@@ -313,12 +315,14 @@ async def link_and_upload(
     async def chunks() -> AsyncIterator[bytes]:
         for index, part in enumerate(parts):
             batch, states[index] = await asyncio.to_thread(
-                blind, [ids[int(j)] for j in part], domain
+                blind, [ids[int(j)] for j in part], domain, workers=workers
             )
             yield batch
 
     async def unblind(index: int, points: bytes) -> None:
-        done = await asyncio.to_thread(finish, points, states.pop(index), domain, ann.query_id)
+        done = await asyncio.to_thread(
+            finish, points, states.pop(index), domain, ann.query_id, workers=workers
+        )
         pseudonyms[index] = done.pseudonyms
         records[index] = parts[index][done.records]
 

@@ -246,7 +246,7 @@ def _side_ids(side: int, n: int) -> list[bytes]:
 
 
 def _holder_process(
-    endpoints: Any, side: int, n: int, verify: bool, inbox: Any, outbox: Any
+    endpoints: Any, side: int, n: int, verify: bool, workers: int, inbox: Any, outbox: Any
 ) -> None:
     """One holder in its own process (as on its own machine): connect, wait for the
     query id, then link and upload; reports its CPU seconds."""
@@ -266,7 +266,7 @@ def _holder_process(
         try:
             ann = await client.announcement(qid)
             rows = _Rows(ids, DOMAIN, 1 if side == 0 else 0)
-            await link_and_upload(client, ann, side, rows, verify=verify)
+            await link_and_upload(client, ann, side, rows, verify=verify, workers=workers)
         finally:
             await client.close()
         outbox.put(time.process_time() - cpu)
@@ -274,7 +274,7 @@ def _holder_process(
     asyncio.run(run())
 
 
-def service_run(n: int = 10_000, *, verify: bool = False) -> dict[str, float]:
+def service_run(n: int = 10_000, *, verify: bool = False, workers: int = 1) -> dict[str, float]:
     """Two holders of ``n`` records each (half shared), each in its own process,
     linked end to end through a real leader and helper (processes, mTLS, SQLite):
     wall time from submitting the query to the decoded count, and CPU microseconds
@@ -303,7 +303,7 @@ def service_run(n: int = 10_000, *, verify: bool = False) -> dict[str, float]:
         procs = [
             ctx.Process(
                 target=_holder_process,
-                args=(cluster.endpoints(h), side, n, verify, inbox, outbox),
+                args=(cluster.endpoints(h), side, n, verify, workers, inbox, outbox),
             )
             for side, h in enumerate(holders)
         ]
