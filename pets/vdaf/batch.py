@@ -19,10 +19,12 @@ product; measured, see docs/PRIO3.md), so the remaining lever is cores:
 from __future__ import annotations
 
 import multiprocessing
+import os
 from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any
 
 from pets.vdaf.errors import VdafError
+from pets.vdaf.pool import start_time, watch_owner
 from pets.vdaf.prio3 import Prio3, VerifyState
 
 InitResult = tuple[VerifyState, bytes] | VdafError
@@ -98,7 +100,12 @@ class BatchVerifier:
         self._pool: Executor | None = None
         if self.workers > 1:
             ctx = multiprocessing.get_context("forkserver")
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=ctx,
+                initializer=watch_owner,  # workers exit if this process dies unclosed
+                initargs=(os.getpid(), start_time(os.getpid())),
+            )
 
     def __enter__(self) -> BatchVerifier:
         return self

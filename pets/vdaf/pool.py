@@ -93,8 +93,8 @@ def shared_pool() -> Executor | None:
                 _pool = ProcessPoolExecutor(
                     max_workers=workers,
                     mp_context=ctx,
-                    initializer=_watch_owner,
-                    initargs=(os.getpid(), _start_time(os.getpid())),
+                    initializer=watch_owner,
+                    initargs=(os.getpid(), start_time(os.getpid())),
                 )
             except (OSError, ValueError, RuntimeError):
                 log.warning("cannot start verification workers; verifying in-process")
@@ -141,7 +141,7 @@ def _noop() -> None:
     return None
 
 
-def _start_time(pid: int) -> str:
+def start_time(pid: int) -> str:
     """A process's start time (Linux ``/proc``; empty elsewhere), so a reused pid is
     not mistaken for the owner."""
     try:
@@ -168,7 +168,7 @@ def _owner_alive(pid: int, start: str) -> bool:
     return fields[0] != "Z" and fields[19] == start
 
 
-def _watch_owner(pid: int, start: str) -> None:
+def watch_owner(pid: int, start: str) -> None:
     """Worker initializer: exit when the process that owns the pool is gone.
 
     A worker holds the write ends of its own call queue and of the forkserver's
