@@ -33,7 +33,8 @@ from pets.client.config import NodeConfig, load_schema
 from pets.client.connect import Connector
 from pets.client.holder import HolderClient
 from pets.client.journal import ANSWERED, ANSWERING, REFUSED, Journal
-from pets.client.linkage import answer_linked, held_side
+from pets.client.linkage import link_and_upload
+from pets.client.linked_policy import addressed, choose_side, held_persons, small_cells
 from pets.errors import (
     ConfigError,
     ConflictError,
@@ -62,6 +63,8 @@ class Decision:
     accept: bool
     reason: str = ""
     plan: QueryPlan | None = None
+    addressed: bool = True  # False: the query reads no dataset this node holds (not recorded)
+    side: int | None = None  # a linked query: the side this node answers for
 
 
 def load_table(schema: Schema, dataset: str, path: Path | SourceSpec) -> Table:
@@ -153,6 +156,9 @@ class Node:
     def decide(self, ann: pb.QueryAnnouncement) -> Decision:
         """Apply the local policy to an announced query (no network, no values logged)."""
         pol = self.config.policy
+        with contextlib.suppress(PetsError, ValueError, TypeError, KeyError, RecursionError):
+            if not addressed(Query.from_json(ann.spec.query_json), self.tables):
+                return Decision(False, "reads no dataset this node holds", addressed=False)
         protocol = name_of(ann.spec.protocol)
         if protocol not in pol.protocols:
             return Decision(False, f"protocol {protocol} is not allowed by local policy")
@@ -163,11 +169,16 @@ class Node:
             return Decision(False, f"query does not compile against the local schema: {exc!s:.200}")
         if plan.fingerprint() != ann.fingerprint:
             return Decision(False, "query fingerprint differs: leader and node schemas disagree")
-        if query.dataset not in self.tables and held_side(plan, list(self.tables)) is None:
+        side = None
+        if plan.linkage is not None:  # the policy applies to the side held (client/linked_policy)
+            side, why = choose_side(plan, self.tables, pol)
+            if side is None:
+                return Decision(False, why)
+        elif query.dataset not in self.tables:
             return Decision(False, f"no local data for dataset {query.dataset}")
-        if pol.datasets is not None and query.dataset not in pol.datasets:
+        elif pol.datasets is not None and query.dataset not in pol.datasets:
             return Decision(False, f"dataset {query.dataset} is not allowed by local policy")
-        allowed = pol.columns.get(query.dataset)
+        allowed = None if side is not None else pol.columns.get(query.dataset)
         if allowed is not None:
             touched = {query.column} if query.column else set()
             touched |= set(query.columns) | set(query.group_by) | {f.column for f in query.where}
@@ -187,7 +198,7 @@ class Node:
                 return Decision(False, f"{protocol} key not vouched for by an analyst: {exc}")
         if ann.deadline_unix <= time.time():
             return Decision(False, "deadline already passed")
-        return Decision(True, plan=plan)
+        return Decision(True, plan=plan, side=side)
 
     def evaluate(self, plan: QueryPlan) -> tuple[np.ndarray | None, str]:
         """One pass over the local source: the vector, or ``None`` and the policy's refusal.
@@ -219,6 +230,9 @@ class Node:
         reserved = False
         try:
             decision = self.decide(ann)
+            if not decision.addressed:
+                log.debug("query not addressed", extra={"query_id": qid})
+                return
             if not decision.accept:
                 self._refuse(ann, decision.reason)
                 return
@@ -230,7 +244,17 @@ class Node:
                 return
             reserved = True
             if plan.linkage is not None:  # record linkage: OPRF, pseudonyms (client/linkage.py)
-                ack = await answer_linked(self.client, ann, plan, self.tables)
+                assert decision.side is not None
+                persons = await held_persons(plan, decision.side, self.tables)
+                small = small_cells(persons, self.config.policy.min_group_rows)
+                if small:
+                    reserved = False
+                    k = self.config.policy.min_group_rows
+                    reason = f"{small} released cell(s) of this holder's people (group, "
+                    reason += f"histogram bin or filter result) have fewer than {k} people"
+                    self._refuse(ann, reason, plan.query.describe())
+                    return
+                ack = await link_and_upload(self.client, ann, decision.side, persons)
             else:
                 vector, refusal = await asyncio.to_thread(self.evaluate, plan)
                 if vector is None:
