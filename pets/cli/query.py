@@ -42,7 +42,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "  pets query --config analyst.toml --dataset supply_chain --aggregate sum \\\n"
             "      --column kg_co2e --group-by stage --json\n"
             "  pets query --config analyst.toml --protocol paillier \\\n"
-            "      --query 'count() from hospitals'\n\n"
+            "      --query 'count() from hospitals'\n"
+            "  pets query --config analyst.toml --query \\\n"
+            "      'mean(care_cost) from ltc linked to hospitals where hospitals.diagnosis = E \\\n"
+            "       group by care_level min_intersection 20'\n"
+            "      (a linked query: the people of ltc also in hospitals, matched by\n"
+            "      pseudonymised ids; runs under --protocol linkage; the servers refuse a\n"
+            "      matched set below [limits] min_intersection, default 10, which the query\n"
+            '      may raise, never lower; nodes answer it only with "linkage" in their\n'
+            "      [policy] protocols; see docs/LINKAGE.md)\n\n"
             "The query id is printed as soon as the leader accepts the query (stderr; with\n"
             "--json, the first line on stdout). A lost leader is re-attached to; a result\n"
             "can be fetched later with `pets result --config analyst.toml QUERY_ID`.\n\n"
@@ -76,9 +84,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     opt.add_argument(
         "--protocol",
         choices=protocol_names(),
-        default="additive",
-        help="additive secret sharing over leader and helpers (default), or Paillier "
-        "with a key pair made here (the leader alone aggregates)",
+        default=None,
+        help="additive: secret sharing over leader and helpers (the default for an ordinary "
+        "query); paillier: a key pair made here, the leader alone aggregates; prio3: "
+        "additive with a validity proof per contribution; linkage: record linkage, the "
+        "default and the only choice for a linked query ('... linked to ...', "
+        "docs/LINKAGE.md)",
     )
     opt.add_argument(
         "--min-holders",
@@ -178,6 +189,18 @@ def build_query(args: argparse.Namespace) -> Query:
     )
 
 
+def protocol_for(query: Query, chosen: str | None) -> str:
+    """``--protocol``, or its default: linkage for a linked query, else additive."""
+    if not query.is_linked:
+        return chosen or "additive"
+    if chosen not in (None, "linkage"):
+        raise InvalidInputError(
+            f"a linked query ('linked to ...') runs only under --protocol linkage, "
+            f"not {chosen}; leave --protocol out or give --protocol linkage"
+        )
+    return "linkage"
+
+
 def _query(args: argparse.Namespace) -> int:
     from pets.client.analyst import AnalystClient
     from pets.client.config import load_analyst_config
@@ -190,7 +213,7 @@ def _query(args: argparse.Namespace) -> int:
     analyst = AnalystClient(endpoints)
     query = build_query(args)
     options: dict[str, Any] = {
-        "protocol": args.protocol,
+        "protocol": protocol_for(query, args.protocol),
         "min_holders": args.min_holders,
         "deadline_seconds": args.deadline,
         "close_after": args.close_after,

@@ -14,6 +14,9 @@ does ``close_after`` (issue 15, item 3). Whether a ``close_after`` could
 isolate a holder against earlier releases of the same query needs the
 store, so :mod:`pets.server.release_policy` checks it when the query opens.
 A spec must name its protocol: PROTOCOL_UNSPECIFIED is refused, not guessed.
+A linked query (issue 16) runs under PROTOCOL_LINKAGE only, and a
+``min_intersection`` below the server's ``[limits] min_intersection`` is
+refused like a ``min_holders`` below its floor (docs/LINKAGE.md).
 
 A signed (Paillier) spec must be signed by the submitting analyst, unexpired
 at ``now``, and its query must close (``now`` + deadline) before the signed
@@ -31,7 +34,7 @@ from dataclasses import dataclass
 from pets.errors import InvalidInputError, NotReadyError, PetsError
 from pets.identity.certificates import Peer
 from pets.identity.signing import check_deadline, verify_spec
-from pets.protocols import AggregationProtocol, lookup, names
+from pets.protocols import AggregationProtocol, lookup, name_of, names
 from pets.query import Query, QueryPlan, Schema
 from pets.query import compile as compile_query
 from pets.server.config import ServerConfig
@@ -82,6 +85,7 @@ def admit(
         raise InvalidInputError(f"the query must name its protocol (one of {', '.join(names())})")
     protocol = lookup(spec.protocol)
     query, plan = parse_query(spec, schema)
+    _check_linked(spec, plan, config)
     floor = config.min_holders
     ceiling = config.limits.max_holders
     for field, value in (("min_holders", spec.min_holders), ("close_after", spec.close_after)):
@@ -127,3 +131,27 @@ def admit(
             f"(limit {limits.max_open_queries_per_analyst}); wait for one to finish"
         )
     return Admission(spec, query, plan, protocol, min_holders, deadline_s, vector_length)
+
+
+def _check_linked(spec: pb.QuerySpec, plan: QueryPlan, config: ServerConfig) -> None:
+    """A linked query runs under PROTOCOL_LINKAGE only (the other protocols sum one
+    vector per holder and could never join); its ``min_intersection`` (the query's or
+    the spec's) is refused below the server's floor, as ``min_holders`` is."""
+    linkage = plan.linkage
+    if linkage is None:
+        return
+    if spec.protocol != pb.PROTOCOL_LINKAGE:
+        raise InvalidInputError(
+            f"a linked query ('linked to ...') runs only under protocol linkage, not "
+            f"{name_of(spec.protocol)} (pets query --protocol linkage)"
+        )
+    floor = int(config.limits.min_intersection)
+    for source, asked in (
+        ("the query's min_intersection", linkage.min_intersection or 0),
+        ("QuerySpec.min_intersection", spec.min_intersection),
+    ):
+        if asked and asked < floor:
+            raise InvalidInputError(
+                f"{source} {asked} is below this server's floor of {floor} "
+                "([limits] min_intersection); a query may raise it, never lower it"
+            )
