@@ -184,14 +184,18 @@ class PostgresStore:
         added = dict(Counter(r.query_id for r in records))
         # A fixed order of the rows locked and written: two writers cannot deadlock.
         blobs = sorted(aggregates.items())
-        queries = sorted(set(aggregates) | set(added))
+        # The queries receiving contributions must be open; a shard rewritten with no
+        # contribution (a linked query's joined share, after its close) needs no lock.
+        queries = sorted(added)
 
         exclusive = False  # near a cap: lock the queries' rows FOR UPDATE
 
         async def body(conn: AsyncConnection) -> Mapping[str, int]:
             nonlocal exclusive
+            seen: dict[str, int] = {}
             try:
-                seen = await rep.lock_open(conn, queries, caps, added, exclusive=exclusive)
+                if queries:
+                    seen = await rep.lock_open(conn, queries, caps, added, exclusive=exclusive)
             except rep.NearCap:
                 exclusive = True
                 raise

@@ -72,6 +72,10 @@ def test_each_replica_commits_its_own_shard_and_the_close_takes_both(pg_location
         assert refused.value.query_ids == (Q1,)
         assert set(await b.contributions(Q1)) == {"h0", "h1", "h2"}
         assert await a.close_query("q-unknown") is None
+        # A shard rewritten without contributions (a linked query's joined share after
+        # its close) needs no open query.
+        assert await a.commit_contributions([], {Q1: b"joined"}) == {}
+        assert await a.own_shard(Q1) == (b"joined", 2)
 
     _two(pg_location, body)
 
