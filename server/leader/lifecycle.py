@@ -42,7 +42,13 @@ import time
 from collections.abc import Callable
 
 from pets.dp import NoisePlan
-from pets.errors import PermissionDeniedError, PetsError, ThresholdNotMetError, UnavailableError
+from pets.errors import (
+    InvalidInputError,
+    PermissionDeniedError,
+    PetsError,
+    ThresholdNotMetError,
+    UnavailableError,
+)
 from pets.identity.certificates import Peer
 from pets.protocols import RunningAggregate
 from pets.query import Query
@@ -464,7 +470,11 @@ class Lifecycle:
         released = None
         # Every replica's committed shard, merged: never what a failed commit left in
         # memory, and the same on whichever replica finalises.
-        aggregate = await self._merged(rt) if state == READY else None
+        try:
+            aggregate = await self._merged(rt) if state == READY else None
+        except InvalidInputError as exc:  # e.g. a linked query's uploads on two replicas
+            await self._fail(rt, "shards_not_mergeable", f"{exc}; nothing released")
+            return
         if state == READY and aggregate is not None:
             # The protocol's release hook (e.g. noise), once; None keeps the share as it is.
             released = await offload(
