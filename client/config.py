@@ -30,7 +30,11 @@ A holder's ``node.toml`` (relative paths are relative to the file)::
     datasets = ["hospitals"]      # datasets it answers on (default: every one in [data])
     columns = { hospitals = ["age", "sex", "prefecture", "cost"] }  # columns a query may touch
     min_group_rows = 5            # refuse a query if a group has 1..min_group_rows-1 rows
-    protocols = ["additive", "paillier"]
+    protocols = ["additive", "paillier"]   # the default; "prio3" and "linkage" are opt-in:
+                                  # with "linkage" the node answers linked queries on the
+                                  # side it holds (docs/LINKAGE.md; it reads that dataset's
+                                  # identifier column, which `columns` does not list, and
+                                  # the policy applies to that side: client/linked_policy.py)
     same_query_answers = 1        # answer one analyst's same query (fingerprint) at most
     same_query_window_seconds = 86400  # this many times per this window (default: once a day)
 

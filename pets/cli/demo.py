@@ -23,6 +23,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "a helper and five holder nodes as separate processes, run queries of every "
             "aggregate type over both datasets and both protocols, and print each secure "
             "result beside the plaintext result computed directly from the data files. "
+            "Then a second deployment (hospitals, municipal long-term care and insurer "
+            "claims, `pets gen-data --kind linked`) answers linked queries (record "
+            "linkage by pseudonymised ids, --protocol linkage), each compared with a "
+            "pandas join of the same files, and a cohort below the floor is refused. "
             "Exits non-zero if any result differs beyond fixed-point rounding."
         ),
     )
@@ -34,7 +38,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--holders", type=int, default=5, help="number of holder nodes (default 5)")
     p.add_argument("--rows", type=int, default=400, help="rows per holder (default 400)")
     p.add_argument(
-        "--keep", type=Path, help="use this folder (kept afterwards) instead of a temporary one"
+        "--keep",
+        type=Path,
+        help="use this folder (kept afterwards) instead of a temporary one; the linked "
+        "deployment goes in its subfolder linked/",
     )
     p.set_defaults(func=_demo)
 

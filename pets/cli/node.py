@@ -19,7 +19,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description=(
             "Watch the leader for queries, check each against the local policy, evaluate "
             "it on the local data files, and contribute secret shares (or Paillier "
-            "ciphertexts). Nothing but shares or ciphertexts ever leaves the node. "
+            "ciphertexts). Nothing but shares or ciphertexts ever leaves the node; for a "
+            'linked query (with "linkage" in [policy] protocols) also blinded points '
+            "and per-query pseudonyms of the identifiers, never an identifier. "
             "Every decision is kept in state_dir/node.sqlite: `pets node history` lists it."
         ),
         epilog=NODE_TOML,
@@ -69,7 +71,10 @@ node.toml (relative paths are relative to the file; examples/local/node-01.toml)
   datasets = ["hospitals"]
   columns = { hospitals = ["age", "sex", "cost"] }
   min_group_rows = 5               # refuse cells with 1..4 rows
-  protocols = ["additive", "paillier"]
+  protocols = ["additive", "paillier"]   # the default; add "linkage" (or "prio3")
+                                   # to answer linked queries ('... linked to ...'): the
+                                   # node then reads the side it holds and its identifier
+                                   # column, and sends pseudonyms (docs/LINKAGE.md)
   same_query_answers = 1           # one analyst's same query: at most this many answers
   same_query_window_seconds = 86400  # ... per this window (default: once a day)
 The full reference is the docstring of client/config.py.

@@ -86,6 +86,9 @@ examples/local/helper.toml):
   name = "helper-1"
   address = "127.0.0.1:7002"       # or its replicas: ["10.0.1.1:7002", "10.0.1.2:7002"]
                                    # (round_robin; a replica that is down is skipped)
+  [limits]                         # optional; e.g. linked queries (docs/LINKAGE.md):
+  min_intersection = 10            # fewest matched records a linked query releases
+                                   # (a query may raise it, never lower it)
 Optional tables: [limits], [policy] (analyst credentials), [dp], [metrics]. The full
 reference, with every key and its default, is the docstring of server/config.py.
 

@@ -14,6 +14,7 @@ the plaintext join (:mod:`pets.devtools.demo_linked`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 import time
 from pathlib import Path
@@ -263,10 +264,18 @@ def run_demo(
             tmp.cleanup()
     # Record linkage (issue 16): a second deployment of hospitals, municipalities and
     # insurers; its linked queries are checked against the plaintext join.
-    with tempfile.TemporaryDirectory(prefix="pets-demo-linked-") as linked_dir:
+    # With --keep (tmp is None) it is kept too, in the subfolder linked/.
+    with contextlib.ExitStack() as scratch:
+        if tmp is None:
+            linked_dir = Path(workdir) / "linked"
+            linked_dir.mkdir(parents=True, exist_ok=True)
+        else:
+            made = tempfile.TemporaryDirectory(prefix="pets-demo-linked-")
+            linked_dir = Path(scratch.enter_context(made))
         if verbose:
-            console.print("linked queries: 1 leader, 1 helper, 6 nodes (2 of each kind)")
-        linked = run_linked_queries(Path(linked_dir))
+            where = "" if tmp is not None else f" in {linked_dir}"
+            console.print(f"linked queries{where}: 1 leader, 1 helper, 6 nodes (2 of each kind)")
+        linked = run_linked_queries(linked_dir)
     if not all(q["clean_shutdown"] for q in linked):
         codes["linked-deployment"] = 1
     queries += linked

@@ -221,6 +221,9 @@ def test_demo_json(tmp_path) -> None:
     assert len(doc["queries"]) >= 6
     assert all(q["match"] for q in doc["queries"])
     assert {q["protocol"] for q in doc["queries"]} >= {"additive", "paillier"}
+    # --keep keeps the linked deployment too (its configs, certificates and data).
+    assert (tmp_path / "demo" / "linked" / "schema.toml").is_file()
+    assert any((tmp_path / "demo" / "linked" / "config").glob("*.toml"))
     for q in doc["queries"]:
         assert {"name", "protocol", "secure", "plaintext", "match"} <= set(q)
     # Prio3 (issue 12): a count, a grouped mean and a histogram; in one of them a
