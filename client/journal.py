@@ -29,6 +29,7 @@ The former ``answered.json`` (query ids only) is imported once on open.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -91,6 +92,10 @@ class Journal:
         self.clock = clock
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            # 0600 like the servers' stores (SQLite gives -wal and -shm the same mode);
+            # a journal made by an older version is tightened too.
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+            os.chmod(self.path, 0o600)
             self._db = sqlite3.connect(self.path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")

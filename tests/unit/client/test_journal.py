@@ -77,3 +77,17 @@ def test_a_spec_id_is_answered_for_one_query_only_across_restarts(tmp_path: Path
     assert again.claim_spec(b"\x08" * 16, "q3", not_after=clock.now + 100) is None
     (count,) = again._db.execute("SELECT COUNT(*) FROM spec_ids").fetchone()
     assert count == 1
+
+
+def test_the_journal_and_its_wal_are_private_to_the_node(tmp_path: Path) -> None:
+    """node.sqlite is 0600 like the servers' stores, also when an older version made it 0644."""
+    older = tmp_path / "older"
+    older.mkdir()
+    (older / "node.sqlite").touch(mode=0o644)
+    (older / "node.sqlite").chmod(0o644)
+    for state in (tmp_path / "fresh", older):
+        journal = Journal(state)
+        journal.record("q1", REFUSED, analyst="a", fingerprint=b"f", query="", reason="r")
+        files = [p for p in state.iterdir() if p.name.startswith("node.sqlite")]
+        assert files and all(p.stat().st_mode & 0o777 == 0o600 for p in files), files
+        journal.close()
