@@ -174,6 +174,8 @@ def _owner(column: str, sides: list[str]) -> str | None:
     if "." not in column:
         return None
     owner = column.split(".", 1)[0]
+    if not owner:
+        raise QueryError(f"column {column!r} names no dataset before the '.'")
     if owner not in sides:
         raise QueryError(
             f"column {column!r} names {owner!r}, which is not a side of this query "

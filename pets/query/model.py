@@ -315,8 +315,10 @@ class Query:
         object.__setattr__(self, "linked_to", tuple(sorted(linked)))
         m = self.min_intersection
         if m is not None:
-            if isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= _EXACT_MAX:
+            if isinstance(m, bool) or not isinstance(m, int) or m < 1:
                 raise QueryError(f"min_intersection must be a positive integer, got {m!r}")
+            if m > _EXACT_MAX:
+                raise QueryError(f"min_intersection must be at most {_EXACT_MAX}, got {m}")
             if not linked:
                 raise QueryError("min_intersection applies to linked queries only")
 
