@@ -56,6 +56,7 @@ import numpy as np
 from coincurve import PublicKey
 
 from pets.devtools.bench import best_time
+from pets.devtools.linked_schema import linked_dataset
 from pets.linkage import (
     BlindState,
     KeyShare,
@@ -70,6 +71,7 @@ from pets.linkage import (
 from pets.linkage.holder import hash_to_point
 from pets.linkage.local import link_in_process
 from pets.linkage.points import decode_batch, multiply_secret
+from pets.query.schema import Column, Schema
 
 DOMAIN = LinkageDomain("bench-ids")
 QUERY = "bench-query"
@@ -194,31 +196,17 @@ def join_seconds(n: int = 10_000) -> float:
 
 
 # --------------------------------------------------------------------------- the service
-SERVICE_SCHEMA = """
-[datasets.left]
-max_rows = {rows}
-[[datasets.left.columns]]
-name = "v"
-type = "int"
-lo = 0
-hi = 1
-[datasets.left.linkage]
-domain = "bench-ids"
-id_column = "id"
-one_row = "first"
-
-[datasets.right]
-max_rows = {rows}
-[[datasets.right.columns]]
-name = "w"
-type = "int"
-lo = 0
-hi = 1
-[datasets.right.linkage]
-domain = "bench-ids"
-id_column = "id"
-one_row = "first"
-"""
+def service_schema(rows: int) -> Schema:
+    """``left`` (``v``) and ``right`` (``w``), int [0, 1], both keyed by ``id`` in domain
+    ``bench-ids``, first row per person."""
+    return Schema(
+        tuple(
+            linked_dataset(
+                name, "id", (Column(column, "int", 0, 1),), max_rows=rows, domain="bench-ids"
+            )
+            for name, column in (("left", "v"), ("right", "w"))
+        )
+    )
 
 
 @dataclass
@@ -284,9 +272,9 @@ def service_run(n: int = 10_000, *, verify: bool = False, workers: int = 1) -> d
 
     from pets.client.analyst import AnalystClient
     from pets.devtools.localcluster import LocalCluster
-    from pets.query import Query, Schema
+    from pets.query import Query
 
-    schema = Schema.from_toml(SERVICE_SCHEMA.format(rows=max(n, 1)))
+    schema = service_schema(max(n, 1))
     holders = ["holder-l", "holder-r"]
     ctx = get_context("spawn")
     with tempfile.TemporaryDirectory() as tmp:

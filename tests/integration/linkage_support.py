@@ -22,6 +22,7 @@ from pets.client.analyst import AnalystClient
 from pets.client.connect import Connector
 from pets.client.holder import HolderClient
 from pets.client.linkage import link_and_upload
+from pets.devtools.linked_schema import care_and_hospitals
 from pets.devtools.localcluster import LocalCluster
 from pets.linkage import LinkageDomain
 from pets.linkage.normalise import normalise_ids
@@ -29,40 +30,13 @@ from pets.query import Query, Result, Schema, Table, evaluate, plaintext
 from pets.query import compile as compile_query
 from pets.v1 import aggregation_pb2 as pb
 
-SCHEMA = """
-[datasets.ltc]
-max_rows = 1000
-[[datasets.ltc.columns]]
-name = "care_cost"
-type = "int"
-lo = 0
-hi = 1000
-[[datasets.ltc.columns]]
-name = "care_level"
-type = "category"
-domain = ["care1", "care2", "care3"]
-[datasets.ltc.linkage]
-domain = "resident"
-id_column = "person_id"
-one_row = "first"
-
-[datasets.hospitals]
-max_rows = 1000
-[[datasets.hospitals.columns]]
-name = "diagnosis"
-type = "category"
-domain = ["E11", "I10", "J45"]
-[datasets.hospitals.linkage]
-domain = "resident"
-id_column = "patient_id"
-one_row = "first"
-"""
+SCHEMA = care_and_hospitals().to_toml()
 
 DOMAIN = LinkageDomain("resident")
 
 
 def schema() -> Schema:
-    return Schema.from_toml(SCHEMA)
+    return care_and_hospitals()
 
 
 @dataclass

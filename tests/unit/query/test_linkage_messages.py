@@ -7,35 +7,12 @@ import json
 
 import pytest
 
+from pets.devtools.linked_schema import care_and_hospitals
 from pets.errors import QueryError
-from pets.query import Query, Schema
+from pets.query import Query
 from pets.query import compile as compile_query
 
-SCHEMA = Schema.from_toml(
-    """
-[datasets.ltc]
-max_rows = 100
-[[datasets.ltc.columns]]
-name = "care_cost"
-type = "int"
-lo = 0
-hi = 1000
-[datasets.ltc.linkage]
-domain = "resident"
-id_column = "person_id"
-one_row = "first"
-[datasets.hospitals]
-max_rows = 100
-[[datasets.hospitals.columns]]
-name = "diagnosis"
-type = "category"
-domain = ["E", "I"]
-[datasets.hospitals.linkage]
-domain = "resident"
-id_column = "patient_id"
-one_row = "first"
-"""
-)
+SCHEMA = care_and_hospitals(max_rows=100)
 
 
 def test_a_huge_min_intersection_says_the_bound() -> None:
@@ -48,7 +25,7 @@ def test_a_column_with_an_empty_dataset_name_says_so() -> None:
         "dataset": "ltc",
         "aggregate": "count",
         "linked_to": ["hospitals"],
-        "where": [{"column": ".diagnosis", "op": "=", "value": "E"}],
+        "where": [{"column": ".diagnosis", "op": "=", "value": "E11"}],
     }
     with pytest.raises(QueryError, match=r"'\.diagnosis' names no dataset before the '\.'"):
         compile_query(Query.from_json(json.dumps(body)), SCHEMA)

@@ -9,40 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from pets.devtools.linked_schema import care_and_hospitals
 from pets.errors import InvalidInputError
 from pets.identity.certificates import Peer, Role
-from pets.query import Query, Schema
+from pets.query import Query
 from pets.server.config import Limits, ServerConfig
 from pets.server.leader.admission import Admission, admit
 from pets.v1 import aggregation_pb2 as pb
 
-SCHEMA = Schema.from_toml(
-    """
-[datasets.ltc]
-max_rows = 100
-[[datasets.ltc.columns]]
-name = "care_cost"
-type = "int"
-lo = 0
-hi = 1000
-[datasets.ltc.linkage]
-domain = "resident"
-id_column = "person_id"
-one_row = "first"
-
-[datasets.hospitals]
-max_rows = 100
-[[datasets.hospitals.columns]]
-name = "age"
-type = "int"
-lo = 0
-hi = 120
-[datasets.hospitals.linkage]
-domain = "resident"
-id_column = "patient_id"
-one_row = "first"
-"""
-)
+SCHEMA = care_and_hospitals(max_rows=100)
 LINKED = "count(*) from ltc linked to hospitals"
 
 
