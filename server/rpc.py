@@ -24,9 +24,10 @@ import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
 from pets import errors
 from pets.identity.certificates import Peer, Role, validate_name
@@ -39,6 +40,8 @@ from pets.v1 import aggregation_pb2 as pb
 log = logging.getLogger("pets.server")
 
 WARNING_INTERVAL_SECONDS = 60.0
+
+M = TypeVar("M", bound=Message)
 
 
 class Malformed:
@@ -292,3 +295,16 @@ def aggregate_chunks(header: pb.AggregateHeader, data: bytes) -> Iterator[bytes]
     servers register ``GetAggregate`` with a pass-through serializer)."""
     for i, chunk in enumerate(wire.chunks(data)):
         yield wire.encode_chunk(header if i == 0 else None, chunk)
+
+
+async def opened_with_header(
+    requests: AsyncIterator[M], stream_name: str
+) -> tuple[M, AsyncIterator[M]]:
+    """A client stream's first message, which must carry its header, and the rest of
+    the stream. An empty stream or a first message without one is refused
+    (INVALID_ARGUMENT): "``stream_name`` starts with its header"."""
+    stream = requests.__aiter__()
+    first = await anext(stream, None)
+    if first is None or not first.HasField("header"):
+        raise errors.InvalidInputError(f"{stream_name} starts with its header")
+    return first, stream

@@ -58,6 +58,7 @@ from pets.query import compile as compile_query
 from pets.server.helper.queries import HelperQueries, HelperQuery
 from pets.server.linkage_keys import load_secret, server_floor, signed_key
 from pets.server.query_state import OPEN
+from pets.server.rpc import opened_with_header
 from pets.v1 import aggregation_pb2 as pb
 
 log = logging.getLogger("pets.server.helper")
@@ -120,10 +121,7 @@ class HelperLinkage:
     async def evaluate(
         self, requests: AsyncIterator[pb.LinkageBatchChunk]
     ) -> AsyncIterator[pb.LinkageEvaluation]:
-        stream = requests.__aiter__()
-        first = await anext(stream, None)
-        if first is None or not first.HasField("header"):
-            raise InvalidInputError("a linkage batch starts with its header")
+        first, stream = await opened_with_header(requests, "a linkage batch")
         header = first.header
         q, _, query = await self._linked(header.query_id)
         if q.closing or q.record.state != OPEN:
@@ -189,10 +187,7 @@ class HelperLinkage:
 
     # -- the join --------------------------------------------------------------------
     async def join(self, requests: AsyncIterator[pb.LinkageJoinMessage]) -> pb.LinkageJoinResponse:
-        stream = requests.__aiter__()
-        first = await anext(stream, None)
-        if first is None or not first.HasField("header"):
-            raise InvalidInputError("a linkage join starts with its header")
+        first, stream = await opened_with_header(requests, "a linkage join")
         header = first.header
         q, protocol, query = await self._linked(header.query_id)
         rec = q.record

@@ -56,6 +56,7 @@ from pets.runtime.offload import offload
 from pets.server.leader.state import LeaderState, QueryRuntime, log
 from pets.server.linkage_keys import load_secret, query_floor, server_floor, signed_key
 from pets.server.query_state import OPEN
+from pets.server.rpc import opened_with_header
 from pets.transport.status import error_for
 from pets.v1 import aggregation_pb2 as pb
 
@@ -88,10 +89,7 @@ class LeaderLinkage:
         certificate: bytes,
         requests: AsyncIterator[pb.LinkageBatchChunk],
     ) -> AsyncIterator[pb.LinkageEvaluation]:
-        stream = requests.__aiter__()
-        first = await anext(stream, None)
-        if first is None or not first.HasField("header"):
-            raise InvalidInputError("a linkage batch starts with its header")
+        first, stream = await opened_with_header(requests, "a linkage batch")
         header = first.header
         rt = self.state.runtime(header.query_id)
         if not getattr(rt.protocol, "joins", False):
