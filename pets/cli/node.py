@@ -38,7 +38,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     commands = p.add_subparsers(dest="node_command", metavar="[history]")
     h = commands.add_parser(
         "history",
-        help="list every query this node saw: answered or refused, why, when (no values)",
+        help="list every query this node was asked (one reading a dataset it holds): "
+        "answered or refused, why, when (no values)",
         description=(
             "List, from the node's own state (state_dir/node.sqlite), each query it saw: "
             "answered or refused, the reason, the analyst who asked, and when. It lists no "
