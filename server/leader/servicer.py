@@ -113,6 +113,12 @@ class Leader(pb_grpc.LeaderServicer):
     def announcement(self, rt: QueryRuntime) -> pb.QueryAnnouncement:
         return self.announcer.announcement(rt)
 
+    def _holder(self, context: grpc.aio.ServicerContext, action: str) -> tuple[Peer, bytes]:
+        """The calling holder and its certificate (PERMISSION_DENIED for any other role)."""
+        peer, certificate = caller_and_certificate(context, insecure=self._insecure)
+        require(peer, [Role.HOLDER], action)
+        return peer, certificate
+
     async def _owned(self, peer: Peer, query_id: str, action: str) -> QueryRuntime:
         require(peer, [Role.ANALYST], action)
         rt = await self.state.find(query_id, fresh=True)  # as another replica left it
@@ -250,16 +256,14 @@ class Leader(pb_grpc.LeaderServicer):
             first = await stream.__anext__()
         except StopAsyncIteration:
             raise InvalidInputError("empty contribution stream: expected a header") from None
-        peer, certificate = caller_and_certificate(context, insecure=self._insecure)
-        require(peer, [Role.HOLDER], "contribute")
+        peer, certificate = self._holder(context, "contribute")
         return await self.intake.contribute(peer, certificate, first, stream)
 
     @unary
     async def ContributeOne(
         self, request: pb.ContributionChunk, context: grpc.aio.ServicerContext
     ) -> pb.ContributionAck:
-        peer, certificate = caller_and_certificate(context, insecure=self._insecure)
-        require(peer, [Role.HOLDER], "contribute")
+        peer, certificate = self._holder(context, "contribute")
         return await self.intake.contribute(peer, certificate, request, None)
 
     @streaming
@@ -269,8 +273,7 @@ class Leader(pb_grpc.LeaderServicer):
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[pb.LinkageEvaluation]:
         """Record linkage: relay a holder's blinded batch (server/leader/linkage.py)."""
-        peer, certificate = caller_and_certificate(context, insecure=self._insecure)
-        require(peer, [Role.HOLDER], "link records")
+        peer, certificate = self._holder(context, "link records")
         async for answer in self.lifecycle.linkage.evaluate(peer, certificate, request_iterator):
             yield answer
 
@@ -280,7 +283,6 @@ class Leader(pb_grpc.LeaderServicer):
         request_iterator: AsyncIterator[pb.ContributionStreamRequest],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[pb.ContributionStreamResponse]:
-        peer, certificate = caller_and_certificate(context, insecure=self._insecure)
-        require(peer, [Role.HOLDER], "contribute")
+        peer, certificate = self._holder(context, "contribute")
         async for response in self.streams.serve(peer, certificate, request_iterator):
             yield response
