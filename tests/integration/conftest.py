@@ -137,11 +137,14 @@ def expected(cluster: LocalCluster, text: str, holders: list[str] | None = None)
     return plaintext(plan, tables_for(cluster, query.dataset, holders))
 
 
-async def contribute(cluster: LocalCluster, holder: str, query_id: str) -> pb.ContributionAck:
-    """What a node does for one query: evaluate its own rows and deliver them."""
+async def contribute(
+    cluster: LocalCluster, holder: str, query_id: str, client: HolderClient | None = None
+) -> pb.ContributionAck:
+    """What a node does for one query: evaluate its own rows and deliver them (through
+    ``client``, closed afterwards, if given; else a new client of ``holder``)."""
     from pets.query import evaluate
 
-    client = holder_client(cluster, holder)
+    client = client or holder_client(cluster, holder)
     try:
         ann = await announcement(client, query_id)
         plan = compile_query(Query.from_json(ann.spec.query_json), cluster.schema)

@@ -42,7 +42,7 @@ from pets.query import compile as compile_query
 from pets.v1 import aggregation_pb2 as pb
 from tests.postgres import PostgresServer
 
-from .conftest import analyst, announcement, expected, holder_client, run, tables_for
+from .conftest import analyst, announcement, contribute, expected, run, tables_for
 
 QUERY = "sum(cost) from hospitals group by sex"
 LEASE_SECONDS = 2
@@ -86,15 +86,18 @@ def _on(cluster: PostgresCluster, process: str, name: str) -> HolderClient:
     return HolderClient(Connector(endpoints, "holder"))
 
 
-async def _contribute(cluster: PostgresCluster, holder: str, query_id: str) -> pb.ContributionAck:
-    client = holder_client(cluster, holder)
-    try:
-        ann = await announcement(client, query_id)
-        plan = compile_query(Query.from_json(ann.spec.query_json), cluster.schema)
-        table = tables_for(cluster, plan.query.dataset, [holder])[0]
-        return await client.contribute(ann, plan, evaluate(plan, table))
-    finally:
-        await client.close()
+def _analyst_on(cluster: PostgresCluster, process: str) -> AnalystClient:
+    """An analyst client that reaches only the leader replica ``process``."""
+    endpoints = cluster.endpoints("analyst")
+    return AnalystClient(dataclasses.replace(endpoints, leader=cluster.replica_address(process)))
+
+
+def _check_answer(
+    cluster: PostgresCluster, status: pb.QueryStatus, result: Any, holders: list[str], text: str
+) -> None:
+    """The query is ready, counts every holder once and has the plaintext answer."""
+    assert status.state == pb.QUERY_STATE_READY and status.contributors == len(holders)
+    assert result.close_to(expected(cluster, text, holders))
 
 
 async def _finish(client: AnalystClient, submitted: Any) -> tuple[pb.QueryStatus, Any]:
@@ -128,7 +131,7 @@ def test_a_replica_killed_while_holders_contribute_loses_nothing(
             killed = asyncio.Event()
 
             async def one(holder: str) -> None:
-                ack = await _contribute(cluster, holder, submitted.query_id)
+                ack = await contribute(cluster, holder, submitted.query_id)
                 assert ack.holder == holder
                 acked.append(holder)
                 if len(acked) == len(holders) // 3 and not killed.is_set():
@@ -150,8 +153,7 @@ def test_a_replica_killed_while_holders_contribute_loses_nothing(
         assert shards.get("leader-r2", 0) >= 1  # the killed replica had committed some
         # Every acknowledged contribution is in the answer, each once.
         assert sorted(acked) == holders
-        assert status.state == pb.QUERY_STATE_READY and status.contributors == len(holders)
-        assert result.close_to(expected(cluster, QUERY, holders))
+        _check_answer(cluster, status, result, holders, QUERY)
     finally:
         cluster.stop()
 
@@ -168,7 +170,7 @@ def test_the_finaliser_killed_mid_finalisation_is_taken_over(
         try:
             submitted = await client.submit(Query.parse(QUERY), deadline_seconds=120)
             for holder in holders:
-                await _contribute(cluster, holder, submitted.query_id)
+                await contribute(cluster, holder, submitted.query_id)
             helper = cluster.processes["helper-1"]
             helper.signal(signal.SIGSTOP)  # the finaliser's Finalize call hangs
             try:
@@ -191,8 +193,7 @@ def test_the_finaliser_killed_mid_finalisation_is_taken_over(
         finaliser, status, result = run(go())
         survivor = next(p for p in cluster.leader_processes if p != finaliser)
         assert cluster.processes[survivor].running
-        assert status.state == pb.QUERY_STATE_READY and status.contributors == len(holders)
-        assert result.close_to(expected(cluster, QUERY, holders))
+        _check_answer(cluster, status, result, holders, QUERY)
         assert _leases(leader_db) == []  # the finish deleted the lease
     finally:
         cluster.stop()
@@ -228,7 +229,7 @@ def test_the_same_contribution_on_both_replicas_at_once_counts_once(
                 )
             )
             for holder in holders[1:]:
-                await _contribute(cluster, holder, submitted.query_id)
+                await contribute(cluster, holder, submitted.query_id)
             await client.close_query(submitted.query_id)
             status, result = await _finish(client, submitted)
             return list(acks), status, result
@@ -239,8 +240,7 @@ def test_the_same_contribution_on_both_replicas_at_once_counts_once(
     try:
         acks, status, result = run(go())
         assert sorted(a.newly_accepted for a in acks) == [False, True]
-        assert status.state == pb.QUERY_STATE_READY and status.contributors == len(holders)
-        assert result.close_to(expected(cluster, QUERY, holders))
+        _check_answer(cluster, status, result, holders, QUERY)
     finally:
         cluster.stop()
 
@@ -256,15 +256,11 @@ def test_both_replicas_reconnect_after_a_database_restart(
         client = analyst(cluster)
         try:
             before = await client.submit(Query.parse(QUERY), deadline_seconds=120)
-            await _contribute(cluster, holders[0], before.query_id)
+            await contribute(cluster, holders[0], before.query_id)
             server.stop_server("immediate")  # the database crashes under both replicas
             codes = []
             for process in cluster.leader_processes:  # each replica refuses cleanly
-                direct = AnalystClient(
-                    dataclasses.replace(
-                        cluster.endpoints("analyst"), leader=cluster.replica_address(process)
-                    )
-                )
+                direct = _analyst_on(cluster, process)
                 try:
                     with pytest.raises(grpc.aio.AioRpcError) as failed:
                         await direct.leader.SubmitQuery(
@@ -287,7 +283,7 @@ def test_both_replicas_reconnect_after_a_database_restart(
             for holder in holders:
                 for submitted in (before, after):
                     if (holder, submitted) != (holders[0], before):
-                        await _contribute(cluster, holder, submitted.query_id)
+                        await contribute(cluster, holder, submitted.query_id)
             results = []
             for submitted in (before, after):
                 await client.close_query(submitted.query_id)
@@ -300,8 +296,7 @@ def test_both_replicas_reconnect_after_a_database_restart(
         codes, results = run(go())
         assert codes == [grpc.StatusCode.UNAVAILABLE] * 2
         for status, result in results:
-            assert status.state == pb.QUERY_STATE_READY and status.contributors == len(holders)
-            assert result.close_to(expected(cluster, QUERY, holders))
+            _check_answer(cluster, status, result, holders, QUERY)
         assert all(cluster.processes[p].running for p in cluster.leader_processes)
     finally:
         cluster.stop()
@@ -316,26 +311,14 @@ def test_shards_merge_to_the_sum_of_every_replica(
     cluster = _cluster(tmp_path, datasets, postgres_server, holders=4)
     holders = sorted(cluster.holder_data)
 
-    def analyst_on(process: str) -> AnalystClient:
-        endpoints = cluster.endpoints("analyst")
-        return AnalystClient(
-            dataclasses.replace(endpoints, leader=cluster.replica_address(process))
-        )
-
     async def go() -> tuple[pb.QueryStatus, pb.QueryStatus, Any, list[int]]:
-        first, second = analyst_on("leader"), analyst_on("leader-r2")
+        first, second = _analyst_on(cluster, "leader"), _analyst_on(cluster, "leader-r2")
         try:
             submitted = await first.submit(Query.parse(QUERY), deadline_seconds=120)
             elsewhere = await second.status(submitted.query_id)
             for i, holder in enumerate(holders):
-                h = _on(cluster, cluster.leader_processes[i % 2], holder)
-                try:
-                    ann = await announcement(h, submitted.query_id)
-                    plan = compile_query(Query.from_json(ann.spec.query_json), cluster.schema)
-                    table = tables_for(cluster, plan.query.dataset, [holder])[0]
-                    await h.contribute(ann, plan, evaluate(plan, table))
-                finally:
-                    await h.close()
+                on = _on(cluster, cluster.leader_processes[i % 2], holder)
+                await contribute(cluster, holder, submitted.query_id, on)
             with psycopg.connect(cluster.state_urls["leader"], autocommit=True) as conn:
                 counts = [
                     int(n)
@@ -354,8 +337,7 @@ def test_shards_merge_to_the_sum_of_every_replica(
         elsewhere, status, result, counts = run(go())
         assert elsewhere.state == pb.QUERY_STATE_OPEN
         assert counts == [2, 2]
-        assert status.state == pb.QUERY_STATE_READY and status.contributors == len(holders)
-        assert result.close_to(expected(cluster, QUERY, holders))
+        _check_answer(cluster, status, result, holders, QUERY)
     finally:
         cluster.stop()
 
@@ -387,14 +369,8 @@ def test_other_protocols_with_holders_on_both_replicas(
                 Query.parse(text), protocol=protocol, deadline_seconds=120
             )
             for i, holder in enumerate(holders):
-                h = _on(cluster, cluster.leader_processes[i % 2], holder)
-                try:
-                    ann = await announcement(h, submitted.query_id)
-                    plan = compile_query(Query.from_json(ann.spec.query_json), cluster.schema)
-                    table = tables_for(cluster, plan.query.dataset, [holder])[0]
-                    await h.contribute(ann, plan, evaluate(plan, table))
-                finally:
-                    await h.close()
+                on = _on(cluster, cluster.leader_processes[i % 2], holder)
+                await contribute(cluster, holder, submitted.query_id, on)
             await client.close_query(submitted.query_id)
             return await _finish(client, submitted)
         finally:
@@ -402,7 +378,6 @@ def test_other_protocols_with_holders_on_both_replicas(
 
     try:
         status, result = run(go())
-        assert status.state == pb.QUERY_STATE_READY and status.contributors == len(holders)
-        assert result.close_to(expected(cluster, text, holders))
+        _check_answer(cluster, status, result, holders, text)
     finally:
         cluster.stop()
