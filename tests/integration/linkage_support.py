@@ -26,7 +26,7 @@ from pets.devtools.linked_schema import care_and_hospitals
 from pets.devtools.localcluster import LocalCluster
 from pets.linkage import LinkageDomain
 from pets.linkage.normalise import normalise_ids
-from pets.query import Query, Result, Schema, Table, evaluate, plaintext
+from pets.query import Query, QueryPlan, Result, Schema, Table, evaluate, plaintext
 from pets.query import compile as compile_query
 from pets.v1 import aggregation_pb2 as pb
 
@@ -94,6 +94,21 @@ def _keep(p: Persons, i: int, filters: list[tuple[str, str, Any]]) -> bool:
     return True
 
 
+def _value_plan(s: Schema, query: Query) -> QueryPlan:
+    """The value side's ordinary query (no filters, no linkage), compiled."""
+    return compile_query(
+        Query(
+            dataset=query.dataset,
+            aggregate=query.aggregate,
+            column=query.column,
+            group_by=query.group_by,
+            bins=query.bins,
+            clip=query.clip,
+        ),
+        s,
+    )
+
+
 def hand_rows(s: Schema, query: Query, p: Persons) -> HandRows:
     """What evaluate_persons would give for holder ``p`` (first row per person)."""
     filters = side_filter(query, p.dataset)
@@ -106,17 +121,7 @@ def hand_rows(s: Schema, query: Query, p: Persons) -> HandRows:
     ids = list(kept)
     if p.dataset != query.dataset:
         return HandRows(ids, DOMAIN, 0, np.zeros((len(ids), 0), dtype=np.uint64))
-    local = compile_query(
-        Query(
-            dataset=query.dataset,
-            aggregate=query.aggregate,
-            column=query.column,
-            group_by=query.group_by,
-            bins=query.bins,
-            clip=query.clip,
-        ),
-        s,
-    )
+    local = _value_plan(s, query)
     rows = [encoding.to_ring(evaluate(local, p.table(s, [kept[i]]))) for i in ids]
     matrix = np.stack(rows) if rows else np.zeros((0, local.length), dtype=np.uint64)
     return HandRows(ids, DOMAIN, local.length, matrix.astype(np.uint64))
@@ -136,17 +141,7 @@ def reference(s: Schema, query: Query, holders: Mapping[str, Persons]) -> tuple[
         sets.append(members)
     tables = []
     matched = 0
-    local = compile_query(
-        Query(
-            dataset=query.dataset,
-            aggregate=query.aggregate,
-            column=query.column,
-            group_by=query.group_by,
-            bins=query.bins,
-            clip=query.clip,
-        ),
-        s,
-    )
+    local = _value_plan(s, query)
     for p in holders.values():
         if p.dataset != query.dataset:
             continue
