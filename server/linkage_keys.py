@@ -17,10 +17,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from pets.errors import ConfigError
 from pets.linkage import KeyShare, LinkageDomain, announcement_message
+from pets.server.certificate_key import certificate_signing_key
 from pets.v1 import aggregation_pb2 as pb
 
 SECRET_SETTING = "linkage-secret"  # noqa: S105 (the setting's name, not a secret)
@@ -53,9 +52,7 @@ def signed_key(config: Any, role: str, domain: str, query_id: str, key: KeyShare
     statement = pb.LinkageKey(role=role, server=config.name, public_key=public)
     tls = config.tls
     if tls is not None:
-        signing = load_pem_private_key(tls.key.read_bytes(), password=None)
-        if not isinstance(signing, ec.EllipticCurvePrivateKey):
-            raise ConfigError(f"{tls.key} is not the ECDSA key of a `pets certs` certificate")
+        signing = certificate_signing_key(tls)
         statement.certificate = tls.cert.read_bytes()
         statement.signature = signing.sign(
             announcement_message(role, LinkageDomain(domain), query_id, public), _ECDSA

@@ -18,16 +18,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from cryptography.hazmat.primitives.asymmetric import ec, x25519
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    load_pem_private_key,
-)
+from cryptography.hazmat.primitives.asymmetric import x25519
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from pets import seal
-from pets.errors import ConfigError
+from pets.server.certificate_key import certificate_signing_key
 from pets.server.config import ServerConfig
 from pets.server.store import Store
 from pets.v1 import aggregation_pb2 as pb
@@ -59,9 +54,7 @@ def vouch(config: ServerConfig, key: x25519.X25519PrivateKey, *, now: float) -> 
     )
     tls = config.tls
     if tls is not None:
-        signing_key = load_pem_private_key(tls.key.read_bytes(), password=None)
-        if not isinstance(signing_key, ec.EllipticCurvePrivateKey):
-            raise ConfigError(f"{tls.key} is not the ECDSA key of a `pets certs` certificate")
+        signing_key = certificate_signing_key(tls)
         statement.certificate = tls.cert.read_bytes()
         statement.signature = seal.sign_helper_key(
             config.name, public_key, signing_key, not_after=not_after
