@@ -96,6 +96,11 @@ class HolderClient:
         return self.connector.endpoints.name
 
     @property
+    def signing_key(self) -> ec.EllipticCurvePrivateKey | None:
+        """The holder's certificate key (None in ``--insecure`` mode), loaded once."""
+        return self._signing_key
+
+    @property
     def streaming(self) -> bool:
         """Whether one-message contributions go on the stream now: :attr:`use_stream`,
         unless the leader answered UNIMPLEMENTED lately."""

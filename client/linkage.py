@@ -31,7 +31,6 @@ import numpy as np
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from pets import prg, seal, sharing
 from pets.client.holder import HolderClient
@@ -86,16 +85,6 @@ def held_side(plan: QueryPlan, datasets: Sequence[str]) -> int | None:
     return None
 
 
-def _signing_key(client: HolderClient) -> ec.EllipticCurvePrivateKey | None:
-    tls = client.connector.endpoints.tls
-    if tls is None:
-        return None
-    key = load_pem_private_key(tls.key.read_bytes(), password=None)
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise InvalidInputError("the holder's key must be an ECDSA key from `pets certs`")
-    return key
-
-
 def _check_key(
     statement: pb.LinkageKey,
     role: str,
@@ -137,7 +126,7 @@ async def exchange(
     ``chunks`` yields (each ``chunk_points`` long but the last), streamed as
     they come; ``on_chunk(index, k·B)`` gets each evaluated chunk once it is
     checked (verified mode: both DLEQ proofs against the servers' signed keys)."""
-    signer = _signing_key(client)
+    signer = client.signing_key
     ca_pem = None if client.connector.endpoints.tls is None else client._ca_pem
     holder = client.name
     header = pb.LinkageBatchHeader(
@@ -270,7 +259,7 @@ async def upload(
     shares = await asyncio.to_thread(sharing.shard, flat, 2, seeds=[seed])
     digest = seal.contribution_digest(ann.query_id, [seed])
     sealed = client.seal_seeds(ann, [seed])
-    signer = _signing_key(client)
+    signer = client.signing_key
     rows = len(pseudonyms) // 16
     signature = b""
     if signer is not None:

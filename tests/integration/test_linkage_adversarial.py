@@ -225,7 +225,7 @@ async def _send(
 ) -> None:
     """One batch to the leader with hand-made header and signatures; drains the answer."""
     rows = len(points) // 33 if rows is None else rows
-    key = signer or client_linkage._signing_key(client)
+    key = signer or client.signing_key
     message = chunk_message(
         DOMAIN.name,
         query_for_signature or query_id,
