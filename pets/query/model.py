@@ -500,6 +500,14 @@ class _Parser:
             raise self.fail(tok, what)
         return tok.text
 
+    def names(self, what: str) -> list[str]:
+        """One or more names separated by commas (``a, b, c``)."""
+        out = [self.name(what)]
+        while (p := self.peek()) is not None and p.text == ",":
+            self.i += 1
+            out.append(self.name(what))
+        return out
+
     def value(self, column: str) -> Scalar:
         tok = self.next(f"a value for {column!r}")
         if tok.kind == "str":
@@ -630,10 +638,7 @@ def parse_query(text: str, dataset: Dataset | Schema | None = None) -> Query:
     if (tok := parser.peek()) is not None and tok.text == "*":
         parser.i += 1
     elif tok is not None and tok.text != ")":
-        args.append(parser.name("a column name"))
-        while (p := parser.peek()) is not None and p.text == ",":
-            parser.i += 1
-            args.append(parser.name("a column name"))
+        args = parser.names("a column name")
     parser.punct(")")
     parser.keyword("from")
     name = parser.name("a dataset name")
@@ -642,10 +647,7 @@ def parse_query(text: str, dataset: Dataset | Schema | None = None) -> Query:
     if (tok := parser.peek()) is not None and tok.is_word("linked"):
         parser.i += 1
         parser.keyword("to")
-        linked.append(parser.name("a dataset name"))
-        while (p := parser.peek()) is not None and p.text == ",":
-            parser.i += 1
-            linked.append(parser.name("a dataset name"))
+        linked = parser.names("a dataset name")
     where: tuple[Filter, ...] = ()
     group_by: list[str] = []
     bins = clip = None
@@ -655,10 +657,7 @@ def parse_query(text: str, dataset: Dataset | Schema | None = None) -> Query:
     if (tok := parser.peek()) is not None and tok.is_word("group"):
         parser.i += 1
         parser.keyword("by")
-        group_by.append(parser.name("a column name"))
-        while (p := parser.peek()) is not None and p.text == ",":
-            parser.i += 1
-            group_by.append(parser.name("a column name"))
+        group_by = parser.names("a column name")
     if (tok := parser.peek()) is not None and tok.is_word("bins"):
         parser.i += 1
         bins = parser.numbers("bins")
