@@ -22,11 +22,10 @@ from pets.client.config import Endpoints
 from pets.client.connect import Connector
 from pets.client.holder import HolderClient
 from pets.devtools.localcluster import LocalCluster
-from pets.query import Query, evaluate
-from pets.query import compile as compile_query
+from pets.query import Query
 from pets.v1 import aggregation_pb2 as pb
 
-from .conftest import expected, run, tables_for
+from .conftest import contribute, expected, run
 
 
 def dead_address() -> str:
@@ -68,14 +67,8 @@ async def _query_through_dead_addresses(cluster: LocalCluster, text: str) -> tup
         submitted = await client.submit(Query.parse(text), deadline_seconds=60)
         for holder in ("org-1", "org-2", "org-3"):
             holder_client = HolderClient(Connector(with_dead_replicas(cluster, holder), "holder"))
-            try:
-                ann = await holder_client.announcement(submitted.query_id)
-                plan = compile_query(Query.from_json(ann.spec.query_json), cluster.schema)
-                table = tables_for(cluster, plan.query.dataset, [holder])[0]
-                ack = await holder_client.contribute(ann, plan, evaluate(plan, table))
-                assert ack.query_id == submitted.query_id
-            finally:
-                await holder_client.close()
+            ack = await contribute(cluster, holder, submitted.query_id, holder_client)
+            assert ack.query_id == submitted.query_id
         await client.close_query(submitted.query_id)
         status = await asyncio.wait_for(client.wait(submitted.query_id), 30)
         return status, await client.fetch(submitted, status)
