@@ -7,43 +7,25 @@ import pytest
 
 from pets.client.config import NodePolicy
 from pets.client.linked_policy import addressed, choose_side, small_cells, touched_columns
+from pets.devtools.linked_schema import linked_dataset
 from pets.linkage.persons import evaluate_persons
-from pets.query import Query, Schema, Table
+from pets.query import Column, Query, Schema, Table
 from pets.query import compile as compile_query
 
-SCHEMA = Schema.from_toml(
-    """
-[datasets.ltc]
-max_rows = 100
-[[datasets.ltc.columns]]
-name = "care_cost"
-type = "int"
-lo = 0
-hi = 1000
-[[datasets.ltc.columns]]
-name = "care_level"
-type = "category"
-domain = ["care1", "care2"]
-[[datasets.ltc.columns]]
-name = "service"
-type = "category"
-domain = ["home", "day"]
-[datasets.ltc.linkage]
-domain = "resident"
-id_column = "person_id"
-one_row = "first"
-[datasets.hospitals]
-max_rows = 100
-[[datasets.hospitals.columns]]
-name = "age"
-type = "int"
-lo = 0
-hi = 120
-[datasets.hospitals.linkage]
-domain = "resident"
-id_column = "patient_id"
-one_row = "first"
-"""
+SCHEMA = Schema(
+    (
+        linked_dataset(
+            "ltc",
+            "person_id",
+            (
+                Column("care_cost", "int", 0, 1000),
+                Column("care_level", "category", domain=("care1", "care2")),
+                Column("service", "category", domain=("home", "day")),
+            ),
+            max_rows=100,
+        ),
+        linked_dataset("hospitals", "patient_id", (Column("age", "int", 0, 120),), max_rows=100),
+    )
 )
 
 
