@@ -30,8 +30,6 @@ from pets.query import Query, QueryPlan, Result, Schema, Table, evaluate, plaint
 from pets.query import compile as compile_query
 from pets.v1 import aggregation_pb2 as pb
 
-SCHEMA = care_and_hospitals().to_toml()
-
 DOMAIN = LinkageDomain("resident")
 
 

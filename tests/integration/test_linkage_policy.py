@@ -23,19 +23,11 @@ from pets.client.analyst import AnalystClient
 from pets.client.config import NodePolicy, load_node_config
 from pets.client.node import Node
 from pets.devtools.localcluster import LocalCluster
-from pets.query import Query, Schema
+from pets.query import Column, Dataset, Query, Schema
 from pets.v1 import aggregation_pb2 as pb
-from tests.integration.linkage_support import SCHEMA
+from tests.integration.linkage_support import schema
 
-SURVEY = """
-[datasets.survey]
-max_rows = 1000
-[[datasets.survey.columns]]
-name = "score"
-type = "int"
-lo = 0
-hi = 10
-"""
+SURVEY = Dataset("survey", (Column("score", "int", 0, 10),), max_rows=1000)
 
 LEVELS = ["care1", "care2"]
 
@@ -79,7 +71,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     }
     c = LocalCluster(
         workdir=work,
-        schema=Schema.from_toml(SCHEMA + SURVEY),
+        schema=Schema((*schema().datasets, SURVEY)),
         holder_data={h: dict(d) for h, d in holders.items()},
         helpers=1,
         min_holders=2,
