@@ -112,7 +112,6 @@ def test_messages_match_in_process() -> None:
 def test_workers_exit_when_their_owner_is_killed() -> None:
     """SIGKILL of the process that owns the pool (no shutdown, no atexit) must not
     leave its verification workers running."""
-    import os
     import signal
     import subprocess
     import sys
