@@ -29,9 +29,8 @@ _ECDSA = ec.ECDSA(hashes.SHA256())
 async def load_secret(store: Any) -> bytes:
     """This server's long-term linkage secret, made (os.urandom) and stored on first use."""
     secret = await store.get_setting(SECRET_SETTING)
-    if secret is None:
-        secret = os.urandom(32)
-        await store.put_setting(SECRET_SETTING, secret)
+    if secret is None:  # replicas starting together all keep the first one stored
+        secret = await store.put_setting_if_absent(SECRET_SETTING, os.urandom(32))
     return bytes(secret)
 
 

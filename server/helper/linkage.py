@@ -32,6 +32,7 @@ import asyncio
 import hmac
 import inspect
 import logging
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -139,12 +140,15 @@ class HelperLinkage:
         domain = header.domain
         LinkageDomain(domain)  # a well-formed name, else SchemaError (INVALID_ARGUMENT)
         setting = admission_setting(q.record.id, holder)
-        async with self._lock:  # first batch only, durably (a restart does not forget)
-            if await self.store.get_setting(setting) is not None:
-                raise BatchRejectedError(
-                    "repeated-batch", "this holder already sent its batch for this query"
-                )
-            await self.store.put_setting(setting, b"1")
+        # First batch only, durably (a restart does not forget) and across helper
+        # replicas: the one insert that stores this call's random marker wins.
+        marker = os.urandom(16)
+        async with self._lock:
+            stored = await self.store.put_setting_if_absent(setting, marker)
+        if not hmac.compare_digest(stored, marker):
+            raise BatchRejectedError(
+                "repeated-batch", "this holder already sent its batch for this query"
+            )
         if self._secret is None:
             await self.secret()
         assert self._secret is not None

@@ -34,12 +34,16 @@ RESIGN_AFTER_SECONDS = 12 * 3600
 
 
 async def load_or_create(store: Store) -> x25519.X25519PrivateKey:
-    """The helper's seal key from its store, made and stored on first start."""
+    """The helper's seal key from its store, made and stored on first start.
+
+    Helper replicas starting together on one fresh database each make a key, and
+    all of them keep the one stored first (``put_setting_if_absent``), so every
+    replica opens what holders seal to any of them."""
     raw = await store.get_setting(SEAL_KEY_SETTING)
     if raw is None:
         key = x25519.X25519PrivateKey.generate()
-        raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-        await store.put_setting(SEAL_KEY_SETTING, raw)
+        made = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        raw = await store.put_setting_if_absent(SEAL_KEY_SETTING, made)
     return x25519.X25519PrivateKey.from_private_bytes(raw)
 
 

@@ -253,6 +253,9 @@ class Batching:
                     return
                 await self._failed_commit(touched, [*staged.values(), *followers])
                 return
+            except UnavailableError as exc:  # the store is down: expected, no traceback
+                await self._failed_commit(touched, [*staged.values(), *followers], cause=exc)
+                return
             except Exception:
                 await self._failed_commit(touched, [*staged.values(), *followers])
                 return
@@ -266,11 +269,22 @@ class Batching:
         for rt in touched.values():
             await rt.bump()
 
-    async def _failed_commit(self, touched: dict[str, QueryRuntime], items: list[Pending]) -> None:
+    async def _failed_commit(
+        self,
+        touched: dict[str, QueryRuntime],
+        items: list[Pending],
+        *,
+        cause: UnavailableError | None = None,
+    ) -> None:
         """Nothing of the batch was recorded. Reloading from the store also brings in
         what another writer recorded meanwhile (a conflicting holder is then known,
-        and its retry is decided on its digest)."""
-        log.exception("could not persist contributions; reloading state")
+        and its retry is decided on its digest). A store that is unavailable (``cause``,
+        e.g. the database restarting) is logged as one warning; anything else with its
+        traceback."""
+        if cause is not None:
+            log.warning("could not persist contributions (%s); holders will retry", cause)
+        else:
+            log.exception("could not persist contributions; reloading state")
         for rt in touched.values():
             rt.stale = True  # until reloaded (which may fail too, if the store is down)
         for rt in touched.values():

@@ -27,7 +27,10 @@ response to be sent. Past that the leader stops reading the stream, and
 HTTP/2 flow control pushes back on the holder: memory stays bounded
 whatever the holder sends. When the leader shuts down it stops reading new
 requests, answers the ones it took, and ends the stream with OK; the node
-re-sends the rest on a new stream.
+re-sends the rest on a new stream. A request larger than the server's gRPC
+message limit ends the whole stream with gRPC's own RESOURCE_EXHAUSTED (gRPC
+refuses it before pets sees it); a contribution that large belongs on
+``Contribute``, which the node uses for it.
 """
 
 from __future__ import annotations

@@ -199,6 +199,13 @@ class Store(Protocol):
 
     async def put_setting(self, key: str, value: bytes) -> None: ...
 
+    async def put_setting_if_absent(self, key: str, value: bytes) -> bytes:
+        """Store ``value`` under ``key`` unless a value is stored already, in one
+        transaction, and return the stored value: ``value`` if this call stored it, the
+        earlier one otherwise. Replicas starting together on one database agree on one
+        value (the first committed) instead of the last writer silently winning."""
+        ...
+
     # -- queries
     async def insert_query(self, record: QueryRecord) -> None: ...
 

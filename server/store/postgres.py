@@ -133,6 +133,19 @@ class PostgresStore:
 
         await self._transact(body)
 
+    async def put_setting_if_absent(self, key: str, value: bytes) -> bytes:
+        async def body(conn: AsyncConnection) -> bytes:
+            await conn.execute(
+                "INSERT INTO settings VALUES (%s, %b) ON CONFLICT (key) DO NOTHING",
+                (key, value),
+            )
+            cur = await conn.execute("SELECT value FROM settings WHERE key = %s", (key,))
+            row = await cur.fetchone()
+            assert row is not None  # inserted above or by the writer that won
+            return bytes(row[0])
+
+        return await self._transact(body)
+
     # -- queries ------------------------------------------------------------
     async def insert_query(self, record: QueryRecord) -> None:
         q = record

@@ -56,6 +56,9 @@ class SqliteStore:
     async def put_setting(self, key: str, value: bytes) -> None:
         await self._run(self._db.put_setting, key, value)
 
+    async def put_setting_if_absent(self, key: str, value: bytes) -> bytes:
+        return await self._run(self._db.put_setting_if_absent, key, value)
+
     async def insert_query(self, record: QueryRecord) -> None:
         await self._run(self._db.insert_query, record)
 

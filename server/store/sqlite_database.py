@@ -79,6 +79,12 @@ class SqliteDatabase:
     def put_setting(self, key: str, value: bytes) -> None:
         self._db.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", (key, value))
 
+    def put_setting_if_absent(self, key: str, value: bytes) -> bytes:
+        self._db.execute("INSERT OR IGNORE INTO settings VALUES (?, ?)", (key, value))
+        stored = self.get_setting(key)
+        assert stored is not None  # inserted above or earlier
+        return stored
+
     # -- Prio3 ---------------------------------------------------------------
     def put_verify_key(self, query_id: str, key: VerifyKey) -> None:
         self._db.execute(

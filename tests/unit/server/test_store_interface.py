@@ -84,6 +84,10 @@ def test_queries_and_settings_round_trip(make_store: StoreFactory) -> None:
         await store.put_setting("seal-private-key", b"k" * 32)
         await store.put_setting("seal-private-key", b"j" * 32)
         assert await store.get_setting("seal-private-key") == b"j" * 32
+        # put_setting_if_absent keeps what is stored and says what that is
+        assert await store.put_setting_if_absent("first", b"one") == b"one"
+        assert await store.put_setting_if_absent("first", b"two") == b"one"
+        assert await store.get_setting("first") == b"one"
         await store.insert_query(_record(Q2, created=2.0))
         await store.insert_query(_record(Q1))
         closed = _record(Q1).with_state(CLOSED, contributors=("a", "b"))

@@ -185,6 +185,34 @@ def test_changes_are_announced_to_every_replica(pg_location: str) -> None:
     _two(pg_location, body)
 
 
+def test_replicas_starting_together_keep_one_seal_key_and_linkage_secret(
+    pg_location: str,
+) -> None:
+    # Found by a black-box run: two helper replicas started at once on a fresh
+    # database each stored their own seal key (last writer won), so one replica
+    # served a key that was in no database and refused what holders sealed to it.
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from pets.server.helper.seal_key import load_or_create
+    from pets.server.linkage_keys import load_secret
+
+    def public(key: object) -> bytes:
+        return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)  # type: ignore[attr-defined]
+
+    async def body(a: Store, b: Store) -> None:
+        for _ in range(5):
+            keys = await asyncio.gather(load_or_create(a), load_or_create(b))
+            assert public(keys[0]) == public(keys[1])
+        secrets_ = await asyncio.gather(load_secret(a), load_secret(b), load_secret(a))
+        assert secrets_[0] == secrets_[1] == secrets_[2]
+        winners = await asyncio.gather(
+            *(s.put_setting_if_absent("race", bytes([i])) for i, s in enumerate((a, b) * 4))
+        )
+        assert len(set(winners)) == 1
+
+    _two(pg_location, body)
+
+
 def test_sqlite_has_one_writer_one_shard_and_the_lease(tmp_path: Path) -> None:
     async def go() -> None:
         store = await connect_store(tmp_path / "pets.sqlite")
