@@ -74,6 +74,11 @@ class UnavailableError(PetsError):
     """A peer server could not be reached or failed while serving the request."""
 
 
+class QuotaExceededError(PetsError):
+    """A server-side quota is used up for now (e.g. a linkage domain's linked-query
+    budget): retrying before the window frees a slot is refused the same way."""
+
+
 class ConfigError(PetsError):
     """A configuration file or command-line setting that is missing or invalid."""
 

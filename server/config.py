@@ -35,6 +35,8 @@ Example for a leader (relative paths are relative to the config file)::
     contribution_timeout_seconds = 300  # a contribution stream must finish within this
     max_holders = 1000000               # the most holders a query may require (min_holders)
     min_intersection = 10               # linked queries: fewest matched records released
+    linked_queries_per_domain = 50      # linked queries accepted per linkage domain (all
+    linked_query_window_seconds = 604800  # analysts) within this window; 0: none at all
     release_window_seconds = 604800     # how long a release's contributor set binds the
                                         # next ones of its fingerprint (the release rule)
     finalise_lease_seconds = 30         # replicas: a finaliser that stops renewing its
@@ -101,8 +103,18 @@ class Limits:
     # Record linkage (issue 16): the fewest matched records a linked query may
     # release; a query may raise it, never lower it (server/leader/linkage.py).
     min_intersection: int = 10
+    # The per-domain linked-query budget (pets.server.linked_budget): at most this many
+    # linked queries per linkage domain, all analysts together, within the window;
+    # 0 admits no linked query.
+    linked_queries_per_domain: int = 50
+    linked_query_window_seconds: float = 604_800.0
 
     def __post_init__(self) -> None:
+        budget = self.linked_queries_per_domain
+        if not isinstance(budget, int) or isinstance(budget, bool) or budget < 0:
+            raise ConfigError(
+                f"limits.linked_queries_per_domain must be a non-negative int, got {budget!r}"
+            )
         for name, kind in (
             ("max_vector_length", int),
             ("max_concurrent_contributions", int),
@@ -117,6 +129,7 @@ class Limits:
             ("release_window_seconds", float),
             ("finalise_lease_seconds", float),
             ("min_intersection", int),
+            ("linked_query_window_seconds", float),
         ):
             value = getattr(self, name)
             ok = isinstance(value, int | float) and not isinstance(value, bool)

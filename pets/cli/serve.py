@@ -89,6 +89,8 @@ examples/local/helper.toml):
   [limits]                         # optional; e.g. linked queries (docs/LINKAGE.md):
   min_intersection = 10            # fewest matched records a linked query releases
                                    # (a query may raise it, never lower it)
+  linked_queries_per_domain = 50   # linked queries per linkage domain, all analysts,
+  linked_query_window_seconds = 604800  # within this window (0: no linked queries)
 Optional tables: [limits], [policy] (analyst credentials), [dp], [metrics]. The full
 reference, with every key and its default, is the docstring of server/config.py.
 

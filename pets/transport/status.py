@@ -35,6 +35,7 @@ _STATUS: tuple[tuple[type[errors.PetsError], grpc.StatusCode], ...] = (
     (errors.OverflowDetectedError, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.UnavailableError, grpc.StatusCode.UNAVAILABLE),
     (errors.ConfigError, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.QuotaExceededError, grpc.StatusCode.RESOURCE_EXHAUSTED),
 )
 
 _ERROR: dict[grpc.StatusCode, type[errors.PetsError]] = {

@@ -45,6 +45,7 @@ from pets.protocols import AggregationProtocol, lookup
 from pets.protocols.base import HelperChecker, HelperQueryContext
 from pets.query import Query, QueryPlan, Schema
 from pets.query import compile as compile_query
+from pets.server import linked_budget
 from pets.server.config import ServerConfig
 from pets.server.privacy import ServerPrivacy
 from pets.server.query_state import FAILED, OPEN, READY
@@ -238,6 +239,11 @@ class HelperQueries:
         if existing is not None:
             self._same_registration(existing.record, request, spec)
             return
+        if request.spec.protocol == pb.PROTOCOL_LINKAGE:  # this helper's own count
+            domain = linked_budget.spec_domain(request.spec.query_json, self._schema)
+            await linked_budget.reserve(
+                self.store, self.config.limits, domain, request.query_id, time.time()
+            )
         rec = QueryRecord(
             id=request.query_id,
             analyst=request.analyst,

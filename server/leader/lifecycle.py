@@ -55,6 +55,7 @@ from pets.query import Query
 from pets.query import compile as compile_query
 from pets.runtime.backoff import Backoff
 from pets.runtime.offload import offload
+from pets.server import linked_budget
 from pets.server.leader.admission import Admission
 from pets.server.leader.announcements import pack_helper_keys
 from pets.server.leader.batching import Batching
@@ -152,6 +153,11 @@ class Lifecycle:
         await self.releases.check_close_after(fingerprint, a.spec.close_after)
         # DP: the policy's checks and an early budget refusal (nothing is spent here).
         noise = await self.privacy.admit(analyst.name, a.plan, a.protocol)
+        domain = linked_budget.plan_domain(a.plan)
+        if domain is not None:  # linked: the per-domain query budget (kept if it fails)
+            await linked_budget.reserve(
+                self.state.store, self.state.config.limits, domain, query_id, now
+            )
         keys: list[pb.HelperKey] = []
         if a.protocol.uses_helpers:
             register = pb.RegisterQueryRequest(

@@ -206,6 +206,22 @@ class Store(Protocol):
         value (the first committed) instead of the last writer silently winning."""
         ...
 
+    # -- the per-domain linked-query budget (pets.server.linked_budget)
+    async def reserve_linked_query(
+        self, domain: str, query_id: str, now: float, window: float, limit: int
+    ) -> bool:
+        """Count linked query ``query_id`` against ``domain``'s budget, atomically (one
+        transaction; on PostgreSQL under a per-domain lock, so replicas share one count):
+        False, recording nothing, if ``limit`` queries of the domain were reserved within
+        ``window`` seconds before ``now``. Reserving the same query again is True and
+        counts once. Reservations out of the window are pruned."""
+        ...
+
+    async def linked_query_slot_frees(self, domain: str, now: float, window: float) -> float | None:
+        """When the oldest reservation of ``domain`` within the window leaves it (the
+        time the next slot frees); None if there is none."""
+        ...
+
     # -- queries
     async def insert_query(self, record: QueryRecord) -> None: ...
 

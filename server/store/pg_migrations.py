@@ -126,6 +126,16 @@ MIGRATIONS: tuple[LiteralString, ...] = (
         expires double precision NOT NULL
     );
     """,
+    # 5: the per-domain linked-query budget (issue 16, pets.server.linked_budget):
+    # the linked queries accepted per linkage domain, with when.
+    """
+    CREATE TABLE linked_queries (
+        domain text NOT NULL,
+        query_id text NOT NULL,
+        reserved double precision NOT NULL,
+        PRIMARY KEY (domain, query_id)
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -68,6 +68,9 @@ from pets.server.store.pg_pool import (
 )
 
 T = TypeVar("T")
+# The first key of the per-domain linked-query budget's advisory locks ("pets";
+# the second is hashtext(domain)): the two-key form, apart from the migration lock.
+_LINKED_LOCK = 0x70657473
 
 
 class PostgresStore:
@@ -143,6 +146,50 @@ class PostgresStore:
             row = await cur.fetchone()
             assert row is not None  # inserted above or by the writer that won
             return bytes(row[0])
+
+        return await self._transact(body)
+
+    # -- the per-domain linked-query budget -----------------------------------
+    async def reserve_linked_query(
+        self, domain: str, query_id: str, now: float, window: float, limit: int
+    ) -> bool:
+        async def body(conn: AsyncConnection) -> bool:
+            # One counter per domain across replicas: a transaction-scoped advisory
+            # lock (the two-key form, its own key space) serialises the count.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LINKED_LOCK, domain)
+            )
+            await conn.execute(
+                "DELETE FROM linked_queries WHERE domain = %s AND reserved <= %s",
+                (domain, now - window),
+            )
+            cur = await conn.execute(
+                "SELECT 1 FROM linked_queries WHERE domain = %s AND query_id = %s",
+                (domain, query_id),
+            )
+            if await cur.fetchone() is not None:
+                return True
+            cur = await conn.execute(
+                "SELECT count(*) FROM linked_queries WHERE domain = %s", (domain,)
+            )
+            row = await cur.fetchone()
+            if row is not None and int(row[0]) >= limit:
+                return False
+            await conn.execute(
+                "INSERT INTO linked_queries VALUES (%s, %s, %s)", (domain, query_id, now)
+            )
+            return True
+
+        return await self._transact(body)
+
+    async def linked_query_slot_frees(self, domain: str, now: float, window: float) -> float | None:
+        async def body(conn: AsyncConnection) -> float | None:
+            cur = await conn.execute(
+                "SELECT min(reserved) FROM linked_queries WHERE domain = %s AND reserved > %s",
+                (domain, now - window),
+            )
+            row = await cur.fetchone()
+            return None if row is None or row[0] is None else float(row[0]) + window
 
         return await self._transact(body)
 

@@ -59,6 +59,14 @@ class SqliteStore:
     async def put_setting_if_absent(self, key: str, value: bytes) -> bytes:
         return await self._run(self._db.put_setting_if_absent, key, value)
 
+    async def reserve_linked_query(
+        self, domain: str, query_id: str, now: float, window: float, limit: int
+    ) -> bool:
+        return await self._run(self._db.reserve_linked_query, domain, query_id, now, window, limit)
+
+    async def linked_query_slot_frees(self, domain: str, now: float, window: float) -> float | None:
+        return await self._run(self._db.linked_query_slot_frees, domain, now, window)
+
     async def insert_query(self, record: QueryRecord) -> None:
         await self._run(self._db.insert_query, record)
 

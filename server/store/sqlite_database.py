@@ -85,6 +85,34 @@ class SqliteDatabase:
         assert stored is not None  # inserted above or earlier
         return stored
 
+    # -- the per-domain linked-query budget -----------------------------------
+    def reserve_linked_query(
+        self, domain: str, query_id: str, now: float, window: float, limit: int
+    ) -> bool:
+        with self._transaction():  # BEGIN IMMEDIATE: one writer counts at a time
+            self._db.execute(
+                "DELETE FROM linked_queries WHERE domain=? AND reserved <= ?",
+                (domain, now - window),
+            )
+            if self._db.execute(
+                "SELECT 1 FROM linked_queries WHERE domain=? AND query_id=?", (domain, query_id)
+            ).fetchone():
+                return True
+            used = self._db.execute(
+                "SELECT count(*) FROM linked_queries WHERE domain=?", (domain,)
+            ).fetchone()[0]
+            if used >= limit:
+                return False
+            self._db.execute("INSERT INTO linked_queries VALUES (?, ?, ?)", (domain, query_id, now))
+            return True
+
+    def linked_query_slot_frees(self, domain: str, now: float, window: float) -> float | None:
+        row = self._db.execute(
+            "SELECT min(reserved) FROM linked_queries WHERE domain=? AND reserved > ?",
+            (domain, now - window),
+        ).fetchone()
+        return None if row is None or row[0] is None else float(row[0]) + window
+
     # -- Prio3 ---------------------------------------------------------------
     def put_verify_key(self, query_id: str, key: VerifyKey) -> None:
         self._db.execute(

@@ -20,7 +20,7 @@ from pathlib import Path
 from pets.errors import ConfigError
 
 # Bumped whenever the tables change; each bump adds its step to MIGRATIONS.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # The oldest version a migration reaches from (older databases are refused).
 MIGRATABLE_FROM = 2
 # version -> the SQL that brings a database of version - 1 to it (run in order).
@@ -32,6 +32,9 @@ MIGRATIONS: dict[int, str] = {
     "fingerprint BLOB NOT NULL, query_id TEXT NOT NULL, contributor_set BLOB NOT NULL, "
     "contributors INTEGER NOT NULL, released REAL NOT NULL, "
     "PRIMARY KEY (fingerprint, query_id))",
+    5: "CREATE TABLE IF NOT EXISTS linked_queries ("
+    "domain TEXT NOT NULL, query_id TEXT NOT NULL, reserved REAL NOT NULL, "
+    "PRIMARY KEY (domain, query_id))",
 }
 
 SCHEMA = """
@@ -71,6 +74,14 @@ CREATE TABLE IF NOT EXISTS privacy_budgets (
     dataset TEXT NOT NULL,
     filter TEXT NOT NULL,  -- pets.dp.PrivacyFilter.to_json(), exact
     PRIMARY KEY (analyst, dataset)
+);
+-- The per-domain linked-query budget (pets.server.linked_budget): the linked
+-- queries accepted per linkage domain, with when (pruned once out of the window).
+CREATE TABLE IF NOT EXISTS linked_queries (
+    domain TEXT NOT NULL,
+    query_id TEXT NOT NULL,
+    reserved REAL NOT NULL,
+    PRIMARY KEY (domain, query_id)
 );
 -- The release rule (pets.server.release_policy): recent releases per query
 -- fingerprint, with a digest of the contributor set (never the names).
