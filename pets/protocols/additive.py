@@ -20,7 +20,7 @@ import hmac
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric import x25519
@@ -146,7 +146,7 @@ class SeedOpener:
     _keys: dict[bytes, object] = field(default_factory=dict)
 
     @classmethod
-    def for_query(cls, context: HelperQueryContext) -> SeedOpener:
+    def for_query(cls, context: HelperQueryContext) -> Self:
         """The opener for the query and helper ``context`` describes."""
         return cls(
             context.query_id,

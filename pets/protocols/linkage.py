@@ -281,21 +281,6 @@ class LinkageOpener(SeedOpener):
 
     linkage: JoinedRows | None = None
 
-    @classmethod
-    def for_query(cls, context: HelperQueryContext) -> LinkageOpener:
-        opener = cls(
-            context.query_id,
-            context.fingerprint,
-            context.vector_length,
-            context.created,
-            context.deadline,
-            context.helper,
-            context.seal_key,
-            context.ca_pem,
-            context.insecure,
-        )
-        return opener
-
     def finalise(
         self,
         items: Sequence[pb.SealedContribution],

@@ -201,6 +201,21 @@ async def run_linked(
         await analyst.close()
 
 
+def submit(cluster: LocalCluster, text: str, protocol: str) -> str:
+    """Submit ``text`` under ``protocol`` as the cluster's analyst (deadline 5 s); the
+    query id."""
+
+    async def go() -> str:
+        analyst = AnalystClient(cluster.endpoints("analyst"))
+        try:
+            sub = await analyst.submit(Query.parse(text), protocol=protocol, deadline_seconds=5)
+            return str(sub.status.query_id)
+        finally:
+            await analyst.close()
+
+    return asyncio.run(go())
+
+
 def make_cluster(workdir: Path, holders: Sequence[str], **options: Any) -> LocalCluster:
     options.setdefault("limits", {"finalize_timeout_seconds": 5})
     cluster = LocalCluster(

@@ -11,18 +11,15 @@ would a dishonest leader's that skipped its own check.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from pets.client.analyst import AnalystClient
 from pets.devtools.localcluster import LocalCluster
 from pets.errors import PetsError
-from pets.query import Query
-from tests.integration.linkage_support import make_cluster, schema
+from tests.integration.linkage_support import make_cluster, schema, submit
 
 LINKED = "count(*) from ltc linked to hospitals"
 
@@ -36,18 +33,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     )
     yield c
     c.stop()
-
-
-def _submit(cluster: LocalCluster, text: str, protocol: str) -> str:
-    async def go() -> str:
-        analyst = AnalystClient(cluster.endpoints("analyst"))
-        try:
-            sub = await analyst.submit(Query.parse(text), protocol=protocol, deadline_seconds=5)
-            return str(sub.status.query_id)
-        finally:
-            await analyst.close()
-
-    return asyncio.run(go())
 
 
 def _counted(cluster: LocalCluster) -> list[list[tuple[str, str]]]:
@@ -66,10 +51,10 @@ def _counted(cluster: LocalCluster) -> list[list[tuple[str, str]]]:
 
 
 def test_the_second_linked_query_of_a_domain_is_refused(cluster: LocalCluster) -> None:
-    first = _submit(cluster, LINKED, "linkage")
+    first = submit(cluster, LINKED, "linkage")
     assert _counted(cluster) == [[("resident", first)], [("resident", first)]]
     with pytest.raises(PetsError) as refused:
-        _submit(cluster, LINKED + " where hospitals.diagnosis = E11", "linkage")
+        submit(cluster, LINKED + " where hospitals.diagnosis = E11", "linkage")
     message = str(refused.value)
     assert "RESOURCE_EXHAUSTED" in message
     assert "linkage domain 'resident'" in message and "budget of 1 linked queries" in message
@@ -77,7 +62,7 @@ def test_the_second_linked_query_of_a_domain_is_refused(cluster: LocalCluster) -
     assert first not in message and "analyst" not in message
     assert _counted(cluster) == [[("resident", first)], [("resident", first)]]
     # A query that links nothing is not counted, nor refused.
-    assert _submit(cluster, "count(*) from ltc", "additive")
+    assert submit(cluster, "count(*) from ltc", "additive")
     assert _counted(cluster) == [[("resident", first)], [("resident", first)]]
 
 
@@ -103,10 +88,10 @@ def test_the_helper_enforces_its_own_budget(tmp_path: Path) -> None:
     c.start_servers()
     try:
         with pytest.raises(PetsError) as refused:
-            _submit(c, LINKED, "linkage")
+            submit(c, LINKED, "linkage")
         message = str(refused.value)
         assert "RegisterQuery" in message and "RESOURCE_EXHAUSTED" in message
         assert "linkage domain 'resident' accepts no linked queries" in message
-        assert _submit(c, "count(*) from ltc", "additive")
+        assert submit(c, "count(*) from ltc", "additive")
     finally:
         c.stop()

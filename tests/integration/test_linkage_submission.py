@@ -11,7 +11,6 @@ protocol is given.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -20,11 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from pets.client.analyst import AnalystClient
 from pets.devtools.localcluster import LocalCluster
 from pets.errors import InvalidInputError
-from pets.query import Query
-from tests.integration.linkage_support import make_cluster
+from tests.integration.linkage_support import make_cluster, submit
 
 LINKED = "count(*) from ltc linked to hospitals"
 
@@ -36,30 +33,18 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     c.stop()
 
 
-def _submit(cluster: LocalCluster, text: str, protocol: str) -> str:
-    async def go() -> str:
-        analyst = AnalystClient(cluster.endpoints("analyst"))
-        try:
-            sub = await analyst.submit(Query.parse(text), protocol=protocol, deadline_seconds=5)
-            return str(sub.status.query_id)
-        finally:
-            await analyst.close()
-
-    return asyncio.run(go())
-
-
 @pytest.mark.parametrize("protocol", ["additive", "prio3", "paillier"])
 def test_a_linked_query_under_another_protocol_is_refused(
     cluster: LocalCluster, protocol: str
 ) -> None:
     with pytest.raises(InvalidInputError, match="runs only under protocol linkage"):
-        _submit(cluster, LINKED, protocol)
+        submit(cluster, LINKED, protocol)
 
 
 def test_min_intersection_below_the_floor_is_refused_at_submission(cluster: LocalCluster) -> None:
     with pytest.raises(InvalidInputError, match="below this server's floor of 10"):
-        _submit(cluster, LINKED + " min_intersection 3", "linkage")
-    assert _submit(cluster, LINKED + " min_intersection 10", "linkage")
+        submit(cluster, LINKED + " min_intersection 3", "linkage")
+    assert submit(cluster, LINKED + " min_intersection 10", "linkage")
 
 
 def _pets_query(
