@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import TypeVar
 
 import grpc
 
@@ -18,6 +19,7 @@ from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
 
 log = logging.getLogger("pets.server.leader")
+R = TypeVar("R", pb.PrepareResponse, pb.FinalizeResponse)
 
 FINALIZE_BATCH = 256  # contributors per FinalizeMessage (~200 kB)
 CHANNEL_OPTIONS = [
@@ -50,6 +52,8 @@ class HelperLink:
         self.address = endpoint.address
         self._channel = helper_channel(endpoint, credentials)
         self._stub = pb_grpc.HelperStub(self._channel)
+        # Prepare and Finalize, sent as encoded messages (_messages): no serializer.
+        self._encoded_calls: dict[str, grpc.aio.StreamUnaryMultiCallable] = {}
         self._metadata = (
             ((INSECURE_IDENTITY_HEADER, f"leader/{config.name}"),) if credentials is None else ()
         )
@@ -83,43 +87,76 @@ class HelperLink:
 
     def _messages(
         self, query_id: str, contributions: Sequence[pb.SealedContribution | bytes]
-    ) -> Iterator[pb.FinalizeMessage]:
+    ) -> Iterator[bytes]:
         """A header, then the contributors in batches, each holder with only this
-        helper's sealed seed. ``contributions`` (messages, or stored serialised
-        ones) must be sorted by holder."""
+        helper's sealed seed, each message encoded. ``contributions`` (messages, or
+        stored serialised ones) must be sorted by holder.
+
+        A contribution that carries this helper's seeds only (one helper: every
+        one) goes as it is encoded, not copied field by field; a batch is the
+        encoding of ``FinalizeMessage(contributions=batch)`` joined from its
+        contributions' (:func:`pets.transport.wire.field_record`).
+        """
         yield pb.FinalizeMessage(
             header=pb.FinalizeHeader(query_id=query_id, contributors=len(contributions))
-        )
+        ).SerializeToString()
         for start in range(0, len(contributions), FINALIZE_BATCH):
-            batch = []
-            for c in contributions[start : start + FINALIZE_BATCH]:
-                stored = pb.SealedContribution.FromString(c) if isinstance(c, bytes) else c
-                mine = [s for s in stored.seeds if s.helper == self.name]
-                batch.append(
-                    pb.SealedContribution(
-                        holder=stored.holder,
-                        certificate=stored.certificate,
-                        seeds=mine,
-                        # Prio3: the public share, the leader's verifier share and
-                        # (once decided) the verifier message.
-                        public_share=stored.public_share,
-                        verifier_share=stored.verifier_share,
-                        verifier_message=stored.verifier_message,
-                    )
-                )
-            yield pb.FinalizeMessage(contributions=batch)
+            yield b"".join(
+                wire.field_record(_CONTRIBUTIONS_TAG, self._mine(c))
+                for c in contributions[start : start + FINALIZE_BATCH]
+            )
+
+    def _mine(self, contribution: pb.SealedContribution | bytes) -> bytes:
+        """One contribution as this helper gets it, encoded: its other helpers' seeds
+        left out."""
+        stored = (
+            pb.SealedContribution.FromString(contribution)
+            if isinstance(contribution, bytes)
+            else contribution
+        )
+        if all(s.helper == self.name for s in stored.seeds):
+            return contribution if isinstance(contribution, bytes) else stored.SerializeToString()
+        return pb.SealedContribution(
+            holder=stored.holder,
+            certificate=stored.certificate,
+            seeds=[s for s in stored.seeds if s.helper == self.name],
+            # Prio3: the public share, the leader's verifier share and
+            # (once decided) the verifier message.
+            public_share=stored.public_share,
+            verifier_share=stored.verifier_share,
+            verifier_message=stored.verifier_message,
+        ).SerializeToString()
+
+    async def _send(
+        self, method: str, messages: Iterator[bytes], timeout: float, response: type[R]
+    ) -> R:
+        """A client-streaming call whose messages are encoded already; failures as in
+        :meth:`_call`."""
+        call = self._encoded_calls.get(method)
+        if call is None:
+            call = self._encoded_calls[method] = self._channel.stream_unary(
+                f"/pets.v1.Helper/{method}", response_deserializer=response.FromString
+            )
+        try:
+            answer = await call(messages, timeout=timeout, metadata=self._metadata)
+        except grpc.aio.AioRpcError as exc:
+            raise error_for(exc, f"helper {self.name} {method}") from None
+        assert isinstance(answer, response)
+        return answer
 
     async def prepare(
         self, query_id: str, contributions: Sequence[pb.SealedContribution], timeout: float
     ) -> pb.PrepareResponse:
         """Have the helper check and open these contributors' seeds; its verdicts."""
-        return await self._call(  # type: ignore[return-value]
-            "Prepare", self._messages(query_id, contributions), timeout
+        return await self._send(
+            "Prepare", self._messages(query_id, contributions), timeout, pb.PrepareResponse
         )
 
     async def finalize(self, query_id: str, contributions: Sequence[bytes], timeout: float) -> None:
         """Stream the fixed contributor set; the helper sums exactly these seeds."""
-        await self._call("Finalize", self._messages(query_id, contributions), timeout)
+        await self._send(
+            "Finalize", self._messages(query_id, contributions), timeout, pb.FinalizeResponse
+        )
 
     def linkage_evaluate(
         self, requests: AsyncIterator[pb.LinkageBatchChunk]
@@ -139,3 +176,6 @@ class HelperLink:
         """Tell the helper the query failed: it releases nothing for it."""
         header = pb.FinalizeHeader(query_id=query_id, abort=True)
         await self._call("Finalize", iter([pb.FinalizeMessage(header=header)]), 10.0)
+
+
+_CONTRIBUTIONS_TAG = b"\x12"  # FinalizeMessage.contributions: field 2, length-delimited

@@ -202,6 +202,13 @@ def _encode_varint(n: int) -> bytes:
     return bytes(out)
 
 
+def field_record(tag: bytes, data: bytes) -> bytes:
+    """One length-delimited protobuf field: its tag, the varint length, ``data``. A
+    repeated message field encodes as its elements' records one after another, so
+    already encoded messages join into a message without being parsed again."""
+    return tag + _encode_varint(len(data)) + data
+
+
 def _decode_varint(buf: bytes | memoryview, at: int) -> tuple[int, int]:
     """``(value, next offset)``; ValueError when truncated or over 64 bits."""
     value = shift = 0

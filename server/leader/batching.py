@@ -98,12 +98,16 @@ class Batching:
     async def submit(self, item: Pending) -> bool:
         """Queue a validated contribution; True once newly committed, False if the
         same contribution was already recorded."""
-        if item.seeds is not None and not await self.prepare_round.leader_verify(item):
-            return await asyncio.shield(item.future)  # type: ignore[no-any-return]
-        # Unbounded queues: never wait.
+        if item.seeds is None or await self.prepare_round.leader_verify(item):
+            self.enqueue(item)
+        return await asyncio.shield(item.future)  # type: ignore[no-any-return]
+
+    def enqueue(self, item: Pending) -> None:
+        """Queue a validated contribution whose protocol needs nothing on arrival (no
+        Prio3 ``verify_init``: :meth:`submit` runs that first); its future is settled
+        once it is decided. The queues are unbounded: this never waits."""
         queue = self._commit_queue if item.seeds is None else self._prepare_queue
         queue.put_nowait(item)
-        return await asyncio.shield(item.future)  # type: ignore[no-any-return]
 
     async def close(self, query_id: str, reason: str) -> None:
         """Fix the contributor set of an open query (no-op if already closed)."""

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from pets.errors import ConflictError, InvalidInputError, NotReadyError, UnavailableError
 from pets.identity.certificates import Peer
-from pets.runtime.offload import offload
+from pets.runtime.offload import OFFLOAD_BYTES, offload
 from pets.server.leader.batching import Batching
 from pets.server.leader.slots import FairSlots
 from pets.server.leader.state import LeaderState, Pending, QueryRuntime, log
@@ -63,10 +64,105 @@ class Intake:
     ) -> pb.ContributionAck:
         """One contribution: ``first`` carries the header; ``stream`` the rest (if any)."""
         started = time.perf_counter()
-        if not first.HasField("header"):
-            raise InvalidInputError("the first message of a contribution must carry its header")
-        header = first.header
+        header = _header(first)
         rt = await self.state.find(header.query_id)  # read through: another replica's query
+        admitted = self._admit(rt, peer, header)
+        if isinstance(admitted, pb.ContributionAck):
+            return admitted
+        expected, digest, seeds = admitted
+        rt.in_flight.add(peer.name)  # before any await: one stream per holder at a time
+        limits = self.state.config.limits
+        try:
+            if stream is None:  # the whole contribution is in hand: no stream slot needed
+                payload = await self._receive(rt, first, None, expected, digest)
+                newly = await self._stage(rt, peer, payload, digest, seeds, certificate)
+            else:
+                async with self.slots.slot(peer.name):
+                    async with asyncio.timeout(limits.contribution_timeout_seconds):
+                        payload = await self._receive(rt, first, stream, expected, digest)
+                    newly = await self._stage(rt, peer, payload, digest, seeds, certificate)
+        except TimeoutError:
+            raise UnavailableError(
+                f"contribution stream took over {limits.contribution_timeout_seconds:g} s"
+            ) from None
+        finally:
+            rt.in_flight.discard(peer.name)
+        return self._accepted(rt, peer.name, newly, started)
+
+    def contribute_now(
+        self,
+        peer: Peer,
+        certificate: bytes,
+        first: pb.ContributionChunk,
+        done: Callable[[pb.ContributionAck | BaseException], object],
+    ) -> bool:
+        """:meth:`contribute` of a whole small contribution, without a task of its own.
+
+        For ``ContributeStream``, where a task, a coroutine chain and a shielded
+        wait per message cost the leader more than the rest of its Python work on
+        the message: every check that :meth:`contribute` makes is made here, in
+        the same order, synchronously (a refusal raises the same error), and the
+        contribution is queued for the helpers' check and the group commit;
+        ``done`` is then called once, from the event loop, with the
+        acknowledgement or the error :meth:`contribute` would have returned or
+        raised. False, with nothing done, when the contribution needs an await
+        first: its query is not in memory (read through to the store), its
+        protocol verifies on arrival (Prio3), or it is large enough that hashing
+        or parsing it belongs off the event loop (:func:`pets.runtime.offload`).
+        """
+        started = time.perf_counter()
+        header = _header(first)
+        rt = self.state.queries.get(header.query_id)
+        if (
+            rt is None
+            or len(first.data) >= OFFLOAD_BYTES
+            or (rt.aggregate is not None and rt.aggregate.payload_bytes >= OFFLOAD_BYTES)
+            or rt.protocol.verifies
+        ):
+            return False
+        admitted = self._admit(rt, peer, header)
+        if isinstance(admitted, pb.ContributionAck):
+            done(admitted)
+            return True
+        expected, digest, seeds = admitted
+        rt.in_flight.add(peer.name)
+        try:
+            sink = rt.protocol.payload_sink(expected)
+            if first.data:
+                sink.add(first.data)
+            payload = _finished(sink, digest)
+            aggregate = rt.aggregate
+            assert aggregate is not None
+            item = self._pending(rt, peer, aggregate.validate(payload), digest, seeds, certificate)
+            self.batching.enqueue(item)
+        except BaseException:
+            rt.in_flight.discard(peer.name)
+            raise
+
+        def settled(future: asyncio.Future[bool]) -> None:
+            rt.in_flight.discard(peer.name)
+            if future.cancelled():
+                done(UnavailableError("leader shutting down"))
+                return
+            error = future.exception()
+            if error is not None:
+                done(error)
+                return
+            try:
+                ack = self._accepted(rt, peer.name, future.result(), started)
+            except Exception as exc:  # pragma: no cover - building an ack does not fail
+                done(exc)
+                return
+            done(ack)
+
+        item.future.add_done_callback(settled)
+        return True
+
+    def _admit(
+        self, rt: QueryRuntime, peer: Peer, header: pb.ContributionHeader
+    ) -> pb.ContributionAck | tuple[int, bytes, list[pb.SealedSeed] | None]:
+        """The header's checks: the acknowledgement of a contribution already
+        committed, or ``(payload bytes, digest, sealed seeds)`` of a new one."""
         aggregate = rt.aggregate
         if rt.record.state != OPEN or aggregate is None:
             raise NotReadyError(f"query {header.query_id} is no longer accepting contributions")
@@ -97,35 +193,26 @@ class Intake:
         # Small, in the header: checked before a byte of the payload is read (the
         # helpers check certificates and signatures before the commit).
         seeds = rt.protocol.check_header(header, [h.name for h in self.state.helpers])
-        rt.in_flight.add(peer.name)  # before any await: one stream per holder at a time
-        limits = self.state.config.limits
-        try:
-            if stream is None:  # the whole contribution is in hand: no stream slot needed
-                payload = await self._receive(rt, first, None, expected, digest)
-                newly = await self._stage(rt, peer, payload, digest, seeds, certificate)
-            else:
-                async with self.slots.slot(peer.name):
-                    async with asyncio.timeout(limits.contribution_timeout_seconds):
-                        payload = await self._receive(rt, first, stream, expected, digest)
-                    newly = await self._stage(rt, peer, payload, digest, seeds, certificate)
-        except TimeoutError:
-            raise UnavailableError(
-                f"contribution stream took over {limits.contribution_timeout_seconds:g} s"
-            ) from None
-        finally:
-            rt.in_flight.discard(peer.name)
+        return expected, digest, seeds
+
+    def _accepted(
+        self, rt: QueryRuntime, holder: str, newly: bool, started: float
+    ) -> pb.ContributionAck:
+        """After the commit (or on finding it recorded): count, maybe close, acknowledge."""
         # Per-contribution lines are debug-level: at thousands per second they would
-        # cost more than the contribution; "query closed" logs the count.
-        log.debug(
-            "contribution accepted" if newly else "contribution already recorded",
-            extra={"query_id": rt.record.id, "holder": peer.name, "contributors": rt.contributors},
-        )
+        # cost more than the contribution (even building their fields); "query
+        # closed" logs the count.
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "contribution accepted" if newly else "contribution already recorded",
+                extra={"query_id": rt.record.id, "holder": holder, "contributors": rt.contributors},
+            )
         self.metrics.contribution_seconds.observe(time.perf_counter() - started)
         close_after = rt.spec.close_after
         if newly and close_after and rt.contributors >= close_after and rt.record.state == OPEN:
             reason = f"{close_after} holders contributed"
             self.state.spawn(self.close(rt.record.id, reason), "close")
-        return self.ack(rt, peer.name, newly=newly)
+        return self.ack(rt, holder, newly=newly)
 
     async def _stage(
         self,
@@ -145,7 +232,20 @@ class Intake:
         else:  # one buffer: parsing may be CPU work (big integers)
             parsed = await offload(aggregate.payload_bytes, aggregate.validate, payload)
         del payload
-        pending = Pending(
+        return await self.batching.submit(
+            self._pending(rt, peer, parsed, digest, seeds, certificate)
+        )
+
+    @staticmethod
+    def _pending(
+        rt: QueryRuntime,
+        peer: Peer,
+        parsed: object,
+        digest: bytes,
+        seeds: list[pb.SealedSeed] | None,
+        certificate: bytes,
+    ) -> Pending:
+        return Pending(
             query_id=rt.record.id,
             holder=peer.name,
             digest=digest,
@@ -153,7 +253,6 @@ class Intake:
             seeds=seeds,
             certificate=certificate,
         )
-        return await self.batching.submit(pending)
 
     async def _receive(
         self,
@@ -180,10 +279,7 @@ class Intake:
             if msg.HasField("header"):
                 raise InvalidInputError("only the first message may carry a header")
             data = msg.data  # one copy out of the message, not one per access
-        payload = sink.finish()
-        if isinstance(sink, wire.ChunkAssembler) and not hmac.compare_digest(sink.digest(), digest):
-            raise InvalidInputError("payload does not match its announced SHA-256 digest")
-        return payload
+        return _finished(sink, digest)
 
     async def _next(
         self, stream: AsyncIterator[pb.ContributionChunk]
@@ -205,3 +301,19 @@ class Intake:
             newly_accepted=newly,
             contributors=rt.contributors,
         )
+
+
+def _header(first: pb.ContributionChunk) -> pb.ContributionHeader:
+    if not first.HasField("header"):
+        raise InvalidInputError("the first message of a contribution must carry its header")
+    return first.header
+
+
+def _finished(
+    sink: wire.ChunkCollector | wire.ChunkAssembler, digest: bytes
+) -> bytes | bytearray | list[bytes]:
+    """The payload a sink collected; a sink that hashes must match the announced SHA-256."""
+    payload = sink.finish()
+    if isinstance(sink, wire.ChunkAssembler) and not hmac.compare_digest(sink.digest(), digest):
+        raise InvalidInputError("payload does not match its announced SHA-256 digest")
+    return payload

@@ -37,8 +37,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 
@@ -112,6 +114,8 @@ class ContributionStreams:
         self.max_in_flight = max_in_flight
         self._stopping = False
         self._readers: set[asyncio.Task[None]] = set()
+        self._counters: dict[str, Any] = {}  # pets_rpcs children by code name ...
+        self._counted: object = None  # ... of this counter
 
     def shutdown(self) -> None:
         """Stop reading every open stream; each answers what it took, then ends."""
@@ -119,33 +123,75 @@ class ContributionStreams:
         for reader in list(self._readers):
             reader.cancel()
 
+    def _count(self, code: str) -> None:
+        """Count one answered request under :data:`MESSAGE_METHOD` (the labelled
+        counter looked up once per code, not per message)."""
+        rpcs = self.intake.metrics.rpcs  # the server's (the servicer sets it at start)
+        counter = self._counters.get(code)
+        if counter is None or self._counted is not rpcs:
+            if self._counted is not rpcs:
+                self._counters.clear()
+                self._counted = rpcs
+            counter = self._counters[code] = rpcs.labels(MESSAGE_METHOD, code)
+        counter.inc()
+
     async def serve(
         self,
         peer: Peer,
         certificate: bytes,
         requests: AsyncIterator[pb.ContributionStreamRequest | GarbledRequest],
     ) -> AsyncIterator[pb.ContributionStreamResponse]:
-        """The responses to an authenticated holder's requests, as they complete."""
+        """The responses to an authenticated holder's requests, as they complete.
+
+        A whole small contribution is handled without a task of its own
+        (:meth:`pets.server.leader.intake.Intake.contribute_now`): its checks run
+        as it is read and its response is queued when the group commit decides
+        it; any other request gets a task running
+        :meth:`~pets.server.leader.intake.Intake.contribute`. Either way it gets
+        exactly one response.
+        """
         if self._stopping:
             return
         responses: asyncio.Queue[pb.ContributionStreamResponse | None] = asyncio.Queue()
         room = asyncio.Semaphore(self.max_in_flight)  # released once a response is sent
         tasks: set[asyncio.Task[None]] = set()
+        owed = 0  # requests taken without a task whose response is not queued yet
+
+        def respond(sequence: int, outcome: pb.ContributionAck | BaseException) -> None:
+            nonlocal owed
+            owed -= 1
+            responses.put_nowait(self._response(peer, sequence, outcome))
+            if reader.done() and not tasks and not owed:
+                responses.put_nowait(None)  # after every response: the end of the stream
 
         async def answer(request: pb.ContributionStreamRequest | GarbledRequest) -> None:
             responses.put_nowait(await self._answer(peer, certificate, request))
 
         async def read() -> None:
+            nonlocal owed
             # Cancelled by shutdown(): no more requests are taken, the taken ones answered.
             async for request in requests:
                 await room.acquire()
+                if not isinstance(request, GarbledRequest) and request.HasField("contribution"):
+                    owed += 1
+                    done = functools.partial(respond, request.sequence)
+                    try:
+                        taken = self.intake.contribute_now(
+                            peer, certificate, request.contribution, done
+                        )
+                    except Exception as exc:
+                        done(exc)
+                        continue
+                    if taken:
+                        continue
+                    owed -= 1
                 task = asyncio.create_task(answer(request))
                 tasks.add(task)
                 task.add_done_callback(answered)
 
         def answered(task: asyncio.Task[None]) -> None:
             tasks.discard(task)
-            if reader.done() and not tasks:
+            if reader.done() and not tasks and not owed:
                 responses.put_nowait(None)  # after every response: the end of the stream
 
         reader = asyncio.create_task(read())
@@ -168,23 +214,32 @@ class ContributionStreams:
     async def _answer(
         self, peer: Peer, certificate: bytes, request: pb.ContributionStreamRequest | GarbledRequest
     ) -> pb.ContributionStreamResponse:
-        sequence = request.sequence
-        counted = self.intake.metrics.rpcs
+        """The response to a request that takes :meth:`Intake.contribute` (or is refused)."""
+        outcome: pb.ContributionAck | BaseException
         try:
             if isinstance(request, GarbledRequest):
                 raise InvalidInputError("malformed ContributionStreamRequest message")
             if not request.HasField("contribution"):
                 raise InvalidInputError("a stream request must carry a contribution")
-            ack = await self.intake.contribute(peer, certificate, request.contribution, None)
+            outcome = await self.intake.contribute(peer, certificate, request.contribution, None)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            _log_refusal(peer, exc)
-            response = error_response(sequence, exc)
-            counted.labels(MESSAGE_METHOD, _code_name(response.error.code)).inc()
+            outcome = exc
+        return self._response(peer, request.sequence, outcome)
+
+    def _response(
+        self, peer: Peer, sequence: int, outcome: pb.ContributionAck | BaseException
+    ) -> pb.ContributionStreamResponse:
+        """The response carrying ``sequence``: the acknowledgement, or the error's status
+        (a refusal logged as it deserves); counted by its code."""
+        if isinstance(outcome, BaseException):
+            _log_refusal(peer, outcome)
+            response = error_response(sequence, outcome)
+            self._count(_code_name(response.error.code))
             return response
-        counted.labels(MESSAGE_METHOD, "OK").inc()
-        return pb.ContributionStreamResponse(sequence=sequence, ack=ack)
+        self._count("OK")
+        return pb.ContributionStreamResponse(sequence=sequence, ack=outcome)
 
 
 _CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
@@ -194,7 +249,7 @@ def _code_name(value: int) -> str:
     return _CODE_NAMES.get(value, "UNKNOWN")
 
 
-def _log_refusal(peer: Peer, exc: Exception) -> None:
+def _log_refusal(peer: Peer, exc: BaseException) -> None:
     """A client mistake as a WARNING, an unexpected error as an ERROR with its traceback;
     each at most once a minute per holder (:class:`pets.server.rpc.RateLimitedLog`)."""
     key = (f"{peer.role.value}/{peer.name}", "ContributeStream")
