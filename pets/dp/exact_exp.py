@@ -95,7 +95,8 @@ class LazyUniform:
         self.prefix = prefix
         self.bits = bits
 
-    def _extend(self) -> None:
+    def extend(self) -> None:
+        """Draw the next 64 digits of ``F`` (the prefix gets 64 bits longer)."""
         more = int.from_bytes(self._rng(WORD_BITS // 8), "big")
         self.prefix = (self.prefix << WORD_BITS) | more
         self.bits += WORD_BITS
@@ -109,7 +110,7 @@ class LazyUniform:
                 return True
             if self.prefix >= hi:
                 return False
-            self._extend()
+            self.extend()
 
 
 def geometric_exp_tail(rng: RandomBytes, word: int, bits: int = WORD_BITS) -> int:

@@ -7,7 +7,13 @@ costs a few dozen numpy passes over uint64 lanes instead of object arithmetic
 and per-trial Python work. Every decision is still an exact comparison of
 integers drawn from uniformly random bytes; there is no floating point.
 
-Discrete Laplace of scale ``t/s`` (Algorithm 2):
+Discrete Laplace of scale ``t/s`` (Algorithm 2): by exact inversion by
+table (:mod:`pets.dp.inversion`): the geometric magnitude as independent
+mixed-radix digits, each read off a 16-bit bucket table of exact integer
+thresholds, a fair sign, and the rejection of "minus zero". That module
+argues its exactness; it draws 10^6 slots at b = 10^9 in ~12 ms of CPU
+against ~60-70 ms for the CKS20 steps below, which remain the path for
+scales whose magnitudes could pass 2^62 (``t/s`` beyond about 2^55):
 
 1. ``U`` uniform in ``[0, t)`` (rejection sampling from 64-bit words, no
    modulo bias);
@@ -27,7 +33,8 @@ Discrete Laplace of scale ``t/s`` (Algorithm 2):
 
 Discrete Gaussian of variance parameter σ² (Algorithm 3): a discrete Laplace
 ``Y`` of integer scale ``t`` is accepted with probability ``exp(-γ)``,
-``γ = (|Y| - σ²/t)²/(2σ²)``. With σ² an integer multiple of ``t``,
+``γ = (|Y| - σ²/t)²/(2σ²)`` (the Laplace candidates by table, as above).
+With σ² an integer multiple of ``t``,
 ``σ² = c·t``, this is ``γ = (|Y| - c)²/(2·c·t)``: numerator and denominator
 fit in 64 bits (for σ² < 2^62 and ``||Y| - c| < 2^32``; a lane beyond that,
 with probability about ``exp(-2^32/σ)``, is decided by the reference's exact
@@ -56,7 +63,7 @@ from math import isqrt
 
 import numpy as np
 
-from pets.dp import samplers
+from pets.dp import inversion, samplers
 from pets.dp.exact_exp import LazyUniform, geometric_exp_tail, thresholds
 from pets.dp.randomness import KeyedStream, RandomBytes, uint32s, uint64s
 from pets.dp.rational import Rational, positive
@@ -236,7 +243,18 @@ def discrete_laplace(scale: Rational, size: int, rng: RandomBytes | None = None)
     if t >= FAST_T_MAX or s >= FAST_T_MAX:
         return samplers.discrete_laplace(b, size, _stream(rng))
     stream = _stream(rng)
+    plan = inversion.laplace_plan(t, s)
+    if plan is not None:
+        return _inverted(plan, stream, size)
     return _collect(lambda n: _laplace_candidates(stream, t, s, n), size, 0.6)
+
+
+def _inverted(plan: inversion.LaplacePlan, rng: RandomBytes, n: int) -> np.ndarray:
+    """:func:`pets.dp.inversion.discrete_laplace`, its overflow as the reference reports it."""
+    try:
+        return inversion.discrete_laplace(plan, rng, n)
+    except OverflowError:  # pragma: no cover - needs a geometric draw beyond 2^-64 odds
+        raise InvalidInputError("noise does not fit in 64 bits; the scale is too large") from None
 
 
 def _collect(batch: Callable[[int], np.ndarray], size: int, rate: float) -> np.ndarray:
@@ -286,7 +304,8 @@ def representable_sigma2(sigma2: Fraction) -> Fraction:
 
 def _gaussian_candidates(rng: RandomBytes, c: int, t: int, n: int) -> np.ndarray:
     """Algorithm 3 on ``n`` Laplace draws of scale ``t`` with ``σ² = c·t``; the accepted ones."""
-    y = _laplace_candidates(rng, t, 1, n)
+    plan = inversion.laplace_plan(t, 1)
+    y = _inverted(plan, rng, n) if plan is not None else _laplace_candidates(rng, t, 1, n)
     diff = np.abs(np.abs(y) - np.int64(c))  # ||Y| - σ²/t|
     den = 2 * c * t
     small = diff < _SMALL_GAMMA_DIFF

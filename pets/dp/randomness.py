@@ -108,6 +108,11 @@ def uint32s(rng: RandomBytes, n: int) -> np.ndarray:
     return _words(rng, n, np.dtype(np.uint32))
 
 
+def uint16s(rng: RandomBytes, n: int) -> np.ndarray:
+    """``n`` independent uniform ``uint16`` values from ``rng`` (a writable array)."""
+    return _words(rng, n, np.dtype(np.uint16))
+
+
 def _words(rng: RandomBytes, n: int, dtype: np.dtype) -> np.ndarray:
     if isinstance(rng, _CtrStream):
         return rng.words(n, dtype)

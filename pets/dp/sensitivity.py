@@ -140,12 +140,12 @@ class NoisePlan:
         reference samplers of :mod:`pets.dp.samplers`) from one fresh
         :class:`~pets.dp.randomness.KeyedStream` per call unless ``rng`` is given.
         """
-        out = np.zeros(self.length, dtype=np.int64)
         rng = KeyedStream() if rng is None else rng
         draw = discrete_gaussian if self.mechanism == Mechanism.GAUSSIAN else discrete_laplace
+        if len(self.fields) == 1 and self.fields[0].param:
+            return draw(self.fields[0].param, self.length, rng)  # a fresh int64 array
+        out = np.zeros(self.length, dtype=np.int64)
         if len(self.fields) == 1:
-            if self.fields[0].param:
-                out[:] = draw(self.fields[0].param, self.length, rng)
             return out
         for i, f in enumerate(self.fields):
             if f.param:

@@ -217,19 +217,24 @@ def test_uniform_integers_reject_the_biased_tail(bound: int) -> None:
 
 
 def test_known_answers_with_fixed_keys() -> None:
-    """Pins how the fast samplers consume a keyed stream (change only with a reason)."""
+    """Pins how the fast samplers consume a keyed stream (change only with a reason).
+
+    Regenerated when the discrete Laplace moved to exact inversion by table
+    (pets.dp.inversion): it reads the stream differently; the law tests above
+    are what pin correctness.
+    """
     lap = fast.discrete_laplace(Fraction(7, 3), 8, SeededRandom("kat laplace"))
-    assert lap.tolist() == [-2, -1, 4, 0, -2, 1, -2, 0]
+    assert lap.tolist() == [3, -1, 5, -6, -3, 0, 4, 6]
     big = fast.discrete_laplace(10**9, 8, SeededRandom("kat laplace big"))
     assert big.tolist() == [
-        -297204013, -282560293, -148289131, 1356935571,
-        676764803, -2216722077, 1950327586, -3673703001,
+        -497367575, -2077964145, 338649458, -872911735,
+        598256868, -617459575, -1234685931, 2329370692,
     ]  # fmt: skip
     gauss = fast.discrete_gaussian(110, 8, SeededRandom("kat gaussian"))
-    assert gauss.tolist() == [15, 0, -2, -2, 3, -1, 1, 4]
+    assert gauss.tolist() == [-6, 7, 0, -13, 4, -9, 16, -24]
     s2 = fast.representable_sigma2(Fraction(5 * 10**9))
     big_g = fast.discrete_gaussian(s2, 8, SeededRandom("kat gaussian big"))
-    assert big_g.tolist() == [-10573, -229008, -90049, -31810, 1288, -39310, 37695, 6930]
+    assert big_g.tolist() == [49655, 80049, -67143, -69783, -152465, -7832, 66085, -43252]
 
 
 @pytest.mark.parametrize("sigma2", [Fraction(1), Fraction(7, 3), Fraction(2**20 + 3), 10**15 + 1])
