@@ -39,9 +39,13 @@ With σ² an integer multiple of ``t``,
 fit in 64 bits (for σ² < 2^62 and ``||Y| - c| < 2^32``; a lane beyond that,
 with probability about ``exp(-2^32/σ)``, is decided by the reference's exact
 object arithmetic). ``exp(-γ) = exp(-floor(γ))·exp(-frac(γ))``: the first
-factor by one threshold comparison as in step 3, the second by Algorithm 1
-with ``Bernoulli(r/D)`` drawn as a uniform integer below ``D`` and
-``Bernoulli(1/K)`` as one below ``K``. Algorithm 3 is correct for any integer
+factor by one threshold comparison as in step 3, the second, for
+``D = 2·c·t < 2^48``, as ``exp(-j/2^16)·exp(-ε)`` by one comparison with a
+table of 2^16 exact thresholds and one 32-bit word that passes for certain
+unless it falls in the top 2^-16 (:func:`_accept_exp_fraction_by_table`), and
+otherwise by Algorithm 1 with ``Bernoulli(r/D)`` drawn as a uniform integer
+below ``D`` and ``Bernoulli(1/K)`` as one below ``K``. Candidates are drawn
+2^17 at a time (small temporaries). Algorithm 3 is correct for any integer
 ``t >= 1`` (``t = floor(σ) + 1`` only maximises the acceptance rate), so this
 module takes ``t = isqrt(σ²) + 1`` or ``isqrt(σ²)`` when one of them divides
 σ²; :func:`representable_sigma2` rounds a requested σ² up to such a value
@@ -208,6 +212,50 @@ def _accept_exp_fraction(rng: RandomBytes, num: np.ndarray, den: int) -> np.ndar
     return out
 
 
+FRACTION_BITS = 16
+"""``exp(-γ)`` for ``γ`` in [0, 1) splits as ``exp(-j/2^16)·exp(-ε)``, ``ε < 2^-16``."""
+_TABLE_DEN_MAX = 1 << (64 - FRACTION_BITS)
+
+
+@functools.cache
+def _fraction_thresholds() -> np.ndarray:
+    """``floor(2^64·exp(-j/2^16))`` for ``j`` in ``[0, 2^16)`` (uint64, exact integers)."""
+    exps = inversion.power_thresholds(Fraction(1, 1 << FRACTION_BITS), 1 << FRACTION_BITS)
+    return np.array(exps, dtype=np.uint64)
+
+
+def _accept_exp_fraction_by_table(rng: RandomBytes, num: np.ndarray, den: int) -> np.ndarray:
+    """One exact ``Bernoulli(exp(-num[i]/den))`` per lane, ``num < den < 2^48`` (uint64).
+
+    ``num/den = j/2^16 + ε`` with ``j = floor(num·2^16/den)`` and
+    ``ε = (num·2^16 mod den)/(den·2^16) < 2^-16``, so ``exp(-num/den)`` is the
+    product ``exp(-j/2^16)·exp(-ε)`` and the trial is two independent ones,
+    both passed (the same factorisation as CKS20 Algorithm 1's
+    ``exp(-γ) = exp(-floor γ)·exp(-frac γ)``):
+
+    * ``Bernoulli(exp(-j/2^16))``: a uniform 64-bit word against the exact
+      threshold ``floor(2^64·exp(-j/2^16))`` (a table of 2^16 integers); a tie
+      is settled by further bits (:class:`~pets.dp.exact_exp.LazyUniform`);
+    * ``Bernoulli(exp(-ε))``: ``exp(-ε) > 1 - ε > 1 - 2^-16``, so a uniform
+      32-bit word ``u < 2^32 - 2^16`` passes for certain; the others (2^-16 of
+      lanes) are compared exactly with further bits.
+    """
+    scaled = num << np.uint64(FRACTION_BITS)
+    j, rem = np.divmod(scaled, np.uint64(den))
+    w = uint64s(rng, num.size)
+    limit = _fraction_thresholds()[j]
+    out = w < limit
+    for i in np.flatnonzero(w == limit).tolist():
+        x = Fraction(int(j[i]), 1 << FRACTION_BITS)
+        out[i] = LazyUniform(rng, int(w[i])).below_exp_neg(x)
+    u = uint32s(rng, num.size)
+    unsure = np.flatnonzero(out & (u >= np.uint32(_TWO32 - (1 << (32 - FRACTION_BITS)))))
+    for i in unsure.tolist():
+        eps = Fraction(int(rem[i]), den << FRACTION_BITS)
+        out[i] = LazyUniform(rng, int(u[i]), bits=32).below_exp_neg(eps)
+    return out
+
+
 # -- discrete Laplace -----------------------------------------------------------
 
 
@@ -315,7 +363,9 @@ def _gaussian_candidates(rng: RandomBytes, c: int, t: int, n: int) -> np.ndarray
     whole, frac = np.divmod(d * d, np.uint64(den))  # d·d < 2^64; whole < 2^63
     ok = _below_exp_neg_int(rng, whole.view(np.int64))
     keep = np.flatnonzero(ok)
-    ok[keep] = _accept_exp_fraction(rng, frac[keep], den)
+    by_table = den < _TABLE_DEN_MAX  # σ² < 2^47: frac·2^16 fits in 64 bits
+    accept_fraction = _accept_exp_fraction_by_table if by_table else _accept_exp_fraction
+    ok[keep] = accept_fraction(rng, frac[keep], den)
     if everywhere:
         return y[ok]
     accept = np.zeros(y.size, dtype=bool)
@@ -345,4 +395,17 @@ def discrete_gaussian(sigma2: Rational, size: int, rng: RandomBytes | None = Non
         return samplers.discrete_gaussian(var, size, _stream(rng))
     c = var.numerator // t
     stream = _stream(rng)
-    return _collect(lambda n: _gaussian_candidates(stream, c, t, n), size, 0.45)
+    return _chunked(lambda n: _gaussian_candidates(stream, c, t, n), size)
+
+
+def _chunked(batch: Callable[[int], np.ndarray], size: int) -> np.ndarray:
+    """Run ``batch`` on :data:`pets.dp.inversion.CHUNK` candidates at a time until ``size``
+    accepted draws are in (small temporaries: see :func:`pets.dp.inversion.discrete_laplace`;
+    the surplus of the last batch, i.i.d. draws, is dropped)."""
+    out = np.empty(size, dtype=np.int64)
+    filled = 0
+    while filled < size:
+        got = batch(inversion.CHUNK)[: size - filled]
+        out[filled : filled + got.size] = got
+        filled += got.size
+    return out

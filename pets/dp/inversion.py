@@ -169,6 +169,25 @@ def _thresholds_at(level: Level, prec: int) -> list[int] | None:
     return out
 
 
+def power_thresholds(x: Fraction, count: int) -> list[int]:
+    """``floor(2^64·exp(-k·x))`` for ``k = 0 .. count - 1`` (``k = 0`` gives ``2^64 - 1``:
+    ``F < 1`` always holds, and a word equal to it goes to the exact path, which says so)."""
+    prec = 128 + _GUARD_BITS
+    while True:
+        lo1, hi1 = exp_neg_bounds(x, prec)
+        lo, hi = 1 << prec, 1 << prec
+        out = [(1 << 64) - 1]
+        for _ in range(count - 1):
+            lo, hi = (lo * lo1) >> prec, -((-hi * hi1) >> prec)
+            t_lo, t_hi = lo >> (prec - 64), hi >> (prec - 64)
+            if t_lo != t_hi:
+                break
+            out.append(t_lo)
+        else:
+            return out
+        prec *= 2
+
+
 # -- one level's table ------------------------------------------------------------------
 
 

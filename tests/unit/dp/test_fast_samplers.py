@@ -220,8 +220,9 @@ def test_known_answers_with_fixed_keys() -> None:
     """Pins how the fast samplers consume a keyed stream (change only with a reason).
 
     Regenerated when the discrete Laplace moved to exact inversion by table
-    (pets.dp.inversion): it reads the stream differently; the law tests above
-    are what pin correctness.
+    (pets.dp.inversion) and the Gaussian's fractional acceptance to a table of
+    exp(-j/2^16) (drawn in chunks of 2^17 candidates): they read the stream
+    differently; the law tests above are what pin correctness.
     """
     lap = fast.discrete_laplace(Fraction(7, 3), 8, SeededRandom("kat laplace"))
     assert lap.tolist() == [3, -1, 5, -6, -3, 0, 4, 6]
@@ -231,10 +232,10 @@ def test_known_answers_with_fixed_keys() -> None:
         598256868, -617459575, -1234685931, 2329370692,
     ]  # fmt: skip
     gauss = fast.discrete_gaussian(110, 8, SeededRandom("kat gaussian"))
-    assert gauss.tolist() == [-6, 7, 0, -13, 4, -9, 16, -24]
+    assert gauss.tolist() == [6, -7, 16, 4, 9, -8, -6, -2]
     s2 = fast.representable_sigma2(Fraction(5 * 10**9))
     big_g = fast.discrete_gaussian(s2, 8, SeededRandom("kat gaussian big"))
-    assert big_g.tolist() == [49655, 80049, -67143, -69783, -152465, -7832, 66085, -43252]
+    assert big_g.tolist() == [72439, 74929, -58391, 46565, 73014, 69364, 55994, 84532]
 
 
 @pytest.mark.parametrize("sigma2", [Fraction(1), Fraction(7, 3), Fraction(2**20 + 3), 10**15 + 1])
@@ -265,3 +266,49 @@ def test_fresh_keys_and_bad_input() -> None:
             fast.discrete_gaussian(bad, 3)  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError):
         fast.discrete_laplace(1, -1)
+
+
+# -- Bernoulli(exp(-num/den)) by table (the Gaussian's fractional acceptance) --------
+
+
+def test_fraction_thresholds_are_exact_floors() -> None:
+    getcontext().prec = 80
+    table = fast._fraction_thresholds()
+    assert table.size == 1 << 16 and int(table[0]) == (1 << 64) - 1
+    for j in (1, 2, 777, 32768, 65535):
+        exact = (Decimal(-j) / (1 << 16)).exp() * (1 << 64)
+        assert int(table[j]) == int(exact), j
+
+
+@pytest.mark.parametrize(
+    ("num", "den"), [(1, 3), (2, 3), (999, 1000), ((1 << 47) - 5, 1 << 47), (12345, (1 << 48) - 59)]
+)
+def test_fractional_acceptance_by_table_frequencies(num: int, den: int) -> None:
+    n = 200_000
+    got = fast._accept_exp_fraction_by_table(
+        SeededRandom(f"table {num}/{den}"), np.full(n, num, dtype=np.uint64), den
+    ).mean()
+    p = math.exp(-num / den)
+    assert abs(got - p) < 6 * math.sqrt(p * (1 - p) / n)
+
+
+def test_fractional_acceptance_ties_and_unsure_lanes_are_exact() -> None:
+    """num/den = j/2^16 + ε: a word equal to floor(2^64·exp(-j/2^16)) and a 32-bit word in
+    the top 2^-16 (where exp(-ε) is not certainly above F) both go to further bits."""
+    den = 3 << 16
+    num = 5  # num·2^16/den = 5/3: j = 1, ε = (2/3)/2^16
+    t1 = int(fast._fraction_thresholds()[1])
+    sure_u = (0).to_bytes(4, "little")
+    # A tie with T_1, then R = 0 (F < exp(-2^-16)): accepted; R just under 1: refused.
+    tie_below = _stream(t1.to_bytes(8, "little"), bytes(8), sure_u)
+    tie_above = _stream(t1.to_bytes(8, "little"), b"\xff" * 8, sure_u)
+    one = np.array([num], dtype=np.uint64)
+    assert fast._accept_exp_fraction_by_table(tie_below, one, den).tolist() == [True]
+    assert fast._accept_exp_fraction_by_table(tie_above, one, den).tolist() == [False]
+    # An unsure ε lane: u = 2^32 - 1, F = (u + R)/2^32 against exp(-ε) ≈ 1 - 1.02e-5:
+    # F >= 1 - 2^-32 > exp(-ε): refused; u = 2^32 - 2^16 (F ≈ 1 - 1.53e-5): accepted.
+    pass_first = (0).to_bytes(8, "little")  # w = 0 < T_1
+    top = _stream(pass_first, ((1 << 32) - 1).to_bytes(4, "little"), bytes(8))
+    low = _stream(pass_first, ((1 << 32) - (1 << 16)).to_bytes(4, "little"), bytes(8))
+    assert fast._accept_exp_fraction_by_table(top, one, den).tolist() == [False]
+    assert fast._accept_exp_fraction_by_table(low, one, den).tolist() == [True]
