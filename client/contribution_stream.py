@@ -26,6 +26,7 @@ asked again for :data:`RETRY_STREAM_AFTER_SECONDS`; meanwhile
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import time
@@ -67,31 +68,57 @@ def falls_back(code: grpc.StatusCode) -> bool:
 
 
 class _Session:
-    """One open ``ContributeStream`` call, its reader and the contributions it owes."""
+    """One open ``ContributeStream`` call, its reader and writer, and the
+    contributions it owes an answer.
+
+    One writer task per call sends the queued requests in order (gRPC allows one
+    write at a time); a contribution waits only for its answer, so its deadline
+    never interrupts a write, which would cancel the whole call. A request whose
+    contribution gave up (deadline) before its turn is not sent.
+    """
 
     def __init__(self, call: grpc.aio.StreamStreamCall) -> None:
         self.call = call
         self.pending: dict[int, asyncio.Future[pb.ContributionStreamResponse]] = {}
         self.ended: MessageError | None = None
-        self.lock = asyncio.Lock()  # one write at a time on a call
+        self._queue: collections.deque[
+            tuple[pb.ContributionStreamRequest, asyncio.Future[pb.ContributionStreamResponse]]
+        ] = collections.deque()
+        self._wake: asyncio.Future[None] | None = None  # set while the writer waits
         self.reader = asyncio.create_task(self._read())
+        self.writer = asyncio.create_task(self._write())
 
-    def expect(self, sequence: int) -> asyncio.Future[pb.ContributionStreamResponse]:
+    def send(
+        self, sequence: int, request: pb.ContributionStreamRequest
+    ) -> asyncio.Future[pb.ContributionStreamResponse]:
+        """Queue ``request``; the future of its answer (failed if the call ended)."""
         future: asyncio.Future[pb.ContributionStreamResponse] = (
             asyncio.get_running_loop().create_future()
         )
         if self.ended is not None:
             future.set_exception(self.ended)
-        else:
-            self.pending[sequence] = future
+            return future
+        self.pending[sequence] = future
+        self._queue.append((request, future))
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
         return future
 
-    async def write(self, request: pb.ContributionStreamRequest) -> None:
-        async with self.lock:
-            with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
-                # A call that ended: the reader fails every pending contribution with
-                # the call's status, this one included.
-                await self.call.write(request)
+    async def _write(self) -> None:
+        loop = asyncio.get_running_loop()
+        queue = self._queue
+        with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
+            # A call that ended: the reader fails every pending contribution with
+            # the call's status.
+            while self.ended is None:
+                while queue:
+                    request, future = queue.popleft()
+                    if not future.done():
+                        await self.call.write(request)
+                self._wake = loop.create_future()
+                await self._wake
+                self._wake = None
 
     async def _read(self) -> None:
         error = MessageError(grpc.StatusCode.UNAVAILABLE, "the leader ended the stream")
@@ -113,12 +140,16 @@ class _Session:
                 if not future.done():
                     future.set_exception(error)
             self.pending.clear()
+            self._queue.clear()
+            self.writer.cancel()
 
     async def close(self) -> None:
         self.call.cancel()
         self.reader.cancel()
-        with contextlib.suppress(BaseException):
-            await self.reader
+        self.writer.cancel()
+        for task in (self.reader, self.writer):
+            with contextlib.suppress(BaseException):
+                await task
 
 
 class ContributionStream:
@@ -159,12 +190,11 @@ class ContributionStream:
         """Send one whole contribution; its acknowledgement, or :class:`MessageError`."""
         session = self._current()
         sequence = next(self._sequence)
-        future = session.expect(sequence)
-        request = pb.ContributionStreamRequest(sequence=sequence, contribution=chunk)
+        future = session.send(
+            sequence, pb.ContributionStreamRequest(sequence=sequence, contribution=chunk)
+        )
         try:
             async with asyncio.timeout(timeout):
-                # Shielded: cancelling a write would cancel the whole call.
-                await asyncio.shield(session.write(request))
                 response = await future
         except TimeoutError:
             raise MessageError(

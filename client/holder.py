@@ -53,6 +53,7 @@ log = logging.getLogger("pets.client.holder")
 
 RETRY_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 MESSAGE_TIMEOUT = 30.0  # seconds for one one-message contribution's acknowledgement
+STATEMENTS_CACHED = 64  # checked helper-key statements a holder remembers
 
 
 class HolderClient:
@@ -144,6 +145,13 @@ class HolderClient:
         keys and must not be able to slip in one of its own. In ``--insecure``
         mode nothing is authenticated and unsigned keys are taken as they come.
         A statement past its signed ``not_after_unix`` is refused (issue 15, item 15).
+
+        A helper signs one statement for many queries (it re-signs every 12 h), so
+        each is checked once, then remembered by its exact bytes (helper, key,
+        certificate, signature and ``not_after``; at most
+        :data:`STATEMENTS_CACHED`): a statement that differs in any byte, such as
+        a rotated key or one the leader substituted, is checked afresh, and a
+        remembered one is refused once its ``not_after`` has passed.
         """
         if [k.helper for k in ann.helper_keys] != list(ann.helpers):
             raise InvalidProofError(
@@ -151,11 +159,11 @@ class HolderClient:
                 f"{list(ann.helpers)}"
             )
         keys = []
+        now = time.time()
         for statement in ann.helper_keys:
             raw = statement.SerializeToString()
             key = self._checked_keys.get(raw)
-            expired = statement.not_after_unix <= time.time()
-            if key is not None and self._ca_pem is not None and expired:
+            if key is not None and self._ca_pem is not None and statement.not_after_unix <= now:
                 key = None  # checked once, expired since: verify again (and refuse)
             if key is None:
                 if self._ca_pem is None:
@@ -169,18 +177,22 @@ class HolderClient:
                         self._ca_pem,
                         not_after=statement.not_after_unix,
                     )
+                if len(self._checked_keys) >= STATEMENTS_CACHED:
+                    del self._checked_keys[next(iter(self._checked_keys))]  # the oldest
                 self._checked_keys[raw] = key
             keys.append(key)
         return keys
 
     def seal_seeds(self, ann: pb.QueryAnnouncement, seeds: Sequence[bytes]) -> list[pb.SealedSeed]:
-        """Each seed sealed to its helper and signed by this holder."""
+        """Each seed sealed to its helper (a fresh HPKE encapsulation each time) and
+        signed by this holder, under the seed context of ``ann``'s query."""
         keys = self.helper_keys(ann)
         if len(seeds) != len(keys):
             raise InvalidInputError("one seed per helper")
+        fingerprint = bytes(ann.fingerprint)
         out = []
         for helper, key, seed in zip(ann.helpers, keys, seeds, strict=True):
-            context = seal.SeedContext(ann.query_id, bytes(ann.fingerprint), self.name, helper)
+            context = seal.SeedContext(ann.query_id, fingerprint, self.name, helper)
             sealed = seal.seal(seed, key, context)
             signature = (
                 b""

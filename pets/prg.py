@@ -30,6 +30,11 @@ from pets.errors import InvalidInputError
 
 SEED_BYTES = 32
 _ZERO_NONCE = bytes(16)
+_CTR_ZERO = modes.CTR(_ZERO_NONCE)  # immutable: one object for every AES-CTR expansion
+#: Masks up to this many values (4 KB) are made from a keystream of zeros in one
+#: ``update`` call instead of a zeroed numpy buffer encrypted in place: same bytes,
+#: about half the fixed cost, which dominates for a holder's short vectors.
+SMALL_EXPANSION_VALUES = 512
 
 
 class PrgAlgorithm(StrEnum):
@@ -66,7 +71,7 @@ def derive_seed(key: bytes, *context: bytes) -> bytes:
 
 def _cipher(seed: bytes, algorithm: PrgAlgorithm) -> Cipher:
     if algorithm == PrgAlgorithm.AES_256_CTR:
-        return Cipher(algorithms.AES(seed), modes.CTR(_ZERO_NONCE))
+        return Cipher(algorithms.AES(seed), _CTR_ZERO)
     if algorithm == PrgAlgorithm.CHACHA20:
         return Cipher(algorithms.ChaCha20(seed, _ZERO_NONCE), mode=None)
     raise InvalidInputError(f"unknown PRG algorithm {algorithm!r}")
@@ -89,6 +94,12 @@ def expand(
         raise InvalidInputError(f"PRG seed must be exactly {SEED_BYTES} bytes")
     if length < 0:
         raise InvalidInputError(f"mask length must be non-negative, got {length}")
+    if type(algorithm) is not PrgAlgorithm:
+        algorithm = PrgAlgorithm(algorithm)
+    if out is None and length <= SMALL_EXPANSION_VALUES:
+        # The keystream of ``8 * length`` zero bytes, in a writable buffer of its own.
+        keystream = _cipher(bytes(seed), algorithm).encryptor().update(bytes(8 * length))
+        return np.frombuffer(bytearray(keystream), dtype=np.uint64)
     if out is None:
         out = np.zeros(length, dtype=np.uint64)
     else:
@@ -100,5 +111,5 @@ def expand(
     if length:
         buf = out.data.cast("B")
         # Encrypting zeros in place yields the bare keystream.
-        _cipher(bytes(seed), PrgAlgorithm(algorithm)).encryptor().update_into(buf, buf)
+        _cipher(bytes(seed), algorithm).encryptor().update_into(buf, buf)
     return out

@@ -92,6 +92,16 @@ class SeedContext:
     helper: str
 
     def encode(self) -> bytes:
+        return self._encoded
+
+    def info(self) -> bytes:
+        """The HPKE ``info``: the context under its own domain."""
+        return self._info
+
+    # Computed once per context object: sealing (info) and signing (encode) one
+    # seed both need it, as do opening and verifying it.
+    @functools.cached_property
+    def _encoded(self) -> bytes:
         return b"".join(
             lengthprefix.encode(part)
             for part in (
@@ -102,9 +112,9 @@ class SeedContext:
             )
         )
 
-    def info(self) -> bytes:
-        """The HPKE ``info``: the context under its own domain."""
-        return SEAL_DOMAIN + self.encode()
+    @functools.cached_property
+    def _info(self) -> bytes:
+        return SEAL_DOMAIN + self._encoded
 
 
 # --------------------------------------------------------------------------- seal / open

@@ -42,6 +42,21 @@ def test_writes_into_preallocated_buffer() -> None:
     assert np.array_equal(out, prg.expand(b"\x01" * 32, 1000))
 
 
+@pytest.mark.parametrize("algorithm", list(prg.PrgAlgorithm))
+@pytest.mark.parametrize(
+    "n", [0, 1, 2, prg.SMALL_EXPANSION_VALUES, prg.SMALL_EXPANSION_VALUES + 1, 3000]
+)
+def test_small_masks_equal_the_in_place_expansion(algorithm: prg.PrgAlgorithm, n: int) -> None:
+    """Up to SMALL_EXPANSION_VALUES the mask comes from ``update``, above it (and into
+    any ``out``) from ``update_into``: the same keystream either way, and writable."""
+    seed = bytes(range(1, 33))
+    fresh = prg.expand(seed, n, algorithm=algorithm)
+    into = prg.expand(seed, n, np.empty(n, dtype=np.uint64), algorithm=algorithm)
+    assert fresh.dtype == np.uint64 and fresh.shape == (n,) and fresh.flags.writeable
+    assert np.array_equal(fresh, into)
+    assert np.array_equal(fresh, prg.expand(seed, 3001, algorithm=algorithm)[:n])
+
+
 def test_distinct_seeds_give_distinct_masks() -> None:
     a = prg.expand(prg.new_seed(), 64)
     b = prg.expand(prg.new_seed(), 64)
