@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from pets.cli.exits import EXIT_OK
+from pets.runtime.eventloop import LOOPS, loop_factory
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,29 +43,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="event loop: uvloop if installed (auto, the default), or force one",
     )
     p.set_defaults(func=_serve)
-
-
-LOOPS = ("auto", "asyncio", "uvloop")
-
-
-def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """The event-loop factory for ``--loop choice`` (None: asyncio's default loop).
-
-    uvloop (libuv) runs the server's gRPC and asyncio work with less CPU per
-    call than the default loop; ``auto`` takes it when it is installed.
-    """
-    if choice == "asyncio":
-        return None
-    try:
-        uvloop = importlib.import_module("uvloop")  # optional: not imported when absent
-    except ImportError:
-        if choice == "uvloop":
-            from pets.errors import ConfigError
-
-            raise ConfigError("--loop uvloop: uvloop is not installed") from None
-        return None
-    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-    return factory
 
 
 SERVER_TOML = """\
