@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from pets.cli.exits import UsageError
+from pets.runtime.eventloop import LOOPS, loop_factory
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,6 +35,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="no TLS (local experiments only; the servers must run --insecure too)",
     )
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.add_argument(
+        "--loop",
+        default="auto",
+        choices=LOOPS,
+        help="event loop: uvloop if installed (auto, the default), or force one",
+    )
     p.set_defaults(func=_node)
     commands = p.add_subparsers(dest="node_command", metavar="[history]")
     h = commands.add_parser(
@@ -106,7 +113,8 @@ def _node(args: argparse.Namespace) -> int:
         node = Node(config)
         await node.run(stop)
 
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=loop_factory(args.loop)) as runner:
+        runner.run(main())
     return 0
 
 
