@@ -85,6 +85,7 @@ class QueryRuntime:
     # whether this process runs the query's finalisation loop (lease-guarded).
     committed: int = 0
     finalising: bool = False
+    _protocol: AggregationProtocol | None = field(default=None, repr=False, compare=False)
 
     @property
     def contributors(self) -> int:
@@ -93,7 +94,12 @@ class QueryRuntime:
 
     @property
     def protocol(self) -> AggregationProtocol:
-        return lookup(self.spec.protocol)
+        """The spec's protocol, looked up once (a query's spec does not change; the
+        leader asks several times per contribution)."""
+        protocol = self._protocol
+        if protocol is None:
+            protocol = self._protocol = lookup(self.spec.protocol)
+        return protocol
 
     async def bump(self) -> None:
         """Wake whoever follows this query's status."""
