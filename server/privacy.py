@@ -13,8 +13,8 @@ per-aggregator ``dp_strategy``):
    spends nothing.
 2. :meth:`ServerPrivacy.release` at finalisation: takes this server's noise
    (:meth:`pets.dp.NoisePlan.sample`, exact, from the OS CSPRNG; drawn ahead
-   in a worker thread by :meth:`ServerPrivacy.prepare` while the query is
-   open, since it does not depend on the data), adds it to
+   in a worker thread by :meth:`ServerPrivacy.prepare` before the query is
+   announced, since it does not depend on the data), adds it to
    the final share in the protocol's algebra
    (:meth:`pets.protocols.AggregationProtocol.add_noise`), and stores the
    noisy share and the spent budget in ONE transaction
@@ -59,18 +59,32 @@ class ServerPrivacy:
         # Noise drawn ahead, while a query is open: query id -> (plan, draw).
         self._drawn: dict[str, tuple[NoisePlan, asyncio.Future[np.ndarray]]] = {}
 
-    def prepare(self, query_id: str, noise: NoisePlan) -> None:
-        """Start drawing this server's noise for an admitted query in a worker thread.
+    async def prepare(self, query_id: str, noise: NoisePlan) -> None:
+        """Draw this server's noise for an admitted query now, in a worker thread.
 
-        The noise does not depend on the data, so it is drawn while holders
-        contribute, off the release's critical path (10^6 slots take ~0.1 CPU-s,
-        :mod:`pets.dp.fast`). The sampler's AES key lives only while it draws;
-        the noise stays in memory only, until the release adds it to the share
-        and overwrites it with zeros: a restart before the release draws again,
-        which is harmless because nothing was released with the first draw.
+        Called before the query is announced (the leader before ``SubmitQuery``
+        returns, a helper before it answers ``RegisterQuery``): the noise does
+        not depend on the data, so it is drawn off the holders' critical path
+        and the release only adds it. This costs submission latency instead
+        (10^6 slots: ~15 ms of CPU per server, :mod:`pets.dp.fast`; the bench
+        reports ``e2e_submit_seconds`` beside ``e2e_submit_dp_seconds``). The
+        sampler's AES key lives only while it draws; the noise stays in memory
+        only, until the release adds it to the share and overwrites it with
+        zeros: a restart before the release draws again, which is harmless
+        because nothing was released with the first draw. A draw that fails
+        here is dropped and logged; the release then draws again (and fails
+        the query if it fails again). A caller cancelled while it waits leaves
+        the draw running: the release takes it.
         """
         if query_id not in self._drawn:
             self._drawn[query_id] = (noise, asyncio.ensure_future(asyncio.to_thread(noise.sample)))
+        try:
+            # Shielded: a caller that goes away leaves the draw running for the release.
+            await asyncio.shield(self._drawn[query_id][1])
+        except Exception as exc:
+            self.discard(query_id)
+            extra = {"query_id": query_id, "error": repr(exc)}
+            log.warning("drawing noise ahead failed", extra=extra)
 
     def discard(self, query_id: str) -> None:
         """Forget a query's noise drawn ahead (it failed: nothing will be released)."""
@@ -132,9 +146,8 @@ class ServerPrivacy:
         """Noise ``share`` and store it as ``record``'s final share, spending the budget
         in the same transaction (or raise PrivacyBudgetExceededError, changing nothing)."""
         analyst, dataset = record.analyst, plan.dataset.name
-        # Fail before drawing anything if the budget cannot pay (the commit checks again).
-        (await self.budget(analyst, dataset)).after_spending(noise.rho)
-
+        # No budget read first: the commit's transaction checks and spends (one store
+        # round trip on the release's path, not two); a refusal there changes nothing.
         z = await self._noise_for(record.id, noise)
         # Adding is fast in a ring or field; Paillier encrypts the noise: off the loop.
         try:

@@ -48,10 +48,11 @@ class _CtrStream:
     """An AES-256-CTR keystream: ``n -> n`` bytes, or numpy words written in place."""
 
     _ZEROS = 1 << 20  # encrypt zeros in chunks of this size (no per-call allocation)
+    _ZERO_BLOCK = memoryview(bytes(_ZEROS))  # read-only, shared by every stream
 
     def __init__(self, key: bytes) -> None:
         self._encryptor = Cipher(algorithms.AES(key), modes.CTR(bytes(16))).encryptor()
-        self._zeros = memoryview(bytes(self._ZEROS))
+        self._zeros = self._ZERO_BLOCK
 
     def __call__(self, n: int) -> bytes:
         if n < 0:

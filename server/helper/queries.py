@@ -268,8 +268,8 @@ class HelperQueries:
             self._same_registration(stored.record, request, spec)
             return
         self.queries[rec.id] = HelperQuery(rec, verify_key=key)
-        if noise is not None:  # DP: draw this helper's noise while holders contribute
-            self.privacy.prepare(rec.id, noise)
+        if noise is not None:  # DP: this helper's noise, drawn before it answers
+            await self.privacy.prepare(rec.id, noise)
         log.info("query registered", extra={"query_id": rec.id, "analyst": rec.analyst})
 
     @staticmethod

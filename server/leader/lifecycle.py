@@ -210,9 +210,9 @@ class Lifecycle:
             aggregate=a.protocol.running_aggregate(a.spec, a.vector_length, a.plan),
         )
         self.state.queries[record.id] = rt
-        if noise is not None:  # DP: draw this server's noise while holders contribute
-            self.privacy.prepare(record.id, noise)
         self.schedule_deadline(rt)
+        if noise is not None:  # DP: this server's noise, drawn before the query is announced
+            await self.privacy.prepare(record.id, noise)
         return rt
 
     def schedule_deadline(self, rt: QueryRuntime) -> None:
