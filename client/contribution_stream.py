@@ -67,6 +67,13 @@ def falls_back(code: grpc.StatusCode) -> bool:
     return code == grpc.StatusCode.UNIMPLEMENTED
 
 
+def _expire(future: asyncio.Future[pb.ContributionStreamResponse], timeout: float) -> None:
+    if not future.done():
+        future.set_exception(
+            MessageError(grpc.StatusCode.DEADLINE_EXCEEDED, f"no answer within {timeout:g} s")
+        )
+
+
 class _Session:
     """One open ``ContributeStream`` call, its reader and writer, and the
     contributions it owes an answer.
@@ -193,18 +200,17 @@ class ContributionStream:
         future = session.send(
             sequence, pb.ContributionStreamRequest(sequence=sequence, contribution=chunk)
         )
+        # The deadline fails the answer's future (one timer, no task cancellation);
+        # a request still queued then is not sent.
+        timer = asyncio.get_running_loop().call_later(timeout, _expire, future, timeout)
         try:
-            async with asyncio.timeout(timeout):
-                response = await future
-        except TimeoutError:
-            raise MessageError(
-                grpc.StatusCode.DEADLINE_EXCEEDED, f"no answer within {timeout:g} s"
-            ) from None
+            response = await future
         except MessageError as exc:
             if falls_back(exc.code()):
                 self._unimplemented_until = self._clock() + RETRY_STREAM_AFTER_SECONDS
             raise
         finally:
+            timer.cancel()
             session.pending.pop(sequence, None)
         if response.HasField("error"):
             raise MessageError(status_code(response.error.code), response.error.message)

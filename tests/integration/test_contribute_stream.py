@@ -352,3 +352,58 @@ def test_each_stream_message_is_counted_by_its_answer(make_cluster) -> None:
     assert samples[(rpc, (("code", "INVALID_ARGUMENT"), ("method", message)))] == 1
     assert samples[(rpc, (("code", "OK"), ("method", "pets.v1.Leader/ContributeStream")))] == 1
     assert samples[("pets_contribution_seconds_count", ())] == 1
+
+
+def test_a_message_past_its_deadline_fails_alone_and_the_stream_goes_on(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A contribution the leader never answers fails with DEADLINE_EXCEEDED after its own
+    timeout (the retry loop re-sends it), without ending the stream: the next one on the
+    same call is answered."""
+
+    async def go() -> tuple[grpc.StatusCode, pb.ContributionAck, int]:
+        streams = 0
+
+        async def contribute_stream(
+            requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
+        ) -> AsyncIterator[bytes]:
+            nonlocal streams
+            streams += 1
+            async for raw in requests:
+                request = pb.ContributionStreamRequest.FromString(raw)
+                if request.contribution.header.query_id == "q-silent":
+                    continue  # never answered
+                yield pb.ContributionStreamResponse(
+                    sequence=request.sequence,
+                    ack=pb.ContributionAck(query_id="q-1", holder="h", newly_accepted=True),
+                ).SerializeToString()
+
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers(
+            (
+                grpc.method_handlers_generic_handler(
+                    "pets.v1.Leader",
+                    {"ContributeStream": grpc.stream_stream_rpc_method_handler(contribute_stream)},
+                ),
+            )
+        )
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+        stream = ContributionStream(channel)
+        try:
+            silent = pb.ContributionChunk(header=pb.ContributionHeader(query_id="q-silent"))
+            try:
+                await stream.contribute(silent, timeout=0.3)
+            except grpc.RpcError as exc:
+                code = exc.code()
+            else:
+                raise AssertionError("an unanswered contribution was acknowledged")
+            chunk = pb.ContributionChunk(header=pb.ContributionHeader(query_id="q-1"))
+            return code, await stream.contribute(chunk, timeout=30), streams
+        finally:
+            await stream.close()
+            await channel.close()
+            await server.stop(None)
+
+    code, ack, streams = run(go())
+    assert code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert ack.newly_accepted and streams == 1
