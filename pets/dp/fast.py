@@ -240,15 +240,19 @@ def _accept_exp_fraction_by_table(rng: RandomBytes, num: np.ndarray, den: int) -
       32-bit word ``u < 2^32 - 2^16`` passes for certain; the others (2^-16 of
       lanes) are compared exactly with further bits.
     """
-    scaled = num << np.uint64(FRACTION_BITS)
-    j, rem = np.divmod(scaled, np.uint64(den))
-    w = uint64s(rng, num.size)
+    j, rem = np.divmod(num << np.uint64(FRACTION_BITS), np.uint64(den))
+    return _accept_exp_parts(rng, j, rem, den)
+
+
+def _accept_exp_parts(rng: RandomBytes, j: np.ndarray, rem: np.ndarray, den: int) -> np.ndarray:
+    """:func:`_accept_exp_fraction_by_table` from ``j`` and ``rem`` already computed."""
+    w = uint64s(rng, j.size)
     limit = _fraction_thresholds()[j]
     out = w < limit
     for i in np.flatnonzero(w == limit).tolist():
         x = Fraction(int(j[i]), 1 << FRACTION_BITS)
         out[i] = LazyUniform(rng, int(w[i])).below_exp_neg(x)
-    u = uint32s(rng, num.size)
+    u = uint32s(rng, j.size)
     unsure = np.flatnonzero(out & (u >= np.uint32(_TWO32 - (1 << (32 - FRACTION_BITS)))))
     for i in unsure.tolist():
         eps = Fraction(int(rem[i]), den << FRACTION_BITS)
@@ -356,6 +360,10 @@ def _gaussian_candidates(rng: RandomBytes, c: int, t: int, n: int) -> np.ndarray
     y = _inverted(plan, rng, n) if plan is not None else _laplace_candidates(rng, t, 1, n)
     diff = np.abs(np.abs(y) - np.int64(c))  # ||Y| - σ²/t|
     den = 2 * c * t
+    if den < _TABLE_DEN_MAX:
+        d = diff.view(np.uint64)
+        if int(d.max(initial=0)) < _TABLE_DIFF_MAX:
+            return y[_accept_gaussian_by_table(rng, d, den)]
     small = diff < _SMALL_GAMMA_DIFF
     everywhere = bool(small.all())  # almost always: no gather needed
     idx = np.arange(0) if everywhere else np.flatnonzero(small)
@@ -379,6 +387,31 @@ def _gaussian_candidates(rng: RandomBytes, c: int, t: int, n: int) -> np.ndarray
             ok_i = bool(_accept_exp_fraction(rng, rem, den)[0])
         accept[i] = ok_i
     return y[accept]
+
+
+_TABLE_DIFF_MAX = 1 << 24
+"""``d < 2^24``: ``d²·2^16`` fits in 64 bits (one division gives γ's whole part and ``j``)."""
+
+
+def _accept_gaussian_by_table(rng: RandomBytes, d: np.ndarray, den: int) -> np.ndarray:
+    """Algorithm 3's ``Bernoulli(exp(-d²/den))`` per lane, ``den < 2^48``, ``d < 2^24``.
+
+    One division ``J = floor(d²·2^16/den)`` gives ``floor γ = J >> 16`` and
+    ``j = J mod 2^16``, with ``ε = (d²·2^16 - J·den)/(den·2^16)``: the same
+    trials, in the same order and from the same random words, as the
+    two-division path (:func:`_below_exp_neg_int`, then
+    :func:`_accept_exp_fraction_by_table` on the lanes that passed).
+    """
+    scaled = d * d
+    scaled <<= np.uint64(FRACTION_BITS)
+    big = np.uint64(den)
+    q = scaled // big
+    rem = scaled - q * big
+    ok = _below_exp_neg_int(rng, (q >> np.uint64(FRACTION_BITS)).view(np.int64))
+    keep = np.flatnonzero(ok)
+    j = q[keep] & np.uint64((1 << FRACTION_BITS) - 1)
+    ok[keep] = _accept_exp_parts(rng, j, rem[keep], den)
+    return ok
 
 
 def discrete_gaussian(sigma2: Rational, size: int, rng: RandomBytes | None = None) -> np.ndarray:
