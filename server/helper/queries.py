@@ -47,6 +47,7 @@ from pets.query import Query, QueryPlan, Schema
 from pets.query import compile as compile_query
 from pets.server import linked_budget
 from pets.server.config import ServerConfig
+from pets.server.helper import checking
 from pets.server.privacy import ServerPrivacy
 from pets.server.query_state import FAILED, OPEN, READY
 from pets.server.release_policy import ReleaseGuard
@@ -306,7 +307,9 @@ class HelperQueries:
         if q.closing or q.record.state != OPEN:
             raise NotReadyError(f"query {q.record.id} is no longer accepting contributions")
         checker = self._checker(q)
-        accepted, refused = await asyncio.to_thread(checker.check, items, dict(q.accepted))
+        accepted, refused = await checking.check(
+            checker, items, dict(q.accepted), in_thread=q.protocol.verifies
+        )
         if q.closing:  # finalisation began meanwhile: it has its own copy; keep it simple
             raise NotReadyError(f"query {q.record.id} is no longer accepting contributions")
         q.accepted.update(accepted)
