@@ -432,13 +432,14 @@ def discrete_gaussian(sigma2: Rational, size: int, rng: RandomBytes | None = Non
 
 
 def _chunked(batch: Callable[[int], np.ndarray], size: int) -> np.ndarray:
-    """Run ``batch`` on :data:`pets.dp.inversion.CHUNK` candidates at a time until ``size``
-    accepted draws are in (small temporaries: see :func:`pets.dp.inversion.discrete_laplace`;
-    the surplus of the last batch, i.i.d. draws, is dropped)."""
+    """Run ``batch`` on at most :data:`pets.dp.inversion.CHUNK` candidates at a time until
+    ``size`` accepted draws are in (small temporaries: see
+    :func:`pets.dp.inversion.discrete_laplace`; a batch is sized for what is missing at
+    an acceptance rate of 2/3, and the surplus of the last one, i.i.d. draws, is dropped)."""
     out = np.empty(size, dtype=np.int64)
     filled = 0
     while filled < size:
-        got = batch(inversion.CHUNK)[: size - filled]
+        got = batch(min(inversion.CHUNK, (size - filled) * 3 // 2 + 64))[: size - filled]
         out[filled : filled + got.size] = got
         filled += got.size
     return out
