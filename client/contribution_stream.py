@@ -29,12 +29,15 @@ import asyncio
 import collections
 import contextlib
 import itertools
+import logging
 import time
 from collections.abc import Callable, Sequence
 
 import grpc
 
 from pets.v1 import aggregation_pb2 as pb
+
+log = logging.getLogger("pets.client.contribution_stream")
 
 METHOD = "/pets.v1.Leader/ContributeStream"
 RETRY_STREAM_AFTER_SECONDS = 300.0
@@ -115,9 +118,7 @@ class _Session:
     async def _write(self) -> None:
         loop = asyncio.get_running_loop()
         queue = self._queue
-        with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
-            # A call that ended: the reader fails every pending contribution with
-            # the call's status.
+        try:
             while self.ended is None:
                 while queue:
                     request, future = queue.popleft()
@@ -126,6 +127,11 @@ class _Session:
                 self._wake = loop.create_future()
                 await self._wake
                 self._wake = None
+        except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+            pass  # the call ended: the reader fails every pending contribution with its status
+        except Exception as exc:  # anything else ends the call, so nobody waits for a writer
+            log.warning("contribution stream write failed", extra={"error": type(exc).__name__})
+            self.call.cancel()
 
     async def _read(self) -> None:
         error = MessageError(grpc.StatusCode.UNAVAILABLE, "the leader ended the stream")

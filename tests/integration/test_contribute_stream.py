@@ -354,56 +354,98 @@ def test_each_stream_message_is_counted_by_its_answer(make_cluster) -> None:
     assert samples[("pets_contribution_seconds_count", ())] == 1
 
 
-def test_a_message_past_its_deadline_fails_alone_and_the_stream_goes_on(tmp_path) -> None:  # type: ignore[no-untyped-def]
+class FakeLeader:
+    """A bare gRPC server with only ``ContributeStream``: it acknowledges every
+    contribution except those to ``q-silent``, which it never answers."""
+
+    def __init__(self) -> None:
+        self.streams = 0
+        self.server = grpc.aio.server()
+        self.server.add_generic_rpc_handlers(
+            (
+                grpc.method_handlers_generic_handler(
+                    "pets.v1.Leader",
+                    {"ContributeStream": grpc.stream_stream_rpc_method_handler(self._stream)},
+                ),
+            )
+        )
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+
+    async def _stream(
+        self, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[bytes]:
+        self.streams += 1
+        async for raw in requests:
+            request = pb.ContributionStreamRequest.FromString(raw)
+            query_id = request.contribution.header.query_id
+            if query_id != "q-silent":
+                yield pb.ContributionStreamResponse(
+                    sequence=request.sequence,
+                    ack=pb.ContributionAck(query_id=query_id, holder="h", newly_accepted=True),
+                ).SerializeToString()
+
+
+def _to(query_id: str) -> pb.ContributionChunk:
+    return pb.ContributionChunk(header=pb.ContributionHeader(query_id=query_id))
+
+
+async def _failure(coro) -> grpc.StatusCode:  # type: ignore[no-untyped-def]
+    try:
+        await coro
+    except grpc.RpcError as exc:
+        return exc.code()
+    raise AssertionError("the contribution was acknowledged")
+
+
+def test_a_message_past_its_deadline_fails_alone_and_the_stream_goes_on() -> None:
     """A contribution the leader never answers fails with DEADLINE_EXCEEDED after its own
     timeout (the retry loop re-sends it), without ending the stream: the next one on the
     same call is answered."""
 
     async def go() -> tuple[grpc.StatusCode, pb.ContributionAck, int]:
-        streams = 0
-
-        async def contribute_stream(
-            requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
-        ) -> AsyncIterator[bytes]:
-            nonlocal streams
-            streams += 1
-            async for raw in requests:
-                request = pb.ContributionStreamRequest.FromString(raw)
-                if request.contribution.header.query_id == "q-silent":
-                    continue  # never answered
-                yield pb.ContributionStreamResponse(
-                    sequence=request.sequence,
-                    ack=pb.ContributionAck(query_id="q-1", holder="h", newly_accepted=True),
-                ).SerializeToString()
-
-        server = grpc.aio.server()
-        server.add_generic_rpc_handlers(
-            (
-                grpc.method_handlers_generic_handler(
-                    "pets.v1.Leader",
-                    {"ContributeStream": grpc.stream_stream_rpc_method_handler(contribute_stream)},
-                ),
-            )
-        )
-        port = server.add_insecure_port("127.0.0.1:0")
-        await server.start()
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+        leader = FakeLeader()
+        await leader.server.start()
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{leader.port}")
         stream = ContributionStream(channel)
         try:
-            silent = pb.ContributionChunk(header=pb.ContributionHeader(query_id="q-silent"))
-            try:
-                await stream.contribute(silent, timeout=0.3)
-            except grpc.RpcError as exc:
-                code = exc.code()
-            else:
-                raise AssertionError("an unanswered contribution was acknowledged")
-            chunk = pb.ContributionChunk(header=pb.ContributionHeader(query_id="q-1"))
-            return code, await stream.contribute(chunk, timeout=30), streams
+            code = await _failure(stream.contribute(_to("q-silent"), timeout=0.3))
+            return code, await stream.contribute(_to("q-1"), timeout=30), leader.streams
         finally:
             await stream.close()
             await channel.close()
-            await server.stop(None)
+            await leader.server.stop(None)
 
     code, ack, streams = run(go())
     assert code == grpc.StatusCode.DEADLINE_EXCEEDED
     assert ack.newly_accepted and streams == 1
+
+
+def test_a_write_that_fails_unexpectedly_ends_the_stream_at_once() -> None:
+    """If writing a message fails in a way gRPC does not report as the call's status,
+    the stream is cancelled: the contribution fails now (not at its deadline) and the
+    next one opens a new stream."""
+
+    async def go() -> tuple[grpc.StatusCode, pb.ContributionAck, int]:
+        leader = FakeLeader()
+        await leader.server.start()
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{leader.port}")
+        stream = ContributionStream(channel)
+        try:
+            await stream.contribute(_to("q-1"), timeout=30)
+            session = stream._session
+            assert session is not None
+
+            async def broken(request: object) -> None:
+                raise RuntimeError("not a gRPC failure")
+
+            session.call.write = broken  # type: ignore[method-assign]
+            code = await _failure(stream.contribute(_to("q-2"), timeout=30))
+            return code, await stream.contribute(_to("q-3"), timeout=30), leader.streams
+        finally:
+            await stream.close()
+            await channel.close()
+            await leader.server.stop(None)
+
+    code, ack, streams = run(asyncio.wait_for(go(), 20))
+    assert code == grpc.StatusCode.CANCELLED
+    assert ack.query_id == "q-3" and streams == 2
