@@ -152,10 +152,12 @@ class ServerPrivacy:
         # Adding is fast in a ring or field; Paillier encrypts the noise: off the loop.
         try:
             data = await asyncio.to_thread(protocol.add_noise, spec, plan, share, z)
+            spend = self._spend(analyst, dataset, noise.rho)
+            await self.store.finish_query_spending(record, data, analyst, dataset, spend)
         finally:
-            z.fill(0)  # the draw is spent (or the release failed and it is dropped)
-        spend = self._spend(analyst, dataset, noise.rho)
-        await self.store.finish_query_spending(record, data, analyst, dataset, spend)
+            # The draw is spent, or the release failed and it is dropped. Zeroed only now:
+            # the additive protocol's noisy share is a view of ``z`` until it is stored.
+            z.fill(0)
         log.info(
             "noisy share released",
             extra={

@@ -142,11 +142,11 @@ def _below_exp_neg_int(rng: RandomBytes, n: np.ndarray) -> np.ndarray:
     """One exact ``Bernoulli(exp(-n[i]))`` per lane, ``n`` non-negative integers (int64)."""
     table = thresholds()
     w = uint64s(rng, n.size)
-    idx = np.minimum(n, table.size - 1)
-    limit = table[idx]
+    limit = table[np.minimum(n, table.size - 1)]
     out = w < limit
-    out[n == 0] = True
-    for i in np.flatnonzero((w == limit) & (n > 0)):
+    # A tie, w = T_n, goes to further bits; for n = 0 (T_0 = 2^64 - 1 stands for 2^64)
+    # they say F < 1, as they must.
+    for i in np.flatnonzero(w == limit).tolist():
         out[i] = LazyUniform(rng, int(w[i])).below_exp_neg(Fraction(int(n[i])))
     return out
 

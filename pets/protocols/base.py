@@ -260,11 +260,12 @@ class AggregationProtocol(ABC):
     # -- differential privacy (docs/DP.md) ----------------------------------------
     def add_noise(
         self, spec: pb.QuerySpec, plan: QueryPlan, share: bytes | memoryview, noise: np.ndarray
-    ) -> bytes:
+    ) -> bytes | memoryview:
         """This server's final share with its DP noise (int64, one value per slot of
         ``plan``) added in the protocol's algebra. Called once per server and DP
         query at finalisation, after :meth:`release_share`; the result is stored
-        with the budget it spends and released as it is."""
+        with the budget it spends and released as it is. It may use ``noise``'s
+        memory (the caller zeroes the noise only after storing the result)."""
         raise InvalidInputError(f"the {self.name} protocol cannot add differential-privacy noise")
 
     def noise_modulus(self, status: pb.QueryStatus) -> int:
