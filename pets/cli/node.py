@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pets.cli.exits import UsageError
 from pets.runtime.eventloop import LOOPS, loop_factory
+from pets.runtime.gctuning import tune_gc
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -113,6 +114,7 @@ def _node(args: argparse.Namespace) -> int:
         node = Node(config)
         await node.run(stop)
 
+    tune_gc()
     with asyncio.Runner(loop_factory=loop_factory(args.loop)) as runner:
         runner.run(main())
     return 0

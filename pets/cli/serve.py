@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import sys
 from pathlib import Path
 
 from pets.cli.exits import EXIT_OK
 from pets.runtime.eventloop import LOOPS, loop_factory
+from pets.runtime.gctuning import tune_gc
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -100,25 +100,3 @@ def _serve(args: argparse.Namespace) -> int:
     with asyncio.Runner(loop_factory=loop_factory(args.loop)) as runner:
         runner.run(Server(config).serve())
     return EXIT_OK
-
-
-GC_YOUNG_THRESHOLD = 10_000
-"""Container allocations (net) between two collections of the youngest generation."""
-
-
-def tune_gc() -> None:
-    """Make the cycle collector cheap for a server handling thousands of small messages
-    a second (https://docs.python.org/3/library/gc.html).
-
-    Everything loaded at start-up (modules, protobuf descriptors, configuration) is
-    moved out of the collector's generations (:func:`gc.freeze`), so no later
-    collection traverses it again, and the youngest generation is collected after
-    :data:`GC_YOUNG_THRESHOLD` net container allocations instead of CPython's 700.
-    Objects freed by reference counting (nearly all of a request's) never count
-    towards it, so only cyclic garbage waits longer. Measured on the leader in the
-    throughput benchmark (``contributions_per_s``): with 700, about 3% of its CPU
-    went to collecting the requests in flight, 70 times a second.
-    """
-    gc.freeze()
-    _, middle, oldest = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, oldest)

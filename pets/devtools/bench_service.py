@@ -130,6 +130,7 @@ from pets.identity.certificates import Role
 from pets.query import Query, QueryPlan, Result, Schema, decode
 from pets.query import compile as compile_query
 from pets.runtime.eventloop import loop_factory
+from pets.runtime.gctuning import tune_gc
 from pets.transport import wire
 from pets.v1 import aggregation_pb2 as pb
 from pets.v1 import aggregation_pb2_grpc as pb_grpc
@@ -939,13 +940,14 @@ def _rate_worker_main() -> None:
     system-wide monotonic clock (``perf_counter`` is ``CLOCK_MONOTONIC`` on
     Linux, comparable across processes), the process's CPU seconds in between.
 
-    The loop is the one ``pets node`` runs on by default (uvloop when installed,
-    :mod:`pets.runtime.eventloop`). After each round the process collects its
-    garbage and freezes what survives (:func:`gc.freeze`): a node is a process
-    of its own with one client's objects, while this one holds a hundred
-    clients' channels and streams, which a full collection would otherwise
-    re-traverse during the rounds (~600 µs per contribution in a round that
-    hit one), a cost no node pays.
+    The process runs as ``pets node`` does: on its default loop (uvloop when
+    installed, :mod:`pets.runtime.eventloop`) with its collector settings
+    (:func:`pets.runtime.gctuning.tune_gc`). After each round it also collects
+    its garbage and freezes what survives (:func:`gc.freeze`): a node is a
+    process of its own with one client's objects, while this one holds a
+    hundred clients' channels and streams, which a full collection would
+    otherwise re-traverse during the rounds (~600 µs per contribution in a
+    round that hit one), a cost no node pays.
     """
 
     async def main() -> None:
@@ -978,6 +980,7 @@ def _rate_worker_main() -> None:
             for c in clients:
                 await c.close()
 
+    tune_gc()
     with asyncio.Runner(loop_factory=loop_factory("auto")) as runner:
         runner.run(main())
 

@@ -1,10 +1,11 @@
-"""``pets serve`` tunes the cycle collector before serving (pets/cli/serve.py)."""
+"""``pets serve`` and ``pets node`` tune the cycle collector before running
+(pets.runtime.gctuning)."""
 
 from __future__ import annotations
 
 import gc
 
-from pets.cli.serve import GC_YOUNG_THRESHOLD, tune_gc
+from pets.runtime.gctuning import GC_YOUNG_THRESHOLD, tune_gc
 
 
 def test_start_up_objects_are_frozen_and_young_collections_are_rarer() -> None:
