@@ -10,7 +10,8 @@ per-aggregator ``dp_strategy``):
    the server's own compiled plan (``None`` for a query without DP on a
    server that allows that), refusing what the policy forbids and what the
    (analyst, dataset) budget can no longer pay for — an early refusal that
-   spends nothing.
+   spends nothing — and starting to draw the noise, which
+   :meth:`ServerPrivacy.prepare` waits for before the query is announced.
 2. :meth:`ServerPrivacy.release` at finalisation: takes this server's noise
    (:meth:`pets.dp.NoisePlan.sample`, exact, from the OS CSPRNG; drawn ahead
    in a worker thread by :meth:`ServerPrivacy.prepare` before the query is
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Callable
 from fractions import Fraction
 
@@ -58,16 +60,20 @@ class ServerPrivacy:
         self.server = server
         # Noise drawn ahead, while a query is open: query id -> (plan, draw).
         self._drawn: dict[str, tuple[NoisePlan, asyncio.Future[np.ndarray]]] = {}
+        # Draws started at admission, before the query has an id: id(noise) -> draw.
+        self._pending: dict[int, asyncio.Future[np.ndarray]] = {}
 
     async def prepare(self, query_id: str, noise: NoisePlan) -> None:
-        """Draw this server's noise for an admitted query now, in a worker thread.
+        """Wait for this server's noise for an admitted query (drawn in a worker thread,
+        started by :meth:`admit`, or now).
 
         Called before the query is announced (the leader before ``SubmitQuery``
         returns, a helper before it answers ``RegisterQuery``): the noise does
         not depend on the data, so it is drawn off the holders' critical path
         and the release only adds it. This costs submission latency instead
-        (10^6 slots: ~15 ms of CPU per server, :mod:`pets.dp.fast`; the bench
-        reports ``e2e_submit_seconds`` beside ``e2e_submit_dp_seconds``). The
+        (10^6 slots: ~15 ms of CPU per server, :mod:`pets.dp.fast`; the leader's
+        draw overlaps the helpers' registration; the bench reports
+        ``e2e_submit_seconds`` beside ``e2e_submit_dp_seconds``). The
         sampler's AES key lives only while it draws; the noise stays in memory
         only, until the release adds it to the share and overwrites it with
         zeros: a restart before the release draws again, which is harmless
@@ -77,7 +83,10 @@ class ServerPrivacy:
         the draw running: the release takes it.
         """
         if query_id not in self._drawn:
-            self._drawn[query_id] = (noise, asyncio.ensure_future(asyncio.to_thread(noise.sample)))
+            started = self._pending.pop(id(noise), None)  # by admit(), for this very object
+            if started is None:
+                started = asyncio.ensure_future(asyncio.to_thread(noise.sample))
+            self._drawn[query_id] = (noise, started)
         try:
             # Shielded: a caller that goes away leaves the draw running for the release.
             await asyncio.shield(self._drawn[query_id][1])
@@ -121,7 +130,23 @@ class ServerPrivacy:
         if noise is not None:
             # Refuse early, spending nothing, what the budget cannot pay for now.
             (await self.budget(analyst, plan.dataset.name)).after_spending(noise.rho)
+            self._start_drawing(noise)
         return noise
+
+    def _start_drawing(self, noise: NoisePlan) -> None:
+        """Start drawing an admitted query's noise now, so that it overlaps the rest of
+        the admission (the leader: the helpers' registration, which draws theirs).
+
+        Kept by the identity of this ``noise`` object (two queries with equal plans
+        never share a draw: reused noise would cancel in a difference of releases)
+        until :meth:`prepare` takes it; if the admission fails and drops the
+        object, the draw is forgotten with it once it is done (it holds the object
+        while it runs).
+        """
+        key = id(noise)
+        if key not in self._pending:
+            self._pending[key] = asyncio.ensure_future(asyncio.to_thread(noise.sample))
+            weakref.finalize(noise, self._pending.pop, key, None)
 
     def _spend(self, analyst: str, dataset: str, rho: Fraction) -> Callable[[str | None], str]:
         def spend(stored: str | None) -> str:
