@@ -36,6 +36,7 @@ from pets.server.peers import HelperLink
 from pets.server.rpc import add_service
 from pets.server.store import Store, connect_store
 from pets.transport import wire
+from pets.transport.flowcontrol import FLOW_CONTROL_OPTIONS
 from pets.v1 import aggregation_pb2 as pb
 
 log = logging.getLogger("pets.server")
@@ -49,6 +50,7 @@ SERVER_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
+    *FLOW_CONTROL_OPTIONS,  # no BDP pings, a fixed window (pets.transport.flowcontrol)
 ]
 GRACE_SECONDS = 5.0
 

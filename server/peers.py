@@ -12,6 +12,7 @@ from pets.errors import UnavailableError
 from pets.identity.certificates import server_dns_name
 from pets.server.config import HelperEndpoint, ServerConfig
 from pets.transport import wire
+from pets.transport.flowcontrol import FLOW_CONTROL_OPTIONS
 from pets.transport.status import error_for
 from pets.transport.targets import open_channel
 from pets.transport.wire import INSECURE_IDENTITY_HEADER
@@ -26,6 +27,7 @@ CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", wire.MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", wire.MAX_MESSAGE_BYTES),
     ("grpc.keepalive_time_ms", 30_000),
+    *FLOW_CONTROL_OPTIONS,  # no BDP pings, a fixed window (pets.transport.flowcontrol)
 ]
 
 
