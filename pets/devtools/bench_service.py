@@ -70,9 +70,11 @@ Two quick metrics (``pets bench --quick --only service``):
     leader, which has the helper check the signature and commits). Timed:
     first holder starts → last acknowledgement; the holders run in
     :data:`RATE_PROCESSES` client processes so the client side is not a
-    single Python thread. Holders send the way a node does by default: one
-    message on their persistent ``ContributeStream``
-    (:mod:`pets.client.contribution_stream`). The best of :data:`RATE_ROUNDS`
+    single Python thread, each run as ``pets node`` runs (its default event
+    loop and collector settings, :func:`_rate_worker_main`). Holders send the
+    way a node does by default: one message on their persistent
+    ``ContributeStream`` (:mod:`pets.client.contribution_stream`). The best of
+    :data:`RATE_ROUNDS`
     rounds (peak sustained rate) is the metric; the median round is reported
     beside it.
 
