@@ -74,9 +74,8 @@ Two quick metrics (``pets bench --quick --only service``):
     loop and collector settings, :func:`_rate_worker_main`). Holders send the
     way a node does by default: one message on their persistent
     ``ContributeStream`` (:mod:`pets.client.contribution_stream`). The best of
-    :data:`RATE_ROUNDS`
-    rounds (peak sustained rate) is the metric; the median round is reported
-    beside it.
+    :data:`RATE_ROUNDS` rounds (peak sustained rate) is the metric; the median
+    round is reported beside it.
 
 ``contributions_per_s_stream`` and ``contributions_per_s_unary``
     The same rounds sent on the stream (the default; the same figure as
