@@ -365,6 +365,8 @@ def discrete_laplace(plan: LaplacePlan, rng: RandomBytes, n: int) -> np.ndarray:
     about twice as much), the marked lanes then compared in full all together.
     """
     out = np.empty(n, dtype=np.int64)
+    if n == 0:
+        return out
     bad, prefixes = _magnitudes(plan, rng, out)
     if bad.size:  # about 0.4% of lanes per digit level
         out[bad] = _exact_lanes(plan, rng, prefixes)

@@ -259,6 +259,7 @@ def test_fresh_keys_and_bad_input() -> None:
     assert fast.discrete_laplace(10**6, 50).tolist() != fast.discrete_laplace(10**6, 50).tolist()
     assert KeyedStream()(16) != KeyedStream()(16)
     assert fast.discrete_gaussian(110, 0).shape == (0,)
+    assert fast.discrete_laplace(10**9, 0).shape == fast.discrete_laplace(1, 0).shape == (0,)
     for bad in (0, -1, "x", float("nan"), True):
         with pytest.raises(InvalidInputError):
             fast.discrete_laplace(bad, 3)  # type: ignore[arg-type]
