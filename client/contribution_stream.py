@@ -89,6 +89,7 @@ class _Session:
 
     def __init__(self, call: grpc.aio.StreamStreamCall) -> None:
         self.call = call
+        self.loop = asyncio.get_running_loop()  # looked up once, not per message
         self.pending: dict[int, asyncio.Future[pb.ContributionStreamResponse]] = {}
         self.ended: MessageError | None = None
         self._queue: collections.deque[
@@ -102,9 +103,7 @@ class _Session:
         self, sequence: int, request: pb.ContributionStreamRequest
     ) -> asyncio.Future[pb.ContributionStreamResponse]:
         """Queue ``request``; the future of its answer (failed if the call ended)."""
-        future: asyncio.Future[pb.ContributionStreamResponse] = (
-            asyncio.get_running_loop().create_future()
-        )
+        future: asyncio.Future[pb.ContributionStreamResponse] = self.loop.create_future()
         if self.ended is not None:
             future.set_exception(self.ended)
             return future
@@ -116,7 +115,7 @@ class _Session:
         return future
 
     async def _write(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         queue = self._queue
         try:
             while self.ended is None:
@@ -208,7 +207,7 @@ class ContributionStream:
         )
         # The deadline fails the answer's future (one timer, no task cancellation);
         # a request still queued then is not sent.
-        timer = asyncio.get_running_loop().call_later(timeout, _expire, future, timeout)
+        timer = session.loop.call_later(timeout, _expire, future, timeout)
         try:
             response = await future
         except MessageError as exc:
