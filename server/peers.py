@@ -90,23 +90,25 @@ class HelperLink:
     def _messages(
         self, query_id: str, contributions: Sequence[pb.SealedContribution | bytes]
     ) -> Iterator[bytes]:
-        """A header, then the contributors in batches, each holder with only this
-        helper's sealed seed, each message encoded. ``contributions`` (messages, or
-        stored serialised ones) must be sorted by holder.
+        """The header, then the contributors in batches, each holder with only this
+        helper's sealed seed, each message encoded; the first batch goes in the
+        header's message (one message for up to :data:`FINALIZE_BATCH` contributors:
+        one write and one read fewer per call). ``contributions`` (messages, or stored
+        serialised ones) must be sorted by holder.
 
         A contribution that carries this helper's seeds only (one helper: every
-        one) goes as it is encoded, not copied field by field; a batch is the
-        encoding of ``FinalizeMessage(contributions=batch)`` joined from its
-        contributions' (:func:`pets.transport.wire.field_record`).
+        one) goes as it is encoded, not copied field by field; a message is the
+        encoding of ``FinalizeMessage(header=..., contributions=batch)`` joined from
+        its fields' (:func:`pets.transport.wire.field_record`).
         """
-        yield pb.FinalizeMessage(
-            header=pb.FinalizeHeader(query_id=query_id, contributors=len(contributions))
-        ).SerializeToString()
-        for start in range(0, len(contributions), FINALIZE_BATCH):
-            yield b"".join(
+        header = pb.FinalizeHeader(query_id=query_id, contributors=len(contributions))
+        first = wire.field_record(_HEADER_TAG, header.SerializeToString())
+        for start in range(0, max(len(contributions), 1), FINALIZE_BATCH):
+            batch = b"".join(
                 wire.field_record(_CONTRIBUTIONS_TAG, self._mine(c))
                 for c in contributions[start : start + FINALIZE_BATCH]
             )
+            yield first + batch if start == 0 else batch
 
     def _mine(self, contribution: pb.SealedContribution | bytes) -> bytes:
         """One contribution as this helper gets it, encoded: its other helpers' seeds
@@ -180,4 +182,5 @@ class HelperLink:
         await self._call("Finalize", iter([pb.FinalizeMessage(header=header)]), 10.0)
 
 
+_HEADER_TAG = b"\x0a"  # FinalizeMessage.header: field 1, length-delimited
 _CONTRIBUTIONS_TAG = b"\x12"  # FinalizeMessage.contributions: field 2, length-delimited

@@ -2,9 +2,10 @@
 
 The leader joins already encoded contributions into each ``FinalizeMessage``
 (:func:`pets.transport.wire.field_record`) instead of building and encoding
-message objects: the bytes must parse to exactly the messages the helper was
-sent before, each contributor with only this helper's seeds, whether the
-contribution comes as a message (Prepare) or as stored bytes (Finalize).
+message objects, the first batch in the header's message: the bytes must
+parse to the header and the same batches of contributors as before, each with
+only this helper's seeds, whether the contribution comes as a message
+(Prepare) or as stored bytes (Finalize).
 """
 
 from __future__ import annotations
@@ -59,9 +60,10 @@ def _expected(helper: str, contributions: list[pb.SealedContribution]) -> list[p
         copy.seeds.extend(s for s in c.seeds if s.helper == helper)
         mine.append(copy)
     header = pb.FinalizeHeader(query_id="q-1", contributors=len(contributions))
-    return [pb.FinalizeMessage(header=header)] + [
-        pb.FinalizeMessage(contributions=mine[i : i + FINALIZE_BATCH])
-        for i in range(0, len(mine), FINALIZE_BATCH)
+    batches = [mine[i : i + FINALIZE_BATCH] for i in range(0, len(mine), FINALIZE_BATCH)] or [[]]
+    # The first batch travels with the header: one message for a small batch.
+    return [pb.FinalizeMessage(header=header, contributions=batches[0])] + [
+        pb.FinalizeMessage(contributions=batch) for batch in batches[1:]
     ]
 
 
@@ -85,7 +87,27 @@ def test_each_of_two_helpers_gets_only_its_own_seeds() -> None:
 
 
 def test_no_contributors_is_a_header_alone() -> None:
-    assert _sent("helper-1", []) == _expected("helper-1", [])
+    sent = _sent("helper-1", [])
+    assert sent == _expected("helper-1", []) and len(sent) == 1
+    assert sent[0].HasField("header") and not sent[0].contributions
+
+
+def test_a_small_batch_is_one_message_the_helper_reads_as_before() -> None:
+    from pets.server.helper.streams import read_contributors
+
+    items = [_contribution(i, ("helper-1",)) for i in range(3)]
+    sent = _sent("helper-1", list(items))
+    assert len(sent) == 1
+
+    async def read() -> tuple[pb.FinalizeHeader, list[pb.SealedContribution]]:
+        async def stream():  # type: ignore[no-untyped-def]
+            for m in sent:
+                yield m
+
+        return await read_contributors(stream())
+
+    header, contributors = asyncio.run(read())
+    assert header.contributors == 3 and contributors == items
 
 
 @given(payloads=st.lists(st.binary(max_size=300), max_size=4))
