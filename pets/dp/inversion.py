@@ -46,8 +46,9 @@ table indexed by them (65,536 buckets) holds the outcome of every bucket that
 no threshold falls into (then every ``F`` in the bucket has that outcome);
 a bucket holding a threshold is marked (:data:`STRADDLE`), and only its lanes
 draw 48 more bits of ``F`` (which are independent of the first 16) and
-compare the full 64-bit prefix with the thresholds by binary search, ties
-going to the exact path above. With at most 2^8 outcomes per digit level, at
+compare the full 64-bit prefix with the bucket's threshold (the count above
+the bucket, plus one if ``w < T``), or by binary search when the bucket holds
+several, ties going to the exact path above. With at most 2^8 outcomes per digit level, at
 most 2^8 of 65,536 buckets are marked (0.4% of lanes per level).
 
 Randomness is consumed in this order (known-answer tests pin it): the 16-bit
@@ -210,6 +211,13 @@ class LevelTable:
         table[first != last] = STRADDLE  # a threshold lies in [start, end]: compare further
         self.table = table
         self.marked = int(np.count_nonzero(first != last))
+        # A marked bucket with one threshold T (the usual case): the outcome is the count
+        # above the bucket plus (w < T); ``single`` is False where there are several.
+        self.base = (self.outcomes - last).astype(np.int64)
+        self.single = (last - first) == 1
+        self.threshold = np.zeros(1 << PREFIX_BITS, dtype=np.uint64)
+        one = np.flatnonzero(self.single)
+        self.threshold[one] = self.ascending[first[one]]
 
     def outcomes_of(self, rng: RandomBytes, prefixes: np.ndarray) -> np.ndarray:
         """Exact outcomes (int64) for lanes whose 16-bit prefixes fell in marked buckets.
@@ -222,10 +230,16 @@ class LevelTable:
         """
         rest = uint64s(rng, prefixes.size) >> np.uint64(PREFIX_BITS)
         w = (prefixes.astype(np.uint64) << np.uint64(_REST_BITS)) | rest
-        right = np.searchsorted(self.ascending, w, side="right")
-        left = np.searchsorted(self.ascending, w, side="left")
-        out = (self.outcomes - right).astype(np.int64)
-        for i in np.flatnonzero(left != right).tolist():  # w equals a threshold
+        threshold = self.threshold[prefixes]
+        out = self.base[prefixes] + (w < threshold)
+        tied = w == threshold
+        several = np.flatnonzero(~self.single[prefixes])
+        if several.size:  # several thresholds in the bucket: binary search
+            ws = w[several]
+            right = np.searchsorted(self.ascending, ws, side="right")
+            out[several] = self.outcomes - right
+            tied[several] = np.searchsorted(self.ascending, ws, side="left") != right
+        for i in np.flatnonzero(tied).tolist():  # w equals a threshold
             out[i] = self.outcome_of_word(rng, int(w[i]))
         return out
 

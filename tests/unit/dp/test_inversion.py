@@ -90,6 +90,23 @@ def test_bucket_table_agrees_with_a_direct_count(level: Level) -> None:
         assert marked <= level.n - 1  # at most one marked bucket per threshold
 
 
+@pytest.mark.parametrize("level", LEVELS, ids=str)
+def test_marked_buckets_count_thresholds_above_the_full_word(level: Level) -> None:
+    """One threshold in the bucket (base + (w < T)) or several (binary search): both give
+    #{k : T_k > w} for the full 64-bit prefix w; the words avoid the thresholds (no tie)."""
+    tab = LevelTable(level)
+    marked = np.flatnonzero(tab.table == inversion.STRADDLE)[:300].astype(np.uint16)
+    rest = np.random.default_rng(7).integers(0, 1 << 48, size=marked.size, dtype=np.uint64)
+    words = (marked.astype(np.uint64) << np.uint64(48)) | rest
+    assert not set(words.tolist()) & set(tab.thresholds)
+    stream = _stream((rest << np.uint64(16)).astype("<u8").tobytes())
+    got = tab.outcomes_of(stream, marked)
+    want = [sum(1 for t in tab.thresholds if t > w) for w in words.tolist()]
+    assert got.tolist() == want
+    if sum(1 for t in tab.thresholds if t < 1 << 48) > 1:
+        assert not tab.single[0]  # e.g. a geometric's bucket 0 holds its small thresholds
+
+
 def test_tail_bounds_enclose_the_exact_tail() -> None:
     for level in LEVELS:
         for k in (1, 2, 5, 300):
