@@ -11,6 +11,7 @@ from pets.errors import ConfigError
 from pets.identity.certificates import server_dns_name
 from pets.identity.files import load_own_identity
 from pets.transport import wire
+from pets.transport.flowcontrol import FLOW_CONTROL_OPTIONS
 from pets.transport.targets import open_channel
 from pets.transport.wire import INSECURE_IDENTITY_HEADER
 
@@ -18,6 +19,8 @@ CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", wire.MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", wire.MAX_MESSAGE_BYTES),
     ("grpc.keepalive_time_ms", 20_000),
+    # No HTTP/2 BDP probe pings, a fixed 4 MiB window, as the servers (pets.transport.flowcontrol).
+    *FLOW_CONTROL_OPTIONS,
 ]
 
 

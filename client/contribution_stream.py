@@ -64,6 +64,25 @@ def status_code(value: int) -> grpc.StatusCode:
     return _CODES.get(value, grpc.StatusCode.UNKNOWN)
 
 
+LOCAL_CORE_FAILURE = "Internal error from Core"
+"""The details of an INTERNAL that gRPC's client makes up itself (no server sent it):
+e.g. a write racing the connection's loss when the leader is killed mid-stream."""
+
+
+def ended_status(exc: grpc.aio.AioRpcError) -> MessageError:
+    """The failure to give every contribution still waiting on a call that ended with ``exc``.
+
+    A status the leader sent is passed on as it is. gRPC's own INTERNAL for a send
+    that failed because the connection went away is UNAVAILABLE, as the same loss
+    is reported when no write was under way: the contribution is re-sent on a new
+    stream (re-sends are idempotent), not failed for good.
+    """
+    code, details = exc.code(), exc.details() or ""
+    if code == grpc.StatusCode.INTERNAL and details == LOCAL_CORE_FAILURE:
+        return MessageError(grpc.StatusCode.UNAVAILABLE, "the connection to the leader was lost")
+    return MessageError(code, details)
+
+
 def falls_back(code: grpc.StatusCode) -> bool:
     """Whether a stream that failed with ``code`` means the leader lacks the method, so
     the contribution goes by ``ContributeOne`` instead."""
@@ -143,7 +162,7 @@ class _Session:
                 if future is not None and not future.done():
                     future.set_result(response)
         except grpc.aio.AioRpcError as exc:
-            error = MessageError(exc.code(), exc.details() or "")
+            error = ended_status(exc)
         except asyncio.CancelledError:
             error = MessageError(grpc.StatusCode.CANCELLED, "the stream was closed")
         finally:
