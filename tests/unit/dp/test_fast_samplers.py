@@ -22,6 +22,7 @@ from pets.dp.exact_exp import LazyUniform, exp_neg_bounds, geometric_exp_tail, t
 from pets.dp.randomness import KeyedStream, SeededRandom
 from pets.dp.sensitivity import gaussian_sigma2
 from pets.errors import InvalidInputError
+from tests.unit.dp.byte_source import scripted_stream as _stream
 
 N = 100_000
 REJECT_BELOW = 1e-6
@@ -144,19 +145,6 @@ def test_exp_bounds_enclose_the_value(x: Fraction | int) -> None:
         value = Decimal(-x.numerator) / x.denominator if isinstance(x, Fraction) else Decimal(-x)
         scaled = value.exp() * (Decimal(2) ** bits)
         assert lo <= scaled <= hi and hi - lo <= 2
-
-
-def _stream(*chunks: bytes):  # type: ignore[no-untyped-def]
-    """A random source that serves these bytes in order (any read size)."""
-    data = bytearray(b"".join(chunks))
-
-    def read(n: int) -> bytes:
-        assert len(data) >= n, "the test stream ran out"
-        out = bytes(data[:n])
-        del data[:n]
-        return out
-
-    return read
 
 
 def test_a_tie_with_a_threshold_is_settled_by_further_bits() -> None:

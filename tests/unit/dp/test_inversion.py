@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from pets.dp import fast, inversion
 from pets.dp.inversion import Level, LevelTable
 from pets.dp.randomness import SeededRandom
+from tests.unit.dp.byte_source import scripted_stream as _stream
 
 N = 100_000
 REJECT_BELOW = 1e-6
@@ -33,19 +34,6 @@ def _exact_tail(level: Level, k: int) -> Decimal:
     if level.n is None:
         return (-x * k).exp()
     return ((-x * k).exp() - (-x * level.n).exp()) / (1 - (-x * level.n).exp())
-
-
-def _stream(*chunks: bytes):  # type: ignore[no-untyped-def]
-    """A random source that serves these bytes in order (any read size)."""
-    data = bytearray(b"".join(chunks))
-
-    def read(n: int) -> bytes:
-        assert len(data) >= n, "the test stream ran out"
-        out = bytes(data[:n])
-        del data[:n]
-        return out
-
-    return read
 
 
 LEVELS = [
