@@ -325,15 +325,16 @@ def _magnitudes(
         marked = digits[-1].copy()
         for digit in digits[:-1]:
             marked |= digit
-        # The digits below A in 32 bits while they fit (cheaper passes), then A on top.
-        low: np.ndarray = np.zeros(n, dtype=np.uint32 if total <= 32 else np.uint64)
+        # The digits below A in 32 bits while they fit in 31 (cheaper passes; the int32
+        # view below must not sign-extend a set bit 31 over A), then A on top.
+        low: np.ndarray = np.zeros(n, dtype=np.uint32 if total < 32 else np.uint64)
         for d, digit in zip(plan.widths[::-1], digits[-2::-1], strict=True):
             np.left_shift(low, d, out=low, casting="unsafe")
             np.bitwise_or(low, digit, out=low)
         m = out[start : start + n]
         m[:] = digits[-1]
         m <<= total
-        m |= low.view(np.int32 if total <= 32 else np.int64)
+        m |= low.view(np.int32 if total < 32 else np.int64)
         bad = np.flatnonzero(marked >= STRADDLE)
         bad_lanes.append(bad + start)
         bad_prefixes.append(prefixes[:, bad])

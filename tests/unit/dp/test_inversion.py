@@ -231,3 +231,25 @@ def test_plans_reach_a_top_ratio_of_at_most_exp_minus_one(t: int, s: int) -> Non
     assert (s << total) >= t and (total == 0 or (s << (total - 1)) < t)
     assert all(1 <= d <= inversion.MAX_DIGIT_BITS for d in plan.widths)
     assert all(tab.marked <= 2 ** plan.widths[j] for j, tab in enumerate(plan.tables[:-1]))
+
+
+@pytest.mark.parametrize("t", [3 << 29, 3 << 30, (1 << 32) - 5, 3 << 31])
+def test_mean_magnitude_across_the_32_bit_digit_boundary(t: int) -> None:
+    """Scales whose digits below the top geometric take 31, 32 and 33 bits: E|Z| =
+    2q/(1 - q^2), q = exp(-1/t). With 32 bits the low digits used to be read as a
+    signed int32, wiping the top digit whenever bit 31 was set (mean ~0.64 t)."""
+    plan = inversion.laplace_plan(t, 1)
+    assert plan is not None
+    n = 40_000
+    z = inversion.discrete_laplace(plan, SeededRandom(f"mean {t}"), n)
+    assert (z >= -(1 << 62)).all()
+    q = math.exp(-1 / t)
+    expected = 2 * q / (1 - q * q)
+    mean = float(np.abs(z.astype(np.float64)).mean())
+    # |Z| is about exponential with mean t: standard error t / sqrt(n); allow 6.
+    assert abs(mean - expected) < 6 * t / math.sqrt(n)
+
+
+def test_the_32_bit_boundary_is_covered() -> None:
+    plan = inversion.laplace_plan(3 << 30, 1)
+    assert plan is not None and sum(plan.widths) == 32
