@@ -37,6 +37,7 @@ import logging
 import weakref
 from collections.abc import Callable
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -87,9 +88,14 @@ class ServerPrivacy:
             if started is None:
                 started = asyncio.ensure_future(asyncio.to_thread(noise.sample))
             self._drawn[query_id] = (noise, started)
+        draw = self._drawn[query_id][1]
         try:
             # Shielded: a caller that goes away leaves the draw running for the release.
-            await asyncio.shield(self._drawn[query_id][1])
+            await asyncio.shield(draw)
+        except asyncio.CancelledError:
+            if not draw.cancelled():
+                raise  # the caller itself was cancelled
+            # discard() dropped the draw meanwhile (the query failed): nothing to wait for.
         except Exception as exc:
             self.discard(query_id)
             extra = {"query_id": query_id, "error": repr(exc)}
@@ -145,7 +151,9 @@ class ServerPrivacy:
         """
         key = id(noise)
         if key not in self._pending:
-            self._pending[key] = asyncio.ensure_future(asyncio.to_thread(noise.sample))
+            draw = asyncio.ensure_future(asyncio.to_thread(noise.sample))
+            draw.add_done_callback(_retrieved)  # a dropped draw's failure is not "unread"
+            self._pending[key] = draw
             weakref.finalize(noise, self._pending.pop, key, None)
 
     def _spend(self, analyst: str, dataset: str, rho: Fraction) -> Callable[[str | None], str]:
@@ -174,15 +182,20 @@ class ServerPrivacy:
         # No budget read first: the commit's transaction checks and spends (one store
         # round trip on the release's path, not two); a refusal there changes nothing.
         z = await self._noise_for(record.id, noise)
-        # Adding is fast in a ring or field; Paillier encrypts the noise: off the loop.
-        try:
+        spend = self._spend(analyst, dataset, noise.rho)
+
+        async def add_and_store() -> None:
+            # Adding is fast in a ring or field; Paillier encrypts the noise: off the loop.
             data = await asyncio.to_thread(protocol.add_noise, spec, plan, share, z)
-            spend = self._spend(analyst, dataset, noise.rho)
             await self.store.finish_query_spending(record, data, analyst, dataset, spend)
-        finally:
-            # The draw is spent, or the release failed and it is dropped. Zeroed only now:
-            # the additive protocol's noisy share is a view of ``z`` until it is stored.
-            z.fill(0)
+
+        # The additive protocol's noisy share is a view of ``z`` until it is stored, and
+        # a store may still be writing it from a thread after this caller is cancelled
+        # (say, its lease was lost): so the work is shielded, and ``z`` is zeroed (the
+        # draw spent, or dropped with a failed release) only once the work has ended.
+        work = asyncio.ensure_future(add_and_store())
+        work.add_done_callback(lambda done: _zero_after(done, z))
+        await asyncio.shield(work)
         log.info(
             "noisy share released",
             extra={
@@ -193,3 +206,15 @@ class ServerPrivacy:
                 "rho": str(noise.rho),
             },
         )
+
+
+def _retrieved(done: asyncio.Future[Any]) -> None:
+    """Mark a finished draw's exception as read (whoever takes the draw sees it again)."""
+    if not done.cancelled():
+        done.exception()
+
+
+def _zero_after(done: asyncio.Future[None], z: np.ndarray) -> None:
+    """Zero the noise once its release has ended, however it ended."""
+    z.fill(0)
+    _retrieved(done)

@@ -231,15 +231,17 @@ class HelperQueries:
         if not lookup(request.spec.protocol).uses_helpers:
             raise InvalidInputError("this query's protocol involves no helper")
         dp = self._dp_plan(request.spec, bytes(request.fingerprint))
-        noise = None
-        if dp is not None:  # the policy, and an early budget refusal (nothing spent)
-            noise = await self.privacy.admit(request.analyst, dp[0], lookup(request.spec.protocol))
-        # Registered already (here, or through another replica): the same is a no-op.
+        # Registered already (here, or through another replica): the same is a no-op
+        # (checked first: admitting starts drawing the query's noise, ~50 ms of CPU at
+        # 10^6 Gaussian slots, which a retried registration must not pay again).
         existing = await self.find(request.query_id)
         spec = request.spec.SerializeToString()
         if existing is not None:
             self._same_registration(existing.record, request, spec)
             return
+        noise = None
+        if dp is not None:  # the policy, and an early budget refusal (nothing spent)
+            noise = await self.privacy.admit(request.analyst, dp[0], lookup(request.spec.protocol))
         if request.spec.protocol == pb.PROTOCOL_LINKAGE:  # this helper's own count
             domain = linked_budget.spec_domain(request.spec.query_json, self._schema)
             await linked_budget.reserve(
