@@ -213,11 +213,16 @@ class LevelTable:
         self.marked = int(np.count_nonzero(first != last))
         # A marked bucket with one threshold T (the usual case): the outcome is the count
         # above the bucket plus (w < T); ``single`` is False where there are several.
-        self.base = (self.outcomes - last).astype(np.int64)
+        # Compact (about 450 KB a table, cached per scale): counts as int16 (outcomes
+        # < 2^15), and the single thresholds in a short array indexed through ``slot``
+        # (slot 0, threshold 0: the bucket holds none or several).
+        self.base = (self.outcomes - last).astype(np.int16)
         self.single = (last - first) == 1
-        self.threshold = np.zeros(1 << PREFIX_BITS, dtype=np.uint64)
         one = np.flatnonzero(self.single)
-        self.threshold[one] = self.ascending[first[one]]
+        self.slot = np.zeros(1 << PREFIX_BITS, dtype=np.uint16)
+        self.slot[one] = np.arange(1, one.size + 1, dtype=np.uint16)
+        self.single_thresholds = np.zeros(one.size + 1, dtype=np.uint64)
+        self.single_thresholds[1:] = self.ascending[first[one]]
 
     def outcomes_of(self, rng: RandomBytes, prefixes: np.ndarray) -> np.ndarray:
         """Exact outcomes (int64) for lanes whose 16-bit prefixes fell in marked buckets.
@@ -230,8 +235,8 @@ class LevelTable:
         """
         rest = uint64s(rng, prefixes.size) >> np.uint64(PREFIX_BITS)
         w = (prefixes.astype(np.uint64) << np.uint64(_REST_BITS)) | rest
-        threshold = self.threshold[prefixes]
-        out = self.base[prefixes] + (w < threshold)
+        threshold = self.single_thresholds[self.slot[prefixes]]
+        out = self.base[prefixes].astype(np.int64) + (w < threshold)
         tied = w == threshold
         several = np.flatnonzero(~self.single[prefixes])
         if several.size:  # several thresholds in the bucket: binary search
@@ -267,7 +272,7 @@ def _below(f: LazyUniform, bounds: Callable[[int], tuple[int, int]]) -> bool:
         f.extend()
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=128)
 def level_table(level: Level) -> LevelTable:
     """The (cached) table of a level: computed once per noise scale."""
     return LevelTable(level)
@@ -284,7 +289,7 @@ class LaplacePlan:
     tables: tuple[LevelTable, ...]  # digit levels, then the geometric A on top
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=32)
 def laplace_plan(t: int, s: int) -> LaplacePlan | None:
     """The level plan for scale ``t/s``, or None if its magnitudes may not fit int64.
 
