@@ -57,6 +57,8 @@ InitResult = tuple[bytes, bytes] | VdafError
 FullItem = tuple[bytes, bytes, bytes, Sequence[bytes], bytes]
 #: Full verification result: (encoded output share, own encoded verifier share), or the refusal.
 FullResult = tuple[bytes, bytes] | VdafError
+#: A chunk job run on a worker: ``fn(vdaf ref, verify key, ctx, aggregator id, items)``.
+ChunkFn = Callable[[VdafRef, bytes, bytes, int, Sequence[Any]], list[Any]]
 
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
@@ -274,7 +276,7 @@ class Pending:
 
     def __init__(
         self,
-        fn: Callable[[VdafRef, bytes, bytes, int, Sequence[Any]], list[Any]],
+        fn: ChunkFn,
         args: tuple[VdafRef, bytes, bytes, int, list[Any]],
         pool: Executor | None,
     ) -> None:
@@ -297,7 +299,7 @@ class Pending:
 
 
 def submit(
-    fn: Callable[[VdafRef, bytes, bytes, int, Sequence[Any]], list[Any]],
+    fn: ChunkFn,
     ref: VdafRef,
     verify_key: bytes,
     ctx: bytes,
@@ -311,7 +313,7 @@ def submit(
 
 
 def run_split(
-    fn: Callable[[VdafRef, bytes, bytes, int, Sequence[Any]], list[Any]],
+    fn: ChunkFn,
     ref: VdafRef,
     verify_key: bytes,
     ctx: bytes,

@@ -9,6 +9,7 @@ which sends one-message contributions on its persistent stream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -371,6 +372,19 @@ class FakeLeader:
         )
         self.port = self.server.add_insecure_port("127.0.0.1:0")
 
+    @contextlib.asynccontextmanager
+    async def stream(self) -> AsyncIterator[ContributionStream]:
+        """This leader serving, and a holder's contribution stream to it (closed after)."""
+        await self.server.start()
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.port}")
+        stream = ContributionStream(channel)
+        try:
+            yield stream
+        finally:
+            await stream.close()
+            await channel.close()
+            await self.server.stop(None)
+
     async def _stream(
         self, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[bytes]:
@@ -404,16 +418,9 @@ def test_a_message_past_its_deadline_fails_alone_and_the_stream_goes_on() -> Non
 
     async def go() -> tuple[grpc.StatusCode, pb.ContributionAck, int]:
         leader = FakeLeader()
-        await leader.server.start()
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{leader.port}")
-        stream = ContributionStream(channel)
-        try:
+        async with leader.stream() as stream:
             code = await _failure(stream.contribute(_to("q-silent"), timeout=0.3))
             return code, await stream.contribute(_to("q-1"), timeout=30), leader.streams
-        finally:
-            await stream.close()
-            await channel.close()
-            await leader.server.stop(None)
 
     code, ack, streams = run(go())
     assert code == grpc.StatusCode.DEADLINE_EXCEEDED
@@ -427,10 +434,7 @@ def test_a_write_that_fails_unexpectedly_ends_the_stream_at_once() -> None:
 
     async def go() -> tuple[grpc.StatusCode, pb.ContributionAck, int]:
         leader = FakeLeader()
-        await leader.server.start()
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{leader.port}")
-        stream = ContributionStream(channel)
-        try:
+        async with leader.stream() as stream:
             await stream.contribute(_to("q-1"), timeout=30)
             session = stream._session
             assert session is not None
@@ -441,10 +445,6 @@ def test_a_write_that_fails_unexpectedly_ends_the_stream_at_once() -> None:
             session.call.write = broken  # type: ignore[method-assign]
             code = await _failure(stream.contribute(_to("q-2"), timeout=30))
             return code, await stream.contribute(_to("q-3"), timeout=30), leader.streams
-        finally:
-            await stream.close()
-            await channel.close()
-            await leader.server.stop(None)
 
     code, ack, streams = run(asyncio.wait_for(go(), 20))
     assert code == grpc.StatusCode.CANCELLED
