@@ -74,6 +74,12 @@ class HelperQuery:
     # Prio3 (issue 12): the query's verify key, aggregator id and circuit bounds, as
     # the leader registered them (stored; erased when the query ends).
     verify_key: VerifyKey | None = None
+    # DP (issue 11): this helper's own plan and noise plan for the query
+    # (HelperQueries._dp_plan), kept from the registration so that finalisation does
+    # not compile the query again on its critical path; ``dp_known`` False (a replica
+    # that loaded the query from the store) computes it there.
+    dp: tuple[QueryPlan, NoisePlan | None] | None = None
+    dp_known: bool = False
 
     @functools.cached_property
     def protocol(self) -> AggregationProtocol:
@@ -270,7 +276,7 @@ class HelperQueries:
                 raise
             self._same_registration(stored.record, request, spec)
             return
-        self.queries[rec.id] = HelperQuery(rec, verify_key=key)
+        self.queries[rec.id] = HelperQuery(rec, verify_key=key, dp=dp, dp_known=True)
         if noise is not None:  # DP: this helper's noise, drawn before it answers
             await self.privacy.prepare(rec.id, noise)
         log.info("query registered", extra={"query_id": rec.id, "analyst": rec.analyst})
@@ -359,7 +365,7 @@ class HelperQueries:
         contributors = tuple(c.holder for c in items)
         done = rec.with_state(READY, contributors=contributors)
         spec = pb.QuerySpec.FromString(rec.spec)
-        dp = self._dp_plan(spec, rec.fingerprint)
+        dp = q.dp if q.dp_known else self._dp_plan(spec, rec.fingerprint)
         try:
             if dp is not None and dp[1] is not None:
                 # This helper's own noise, stored with the budget it spends (one

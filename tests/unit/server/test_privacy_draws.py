@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import mmap
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,9 @@ def test_prepare_takes_the_draw_started_at_admission(tmp_path: Path) -> None:
             await privacy.prepare("q-2", second)
             one, two = (privacy._drawn[q][1].result() for q in ("q-1", "q-2"))
             assert one.shape == two.shape == (1000,) and not np.array_equal(one, two)
+            # Each draw is held in its own anonymous mapping, outside malloc's arenas.
+            assert isinstance(one.base, memoryview) and isinstance(one.base.obj, mmap.mmap)
+            assert one.flags.writeable and one.any()
             # An admission that fails after admit() drops its noise object: once the draw
             # (which holds the object while it runs) is done, the draw goes with it.
             dropped = await privacy.admit("alice", PLAN, ADDITIVE)
