@@ -25,6 +25,7 @@ if that range does not fit in ``(-m/2, m/2]`` or a value falls outside it,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -50,19 +51,27 @@ def _noise_array(noise: np.ndarray | Sequence[int], length: int) -> np.ndarray:
 
 
 def add_to_ring_share(
-    share: np.ndarray, noise: np.ndarray, *, in_place: bool = False
+    share: np.ndarray, noise: np.ndarray, *, into: Literal["new", "noise", "share"] = "new"
 ) -> np.ndarray:
-    """``share + noise`` in Z_2^64 as a uint64 array; ``share`` is not modified.
+    """``share + noise`` in Z_2^64 as a uint64 array.
 
-    A new array, or with ``in_place`` the noise vector's own memory (viewed as
-    uint64, overwritten): a server drops its noise after the release anyway,
-    and 10^6 slots then cost no new 8 MB array.
+    ``into`` says where the sum goes: a new array (``share`` unchanged, the
+    default); the noise vector's own memory (viewed as uint64, overwritten: a
+    server drops its noise after the release anyway); or ``share``'s own memory
+    (it must be writable: a server's final aggregate, which it releases and then
+    drops). The last two cost no new 8 MB array per 10^6 slots.
     """
     if not isinstance(share, np.ndarray) or share.dtype != np.uint64 or share.ndim != 1:
         raise InvalidInputError("a ring share must be a 1-d uint64 vector")
     z = _noise_array(noise, share.size).view(np.uint64)
-    if in_place:
+    if into == "noise":
         return np.add(z, share, out=z)
+    if into == "share":
+        if not share.flags.writeable:
+            raise InvalidInputError("the share to add the noise into is read-only")
+        return np.add(share, z, out=share)
+    if into != "new":
+        raise InvalidInputError(f"into must be 'new', 'noise' or 'share', got {into!r}")
     return share + z
 
 

@@ -290,15 +290,20 @@ class AdditiveProtocol(HelperSharingProtocol):
     def add_noise(
         self, spec: pb.QuerySpec, plan: QueryPlan, share: bytes | memoryview, noise: np.ndarray
     ) -> bytes | memoryview:
-        """The share plus the noise in Z_2^64 (:func:`pets.dp.add_to_ring_share`), added
-        in place into ``noise`` and returned as a view of it (no 8 MB copy per 10^6
-        slots): the caller stores it before it drops (zeroes) the noise."""
+        """The share plus the noise in Z_2^64 (:func:`pets.dp.add_to_ring_share`),
+        without an 8 MB copy per 10^6 slots: added in place into a writable ``share``
+        (the server's own final aggregate, which it releases and drops) and returned;
+        into ``noise`` for a read-only one, returned as a view of the noise, which the
+        caller stores before it drops (zeroes) the noise."""
         from pets.dp import add_to_ring_share
 
         ring = np.frombuffer(share, dtype=wire.RING_DTYPE)
         if ring.size != plan.length:
             raise InvalidInputError(f"share has {ring.size} slots, the plan {plan.length}")
-        noisy = add_to_ring_share(ring.astype(np.uint64, copy=False), noise, in_place=True)
+        if ring.flags.writeable and ring.dtype == np.uint64:  # little-endian: no copy
+            add_to_ring_share(ring, noise, into="share")
+            return share
+        noisy = add_to_ring_share(ring.astype(np.uint64, copy=False), noise, into="noise")
         return noisy.astype(wire.RING_DTYPE, copy=False).data.cast("B")
 
     # -- holder (holder_refusal: HelperSharingProtocol's, among any number of helpers)

@@ -42,6 +42,30 @@ def test_ring_round_trip(pairs: list[tuple[int, int]]) -> None:
     assert leader.tolist() == (to_ring(x) - mask).tolist()  # input untouched
 
 
+@given(VECS)
+def test_ring_sum_is_the_same_wherever_it_is_written(pairs: list[tuple[int, int]]) -> None:
+    """``into`` the noise's or the share's own memory: the same sum as a new array, and
+    only the memory named is overwritten."""
+    share = np.array([a for a, _ in pairs], dtype=np.int64).view(np.uint64)
+    z = np.array([b for _, b in pairs], dtype=np.int64)
+    want = add_to_ring_share(share, z).tolist()
+    into_noise, noise_before = z.copy(), z.copy()
+    assert add_to_ring_share(share, into_noise, into="noise").tolist() == want
+    into_share, share_before = share.copy(), share.copy()
+    out = add_to_ring_share(into_share, z, into="share")
+    assert out is into_share and into_share.tolist() == want
+    assert z.tolist() == noise_before.tolist() and share.tolist() == share_before.tolist()
+
+
+def test_ring_sum_into_a_read_only_share_or_nowhere_is_refused() -> None:
+    share = np.zeros(3, dtype=np.uint64)
+    share.setflags(write=False)
+    with pytest.raises(InvalidInputError, match="read-only"):
+        add_to_ring_share(share, np.ones(3, dtype=np.int64), into="share")
+    with pytest.raises(InvalidInputError, match="into must be"):
+        add_to_ring_share(share, np.ones(3, dtype=np.int64), into="elsewhere")  # type: ignore[arg-type]
+
+
 @given(VECS, st.sampled_from([FIELD64_MODULUS, FIELD128_MODULUS, 2**63 + 29]))
 def test_field_round_trip(pairs: list[tuple[int, int]], p: int) -> None:
     x = [a % p for a, _ in pairs]

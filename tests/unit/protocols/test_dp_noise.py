@@ -33,8 +33,16 @@ def test_additive_noise_is_added_in_the_ring() -> None:
     share = np.array([0, 1, 2**64 - 1, 2**63, 5], dtype=np.uint64)
     noise = np.array([-1, -2, 1, 0, 7], dtype=np.int64)
     spec = pb.QuerySpec(protocol=pb.PROTOCOL_ADDITIVE)
+    want = [2**64 - 1, 2**64 - 1, 0, 2**63, 12]
+    # A read-only share (bytes): the sum is written into the noise and returned as its view.
     noisy = np.frombuffer(protocol.add_noise(spec, PLAN, share.tobytes(), noise), dtype="<u8")
-    assert noisy.tolist() == [2**64 - 1, 2**64 - 1, 0, 2**63, 12]
+    assert noisy.tolist() == want
+    # The server's own final aggregate (a writable view): the sum is written into it,
+    # and the noise is left as it was (it is zeroed after the release, not read again).
+    own, z = share.copy(), np.array([-1, -2, 1, 0, 7], dtype=np.int64)
+    out = protocol.add_noise(spec, PLAN, wire.vector_view(own), z)
+    assert np.frombuffer(out, dtype="<u8").tolist() == want == own.tolist()
+    assert z.tolist() == [-1, -2, 1, 0, 7]
 
 
 @functools.cache
