@@ -12,8 +12,9 @@ How each interval is computed (``K`` = servers whose noise is in the sum,
 ``w(α)`` = :func:`pets.dp.tails.half_width` of a slot at level α):
 
 * count, bin, sum, vector element: ``noisy ± w(α)``, α = 1 - confidence (a
-  vector dataset's intervals are ``{"vector": {"lo": array, "hi": array}}``,
-  element by element, as read-only float64 numpy arrays; a table's vector
+  vector dataset's intervals are ``{"vector": VectorIntervals}``, a mapping
+  ``{"lo": array, "hi": array}`` of read-only float64 numpy arrays, element by
+  element, made when first read; a table's vector
   field a list of ``(lo, hi)``);
 * mean = sum / count: the count and the sum intervals each at level α/2
   (union bound, so both hold together with probability >= 1-α); the mean
@@ -30,7 +31,7 @@ numbers of a result.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,9 +71,56 @@ class DpRelease:
 def _json_row(iv: dict[str, Any]) -> dict[str, Any]:
     """One row's intervals for JSON: a vector dataset's numpy ``lo``/``hi`` as lists."""
     return {
-        k: {n: a.tolist() for n, a in v.items()} if isinstance(v, dict) else v
+        k: {n: a.tolist() for n, a in v.items()} if isinstance(v, Mapping) else v
         for k, v in iv.items()
     }
+
+
+class VectorIntervals(Mapping[str, np.ndarray]):
+    """A vector dataset's intervals, ``{"lo": array, "hi": array}``: element ``i`` is
+    ``(v[i] -+ w) / scale`` for the noisy fixed-point total ``v`` and the half-width
+    ``w`` every element shares.
+
+    The two arrays (read-only float64, 16 MB per 10^6 elements) are made the first
+    time either is read (``Result.to_pandas``, JSON, the caller's own lookup) and
+    kept; a fetch whose caller never reads them does not pay for them. ``v`` is the
+    decoder's int64 view of the noisy total, kept as it is (nothing else writes it).
+    """
+
+    def __init__(self, values: np.ndarray, half_width: int, scale: int) -> None:
+        self._values, self.half_width, self.scale = values, half_width, scale
+        self._arrays: dict[str, np.ndarray] | None = None
+
+    def _made(self) -> dict[str, np.ndarray]:
+        if self._arrays is None:
+            # Made in place on one float copy of the values: three 8 MB arrays at most.
+            lows = np.array(self._values, dtype=np.float64)  # a copy, whatever the input
+            highs = lows + self.half_width
+            lows -= self.half_width
+            if self.scale != 1:
+                highs /= self.scale
+                lows /= self.scale
+            lows.setflags(write=False)
+            highs.setflags(write=False)
+            self._arrays = {"lo": lows, "hi": highs}
+        return self._arrays
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key not in ("lo", "hi"):
+            raise KeyError(key)
+        return self._made()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("lo", "hi"))
+
+    def __len__(self) -> int:
+        return 2
+
+    def __repr__(self) -> str:
+        return (
+            f"VectorIntervals({len(self._values)} elements, half-width "
+            f"{self.half_width}/{self.scale})"
+        )
 
 
 class _Widths:
@@ -128,21 +176,11 @@ def decode_noisy(
     if plan.is_vector:
         b = plan.bounds[0]
         w = widths(0, alpha)
-        # As the exact decoder: v / scale. Per element [lo[i], hi[i]] = (v -+ w) / scale:
-        # two flat read-only float64 arrays (10^6 pairs as Python objects would cost
-        # seconds; Result.to_json_obj makes lists of them), the second made in place on
-        # the float copy of the values: no division at scale 1, two or three 8 MB arrays
-        # in all instead of five.
-        lows = np.asarray(values, dtype=np.float64)
-        rows = [{"vector": (lows if b.scale == 1 else lows / b.scale).tolist()}]
-        highs = lows + w
-        lows -= w
-        if b.scale != 1:
-            highs /= b.scale
-            lows /= b.scale
-        lows.setflags(write=False)
-        highs.setflags(write=False)
-        intervals = [{"vector": {"lo": lows, "hi": highs}}]
+        # As the exact decoder: v / scale, as floats (10^6 Python objects either way).
+        # The intervals (v -+ w) / scale are made only when read (VectorIntervals).
+        numeric = values if isinstance(values, np.ndarray) else np.asarray(values, np.float64)
+        rows = [{"vector": (numeric / b.scale).tolist()}]
+        intervals = [{"vector": VectorIntervals(numeric, w, b.scale)}]
     else:
         values = [int(v) for v in values] if ring else values
         rows, intervals = [], []

@@ -18,6 +18,7 @@ and a tiny float64 slack per term for the plaintext side's own rounding.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -232,7 +233,7 @@ def _json_intervals(iv: dict[str, Any]) -> dict[str, Any]:
     dataset's ``lo``/``hi`` arrays (numpy in memory: pets.dp.release)."""
     return {
         k: {n: list(a.tolist() if hasattr(a, "tolist") else a) for n, a in v.items()}
-        if isinstance(v, dict)
+        if isinstance(v, Mapping)
         else [list(p) for p in v]
         if isinstance(v, list)
         else list(v)
@@ -244,7 +245,7 @@ def _flat_intervals(result: Result, iv: dict[str, Any]) -> list[tuple[str, tuple
     """One row's intervals per column (a vector spread over its labels)."""
     out: list[tuple[str, tuple[float, float]]] = []
     for name, value in iv.items():
-        if isinstance(value, dict):  # a vector dataset: {"lo": [...], "hi": [...]}
+        if isinstance(value, Mapping):  # a vector dataset: {"lo": [...], "hi": [...]}
             for i, (lo, hi) in enumerate(zip(value["lo"], value["hi"], strict=True)):
                 out.append((str(i), (float(lo), float(hi))))
         elif isinstance(value, list):

@@ -88,7 +88,12 @@ def test_a_vector_dataset_has_interval_arrays_that_become_json_lists() -> None:
     total = add_to_ring_share(np.zeros(length, dtype=np.uint64), noise.sample(SeededRandom("v")))
     release = decode_noisy(plan, noise, total, 1, 1)
     (ivs,) = release.intervals
+    assert ivs["vector"]._arrays is None  # not made until read (16 MB per 10^6 elements)
+    assert set(ivs["vector"]) == {"lo", "hi"} and len(ivs["vector"]) == 2
     lo, hi = ivs["vector"]["lo"], ivs["vector"]["hi"]
+    assert ivs["vector"]["lo"] is lo  # made once, kept
+    w = ivs["vector"].half_width / 10  # scale 10
+    np.testing.assert_allclose(hi - lo, 2 * w)
     assert isinstance(lo, np.ndarray) and not lo.flags.writeable and lo.shape == (length,)
     values = np.asarray(release.result.rows[0]["vector"])
     assert (lo < values).all() and (values < hi).all()
