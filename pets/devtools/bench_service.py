@@ -13,7 +13,9 @@ Two quick metrics (``pets bench --quick --only service``):
     Secure sum of 10 holders' vectors of 10^6 values through leader + helper,
     over the same 10 vectors streamed in the clear to a minimal plaintext sink,
     both measured in the same run: :data:`E2E_ROUNDS` interleaved rounds of
-    each, ratio of the *medians*. (The minimums are reported too; their ratio
+    each (with the DP round below: secure, clear, DP, then DP, clear, secure,
+    alternately, so neither kind always follows the other), ratio of the
+    *medians*. (The minimums are reported too; their ratio
     swings by about ±20% from run to run on a shared 2-core machine, because
     now and then one clear round runs with the machine to itself.)
 
@@ -140,7 +142,10 @@ T = TypeVar("T")
 
 E2E_HOLDERS = 10
 E2E_LENGTH = 1_000_000
-E2E_ROUNDS = 9
+E2E_ROUNDS = 25
+"""Rounds of each kind. One round's time varies by about ±12% on 2 shared cores (the
+helper's seed expansion alone took 18-60 ms); with 9 rounds the DP/no-DP ratio of
+medians moved by ±8% between runs, more than the 5% it is compared with."""
 E2E_DP_CLAUSE = "dp epsilon 1"  # discrete Laplace on every element (the cheaper sampler)
 RATE_HOLDERS = 200
 RATE_PROCESSES = 2
@@ -707,7 +712,8 @@ async def timed(coro: Awaitable[T]) -> tuple[float, T]:
 
 
 def e2e_metrics(rig: ServiceRig, *, rounds: int = E2E_ROUNDS) -> dict[str, float]:
-    """Secure vs clear sum of E2E_HOLDERS vectors of E2E_LENGTH, interleaved, best of each."""
+    """Secure (with and without DP) vs clear sum of E2E_HOLDERS vectors of E2E_LENGTH,
+    interleaved, medians of each."""
     clients = rig.holders(E2E_HOLDERS, prefix="e2e")
     clear = rig.clear_holders(clients)
     vectors = random_vectors(E2E_HOLDERS, E2E_LENGTH)
@@ -757,10 +763,11 @@ def e2e_metrics(rig: ServiceRig, *, rounds: int = E2E_ROUNDS) -> dict[str, float
     secure: list[float] = []
     clear_: list[float] = []
     secure_dp: list[float] = []
-    for _ in range(rounds):
-        secure.append(secure_once())
-        clear_.append(clear_once())
-        secure_dp.append(secure_dp_once())
+    kinds = ((secure, secure_once), (clear_, clear_once), (secure_dp, secure_dp_once))
+    for i in range(rounds):
+        # Alternate the order (S C D, then D C S): no kind always runs after another.
+        for times, once in kinds if i % 2 == 0 else kinds[::-1]:
+            times.append(once())
     t_secure, t_clear = statistics.median(secure), statistics.median(clear_)
     t_secure_dp = statistics.median(secure_dp)
     t_decode = min(_seconds(lambda: decode(plan, expected, E2E_HOLDERS)) for _ in range(3))
