@@ -56,7 +56,10 @@ Two quick metrics (``pets bench --quick --only service``):
     query's submission, not timed here, so its cost is reported beside it as
     ``e2e_submit_dp_seconds`` against ``e2e_submit_seconds`` (medians: submit,
     helper registration, announcement fetched by one holder).
-    ``e2e_dp_overhead_ratio`` = DP / no-DP medians.
+    ``e2e_dp_overhead_ratio`` = DP / no-DP medians. Both ratios come with
+    ``..._ci95_lo`` / ``..._ci95_hi``, a 95% bootstrap interval over the rounds:
+    one round varies by about ±12% on this machine, so a ratio of two 25-round
+    medians is itself uncertain by about ±5%.
 
     Context keys: ``e2e_secure_seconds``, ``e2e_clear_seconds``,
     ``e2e_decode_seconds`` (:func:`pets.query.decode` of the 10^6-value sum,
@@ -777,6 +780,10 @@ def e2e_metrics(rig: ServiceRig, *, rounds: int = E2E_ROUNDS) -> dict[str, float
         "e2e_secure_vs_clear_ratio_dp": t_secure_dp / t_clear,
         "e2e_secure_dp_seconds": t_secure_dp,
         "e2e_dp_overhead_ratio": t_secure_dp / t_secure,
+        # How far the two medians' ratio can move from sampling alone: one round varies
+        # by about ±12% here, so 25 rounds leave the ratio uncertain by about ±5%.
+        **_ratio_interval("e2e_dp_overhead_ratio", secure_dp, secure),
+        **_ratio_interval("e2e_secure_vs_clear_ratio", secure, clear_),
         # Query submission (+ the announcement), untimed above: DP draws each server's
         # noise there, before the query is announced (pets.server.privacy).
         "e2e_submit_seconds": statistics.median(submit),
@@ -791,6 +798,22 @@ def e2e_metrics(rig: ServiceRig, *, rounds: int = E2E_ROUNDS) -> dict[str, float
         # what the protocols themselves cost (approximate: decode timed apart).
         "e2e_secure_vs_clear_ratio_excl_decode": (t_secure - t_decode) / (t_clear - t_decode),
     }
+
+
+def _ratio_interval(
+    name: str, numerator: Sequence[float], denominator: Sequence[float], *, resamples: int = 4000
+) -> dict[str, float]:
+    """``{name}_ci95_lo`` / ``_hi``: a 95% percentile-bootstrap interval for
+    median(numerator) / median(denominator), the rounds of each kind resampled
+    independently (they are independent rounds); a fixed seed, so a run's report
+    is reproducible from its rounds (Efron and Tibshirani 1993, ch. 13)."""
+    rng = np.random.default_rng(20261201)
+    num, den = np.asarray(numerator), np.asarray(denominator)
+    picks_num = rng.integers(0, num.size, (resamples, num.size))
+    picks_den = rng.integers(0, den.size, (resamples, den.size))
+    ratios = np.median(num[picks_num], axis=1) / np.median(den[picks_den], axis=1)
+    lo, hi = np.percentile(ratios, [2.5, 97.5])
+    return {f"{name}_ci95_lo": float(lo), f"{name}_ci95_hi": float(hi)}
 
 
 def _seconds(fn: Callable[[], object]) -> float:

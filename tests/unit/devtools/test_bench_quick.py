@@ -27,6 +27,10 @@ HEADLINE: dict[str, set[str]] = {
     "sharing": {"shard_elements_per_s", "aggregate_vs_npadd_ratio"},
     "service": {
         "e2e_secure_vs_clear_ratio",
+        "e2e_secure_vs_clear_ratio_ci95_lo",
+        "e2e_dp_overhead_ratio",
+        "e2e_dp_overhead_ratio_ci95_lo",
+        "e2e_dp_overhead_ratio_ci95_hi",
         "contributions_per_s",
         "contributions_per_s_stream",
         "contributions_per_s_unary",
