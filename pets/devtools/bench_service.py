@@ -1034,8 +1034,8 @@ def quick() -> dict[str, float]:
     """``e2e_secure_vs_clear_ratio`` and ``contributions_per_s`` (plus context:
     ``contributions_per_s_stream``, ``contributions_per_s_unary``, CPU per contribution).
 
-    One leader + one helper for both; about 15 s on 2 cores (start-up and
-    certificates ~3 s, 2 x 10 e2e rounds ~6 s, 2 x 6 throughput rounds, stream
+    One leader + one helper for both; about 30 s on 2 cores (start-up and
+    certificates ~3 s, 3 x 26 e2e rounds ~20 s, 2 x 6 throughput rounds, stream
     and unary, ~6 s).
     ``e2e_*_peak_rss_mb`` are the servers' VmHWM after the e2e rounds.
     """
