@@ -178,7 +178,10 @@ class ServerPrivacy:
         share: bytes | memoryview,
     ) -> None:
         """Noise ``share`` and store it as ``record``'s final share, spending the budget
-        in the same transaction (or raise PrivacyBudgetExceededError, changing nothing)."""
+        in the same transaction (or raise PrivacyBudgetExceededError, changing nothing
+        in the store). A writable ``share`` may get the noise added in place
+        (:meth:`pets.protocols.AggregationProtocol.add_noise`): pass the server's own
+        final aggregate, not a buffer anything else reads."""
         analyst, dataset = record.analyst, plan.dataset.name
         # No budget read first: the commit's transaction checks and spends (one store
         # round trip on the release's path, not two); a refusal there changes nothing.
@@ -190,10 +193,11 @@ class ServerPrivacy:
             data = await asyncio.to_thread(protocol.add_noise, spec, plan, share, z)
             await self.store.finish_query_spending(record, data, analyst, dataset, spend)
 
-        # The additive protocol's noisy share is a view of ``z`` until it is stored, and
-        # a store may still be writing it from a thread after this caller is cancelled
-        # (say, its lease was lost): so the work is shielded, and ``z`` is zeroed (the
-        # draw spent, or dropped with a failed release) only once the work has ended.
+        # A read-only share gets the sum written into ``z`` (the additive protocol then
+        # returns a view of ``z``), and a store may still be writing it from a thread
+        # after this caller is cancelled (say, its lease was lost): so the work is
+        # shielded, and ``z`` is zeroed (the draw spent, or dropped with a failed
+        # release) only once the work has ended.
         work = asyncio.ensure_future(add_and_store())
         work.add_done_callback(lambda done: _zero_after(done, z))
         await asyncio.shield(work)
@@ -227,7 +231,10 @@ def _draw(noise: NoisePlan) -> np.ndarray:
     mapping = mmap.mmap(-1, max(drawn.nbytes, 1))
     dontdump = getattr(mmap, "MADV_DONTDUMP", None)
     if dontdump is not None:
-        mapping.madvise(dontdump)
+        try:
+            mapping.madvise(dontdump)
+        except OSError:  # a hardening hint; a kernel or sandbox without it still draws
+            log.debug("MADV_DONTDUMP refused for a noise mapping")
     z = np.frombuffer(mapping, dtype=drawn.dtype, count=drawn.size)
     z[:] = drawn
     drawn.fill(0)

@@ -58,8 +58,8 @@ Two quick metrics (``pets bench --quick --only service``):
     helper registration, announcement fetched by one holder).
     ``e2e_dp_overhead_ratio`` = DP / no-DP medians. Both ratios come with
     ``..._ci95_lo`` / ``..._ci95_hi``, a 95% bootstrap interval over the rounds:
-    one round varies by about ±12% on this machine, so a ratio of two 25-round
-    medians is itself uncertain by about ±5%.
+    one round varies by about 14% (standard deviation) on this machine, so a ratio
+    of two 25-round medians is itself uncertain by about ±7%.
 
     Context keys: ``e2e_secure_seconds``, ``e2e_clear_seconds``,
     ``e2e_decode_seconds`` (:func:`pets.query.decode` of the 10^6-value sum,
@@ -146,9 +146,10 @@ T = TypeVar("T")
 E2E_HOLDERS = 10
 E2E_LENGTH = 1_000_000
 E2E_ROUNDS = 25
-"""Rounds of each kind. One round's time varies by about ±12% on 2 shared cores (the
-helper's seed expansion alone took 18-60 ms); with 9 rounds the DP/no-DP ratio of
-medians moved by ±8% between runs, more than the 5% it is compared with."""
+"""Rounds of each kind. One round's time varies by about 14% (standard deviation) on 2
+shared cores (the helper's seed expansion alone took 18-60 ms); with 9 rounds the
+DP/no-DP ratio of medians moved by ±8% between runs, more than the 5% it is compared
+with."""
 E2E_DP_CLAUSE = "dp epsilon 1"  # discrete Laplace on every element (the cheaper sampler)
 RATE_HOLDERS = 200
 RATE_PROCESSES = 2
@@ -781,7 +782,8 @@ def e2e_metrics(rig: ServiceRig, *, rounds: int = E2E_ROUNDS) -> dict[str, float
         "e2e_secure_dp_seconds": t_secure_dp,
         "e2e_dp_overhead_ratio": t_secure_dp / t_secure,
         # How far the two medians' ratio can move from sampling alone: one round varies
-        # by about ±12% here, so 25 rounds leave the ratio uncertain by about ±5%.
+        # by about 14% (standard deviation) here, so 25 rounds leave it uncertain by
+        # about ±7%.
         **_ratio_interval("e2e_dp_overhead_ratio", secure_dp, secure),
         **_ratio_interval("e2e_secure_vs_clear_ratio", secure, clear_),
         # Query submission (+ the announcement), untimed above: DP draws each server's
@@ -804,14 +806,20 @@ def _ratio_interval(
     name: str, numerator: Sequence[float], denominator: Sequence[float], *, resamples: int = 4000
 ) -> dict[str, float]:
     """``{name}_ci95_lo`` / ``_hi``: a 95% percentile-bootstrap interval for
-    median(numerator) / median(denominator), the rounds of each kind resampled
-    independently (they are independent rounds); a fixed seed, so a run's report
-    is reproducible from its rounds (Efron and Tibshirani 1993, ch. 13)."""
-    rng = np.random.default_rng(20261201)
+    median(numerator) / median(denominator) over the rounds of one run.
+
+    ``numerator[i]`` and ``denominator[i]`` ran in the same iteration of the
+    interleaved loop, under the same load, so iterations are resampled whole (a
+    paired bootstrap: a slow spell of the machine moves both sides together
+    instead of widening the interval). A fixed seed: a run's report is
+    reproducible from its rounds (Efron and Tibshirani 1993, ch. 13).
+    """
     num, den = np.asarray(numerator), np.asarray(denominator)
-    picks_num = rng.integers(0, num.size, (resamples, num.size))
-    picks_den = rng.integers(0, den.size, (resamples, den.size))
-    ratios = np.median(num[picks_num], axis=1) / np.median(den[picks_den], axis=1)
+    if num.shape != den.shape or num.ndim != 1 or num.size == 0:
+        raise ValueError("a paired interval needs the same number of rounds of each kind")
+    rng = np.random.default_rng(20261201)
+    picks = rng.integers(0, num.size, (resamples, num.size))
+    ratios = np.median(num[picks], axis=1) / np.median(den[picks], axis=1)
     lo, hi = np.percentile(ratios, [2.5, 97.5])
     return {f"{name}_ci95_lo": float(lo), f"{name}_ci95_hi": float(hi)}
 

@@ -61,6 +61,8 @@ def add_to_ring_share(
     (it must be writable: a server's final aggregate, which it releases and then
     drops). The last two cost no new 8 MB array per 10^6 slots.
     """
+    if into not in ("new", "noise", "share"):
+        raise InvalidInputError(f"into must be 'new', 'noise' or 'share', got {into!r}")
     if not isinstance(share, np.ndarray) or share.dtype != np.uint64 or share.ndim != 1:
         raise InvalidInputError("a ring share must be a 1-d uint64 vector")
     z = _noise_array(noise, share.size).view(np.uint64)
@@ -70,8 +72,6 @@ def add_to_ring_share(
         if not share.flags.writeable:
             raise InvalidInputError("the share to add the noise into is read-only")
         return np.add(share, z, out=share)
-    if into != "new":
-        raise InvalidInputError(f"into must be 'new', 'noise' or 'share', got {into!r}")
     return share + z
 
 

@@ -83,8 +83,9 @@ class VectorIntervals(Mapping[str, np.ndarray]):
 
     The two arrays (read-only float64, 16 MB per 10^6 elements) are made the first
     time either is read (``Result.to_pandas``, JSON, the caller's own lookup) and
-    kept; a fetch whose caller never reads them does not pay for them. ``v`` is the
-    decoder's int64 view of the noisy total, kept as it is (nothing else writes it).
+    kept; a fetch whose caller never reads them does not pay for them. ``v`` is
+    :func:`decode_noisy`'s view of the noisy total, not a copy: a caller that reuses
+    that buffer must read the intervals first (the analyst client's total is its own).
     """
 
     def __init__(self, values: np.ndarray, half_width: int, scale: int) -> None:
@@ -109,6 +110,9 @@ class VectorIntervals(Mapping[str, np.ndarray]):
         if key not in ("lo", "hi"):
             raise KeyError(key)
         return self._made()[key]
+
+    def __contains__(self, key: object) -> bool:  # without making the arrays
+        return key in ("lo", "hi")
 
     def __iter__(self) -> Iterator[str]:
         return iter(("lo", "hi"))
@@ -152,7 +156,9 @@ def decode_noisy(
 
     ``total`` holds ring (uint64) or field/Paillier elements reduced modulo
     ``modulus`` (Python ints, or signed ints already centred for Paillier
-    when ``modulus`` is its ``n``).
+    when ``modulus`` is its ``n``). A vector dataset's intervals
+    (:class:`VectorIntervals`) read a uint64 ``total`` when first read: do not
+    change it before.
     """
     if isinstance(contributors, bool) or not isinstance(contributors, int) or contributors < 1:
         raise InvalidInputError(f"contributors must be a positive integer, got {contributors!r}")

@@ -264,8 +264,10 @@ class AggregationProtocol(ABC):
         """This server's final share with its DP noise (int64, one value per slot of
         ``plan``) added in the protocol's algebra. Called once per server and DP
         query at finalisation, after :meth:`release_share`; the result is stored
-        with the budget it spends and released as it is. It may use ``noise``'s
-        memory (the caller zeroes the noise only after storing the result)."""
+        with the budget it spends and released as it is. It may write the sum into
+        a writable ``share`` (the server's own final aggregate, dropped after the
+        release) or into ``noise``'s memory (the caller zeroes the noise only after
+        storing the result)."""
         raise InvalidInputError(f"the {self.name} protocol cannot add differential-privacy noise")
 
     def noise_modulus(self, status: pb.QueryStatus) -> int:

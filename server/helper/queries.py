@@ -166,6 +166,7 @@ class HelperQueries:
         q.closing = True
         q.accepted = {}
         q.verify_key = None
+        q.dp, q.dp_known = None, False
         self.privacy.discard(stored.id)
         log.info(
             "query ended on another replica",
@@ -381,6 +382,7 @@ class HelperQueries:
             return
         q.record = done
         q.accepted = {}
+        q.dp, q.dp_known = None, False  # a later Finalize of the same set returns early
         log.info(
             "query finalised",
             # The names are for the operator's log only: analysts learn the count.
@@ -428,4 +430,5 @@ class HelperQueries:
                     return
                 q.record = failed
                 q.accepted = {}
+                q.dp, q.dp_known = None, False
                 log.info("query aborted", extra={"query_id": rec.id})

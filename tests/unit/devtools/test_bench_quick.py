@@ -28,6 +28,7 @@ HEADLINE: dict[str, set[str]] = {
     "service": {
         "e2e_secure_vs_clear_ratio",
         "e2e_secure_vs_clear_ratio_ci95_lo",
+        "e2e_secure_vs_clear_ratio_ci95_hi",
         "e2e_dp_overhead_ratio",
         "e2e_dp_overhead_ratio_ci95_lo",
         "e2e_dp_overhead_ratio_ci95_hi",

@@ -1,10 +1,12 @@
-"""The e2e benchmark's bootstrap interval for a ratio of medians (bench_service._ratio_interval)."""
+"""The e2e benchmark's paired bootstrap interval for a ratio of medians
+(bench_service._ratio_interval)."""
 
 from __future__ import annotations
 
 import statistics
 
 import numpy as np
+import pytest
 
 from pets.devtools.bench_service import _ratio_interval
 
@@ -29,3 +31,19 @@ def test_rounds_without_spread_give_a_point_and_a_clear_shift_excludes_one() -> 
     base = list(1.0 + 0.01 * rng.standard_normal(25))
     shifted = _ratio_interval("r", slower, base)
     assert 1.25 < shifted["r_ci95_lo"] < 1.3 < shifted["r_ci95_hi"] < 1.35
+
+
+def test_a_drift_shared_by_both_kinds_does_not_widen_the_interval() -> None:
+    """Rounds paired by iteration: a machine that slows down over the run moves both
+    sides together, so the interval stays near the constant 10% gap."""
+    drift = np.linspace(1.0, 1.6, 25)
+    rng = np.random.default_rng(5)
+    base = list(0.25 * drift * (1 + 0.005 * rng.standard_normal(25)))
+    slower = list(0.275 * drift * (1 + 0.005 * rng.standard_normal(25)))
+    paired = _ratio_interval("r", slower, base)
+    assert 1.07 < paired["r_ci95_lo"] < 1.1 < paired["r_ci95_hi"] < 1.13
+
+
+def test_unpaired_rounds_are_refused() -> None:
+    with pytest.raises(ValueError, match="same number of rounds"):
+        _ratio_interval("r", [1.0, 2.0], [1.0])

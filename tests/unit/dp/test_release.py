@@ -90,6 +90,8 @@ def test_a_vector_dataset_has_interval_arrays_that_become_json_lists() -> None:
     (ivs,) = release.intervals
     assert ivs["vector"]._arrays is None  # not made until read (16 MB per 10^6 elements)
     assert set(ivs["vector"]) == {"lo", "hi"} and len(ivs["vector"]) == 2
+    assert "lo" in ivs["vector"] and "mid" not in ivs["vector"]
+    assert ivs["vector"]._arrays is None  # neither listing nor membership makes them
     lo, hi = ivs["vector"]["lo"], ivs["vector"]["hi"]
     assert ivs["vector"]["lo"] is lo  # made once, kept
     w = ivs["vector"].half_width / 10  # scale 10
