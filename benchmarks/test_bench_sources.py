@@ -25,10 +25,9 @@ from pathlib import Path
 import pytest
 
 from pets.devtools.bench_sources import (
-    DUCKDB_SQL,
     FULL_ROWS,
     QUERY,
-    READERS,
+    duckdb_sql,
     peak_rss_mb,
     write_files,
 )
@@ -65,7 +64,7 @@ def test_holder_eval(benchmark, files: dict[str, Path], fmt: str) -> None:  # ty
 def test_duckdb_baseline(benchmark, files: dict[str, Path], fmt: str) -> None:  # type: ignore[no-untyped-def]
     benchmark.group = f"sources-{fmt}"
     con = duckdb.connect()
-    sql = DUCKDB_SQL.format(reader=READERS[fmt], path=files[fmt])
+    sql = duckdb_sql(Schema.from_toml(files["schema"].read_text()), fmt, files[fmt])
     rows = _run(benchmark, lambda: con.execute(sql).fetchall(), baseline=True)
     assert len(rows) == 8
     con.close()
