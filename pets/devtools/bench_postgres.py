@@ -12,9 +12,10 @@ started for the run (:mod:`pets.devtools.pgserver`) with ``fsync`` and
 as SQLite's ``synchronous=FULL`` does. The throughput measurement is
 :func:`pets.devtools.bench_service.rate_metrics` (many small contributions from
 concurrent holders in client processes, durably acknowledged), run in
-alternating passes on the three deployments so that background load affects
-them alike; the best round of each is reported (the first path ``rate_metrics``
-measures: the persistent contribution stream where it is built).
+alternating passes on the three deployments (in reverse order every other pass)
+so that background load affects them alike; the best round of each is
+reported (the first path ``rate_metrics`` measures: the persistent contribution
+stream where it is built).
 
 Metrics: ``contributions_per_s_sqlite`` (this run's reference;
 ``contributions_per_s`` of the ``service`` suite is the same measurement, in
@@ -134,8 +135,11 @@ def quick() -> dict[str, float]:
             best = dict.fromkeys(rigs, 0.0)
             parts = ("leaders", "helper", "postgres")
             cpu = {name: {r: dict.fromkeys(parts, 0.0) for r in PASS_ROUNDS} for name in rigs}
-            for rounds in PASS_ROUNDS:
-                for name, rig in rigs.items():
+            order = list(rigs.items())
+            for i, rounds in enumerate(PASS_ROUNDS):
+                # Reversed every other pass: no deployment always runs right after
+                # another (whose leftover checkpoint or vacuum work it would pay).
+                for name, rig in order if i % 2 == 0 else order[::-1]:
                     before = _cpu(rig, server)
                     metrics = rate_metrics(rig, rounds=rounds)
                     after = _cpu(rig, server)

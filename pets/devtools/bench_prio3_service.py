@@ -21,9 +21,9 @@
     load-independent figure. Two idle cores sustain at most twice that.
 ``prio3_vs_additive_e2e_ratio``
     The same 10-holder grouped mean through both protocols in the same run,
-    interleaved: from the first holder's contribution (proving included) to
-    the analyst holding the decoded result; median of :data:`E2E_ROUNDS`
-    rounds each.
+    interleaved (in alternating order): from the first holder's contribution
+    (proving included) to the analyst holding the decoded result; median of
+    :data:`E2E_ROUNDS` rounds each.
 
 Both run on one leader and one helper with TLS on loopback
 (:class:`pets.devtools.localcluster.LocalCluster`).
@@ -294,10 +294,12 @@ def e2e_metrics(rig: _Rig, rounds: int = E2E_ROUNDS) -> dict[str, float]:
         return seconds
 
     rig.run(once("additive")), rig.run(once("prio3"))  # warm-up
-    additive, prio3 = [], []
-    for _ in range(rounds):
-        additive.append(rig.run(once("additive")))
-        prio3.append(rig.run(once("prio3")))
+    times: dict[str, list[float]] = {"additive": [], "prio3": []}
+    for i in range(rounds):
+        # Alternate the order, so neither protocol always runs after the other.
+        for protocol in ("additive", "prio3") if i % 2 == 0 else ("prio3", "additive"):
+            times[protocol].append(rig.run(once(protocol)))
+    additive, prio3 = times["additive"], times["prio3"]
     for c in clients:
         rig.run(c.close())
     t_add, t_p3 = statistics.median(additive), statistics.median(prio3)
