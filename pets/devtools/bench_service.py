@@ -399,15 +399,12 @@ class ClearHolder:
 
     async def take(self, length: int) -> np.ndarray:
         """Fetch (and reset) the sink's running sum, each chunk copied into place as it
-        arrives (no list of chunks joined into a second copy)."""
-        out = bytearray(length * wire.RING_DTYPE.itemsize)
-        view, at = memoryview(out), 0
+        arrives (:class:`pets.transport.wire.ChunkAssembler`, as the leader assembles a
+        payload: no list of chunks joined into a second copy)."""
+        assembler = wire.ChunkAssembler(length * wire.RING_DTYPE.itemsize)
         async for chunk in self._take(b"", metadata=self.connector.metadata, timeout=60):
-            if at + len(chunk) > len(out):
-                raise RuntimeError(f"the sink sent more than {length} values")
-            view[at : at + len(chunk)] = chunk
-            at += len(chunk)
-        return wire.vector_from_bytes(view[:at], length)
+            assembler.add(chunk)
+        return wire.vector_from_bytes(assembler.finish(), length)
 
     async def close(self) -> None:
         await self.channel.close()

@@ -22,6 +22,7 @@ approach of exact samplers (von Neumann 1951; Canonne, Kamath and Steinke
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from fractions import Fraction
 
 import numpy as np
@@ -101,16 +102,22 @@ class LazyUniform:
         self.prefix = (self.prefix << WORD_BITS) | more
         self.bits += WORD_BITS
 
-    def below_exp_neg(self, x: Fraction) -> bool:
-        """Whether ``F < exp(-x)``, exactly (draws more digits of ``F`` while undecided)."""
+    def below(self, bounds: Callable[[int], tuple[int, int]]) -> bool:
+        """Whether ``F < G``, exactly, for ``lo <= G·2^bits <= hi = bounds(bits)`` (draws
+        more digits of ``F`` while undecided; ``G`` irrational or 0, so this ends with
+        probability 1)."""
         while True:
-            lo, hi = exp_neg_bounds(x, self.bits)
-            # F lies in [prefix, prefix + 1) / 2^bits; exp(-x) in [lo, hi] / 2^bits.
+            lo, hi = bounds(self.bits)
+            # F lies in [prefix, prefix + 1) / 2^bits; G in [lo, hi] / 2^bits.
             if self.prefix + 1 <= lo:
                 return True
             if self.prefix >= hi:
                 return False
             self.extend()
+
+    def below_exp_neg(self, x: Fraction) -> bool:
+        """Whether ``F < exp(-x)``, exactly (draws more digits of ``F`` while undecided)."""
+        return self.below(functools.partial(exp_neg_bounds, x))
 
 
 def geometric_exp_tail(rng: RandomBytes, word: int, bits: int = WORD_BITS) -> int:

@@ -63,7 +63,6 @@ afterwards, the same way.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -212,13 +211,12 @@ class LevelTable:
         self.table = table
         self.marked = int(np.count_nonzero(first != last))
         # A marked bucket with one threshold T (the usual case): the outcome is the count
-        # above the bucket plus (w < T); ``single`` is False where there are several.
-        # Compact (about 450 KB a table, cached per scale): counts as int16 (outcomes
-        # < 2^15), and the single thresholds in a short array indexed through ``slot``
-        # (slot 0, threshold 0: the bucket holds none or several).
+        # above the bucket plus (w < T). Compact (about 385 KB a table, cached per
+        # scale): counts as int16 (outcomes < 2^15), and the single thresholds in a
+        # short array indexed through ``slot`` (slot 0, threshold 0: the bucket holds
+        # none or several; for a marked bucket, several).
         self.base = (self.outcomes - last).astype(np.int16)
-        self.single = (last - first) == 1
-        one = np.flatnonzero(self.single)
+        one = np.flatnonzero((last - first) == 1)
         self.slot = np.zeros(1 << PREFIX_BITS, dtype=np.uint16)
         self.slot[one] = np.arange(1, one.size + 1, dtype=np.uint16)
         self.single_thresholds = np.zeros(one.size + 1, dtype=np.uint64)
@@ -235,10 +233,11 @@ class LevelTable:
         """
         rest = uint64s(rng, prefixes.size) >> np.uint64(PREFIX_BITS)
         w = (prefixes.astype(np.uint64) << np.uint64(_REST_BITS)) | rest
-        threshold = self.single_thresholds[self.slot[prefixes]]
+        slots = self.slot[prefixes]
+        threshold = self.single_thresholds[slots]
         out = self.base[prefixes].astype(np.int64) + (w < threshold)
         tied = w == threshold
-        several = np.flatnonzero(~self.single[prefixes])
+        several = np.flatnonzero(slots == 0)  # marked, without a single threshold
         if several.size:  # several thresholds in the bucket: binary search
             ws = w[several]
             right = np.searchsorted(self.ascending, ws, side="right")
@@ -253,23 +252,11 @@ class LevelTable:
         above = sum(1 for t in self.thresholds if t > w)  # F < G_k for these k, exactly
         f = LazyUniform(rng, w)
         count = above
-        while _below(f, functools.partial(self.level.tail_bounds, count + 1)):
+        while f.below(functools.partial(self.level.tail_bounds, count + 1)):
             count += 1
             if count >= MAGNITUDE_LIMIT:  # pragma: no cover - probability below 2^-(2^40)
                 raise OverflowError("a geometric draw does not fit in 64 bits")
         return count
-
-
-def _below(f: LazyUniform, bounds: Callable[[int], tuple[int, int]]) -> bool:
-    """Whether ``F < G``, exactly, for ``lo <= G·2^bits <= hi = bounds(bits)`` (more bits of
-    ``F`` while undecided; ``G`` irrational or 0, so this ends with probability 1)."""
-    while True:
-        lo, hi = bounds(f.bits)
-        if f.prefix + 1 <= lo:
-            return True
-        if f.prefix >= hi:
-            return False
-        f.extend()
 
 
 @functools.lru_cache(maxsize=128)

@@ -12,6 +12,7 @@ cancels work a loop is doing.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -85,21 +86,17 @@ class QueryRuntime:
     # whether this process runs the query's finalisation loop (lease-guarded).
     committed: int = 0
     finalising: bool = False
-    _protocol: AggregationProtocol | None = field(default=None, repr=False, compare=False)
 
     @property
     def contributors(self) -> int:
         """Committed contributions as far as this replica knows (all replicas')."""
         return max(len(self.holders), self.committed)
 
-    @property
+    @functools.cached_property
     def protocol(self) -> AggregationProtocol:
         """The spec's protocol, looked up once (a query's spec does not change; the
         leader asks several times per contribution)."""
-        protocol = self._protocol
-        if protocol is None:
-            protocol = self._protocol = lookup(self.spec.protocol)
-        return protocol
+        return lookup(self.spec.protocol)
 
     async def bump(self) -> None:
         """Wake whoever follows this query's status."""
